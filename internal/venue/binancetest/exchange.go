@@ -1,0 +1,680 @@
+package binancetest
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+type order struct {
+	id                                   int64
+	clientID, symbol, side, typ, tif     string
+	price, qty, origQuote, executed, cum venue.Decimal
+	status                               string
+	created, updated                     time.Time
+	lockAsset                            string
+	locked                               venue.Decimal
+}
+
+type trade struct {
+	id, orderID            int64
+	symbol                 string
+	price, qty, quote, fee venue.Decimal
+	feeAsset               string
+	buyer, maker           bool
+	time                   time.Time
+}
+
+var clientIDRule = regexp.MustCompile(`^[a-zA-Z0-9-_]{1,36}$`)
+
+func e400(code int, msg string) (int, any) { return http.StatusBadRequest, apiError{code, msg} }
+
+func (s *Server) handleTime(http.ResponseWriter, url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 200, map[string]int64{"serverTime": ms(s.now())}
+}
+
+func (s *Server) handleExchangeInfo(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := map[string]bool{}
+	if v := q.Get("symbol"); v != "" {
+		want[v] = true
+	}
+	var syms []any
+	for _, name := range s.symbolOrder {
+		if len(want) > 0 && !want[name] {
+			continue
+		}
+		sp := s.symbols[name]
+		syms = append(syms, map[string]any{
+			"symbol": sp.Name, "status": "TRADING", "baseAsset": sp.Base, "baseAssetPrecision": 8,
+			"quoteAsset": sp.Quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+			"orderTypes": []string{"LIMIT", "MARKET"}, "isSpotTradingAllowed": true, "isMarginTradingAllowed": true,
+			"permissions": []string{}, "permissionSets": [][]string{{"SPOT", "MARGIN"}},
+			"filters": []map[string]any{
+				{"filterType": "PRICE_FILTER", "minPrice": sp.TickSize.StringFixed(8), "maxPrice": "1000000.00000000", "tickSize": sp.TickSize.StringFixed(8)},
+				{"filterType": "LOT_SIZE", "minQty": sp.MinQty.StringFixed(8), "maxQty": sp.MaxQty.StringFixed(8), "stepSize": sp.StepSize.StringFixed(8)},
+				{"filterType": "NOTIONAL", "minNotional": sp.MinNotional.StringFixed(8), "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5},
+			},
+		})
+	}
+	return 200, map[string]any{
+		"timezone": "UTC", "serverTime": ms(s.now()),
+		"rateLimits": []map[string]any{
+			{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": s.cfg.WeightLimit},
+			{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": s.cfg.OrderLimit10s},
+			{"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": s.cfg.OrderLimitDay},
+		},
+		"exchangeFilters": []any{}, "symbols": syms,
+	}
+}
+
+func (s *Server) walletRows(w venue.Wallet) []string {
+	var assets []string
+	for a := range s.wallets[w] {
+		assets = append(assets, a)
+	}
+	sort.Strings(assets)
+	return assets
+}
+
+func (s *Server) handleAccount(http.ResponseWriter, url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bals := []map[string]string{}
+	for _, a := range s.walletRows(venue.WalletSpot) {
+		h := s.wallets[venue.WalletSpot][a]
+		bals = append(bals, map[string]string{"asset": a, "free": h.free.StringFixed(8), "locked": h.locked.StringFixed(8)})
+	}
+	return 200, map[string]any{
+		"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+		"canTrade": true, "canWithdraw": true, "canDeposit": true, "brokered": false,
+		"updateTime": ms(s.now()), "accountType": "SPOT", "balances": bals, "permissions": []string{"SPOT"}, "uid": 354937868,
+	}
+}
+
+func (s *Server) handleFunding(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := []map[string]string{}
+	for _, a := range s.walletRows(venue.WalletFunding) {
+		if v := q.Get("asset"); v != "" && v != a {
+			continue
+		}
+		h := s.wallets[venue.WalletFunding][a]
+		rows = append(rows, map[string]string{"asset": a, "free": h.free.String(), "locked": h.locked.String(), "freeze": "0", "withdrawing": "0", "btcValuation": "0"})
+	}
+	return 200, rows
+}
+
+func (s *Server) handleFuturesBalance(http.ResponseWriter, url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := []map[string]any{}
+	for _, a := range s.walletRows(venue.WalletFutures) {
+		h := s.wallets[venue.WalletFutures][a]
+		total := h.free.Add(h.locked)
+		rows = append(rows, map[string]any{"accountAlias": "SgsR", "asset": a, "balance": total.StringFixed(8),
+			"crossWalletBalance": total.StringFixed(8), "crossUnPnl": "0.00000000", "availableBalance": h.free.StringFixed(8),
+			"maxWithdrawAmount": h.free.StringFixed(8), "marginAvailable": true, "updateTime": ms(s.now())})
+	}
+	return 200, rows
+}
+
+func (s *Server) handleMargin(http.ResponseWriter, url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.marginOpen {
+		return e400(-3003, "Margin account does not exist.")
+	}
+	rows := []map[string]string{}
+	for _, a := range s.walletRows(venue.WalletMargin) {
+		h := s.wallets[venue.WalletMargin][a]
+		net := h.free.Add(h.locked).Sub(h.borrowed)
+		rows = append(rows, map[string]string{"asset": a, "borrowed": h.borrowed.StringFixed(8), "free": h.free.StringFixed(8),
+			"interest": "0.00000000", "locked": h.locked.StringFixed(8), "netAsset": net.StringFixed(8)})
+	}
+	return 200, map[string]any{"created": true, "borrowEnabled": true, "marginLevel": "999.00000000", "tradeEnabled": true,
+		"transferInEnabled": true, "transferOutEnabled": true, "accountType": "MARGIN_1", "userAssets": rows}
+}
+
+func (s *Server) handleEarn(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rows := []map[string]any{}
+	for _, a := range s.walletRows(venue.WalletEarn) {
+		h := s.wallets[venue.WalletEarn][a]
+		rows = append(rows, map[string]any{"totalAmount": h.free.StringFixed(8), "latestAnnualPercentageRate": "0.02", "asset": a,
+			"canRedeem": true, "collateralAmount": "0", "productId": a + "001", "autoSubscribe": true})
+	}
+	return 200, map[string]any{"rows": rows, "total": len(rows)}
+}
+
+func (s *Server) handleSubAccounts(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	page, _ := strconv.Atoi(q.Get("page"))
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if page < 1 {
+		page = 1
+	}
+	if limit < 1 {
+		limit = 1
+	}
+	if limit > 200 {
+		limit = 200
+	}
+	rows := []map[string]any{}
+	for i := (page - 1) * limit; i < len(s.subAccounts) && i < page*limit; i++ {
+		sa := s.subAccounts[i]
+		rows = append(rows, map[string]any{"email": sa.Email, "isFreeze": sa.Frozen, "createTime": ms(sa.Created),
+			"isManagedSubAccount": false, "isAssetManagementSubAccount": false})
+	}
+	return 200, map[string]any{"subAccounts": rows}
+}
+
+func parsePositive(q url.Values, key string) (venue.Decimal, bool, error) {
+	v := q.Get(key)
+	if v == "" {
+		return venue.Decimal{}, false, nil
+	}
+	d, err := udecimal.Parse(v)
+	if err != nil || !d.IsPos() {
+		return venue.Decimal{}, true, fmt.Errorf("illegal %s", key)
+	}
+	return d, true, nil
+}
+
+func multipleOf(v, step venue.Decimal) bool {
+	if step.IsZero() {
+		return true
+	}
+	r, err := v.Mod(step)
+	return err == nil && r.IsZero()
+}
+
+func (s *Server) handleNewOrder(w http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	now := s.now()
+	start10 := now.Truncate(10 * time.Second)
+	if !start10.Equal(s.order10Start) {
+		s.order10Start, s.order10 = start10, 0
+	}
+	day := now.Truncate(24 * time.Hour)
+	if !day.Equal(s.orderDay) {
+		s.orderDay, s.orderDayN = day, 0
+	}
+	if s.order10 >= s.cfg.OrderLimit10s || s.orderDayN >= s.cfg.OrderLimitDay {
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", retryAfter(start10.Add(10*time.Second).Sub(now)))
+		return http.StatusTooManyRequests, apiError{-1015, fmt.Sprintf("Too many new orders; current limit is %d orders per 10 SECOND.", s.cfg.OrderLimit10s)}
+	}
+	s.order10++
+	s.orderDayN++
+	s.stats.Orders++
+	w.Header().Set("X-MBX-ORDER-COUNT-10S", strconv.Itoa(s.order10))
+	w.Header().Set("X-MBX-ORDER-COUNT-1D", strconv.Itoa(s.orderDayN))
+	status, v, events := s.newOrderLocked(q, now)
+	s.mu.Unlock()
+	s.streams.pushUser(events...)
+	return status, v
+}
+
+func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte) {
+	sp, ok := s.symbols[q.Get("symbol")]
+	if !ok {
+		st, v := e400(-1121, "Invalid symbol.")
+		return st, v, nil
+	}
+	side, typ := q.Get("side"), q.Get("type")
+	if side != "BUY" && side != "SELL" {
+		st, v := e400(-1100, "Illegal characters found in parameter 'side'.")
+		return st, v, nil
+	}
+	if typ != "LIMIT" && typ != "MARKET" {
+		st, v := e400(-1116, "Invalid orderType.")
+		return st, v, nil
+	}
+	cid := q.Get("newClientOrderId")
+	if cid == "" {
+		cid = fmt.Sprintf("x-fake%d", s.nextOrderID+1)
+	}
+	if !clientIDRule.MatchString(cid) {
+		st, v := e400(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.")
+		return st, v, nil
+	}
+	if _, dup := s.byClientID[cid]; dup {
+		st, v := e400(-2010, "Duplicate order sent.")
+		return st, v, nil
+	}
+	qty, hasQty, err1 := parsePositive(q, "quantity")
+	quote, hasQuote, err2 := parsePositive(q, "quoteOrderQty")
+	price, hasPrice, err3 := parsePositive(q, "price")
+	if err1 != nil || err2 != nil || err3 != nil {
+		st, v := e400(-1100, "Illegal characters found in a parameter.")
+		return st, v, nil
+	}
+	tif := q.Get("timeInForce")
+	market, hasMarket := s.prices[sp.Name]
+	if typ == "LIMIT" {
+		if !hasPrice || !hasQty || tif == "" {
+			st, v := e400(-1102, "Mandatory parameter was not sent, was empty/null, or malformed.")
+			return st, v, nil
+		}
+		if !multipleOf(price, sp.TickSize) {
+			st, v := e400(-1013, "Filter failure: PRICE_FILTER")
+			return st, v, nil
+		}
+	} else {
+		tif = ""
+		if hasQty == hasQuote {
+			st, v := e400(-1102, "Mandatory parameter 'quantity' or 'quoteOrderQty' was not sent, was empty/null, or malformed.")
+			return st, v, nil
+		}
+		if !hasMarket {
+			st, v := e400(-1013, "Market is closed.")
+			return st, v, nil
+		}
+		price = market
+		if hasQuote {
+			q, err := quote.Div(market)
+			if err != nil {
+				st, v := e400(-1013, "Filter failure: NOTIONAL")
+				return st, v, nil
+			}
+			steps, _, _ := q.QuoRem(sp.StepSize)
+			qty = steps.Trunc(0).Mul(sp.StepSize)
+		}
+	}
+	if !multipleOf(qty, sp.StepSize) || qty.LessThan(sp.MinQty) || (!sp.MaxQty.IsZero() && qty.GreaterThan(sp.MaxQty)) {
+		st, v := e400(-1013, "Filter failure: LOT_SIZE")
+		return st, v, nil
+	}
+	if price.Mul(qty).LessThan(sp.MinNotional) {
+		st, v := e400(-1013, "Filter failure: NOTIONAL")
+		return st, v, nil
+	}
+	o := &order{clientID: cid, symbol: sp.Name, side: side, typ: typ, tif: tif, price: price, qty: qty,
+		origQuote: quote, status: "NEW", created: now, updated: now}
+	if typ == "MARKET" {
+		o.price = venue.Decimal{}
+	}
+	if side == "BUY" {
+		o.lockAsset, o.locked = sp.Quote, price.Mul(qty)
+		if typ == "MARKET" && hasQuote {
+			o.locked = quote
+		}
+	} else {
+		o.lockAsset, o.locked = sp.Base, qty
+	}
+	h := s.holding(venue.WalletSpot, o.lockAsset)
+	if h.free.LessThan(o.locked) {
+		st, v := e400(-2010, "Account has insufficient balance for requested action.")
+		return st, v, nil
+	}
+	h.free = h.free.Sub(o.locked)
+	h.locked = h.locked.Add(o.locked)
+	s.nextOrderID++
+	o.id = s.nextOrderID
+	s.orders = append(s.orders, o)
+	s.byClientID[cid] = o
+	events := [][]byte{s.executionReportLocked(o, "NEW", nil)}
+
+	var fills []*trade
+	marketable := typ == "MARKET" || (hasMarket && ((side == "BUY" && market.LessThanOrEqual(price)) || (side == "SELL" && market.GreaterThanOrEqual(price))))
+	switch {
+	case marketable:
+		t, ev := s.fillLocked(o, market, false, now)
+		fills = append(fills, t)
+		events = append(events, ev...)
+	case tif == "IOC" || tif == "FOK":
+		s.releaseLocked(o)
+		o.status = "EXPIRED"
+		events = append(events, s.executionReportLocked(o, "EXPIRED", nil))
+	}
+	resp := orderJSON(o)
+	resp["transactTime"] = ms(now)
+	fj := []map[string]any{}
+	for _, t := range fills {
+		fj = append(fj, map[string]any{"price": t.price.StringFixed(8), "qty": t.qty.StringFixed(8), "commission": t.fee.StringFixed(8),
+			"commissionAsset": t.feeAsset, "tradeId": t.id})
+	}
+	resp["fills"] = fj
+	switch q.Get("newOrderRespType") {
+	case "ACK":
+		resp = map[string]any{"symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.clientID, "transactTime": ms(now)}
+	case "RESULT":
+		delete(resp, "fills")
+	}
+	return 200, resp, events
+}
+
+// releaseLocked returns whatever an order still has locked to free.
+func (s *Server) releaseLocked(o *order) {
+	h := s.holding(venue.WalletSpot, o.lockAsset)
+	h.locked = h.locked.Sub(o.locked)
+	h.free = h.free.Add(o.locked)
+	o.locked = venue.Decimal{}
+}
+
+// fillLocked fills the rest of o at price in one trade.
+func (s *Server) fillLocked(o *order, price venue.Decimal, maker bool, now time.Time) (*trade, [][]byte) {
+	sp := s.symbols[o.symbol]
+	qty := o.qty.Sub(o.executed)
+	quote := price.Mul(qty)
+	base := s.holding(venue.WalletSpot, sp.Base)
+	quoteH := s.holding(venue.WalletSpot, sp.Quote)
+	t := &trade{orderID: o.id, symbol: o.symbol, price: price, qty: qty, quote: quote, buyer: o.side == "BUY", maker: maker, time: now}
+	if o.side == "BUY" {
+		spend := quote
+		if spend.GreaterThan(o.locked) {
+			spend = o.locked
+		}
+		quoteH.locked = quoteH.locked.Sub(spend)
+		o.locked = o.locked.Sub(spend)
+		t.fee, t.feeAsset = qty.Mul(s.cfg.FeeRate), sp.Base
+		base.free = base.free.Add(qty.Sub(t.fee))
+	} else {
+		base.locked = base.locked.Sub(qty)
+		o.locked = o.locked.Sub(qty)
+		t.fee, t.feeAsset = quote.Mul(s.cfg.FeeRate), sp.Quote
+		quoteH.free = quoteH.free.Add(quote.Sub(t.fee))
+	}
+	if !o.locked.IsZero() {
+		s.releaseLocked(o)
+	}
+	s.nextTradeID[o.symbol]++
+	t.id = s.nextTradeID[o.symbol]
+	s.trades[o.symbol] = append(s.trades[o.symbol], t)
+	o.executed = o.qty
+	o.cum = o.cum.Add(quote)
+	o.status = "FILLED"
+	o.updated = now
+	return t, [][]byte{s.executionReportLocked(o, "TRADE", t), s.accountPositionLocked(sp.Base, sp.Quote)}
+}
+
+// SetPrice moves the market of symbol to price: resting limit orders that the
+// price reaches fill at their limit price, and market streams tick.
+func (s *Server) SetPrice(symbol string, price venue.Decimal) {
+	s.mu.Lock()
+	now := s.now()
+	s.prices[symbol] = price
+	s.pricePath[symbol] = append(s.pricePath[symbol], pricePoint{now, price})
+	var events [][]byte
+	for _, o := range s.orders {
+		if o.symbol != symbol || (o.status != "NEW" && o.status != "PARTIALLY_FILLED") || o.typ != "LIMIT" {
+			continue
+		}
+		if (o.side == "BUY" && price.LessThanOrEqual(o.price)) || (o.side == "SELL" && price.GreaterThanOrEqual(o.price)) {
+			_, ev := s.fillLocked(o, o.price, true, now)
+			events = append(events, ev...)
+		}
+	}
+	s.mu.Unlock()
+	s.streams.pushUser(events...)
+	s.streams.pushPrice(symbol, price, now)
+}
+
+// SeedTrades appends n historical fills of symbol, one every step from start,
+// for trade-history downloads.
+func (s *Server) SeedTrades(symbol string, start time.Time, step time.Duration, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.symbols[symbol]
+	for i := 0; i < n; i++ {
+		s.nextOrderID++
+		s.nextTradeID[symbol]++
+		price := dec("100").Add(udecimal.MustFromInt64(int64(i%100), 2))
+		qty := dec("0.01")
+		s.trades[symbol] = append(s.trades[symbol], &trade{id: s.nextTradeID[symbol], orderID: s.nextOrderID, symbol: symbol,
+			price: price, qty: qty, quote: price.Mul(qty), fee: dec("0.00001"), feeAsset: sp.Base, buyer: i%2 == 0,
+			time: start.Add(time.Duration(i) * step)})
+	}
+}
+
+func statusOf(q url.Values, s *Server) *order {
+	if cid := q.Get("origClientOrderId"); cid != "" {
+		o := s.byClientID[cid]
+		if o != nil && o.symbol == q.Get("symbol") {
+			return o
+		}
+		return nil
+	}
+	if id, err := strconv.ParseInt(q.Get("orderId"), 10, 64); err == nil {
+		for _, o := range s.orders {
+			if o.id == id && o.symbol == q.Get("symbol") {
+				return o
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleGetOrder(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := statusOf(q, s)
+	if o == nil {
+		return e400(-2013, "Order does not exist.")
+	}
+	return 200, orderJSON(o)
+}
+
+func (s *Server) handleCancelOrder(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	o := statusOf(q, s)
+	if o == nil || (o.status != "NEW" && o.status != "PARTIALLY_FILLED") {
+		s.mu.Unlock()
+		return e400(-2011, "Unknown order sent.")
+	}
+	now := s.now()
+	s.releaseLocked(o)
+	o.status, o.updated = "CANCELED", now
+	events := [][]byte{s.executionReportLocked(o, "CANCELED", nil), s.accountPositionLocked(s.symbols[o.symbol].Base, s.symbols[o.symbol].Quote)}
+	resp := orderJSON(o)
+	resp["origClientOrderId"] = o.clientID
+	resp["clientOrderId"] = fmt.Sprintf("cancel%d", o.id)
+	resp["transactTime"] = ms(now)
+	s.mu.Unlock()
+	s.streams.pushUser(events...)
+	return 200, resp
+}
+
+func (s *Server) handleOpenOrders(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sym := q.Get("symbol")
+	if _, ok := s.symbols[sym]; sym != "" && !ok {
+		return e400(-1121, "Invalid symbol.")
+	}
+	rows := []map[string]any{}
+	for _, o := range s.orders {
+		if (sym == "" || o.symbol == sym) && (o.status == "NEW" || o.status == "PARTIALLY_FILLED") {
+			rows = append(rows, orderJSON(o))
+		}
+	}
+	return 200, rows
+}
+
+func orderJSON(o *order) map[string]any {
+	return map[string]any{
+		"symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.clientID,
+		"price": o.price.StringFixed(8), "origQty": o.qty.StringFixed(8), "executedQty": o.executed.StringFixed(8),
+		"cummulativeQuoteQty": o.cum.StringFixed(8), "status": o.status, "timeInForce": orDefault(o.tif, "GTC"), "type": o.typ,
+		"side": o.side, "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": ms(o.created), "updateTime": ms(o.updated),
+		"isWorking": true, "workingTime": ms(o.created), "origQuoteOrderQty": o.origQuote.StringFixed(8), "selfTradePreventionMode": "EXPIRE_MAKER",
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func (s *Server) handleMyTrades(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sym := q.Get("symbol")
+	if _, ok := s.symbols[sym]; !ok {
+		return e400(-1121, "Invalid symbol.")
+	}
+	limit := 500
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return e400(-1130, "Data sent for parameter 'limit' is not valid.")
+		}
+		limit = n
+	}
+	num := func(k string) (int64, bool) {
+		v, err := strconv.ParseInt(q.Get(k), 10, 64)
+		return v, err == nil
+	}
+	fromID, hasFrom := num("fromId")
+	orderID, hasOrder := num("orderId")
+	st, hasStart := num("startTime")
+	et, hasEnd := num("endTime")
+	if hasFrom && (hasStart || hasEnd) {
+		return e400(-1128, "Combination of optional parameters invalid.")
+	}
+	switch {
+	case hasStart && hasEnd:
+		if et-st > int64(24*time.Hour/time.Millisecond) {
+			return e400(-1127, "More than 24 hours between startTime and endTime.")
+		}
+		if et < st {
+			return e400(-1128, "Combination of optional parameters invalid.")
+		}
+	case hasStart:
+		et, hasEnd = st+int64(24*time.Hour/time.Millisecond), true
+	case hasEnd:
+		st, hasStart = et-int64(24*time.Hour/time.Millisecond), true
+	}
+	var sel []*trade
+	for _, t := range s.trades[sym] {
+		if hasOrder && t.orderID != orderID {
+			continue
+		}
+		if hasFrom && t.id < fromID {
+			continue
+		}
+		if hasStart && (ms(t.time) < st || ms(t.time) > et) {
+			continue
+		}
+		sel = append(sel, t)
+	}
+	if hasFrom || hasStart {
+		if len(sel) > limit {
+			sel = sel[:limit]
+		}
+	} else if len(sel) > limit {
+		sel = sel[len(sel)-limit:]
+	}
+	rows := make([]map[string]any, 0, len(sel))
+	for _, t := range sel {
+		rows = append(rows, map[string]any{"symbol": t.symbol, "id": t.id, "orderId": t.orderID, "orderListId": -1,
+			"price": t.price.StringFixed(8), "qty": t.qty.StringFixed(8), "quoteQty": t.quote.StringFixed(8),
+			"commission": t.fee.StringFixed(8), "commissionAsset": t.feeAsset, "time": ms(t.time), "isBuyer": t.buyer,
+			"isMaker": t.maker, "isBestMatch": true})
+	}
+	return 200, rows
+}
+
+var intervals = map[string]time.Duration{"1m": time.Minute, "3m": 3 * time.Minute, "5m": 5 * time.Minute, "15m": 15 * time.Minute,
+	"30m": 30 * time.Minute, "1h": time.Hour, "2h": 2 * time.Hour, "4h": 4 * time.Hour, "6h": 6 * time.Hour, "8h": 8 * time.Hour,
+	"12h": 12 * time.Hour, "1d": 24 * time.Hour}
+
+func (s *Server) handleKlines(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sym := q.Get("symbol")
+	if _, ok := s.symbols[sym]; !ok {
+		return e400(-1121, "Invalid symbol.")
+	}
+	iv, ok := intervals[q.Get("interval")]
+	if !ok {
+		return e400(-1120, "Invalid interval.")
+	}
+	limit := 500
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return e400(-1130, "Data sent for parameter 'limit' is not valid.")
+		}
+		limit = n
+	}
+	st, errS := strconv.ParseInt(q.Get("startTime"), 10, 64)
+	et, errE := strconv.ParseInt(q.Get("endTime"), 10, 64)
+	type candle struct {
+		open       time.Time
+		o, h, l, c venue.Decimal
+	}
+	var out []*candle
+	for _, p := range s.pricePath[sym] {
+		open := p.t.Truncate(iv)
+		if errS == nil && ms(open) < st {
+			continue
+		}
+		if errE == nil && ms(open) > et {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].open.Equal(open) {
+			c := out[n-1]
+			if p.p.GreaterThan(c.h) {
+				c.h = p.p
+			}
+			if p.p.LessThan(c.l) {
+				c.l = p.p
+			}
+			c.c = p.p
+			continue
+		}
+		out = append(out, &candle{open, p.p, p.p, p.p, p.p})
+	}
+	if len(out) > limit {
+		if errS != nil && errE == nil || errS != nil && errE != nil {
+			out = out[len(out)-limit:]
+		} else {
+			out = out[:limit]
+		}
+	}
+	rows := make([][]any, 0, len(out))
+	for _, c := range out {
+		rows = append(rows, []any{ms(c.open), c.o.StringFixed(8), c.h.StringFixed(8), c.l.StringFixed(8), c.c.StringFixed(8), "0.00000000",
+			ms(c.open.Add(iv)) - 1, "0.00000000", 0, "0.00000000", "0.00000000", "0"})
+	}
+	return 200, rows
+}
+
+func (s *Server) handleTickerPrice(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sym := q.Get("symbol"); sym != "" {
+		p, ok := s.prices[sym]
+		if !ok {
+			return e400(-1121, "Invalid symbol.")
+		}
+		return 200, map[string]string{"symbol": sym, "price": p.StringFixed(8)}
+	}
+	rows := []map[string]string{}
+	for _, name := range s.symbolOrder {
+		if p, ok := s.prices[name]; ok {
+			rows = append(rows, map[string]string{"symbol": name, "price": p.StringFixed(8)})
+		}
+	}
+	return 200, rows
+}
+

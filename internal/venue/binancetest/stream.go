@@ -1,0 +1,320 @@
+package binancetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// hub owns the fake's websocket connections: market stream subscribers and
+// WebSocket API sessions with user data subscriptions.
+type hub struct {
+	s      *Server
+	mu     sync.Mutex
+	conns  map[*wsConn]bool
+	nextID int
+}
+
+type wsConn struct {
+	c        *websocket.Conn
+	out      chan []byte
+	cancel   context.CancelFunc
+	combined bool
+	streams  map[string]bool // lower-case stream names
+	userSub  int             // -1 without a user data subscription
+}
+
+func newHub(s *Server) *hub { return &hub{s: s, conns: map[*wsConn]bool{}} }
+
+func (h *hub) add(c *websocket.Conn, cancel context.CancelFunc) *wsConn {
+	wc := &wsConn{c: c, out: make(chan []byte, 4096), cancel: cancel, streams: map[string]bool{}, userSub: -1}
+	h.mu.Lock()
+	h.conns[wc] = true
+	h.mu.Unlock()
+	return wc
+}
+
+func (h *hub) remove(wc *wsConn) {
+	h.mu.Lock()
+	delete(h.conns, wc)
+	h.mu.Unlock()
+	wc.cancel()
+}
+
+// send queues b; a consumer too slow to keep up is disconnected, as Binance does.
+func (h *hub) send(wc *wsConn, b []byte) {
+	select {
+	case wc.out <- b:
+	default:
+		wc.cancel()
+	}
+}
+
+func (h *hub) writeLoop(ctx context.Context, wc *wsConn) {
+	for {
+		select {
+		case <-ctx.Done():
+			_ = wc.c.Close(websocket.StatusGoingAway, "closing")
+			return
+		case b := <-wc.out:
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := wc.c.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				wc.cancel()
+			}
+		}
+	}
+}
+
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		wc.cancel()
+	}
+}
+
+// DropStreams closes every websocket connection, as Binance does at its
+// 24-hour limit or during maintenance; clients must reconnect.
+func (s *Server) DropStreams() { s.streams.closeAll() }
+
+// serveMarket serves /ws/<stream>[/<stream>...] and /stream?streams=a/b.
+func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
+	names := r.PathValue("streams")
+	combined := r.URL.Path == "/stream"
+	if combined {
+		names = r.URL.Query().Get("streams")
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wc := h.add(c, cancel)
+	defer h.remove(wc)
+	wc.combined = combined
+	for _, n := range strings.Split(names, "/") {
+		if n != "" {
+			wc.streams[strings.ToLower(n)] = true
+		}
+	}
+	// Current prices first, so a subscriber sees the market at once.
+	h.s.mu.Lock()
+	now := h.s.now()
+	var syms []string
+	for sym := range h.s.prices {
+		syms = append(syms, sym)
+	}
+	sort.Strings(syms)
+	prices := map[string]venue.Decimal{}
+	for _, sym := range syms {
+		prices[sym] = h.s.prices[sym]
+	}
+	h.s.mu.Unlock()
+	for _, sym := range syms {
+		for _, b := range h.marketMessages(wc, sym, prices[sym], now) {
+			h.send(wc, b)
+		}
+	}
+	ctx = c.CloseRead(ctx)
+	h.writeLoop(ctx, wc)
+}
+
+func (h *hub) marketMessages(wc *wsConn, sym string, p venue.Decimal, now time.Time) [][]byte {
+	var out [][]byte
+	wrap := func(stream string, data any) {
+		var v any = data
+		if wc.combined {
+			v = map[string]any{"stream": stream, "data": data}
+		}
+		b, _ := json.Marshal(v)
+		out = append(out, b)
+	}
+	if wc.streams["!miniticker@arr"] {
+		wrap("!miniTicker@arr", []map[string]any{{"e": "24hrMiniTicker", "E": ms(now), "s": sym, "c": p.StringFixed(8),
+			"o": p.StringFixed(8), "h": p.StringFixed(8), "l": p.StringFixed(8), "v": "0", "q": "0"}})
+	}
+	if name := strings.ToLower(sym) + "@bookticker"; wc.streams[name] {
+		wrap(strings.ToLower(sym)+"@bookTicker", map[string]any{"u": ms(now), "s": sym, "b": p.StringFixed(8), "B": "1.00000000",
+			"a": p.StringFixed(8), "A": "1.00000000"})
+	}
+	return out
+}
+
+func (h *hub) pushPrice(sym string, p venue.Decimal, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		for _, b := range h.marketMessages(wc, sym, p, now) {
+			h.send(wc, b)
+		}
+	}
+}
+
+func (h *hub) pushUser(events ...[]byte) {
+	if len(events) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		if wc.userSub < 0 {
+			continue
+		}
+		for _, ev := range events {
+			if ev != nil {
+				h.send(wc, []byte(fmt.Sprintf(`{"subscriptionId":%d,"event":%s}`, wc.userSub, ev)))
+			}
+		}
+	}
+}
+
+type wsRequest struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params map[string]any  `json:"params"`
+}
+
+// serveAPI is the WebSocket API: userDataStream.subscribe.signature, ping and time.
+func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	wc := h.add(c, cancel)
+	defer h.remove(wc)
+	go h.writeLoop(ctx, wc)
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		var req wsRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			h.send(wc, mustJSON(map[string]any{"id": nil, "status": 400, "error": apiError{-1100, "Malformed request."}}))
+			continue
+		}
+		reply := func(status int, key string, v any) {
+			h.send(wc, mustJSON(map[string]any{"id": req.ID, "status": status, key: v}))
+		}
+		switch req.Method {
+		case "ping":
+			reply(200, "result", map[string]any{})
+		case "time":
+			h.s.mu.Lock()
+			now := h.s.now()
+			h.s.mu.Unlock()
+			reply(200, "result", map[string]any{"serverTime": ms(now)})
+		case "userDataStream.subscribe.signature":
+			if e, status := h.checkWSSignature(req.Params); status != 0 {
+				reply(status, "error", e)
+				continue
+			}
+			h.mu.Lock()
+			wc.userSub = h.nextID
+			h.nextID++
+			id := wc.userSub
+			h.mu.Unlock()
+			reply(200, "result", map[string]any{"subscriptionId": id})
+		case "userDataStream.unsubscribe":
+			h.mu.Lock()
+			wc.userSub = -1
+			h.mu.Unlock()
+			reply(200, "result", map[string]any{})
+		default:
+			reply(400, "error", apiError{-1100, "Unknown method."})
+		}
+	}
+}
+
+// checkWSSignature verifies a WebSocket API signature: HMAC-SHA256 over the
+// params other than signature, sorted by name and joined as a query string.
+func (h *hub) checkWSSignature(params map[string]any) (apiError, int) {
+	str := func(k string) string {
+		switch v := params[k].(type) {
+		case string:
+			return v
+		case float64:
+			return strconv.FormatInt(int64(v), 10)
+		case json.Number:
+			return v.String()
+		}
+		return ""
+	}
+	if str("apiKey") != h.s.cfg.APIKey {
+		return apiError{-2015, "Invalid API-key, IP, or permissions for action."}, 401
+	}
+	var keys []string
+	for k := range params {
+		if k != "signature" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, k+"="+str(k))
+	}
+	if Sign(h.s.cfg.APISecret, strings.Join(parts, "&")) != str("signature") {
+		return apiError{-1022, "Signature for this request is not valid."}, 400
+	}
+	if status, e := h.s.checkTimestamp(str("timestamp"), str("recvWindow")); status != 0 {
+		return e, status
+	}
+	return apiError{}, 0
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// executionReportLocked renders Binance's executionReport for o; t is the
+// fill for execution type TRADE.
+func (s *Server) executionReportLocked(o *order, execType string, t *trade) []byte {
+	now := s.now()
+	ev := map[string]any{
+		"e": "executionReport", "E": ms(now), "s": o.symbol, "c": o.clientID, "S": o.side, "o": o.typ,
+		"f": orDefault(o.tif, "GTC"), "q": o.qty.StringFixed(8), "p": o.price.StringFixed(8), "P": "0.00000000", "F": "0.00000000",
+		"g": -1, "C": "", "x": execType, "X": o.status, "r": "NONE", "i": o.id, "l": "0.00000000",
+		"z": o.executed.StringFixed(8), "L": "0.00000000", "n": "0", "N": nil, "T": ms(o.updated), "t": -1, "I": o.id,
+		"w": o.status == "NEW", "m": false, "M": false, "O": ms(o.created), "Z": o.cum.StringFixed(8),
+		"Y": "0.00000000", "Q": o.origQuote.StringFixed(8), "W": ms(o.created), "V": "EXPIRE_MAKER",
+	}
+	if execType == "CANCELED" {
+		ev["c"] = fmt.Sprintf("cancel%d", o.id)
+		ev["C"] = o.clientID
+	}
+	if t != nil {
+		ev["l"], ev["L"], ev["n"], ev["N"] = t.qty.StringFixed(8), t.price.StringFixed(8), t.fee.StringFixed(8), t.feeAsset
+		ev["t"], ev["m"], ev["T"] = t.id, t.maker, ms(t.time)
+		ev["Y"] = t.quote.StringFixed(8)
+	}
+	return mustJSON(ev)
+}
+
+// accountPositionLocked renders outboundAccountPosition for the spot assets.
+func (s *Server) accountPositionLocked(assets ...string) []byte {
+	now := s.now()
+	var rows []map[string]string
+	for _, a := range assets {
+		h := s.holding(venue.WalletSpot, a)
+		rows = append(rows, map[string]string{"a": a, "f": h.free.StringFixed(8), "l": h.locked.StringFixed(8)})
+	}
+	return mustJSON(map[string]any{"e": "outboundAccountPosition", "E": ms(now), "u": ms(now), "B": rows})
+}
