@@ -609,7 +609,7 @@ func (a *Account) SubscribePrices(ctx context.Context, symbols []string) (<-chan
 // userSub is one SubscribeUser channel.
 type userSub struct {
 	ch     chan venue.UserEvent
-	lost   bool              // events were lost; EventReconnected is owed
+	lost   bool             // events were lost; EventReconnected is owed
 	held   *venue.UserEvent // reordered event waiting for the next one
 	closed bool
 }
