@@ -1,0 +1,720 @@
+// Package binance implements the venue port for Binance spot through
+// github.com/adshao/go-binance/v2, adding what the library leaves out: a
+// weight-aware limiter that budgets every request, honours 429 Retry-After and
+// stops on a 418 ban, server-time sync, the error taxonomy of package venue,
+// balances across wallets, windowed trade history, and the market and user
+// data streams (the latter through the WebSocket API subscription).
+//
+// It owns Binance's wire format and limits; it does not retry writes or
+// reconcile unknown outcomes, which is the journal's job.
+package binance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	gobinance "github.com/adshao/go-binance/v2"
+	"github.com/adshao/go-binance/v2/common"
+	"github.com/adshao/go-binance/v2/futures"
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// Config configures a Client. Only APIKey and APISecret are required.
+type Config struct {
+	APIKey    string
+	APISecret string // never logged nor put in errors
+	// BaseURL is spot REST (default https://api.binance.com); it also serves
+	// the /sapi wallet endpoints.
+	BaseURL string
+	// FuturesBaseURL is USDⓈ-M futures REST (default https://fapi.binance.com).
+	FuturesBaseURL string
+	// WSBaseURL is the market stream host (default wss://stream.binance.com:9443).
+	WSBaseURL string
+	// WSAPIURL is the WebSocket API (default wss://ws-api.binance.com:443/ws-api/v3).
+	WSAPIURL string
+	Clock    clock.Clock // default the wall clock
+	// WeightLimit is the spot request weight per WeightWindow (6000 per minute).
+	WeightLimit  int
+	WeightWindow time.Duration
+	// OrderLimit10s and OrderLimitDay pace new orders (50 per 10 s, 160,000 per day).
+	OrderLimit10s int
+	OrderLimitDay int
+	// OnBan is called once per ban (HTTP 418) with when it ends, so the caller
+	// can raise an alert. It must not block.
+	OnBan func(until time.Time)
+	// HTTPTimeout bounds each REST request (default 10 s).
+	HTTPTimeout time.Duration
+	// Transport is the base HTTP transport (default a clone of http.DefaultTransport).
+	Transport http.RoundTripper
+	// ReconnectMin and ReconnectMax bound the stream reconnect backoff
+	// (default 500 ms and 30 s).
+	ReconnectMin, ReconnectMax time.Duration
+}
+
+// Client is one Binance account. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	lim     *limiter
+	http    *http.Client
+	spot    *gobinance.Client
+	futures *futures.Client
+}
+
+var _ venue.Venue = (*Client)(nil)
+
+// New returns a client; it does not contact Binance (call SyncTime to sync
+// the clock offset up front; the first -1021 does it otherwise).
+func New(cfg Config) (*Client, error) {
+	if cfg.APIKey == "" || cfg.APISecret == "" {
+		return nil, fmt.Errorf("new binance client: api key and secret are required")
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+		*s = strings.TrimRight(*s, "/")
+	}
+	def(&cfg.BaseURL, "https://api.binance.com")
+	def(&cfg.FuturesBaseURL, "https://fapi.binance.com")
+	def(&cfg.WSBaseURL, "wss://stream.binance.com:9443")
+	def(&cfg.WSAPIURL, "wss://ws-api.binance.com:443/ws-api/v3")
+	for _, u := range []string{cfg.BaseURL, cfg.FuturesBaseURL, cfg.WSBaseURL, cfg.WSAPIURL} {
+		if _, err := url.Parse(u); err != nil {
+			return nil, fmt.Errorf("new binance client: url %q: %w", u, err)
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.WeightLimit <= 0 {
+		cfg.WeightLimit = 6000
+	}
+	if cfg.WeightWindow <= 0 {
+		cfg.WeightWindow = time.Minute
+	}
+	if cfg.OrderLimit10s <= 0 {
+		cfg.OrderLimit10s = 50
+	}
+	if cfg.OrderLimitDay <= 0 {
+		cfg.OrderLimitDay = 160000
+	}
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = 10 * time.Second
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = 500 * time.Millisecond
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = 30 * time.Second
+	}
+	guard := cfg.WeightWindow / 100
+	if guard > time.Second {
+		guard = time.Second
+	}
+	lim := &limiter{
+		clk:       cfg.Clock,
+		guard:     guard,
+		onBan:     cfg.OnBan,
+		weight:    bucket{limit: cfg.WeightLimit, window: cfg.WeightWindow},
+		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
+		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
+	}
+	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, secret: cfg.APISecret}}
+	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
+	spot.BaseURL = cfg.BaseURL
+	spot.HTTPClient = hc
+	spot.Logger.SetOutput(io.Discard)
+	fut := futures.NewClient(cfg.APIKey, cfg.APISecret)
+	fut.BaseURL = cfg.FuturesBaseURL
+	fut.HTTPClient = hc
+	fut.Logger.SetOutput(io.Discard)
+	return &Client{cfg: cfg, lim: lim, http: hc, spot: spot, futures: fut}, nil
+}
+
+// Name is "binance".
+func (c *Client) Name() string { return "binance" }
+
+// Stats returns the limiter's counters.
+func (c *Client) Stats() LimiterStats {
+	c.lim.mu.Lock()
+	defer c.lim.mu.Unlock()
+	return c.lim.stats
+}
+
+// BannedUntil returns when the current ban ends; zero when not banned.
+func (c *Client) BannedUntil() time.Time {
+	c.lim.mu.Lock()
+	defer c.lim.mu.Unlock()
+	if c.cfg.Clock.Now().Before(c.lim.bannedUntil) {
+		return c.lim.bannedUntil
+	}
+	return time.Time{}
+}
+
+func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.cfg.HTTPTimeout)
+}
+
+// call runs one request and maps its error; a -1021 resyncs the clock offset
+// before returning so that the caller may retry at once.
+func (c *Client) call(ctx context.Context, op string, write bool, f func(ctx context.Context) error) error {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	err := f(cctx)
+	if err == nil {
+		return nil
+	}
+	ve := classify(op, write, err)
+	if ve.Class == venue.ClassTimestamp {
+		_ = c.SyncTime(ctx)
+	}
+	return ve
+}
+
+// SyncTime measures the offset between Binance's clock and ours from
+// /api/v3/time; signed requests carry our time plus that offset.
+func (c *Client) SyncTime(ctx context.Context) error {
+	cctx, cancel := c.ctx(ctx)
+	defer cancel()
+	before := c.cfg.Clock.Now()
+	st, err := c.spot.NewServerTimeService().Do(cctx)
+	if err != nil {
+		return classify("sync time", false, err)
+	}
+	after := c.cfg.Clock.Now()
+	mid := before.Add(after.Sub(before) / 2)
+	c.lim.setOffset(time.UnixMilli(st).Sub(mid))
+	return nil
+}
+
+func parseDec(s string) venue.Decimal {
+	d, err := udecimal.Parse(s)
+	if err != nil {
+		return venue.Decimal{}
+	}
+	return d
+}
+
+func filterDec(f map[string]any, k string) venue.Decimal {
+	s, _ := f[k].(string)
+	return parseDec(s)
+}
+
+// Symbols lists spot markets with their PRICE_FILTER, LOT_SIZE and
+// NOTIONAL/MIN_NOTIONAL filters.
+func (c *Client) Symbols(ctx context.Context) ([]venue.Symbol, error) {
+	var info *gobinance.ExchangeInfo
+	err := c.call(ctx, "list symbols", false, func(ctx context.Context) (err error) {
+		info, err = c.spot.NewExchangeInfoService().Do(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]venue.Symbol, 0, len(info.Symbols))
+	for _, s := range info.Symbols {
+		sym := venue.Symbol{Name: s.Symbol, Base: s.BaseAsset, Quote: s.QuoteAsset}
+		for _, f := range s.Filters {
+			switch f["filterType"] {
+			case "PRICE_FILTER":
+				sym.TickSize = filterDec(f, "tickSize")
+			case "LOT_SIZE":
+				sym.StepSize, sym.MinQty, sym.MaxQty = filterDec(f, "stepSize"), filterDec(f, "minQty"), filterDec(f, "maxQty")
+			case "NOTIONAL", "MIN_NOTIONAL":
+				sym.MinNotional = filterDec(f, "minNotional")
+			}
+		}
+		out = append(out, sym)
+	}
+	return out, nil
+}
+
+func invalid(op, msg string) error {
+	return &venue.Error{Class: venue.ClassInvalid, Message: msg, Op: op}
+}
+
+func checkClientID(op, id string) error {
+	if !venue.ClientOrderIDPattern.MatchString(id) {
+		return invalid(op, fmt.Sprintf("client order id %q does not match %s", id, venue.ClientOrderIDPattern))
+	}
+	return nil
+}
+
+// PlaceOrder submits a spot order with newOrderRespType FULL. An unknown
+// outcome (timeout, 5xx, -1007, connection reset) must be settled with
+// QueryOrder.
+func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.Order, error) {
+	op := fmt.Sprintf("place order %q", req.ClientOrderID)
+	if err := checkClientID(op, req.ClientOrderID); err != nil {
+		return venue.Order{}, err
+	}
+	if req.Symbol == "" || !req.Side.Valid() {
+		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
+	}
+	s := c.spot.NewCreateOrderService().Symbol(req.Symbol).NewClientOrderID(req.ClientOrderID).
+		NewOrderRespType(gobinance.NewOrderRespTypeFULL)
+	if req.Side == venue.Buy {
+		s.Side(gobinance.SideTypeBuy)
+	} else {
+		s.Side(gobinance.SideTypeSell)
+	}
+	switch req.Type {
+	case venue.Limit:
+		if !req.Price.IsPos() || !req.Quantity.IsPos() {
+			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity")
+		}
+		tif := req.TimeInForce
+		if tif == "" {
+			tif = venue.GTC
+		}
+		s.Type(gobinance.OrderTypeLimit).Price(req.Price.String()).Quantity(req.Quantity.String()).
+			TimeInForce(gobinance.TimeInForceType(tif))
+	case venue.Market:
+		s.Type(gobinance.OrderTypeMarket)
+		switch {
+		case req.Quantity.IsPos() && req.QuoteQuantity.IsZero():
+			s.Quantity(req.Quantity.String())
+		case req.QuoteQuantity.IsPos() && req.Quantity.IsZero():
+			s.QuoteOrderQty(req.QuoteQuantity.String())
+		default:
+			return venue.Order{}, invalid(op, "market order needs exactly one of quantity and quote quantity")
+		}
+	default:
+		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
+	}
+	var r *gobinance.CreateOrderResponse
+	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
+		r, err = s.Do(ctx)
+		return err
+	})
+	if err != nil {
+		return venue.Order{}, err
+	}
+	t := time.UnixMilli(r.TransactTime).UTC()
+	return venue.Order{
+		ClientOrderID: r.ClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
+		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
+		ExecutedQty: parseDec(r.ExecutedQuantity), QuoteQty: parseDec(r.CummulativeQuoteQuantity), Status: status(string(r.Status)),
+		Created: t, Updated: t,
+	}, nil
+}
+
+func side(s string) venue.Side {
+	if s == "SELL" {
+		return venue.Sell
+	}
+	return venue.Buy
+}
+
+func orderType(s string) venue.OrderType {
+	if s == "MARKET" {
+		return venue.Market
+	}
+	return venue.Limit
+}
+
+func status(s string) venue.OrderStatus {
+	switch s {
+	case "PARTIALLY_FILLED":
+		return venue.StatusPartiallyFilled
+	case "FILLED":
+		return venue.StatusFilled
+	case "CANCELED":
+		return venue.StatusCanceled
+	case "REJECTED":
+		return venue.StatusRejected
+	case "EXPIRED", "EXPIRED_IN_MATCH":
+		return venue.StatusExpired
+	}
+	return venue.StatusNew
+}
+
+func fromOrder(o *gobinance.Order) venue.Order {
+	return venue.Order{
+		ClientOrderID: o.ClientOrderID, VenueOrderID: strconv.FormatInt(o.OrderID, 10), Symbol: o.Symbol,
+		Side: side(string(o.Side)), Type: orderType(string(o.Type)), Price: parseDec(o.Price), Quantity: parseDec(o.OrigQuantity),
+		ExecutedQty: parseDec(o.ExecutedQuantity), QuoteQty: parseDec(o.CummulativeQuoteQuantity), Status: status(string(o.Status)),
+		Created: time.UnixMilli(o.Time).UTC(), Updated: time.UnixMilli(o.UpdateTime).UTC(),
+	}
+}
+
+// CancelOrder cancels by client order id (origClientOrderId).
+func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {
+	op := fmt.Sprintf("cancel order %q", clientOrderID)
+	if err := checkClientID(op, clientOrderID); err != nil {
+		return venue.Order{}, err
+	}
+	var r *gobinance.CancelOrderResponse
+	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
+		r, err = c.spot.NewCancelOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx)
+		return err
+	})
+	if err != nil {
+		return venue.Order{}, err
+	}
+	t := time.UnixMilli(r.TransactTime).UTC()
+	return venue.Order{
+		ClientOrderID: r.OrigClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
+		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
+		ExecutedQty: parseDec(r.ExecutedQuantity), QuoteQty: parseDec(r.CummulativeQuoteQuantity), Status: status(string(r.Status)),
+		Updated: t,
+	}, nil
+}
+
+// QueryOrder looks an order up by origClientOrderId.
+func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {
+	op := fmt.Sprintf("query order %q", clientOrderID)
+	if err := checkClientID(op, clientOrderID); err != nil {
+		return venue.Order{}, err
+	}
+	var o *gobinance.Order
+	err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
+		o, err = c.spot.NewGetOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx)
+		return err
+	})
+	if err != nil {
+		return venue.Order{}, err
+	}
+	return fromOrder(o), nil
+}
+
+// OpenOrders lists open orders (weight 6 for one symbol, 80 for all).
+func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, error) {
+	var os []*gobinance.Order
+	err := c.call(ctx, fmt.Sprintf("list open orders %q", symbol), false, func(ctx context.Context) (err error) {
+		s := c.spot.NewListOpenOrdersService()
+		if symbol != "" {
+			s.Symbol(symbol)
+		}
+		os, err = s.Do(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]venue.Order, 0, len(os))
+	for _, o := range os {
+		out = append(out, fromOrder(o))
+	}
+	return out, nil
+}
+
+func fromTrade(t *gobinance.TradeV3) venue.Trade {
+	s := venue.Sell
+	if t.IsBuyer {
+		s = venue.Buy
+	}
+	return venue.Trade{
+		ID: strconv.FormatInt(t.ID, 10), VenueOrderID: strconv.FormatInt(t.OrderID, 10), Symbol: t.Symbol, Side: s,
+		Price: parseDec(t.Price), Quantity: parseDec(t.Quantity), QuoteQty: parseDec(t.QuoteQuantity),
+		Fee: parseDec(t.Commission), FeeAsset: t.CommissionAsset, Maker: t.IsMaker, Time: time.UnixMilli(t.Time).UTC(),
+	}
+}
+
+// OrderTrades lists the fills of one order (myTrades by orderId, weight 5).
+func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) ([]venue.Trade, error) {
+	op := fmt.Sprintf("list trades of order %q", venueOrderID)
+	id, err := strconv.ParseInt(venueOrderID, 10, 64)
+	if err != nil {
+		return nil, invalid(op, "venue order id is not a number")
+	}
+	var out []venue.Trade
+	var from int64
+	for {
+		var ts []*gobinance.TradeV3
+		err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
+			s := c.spot.NewListTradesService().Symbol(symbol).OrderId(id).Limit(1000)
+			if from > 0 {
+				s.FromID(from)
+			}
+			ts, err = s.Do(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			out = append(out, fromTrade(t))
+		}
+		if len(ts) < 1000 {
+			return out, nil
+		}
+		from = ts[len(ts)-1].ID + 1
+	}
+}
+
+// maxWindow is the longest startTime–endTime span myTrades accepts.
+const maxWindow = 24 * time.Hour
+
+// Trades pages through myTrades. A query longer than 24 hours is walked one
+// window at a time; within a window, pages continue by fromId. Cursors are
+// "t<unix ms>" (start the next window there) or "i<trade id>" (continue from
+// that id), and a page may be empty while Next is not.
+func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePage, error) {
+	op := fmt.Sprintf("list trades %q", q.Symbol)
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	to := q.To
+	if to.IsZero() {
+		to = c.lim.serverNow()
+	}
+	from := q.From
+	var fromID int64
+	switch {
+	case q.Cursor == "":
+	case strings.HasPrefix(q.Cursor, "t"):
+		ms, err := strconv.ParseInt(q.Cursor[1:], 10, 64)
+		if err != nil {
+			return venue.TradePage{}, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
+		}
+		from = time.UnixMilli(ms)
+	case strings.HasPrefix(q.Cursor, "i"):
+		id, err := strconv.ParseInt(q.Cursor[1:], 10, 64)
+		if err != nil {
+			return venue.TradePage{}, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
+		}
+		fromID = id
+	default:
+		return venue.TradePage{}, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
+	}
+	if fromID == 0 && !from.Before(to) {
+		return venue.TradePage{}, nil
+	}
+	windowEnd := from.Add(maxWindow)
+	if windowEnd.After(to) {
+		windowEnd = to
+	}
+	var ts []*gobinance.TradeV3
+	err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
+		s := c.spot.NewListTradesService().Symbol(q.Symbol).Limit(limit)
+		if fromID > 0 {
+			s.FromID(fromID)
+		} else {
+			s.StartTime(from.UnixMilli()).EndTime(windowEnd.UnixMilli() - 1)
+		}
+		ts, err = s.Do(ctx)
+		return err
+	})
+	if err != nil {
+		return venue.TradePage{}, err
+	}
+	var page venue.TradePage
+	past := false
+	for _, t := range ts {
+		tr := fromTrade(t)
+		if !tr.Time.Before(to) {
+			past = true
+			break
+		}
+		if tr.Time.Before(q.From) {
+			continue
+		}
+		page.Trades = append(page.Trades, tr)
+	}
+	switch {
+	case len(ts) == limit && !past:
+		page.Next = "i" + strconv.FormatInt(ts[len(ts)-1].ID+1, 10)
+	case fromID == 0 && windowEnd.Before(to):
+		page.Next = "t" + strconv.FormatInt(windowEnd.UnixMilli(), 10)
+	}
+	return page, nil
+}
+
+// Klines returns candles opening in [from, to), paging 1000 at a time.
+func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to time.Time) ([]venue.Kline, error) {
+	op := fmt.Sprintf("list klines %q %s", symbol, interval)
+	var out []venue.Kline
+	start := from
+	for start.Before(to) {
+		var ks []*gobinance.Kline
+		err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
+			ks, err = c.spot.NewKlinesService().Symbol(symbol).Interval(interval).StartTime(start.UnixMilli()).
+				EndTime(to.UnixMilli() - 1).Limit(1000).Do(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range ks {
+			t := time.UnixMilli(k.OpenTime).UTC()
+			if t.Before(from) || !t.Before(to) {
+				continue
+			}
+			out = append(out, venue.Kline{OpenTime: t, Open: parseDec(k.Open), High: parseDec(k.High), Low: parseDec(k.Low),
+				Close: parseDec(k.Close), Volume: parseDec(k.Volume)})
+		}
+		if len(ks) < 1000 {
+			break
+		}
+		start = time.UnixMilli(ks[len(ks)-1].OpenTime + 1)
+	}
+	return out, nil
+}
+
+// Balances lists non-zero balances of the spot, funding, USDⓈ-M futures,
+// cross margin and simple earn (flexible) wallets. A wallet the account does
+// not have or may not read (margin not opened, futures not enabled) is left
+// out; any other failure fails the call.
+func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
+	var out []venue.Balance
+	add := func(w venue.Wallet, asset string, free, locked, borrowed venue.Decimal) {
+		if free.IsZero() && locked.IsZero() && borrowed.IsZero() {
+			return
+		}
+		out = append(out, venue.Balance{Wallet: w, Asset: asset, Free: free, Locked: locked, Borrowed: borrowed})
+	}
+	var acct *gobinance.Account
+	if err := c.call(ctx, "get spot balances", false, func(ctx context.Context) (err error) {
+		acct, err = c.spot.NewGetAccountService().Do(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, b := range acct.Balances {
+		add(venue.WalletSpot, b.Asset, parseDec(b.Free), parseDec(b.Locked), venue.Decimal{})
+	}
+	optional := func(err error) error {
+		switch venue.ClassOf(err) {
+		case venue.ClassAuth, venue.ClassNotFound:
+			return nil
+		}
+		if ve, ok := err.(*venue.Error); ok && ve.Code == -3003 {
+			return nil
+		}
+		return err
+	}
+
+	var funding []struct {
+		Asset, Free, Locked, Freeze string
+	}
+	err := c.call(ctx, "get funding balances", false, func(ctx context.Context) error {
+		return c.signed(ctx, http.MethodPost, "/sapi/v1/asset/get-funding-asset", url.Values{}, &funding)
+	})
+	if err = optional(err); err != nil {
+		return nil, err
+	}
+	for _, b := range funding {
+		add(venue.WalletFunding, b.Asset, parseDec(b.Free), parseDec(b.Locked).Add(parseDec(b.Freeze)), venue.Decimal{})
+	}
+
+	var fut []*futures.Balance
+	err = c.call(ctx, "get futures balances", false, func(ctx context.Context) (err error) {
+		fut, err = c.futures.NewGetBalanceService().Do(ctx)
+		return err
+	})
+	if err = optional(err); err != nil {
+		return nil, err
+	}
+	for _, b := range fut {
+		avail := parseDec(b.AvailableBalance)
+		add(venue.WalletFutures, b.Asset, avail, parseDec(b.Balance).Sub(avail), venue.Decimal{})
+	}
+
+	var margin *gobinance.MarginAccount
+	err = c.call(ctx, "get margin balances", false, func(ctx context.Context) (err error) {
+		margin, err = c.spot.NewGetMarginAccountService().Do(ctx)
+		return err
+	})
+	if err = optional(err); err != nil {
+		return nil, err
+	}
+	if margin != nil {
+		for _, b := range margin.UserAssets {
+			add(venue.WalletMargin, b.Asset, parseDec(b.Free), parseDec(b.Locked), parseDec(b.Borrowed).Add(parseDec(b.Interest)))
+		}
+	}
+
+	for page := 1; ; page++ {
+		var earn *gobinance.SimpleEarnFlexiblePositionResp
+		err = c.call(ctx, "get simple earn balances", false, func(ctx context.Context) (err error) {
+			earn, err = c.spot.NewSimpleEarnService().FlexibleService().GetPosition().Current(page).Size(100).Do(ctx)
+			return err
+		})
+		if err = optional(err); err != nil {
+			return nil, err
+		}
+		if earn == nil {
+			break
+		}
+		for _, r := range earn.Rows {
+			add(venue.WalletEarn, r.Asset, parseDec(r.TotalAmount), venue.Decimal{}, venue.Decimal{})
+		}
+		if len(earn.Rows) < 100 || page*100 >= earn.Total {
+			break
+		}
+	}
+	return out, nil
+}
+
+// signed calls an endpoint go-binance lacks. The transport stamps and signs
+// it like every other signed request.
+func (c *Client) signed(ctx context.Context, method, path string, params url.Values, out any) error {
+	params.Set("timestamp", "0")
+	q := params.Encode()
+	u := c.cfg.BaseURL + path + "?" + q + "&signature=" + sign(c.cfg.APISecret, q)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-MBX-APIKEY", c.cfg.APIKey)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 400 {
+		ae := &common.APIError{}
+		_ = json.Unmarshal(body, ae)
+		return ae
+	}
+	return json.Unmarshal(body, out)
+}
+
+// SubAccount is one sub-account of a master account.
+type SubAccount struct {
+	Email   string
+	Frozen  bool
+	Managed bool
+	Created time.Time
+}
+
+// SubAccounts lists the sub-accounts of this master account (the library
+// asks for those that are not frozen).
+func (c *Client) SubAccounts(ctx context.Context) ([]SubAccount, error) {
+	var out []SubAccount
+	for page := 1; ; page++ {
+		var r *gobinance.SubAccountList
+		if err := c.call(ctx, "list sub-accounts", false, func(ctx context.Context) (err error) {
+			r, err = c.spot.NewSubAccountListService().Page(page).Limit(200).Do(ctx)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for _, s := range r.SubAccounts {
+			out = append(out, SubAccount{Email: s.Email, Frozen: s.IsFreeze, Managed: s.IsManagedSubAccount,
+				Created: time.UnixMilli(int64(s.CreateTime)).UTC()})
+		}
+		if len(r.SubAccounts) < 200 {
+			return out, nil
+		}
+	}
+}

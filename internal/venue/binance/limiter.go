@@ -1,0 +1,362 @@
+package binance
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// cost is what one request spends: request weight on the spot IP budget and
+// whether it is a new order (counted by the order-rate limits).
+type cost struct {
+	weight int
+	order  bool
+}
+
+// costOf returns the documented weight of a request. Only /api/ paths share
+// the spot IP weight budget; /sapi/ and /fapi/ have budgets of their own that
+// this adapter does not approach, so they are not budgeted.
+func costOf(method, path string, q map[string][]string) cost {
+	has := func(k string) bool { return len(q[k]) > 0 && q[k][0] != "" }
+	switch method + " " + path {
+	case "POST /api/v3/order":
+		return cost{weight: 1, order: true}
+	case "GET /api/v3/order":
+		return cost{weight: 4}
+	case "DELETE /api/v3/order", "GET /api/v3/time", "GET /api/v3/ping":
+		return cost{weight: 1}
+	case "GET /api/v3/exchangeInfo", "GET /api/v3/account":
+		return cost{weight: 20}
+	case "GET /api/v3/openOrders":
+		if has("symbol") {
+			return cost{weight: 6}
+		}
+		return cost{weight: 80}
+	case "GET /api/v3/myTrades":
+		if has("orderId") {
+			return cost{weight: 5}
+		}
+		return cost{weight: 20}
+	case "GET /api/v3/klines":
+		return cost{weight: 2}
+	case "GET /api/v3/ticker/price":
+		if has("symbol") {
+			return cost{weight: 2}
+		}
+		return cost{weight: 4}
+	}
+	if strings.HasPrefix(path, "/api/") {
+		return cost{weight: 1}
+	}
+	return cost{}
+}
+
+// bucket is one fixed-window counter, aligned like Binance's (to the minute,
+// the 10 seconds, the UTC day of server time).
+type bucket struct {
+	limit  int
+	window time.Duration
+	start  time.Time
+	used   int
+}
+
+func (b *bucket) roll(srv time.Time) {
+	if s := srv.Truncate(b.window); s.After(b.start) {
+		b.start, b.used = s, 0
+	}
+}
+
+// limiter budgets requests before they are sent and learns from every answer.
+// All requests of a Client share one limiter.
+type limiter struct {
+	clk   clock.Clock
+	guard time.Duration // hold a fresh window this long, in case the server's clock lags ours
+	onBan func(until time.Time)
+
+	mu          sync.Mutex
+	offset      time.Duration // server time minus local time
+	weight      bucket
+	orders10s   bucket
+	ordersDay   bucket
+	pausedUntil time.Time
+	bannedUntil time.Time
+	stats       LimiterStats
+}
+
+// LimiterStats counts what the limiter saw.
+type LimiterStats struct {
+	Requests    int           // requests sent
+	Weight      int           // weight budgeted
+	Waited      time.Duration // total time requests waited for budget
+	RateLimited int           // 429 answers
+	Banned      int           // 418 answers
+	UsedWeight  int           // the last X-MBX-USED-WEIGHT-1M seen
+}
+
+type ticket struct {
+	weightStart, order10Start, orderDayStart time.Time
+}
+
+func (l *limiter) serverNow() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.clk.Now().Add(l.offset)
+}
+
+func (l *limiter) setOffset(d time.Duration) {
+	l.mu.Lock()
+	l.offset = d
+	l.mu.Unlock()
+}
+
+func (l *limiter) bannedErr(until time.Time) *venue.Error {
+	return &venue.Error{Class: venue.ClassBanned, Code: -1003, Message: "IP banned by binance; not sent", Until: until}
+}
+
+// acquire waits until c fits every budget, then spends it. It never sends
+// during a 429 pause and refuses at once during a 418 ban.
+func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
+	for {
+		l.mu.Lock()
+		local := l.clk.Now()
+		if local.Before(l.bannedUntil) {
+			until := l.bannedUntil
+			l.mu.Unlock()
+			return ticket{}, l.bannedErr(until)
+		}
+		var wait time.Time
+		if local.Before(l.pausedUntil) {
+			wait = l.pausedUntil
+		} else {
+			srv := local.Add(l.offset).Add(-l.guard)
+			check := func(b *bucket, n int) {
+				b.roll(srv)
+				if b.used > 0 && b.used+n > b.limit {
+					next := b.start.Add(b.window).Add(l.guard).Add(-l.offset)
+					if next.After(wait) {
+						wait = next
+					}
+				}
+			}
+			if c.weight > 0 {
+				check(&l.weight, c.weight)
+			}
+			if c.order {
+				check(&l.orders10s, 1)
+				check(&l.ordersDay, 1)
+			}
+		}
+		if wait.IsZero() {
+			t := ticket{weightStart: l.weight.start, order10Start: l.orders10s.start, orderDayStart: l.ordersDay.start}
+			l.weight.used += c.weight
+			if c.order {
+				l.orders10s.used++
+				l.ordersDay.used++
+			}
+			l.stats.Requests++
+			l.stats.Weight += c.weight
+			l.mu.Unlock()
+			return t, nil
+		}
+		d := wait.Sub(local)
+		l.stats.Waited += d
+		l.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ticket{}, &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: waiting for rate budget: " + ctx.Err().Error()}
+		case <-l.clk.After(d):
+		}
+	}
+}
+
+// observe adopts the server's counters when they exceed ours (another
+// process sharing the IP, or requests we did not budget).
+func (l *limiter) observe(t ticket, h http.Header) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	adopt := func(b *bucket, start time.Time, key string) {
+		v, err := strconv.Atoi(h.Get(key))
+		if err != nil {
+			return
+		}
+		if key == "X-Mbx-Used-Weight-1m" {
+			l.stats.UsedWeight = v
+		}
+		if start.Equal(b.start) && v > b.used {
+			b.used = v
+		}
+	}
+	adopt(&l.weight, t.weightStart, "X-Mbx-Used-Weight-1m")
+	adopt(&l.orders10s, t.order10Start, "X-Mbx-Order-Count-10s")
+	adopt(&l.ordersDay, t.orderDayStart, "X-Mbx-Order-Count-1d")
+}
+
+// pause stops every request until d from now (HTTP 429).
+func (l *limiter) pause(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stats.RateLimited++
+	if until := l.clk.Now().Add(d); until.After(l.pausedUntil) {
+		l.pausedUntil = until
+	}
+}
+
+// ban refuses every request until d from now (HTTP 418) and tells OnBan.
+func (l *limiter) ban(d time.Duration) time.Time {
+	l.mu.Lock()
+	l.stats.Banned++
+	until := l.clk.Now().Add(d)
+	extended := until.After(l.bannedUntil)
+	if extended {
+		l.bannedUntil = until
+	}
+	until = l.bannedUntil
+	onBan := l.onBan
+	l.mu.Unlock()
+	if extended && onBan != nil {
+		onBan(until)
+	}
+	return until
+}
+
+// transport is the http.RoundTripper under go-binance: it budgets each
+// request, stamps signed requests with the synced server time after any wait
+// (so waiting never causes -1021), and turns 429, 418 and 5xx into typed
+// errors, which go-binance does not expose.
+type transport struct {
+	base   http.RoundTripper
+	lim    *limiter
+	secret string
+}
+
+// sendError is a failure of the round trip itself; dial tells whether the
+// request certainly never left.
+type sendError struct {
+	err  error
+	dial bool
+}
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+// statusError is a 5xx or 408 answer: the outcome of a write is unknown.
+type statusError struct {
+	status int
+	code   int
+	msg    string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("http %d: code %d: %s", e.status, e.code, e.msg)
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := costOf(req.Method, req.URL.Path, req.URL.Query())
+	tk, err := t.lim.acquire(req.Context(), c)
+	if err != nil {
+		return nil, err
+	}
+	req = req.Clone(req.Context())
+	if strings.Contains(req.URL.RawQuery, "signature=") {
+		if err := t.stamp(req); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, &sendError{err: err, dial: isDial(err)}
+	}
+	t.lim.observe(tk, resp.Header)
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusTeapot,
+		resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout:
+	default:
+		return resp, nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	var ae struct {
+		Code int    `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	_ = json.Unmarshal(body, &ae)
+	ra, hasRA := retryAfter(resp.Header)
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests:
+		if !hasRA {
+			ra = t.lim.weight.window
+		}
+		t.lim.pause(ra)
+		return nil, &venue.Error{Class: venue.ClassRateLimited, Code: ae.Code, Message: ae.Msg, RetryAfter: ra}
+	case http.StatusTeapot:
+		if !hasRA {
+			ra = 2 * time.Minute
+		}
+		until := t.lim.ban(ra)
+		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: ae.Msg, Until: until}
+	}
+	return nil, &statusError{status: resp.StatusCode, code: ae.Code, msg: ae.Msg}
+}
+
+func retryAfter(h http.Header) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
+}
+
+// stamp replaces the timestamp of a signed request with the synced server
+// time and signs it again: go-binance stamps with its own wall clock before
+// the limiter may have made the request wait.
+func (t *transport) stamp(req *http.Request) error {
+	var body []byte
+	if req.Body != nil && req.Body != http.NoBody {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return fmt.Errorf("read request body: %w", err)
+		}
+		req.Body.Close()
+		body = b
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		req.ContentLength = int64(len(b))
+	}
+	ts := "timestamp=" + strconv.FormatInt(t.lim.serverNow().UnixMilli(), 10)
+	var parts []string
+	for _, p := range strings.Split(req.URL.RawQuery, "&") {
+		switch {
+		case p == "" || strings.HasPrefix(p, "signature="):
+		case strings.HasPrefix(p, "timestamp="):
+			parts = append(parts, ts)
+		default:
+			parts = append(parts, p)
+		}
+	}
+	q := strings.Join(parts, "&")
+	req.URL.RawQuery = q + "&signature=" + sign(t.secret, q+string(body))
+	return nil
+}
+
+func sign(secret, payload string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(payload))
+	return hex.EncodeToString(m.Sum(nil))
+}
