@@ -1,0 +1,158 @@
+package portfolio_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// benchDesk builds 1,000 accounts × 50 assets: USDT, BTC, ETH, BNB, 31
+// assets quoted in USDT and 15 only quoted in BTC (cross route), every
+// account holding every asset in spot (50,000 lines). It returns the
+// portfolio and a stream of ticks over all 49 markets.
+func benchDesk(tb testing.TB) (*portfolio.Portfolio, []venue.PriceTick) {
+	tb.Helper()
+	p, err := portfolio.New(portfolio.Config{Clock: clock.NewFake(t0), StaleAfter: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	assets := []string{"USDT", "BTC", "ETH", "BNB"}
+	var markets []venue.Symbol
+	for _, a := range assets[1:] {
+		markets = append(markets, sym(a+"USDT", a, "USDT"))
+	}
+	for i := range 31 {
+		a := fmt.Sprintf("D%02d", i)
+		assets = append(assets, a)
+		markets = append(markets, sym(a+"USDT", a, "USDT"))
+	}
+	for i := range 15 {
+		a := fmt.Sprintf("X%02d", i)
+		assets = append(assets, a)
+		markets = append(markets, sym(a+"BTC", a, "BTC"))
+	}
+	if err := p.RegisterMarkets("binance", markets); err != nil {
+		tb.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	price := func(m venue.Symbol) venue.Decimal {
+		if m.Quote == "BTC" {
+			return d(fmt.Sprintf("0.%08d", rng.IntN(99_999_999)+1))
+		}
+		return d(fmt.Sprintf("%d.%04d", rng.IntN(60000)+1, rng.IntN(10000)))
+	}
+	for _, m := range markets {
+		if err := p.Tick(venue.PriceTick{Symbol: m.Name, Price: price(m), Time: t0}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for i := range 1000 {
+		id := fmt.Sprintf("acct-%04d", i)
+		if err := p.UpsertAccount(portfolio.Account{ID: id, Venue: "binance", Tags: []string{fmt.Sprintf("desk-%d", i%10)}}); err != nil {
+			tb.Fatal(err)
+		}
+		bals := make([]venue.Balance, 0, len(assets))
+		for _, a := range assets {
+			bals = append(bals, venue.Balance{Wallet: venue.WalletSpot, Asset: a, Free: d(fmt.Sprintf("%d.%06d", rng.IntN(1000), rng.IntN(1_000_000)))})
+		}
+		if _, err := p.ResyncWallet(id, venue.WalletSpot, bals); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	ticks := make([]venue.PriceTick, 1<<14)
+	for i := range ticks {
+		m := markets[rng.IntN(len(markets))]
+		ticks[i] = venue.PriceTick{Symbol: m.Name, Price: price(m)}
+	}
+	return p, ticks
+}
+
+// BenchmarkTick is tick-to-updated-grand-total: one op is one Tick call,
+// after which Total().Value is current.
+func BenchmarkTick(b *testing.B) {
+	p, ticks := benchDesk(b)
+	at := t0.Add(time.Second)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		tk := ticks[i&(len(ticks)-1)]
+		tk.Time = at.Add(time.Duration(i))
+		if err := p.Tick(tk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ticks/s")
+	checkBenchTotal(b, p)
+}
+
+// BenchmarkTickSubscribed is BenchmarkTick with one subscriber that never
+// reads, so every tick takes the coalescing path.
+func BenchmarkTickSubscribed(b *testing.B) {
+	p, ticks := benchDesk(b)
+	_, cancel := p.Subscribe()
+	defer cancel()
+	at := t0.Add(time.Second)
+	b.ResetTimer()
+	for i := range b.N {
+		tk := ticks[i&(len(ticks)-1)]
+		tk.Time = at.Add(time.Duration(i))
+		if err := p.Tick(tk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ticks/s")
+}
+
+// BenchmarkTickLatency times every tick on its own and reports the median
+// and 99th percentile tick-to-updated-total latency.
+func BenchmarkTickLatency(b *testing.B) {
+	p, ticks := benchDesk(b)
+	at := t0.Add(time.Second)
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		tk := ticks[i&(len(ticks)-1)]
+		tk.Time = at.Add(time.Duration(i))
+		start := time.Now()
+		if err := p.Tick(tk); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds()), "max-ns")
+}
+
+// BenchmarkSnapshot is the lazy full breakdown over 50,000 lines.
+func BenchmarkSnapshot(b *testing.B) {
+	p, _ := benchDesk(b)
+	b.ResetTimer()
+	for range b.N {
+		_ = p.Snapshot()
+	}
+}
+
+// checkBenchTotal proves the incremental total equals the sum of the lines
+// after the stream.
+func checkBenchTotal(b *testing.B, p *portfolio.Portfolio) {
+	b.Helper()
+	s := p.Snapshot()
+	var sum venue.Decimal
+	for _, g := range s.ByAccount {
+		sum = sum.Add(g.Value)
+	}
+	if !sum.Equal(s.Total.Value) {
+		b.Fatalf("incremental total %s, sum of accounts %s", s.Total.Value, sum)
+	}
+}
