@@ -60,7 +60,22 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach database %s: %v", redactURL(e.URL), e.Err)
+	return fmt.Sprintf("cannot reach database %s: %s", redactURL(e.URL), oneLine(e.Err.Error()))
+}
+
+// oneLine folds a multi-line driver message (pgx lists every address it
+// tried) into one line without repeats.
+func oneLine(s string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l != "" && !seen[l] {
+			seen[l] = true
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func (e *UnreachableError) Unwrap() error { return e.Err }

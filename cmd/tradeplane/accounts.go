@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tradeplane/tradeplane/internal/secrets"
+	"github.com/tradeplane/tradeplane/internal/store"
+)
+
+func newAccountsCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "accounts", Short: "Add, list and remove exchange accounts"}
+	var (
+		name, venueName, baseURL, apiKey, secretFile string
+		tags                                         []string
+		asJSON                                       bool
+	)
+	add := &cobra.Command{
+		Use:   "add",
+		Short: "Store an account; its API secret is encrypted at rest",
+		Example: `  tradeplane accounts add --name main --venue paper
+  tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" {
+				return usagef("--name is required")
+			}
+			if venueName != "paper" && venueName != "binance" {
+				return usagef("--venue %q: want paper or binance", venueName)
+			}
+			if baseURL != "" {
+				if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return usagef("--base-url %q: want an http(s) URL such as https://testnet.binance.vision", baseURL)
+				}
+			}
+			if venueName == "binance" && (apiKey == "" || secretFile == "") {
+				return usagef("a binance account needs --api-key and --api-secret-file")
+			}
+			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
+			if secretFile != "" {
+				raw, err := os.ReadFile(secretFile)
+				if err != nil {
+					return usagef("--api-secret-file: %v", err)
+				}
+				secret := strings.TrimSpace(string(raw))
+				if secret == "" {
+					return usagef("--api-secret-file %s is empty", secretFile)
+				}
+				key, err := g.masterKey()
+				if err != nil {
+					return err
+				}
+				box, err := secrets.New(key)
+				if err != nil {
+					return err
+				}
+				if a.APISecretEnc, err = box.Seal([]byte(secret)); err != nil {
+					return err
+				}
+			}
+			db, err := openDB(cmd.Context(), g, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.CreateAccount(cmd.Context(), a); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return usagef("an account named %q already exists (see 'tradeplane accounts list')", name)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d)\n", a.Name, a.Venue, a.ID)
+			return nil
+		},
+	}
+	f := add.Flags()
+	f.StringVar(&name, "name", "", "account name (unique)")
+	f.StringVar(&venueName, "venue", "paper", "venue: paper or binance")
+	f.StringVar(&baseURL, "base-url", "", "venue REST base URL (testnets, tests)")
+	f.StringVar(&apiKey, "api-key", "", "API key")
+	f.StringVar(&secretFile, "api-secret-file", "", "file holding the API secret (never pass a secret on the command line)")
+	f.StringSliceVar(&tags, "tag", nil, "tag (repeatable)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List accounts (secrets are never shown)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := openDB(cmd.Context(), g, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			accts, err := db.Accounts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				type row struct {
+					Name      string   `json:"name"`
+					Venue     string   `json:"venue"`
+					BaseURL   string   `json:"base_url,omitempty"`
+					HasSecret bool     `json:"has_secret"`
+					Tags      []string `json:"tags"`
+					CreatedAt string   `json:"created_at"`
+				}
+				out := []row{}
+				for _, a := range accts {
+					out = append(out, row{a.Name, a.Venue, a.BaseURL, len(a.APISecretEnc) > 0, nonNilTags(a.Tags), a.CreatedAt.Format(time.RFC3339)})
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVENUE\tCREDENTIALS\tTAGS")
+			for _, a := range accts {
+				cred := "-"
+				if len(a.APISecretEnc) > 0 {
+					cred = "encrypted"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Venue, cred, strings.Join(a.Tags, ","))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	remove := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove an account with no sessions, orders or fills",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, err := openDB(cmd.Context(), g, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.DeleteAccount(cmd.Context(), args[0]); err != nil {
+				if errors.Is(err, store.ErrNotFound) {
+					return usagef("no account named %q", args[0])
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "account %q removed\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
+	return cmd
+}
+
+func nonNilTags(t []string) []string {
+	if t == nil {
+		return []string{}
+	}
+	return t
+}

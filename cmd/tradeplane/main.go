@@ -1,0 +1,112 @@
+// Command tradeplane is the control plane for automated crypto trading: the
+// server (API, dashboard, supervisor) and the command-line tools. It parses
+// flags and environment variables and wires the internal packages; it holds
+// no logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI and maps errors to exit codes: 0 success, 1 the
+// operation failed, 2 bad usage or bad input.
+func run(ctx context.Context, args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "tradeplane: "+err.Error())
+	return exitCode(err)
+}
+
+// usageError marks bad usage or bad input (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) || isBadInput(err) {
+		return 2
+	}
+	return 1
+}
+
+func newRoot() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "tradeplane",
+		Short: "Control plane for automated crypto trading sessions",
+		Long: `tradeplane supervises trading sessions across exchange accounts, journals every
+execution event, runs Trade All safely, aggregates balances in real time and
+computes PnL you can trust.
+
+Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.setup(cmd)
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
+	})
+	g.register(root)
+	root.AddCommand(
+		newServeCmd(g),
+		newMigrateCmd(g),
+		newVersionCmd(),
+		newAccountsCmd(g),
+		newSessionsCmd(g),
+		newTradeAllCmd(g),
+		newBalancesCmd(g),
+		newCollateralCmd(g),
+		newJournalCmd(g),
+		newImportCmd(g),
+		newPnlCmd(g),
+		newTokensCmd(g),
+		newBenchCmd(g),
+	)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(cmd.OutOrStdout(), "tradeplane %s\n", Version)
+			return nil
+		},
+	}
+}
+
+// notYet is the honest answer of a command whose capability has not landed.
+func notYet(what string) error {
+	return fmt.Errorf("%s is not available yet in this build", what)
+}
