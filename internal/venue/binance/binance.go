@@ -68,6 +68,7 @@ type Client struct {
 	http    *http.Client
 	spot    *gobinance.Client
 	futures *futures.Client
+	ids     *idCache
 }
 
 var _ venue.Venue = (*Client)(nil)
@@ -141,7 +142,7 @@ func New(cfg Config) (*Client, error) {
 	fut.BaseURL = cfg.FuturesBaseURL
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
-	return &Client{cfg: cfg, lim: lim, http: hc, spot: spot, futures: fut}, nil
+	return &Client{cfg: cfg, lim: lim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000)}, nil
 }
 
 // Name is "binance".
@@ -304,6 +305,7 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 		return venue.Order{}, err
 	}
 	t := time.UnixMilli(r.TransactTime).UTC()
+	c.ids.put(r.Symbol, strconv.FormatInt(r.OrderID, 10), r.ClientOrderID)
 	return venue.Order{
 		ClientOrderID: r.ClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
 		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
@@ -366,6 +368,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 		return venue.Order{}, err
 	}
 	t := time.UnixMilli(r.TransactTime).UTC()
+	c.ids.put(r.Symbol, strconv.FormatInt(r.OrderID, 10), r.OrigClientOrderID)
 	return venue.Order{
 		ClientOrderID: r.OrigClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
 		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
@@ -388,6 +391,7 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 	if err != nil {
 		return venue.Order{}, err
 	}
+	c.ids.put(o.Symbol, strconv.FormatInt(o.OrderID, 10), o.ClientOrderID)
 	return fromOrder(o), nil
 }
 
@@ -407,6 +411,7 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, 
 	}
 	out := make([]venue.Order, 0, len(os))
 	for _, o := range os {
+		c.ids.put(o.Symbol, strconv.FormatInt(o.OrderID, 10), o.ClientOrderID)
 		out = append(out, fromOrder(o))
 	}
 	return out, nil
@@ -450,10 +455,35 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 			out = append(out, fromTrade(t))
 		}
 		if len(ts) < 1000 {
-			return out, nil
+			return c.withClientIDs(ctx, symbol, id, out)
 		}
 		from = ts[len(ts)-1].ID + 1
 	}
+}
+
+// withClientIDs fills the client order id of one order's trades, asking for
+// the order (weight 4) when this Client has not seen it.
+func (c *Client) withClientIDs(ctx context.Context, symbol string, orderID int64, ts []venue.Trade) ([]venue.Trade, error) {
+	if len(ts) == 0 {
+		return ts, nil
+	}
+	vid := strconv.FormatInt(orderID, 10)
+	cid := c.ids.get(symbol, vid)
+	if cid == "" {
+		var o *gobinance.Order
+		if err := c.call(ctx, fmt.Sprintf("query order %s", vid), false, func(ctx context.Context) (err error) {
+			o, err = c.spot.NewGetOrderService().Symbol(symbol).OrderID(orderID).Do(ctx)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		cid = o.ClientOrderID
+		c.ids.put(symbol, vid, cid)
+	}
+	for i := range ts {
+		ts[i].ClientOrderID = cid
+	}
+	return ts, nil
 }
 
 // maxWindow is the longest startTime–endTime span myTrades accepts.
@@ -517,6 +547,7 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 	past := false
 	for _, t := range ts {
 		tr := fromTrade(t)
+		tr.ClientOrderID = c.ids.get(tr.Symbol, tr.VenueOrderID)
 		if !tr.Time.Before(to) {
 			past = true
 			break

@@ -269,7 +269,7 @@ func (c *Client) readUser(ctx context.Context, conn *websocket.Conn, ch chan<- v
 		if json.Unmarshal(env.Event, &ev) != nil {
 			continue
 		}
-		for _, out := range toUserEvents(ev) {
+		for _, out := range c.toUserEvents(ev) {
 			select {
 			case ch <- out:
 			case <-ctx.Done():
@@ -279,7 +279,7 @@ func (c *Client) readUser(ctx context.Context, conn *websocket.Conn, ch chan<- v
 	}
 }
 
-func toUserEvents(ev userEvent) []venue.UserEvent {
+func (c *Client) toUserEvents(ev userEvent) []venue.UserEvent {
 	at := time.UnixMilli(ev.Time).UTC()
 	switch ev.Type {
 	case "executionReport":
@@ -291,6 +291,7 @@ func toUserEvents(ev userEvent) []venue.UserEvent {
 			Side: side(ev.Side), Type: orderType(ev.OrderType), Price: parseDec(ev.Price), Quantity: parseDec(ev.Qty),
 			ExecutedQty: parseDec(ev.CumQty), QuoteQty: parseDec(ev.CumQuote), Status: status(ev.Status),
 			Created: time.UnixMilli(ev.Created).UTC(), Updated: time.UnixMilli(ev.TxTime).UTC()}
+		c.ids.put(o.Symbol, o.VenueOrderID, cid)
 		out := []venue.UserEvent{{Kind: venue.EventOrder, Order: o, Time: at}}
 		if ev.ExecType == "TRADE" {
 			t := &venue.Trade{ID: strconv.FormatInt(ev.TradeID, 10), VenueOrderID: o.VenueOrderID, ClientOrderID: cid,
