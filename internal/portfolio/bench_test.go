@@ -156,3 +156,29 @@ func checkBenchTotal(b *testing.B, p *portfolio.Portfolio) {
 		b.Fatalf("incremental total %s, sum of accounts %s", s.Total.Value, sum)
 	}
 }
+
+// BenchmarkWarmup is start-up at exchange scale: register 1,500 markets
+// (500 assets against USDT, BTC and ETH) and give each its first price,
+// which re-selects routes.
+func BenchmarkWarmup(b *testing.B) {
+	var markets []venue.Symbol
+	for i := range 500 {
+		a := fmt.Sprintf("A%03d", i)
+		markets = append(markets, sym(a+"USDT", a, "USDT"), sym(a+"BTC", a, "BTC"), sym(a+"ETH", a, "ETH"))
+	}
+	markets = append(markets, sym("BTCUSDT", "BTC", "USDT"), sym("ETHUSDT", "ETH", "USDT"), sym("ETHBTC", "ETH", "BTC"))
+	for range b.N {
+		p, err := portfolio.New(portfolio.Config{Clock: clock.NewFake(t0)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.RegisterMarkets("binance", markets); err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range markets {
+			if err := p.Tick(venue.PriceTick{Symbol: m.Name, Price: d("1.5"), Time: t0}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

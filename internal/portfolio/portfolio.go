@@ -317,19 +317,28 @@ func (p *Portfolio) Tick(t venue.PriceTick) error {
 	return nil
 }
 
-// rerouteAround re-selects routes after m got its first price: everything
-// when m touches the currency or an intermediate, else only its two assets.
+// rerouteAround re-selects routes after m got its first price. A route's
+// legs are (asset, i), (i, j), (j, currency) with i, j intermediates, so m can
+// serve another asset only as a middle or last leg, which needs both of its
+// ends to be intermediates or the currency; otherwise only its own two assets
+// can change route.
 func (p *Portfolio) rerouteAround(m *market) {
-	_, bi := p.interRank[m.base]
-	_, qi := p.interRank[m.quote]
-	if bi || qi || m.base == p.cur || m.quote == p.cur {
+	if p.isHub(m.base) && p.isHub(m.quote) {
 		for _, a := range p.assets {
-			p.reroute(a)
+			if a.name == m.base || a.name == m.quote || !a.priced || len(a.route) > 1 {
+				p.reroute(a)
+			}
 		}
 		return
 	}
 	p.reroute(p.assetFor(m.base))
 	p.reroute(p.assetFor(m.quote))
+}
+
+// isHub reports whether x can be an inner node of a route or its end.
+func (p *Portfolio) isHub(x string) bool {
+	_, ok := p.interRank[x]
+	return ok || x == p.cur
 }
 
 // revalue recomputes a's price from its route and moves the grand totals by
@@ -399,33 +408,28 @@ type candidate struct {
 	score []int
 }
 
-// edges lists the legs from x to y: markets (priced only when wantPriced),
-// then a peg when no priced market joins them.
-func (p *Portfolio) edges(x, y string, wantPriced bool) []leg {
-	var out []leg
+// edge returns the preferred leg from x to y: a market (priced only when
+// wantPriced; non-inverted first, then by name), else a peg when both are
+// pegged and no priced market joins them.
+func (p *Portfolio) edge(x, y string, wantPriced bool) (leg, bool) {
+	var best *market
 	hasPriced := false
 	for _, m := range p.pairs[pairKey(x, y)] {
-		if m.priced {
-			hasPriced = true
-		}
+		hasPriced = hasPriced || m.priced
 		if wantPriced && !m.priced {
 			continue
 		}
-		out = append(out, leg{m: m, inverted: m.base != x, from: x, to: y})
-	}
-	slices.SortStableFunc(out, func(a, b leg) int {
-		if a.inverted != b.inverted {
-			if a.inverted {
-				return 1
-			}
-			return -1
+		if best == nil || (best.base != x && m.base == x) || ((best.base == x) == (m.base == x) && m.name < best.name) {
+			best = m
 		}
-		return strings.Compare(a.m.name, b.m.name)
-	})
-	if !hasPriced && p.pegged[x] && p.pegged[y] {
-		out = append(out, leg{from: x, to: y})
 	}
-	return out
+	if best != nil {
+		return leg{m: best, inverted: best.base != x, from: x, to: y}, true
+	}
+	if !hasPriced && p.pegged[x] && p.pegged[y] {
+		return leg{from: x, to: y}, true
+	}
+	return leg{}, false
 }
 
 // bestRoute finds the preferred route from name to the currency.
@@ -452,20 +456,20 @@ func (p *Portfolio) bestRoute(name string, wantPriced bool) ([]leg, bool) {
 		}
 		return false // edges are already ordered; first found wins
 	}
-	if e := p.edges(name, p.cur, wantPriced); len(e) > 0 {
-		return e[:1], true
+	if e, ok := p.edge(name, p.cur, wantPriced); ok {
+		return []leg{e}, true
 	}
 	var best []leg
 	for _, i := range p.inter {
 		if i == name || i == p.cur {
 			continue
 		}
-		e1 := p.edges(name, i, wantPriced)
-		if len(e1) == 0 {
+		e1, ok := p.edge(name, i, wantPriced)
+		if !ok {
 			continue
 		}
-		if e2 := p.edges(i, p.cur, wantPriced); len(e2) > 0 {
-			if r := []leg{e1[0], e2[0]}; better(r, best) {
+		if e2, ok := p.edge(i, p.cur, wantPriced); ok {
+			if r := []leg{e1, e2}; better(r, best) {
 				best = r
 			}
 		}
@@ -477,20 +481,20 @@ func (p *Portfolio) bestRoute(name string, wantPriced bool) ([]leg, bool) {
 		if i == name || i == p.cur {
 			continue
 		}
-		e1 := p.edges(name, i, wantPriced)
-		if len(e1) == 0 {
+		e1, ok := p.edge(name, i, wantPriced)
+		if !ok {
 			continue
 		}
 		for _, j := range p.inter {
 			if j == name || j == p.cur || j == i {
 				continue
 			}
-			e2 := p.edges(i, j, wantPriced)
-			if len(e2) == 0 {
+			e2, ok := p.edge(i, j, wantPriced)
+			if !ok {
 				continue
 			}
-			if e3 := p.edges(j, p.cur, wantPriced); len(e3) > 0 {
-				if r := []leg{e1[0], e2[0], e3[0]}; better(r, best) {
+			if e3, ok := p.edge(j, p.cur, wantPriced); ok {
+				if r := []leg{e1, e2, e3}; better(r, best) {
 					best = r
 				}
 			}
