@@ -1,0 +1,535 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/quagmt/udecimal"
+)
+
+// Order statuses the store gives meaning to. The venue's statuses (new,
+// partially_filled, filled, canceled, rejected, expired) are stored as the
+// venue reports them; the journal adds the three below.
+const (
+	// OrderIntent: the intent is committed; the request may or may not have
+	// left. Non-terminal: reconciliation settles it by client order id.
+	OrderIntent = "intent"
+	// OrderUnknown: the request's outcome is unknown and not yet settled.
+	OrderUnknown = "unknown"
+	// OrderFailed: terminal; the venue certainly holds no such order.
+	OrderFailed = "failed"
+)
+
+// terminalOrderStatuses are the statuses after which an order never changes.
+var terminalOrderStatuses = []string{"filled", "canceled", "rejected", "expired", OrderFailed}
+
+// TerminalOrderStatus reports whether status is terminal (filled, canceled,
+// rejected, expired or failed).
+func TerminalOrderStatus(status string) bool { return slices.Contains(terminalOrderStatuses, status) }
+
+// Order is one row of the orders table: written as an intent before the
+// request leaves and updated with the venue's answers.
+type Order struct {
+	ClientOrderID string
+	SessionID     string
+	AccountID     int64
+	Symbol        string
+	Side          string
+	Type          string
+	Price         udecimal.Decimal
+	Quantity      udecimal.Decimal
+	QuoteQuantity udecimal.Decimal
+	Status        string
+	VenueOrderID  string
+	ExecutedQty   udecimal.Decimal
+	QuoteQty      udecimal.Decimal
+	Fence         int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// OrderUpdate is the venue's answer about an order. An empty VenueOrderID
+// keeps the stored one. Fence must be at least the stored fence, or the
+// update fails with ErrStaleFence; the stored fence becomes Fence.
+type OrderUpdate struct {
+	ClientOrderID string
+	Status        string
+	VenueOrderID  string
+	ExecutedQty   udecimal.Decimal
+	QuoteQty      udecimal.Decimal
+	Fence         int64
+	At            time.Time
+}
+
+// JournalEvent is one row of the append-only execution journal. Seq is
+// assigned by the store on append and orders events totally.
+type JournalEvent struct {
+	Seq           int64
+	At            time.Time
+	Kind          string
+	SessionID     string
+	AccountID     int64
+	Symbol        string
+	ClientOrderID string
+	VenueOrderID  string
+	Side          string
+	OrderType     string
+	Quantity      udecimal.Decimal
+	Price         udecimal.Decimal
+	FilledQty     udecimal.Decimal
+	Fee           udecimal.Decimal
+	FeeAsset      string
+	LatencyUS     int64
+	ErrorClass    string
+	ErrorCode     int64
+	Message       string
+	Fence         int64
+	Node          string
+}
+
+// Fill is one trade of one of an account's orders. (AccountID, Symbol,
+// TradeID) is unique: a fill is stored once however often it is reported.
+type Fill struct {
+	ID            int64
+	AccountID     int64
+	Symbol        string
+	TradeID       string
+	ClientOrderID string
+	VenueOrderID  string
+	SessionID     string
+	Side          string
+	Price         udecimal.Decimal
+	Quantity      udecimal.Decimal
+	QuoteQty      udecimal.Decimal
+	Fee           udecimal.Decimal
+	FeeAsset      string
+	Maker         bool
+	Source        string // "order_trades", "stream", "import", ...
+	At            time.Time
+}
+
+// JournalWrite is one unit of a journal batch: the order and fill rows that
+// go with a few events. A write whose NewOrder or Fill already exists is a
+// no-op (its Events are not appended and OrderInserted or FillInserted is
+// false), so replaying a write never duplicates anything. Update is applied
+// when set and fails the write with ErrStaleFence (or ErrNotFound) when it
+// cannot be.
+type JournalWrite struct {
+	NewOrder *Order
+	Update   *OrderUpdate
+	Fill     *Fill
+	Events   []JournalEvent
+
+	// Set by WriteJournal.
+	OrderInserted bool
+	FillInserted  bool
+}
+
+// WriteJournal commits every write in ONE transaction (group commit) and
+// sets the events' Seq in append order. On SQLite the commit is fsynced
+// before it returns. Any failing statement fails the whole batch; callers
+// that want one bad write not to sink the others retry them one by one.
+func (db *DB) WriteJournal(ctx context.Context, ws []*JournalWrite) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var evs []*JournalEvent
+		for _, w := range ws {
+			w.OrderInserted, w.FillInserted = false, false
+			appendEvents := true
+			if w.NewOrder != nil {
+				ok, err := db.insertOrder(ctx, tx, w.NewOrder)
+				if err != nil {
+					return err
+				}
+				w.OrderInserted = ok
+				appendEvents = appendEvents && ok
+			}
+			if w.Fill != nil {
+				ok, err := db.insertFill(ctx, tx, w.Fill)
+				if err != nil {
+					return err
+				}
+				w.FillInserted = ok
+				appendEvents = appendEvents && ok
+			}
+			if !appendEvents {
+				continue
+			}
+			if w.Update != nil {
+				if err := db.updateOrder(ctx, tx, *w.Update); err != nil {
+					return err
+				}
+			}
+			for i := range w.Events {
+				evs = append(evs, &w.Events[i])
+			}
+		}
+		return db.insertEvents(ctx, tx, evs)
+	})
+	if err != nil {
+		return fmt.Errorf("write journal batch of %d: %w", len(ws), err)
+	}
+	return nil
+}
+
+// AppendJournalEvents appends events in one transaction and sets their Seq.
+func (db *DB) AppendJournalEvents(ctx context.Context, evs []JournalEvent) error {
+	return db.WriteJournal(ctx, []*JournalWrite{{Events: evs}})
+}
+
+const eventCols = `at, kind, session_id, account_id, symbol, client_order_id, venue_order_id, side, order_type,
+	quantity, price, filled_qty, fee, fee_asset, latency_us, error_class, error_code, message, fence, node`
+
+const eventNCols = 20
+
+// eventChunk bounds the rows of one multi-row INSERT (20 parameters each;
+// SQLite allows 32766 and PostgreSQL 65535 parameters per statement).
+const eventChunk = 500
+
+func (db *DB) insertEvents(ctx context.Context, tx *sql.Tx, evs []*JournalEvent) error {
+	for len(evs) > 0 {
+		n := min(len(evs), eventChunk)
+		chunk := evs[:n]
+		evs = evs[n:]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO journal_events (` + eventCols + `) VALUES `)
+		args := make([]any, 0, n*eventNCols)
+		for i, e := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('(')
+			for c := range eventNCols {
+				if c > 0 {
+					sb.WriteByte(',')
+				}
+				fmt.Fprintf(&sb, "$%d", i*eventNCols+c+1)
+			}
+			sb.WriteByte(')')
+			args = append(args, micros(e.At), e.Kind, e.SessionID, e.AccountID, e.Symbol, e.ClientOrderID, e.VenueOrderID,
+				e.Side, e.OrderType, e.Quantity, e.Price, e.FilledQty, e.Fee, e.FeeAsset, e.LatencyUS, e.ErrorClass,
+				e.ErrorCode, e.Message, e.Fence, e.Node)
+		}
+		sb.WriteString(` RETURNING seq`)
+		rows, err := tx.QueryContext(ctx, sb.String(), args...)
+		if err != nil {
+			return fmt.Errorf("append %d journal events: %w", n, err)
+		}
+		seqs := make([]int64, 0, n)
+		for rows.Next() {
+			var s int64
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return fmt.Errorf("append journal events: %w", err)
+			}
+			seqs = append(seqs, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("append journal events: %w", err)
+		}
+		if len(seqs) != n {
+			return fmt.Errorf("append journal events: %d sequence numbers for %d events", len(seqs), n)
+		}
+		// Both engines number the rows of one INSERT in VALUES order under
+		// the single writer; RETURNING's row order is not promised, so sort.
+		slices.Sort(seqs)
+		for i, e := range chunk {
+			e.Seq = seqs[i]
+		}
+	}
+	return nil
+}
+
+func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *Order) (bool, error) {
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO orders (client_order_id, session_id, account_id, symbol, side, type, price, quantity, quote_quantity,
+		   status, venue_order_id, executed_qty, quote_qty, fence, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		 ON CONFLICT (client_order_id) DO NOTHING`,
+		o.ClientOrderID, o.SessionID, o.AccountID, o.Symbol, o.Side, o.Type, o.Price, o.Quantity, o.QuoteQuantity,
+		o.Status, o.VenueOrderID, o.ExecutedQty, o.QuoteQty, o.Fence, micros(o.CreatedAt), micros(orTime(o.UpdatedAt, o.CreatedAt)))
+	if err != nil {
+		return false, fmt.Errorf("insert order %q: %w", o.ClientOrderID, db.mapErr(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert order %q: %w", o.ClientOrderID, err)
+	}
+	return n == 1, nil
+}
+
+func (db *DB) updateOrder(ctx context.Context, tx *sql.Tx, u OrderUpdate) error {
+	res, err := tx.ExecContext(ctx,
+		`UPDATE orders SET status = $2, venue_order_id = COALESCE(NULLIF($3, ''), venue_order_id),
+		   executed_qty = $4, quote_qty = $5, fence = $6, updated_at = $7
+		 WHERE client_order_id = $1 AND fence <= $6`,
+		u.ClientOrderID, u.Status, u.VenueOrderID, u.ExecutedQty, u.QuoteQty, u.Fence, micros(u.At))
+	if err != nil {
+		return fmt.Errorf("update order %q: %w", u.ClientOrderID, db.mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var fence int64
+	if err := tx.QueryRowContext(ctx, `SELECT fence FROM orders WHERE client_order_id = $1`, u.ClientOrderID).Scan(&fence); err != nil {
+		return fmt.Errorf("update order %q: %w", u.ClientOrderID, db.mapErr(err))
+	}
+	return fmt.Errorf("update order %q with fence %d (stored %d): %w", u.ClientOrderID, u.Fence, fence, ErrStaleFence)
+}
+
+func (db *DB) insertFill(ctx context.Context, tx *sql.Tx, f *Fill) (bool, error) {
+	err := tx.QueryRowContext(ctx,
+		`INSERT INTO fills (account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side, price, quantity,
+		   quote_qty, fee, fee_asset, maker, source, at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		 ON CONFLICT (account_id, symbol, trade_id) DO NOTHING RETURNING id`,
+		f.AccountID, f.Symbol, f.TradeID, f.ClientOrderID, f.VenueOrderID, f.SessionID, f.Side, f.Price, f.Quantity,
+		f.QuoteQty, f.Fee, f.FeeAsset, f.Maker, f.Source, micros(f.At)).Scan(&f.ID)
+	switch {
+	case err == sql.ErrNoRows:
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("insert fill %s/%s: %w", f.Symbol, f.TradeID, db.mapErr(err))
+	}
+	return true, nil
+}
+
+// InsertOrder stores an order row; it fails with ErrConflict when the client
+// order id exists.
+func (db *DB) InsertOrder(ctx context.Context, o Order) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		ok, err := db.insertOrder(ctx, tx, &o)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("insert order %q: %w", o.ClientOrderID, ErrConflict)
+		}
+		return nil
+	})
+}
+
+// UpdateOrder stores the venue's answer about an order: ErrNotFound when no
+// such order, ErrStaleFence when u.Fence is older than the stored fence.
+func (db *DB) UpdateOrder(ctx context.Context, u OrderUpdate) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return db.updateOrder(ctx, tx, u) })
+}
+
+// InsertFill stores a fill and reports whether it was new; a fill already
+// stored (same account, symbol and trade id) is left as it is.
+func (db *DB) InsertFill(ctx context.Context, f Fill) (bool, error) {
+	var ok bool
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ok, err = db.insertFill(ctx, tx, &f)
+		return err
+	})
+	return ok, err
+}
+
+const orderCols = `client_order_id, session_id, account_id, symbol, side, type, price, quantity, quote_quantity, status,
+	venue_order_id, executed_qty, quote_qty, fence, created_at, updated_at`
+
+func scanOrder(row interface{ Scan(...any) error }) (Order, error) {
+	var o Order
+	var created, updated int64
+	err := row.Scan(&o.ClientOrderID, &o.SessionID, &o.AccountID, &o.Symbol, &o.Side, &o.Type, &o.Price, &o.Quantity,
+		&o.QuoteQuantity, &o.Status, &o.VenueOrderID, &o.ExecutedQty, &o.QuoteQty, &o.Fence, &created, &updated)
+	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return o, err
+}
+
+// OrderByClientID returns the stored order; ErrNotFound when there is none.
+func (db *DB) OrderByClientID(ctx context.Context, clientOrderID string) (Order, error) {
+	o, err := scanOrder(db.r.QueryRowContext(ctx, `SELECT `+orderCols+` FROM orders WHERE client_order_id = $1`, clientOrderID))
+	if err != nil {
+		return o, fmt.Errorf("order %q: %w", clientOrderID, db.mapErr(err))
+	}
+	return o, nil
+}
+
+// NonTerminalOrders lists the orders of an account (every account when
+// accountID is 0) whose status is not terminal, oldest first: the work of
+// reconciliation.
+func (db *DB) NonTerminalOrders(ctx context.Context, accountID int64) ([]Order, error) {
+	q := `SELECT ` + orderCols + ` FROM orders WHERE status NOT IN ('filled', 'canceled', 'rejected', 'expired', 'failed')`
+	var args []any
+	if accountID != 0 {
+		q += ` AND account_id = $1`
+		args = append(args, accountID)
+	}
+	rows, err := db.r.QueryContext(ctx, q+` ORDER BY created_at, client_order_id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list non-terminal orders of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list non-terminal orders of account %d: %w", accountID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// EventQuery selects journal events. Zero fields do not filter. Results are
+// newest first, keyset-paginated with BeforeSeq (pass the last Seq of a page
+// to get the next); with AfterSeq > 0 or Ascending they are oldest first
+// after AfterSeq, for following the journal.
+type EventQuery struct {
+	SessionID     string
+	AccountID     int64
+	ClientOrderID string
+	Kind          string
+	From, To      time.Time // at in [From, To)
+	FailuresOnly  bool      // error_class <> ''
+	BeforeSeq     int64
+	AfterSeq      int64
+	Ascending     bool
+	Limit         int // default 100, at most 10000
+}
+
+// JournalEvents runs q.
+func (db *DB) JournalEvents(ctx context.Context, q EventQuery) ([]JournalEvent, error) {
+	var where []string
+	var args []any
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.SessionID != "" {
+		arg("session_id = ?", q.SessionID)
+	}
+	if q.AccountID != 0 {
+		arg("account_id = ?", q.AccountID)
+	}
+	if q.ClientOrderID != "" {
+		arg("client_order_id = ?", q.ClientOrderID)
+	}
+	if q.Kind != "" {
+		arg("kind = ?", q.Kind)
+	}
+	if !q.From.IsZero() {
+		arg("at >= ?", micros(q.From))
+	}
+	if !q.To.IsZero() {
+		arg("at < ?", micros(q.To))
+	}
+	if q.FailuresOnly {
+		where = append(where, "error_class <> ''")
+	}
+	asc := q.Ascending || q.AfterSeq > 0
+	if asc {
+		arg("seq > ?", q.AfterSeq)
+	} else if q.BeforeSeq > 0 {
+		arg("seq < ?", q.BeforeSeq)
+	}
+	sqlq := `SELECT seq, ` + eventCols + ` FROM journal_events`
+	if len(where) > 0 {
+		sqlq += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	if asc {
+		sqlq += ` ORDER BY seq`
+	} else {
+		sqlq += ` ORDER BY seq DESC`
+	}
+	args = append(args, min(limitOr(q.Limit, 100), 10000))
+	sqlq += fmt.Sprintf(` LIMIT $%d`, len(args))
+	rows, err := db.r.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query journal: %w", err)
+	}
+	defer rows.Close()
+	var out []JournalEvent
+	for rows.Next() {
+		var e JournalEvent
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Kind, &e.SessionID, &e.AccountID, &e.Symbol, &e.ClientOrderID, &e.VenueOrderID,
+			&e.Side, &e.OrderType, &e.Quantity, &e.Price, &e.FilledQty, &e.Fee, &e.FeeAsset, &e.LatencyUS, &e.ErrorClass,
+			&e.ErrorCode, &e.Message, &e.Fence, &e.Node); err != nil {
+			return nil, fmt.Errorf("query journal: %w", err)
+		}
+		e.At = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// FillQuery selects fills. Zero fields do not filter. Results are in time
+// order, ties by id; for the next page pass the last fill's At and ID as
+// AfterAt and AfterID (keyset pagination).
+type FillQuery struct {
+	AccountID int64
+	SessionID string
+	Symbol    string
+	From, To  time.Time // at in [From, To)
+	AfterAt   time.Time
+	AfterID   int64
+	Limit     int // default 1000, at most 100000
+}
+
+// Fills runs q.
+func (db *DB) Fills(ctx context.Context, q FillQuery) ([]Fill, error) {
+	var where []string
+	var args []any
+	arg := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.AccountID != 0 {
+		arg("account_id = ?", q.AccountID)
+	}
+	if q.SessionID != "" {
+		arg("session_id = ?", q.SessionID)
+	}
+	if q.Symbol != "" {
+		arg("symbol = ?", q.Symbol)
+	}
+	if !q.From.IsZero() {
+		arg("at >= ?", micros(q.From))
+	}
+	if !q.To.IsZero() {
+		arg("at < ?", micros(q.To))
+	}
+	if q.AfterID > 0 {
+		args = append(args, micros(q.AfterAt), q.AfterID)
+		where = append(where, fmt.Sprintf("(at > $%d OR (at = $%d AND id > $%d))", len(args)-1, len(args)-1, len(args)))
+	}
+	sqlq := `SELECT id, account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side, price, quantity,
+		quote_qty, fee, fee_asset, maker, source, at FROM fills`
+	if len(where) > 0 {
+		sqlq += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, min(limitOr(q.Limit, 1000), 100000))
+	sqlq += fmt.Sprintf(` ORDER BY at, id LIMIT $%d`, len(args))
+	rows, err := db.r.QueryContext(ctx, sqlq, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list fills: %w", err)
+	}
+	defer rows.Close()
+	var out []Fill
+	for rows.Next() {
+		var f Fill
+		var at int64
+		if err := rows.Scan(&f.ID, &f.AccountID, &f.Symbol, &f.TradeID, &f.ClientOrderID, &f.VenueOrderID, &f.SessionID,
+			&f.Side, &f.Price, &f.Quantity, &f.QuoteQty, &f.Fee, &f.FeeAsset, &f.Maker, &f.Source, &at); err != nil {
+			return nil, fmt.Errorf("list fills: %w", err)
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func orTime(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return t
+}
