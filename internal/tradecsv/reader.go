@@ -1,0 +1,512 @@
+package tradecsv
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/quagmt/udecimal"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// Column names of the canonical CSV, in the order Writer writes them.
+var canonicalColumns = []string{"time", "symbol", "side", "price", "quantity", "fee", "fee_asset", "trade_id"}
+
+// Column names of Binance's trade-history export.
+var binanceColumns = []string{"Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"}
+
+// Column indexes into colIdx, shared by both formats where they mean the same.
+const (
+	colTime = iota
+	colSymbol
+	colSide
+	colPrice
+	colQty
+	colFee
+	colFeeAsset // canonical only
+	colTradeID  // canonical only, optional
+	colAmount   // binance only
+	numCols
+)
+
+// binanceCol maps a Binance column to its slot.
+var binanceCol = [...]int{colTime, colSymbol, colSide, colPrice, colQty, colAmount, colFee}
+
+// DefaultProgressEvery is how many rows pass between progress reports when
+// OnProgress is given zero.
+const DefaultProgressEvery = 10_000
+
+// Progress is how far a Reader has got.
+type Progress struct {
+	Bytes int64 // bytes taken from the underlying reader (read ahead by up to one buffer)
+	Rows  int64 // data rows parsed, header excluded
+	Done  bool  // true on the final report, at the end of the file
+}
+
+// Reader reads trades from a trade file, one record at a time. Create it with
+// NewReader; it is not safe for concurrent use.
+type Reader struct {
+	src      *countingReader
+	csv      *csv.Reader
+	format   Format
+	header   []string // column names as written in the file, by slot
+	colIdx   [numCols]int
+	nfields  int
+	rows     int64
+	err      error // sticky: io.EOF or the first error
+	every    int
+	progress func(Progress)
+	symbols  map[string]symbolParts
+	lastHash string
+	hashRun  int
+}
+
+type symbolParts struct{ symbol, base, quote string }
+
+// maxSymbolCache bounds the symbol cache so memory stays constant on
+// adversarial files.
+const maxSymbolCache = 4096
+
+// NewReader returns a Reader of r. The format is detected from the header on
+// the first call to Next or Format.
+func NewReader(r io.Reader) *Reader {
+	src := &countingReader{r: r}
+	c := csv.NewReader(src)
+	c.FieldsPerRecord = -1 // checked per row for a better message
+	c.ReuseRecord = true
+	c.TrimLeadingSpace = true
+	return &Reader{src: src, csv: c, symbols: make(map[string]symbolParts)}
+}
+
+// OnProgress makes the Reader call fn every `every` rows (DefaultProgressEvery
+// if zero or less) and once more with Done set at the end of the file. Call it
+// before the first Next; fn runs on the reading goroutine.
+func (r *Reader) OnProgress(every int, fn func(Progress)) {
+	if every <= 0 {
+		every = DefaultProgressEvery
+	}
+	r.every, r.progress = every, fn
+}
+
+// Format reads the header if it has not been read yet and returns the
+// detected format.
+func (r *Reader) Format() (Format, error) {
+	if r.format == FormatUnknown && r.err == nil {
+		r.err = r.readHeader()
+	}
+	if r.format == FormatUnknown {
+		return FormatUnknown, r.err
+	}
+	return r.format, nil
+}
+
+// Next returns the next trade, or io.EOF after the last one. Any other error
+// is a *ParseError or a read error from the underlying reader (wrapped); it is
+// sticky: every later call returns it again.
+func (r *Reader) Next() (Trade, error) {
+	if _, err := r.Format(); err != nil {
+		return Trade{}, err
+	}
+	if r.err != nil {
+		return Trade{}, r.err
+	}
+	rec, err := r.csv.Read()
+	if err != nil {
+		r.err = r.readError(err)
+		if r.err == io.EOF && r.progress != nil {
+			r.progress(Progress{Bytes: r.src.n, Rows: r.rows, Done: true})
+		}
+		return Trade{}, r.err
+	}
+	line, _ := r.csv.FieldPos(0)
+	t, err := r.parseRecord(rec, line)
+	if err != nil {
+		r.err = err
+		return Trade{}, err
+	}
+	r.rows++
+	if r.progress != nil && r.rows%int64(r.every) == 0 {
+		r.progress(Progress{Bytes: r.src.n, Rows: r.rows})
+	}
+	return t, nil
+}
+
+// ReadAll reads every trade of a trade file, or none: on the first bad row it
+// returns nil and the error.
+func ReadAll(r io.Reader) ([]Trade, error) {
+	rd := NewReader(r)
+	var out []Trade
+	for {
+		t, err := rd.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+}
+
+// readError turns a csv or I/O error into the Reader's error.
+func (r *Reader) readError(err error) error {
+	if err == io.EOF {
+		return io.EOF
+	}
+	var ce *csv.ParseError
+	if errors.As(err, &ce) {
+		return &ParseError{Line: ce.Line, Reason: ce.Err.Error(), Err: err}
+	}
+	return fmt.Errorf("read trades: %w", err)
+}
+
+const wantHeaders = "want time,symbol,side,price,quantity,fee,fee_asset[,trade_id] or Date(UTC),Pair,Side,Price,Executed,Amount,Fee"
+
+func (r *Reader) readHeader() error {
+	rec, err := r.csv.Read()
+	if err == io.EOF {
+		return &ParseError{Line: 1, Reason: "empty file: " + wantHeaders}
+	}
+	if err != nil {
+		return r.readError(err)
+	}
+	names := make([]string, len(rec))
+	for i, f := range rec {
+		f = strings.TrimSpace(f)
+		if i == 0 {
+			f = strings.TrimPrefix(f, "\ufeff") // Excel and Binance write a byte order mark
+		}
+		names[i] = strings.ToLower(f)
+	}
+	for i := range r.colIdx {
+		r.colIdx[i] = -1
+	}
+	r.header = make([]string, numCols)
+	switch {
+	case contains(names, "time"):
+		r.format = FormatCanonical
+		for i, name := range names {
+			slot := indexOf(canonicalColumns, name)
+			if slot < 0 {
+				return &ParseError{Line: 1, Reason: fmt.Sprintf("unknown column %q in header: %s", rec[i], wantHeaders)}
+			}
+			if r.colIdx[slot] >= 0 {
+				return &ParseError{Line: 1, Reason: fmt.Sprintf("column %q appears twice in header", rec[i])}
+			}
+			r.colIdx[slot], r.header[slot] = i, canonicalColumns[slot]
+		}
+		for slot, name := range canonicalColumns[:colTradeID] {
+			if r.colIdx[slot] < 0 {
+				return &ParseError{Line: 1, Reason: fmt.Sprintf("header lacks column %q: %s", name, wantHeaders)}
+			}
+		}
+	case contains(names, "date(utc)"):
+		r.format = FormatBinance
+		for i, name := range names {
+			j := indexOf(binanceColumns, name)
+			if j < 0 {
+				return &ParseError{Line: 1, Reason: fmt.Sprintf("unknown column %q in Binance header: %s", rec[i], wantHeaders)}
+			}
+			slot := binanceCol[j]
+			if r.colIdx[slot] >= 0 {
+				return &ParseError{Line: 1, Reason: fmt.Sprintf("column %q appears twice in header", rec[i])}
+			}
+			r.colIdx[slot], r.header[slot] = i, binanceColumns[j]
+		}
+		for j, name := range binanceColumns {
+			if r.colIdx[binanceCol[j]] < 0 {
+				return &ParseError{Line: 1, Reason: fmt.Sprintf("header lacks column %q: %s", name, wantHeaders)}
+			}
+		}
+	default:
+		return &ParseError{Line: 1, Reason: fmt.Sprintf("unrecognized header %q: %s", strings.Join(rec, ","), wantHeaders)}
+	}
+	r.nfields = len(rec)
+	return nil
+}
+
+func contains(names []string, name string) bool { return indexOf(names, name) >= 0 }
+
+// indexOf finds name among names, ignoring case.
+func indexOf(names []string, name string) int {
+	for i, n := range names {
+		if strings.EqualFold(n, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseRecord turns one data record into a Trade.
+func (r *Reader) parseRecord(rec []string, line int) (Trade, error) {
+	if len(rec) != r.nfields {
+		return Trade{}, &ParseError{Line: line, Reason: fmt.Sprintf("%d fields, want %d as in the header", len(rec), r.nfields)}
+	}
+	field := func(slot int) string { return strings.TrimSpace(rec[r.colIdx[slot]]) }
+	bad := func(slot int, reason string, err error) error {
+		l, _ := r.csv.FieldPos(r.colIdx[slot])
+		return &ParseError{Line: l, Column: r.header[slot], Value: rec[r.colIdx[slot]], Reason: reason, Err: err}
+	}
+	t := Trade{Line: line}
+	var err error
+
+	// Time.
+	switch r.format {
+	case FormatCanonical:
+		t.Time, err = parseCanonicalTime(field(colTime))
+		if err != nil {
+			return Trade{}, bad(colTime, "is not an RFC 3339 time or Unix milliseconds", err)
+		}
+	case FormatBinance:
+		t.Time, err = parseBinanceTime(field(colTime))
+		if err != nil {
+			return Trade{}, bad(colTime, `is not a UTC time like "2020-08-04 10:11:12"`, err)
+		}
+	}
+
+	// Side.
+	switch s := field(colSide); {
+	case strings.EqualFold(s, "buy"):
+		t.Side = venue.Buy
+	case strings.EqualFold(s, "sell"):
+		t.Side = venue.Sell
+	default:
+		return Trade{}, bad(colSide, "is not buy or sell", nil)
+	}
+
+	// Price.
+	price := field(colPrice)
+	if r.format == FormatBinance {
+		price = stripGrouping(price)
+	}
+	if t.Price, err = parseDecimal(price); err != nil {
+		return Trade{}, bad(colPrice, decimalReason(err), err)
+	}
+	if !t.Price.IsPos() {
+		return Trade{}, bad(colPrice, "must be positive", nil)
+	}
+
+	switch r.format {
+	case FormatCanonical:
+		if err := r.canonicalRest(&t, field, bad); err != nil {
+			return Trade{}, err
+		}
+	case FormatBinance:
+		if err := r.binanceRest(&t, field, bad); err != nil {
+			return Trade{}, err
+		}
+	}
+	if !t.Quantity.IsPos() {
+		return Trade{}, bad(colQty, "must be positive", nil)
+	}
+	if t.ID == "" {
+		t.ID = r.hashID(t)
+	}
+	return t, nil
+}
+
+type fieldFunc func(slot int) string
+type badFunc func(slot int, reason string, err error) error
+
+func (r *Reader) canonicalRest(t *Trade, field fieldFunc, bad badFunc) error {
+	var err error
+	sp, err := r.splitSymbol(field(colSymbol))
+	if err != nil {
+		return bad(colSymbol, symbolReason, err)
+	}
+	t.Symbol, t.Base, t.Quote = sp.symbol, sp.base, sp.quote
+	if t.Quantity, err = parseDecimal(field(colQty)); err != nil {
+		return bad(colQty, decimalReason(err), err)
+	}
+	if t.Fee, err = parseDecimal(field(colFee)); err != nil {
+		return bad(colFee, decimalReason(err), err)
+	}
+	asset := strings.ToUpper(field(colFeeAsset))
+	switch {
+	case asset == "" && !t.Fee.IsZero():
+		return bad(colFeeAsset, "is empty but the fee is not zero", nil)
+	case asset != "" && !isAsset(asset):
+		return bad(colFeeAsset, "is not an asset code (letters and digits)", nil)
+	}
+	t.FeeAsset = asset
+	if r.colIdx[colTradeID] >= 0 {
+		t.ID = field(colTradeID)
+		if strings.ContainsFunc(t.ID, unicode.IsControl) {
+			return bad(colTradeID, "contains control characters", nil)
+		}
+	}
+	return nil
+}
+
+const symbolReason = "is not a symbol like BTC/USDT or BTCUSDT with a known quote asset"
+
+func (r *Reader) binanceRest(t *Trade, field fieldFunc, bad badFunc) error {
+	qty, base, err := parseAmount(field(colQty))
+	if err != nil {
+		return bad(colQty, "is not a decimal followed by the base asset, like 0.00100000BTC", err)
+	}
+	amount, quote, err := parseAmount(field(colAmount))
+	if err != nil {
+		return bad(colAmount, "is not a decimal followed by the quote asset, like 12.3USDT", err)
+	}
+	_ = amount // Binance rounds Amount; PnL uses price × quantity
+	fee, feeAsset, err := parseAmount(field(colFee))
+	if err != nil {
+		return bad(colFee, "is not a decimal followed by the fee asset, like 0.00000100BTC", err)
+	}
+	pair := strings.ToUpper(field(colSymbol))
+	if pair != base+quote && pair != base+"/"+quote {
+		return bad(colSymbol, fmt.Sprintf("does not match the units of Executed (%s) and Amount (%s)", base, quote), nil)
+	}
+	t.Symbol, t.Base, t.Quote = base+quote, base, quote
+	t.Quantity, t.Fee, t.FeeAsset = qty, fee, feeAsset
+	return nil
+}
+
+// hashID returns HashID(t), with "-N" appended to the N-th of a run of
+// identical trades so that two equal fills in a row stay two trades.
+func (r *Reader) hashID(t Trade) string {
+	h := HashID(t)
+	if h == r.lastHash {
+		r.hashRun++
+		return h + "-" + strconv.Itoa(r.hashRun)
+	}
+	r.lastHash, r.hashRun = h, 1
+	return h
+}
+
+func (r *Reader) splitSymbol(s string) (symbolParts, error) {
+	if sp, ok := r.symbols[s]; ok {
+		return sp, nil
+	}
+	base, quote, err := SplitSymbol(s)
+	if err != nil {
+		return symbolParts{}, err
+	}
+	sp := symbolParts{symbol: base + quote, base: base, quote: quote}
+	if len(r.symbols) < maxSymbolCache {
+		r.symbols[strings.Clone(s)] = sp
+	}
+	return sp, nil
+}
+
+// parseDecimal parses a plain decimal ("-12.345"); no exponent, no grouping.
+func parseDecimal(s string) (venue.Decimal, error) {
+	if s == "" {
+		return venue.Decimal{}, errEmpty
+	}
+	d, err := udecimal.Parse(s)
+	if err != nil {
+		return venue.Decimal{}, fmt.Errorf("parse decimal: %w", err)
+	}
+	return d, nil
+}
+
+var errEmpty = errors.New("empty")
+
+// decimalReason phrases a parseDecimal error for a ParseError.
+func decimalReason(err error) string {
+	switch {
+	case errors.Is(err, errEmpty):
+		return "is empty, want a decimal"
+	case errors.Is(err, udecimal.ErrPrecOutOfRange):
+		return "has more than 19 decimals"
+	}
+	return "is not a decimal"
+}
+
+// parseAmount splits Binance's "0.00100000BTC" into the decimal and its unit.
+func parseAmount(s string) (venue.Decimal, string, error) {
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' && r != '-' && r != '+' && r != ',' })
+	if i <= 0 {
+		return venue.Decimal{}, "", errors.New("want a number followed by an asset")
+	}
+	unit := strings.ToUpper(strings.TrimSpace(s[i:]))
+	if !isAsset(unit) {
+		return venue.Decimal{}, "", fmt.Errorf("unit %q is not an asset code", s[i:])
+	}
+	d, err := parseDecimal(stripGrouping(s[:i]))
+	if err != nil {
+		return venue.Decimal{}, "", err
+	}
+	return d, unit, nil
+}
+
+// stripGrouping removes thousands separators from a Binance number
+// ("11,200.5"), but only where they group exactly three digits, so "12,5"
+// stays invalid rather than becoming 125.
+func stripGrouping(s string) string {
+	if !strings.Contains(s, ",") {
+		return s
+	}
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	groups := strings.Split(strings.TrimLeft(intPart, "+-"), ",")
+	if len(groups[0]) == 0 || len(groups[0]) > 3 {
+		return s
+	}
+	for _, g := range groups[1:] {
+		if len(g) != 3 {
+			return s
+		}
+	}
+	out := strings.ReplaceAll(intPart, ",", "")
+	if hasFrac {
+		out += "." + frac
+	}
+	return out
+}
+
+// parseCanonicalTime reads RFC 3339 (any offset, converted to UTC) or Unix
+// milliseconds.
+func parseCanonicalTime(s string) (time.Time, error) {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms > maxUnixMilli {
+			return time.Time{}, fmt.Errorf("unix milliseconds %q out of range", s)
+		}
+		return time.UnixMilli(ms).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse time: %w", err)
+	}
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("time %q out of range", s)
+	}
+	return t.UTC(), nil
+}
+
+// maxUnixMilli is 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write.
+const maxUnixMilli = 253402300799999
+
+// parseBinanceTime reads "2020-08-04 10:11:12" (UTC, optional fraction) or RFC 3339.
+func parseBinanceTime(s string) (time.Time, error) {
+	t, err := time.Parse("2006-01-02 15:04:05.999999999", s)
+	if err != nil {
+		if t2, err2 := time.Parse(time.RFC3339Nano, s); err2 == nil {
+			return t2.UTC(), nil
+		}
+		return time.Time{}, fmt.Errorf("parse time: %w", err)
+	}
+	if t.Year() < 1970 {
+		return time.Time{}, fmt.Errorf("time %q out of range", s)
+	}
+	return t, nil
+}
+
+// countingReader counts the bytes taken from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
