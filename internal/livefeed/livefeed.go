@@ -1,0 +1,377 @@
+// Package livefeed keeps the portfolio current from the venues: it registers
+// each account's markets, streams prices into the price book, applies the
+// user stream's balance events, resyncs every wallet on a schedule and after
+// every stream reconnect (reporting drift between our view and the venue's),
+// persists balances and wallet statuses, and records equity snapshots on a
+// schedule for history and PnL.
+//
+// It moves facts one way, venue → store/portfolio; it places no orders and
+// serves nothing.
+package livefeed
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// DriftFunc is told of every line whose holding differed between our view
+// and the venue's at a resync (the caller journals it).
+type DriftFunc func(ctx context.Context, acct store.Account, d portfolio.Drift)
+
+// ErrorFunc is told of every failure the feed cannot fix by itself (a
+// wallet read that failed, a stream that dropped), so that it is counted and
+// alerted, never silent.
+type ErrorFunc func(ctx context.Context, acct store.Account, what string, err error)
+
+// Config wires a Feed.
+type Config struct {
+	Portfolio     *portfolio.Portfolio
+	Store         *store.DB
+	Clock         clock.Clock
+	Log           *slog.Logger
+	OnDrift       DriftFunc
+	OnError       ErrorFunc
+	ResyncEvery   time.Duration // full balance resync; default 1 minute
+	SnapshotEvery time.Duration // equity snapshots; default 1 minute
+	// PriceSnapshotEvery records the latest price of each symbol; default 1
+	// minute. The PnL backfill and fee conversion read these.
+	PriceSnapshotEvery time.Duration
+}
+
+// Feed runs the loops. Create with New, add accounts, then Run.
+type Feed struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	accounts map[int64]*feedAccount
+	streams  map[string]bool // venue key → price stream started
+	prices   map[string]venue.PriceTick
+	wg       sync.WaitGroup
+	ctx      context.Context
+}
+
+type feedAccount struct {
+	acct store.Account
+	v    venue.Venue
+}
+
+// New returns a feed; nothing runs until Run.
+func New(cfg Config) *Feed {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.ResyncEvery <= 0 {
+		cfg.ResyncEvery = time.Minute
+	}
+	if cfg.SnapshotEvery <= 0 {
+		cfg.SnapshotEvery = time.Minute
+	}
+	if cfg.PriceSnapshotEvery <= 0 {
+		cfg.PriceSnapshotEvery = time.Minute
+	}
+	return &Feed{cfg: cfg, log: cfg.Log, accounts: map[int64]*feedAccount{}, streams: map[string]bool{}, prices: map[string]venue.PriceTick{}}
+}
+
+// AccountKey is the portfolio's id of a stored account.
+func AccountKey(a store.Account) string { return strconv.FormatInt(a.ID, 10) }
+
+// venueKey groups accounts that see the same market, so one price stream
+// serves them all.
+func venueKey(a store.Account) string { return a.Venue + "|" + a.BaseURL }
+
+// AddAccount registers an account and, once Run has started, begins its
+// loops. Its markets are registered and its wallets read before it returns.
+func (f *Feed) AddAccount(ctx context.Context, a store.Account, v venue.Venue) error {
+	p := f.cfg.Portfolio
+	if err := p.UpsertAccount(portfolio.Account{ID: AccountKey(a), Name: a.Name, Venue: a.Venue, Tags: a.Tags}); err != nil {
+		return fmt.Errorf("add account %q: %w", a.Name, err)
+	}
+	syms, err := v.Symbols(ctx)
+	if err != nil {
+		f.report(ctx, a, "read markets", err)
+	} else if err := p.RegisterMarkets(a.Venue, syms); err != nil {
+		return fmt.Errorf("add account %q: register markets: %w", a.Name, err)
+	}
+	f.mu.Lock()
+	fa := &feedAccount{acct: a, v: v}
+	f.accounts[a.ID] = fa
+	running := f.ctx
+	f.mu.Unlock()
+	f.Resync(ctx, a.ID)
+	if running != nil {
+		f.startAccount(running, fa)
+	}
+	return nil
+}
+
+// Resync reads every wallet of one account from its venue, replaces our
+// view, reports drift, and persists the balances. A failed read marks the
+// account's wallets unknown (their last holdings stay, flagged).
+func (f *Feed) Resync(ctx context.Context, accountID int64) {
+	f.mu.Lock()
+	fa := f.accounts[accountID]
+	f.mu.Unlock()
+	if fa == nil {
+		return
+	}
+	now := f.cfg.Clock.Now()
+	bals, err := fa.v.Balances(ctx)
+	if err != nil {
+		f.report(ctx, fa.acct, "read balances", err)
+		for _, w := range f.knownWallets(fa.acct.ID) {
+			f.cfg.Portfolio.MarkWalletUnknown(AccountKey(fa.acct), venue.Wallet(w), err.Error())
+			if f.cfg.Store != nil {
+				f.cfg.Store.MarkWalletFailed(ctx, fa.acct.ID, w, err.Error(), now)
+			}
+		}
+		return
+	}
+	drift, err := f.cfg.Portfolio.ResyncAccount(AccountKey(fa.acct), bals)
+	if err != nil {
+		f.report(ctx, fa.acct, "resync balances", err)
+		return
+	}
+	if f.cfg.OnDrift != nil {
+		for _, d := range drift {
+			f.cfg.OnDrift(ctx, fa.acct, d)
+		}
+	}
+	if f.cfg.Store == nil {
+		return
+	}
+	byWallet := map[string][]store.Balance{}
+	for _, w := range f.knownWallets(fa.acct.ID) {
+		byWallet[w] = nil // a wallet that emptied is stored empty
+	}
+	for _, b := range bals {
+		byWallet[string(b.Wallet)] = append(byWallet[string(b.Wallet)], store.Balance{
+			Asset: b.Asset, Free: b.Free, Locked: b.Locked, Borrowed: b.Borrowed,
+		})
+	}
+	for w, bs := range byWallet {
+		if err := f.cfg.Store.ReplaceWallet(ctx, fa.acct.ID, w, bs, now); err != nil {
+			f.report(ctx, fa.acct, "store balances", err)
+		}
+	}
+}
+
+func (f *Feed) knownWallets(accountID int64) []string {
+	if f.cfg.Store == nil {
+		return nil
+	}
+	st, err := f.cfg.Store.WalletStatuses(context.Background())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range st {
+		if s.AccountID == accountID {
+			out = append(out, s.Wallet)
+		}
+	}
+	return out
+}
+
+func (f *Feed) report(ctx context.Context, a store.Account, what string, err error) {
+	f.log.Warn("livefeed: "+what+" failed", "account", a.Name, "err", err)
+	if f.cfg.OnError != nil {
+		f.cfg.OnError(ctx, a, what, err)
+	}
+}
+
+// Run starts the loops of every account added so far (and of those added
+// later) and blocks until ctx ends, then waits for them.
+func (f *Feed) Run(ctx context.Context) error {
+	f.mu.Lock()
+	f.ctx = ctx
+	accts := make([]*feedAccount, 0, len(f.accounts))
+	for _, fa := range f.accounts {
+		accts = append(accts, fa)
+	}
+	f.mu.Unlock()
+	for _, fa := range accts {
+		f.startAccount(ctx, fa)
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		f.snapshotLoop(ctx)
+	}()
+	<-ctx.Done()
+	f.wg.Wait()
+	return nil
+}
+
+func (f *Feed) startAccount(ctx context.Context, fa *feedAccount) {
+	f.mu.Lock()
+	key := venueKey(fa.acct)
+	startPrices := !f.streams[key]
+	f.streams[key] = true
+	f.mu.Unlock()
+	if startPrices {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			f.priceLoop(ctx, fa)
+		}()
+	}
+	f.wg.Add(2)
+	go func() {
+		defer f.wg.Done()
+		f.userLoop(ctx, fa)
+	}()
+	go func() {
+		defer f.wg.Done()
+		t := f.cfg.Clock.NewTicker(f.cfg.ResyncEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C():
+				f.Resync(ctx, fa.acct.ID)
+			}
+		}
+	}()
+}
+
+// priceLoop streams prices into the book, resubscribing with a backoff when
+// the stream ends.
+func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		ch, err := fa.v.SubscribePrices(ctx, nil)
+		if err != nil {
+			f.report(ctx, fa.acct, "subscribe prices", err)
+		} else {
+			backoff = time.Second
+			for tk := range ch {
+				if err := f.cfg.Portfolio.Tick(tk); err == nil {
+					f.mu.Lock()
+					f.prices[tk.Symbol] = tk
+					f.mu.Unlock()
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			f.report(ctx, fa.acct, "price stream", fmt.Errorf("stream ended; reconnecting"))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.cfg.Clock.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// userLoop applies balance events and resyncs after every reconnect.
+func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
+	backoff := time.Second
+	key := AccountKey(fa.acct)
+	for ctx.Err() == nil {
+		ch, err := fa.v.SubscribeUser(ctx)
+		if err != nil {
+			f.report(ctx, fa.acct, "subscribe user stream", err)
+		} else {
+			backoff = time.Second
+			for ev := range ch {
+				switch ev.Kind {
+				case venue.EventBalance:
+					if ev.Balance != nil {
+						f.cfg.Portfolio.SetBalance(key, *ev.Balance)
+					}
+				case venue.EventReconnected:
+					f.Resync(ctx, fa.acct.ID)
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			// Events may have been lost while the stream was down.
+			f.Resync(ctx, fa.acct.ID)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.cfg.Clock.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// snapshotLoop records equity (total and per account) and prices.
+func (f *Feed) snapshotLoop(ctx context.Context) {
+	eq := f.cfg.Clock.NewTicker(f.cfg.SnapshotEvery)
+	defer eq.Stop()
+	pr := f.cfg.Clock.NewTicker(f.cfg.PriceSnapshotEvery)
+	defer pr.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-eq.C():
+			if err := f.SnapshotEquity(ctx); err != nil {
+				f.log.Warn("livefeed: equity snapshot failed", "err", err)
+			}
+		case <-pr.C():
+			if err := f.SnapshotPrices(ctx); err != nil {
+				f.log.Warn("livefeed: price snapshot failed", "err", err)
+			}
+		}
+	}
+}
+
+// SnapshotEquity records the portfolio's value now, in total and per
+// account, as live equity snapshots.
+func (f *Feed) SnapshotEquity(ctx context.Context) error {
+	if f.cfg.Store == nil {
+		return nil
+	}
+	now := f.cfg.Clock.Now().Truncate(time.Second)
+	snap := f.cfg.Portfolio.Snapshot()
+	out := []store.EquitySnapshot{{
+		Scope: "total", Source: "live", At: now, Equity: snap.Total.Value, Collateral: snap.Total.CollateralValue,
+		Realized: udecimal.Zero, Unrealized: udecimal.Zero, Partial: snap.Total.Partial,
+	}}
+	for _, a := range snap.Accounts {
+		out = append(out, store.EquitySnapshot{
+			Scope: "account:" + a.Name, Source: "live", At: now, Equity: a.Value, Collateral: a.CollateralValue,
+			Realized: udecimal.Zero, Unrealized: udecimal.Zero, Partial: a.Partial,
+		})
+	}
+	return f.cfg.Store.UpsertEquitySnapshots(ctx, out)
+}
+
+// SnapshotPrices records the latest price of every streamed symbol.
+func (f *Feed) SnapshotPrices(ctx context.Context) error {
+	if f.cfg.Store == nil {
+		return nil
+	}
+	f.mu.Lock()
+	ps := make([]store.PriceSnapshot, 0, len(f.prices))
+	for _, tk := range f.prices {
+		ps = append(ps, store.PriceSnapshot{Symbol: tk.Symbol, At: tk.Time, Price: tk.Price})
+	}
+	f.mu.Unlock()
+	if len(ps) == 0 {
+		return nil
+	}
+	return f.cfg.Store.InsertPriceSnapshots(ctx, ps)
+}
