@@ -677,4 +677,3 @@ func (s *Server) handleTickerPrice(_ http.ResponseWriter, q url.Values) (int, an
 	}
 	return 200, rows
 }
-

@@ -1,0 +1,107 @@
+package binance_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
+)
+
+// downloadResult is one sustained trade-history download.
+type downloadResult struct {
+	windows     int
+	budget      int
+	weight      int // weight the fake accepted over the measured windows
+	trades      int
+	rateLimited int
+	banned      int
+}
+
+func (r downloadResult) utilization() float64 {
+	return float64(r.weight) / float64(r.budget*r.windows)
+}
+
+// measureDownload pages myTrades of two symbols at once, 100 trades a page
+// (weight 20 each), against a fake with budget weight per window, and counts
+// the weight the fake accepted over `windows` whole windows.
+func measureDownload(tb testing.TB, budget int, window time.Duration, windows int) downloadResult {
+	tb.Helper()
+	fcfg := binancetest.Config{WeightLimit: budget, WeightWindow: window}
+	b := setup(tb, fcfg, func(c *binance.Config) { c.WeightLimit, c.WeightWindow = budget, window })
+	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"BTCUSDT", "ETHUSDT"} {
+		b.fake.SeedTrades(s, start, 2*time.Second, 40000)
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	trades := 0
+	for _, s := range []string{"BTCUSDT", "ETHUSDT"} {
+		wg.Go(func() {
+			q := venue.TradeQuery{Symbol: s, From: start, To: start.Add(24 * time.Hour), Limit: 100}
+			for ctx.Err() == nil {
+				p, err := b.client.Trades(ctx, q)
+				if err != nil {
+					if ctx.Err() == nil {
+						tb.Errorf("trades %s: %v", s, err)
+					}
+					return
+				}
+				mu.Lock()
+				trades += len(p.Trades)
+				mu.Unlock()
+				q.Cursor = p.Next
+			}
+		})
+	}
+	// Measure over whole windows, starting at the second boundary so the
+	// download is in full swing.
+	now := time.Now()
+	t0 := now.Truncate(window).Add(2 * window).Add(window / 50)
+	time.Sleep(time.Until(t0))
+	w0 := b.fake.Stats().Weight
+	mu.Lock()
+	n0 := trades
+	mu.Unlock()
+	time.Sleep(time.Until(t0.Add(time.Duration(windows) * window)))
+	st := b.fake.Stats()
+	mu.Lock()
+	n1 := trades
+	mu.Unlock()
+	cancel()
+	wg.Wait()
+	return downloadResult{windows: windows, budget: budget, weight: st.Weight - w0, trades: n1 - n0,
+		rateLimited: st.RateLimited, banned: st.Banned}
+}
+
+// TestTradeHistoryUsesBudget is the limiter's acceptance check: a sustained
+// download uses at least 90% of the weight budget without a single 429.
+func TestTradeHistoryUsesBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 4 s")
+	}
+	t.Parallel()
+	r := measureDownload(t, 600, 500*time.Millisecond, 6)
+	t.Logf("budget %d/window, %d windows: weight %d (%.1f%%), %d trades, %d 429s, %d 418s",
+		r.budget, r.windows, r.weight, 100*r.utilization(), r.trades, r.rateLimited, r.banned)
+	if r.rateLimited != 0 || r.banned != 0 {
+		t.Errorf("got %d 429s and %d 418s, want none", r.rateLimited, r.banned)
+	}
+	if r.utilization() < 0.9 {
+		t.Errorf("used %.1f%% of the budget, want at least 90%%", 100*r.utilization())
+	}
+}
+
+// BenchmarkTradeHistoryDownload runs the same download for b.N windows of
+// 500 ms at 600 weight per window and reports utilization and 429s.
+func BenchmarkTradeHistoryDownload(b *testing.B) {
+	windows := max(b.N, 4)
+	r := measureDownload(b, 600, 500*time.Millisecond, windows)
+	b.ReportMetric(100*r.utilization(), "%budget")
+	b.ReportMetric(float64(r.rateLimited), "429s")
+	b.ReportMetric(float64(r.trades)/float64(windows), "trades/window")
+}
