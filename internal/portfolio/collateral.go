@@ -134,6 +134,7 @@ func (p *Portfolio) SetRatios(who, accountID string, inputs []RatioInput) (Colla
 		}
 	}
 	var problems []Problem
+	inputs = slices.Clone(inputs)
 	parsed := make([]*Decimal, len(inputs))
 	seen := map[string]bool{}
 	for i, in := range inputs {

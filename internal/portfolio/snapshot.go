@@ -216,19 +216,25 @@ type builder struct {
 }
 
 func (b *builder) add(p *Portfolio, l *line, now time.Time) {
-	a := l.a
-	if !a.priced {
+	if !l.a.priced {
+		b.addValued(l.a.name, zero, zero, false, false)
+		return
+	}
+	b.addValued(l.a.name, l.net.Mul(l.a.price), l.wnet.Mul(l.a.price), true, p.stale(l.a, now))
+}
+
+// addValued adds one line already valued (v, c) or unpriced.
+func (b *builder) addValued(asset string, v, c Decimal, priced, stale bool) {
+	if !priced {
 		if b.unpriced == nil {
 			b.unpriced = map[string]bool{}
 		}
-		b.unpriced[a.name] = true
+		b.unpriced[asset] = true
 		return
 	}
-	b.t.Value = b.t.Value.Add(l.net.Mul(a.price))
-	b.t.CollateralValue = b.t.CollateralValue.Add(l.wnet.Mul(a.price))
-	if p.stale(a, now) {
-		b.t.IncludesStale = true
-	}
+	b.t.Value = b.t.Value.Add(v)
+	b.t.CollateralValue = b.t.CollateralValue.Add(c)
+	b.t.IncludesStale = b.t.IncludesStale || stale
 }
 
 func (b *builder) wallet(w *walletState) {
@@ -307,17 +313,19 @@ func (p *Portfolio) Snapshot() Snapshot {
 			}
 			wt := slices.Concat(targets, []*builder{byWallet.get(string(w.name)), &wb})
 			for _, l := range w.lines {
-				ln := Line{Asset: l.a.name, Free: l.free, Locked: l.locked, Borrowed: l.borrowed, Quantity: l.net, Quote: quotes[l.a], CollateralRatio: l.ratio}
+				q := quotes[l.a]
+				ln := Line{Asset: l.a.name, Free: l.free, Locked: l.locked, Borrowed: l.borrowed, Quantity: l.net, Quote: q, CollateralRatio: l.ratio}
+				v, c := zero, zero
 				if l.a.priced {
-					v, c := l.net.Mul(l.a.price), l.wnet.Mul(l.a.price)
+					v, c = l.net.Mul(l.a.price), l.wnet.Mul(l.a.price)
 					ln.Value, ln.CollateralValue = &v, &c
 				}
 				wv.Lines = append(wv.Lines, ln)
 				for _, b := range wt {
-					b.add(p, l, now)
+					b.addValued(l.a.name, v, c, l.a.priced, q.Stale)
 				}
 				ab := byAsset.get(l.a.name)
-				ab.add(p, l, now)
+				ab.addValued(l.a.name, v, c, l.a.priced, q.Stale)
 				ab.wallet(w)
 			}
 			for _, b := range wt {
