@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	gobinance "github.com/adshao/go-binance/v2"
@@ -69,12 +70,14 @@ type Client struct {
 	spot    *gobinance.Client
 	futures *futures.Client
 	ids     *idCache
+	synced  atomic.Bool // the clock offset was measured at least once
 }
 
 var _ venue.Venue = (*Client)(nil)
 
-// New returns a client; it does not contact Binance (call SyncTime to sync
-// the clock offset up front; the first -1021 does it otherwise).
+// New returns a client without contacting Binance: the clock offset is
+// measured before the first request (or by calling SyncTime) and again after
+// every -1021.
 func New(cfg Config) (*Client, error) {
 	if cfg.APIKey == "" || cfg.APISecret == "" {
 		return nil, fmt.Errorf("new binance client: api key and secret are required")
@@ -172,6 +175,11 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 // call runs one request and maps its error; a -1021 resyncs the clock offset
 // before returning so that the caller may retry at once.
 func (c *Client) call(ctx context.Context, op string, write bool, f func(ctx context.Context) error) error {
+	if !c.synced.Load() {
+		if err := c.SyncTime(ctx); err != nil {
+			return classify(op, write, err)
+		}
+	}
 	cctx, cancel := c.ctx(ctx)
 	defer cancel()
 	err := f(cctx)
@@ -198,6 +206,7 @@ func (c *Client) SyncTime(ctx context.Context) error {
 	after := c.cfg.Clock.Now()
 	mid := before.Add(after.Sub(before) / 2)
 	c.lim.setOffset(time.UnixMilli(st).Sub(mid))
+	c.synced.Store(true)
 	return nil
 }
 
