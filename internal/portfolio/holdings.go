@@ -298,3 +298,25 @@ func (p *Portfolio) markKnown(ws *walletState) {
 	ws.unknown, ws.reason = false, ""
 	delete(p.unknown, ws)
 }
+
+// MarkAccountUnknown records that the venue query for a whole account failed
+// (venue.Venue.Balances returns every wallet at once): every wallet it knows
+// is marked unknown with reason, or the spot wallet when it knows none, so
+// the totals say they are partial until the next resync.
+func (p *Portfolio) MarkAccountUnknown(accountID, reason string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	acc, err := p.account(accountID)
+	if err != nil {
+		return fmt.Errorf("mark account unknown: %w", err)
+	}
+	if len(acc.wallets) == 0 {
+		acc.wallet(venue.WalletSpot)
+	}
+	for _, ws := range acc.wallets {
+		ws.unknown, ws.reason = true, reason
+		p.unknown[ws] = struct{}{}
+	}
+	p.bump(CauseBalance)
+	return nil
+}

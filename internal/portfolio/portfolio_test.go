@@ -421,6 +421,12 @@ func TestResyncDriftAndDeltas(t *testing.T) {
 	if got := tb.p.Total().UnpricedAssets; !slices.Equal(got, []string{"ADA"}) {
 		t.Errorf("unpriced after removing a2: %q, want [ADA]", got)
 	}
+	if err := tb.p.MarkAccountUnknown("a1", "balances: rate_limited"); err != nil {
+		t.Fatal(err)
+	}
+	if got := tb.p.Total().UnknownWallets; !slices.Equal(got, []string{"a1/funding", "a1/futures-usdm", "a1/spot"}) {
+		t.Errorf("unknown wallets after account failure: %q", got)
+	}
 	if _, err := tb.p.ResyncWallet("nope", venue.WalletSpot, nil); !errors.Is(err, portfolio.ErrNotFound) {
 		t.Errorf("resync unknown account: got %v", err)
 	}
