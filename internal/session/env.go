@@ -1,0 +1,217 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// errSealed refuses calls from a step that already ended (a stuck step
+// that ignored cancellation must never place an order later).
+var errSealed = errors.New("step has ended")
+
+// env is the strategy.Env of one step of one session.
+type env struct {
+	m       *Manager
+	ctx     context.Context // for lazy reservations
+	id      string
+	account int64
+	symbols []string
+	params  json.RawMessage
+	alloc   Allocation
+	acct    Account
+	now     time.Time
+	dry     bool
+
+	mu       sync.Mutex
+	sealed   bool
+	state    json.RawMessage
+	dirty    bool
+	step     int64 // 0 until the first Place reserves one
+	n        int
+	placed   []venue.Order
+	canceled []venue.Order
+	planned  []venue.OrderRequest
+	errs     []string
+}
+
+var _ strategy.Env = (*env)(nil)
+
+func (e *env) Now() time.Time        { return e.now }
+func (e *env) SessionID() string     { return e.id }
+func (e *env) Symbols() []string     { return slices.Clone(e.symbols) }
+func (e *env) DryRun() bool          { return e.dry }
+func (e *env) Params(v any) error    { return json.Unmarshal(orEmpty(e.params), v) }
+func (e *env) seal()                 { e.mu.Lock(); e.sealed = true; e.mu.Unlock() }
+func orEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte("{}")
+	}
+	return b
+}
+
+func (e *env) Symbol(ctx context.Context, name string) (venue.Symbol, error) {
+	return e.m.symbol(ctx, e.account, e.acct.Venue, name)
+}
+
+func (e *env) Price(ctx context.Context, symbol string) (venue.Decimal, error) {
+	if e.acct.Prices == nil {
+		return venue.Decimal{}, fmt.Errorf("price of %s: no price source for account %d", symbol, e.account)
+	}
+	return e.acct.Prices.Price(ctx, symbol)
+}
+
+func (e *env) Balances(ctx context.Context) ([]venue.Balance, error) { return e.acct.Venue.Balances(ctx) }
+
+func (e *env) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, error) {
+	return e.m.openOrders(ctx, e.acct.Venue, e.id, e.symbols, symbol)
+}
+
+func (e *env) Order(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {
+	if !e.m.owns(e.id, clientOrderID) {
+		return venue.Order{}, fmt.Errorf("order %q is not session %s's: %w", clientOrderID, e.id, venue.ErrOrderNotFound)
+	}
+	return e.acct.Venue.QueryOrder(ctx, symbol, clientOrderID)
+}
+
+func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, error) {
+	e.mu.Lock()
+	if e.sealed {
+		e.mu.Unlock()
+		return venue.Order{}, errSealed
+	}
+	if e.dry {
+		req.ClientOrderID = fmt.Sprintf("preview-%d", e.n)
+		e.n++
+		e.planned = append(e.planned, req)
+		e.mu.Unlock()
+		return venue.Order{ClientOrderID: req.ClientOrderID, Symbol: req.Symbol, Side: req.Side, Type: req.Type,
+			Price: req.Price, Quantity: req.Quantity, Status: venue.StatusNew, Created: e.now, Updated: e.now}, nil
+	}
+	if e.step == 0 {
+		// Reserve the step number before the first order leaves: ids are
+		// then unique even if this step fails or the server dies.
+		seq, err := e.m.db.NextSessionStep(ctx, e.id)
+		if err != nil {
+			e.mu.Unlock()
+			return venue.Order{}, fmt.Errorf("session %s: %w", e.id, err)
+		}
+		e.step = seq
+	}
+	req.ClientOrderID = e.m.cid(e.id, e.step, e.n)
+	e.n++
+	e.mu.Unlock()
+	if !venue.ClientOrderIDPattern.MatchString(req.ClientOrderID) {
+		return venue.Order{}, fmt.Errorf("session %s: client order id %q breaks the venue rule", e.id, req.ClientOrderID)
+	}
+	o, err := e.acct.Orders.Place(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: e.m.fence(e.id), Request: req})
+	e.mu.Lock()
+	if err != nil {
+		e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
+	} else {
+		e.placed = append(e.placed, o)
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return o, fmt.Errorf("place order %q: %w", req.ClientOrderID, err)
+	}
+	return o, nil
+}
+
+func (e *env) Cancel(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {
+	e.mu.Lock()
+	if e.sealed {
+		e.mu.Unlock()
+		return venue.Order{}, errSealed
+	}
+	if e.dry {
+		o := venue.Order{ClientOrderID: clientOrderID, Symbol: symbol, Status: venue.StatusCanceled}
+		e.canceled = append(e.canceled, o)
+		e.mu.Unlock()
+		return o, nil
+	}
+	e.mu.Unlock()
+	if !e.m.owns(e.id, clientOrderID) {
+		return venue.Order{}, fmt.Errorf("cancel %q: not session %s's order: %w", clientOrderID, e.id, venue.ErrOrderNotFound)
+	}
+	o, err := e.acct.Orders.Cancel(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: e.m.fence(e.id),
+		Request: venue.OrderRequest{ClientOrderID: clientOrderID, Symbol: symbol}})
+	if err != nil {
+		return o, fmt.Errorf("cancel order %q: %w", clientOrderID, err)
+	}
+	e.mu.Lock()
+	e.canceled = append(e.canceled, o)
+	e.mu.Unlock()
+	return o, nil
+}
+
+func (e *env) State(v any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.state) == 0 || string(e.state) == "{}" || string(e.state) == "null" {
+		return nil
+	}
+	return json.Unmarshal(e.state, v)
+}
+
+func (e *env) SetState(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("session %s: encode strategy state: %w", e.id, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sealed {
+		return errSealed
+	}
+	e.state, e.dirty = b, true
+	return nil
+}
+
+func (e *env) Allocation(ctx context.Context) (venue.Decimal, error) {
+	switch e.alloc.Kind {
+	case AllocShare:
+		if e.m.opts.Collateral == nil {
+			return venue.Decimal{}, fmt.Errorf("session %s: share allocation needs a collateral source", e.id)
+		}
+		c, err := e.m.opts.Collateral(ctx, e.account)
+		if err != nil {
+			return venue.Decimal{}, fmt.Errorf("session %s: collateral: %w", e.id, err)
+		}
+		return c.Mul(e.alloc.Amount), nil
+	default:
+		return e.alloc.Amount, nil
+	}
+}
+
+// fills derives the immediate fills of the step's placed orders.
+func fillsOf(orders []venue.Order) []Fill {
+	var out []Fill
+	for _, o := range orders {
+		if o.ExecutedQty.IsPos() {
+			out = append(out, Fill{ClientOrderID: o.ClientOrderID, Symbol: o.Symbol, Side: o.Side, Quantity: o.ExecutedQty, QuoteQty: o.QuoteQty})
+		}
+	}
+	return out
+}
+
+// Fill is an execution of an order placed in a step, as the venue reported
+// it when the order was placed.
+type Fill struct {
+	ClientOrderID string        `json:"client_order_id"`
+	Symbol        string        `json:"symbol"`
+	Side          venue.Side    `json:"side"`
+	Quantity      venue.Decimal `json:"quantity"`
+	QuoteQty      venue.Decimal `json:"quote_qty"`
+}
+
+var zero = udecimal.Zero

@@ -1,0 +1,889 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// Options configure a Manager. Store and Accounts are required; the rest
+// have working defaults.
+type Options struct {
+	Store    *store.DB
+	Accounts Accounts
+	// Clock drives schedules, deadlines and backoff; nil is the wall clock.
+	Clock clock.Clock
+	// Seed seeds backoff jitter and session ids; 0 draws a random seed.
+	Seed uint64
+	// ClientOrderID derives order ids; nil is DefaultClientOrderID. The
+	// server passes journal.ClientOrderID.
+	ClientOrderID ClientOrderIDFunc
+	// OwnsOrder tells whether a client order id belongs to a session; nil
+	// derives it from ClientOrderID (ids sharing the per-session prefix).
+	// Pass it when the id format does not start with a per-session prefix.
+	OwnsOrder func(sessionID, clientOrderID string) bool
+	// Fence returns the session's current fencing token (package cluster);
+	// nil means 0.
+	Fence func(sessionID string) int64
+	// Reconcile runs once per account in Boot before that account's
+	// sessions resume; nil skips it.
+	Reconcile ReconcileFunc
+	// Alerter receives failure and quarantine alerts; nil drops them (they
+	// are still logged).
+	Alerter Alerter
+	// OnFailure records each failure (the journal); nil skips it.
+	OnFailure func(ctx context.Context, f Failure)
+	// OnStep observes every finished step (events, benchmarks); it must
+	// not block.
+	OnStep func(StepReport)
+	// Collateral values an account for share allocations.
+	Collateral func(ctx context.Context, accountID int64) (venue.Decimal, error)
+	// Registerer receives the Prometheus collectors; nil registers none.
+	Registerer prometheus.Registerer
+	// RestartPolicy fills the zero fields of every session's policy; zero
+	// fields here take DefaultRestartPolicy.
+	RestartPolicy RestartPolicy
+	// StepDeadline is how long a step may run before it counts as stuck,
+	// is canceled and the session restarted; 0 means 2 minutes.
+	StepDeadline time.Duration
+	// AbandonGrace is how long a canceled stuck step gets to return before
+	// the supervisor moves on without it; 0 means 5 seconds.
+	AbandonGrace time.Duration
+	Logger       *slog.Logger
+}
+
+// Manager creates, controls and supervises sessions. Its methods are safe
+// for concurrent use; actions on one session are serialized.
+type Manager struct {
+	opts     Options
+	db       *store.DB
+	clk      clock.Clock
+	cid      ClientOrderIDFunc
+	policy   RestartPolicy
+	deadline time.Duration
+	grace    time.Duration
+	log      *slog.Logger
+	metrics  *metrics
+	base     context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	rndMu sync.Mutex
+	rnd   *mrand.Rand
+
+	mu      sync.Mutex
+	closed  bool
+	runners map[string]*runner
+	locks   map[string]*sync.Mutex
+	counts  map[string]*RestartCounts
+	steps   int64
+	fails   map[FailureKind]int64
+
+	symMu sync.Mutex
+	syms  map[int64]map[string]venue.Symbol
+}
+
+// RestartCounts are a session's persisted restart counters.
+type RestartCounts struct {
+	Auto   int64 `json:"auto"`
+	Manual int64 `json:"manual"`
+}
+
+// Stats summarize the supervisor for the API.
+type Stats struct {
+	Running        int                      `json:"running"`
+	RestartsAuto   int64                    `json:"restarts_auto"`
+	RestartsManual int64                    `json:"restarts_manual"`
+	Steps          int64                    `json:"steps"`
+	Failures       map[FailureKind]int64    `json:"failures"`
+	Sessions       map[string]RestartCounts `json:"sessions"`
+}
+
+// New returns a Manager. It starts no session: call Boot.
+func New(opts Options) (*Manager, error) {
+	if opts.Store == nil || opts.Accounts == nil {
+		return nil, errors.New("session manager: Store and Accounts are required")
+	}
+	m := &Manager{
+		opts: opts, db: opts.Store, clk: opts.Clock, cid: opts.ClientOrderID, deadline: opts.StepDeadline,
+		grace: opts.AbandonGrace, log: opts.Logger,
+		runners: map[string]*runner{}, locks: map[string]*sync.Mutex{}, counts: map[string]*RestartCounts{},
+		fails: map[FailureKind]int64{}, syms: map[int64]map[string]venue.Symbol{},
+	}
+	if m.clk == nil {
+		m.clk = clock.Real{}
+	}
+	if m.cid == nil {
+		m.cid = DefaultClientOrderID
+	}
+	if m.deadline <= 0 {
+		m.deadline = 2 * time.Minute
+	}
+	if m.grace <= 0 {
+		m.grace = 5 * time.Second
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.policy = opts.RestartPolicy.withDefaults(DefaultRestartPolicy)
+	seed := opts.Seed
+	if seed == 0 {
+		var b [8]byte
+		rand.Read(b[:])
+		seed = binary.LittleEndian.Uint64(b[:])
+	}
+	m.rnd = mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var err error
+	m.metrics, err = newMetrics(opts.Registerer, func() float64 { return float64(m.Stats().Running) })
+	if err != nil {
+		return nil, fmt.Errorf("session manager metrics: %w", err)
+	}
+	m.base, m.cancel = context.WithCancel(context.Background())
+	return m, nil
+}
+
+// Boot loads the counters and resumes every session whose desired state is
+// running (except quarantined ones): per account, the Reconcile hook runs
+// first, and when it fails that account's sessions stay down with an alert.
+// Sessions caught mid-stop by the last shutdown are finished stopping.
+func (m *Manager) Boot(ctx context.Context) error {
+	all, err := m.db.Sessions(ctx, store.SessionFilter{})
+	if err != nil {
+		return fmt.Errorf("boot sessions: %w", err)
+	}
+	byAcct := map[int64][]store.Session{}
+	var accts []int64
+	m.mu.Lock()
+	for _, s := range all {
+		m.counts[s.ID] = &RestartCounts{Auto: s.RestartsAuto, Manual: s.RestartsManual}
+	}
+	m.mu.Unlock()
+	for _, s := range all {
+		switch {
+		case State(s.State) == Stopping:
+			m.withLock(s.ID, func() error {
+				return m.move(ctx, s.ID, Stopping, Stopped, "stop finished after server start", "system", WantStopped, nil)
+			})
+		case Desired(s.Desired) == WantRunning && State(s.State) != Quarantined:
+			if len(byAcct[s.AccountID]) == 0 {
+				accts = append(accts, s.AccountID)
+			}
+			byAcct[s.AccountID] = append(byAcct[s.AccountID], s)
+		}
+	}
+	var errs []error
+	for _, a := range accts {
+		if m.opts.Reconcile != nil {
+			if err := m.opts.Reconcile(ctx, a); err != nil {
+				err = fmt.Errorf("reconcile account %d before resuming %d sessions: %w", a, len(byAcct[a]), err)
+				m.alert(ctx, Alert{Severity: SevCritical, AccountID: a, Message: err.Error()})
+				errs = append(errs, err)
+				continue
+			}
+		}
+		for _, s := range byAcct[a] {
+			err := m.withLock(s.ID, func() error {
+				cur, err := m.Get(ctx, s.ID)
+				if err != nil {
+					return err
+				}
+				return m.startFrom(ctx, cur.State, s.ID, "resume after server start", "system")
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("resume session %s: %w", s.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops every supervisor goroutine and waits for them. Sessions keep
+// their stored and desired states, so the next Boot resumes them.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	rs := make([]*runner, 0, len(m.runners))
+	for _, r := range m.runners {
+		rs = append(rs, r)
+	}
+	m.mu.Unlock()
+	for _, r := range rs {
+		r.halt()
+	}
+	m.cancel()
+	m.wg.Wait()
+}
+
+// withLock serializes actions on one session.
+func (m *Manager) withLock(id string, fn func() error) error {
+	m.mu.Lock()
+	l := m.locks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		m.locks[id] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	return fn()
+}
+
+func mapStoreErr(id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("session %s: %w", id, ErrNotFound)
+	case errors.Is(err, store.ErrStale):
+		return fmt.Errorf("session %s: %w", id, ErrStale)
+	}
+	return err
+}
+
+// move applies one transition after checking it against the table.
+func (m *Manager) move(ctx context.Context, id string, from, to State, reason, actor string, desired Desired, lastErr *string) error {
+	if err := check(id, string(to), from, to); err != nil {
+		return err
+	}
+	err := m.db.TransitionSession(ctx, id, store.StateChange{From: string(from), To: string(to), Reason: reason, Actor: actor,
+		At: m.clk.Now(), Desired: string(desired), LastError: lastErr})
+	if err != nil {
+		return mapStoreErr(id, err)
+	}
+	m.log.Info("session transition", "session", id, "from", from, "to", to, "reason", reason, "actor", actor)
+	return nil
+}
+
+// Create validates spec (the strategy must exist and accept the params),
+// stores a new session in state created and returns it.
+func (m *Manager) Create(ctx context.Context, spec Spec, actor string) (Session, error) {
+	if err := spec.validate(); err != nil {
+		return Session{}, err
+	}
+	if _, err := strategy.New(spec.Strategy, spec.Params); err != nil {
+		return Session{}, fmt.Errorf("create session %q: %w", spec.Name, err)
+	}
+	if spec.Allocation.Kind == "" {
+		spec.Allocation.Kind = AllocFixed
+	}
+	policy, _ := json.Marshal(spec.RestartPolicy)
+	for attempt := 0; ; attempt++ {
+		s := &store.Session{ID: m.newID(), Name: spec.Name, Strategy: spec.Strategy, AccountID: spec.AccountID,
+			Symbols: spec.Symbols, Params: spec.Params, AllocationKind: string(spec.Allocation.Kind),
+			Allocation: spec.Allocation.Amount, Tags: spec.Tags, State: string(Created), StateReason: "created",
+			Desired: string(WantStopped), RestartPolicy: policy, CreatedAt: m.clk.Now()}
+		err := m.db.CreateSession(ctx, s, actor)
+		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return Session{}, err
+		}
+		m.mu.Lock()
+		m.counts[s.ID] = &RestartCounts{}
+		m.mu.Unlock()
+		return m.Get(ctx, s.ID)
+	}
+}
+
+const idAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
+
+func (m *Manager) newID() string {
+	m.rndMu.Lock()
+	defer m.rndMu.Unlock()
+	b := []byte("s-00000000")
+	for i := 2; i < len(b); i++ {
+		b[i] = idAlphabet[m.rnd.IntN(len(idAlphabet))]
+	}
+	return string(b)
+}
+
+// Get returns a session; ErrNotFound when there is none.
+func (m *Manager) Get(ctx context.Context, id string) (Session, error) {
+	s, err := m.db.Session(ctx, id)
+	if err != nil {
+		return Session{}, mapStoreErr(id, err)
+	}
+	out, err := fromStore(s)
+	if err != nil {
+		return out, err
+	}
+	m.overlay(&out)
+	return out, nil
+}
+
+// overlay adds what only the supervisor knows (the last step's time, which
+// is not written on steps that change nothing).
+func (m *Manager) overlay(s *Session) {
+	m.mu.Lock()
+	r := m.runners[s.ID]
+	m.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	if r.lastStepAt.After(s.LastStepAt) {
+		s.LastStepAt = r.lastStepAt
+	}
+	r.mu.Unlock()
+}
+
+// List returns the sessions matching f, oldest first.
+func (m *Manager) List(ctx context.Context, f Filter) ([]Session, error) {
+	rows, err := m.db.Sessions(ctx, store.SessionFilter{AccountID: f.AccountID, Tag: f.Tag, State: string(f.State), IDs: f.IDs})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Session, 0, len(rows))
+	for _, r := range rows {
+		s, err := fromStore(r)
+		if err != nil {
+			return nil, err
+		}
+		m.overlay(&s)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Transitions lists a session's recorded transitions, oldest first.
+func (m *Manager) Transitions(ctx context.Context, id string) ([]Transition, error) {
+	rows, err := m.db.SessionTransitions(ctx, id)
+	if err != nil {
+		return nil, mapStoreErr(id, err)
+	}
+	out := make([]Transition, len(rows))
+	for i, t := range rows {
+		out[i] = Transition{From: State(t.From), To: State(t.To), Reason: t.Reason, Actor: t.Actor, At: t.At}
+	}
+	return out, nil
+}
+
+// Start starts a created, stopped, failed or paused session; its desired
+// state becomes running.
+func (m *Manager) Start(ctx context.Context, id, actor string) (Session, error) {
+	return m.act(ctx, id, "start", Starting, func(s Session) error {
+		m.halt(id)
+		return m.startFrom(ctx, s.State, id, "start", actor)
+	})
+}
+
+// Resume continues a paused session.
+func (m *Manager) Resume(ctx context.Context, id, actor string) (Session, error) {
+	return m.act(ctx, id, "resume", Starting, func(s Session) error {
+		if s.State != Paused {
+			return &StateError{SessionID: id, Action: "resume", State: s.State}
+		}
+		return m.startFrom(ctx, s.State, id, "resume", actor)
+	})
+}
+
+// Pause stops stepping a session without canceling its orders; it may be
+// resumed. A failing (failed, restarting) session may be paused to stop
+// the retries.
+func (m *Manager) Pause(ctx context.Context, id, actor string) (Session, error) {
+	return m.act(ctx, id, "pause", Paused, func(s Session) error {
+		m.halt(id)
+		cur, err := m.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := check(id, "pause", cur.State, Paused); err != nil {
+			return err
+		}
+		return m.move(ctx, id, cur.State, Paused, "pause", actor, WantPaused, nil)
+	})
+}
+
+// Stop stops a session: its goroutine ends, its open orders are canceled
+// (best effort; failures are recorded in the reason) and it rests in
+// stopped with desired state stopped.
+func (m *Manager) Stop(ctx context.Context, id, actor string) (Session, error) {
+	return m.act(ctx, id, "stop", Stopping, func(s Session) error { return m.stopLocked(ctx, id, actor) })
+}
+
+func (m *Manager) stopLocked(ctx context.Context, id, actor string) error {
+	m.halt(id)
+	cur, err := m.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := check(id, "stop", cur.State, Stopping); err != nil {
+		return err
+	}
+	if err := m.move(ctx, id, cur.State, Stopping, "stop", actor, WantStopped, nil); err != nil {
+		return err
+	}
+	reason := "stopped"
+	if n, err := m.cancelOpen(ctx, cur); err != nil {
+		reason = fmt.Sprintf("stopped; canceling open orders failed after %d: %v", n, err)
+		m.alert(ctx, Alert{Severity: SevWarning, SessionID: id, AccountID: cur.AccountID, Message: reason})
+	}
+	return m.move(ctx, id, Stopping, Stopped, reason, actor, "", nil)
+}
+
+// Restart restarts a session by hand: it clears quarantine and the
+// automatic restart history, counts as a manual restart, and leaves the
+// session starting with desired state running.
+func (m *Manager) Restart(ctx context.Context, id, actor string) (Session, error) {
+	return m.act(ctx, id, "restart", Restarting, func(s Session) error {
+		m.halt(id)
+		cur, err := m.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := m.move(ctx, id, cur.State, Restarting, "manual restart", actor, WantRunning, nil); err != nil {
+			return err
+		}
+		if err := m.countRestart(ctx, id, true); err != nil {
+			return err
+		}
+		if err := m.move(ctx, id, Restarting, Starting, "manual restart", actor, WantRunning, nil); err != nil {
+			return err
+		}
+		return m.spawn(id)
+	})
+}
+
+// act runs fn under the session's lock after checking that the action's
+// first transition is legal from the stored state, and returns the
+// session afterwards.
+func (m *Manager) act(ctx context.Context, id, action string, to State, fn func(Session) error) (Session, error) {
+	err := m.withLock(id, func() error {
+		s, err := m.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := check(id, action, s.State, to); err != nil {
+			se := err.(*StateError)
+			se.To = ""
+			return se
+		}
+		return fn(s)
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("%s session %s: %w", action, id, err)
+	}
+	return m.Get(ctx, id)
+}
+
+// startFrom moves a session to starting (through restarting where the
+// table requires it) with desired state running, and spawns its goroutine.
+func (m *Manager) startFrom(ctx context.Context, from State, id, reason, actor string) error {
+	if !CanTransition(from, Starting) {
+		if err := m.move(ctx, id, from, Restarting, reason, actor, WantRunning, nil); err != nil {
+			return err
+		}
+		from = Restarting
+	}
+	if err := m.move(ctx, id, from, Starting, reason, actor, WantRunning, nil); err != nil {
+		return err
+	}
+	return m.spawn(id)
+}
+
+// spawn starts the session's supervisor goroutine; the session is in
+// state starting.
+func (m *Manager) spawn(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if old := m.runners[id]; old != nil {
+		select {
+		case <-old.done:
+		default:
+			return fmt.Errorf("session %s: supervisor already running", id)
+		}
+	}
+	r := newRunner(m, id)
+	m.runners[id] = r
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		r.loop()
+	}()
+	return nil
+}
+
+// halt stops the session's goroutine, if any, and waits for it.
+func (m *Manager) halt(id string) {
+	m.mu.Lock()
+	r := m.runners[id]
+	delete(m.runners, id)
+	m.mu.Unlock()
+	if r != nil {
+		r.halt()
+	}
+}
+
+func (m *Manager) countRestart(ctx context.Context, id string, manual bool) error {
+	a, man, err := m.db.IncrementSessionRestarts(ctx, id, manual)
+	if err != nil {
+		return mapStoreErr(id, err)
+	}
+	kind := "auto"
+	if manual {
+		kind = "manual"
+	}
+	m.metrics.restarts.WithLabelValues(id, kind).Inc()
+	m.mu.Lock()
+	m.counts[id] = &RestartCounts{Auto: a, Manual: man}
+	m.mu.Unlock()
+	return nil
+}
+
+// UpdateParams validates and stores new parameters (and tags when
+// non-nil). When ifUpdated is not zero it must equal the session's
+// UpdatedAt, else ErrStale. A running session uses them from its next step.
+func (m *Manager) UpdateParams(ctx context.Context, id string, params json.RawMessage, tags []string, ifUpdated time.Time, actor string) (Session, error) {
+	err := m.withLock(id, func() error {
+		s, err := m.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := strategy.New(s.Strategy, params); err != nil {
+			return err
+		}
+		if ifUpdated.IsZero() {
+			ifUpdated = s.UpdatedAt
+		}
+		if _, err := m.db.UpdateSessionParams(ctx, id, params, tags, ifUpdated); err != nil {
+			return mapStoreErr(id, err)
+		}
+		m.mu.Lock()
+		r := m.runners[id]
+		m.mu.Unlock()
+		if r != nil {
+			r.setParams(params)
+		}
+		m.log.Info("session params updated", "session", id, "actor", actor)
+		return nil
+	})
+	if err != nil {
+		return Session{}, fmt.Errorf("update session %s params: %w", id, err)
+	}
+	return m.Get(ctx, id)
+}
+
+// Delete removes a stopped (or never started) session that is flat: no
+// open orders and no position above the symbol's minimum quantity. With
+// force it stops the session first, cancels what it can and deletes it
+// regardless.
+func (m *Manager) Delete(ctx context.Context, id string, force bool, actor string) error {
+	err := m.withLock(id, func() error {
+		s, err := m.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if s.State != Stopped && s.State != Created {
+			if !force {
+				return &StateError{SessionID: id, Action: "delete", State: s.State}
+			}
+			if CanTransition(s.State, Stopping) {
+				if err := m.stopLocked(ctx, id, actor); err != nil {
+					return err
+				}
+			} else {
+				m.halt(id)
+			}
+		}
+		if !force {
+			if err := m.checkFlat(ctx, s); err != nil {
+				return err
+			}
+		} else {
+			m.cancelOpen(ctx, s)
+		}
+		m.halt(id)
+		if err := m.db.DeleteSession(ctx, id); err != nil {
+			return mapStoreErr(id, err)
+		}
+		m.mu.Lock()
+		delete(m.counts, id)
+		m.mu.Unlock()
+		m.log.Info("session deleted", "session", id, "actor", actor, "force", force)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	return nil
+}
+
+func (m *Manager) checkFlat(ctx context.Context, s Session) error {
+	acct, err := m.opts.Accounts.Account(ctx, s.AccountID)
+	if err != nil {
+		return fmt.Errorf("account %d: %w", s.AccountID, err)
+	}
+	open, err := m.openOrders(ctx, acct.Venue, s.ID, s.Symbols, "")
+	if err != nil {
+		return err
+	}
+	fills, err := m.db.SessionFills(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	pos := map[string]venue.Decimal{}
+	for _, f := range fills {
+		q := f.Quantity
+		if f.Side == string(venue.Sell) {
+			q = q.Neg()
+		}
+		if sym, err := m.symbol(ctx, s.AccountID, acct.Venue, f.Symbol); err == nil && f.FeeAsset == sym.Base {
+			q = q.Sub(f.Fee) // a fee paid in base leaves the position
+		}
+		pos[f.Symbol] = pos[f.Symbol].Add(q)
+	}
+	left := map[string]venue.Decimal{}
+	for symName, q := range pos {
+		if q.IsZero() {
+			continue
+		}
+		if sym, err := m.symbol(ctx, s.AccountID, acct.Venue, symName); err == nil && sym.MinQty.IsPos() && q.Abs().LessThan(sym.MinQty) {
+			continue // dust that cannot be traded away
+		}
+		left[symName] = q
+	}
+	if len(open) > 0 || len(left) > 0 {
+		return &NotFlatError{SessionID: s.ID, OpenOrders: len(open), Positions: left}
+	}
+	return nil
+}
+
+// cancelOpen cancels a session's open orders; it returns how many it
+// canceled and the first error.
+func (m *Manager) cancelOpen(ctx context.Context, s Session) (int, error) {
+	acct, err := m.opts.Accounts.Account(ctx, s.AccountID)
+	if err != nil {
+		return 0, fmt.Errorf("account %d: %w", s.AccountID, err)
+	}
+	open, err := m.openOrders(ctx, acct.Venue, s.ID, s.Symbols, "")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var first error
+	for _, o := range open {
+		_, err := acct.Orders.Cancel(ctx, Intent{SessionID: s.ID, AccountID: s.AccountID, Fence: m.fence(s.ID),
+			Request: venue.OrderRequest{ClientOrderID: o.ClientOrderID, Symbol: o.Symbol}})
+		if err != nil && first == nil {
+			first = fmt.Errorf("cancel %q: %w", o.ClientOrderID, err)
+		}
+		if err == nil {
+			n++
+		}
+	}
+	return n, first
+}
+
+// TradeNow runs one trade step of a running session now, serialized with
+// its scheduled steps, and returns what it did. A step that fails returns
+// its report and a *StepError; the session then goes through the restart
+// policy as for a scheduled step.
+func (m *Manager) TradeNow(ctx context.Context, id, actor string) (StepReport, error) {
+	m.mu.Lock()
+	r := m.runners[id]
+	m.mu.Unlock()
+	notRunning := func() (StepReport, error) {
+		s, err := m.Get(ctx, id)
+		if err != nil {
+			return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, err)
+		}
+		return StepReport{SessionID: id}, &StateError{SessionID: id, Action: "trade", State: s.State}
+	}
+	if r == nil {
+		return notRunning()
+	}
+	req := tradeReq{reply: make(chan tradeReply, 1), actor: actor}
+	select {
+	case r.trade <- req:
+	case <-r.done:
+		return notRunning()
+	case <-ctx.Done():
+		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, ctx.Err())
+	}
+	select {
+	case rep := <-req.reply:
+		return rep.report, rep.err
+	case <-ctx.Done():
+		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, ctx.Err())
+	}
+}
+
+// Preview runs the session's strategy once in dry run: nothing is sent and
+// no state is saved; the report's Planned lists the orders it would place.
+// It works in any state.
+func (m *Manager) Preview(ctx context.Context, id string) (StepReport, error) {
+	s, err := m.Get(ctx, id)
+	if err != nil {
+		return StepReport{SessionID: id}, err
+	}
+	strat, err := strategy.New(s.Strategy, s.Params)
+	if err != nil {
+		return StepReport{SessionID: id}, fmt.Errorf("preview session %s: %w", id, err)
+	}
+	acct, err := m.opts.Accounts.Account(ctx, s.AccountID)
+	if err != nil {
+		return StepReport{SessionID: id}, fmt.Errorf("preview session %s: account %d: %w", id, s.AccountID, err)
+	}
+	e := m.newEnv(ctx, s, acct, true, s.StrategyState)
+	rep := StepReport{SessionID: id, Trigger: "preview", Started: m.clk.Now()}
+	res, err := runGuarded(ctx, strat, e)
+	e.seal()
+	rep.fill(e, res, m.clk.Now())
+	if err != nil {
+		rep.Error = err.Error()
+		return rep, fmt.Errorf("preview session %s: %w", id, err)
+	}
+	return rep, nil
+}
+
+func runGuarded(ctx context.Context, s strategy.Strategy, e strategy.Env) (res strategy.StepResult, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v}
+		}
+	}()
+	return s.Step(ctx, e)
+}
+
+// Stats returns the restart counters (persisted, per session and total),
+// the number of live supervisor goroutines and step counts since start.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Stats{Sessions: make(map[string]RestartCounts, len(m.counts)), Failures: map[FailureKind]int64{}, Steps: m.steps}
+	for id, c := range m.counts {
+		st.Sessions[id] = *c
+		st.RestartsAuto += c.Auto
+		st.RestartsManual += c.Manual
+	}
+	for k, v := range m.fails {
+		st.Failures[k] = v
+	}
+	for _, r := range m.runners {
+		select {
+		case <-r.done:
+		default:
+			st.Running++
+		}
+	}
+	return st
+}
+
+func (m *Manager) newEnv(ctx context.Context, s Session, acct Account, dry bool, state json.RawMessage) *env {
+	return &env{m: m, ctx: ctx, id: s.ID, account: s.AccountID, symbols: s.Symbols, params: s.Params, alloc: s.Allocation,
+		acct: acct, now: m.clk.Now(), dry: dry, state: state}
+}
+
+func (m *Manager) fence(id string) int64 {
+	if m.opts.Fence == nil {
+		return 0
+	}
+	return m.opts.Fence(id)
+}
+
+// owns reports whether clientOrderID is one of session id's orders.
+func (m *Manager) owns(id, clientOrderID string) bool {
+	if m.opts.OwnsOrder != nil {
+		return m.opts.OwnsOrder(id, clientOrderID)
+	}
+	a, b := m.cid(id, 1, 0), m.cid(id, 2, 1)
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	if n >= len(id) {
+		return strings.HasPrefix(clientOrderID, a[:n])
+	}
+	return strings.Contains(clientOrderID, id)
+}
+
+func (m *Manager) openOrders(ctx context.Context, v venue.Venue, id string, symbols []string, symbol string) ([]venue.Order, error) {
+	all, err := v.OpenOrders(ctx, symbol)
+	if err != nil {
+		return nil, fmt.Errorf("session %s open orders: %w", id, err)
+	}
+	out := all[:0:0]
+	for _, o := range all {
+		if (symbol != "" || slices.Contains(symbols, o.Symbol)) && m.owns(id, o.ClientOrderID) {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+// symbol returns a market's filters, cached per account.
+func (m *Manager) symbol(ctx context.Context, account int64, v venue.Venue, name string) (venue.Symbol, error) {
+	m.symMu.Lock()
+	s, ok := m.syms[account][name]
+	m.symMu.Unlock()
+	if ok {
+		return s, nil
+	}
+	list, err := v.Symbols(ctx)
+	if err != nil {
+		return venue.Symbol{}, fmt.Errorf("symbols of account %d: %w", account, err)
+	}
+	byName := make(map[string]venue.Symbol, len(list))
+	for _, s := range list {
+		byName[s.Name] = s
+	}
+	m.symMu.Lock()
+	m.syms[account] = byName
+	m.symMu.Unlock()
+	s, ok = byName[name]
+	if !ok {
+		return s, fmt.Errorf("symbol %s on account %d: %w", name, account, venue.ErrInvalid)
+	}
+	return s, nil
+}
+
+func (m *Manager) alert(ctx context.Context, a Alert) {
+	if a.At.IsZero() {
+		a.At = m.clk.Now()
+	}
+	if a.Source == "" {
+		a.Source = "session"
+	}
+	m.log.Warn("session alert", "session", a.SessionID, "severity", a.Severity, "message", a.Message)
+	if m.opts.Alerter != nil {
+		if err := m.opts.Alerter.Raise(ctx, a); err != nil {
+			m.log.Error("raise alert", "session", a.SessionID, "err", err)
+		}
+	}
+}
+
+// backoff is the wait before the (n+1)-th restart in the window.
+func (m *Manager) backoff(p RestartPolicy, n int) time.Duration {
+	d := time.Duration(p.BackoffInitial)
+	for i := 0; i < n && d < time.Duration(p.BackoffMax); i++ {
+		d *= 2
+	}
+	d = min(d, time.Duration(p.BackoffMax))
+	if p.Jitter > 0 {
+		m.rndMu.Lock()
+		f := 1 + p.Jitter*(2*m.rnd.Float64()-1)
+		m.rndMu.Unlock()
+		d = time.Duration(float64(d) * f)
+	}
+	return d
+}

@@ -1,0 +1,393 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// StepReport is what one trade step did.
+type StepReport struct {
+	SessionID string `json:"session_id"`
+	// Step is the step number reserved for the step's orders; 0 when it
+	// placed none.
+	Step      int64                `json:"step"`
+	Trigger   string               `json:"trigger"` // schedule, manual, preview
+	Scheduled time.Time            `json:"scheduled,omitzero"`
+	Started   time.Time            `json:"started"`
+	Duration  time.Duration        `json:"duration"`
+	Placed    []venue.Order        `json:"placed,omitempty"`
+	Canceled  []venue.Order        `json:"canceled,omitempty"`
+	Fills     []Fill               `json:"fills,omitempty"`
+	Planned   []venue.OrderRequest `json:"planned,omitempty"`
+	Skip      string               `json:"skip,omitempty"`
+	Note      string               `json:"note,omitempty"`
+	// OrderErrors lists orders the venue or journal refused.
+	OrderErrors []string    `json:"order_errors,omitempty"`
+	Error       string      `json:"error,omitempty"`
+	ErrorKind   FailureKind `json:"error_kind,omitempty"`
+}
+
+func (r *StepReport) fill(e *env, res strategy.StepResult, end time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r.Step = e.step
+	r.Placed, r.Canceled, r.Planned = e.placed, e.canceled, e.planned
+	r.Fills = fillsOf(e.placed)
+	r.OrderErrors = e.errs
+	r.Skip, r.Note = res.Skip, res.Note
+	r.Duration = end.Sub(r.Started)
+}
+
+// StepError is a failed trade step.
+type StepError struct {
+	SessionID string
+	Kind      FailureKind
+	Err       error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("session %s step failed (%s): %v", e.SessionID, e.Kind, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+type tradeReq struct {
+	actor string
+	reply chan tradeReply
+}
+
+type tradeReply struct {
+	report StepReport
+	err    error
+}
+
+// runner is one session's supervisor goroutine and what it remembers.
+type runner struct {
+	m        *Manager
+	id       string
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	trade    chan tradeReq
+
+	mu         sync.Mutex
+	params     json.RawMessage // non-nil: rebuild the strategy before the next step
+	lastStepAt time.Time
+
+	// Owned by the goroutine.
+	state    State
+	sstate   json.RawMessage // the strategy's state
+	lastErr  string
+	restarts []time.Time // automatic restarts within the policy window
+}
+
+var errStopped = errors.New("stopped")
+
+func newRunner(m *Manager, id string) *runner {
+	return &runner{m: m, id: id, stop: make(chan struct{}), done: make(chan struct{}), trade: make(chan tradeReq), state: Starting}
+}
+
+// halt asks the goroutine to stop and waits for it.
+func (r *runner) halt() {
+	r.stopOnce.Do(func() { close(r.stop) })
+	<-r.done
+}
+
+func (r *runner) stopping() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) setParams(p json.RawMessage) {
+	r.mu.Lock()
+	r.params = p
+	r.mu.Unlock()
+}
+
+// loop runs the session from starting until it is stopped or quarantined,
+// restarting it after failures as its policy allows.
+func (r *runner) loop() {
+	defer close(r.done)
+	m := r.m
+	ctx := m.base
+	for {
+		kind, err := r.run(ctx)
+		if err == nil || r.stopping() {
+			return
+		}
+		s, gerr := m.Get(ctx, r.id)
+		if gerr != nil {
+			m.log.Error("session supervisor", "session", r.id, "err", gerr)
+			return
+		}
+		pol := s.RestartPolicy.withDefaults(m.policy)
+		if err := r.fail(ctx, s, kind, err); err != nil {
+			m.log.Error("record failure", "session", r.id, "err", err)
+			return
+		}
+		now := m.clk.Now()
+		kept := r.restarts[:0]
+		for _, t := range r.restarts {
+			if now.Sub(t) < time.Duration(pol.Window) {
+				kept = append(kept, t)
+			}
+		}
+		r.restarts = kept
+		if len(r.restarts) >= pol.MaxRestarts {
+			msg := fmt.Sprintf("quarantined after %d automatic restarts within %s; last error: %v", len(r.restarts), time.Duration(pol.Window), err)
+			if err := m.move(ctx, r.id, Failed, Quarantined, msg, "supervisor", "", nil); err != nil {
+				m.log.Error("quarantine", "session", r.id, "err", err)
+				return
+			}
+			m.alert(ctx, Alert{Severity: SevCritical, SessionID: r.id, AccountID: s.AccountID,
+				Message: fmt.Sprintf("session %s %s", r.id, msg)})
+			return
+		}
+		backoff := m.backoff(pol, len(r.restarts))
+		wait := m.clk.After(backoff) // registered before the state is visible
+		reason := fmt.Sprintf("automatic restart %d/%d in %s", len(r.restarts)+1, pol.MaxRestarts, backoff.Round(time.Millisecond))
+		if err := m.move(ctx, r.id, Failed, Restarting, reason, "supervisor", "", nil); err != nil {
+			m.log.Error("restart", "session", r.id, "err", err)
+			return
+		}
+		select {
+		case <-r.stop:
+			return
+		case <-wait:
+		}
+		r.restarts = append(r.restarts, m.clk.Now())
+		if err := m.countRestart(ctx, r.id, false); err != nil {
+			m.log.Error("count restart", "session", r.id, "err", err)
+		}
+		if err := m.move(ctx, r.id, Restarting, Starting, reason, "supervisor", "", nil); err != nil {
+			m.log.Error("restart", "session", r.id, "err", err)
+			return
+		}
+		r.state = Starting
+	}
+}
+
+// fail records a failure: last_error and state failed, the journal hook,
+// metrics and a warning alert.
+func (r *runner) fail(ctx context.Context, s Session, kind FailureKind, err error) error {
+	m := r.m
+	msg := fmt.Sprintf("%s: %v", kind, err)
+	r.lastErr = msg
+	if err := m.move(ctx, r.id, r.state, Failed, msg, "supervisor", "", &msg); err != nil {
+		return err
+	}
+	r.state = Failed
+	m.metrics.failures.WithLabelValues(string(kind)).Inc()
+	m.mu.Lock()
+	m.fails[kind]++
+	m.mu.Unlock()
+	var step int64
+	if m.opts.OnFailure != nil {
+		m.opts.OnFailure(ctx, Failure{At: m.clk.Now(), SessionID: r.id, AccountID: s.AccountID, Kind: kind, Step: step, Err: err})
+	}
+	m.alert(ctx, Alert{Severity: SevWarning, SessionID: r.id, AccountID: s.AccountID, Message: fmt.Sprintf("session %s failed: %s", r.id, msg)})
+	return nil
+}
+
+// run builds the strategy, moves to running and steps on schedule until
+// stopped (nil) or a failure (its kind and error).
+func (r *runner) run(ctx context.Context) (FailureKind, error) {
+	m := r.m
+	s, err := m.Get(ctx, r.id)
+	if err != nil {
+		return FailStart, err
+	}
+	r.sstate, r.lastErr = s.StrategyState, s.LastError
+	r.mu.Lock()
+	r.params = nil
+	r.mu.Unlock()
+	strat, err := strategy.New(s.Strategy, s.Params)
+	if err != nil {
+		return FailStart, err
+	}
+	acct, err := m.opts.Accounts.Account(ctx, s.AccountID)
+	if err != nil {
+		return FailStart, fmt.Errorf("account %d: %w", s.AccountID, err)
+	}
+	interval := strat.Interval()
+	if interval <= 0 {
+		return FailStart, fmt.Errorf("strategy %s: non-positive interval %s", s.Strategy, interval)
+	}
+	ticker := m.clk.NewTicker(interval)
+	defer ticker.Stop()
+	if err := m.move(ctx, r.id, Starting, Running, "started", "supervisor", "", nil); err != nil {
+		return FailStart, err
+	}
+	r.state = Running
+	for {
+		var req *tradeReq
+		scheduled := time.Time{}
+		select {
+		case <-r.stop:
+			return "", nil
+		case t := <-ticker.C():
+			scheduled = t
+		case q := <-r.trade:
+			req = &q
+		}
+		r.mu.Lock()
+		newParams := r.params
+		r.params = nil
+		r.mu.Unlock()
+		if newParams != nil {
+			ns, err := strategy.New(s.Strategy, newParams)
+			if err != nil {
+				if req != nil {
+					req.reply <- tradeReply{report: StepReport{SessionID: r.id}, err: err}
+				}
+				return FailStart, err
+			}
+			strat, s.Params = ns, newParams
+			if iv := ns.Interval(); iv != interval && iv > 0 {
+				ticker.Stop()
+				ticker, interval = m.clk.NewTicker(iv), iv
+			}
+		}
+		rep, kind, err := r.step(ctx, s, strat, acct, scheduled, req)
+		if req != nil {
+			var rerr error
+			if err != nil && !errors.Is(err, errStopped) {
+				rerr = &StepError{SessionID: r.id, Kind: kind, Err: err}
+			}
+			req.reply <- tradeReply{report: rep, err: rerr}
+		}
+		if errors.Is(err, errStopped) {
+			return "", nil
+		}
+		if err != nil {
+			return kind, err
+		}
+	}
+}
+
+// step runs one trade step with a deadline on the Manager's clock,
+// recovering panics, and persists the strategy state it set.
+func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, acct Account, scheduled time.Time, req *tradeReq) (StepReport, FailureKind, error) {
+	m := r.m
+	started := m.clk.Now()
+	rep := StepReport{SessionID: r.id, Trigger: "schedule", Scheduled: scheduled, Started: started}
+	if req != nil {
+		rep.Trigger = "manual"
+	} else {
+		m.metrics.lag.Observe(time.Since(scheduledWall(scheduled, started)).Seconds())
+	}
+	e := m.newEnv(ctx, s, acct, false, r.sstate)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	deadline := m.clk.After(m.deadline) // registered before the step can block
+	type outcome struct {
+		res strategy.StepResult
+		err error
+	}
+	out := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				out <- outcome{err: &PanicError{Value: v, Stack: debug.Stack()}}
+			}
+		}()
+		res, err := strat.Step(sctx, e)
+		out <- outcome{res, err}
+	}()
+	var o outcome
+	var kind FailureKind
+	waitOut := func() bool {
+		select {
+		case o = <-out:
+			return true
+		case <-m.clk.After(m.grace):
+			return false
+		}
+	}
+	select {
+	case o = <-out:
+		if o.err != nil {
+			kind = FailError
+			var pe *PanicError
+			if errors.As(o.err, &pe) {
+				kind = FailPanic
+			}
+		}
+	case <-deadline:
+		cancel()
+		abandoned := !waitOut()
+		o = outcome{err: &StuckError{Deadline: m.deadline, Abandoned: abandoned}}
+		kind = FailStuck
+	case <-r.stop:
+		cancel()
+		waitOut()
+		o = outcome{err: errStopped}
+	}
+	e.seal()
+	end := m.clk.Now()
+	rep.fill(e, o.res, end)
+	if o.err != nil {
+		rep.Error = o.err.Error()
+		rep.ErrorKind = kind
+	}
+	m.metrics.steps.Inc()
+	m.metrics.duration.Observe(end.Sub(started).Seconds())
+	m.mu.Lock()
+	m.steps++
+	m.mu.Unlock()
+	r.mu.Lock()
+	r.lastStepAt = end
+	r.mu.Unlock()
+
+	// Persist only what changed: a quiet step costs no write.
+	e.mu.Lock()
+	dirty, state := e.dirty, e.state
+	e.mu.Unlock()
+	lastErr := r.lastErr
+	if o.err == nil {
+		lastErr = ""
+	}
+	if dirty || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
+		var st json.RawMessage
+		if dirty {
+			st = state
+			r.sstate = state
+		}
+		if err := m.db.SaveSessionStep(ctx, r.id, st, end, lastErr); err != nil {
+			m.log.Error("save step", "session", r.id, "err", err)
+			if o.err == nil {
+				o.err, kind = fmt.Errorf("save step: %w", err), FailError
+			}
+		}
+		r.lastErr = lastErr
+	}
+	if m.opts.OnStep != nil {
+		m.opts.OnStep(rep)
+	}
+	return rep, kind, o.err
+}
+
+// scheduledWall maps a tick time to wall time for the lag metric: with the
+// wall clock they are the same; with a fake clock the lag is not
+// meaningful, so the step start stands in.
+func scheduledWall(scheduled, started time.Time) time.Time {
+	if scheduled.IsZero() {
+		return time.Now()
+	}
+	if d := time.Since(scheduled); d < 0 || d > time.Hour {
+		return time.Now().Add(-started.Sub(scheduled))
+	}
+	return scheduled
+}
