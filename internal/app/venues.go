@@ -1,0 +1,80 @@
+package app
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/secrets"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/paper"
+)
+
+// VenueFactory builds the venue.Venue of a stored account.
+type VenueFactory struct {
+	// Paper is the simulated exchange every paper account trades on; its
+	// state lives in this process.
+	Paper *paper.Exchange
+	// Box opens sealed API secrets; nil when no master key is configured.
+	Box *secrets.Box
+	// OnBan is told when a venue bans us (HTTP 418), for an alert.
+	OnBan func(acct store.Account, until time.Time)
+}
+
+// Open returns the venue of a.
+func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
+	switch a.Venue {
+	case "paper":
+		if f.Paper == nil {
+			return nil, fmt.Errorf("account %q: no paper exchange in this process", a.Name)
+		}
+		return f.Paper.Account(a.Name), nil
+	case "binance":
+		if len(a.APISecretEnc) == 0 {
+			return nil, fmt.Errorf("account %q has no API secret: add it again with --api-secret-file", a.Name)
+		}
+		if f.Box == nil {
+			return nil, fmt.Errorf("account %q: no master key to decrypt its API secret (set TRADEPLANE_MASTER_KEY or --master-key-file)", a.Name)
+		}
+		secret, err := f.Box.Open(a.APISecretEnc)
+		if err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
+		if a.BaseURL != "" {
+			applyBaseURL(&cfg, a.BaseURL)
+		}
+		if f.OnBan != nil {
+			acct := a
+			cfg.OnBan = func(until time.Time) { f.OnBan(acct, until) }
+		}
+		c, err := binance.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		return c, nil
+	default:
+		return nil, fmt.Errorf("account %q: unknown venue %q", a.Name, a.Venue)
+	}
+}
+
+// applyBaseURL points every endpoint at one host, as testnets and the
+// loopback fake serve REST, futures and websockets from one base.
+func applyBaseURL(cfg *binance.Config, base string) {
+	base = strings.TrimRight(base, "/")
+	cfg.BaseURL = base
+	cfg.FuturesBaseURL = base
+	if u, err := url.Parse(base); err == nil {
+		ws := *u
+		if u.Scheme == "https" {
+			ws.Scheme = "wss"
+		} else {
+			ws.Scheme = "ws"
+		}
+		cfg.WSBaseURL = ws.String()
+		cfg.WSAPIURL = ws.String() + "/ws-api/v3"
+	}
+}
