@@ -205,7 +205,7 @@ func (c *Client) SyncTime(ctx context.Context) error {
 	}
 	after := c.cfg.Clock.Now()
 	mid := before.Add(after.Sub(before) / 2)
-	c.lim.setOffset(time.UnixMilli(st).Sub(mid))
+	c.lim.setOffset(time.UnixMilli(st).Sub(mid), after.Sub(before)/2+time.Millisecond)
 	c.synced.Store(true)
 	return nil
 }

@@ -88,6 +88,7 @@ type limiter struct {
 
 	mu          sync.Mutex
 	offset      time.Duration // server time minus local time
+	uncertainty time.Duration // how wrong offset may be: half the sync round trip, plus 1 ms
 	weight      bucket
 	orders10s   bucket
 	ordersDay   bucket
@@ -116,9 +117,9 @@ func (l *limiter) serverNow() time.Time {
 	return l.clk.Now().Add(l.offset)
 }
 
-func (l *limiter) setOffset(d time.Duration) {
+func (l *limiter) setOffset(d, uncertainty time.Duration) {
 	l.mu.Lock()
-	l.offset = d
+	l.offset, l.uncertainty = d, uncertainty
 	l.mu.Unlock()
 }
 
@@ -141,11 +142,12 @@ func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
 		if local.Before(l.pausedUntil) {
 			wait = l.pausedUntil
 		} else {
-			srv := local.Add(l.offset).Add(-l.guard)
+			hold := l.guard + l.uncertainty
+			srv := local.Add(l.offset).Add(-hold)
 			check := func(b *bucket, n int) {
 				b.roll(srv)
 				if b.used > 0 && b.used+n > b.limit {
-					next := b.start.Add(b.window).Add(l.guard).Add(-l.offset)
+					next := b.start.Add(b.window).Add(hold).Add(-l.offset)
 					if next.After(wait) {
 						wait = next
 					}
@@ -280,6 +282,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &sendError{err: err, dial: isDial(err)}
 	}
 	t.lim.observe(tk, resp.Header)
+	// go-binance copies these headers into unsynchronized fields of its
+	// Client, a data race under concurrent use; the limiter has them now.
+	for k := range resp.Header {
+		if strings.HasPrefix(k, "X-Mbx-Used-Weight") || strings.HasPrefix(k, "X-Mbx-Order-Count") {
+			resp.Header.Del(k)
+		}
+	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusTeapot,
 		resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout:
