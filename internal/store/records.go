@@ -32,9 +32,9 @@ type CollateralChange struct {
 	At       time.Time
 }
 
-// SetCollateralRatio stores a ratio and its audit record in one
-// transaction; the change's version is returned.
-func (db *DB) SetCollateralRatio(ctx context.Context, account, asset string, ratio udecimal.Decimal, actor string, at time.Time) (int64, error) {
+// SetCollateralRatio stores a ratio override (nil removes it) and its audit
+// record in one transaction; the change's version is returned.
+func (db *DB) SetCollateralRatio(ctx context.Context, account, asset string, ratio *udecimal.Decimal, actor string, at time.Time) (int64, error) {
 	var version int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var old string
@@ -47,16 +47,24 @@ func (db *DB) SetCollateralRatio(ctx context.Context, account, asset string, rat
 				old = d.String()
 			}
 		}
+		newRatio := ""
+		if ratio != nil {
+			newRatio = ratio.String()
+		}
 		if err := tx.QueryRowContext(ctx,
 			`INSERT INTO collateral_changes (account, asset, old_ratio, new_ratio, actor, at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING version`,
-			account, asset, old, ratio.String(), actor, micros(at)).Scan(&version); err != nil {
+			account, asset, old, newRatio, actor, micros(at)).Scan(&version); err != nil {
+			return err
+		}
+		if ratio == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM collateral_ratios WHERE account = $1 AND asset = $2`, account, asset)
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
 			`INSERT INTO collateral_ratios (account, asset, ratio, version, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
 			 ON CONFLICT (account, asset) DO UPDATE SET ratio = excluded.ratio, version = excluded.version,
 			   updated_by = excluded.updated_by, updated_at = excluded.updated_at`,
-			account, asset, ratio, version, actor, micros(at))
+			account, asset, *ratio, version, actor, micros(at))
 		return err
 	})
 	if err != nil {
@@ -85,9 +93,19 @@ func (db *DB) CollateralRatios(ctx context.Context) ([]CollateralRatio, error) {
 	return out, rows.Err()
 }
 
+// CollateralChangesAsc lists every ratio change, oldest first, to replay
+// them at start-up.
+func (db *DB) CollateralChangesAsc(ctx context.Context) ([]CollateralChange, error) {
+	return db.collateralChanges(ctx, `ORDER BY version`, nil)
+}
+
 // CollateralChanges lists the audit trail of ratio changes, newest first.
 func (db *DB) CollateralChanges(ctx context.Context, limit int) ([]CollateralChange, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT version, account, asset, old_ratio, new_ratio, actor, at FROM collateral_changes ORDER BY version DESC LIMIT $1`, limitOr(limit, 100))
+	return db.collateralChanges(ctx, `ORDER BY version DESC LIMIT $1`, []any{limitOr(limit, 100)})
+}
+
+func (db *DB) collateralChanges(ctx context.Context, tail string, args []any) ([]CollateralChange, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT version, account, asset, old_ratio, new_ratio, actor, at FROM collateral_changes `+tail, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list collateral changes: %w", err)
 	}
@@ -136,6 +154,29 @@ func (db *DB) PriceAt(ctx context.Context, symbol string, t time.Time) (PriceSna
 	}
 	p.At = fromMicros(at)
 	return p, nil
+}
+
+// LatestPrices returns the newest recorded price of every symbol.
+func (db *DB) LatestPrices(ctx context.Context) ([]PriceSnapshot, error) {
+	rows, err := db.r.QueryContext(ctx,
+		`SELECT p.symbol, p.at, p.price FROM price_snapshots p
+		 JOIN (SELECT symbol, MAX(at) AS at FROM price_snapshots GROUP BY symbol) m ON m.symbol = p.symbol AND m.at = p.at
+		 ORDER BY p.symbol`)
+	if err != nil {
+		return nil, fmt.Errorf("latest prices: %w", err)
+	}
+	defer rows.Close()
+	var out []PriceSnapshot
+	for rows.Next() {
+		var p PriceSnapshot
+		var at int64
+		if err := rows.Scan(&p.Symbol, &at, &p.Price); err != nil {
+			return nil, fmt.Errorf("latest prices: %w", err)
+		}
+		p.At = fromMicros(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // EquitySnapshot is the value of a scope at a time. Source is "live" or

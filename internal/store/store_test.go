@@ -107,11 +107,12 @@ var suite = map[string]func(t *testing.T, db *store.DB){
 	},
 	"collateral ratios are versioned": func(t *testing.T, db *store.DB) {
 		now := time.Now().UTC()
-		v1, err := db.SetCollateralRatio(ctx, "", "BTC", dec("0.9"), "alice", now)
+		r1, r2 := dec("0.9"), dec("0.85")
+		v1, err := db.SetCollateralRatio(ctx, "", "BTC", &r1, "alice", now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v2, err := db.SetCollateralRatio(ctx, "", "BTC", dec("0.85"), "bob", now)
+		v2, err := db.SetCollateralRatio(ctx, "", "BTC", &r2, "bob", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,6 +126,16 @@ var suite = map[string]func(t *testing.T, db *store.DB){
 		ch, _ := db.CollateralChanges(ctx, 10)
 		if len(ch) != 2 || ch[0].OldRatio != "0.9" || ch[0].NewRatio != "0.85" || ch[1].OldRatio != "" {
 			t.Fatalf("changes %+v", ch)
+		}
+		if _, err := db.SetCollateralRatio(ctx, "", "BTC", nil, "carol", now); err != nil {
+			t.Fatal(err)
+		}
+		if rs, _ := db.CollateralRatios(ctx); len(rs) != 0 {
+			t.Fatalf("override not removed: %+v", rs)
+		}
+		asc, _ := db.CollateralChangesAsc(ctx)
+		if len(asc) != 3 || asc[2].NewRatio != "" || asc[2].OldRatio != "0.85" || asc[0].Version >= asc[1].Version {
+			t.Fatalf("ascending changes %+v", asc)
 		}
 	},
 	"equity snapshots upsert": func(t *testing.T, db *store.DB) {
@@ -144,8 +155,14 @@ var suite = map[string]func(t *testing.T, db *store.DB){
 		if err := db.InsertPriceSnapshots(ctx, []store.PriceSnapshot{{Symbol: "BTCUSDT", At: t0, Price: dec("42000.01")}}); err != nil {
 			t.Fatal(err)
 		}
-		p, err := db.PriceAt(ctx, "BTCUSDT", t0.Add(time.Minute))
-		if err != nil || !p.Price.Equal(dec("42000.01")) {
+		if err := db.InsertPriceSnapshots(ctx, []store.PriceSnapshot{{Symbol: "BTCUSDT", At: t0.Add(time.Second), Price: dec("42001")}, {Symbol: "ETHUSDT", At: t0, Price: dec("3000")}}); err != nil {
+			t.Fatal(err)
+		}
+		if lp, err := db.LatestPrices(ctx); err != nil || len(lp) != 2 || !lp[0].Price.Equal(dec("42001")) {
+			t.Fatalf("latest prices %+v %v", lp, err)
+		}
+		p, err := db.PriceAt(ctx, "BTCUSDT", t0.Add(time.Minute/2))
+		if err != nil || !p.Price.Equal(dec("42001")) {
 			t.Fatalf("price %+v %v", p, err)
 		}
 		if _, err := db.PriceAt(ctx, "BTCUSDT", t0.Add(-time.Minute)); !errors.Is(err, store.ErrNotFound) {
