@@ -1,0 +1,80 @@
+package grid_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	_ "github.com/tradeplane/tradeplane/internal/strategy/grid"
+	"github.com/tradeplane/tradeplane/internal/strategy/strategytest"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// book renders the session's open orders as "buy@90.00" sorted.
+func book(t *testing.T, b *strategytest.Bundle) string {
+	t.Helper()
+	open, err := b.Env.OpenOrders(t.Context(), "ETHUSDT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, o := range open {
+		s = append(s, fmt.Sprintf("%s@%s x%s", o.Side, o.Price, o.Quantity))
+	}
+	slices.Sort(s)
+	return strings.Join(s, " ")
+}
+
+func TestGridLaddersAndReplacesFilledOrdersOnTheOppositeSide(t *testing.T) {
+	t.Parallel()
+	b := strategytest.NewPaper(t, map[string]string{"ETHUSDT": "100"}, map[string]string{"USDT": "1000", "ETH": "1"},
+		`{"symbol":"ETHUSDT","lower":"90","upper":"110","levels":5,"quantity":"0.10009","interval":"1m"}`)
+	steps := []struct {
+		price, book string
+		placed      int
+	}{
+		// Levels 90 95 100 105 110; the level at the price gets nothing.
+		// Quantity 0.10009 rounds down to the 0.0001 step.
+		{"100", "buy@90 x0.1 buy@95 x0.1 sell@105 x0.1 sell@110 x0.1", 4},
+		{"94", "buy@90 x0.1 sell@100 x0.1 sell@105 x0.1 sell@110 x0.1", 1}, // buy@95 filled → sell one level up
+		{"101", "buy@90 x0.1 buy@95 x0.1 sell@105 x0.1 sell@110 x0.1", 1},  // sell@100 filled → buy one level down
+		{"102", "buy@90 x0.1 buy@95 x0.1 sell@105 x0.1 sell@110 x0.1", 0},  // nothing crossed
+		{"111", "buy@100 x0.1 buy@105 x0.1 buy@90 x0.1 buy@95 x0.1", 2},    // both sells filled (sorted as text)
+	}
+	for i, s := range steps {
+		b.SetPrice(t, "ETHUSDT", s.price)
+		_, placed := b.Step(t, "grid")
+		if len(placed) != s.placed {
+			t.Fatalf("step %d at %s: placed %d orders, want %d", i, s.price, len(placed), s.placed)
+		}
+		for _, o := range placed {
+			if o.Type != venue.Limit || !venue.ClientOrderIDPattern.MatchString(o.ClientOrderID) {
+				t.Fatalf("step %d: bad order %+v", i, o)
+			}
+		}
+		if got := book(t, b); got != s.book {
+			t.Fatalf("step %d at %s: book\n got %s\nwant %s", i, s.price, got, s.book)
+		}
+	}
+	if !strings.Contains(string(b.Env.RawState()), `"fills":4`) {
+		t.Fatalf("state %s: want 4 fills", b.Env.RawState())
+	}
+}
+
+func TestGridReplacesAnOrderCanceledOutsideIt(t *testing.T) {
+	t.Parallel()
+	b := strategytest.NewPaper(t, map[string]string{"ETHUSDT": "100"}, map[string]string{"USDT": "1000", "ETH": "1"},
+		`{"symbol":"ETHUSDT","lower":"90","upper":"110","levels":3,"quantity":"0.1","interval":"1m"}`)
+	_, placed := b.Step(t, "grid")
+	if len(placed) != 2 {
+		t.Fatalf("placed %d", len(placed))
+	}
+	if _, err := b.Env.Cancel(t.Context(), "ETHUSDT", placed[0].ClientOrderID); err != nil {
+		t.Fatal(err)
+	}
+	_, again := b.Step(t, "grid")
+	if len(again) != 1 || again[0].Side != placed[0].Side || !again[0].Price.Equal(placed[0].Price) {
+		t.Fatalf("re-placed %+v, want the canceled %s@%s back", again, placed[0].Side, placed[0].Price)
+	}
+}
