@@ -128,12 +128,12 @@ type Options struct {
 // Journal is the group-commit writer. It is safe for concurrent use; Close
 // stops the writer and waits for it.
 type Journal struct {
-	db    *store.DB
-	opts  Options
-	log   *slog.Logger
-	reqs  chan *request
-	stop  chan struct{}
-	done  chan struct{}
+	db   *store.DB
+	opts Options
+	log  *slog.Logger
+	reqs chan *request
+	stop chan struct{}
+	done chan struct{}
 	// smu orders enqueues before Close: once closed is set under the
 	// write lock, nothing more is queued and the writer drains the rest.
 	smu    sync.RWMutex
