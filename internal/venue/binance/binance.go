@@ -510,7 +510,9 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 	}
 	to := q.To
 	if to.IsZero() {
-		to = c.lim.serverNow()
+		// "Until now" must not miss a fill made a moment ago because our
+		// estimate of the server's clock is a few milliseconds behind.
+		to = c.lim.serverNow().Add(time.Minute)
 	}
 	from := q.From
 	var fromID int64
