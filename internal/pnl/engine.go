@@ -97,9 +97,25 @@ type position struct {
 // checkPrec records the precision of a quantity and a price and reports
 // whether every quantity × price the position may compute stays exact.
 func (p *position) checkPrec(qty, price Decimal) bool {
-	p.qPrec = max(p.qPrec, qty.Prec())
-	p.pPrec = max(p.pPrec, price.Prec())
+	p.qPrec = max(p.qPrec, fracDigits(qty))
+	p.pPrec = max(p.pPrec, fracDigits(price))
 	return p.qPrec+p.pPrec <= maxPrec
+}
+
+// fracDigits returns the number of fraction digits of d without trailing
+// zeros ("1.50" has 1), which is what decides whether a product is exact.
+// Values with at most 8 digits of scale, all of a trade file's, take the
+// fast path; others are trimmed through their string form.
+func fracDigits(d Decimal) int {
+	p := d.Prec()
+	if p <= 8 {
+		return p
+	}
+	s := d.String() // trims trailing zeros
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return len(s) - i - 1
+	}
+	return 0
 }
 
 // move applies a signed base quantity delta at price: buy (+), sell (−),
@@ -287,7 +303,7 @@ func (e *Engine) Add(t *tradecsv.Trade) error {
 		kind = feeUnconverted
 		if e.pricer != nil {
 			if price, ok := e.pricer.FeePrice(t.FeeAsset, p.quote, t.Time); ok {
-				if t.Fee.Prec()+price.Prec() > maxPrec {
+				if fracDigits(t.Fee)+fracDigits(price) > maxPrec {
 					return fmt.Errorf("add fill %q: fee %s %s × price %s: %w", t.ID, t.Fee, t.FeeAsset, price, ErrPrecision)
 				}
 				kind, feeValue = feeConverted, t.Fee.Mul(price)

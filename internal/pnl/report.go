@@ -84,7 +84,7 @@ func (e *Engine) Report(marks map[string]Decimal) (Report, error) {
 		if !ok {
 			mark = p.lastPrice
 		}
-		if p.qPrec+mark.Prec() > maxPrec {
+		if p.qPrec+fracDigits(mark) > maxPrec {
 			return Report{}, fmt.Errorf("report %s: mark %s × position %s: %w", p.symbol, mark, p.q, ErrPrecision)
 		}
 		s := SymbolReport{
