@@ -276,8 +276,10 @@ func WriteTable(w io.Writer, r Report) error {
 	}
 	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%s\t\t%s\t%s\t%s\t\t\n", round(r.Total.RealizedPnL), round(r.Total.FeesQuote), round(r.Total.NetPnL),
 		strings.Join(r.Quotes(), "+"))
-	fmt.Fprintf(tw, "method: %s\t\t\t\t\t\t\t\t\t\t\t\n", r.Method)
 	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write pnl table: %w", err)
+	}
+	if _, err := fmt.Fprintf(w, "method: %s\n", r.Method); err != nil {
 		return fmt.Errorf("write pnl table: %w", err)
 	}
 	return nil
