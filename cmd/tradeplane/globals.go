@@ -12,8 +12,10 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/tradecsv"
 )
 
 // globals are the flags every command shares; each falls back to its
@@ -93,6 +95,10 @@ func envOr(name, def string) string {
 func isBadInput(err error) bool {
 	var ue *store.URLError
 	if errors.As(err, &ue) {
+		return true
+	}
+	var pe *tradecsv.ParseError
+	if errors.As(err, &pe) || errors.Is(err, pnl.ErrInput) {
 		return true
 	}
 	var be badInput

@@ -24,24 +24,12 @@ func newTradeAllCmd(g *globals) *cobra.Command {
 	return pendingCmd("trade-all", "Run one trade step of many sessions at once")
 }
 
-func newBalancesCmd(g *globals) *cobra.Command {
-	return pendingCmd("balances", "Balances of every wallet of every account, valued live")
-}
-
-func newCollateralCmd(g *globals) *cobra.Command {
-	return pendingCmd("collateral", "Show or set per-asset collateral ratios")
-}
-
 func newJournalCmd(g *globals) *cobra.Command {
 	return pendingCmd("journal", "Query and follow the execution journal")
 }
 
 func newImportCmd(g *globals) *cobra.Command {
 	return pendingCmd("import", "Import trade files")
-}
-
-func newPnlCmd(g *globals) *cobra.Command {
-	return pendingCmd("pnl", "Compute, backfill and report PnL")
 }
 
 func newTokensCmd(g *globals) *cobra.Command {
