@@ -1,0 +1,930 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/store"
+)
+
+// registerAPI registers every /api/v1 route with the least role it needs.
+// The OpenAPI document (openapi.go) must list exactly these.
+func (s *Server) registerAPI() {
+	v, t, a := auth.RoleViewer, auth.RoleTrader, auth.RoleAdmin
+	api := func(role auth.Role, pattern string, h http.HandlerFunc) { s.handle(KindAPI, role, pattern, h) }
+	api(v, "GET /api/v1/openapi.json", s.openAPI)
+	api(v, "GET /api/v1/me", s.me)
+	api(v, "GET /api/v1/accounts", s.listAccounts)
+	api(a, "POST /api/v1/accounts", s.createAccount)
+	api(a, "DELETE /api/v1/accounts/{name}", s.removeAccount)
+	api(v, "GET /api/v1/sessions", s.listSessions)
+	s.handleStream(v, "GET /api/v1/sessions/stream", s.topicStream(TopicSessions))
+	api(v, "GET /api/v1/sessions/{id}", s.getSession)
+	for _, c := range SessionCommands {
+		api(t, "POST /api/v1/sessions/{id}/"+string(c), s.sessionCommand(c))
+	}
+	api(t, "PATCH /api/v1/sessions/{id}/params", s.patchParams)
+	api(t, "POST /api/v1/trade-all", s.startTradeAll)
+	api(t, "POST /api/v1/trade-all/preview", s.previewTradeAll)
+	api(v, "GET /api/v1/trade-all/{run}", s.getTradeAll)
+	s.handleStream(v, "GET /api/v1/trade-all/{run}/stream", s.tradeAllStream)
+	api(t, "POST /api/v1/trade-all/{run}/cancel", s.cancelTradeAll)
+	api(v, "GET /api/v1/portfolio", s.getPortfolio)
+	s.handleStream(v, "GET /api/v1/portfolio/stream", s.topicStream(TopicPortfolio))
+	api(v, "GET /api/v1/collateral", s.getCollateral)
+	api(a, "PUT /api/v1/collateral/{asset}", s.putCollateral)
+	api(v, "GET /api/v1/journal", s.getJournal)
+	s.handleStream(v, "GET /api/v1/journal/stream", s.topicStream(TopicJournal))
+	api(v, "GET /api/v1/pnl", s.getPnL)
+	api(v, "GET /api/v1/jobs/{id}", s.getJob)
+	api(v, "GET /api/v1/alerts", s.listAlerts)
+	s.handleStream(v, "GET /api/v1/alerts/stream", s.topicStream(TopicAlerts))
+	api(t, "POST /api/v1/alerts/{id}/ack", s.ackAlert)
+	s.handleStream(v, "GET /api/v1/events", s.eventsStream)
+	api(v, "GET /api/v1/nodes", s.listNodes)
+	api(a, "GET /api/v1/audit", s.listAudit)
+	api(a, "GET /api/v1/tokens", s.listTokens)
+	api(a, "POST /api/v1/tokens", s.createToken)
+	api(a, "DELETE /api/v1/tokens/{id}", s.revokeToken)
+}
+
+// --- request helpers -------------------------------------------------------
+
+// decodeBody reads one JSON object into v, refusing unknown fields and
+// trailing data; a body over the limit is ErrTooLarge.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("read body: %w", ErrTooLarge)
+		}
+		if errors.Is(err, io.EOF) {
+			return invalidf("request body is empty; want a JSON object")
+		}
+		return invalidf("request body is not valid JSON for this route: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return invalidf("request body has data after the JSON object")
+	}
+	return nil
+}
+
+// jsonProblem describes a decode error without echoing input values.
+func jsonProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		return fmt.Sprintf("field %q has the wrong type (want %s)", ute.Field, ute.Type)
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "malformed JSON"
+}
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// pageParams reads limit (1..1000, default 100) and the opaque cursor.
+func pageParams(r *http.Request) (limit int, cursor string, err error) {
+	limit = defaultLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return 0, "", invalidf("limit %q: want an integer from 1 to %d", v, maxLimit)
+		}
+		limit = n
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(b) == 0 {
+			return 0, "", invalidf("cursor %q is not one this server issued", c)
+		}
+		cursor = string(b)
+	}
+	return limit, cursor, nil
+}
+
+func encodeCursor(key string) string {
+	if key == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+// pageOf pages a list sorted by key ascending: the items after cursor, at
+// most limit, and the next cursor ("" at the end).
+func pageOf[T any](items []T, key func(T) string, cursor string, limit int) ([]T, string) {
+	start := 0
+	if cursor != "" {
+		start, _ = slices.BinarySearchFunc(items, cursor, func(it T, c string) int { return strings.Compare(key(it), c) })
+		if start < len(items) && key(items[start]) == cursor {
+			start++
+		}
+	}
+	end := min(start+limit, len(items))
+	out := items[start:end]
+	if end < len(items) && len(out) > 0 {
+		return out, encodeCursor(key(out[len(out)-1]))
+	}
+	return out, ""
+}
+
+// int64Cursor parses a keyset cursor holding an id.
+func int64Cursor(c string) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(c, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, invalidf("cursor is not one this server issued")
+	}
+	return n, nil
+}
+
+// list is the shape of every paginated list: items under a named key plus
+// next_cursor ("" on the last page).
+func list(key string, items any, next string) map[string]any {
+	return map[string]any{key: items, "next_cursor": next}
+}
+
+func unavailable(what string) error {
+	return &Error{Kind: ErrUnavailable, Message: what + " is not available on this node"}
+}
+
+// --- who am I --------------------------------------------------------------
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	writeJSON(w, http.StatusOK, map[string]string{"token_id": p.TokenID, "name": p.Name, "role": p.Role.String()})
+}
+
+// --- accounts --------------------------------------------------------------
+
+// accountJSON is an account as the API shows it: never its credentials.
+type accountJSON struct {
+	ID             int64     `json:"id"`
+	Name           string    `json:"name"`
+	Venue          string    `json:"venue"`
+	Tags           []string  `json:"tags"`
+	HasCredentials bool      `json:"has_credentials"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+func toAccountJSON(a store.Account) accountJSON {
+	tags := a.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return accountJSON{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: tags, HasCredentials: a.APIKey != "" || len(a.APISecretEnc) > 0, CreatedAt: a.CreatedAt}
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	accts, err := s.deps.Store.Accounts(r.Context())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	page, next := pageOf(accts, func(a store.Account) string { return a.Name }, cursor, limit)
+	out := make([]accountJSON, 0, len(page))
+	for _, a := range page {
+		out = append(out, toAccountJSON(a))
+	}
+	writeJSON(w, http.StatusOK, list("accounts", out, next))
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Accounts == nil {
+		s.writeErr(w, r, unavailable("account management"))
+		return
+	}
+	var in NewAccount
+	if err := decodeBody(r, &in); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if in.Name == "" || in.Venue == "" {
+		s.writeErr(w, r, invalidf("name and venue are required"))
+		return
+	}
+	noteAudit(r, "account:"+in.Name, "venue "+in.Venue+", credentials "+strconv.FormatBool(in.APIKey != "" || in.APISecret != ""))
+	a, err := s.deps.Accounts.CreateAccount(r.Context(), in, principalOf(r).Actor())
+	if err != nil {
+		// The adapter's error may quote what it was given: scrub the
+		// credentials before the error is logged or classified.
+		s.writeErr(w, r, redactErr(err, in.APIKey, in.APISecret))
+		return
+	}
+	writeJSON(w, http.StatusCreated, toAccountJSON(a))
+}
+
+// redactErr returns err with every secret replaced by [redacted] in its
+// message, keeping its class for the error table.
+func redactErr(err error, secrets ...string) error {
+	msg := err.Error()
+	changed := false
+	for _, sec := range secrets {
+		if len(sec) >= 4 && strings.Contains(msg, sec) {
+			msg = strings.ReplaceAll(msg, sec, "[redacted]")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redacted{msg: msg, err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (e *redacted) Error() string { return e.msg }
+
+// Is keeps the class of the wrapped error without exposing its text.
+func (e *redacted) Is(target error) bool { return errors.Is(e.err, target) }
+
+func (s *Server) removeAccount(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Accounts == nil {
+		s.writeErr(w, r, unavailable("account management"))
+		return
+	}
+	name := r.PathValue("name")
+	noteAudit(r, "account:"+name, "remove")
+	if err := s.deps.Accounts.RemoveAccount(r.Context(), name, principalOf(r).Actor()); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// --- sessions --------------------------------------------------------------
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Sessions == nil {
+		s.writeErr(w, r, unavailable("the session supervisor"))
+		return
+	}
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	ss, err := s.deps.Sessions.Sessions(r.Context(), SessionQuery{Tag: q.Get("tag"), State: q.Get("state"), Account: q.Get("account")})
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	page, next := pageOf(ss, func(v SessionView) string { return v.ID }, cursor, limit)
+	writeJSON(w, http.StatusOK, list("sessions", nonNilSlice(page), next))
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Sessions == nil {
+		s.writeErr(w, r, unavailable("the session supervisor"))
+		return
+	}
+	v, err := s.deps.Sessions.Session(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) sessionCommand(c SessionCommand) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.deps.Sessions == nil {
+			s.writeErr(w, r, unavailable("the session supervisor"))
+			return
+		}
+		id := r.PathValue("id")
+		noteAudit(r, "session:"+id, string(c))
+		v, err := s.deps.Sessions.Command(r.Context(), id, c, principalOf(r).Actor())
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		s.PublishSession(v)
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func (s *Server) patchParams(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Sessions == nil {
+		s.writeErr(w, r, unavailable("the session supervisor"))
+		return
+	}
+	var params map[string]json.RawMessage
+	if err := decodeBody(r, &params); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	raw, _ := json.Marshal(params)
+	id := r.PathValue("id")
+	noteAudit(r, "session:"+id, "params "+truncate(string(raw), 500))
+	v, err := s.deps.Sessions.UpdateParams(r.Context(), id, raw, principalOf(r).Actor())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	s.PublishSession(v)
+	writeJSON(w, http.StatusOK, v)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// --- trade all -------------------------------------------------------------
+
+func validTradeAll(req TradeAllRequest) error {
+	if (req.Tag == "") == (len(req.SessionIDs) == 0) {
+		return invalidf("select sessions by tag or by session_ids (exactly one)")
+	}
+	return nil
+}
+
+func (s *Server) previewTradeAll(w http.ResponseWriter, r *http.Request) {
+	if s.deps.TradeAll == nil {
+		s.writeErr(w, r, unavailable("Trade All"))
+		return
+	}
+	var req TradeAllRequest
+	if err := decodeBody(r, &req); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if err := validTradeAll(req); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	p, err := s.deps.TradeAll.Preview(r.Context(), req)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	p.Sessions, p.Skipped = nonNilSlice(p.Sessions), nonNilSlice(p.Skipped)
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) startTradeAll(w http.ResponseWriter, r *http.Request) {
+	if s.deps.TradeAll == nil {
+		s.writeErr(w, r, unavailable("Trade All"))
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" || len(key) > 128 {
+		s.writeErr(w, r, invalidf("an Idempotency-Key header (1 to 128 characters) is required"))
+		return
+	}
+	var req TradeAllRequest
+	if err := decodeBody(r, &req); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if err := validTradeAll(req); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	run, created, err := s.deps.TradeAll.Start(r.Context(), req, key, principalOf(r).Actor())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	noteAudit(r, "trade-all:"+run.ID, fmt.Sprintf("key %q, tag %q, %d sessions, created %t", key, req.Tag, run.Total, created))
+	w.Header().Set("Location", "/api/v1/trade-all/"+url.PathEscape(run.ID))
+	status := http.StatusAccepted
+	if !created {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, run)
+}
+
+func (s *Server) getTradeAll(w http.ResponseWriter, r *http.Request) {
+	if s.deps.TradeAll == nil {
+		s.writeErr(w, r, unavailable("Trade All"))
+		return
+	}
+	run, err := s.deps.TradeAll.Run(r.Context(), r.PathValue("run"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) cancelTradeAll(w http.ResponseWriter, r *http.Request) {
+	if s.deps.TradeAll == nil {
+		s.writeErr(w, r, unavailable("Trade All"))
+		return
+	}
+	id := r.PathValue("run")
+	noteAudit(r, "trade-all:"+id, "cancel")
+	run, err := s.deps.TradeAll.Cancel(r.Context(), id, principalOf(r).Actor())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) tradeAllStream(w http.ResponseWriter, r *http.Request) {
+	if s.deps.TradeAll == nil {
+		s.writeErr(w, r, unavailable("Trade All"))
+		return
+	}
+	id := r.PathValue("run")
+	sub := s.hub.subscribe(func(m *message) bool { return m.key == id }, TopicTradeAll)
+	run, err := s.deps.TradeAll.Run(r.Context(), id)
+	if err != nil {
+		s.hub.unsubscribe(sub)
+		s.writeErr(w, r, err)
+		return
+	}
+	s.stream(w, r, sub, initialFrame(string(TopicTradeAll), run))
+}
+
+// --- portfolio and collateral ------------------------------------------------
+
+func (s *Server) getPortfolio(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Portfolio == nil {
+		s.writeErr(w, r, unavailable("the portfolio"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.deps.Portfolio.Snapshot())
+}
+
+func (s *Server) getCollateral(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Collateral == nil {
+		s.writeErr(w, r, unavailable("collateral"))
+		return
+	}
+	account := r.URL.Query().Get("account")
+	rs, err := s.deps.Collateral.Ratios(r.Context(), account)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"account": account, "ratios": nonNilSlice(rs)})
+}
+
+type ratioBody struct {
+	Ratio   string `json:"ratio"`
+	Account string `json:"account,omitempty"`
+}
+
+func (s *Server) putCollateral(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Collateral == nil {
+		s.writeErr(w, r, unavailable("collateral"))
+		return
+	}
+	var body ratioBody
+	if err := decodeBody(r, &body); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	asset := strings.ToUpper(r.PathValue("asset"))
+	noteAudit(r, "collateral:"+asset, fmt.Sprintf("account %q ratio %q", body.Account, body.Ratio))
+	ver, err := s.deps.Collateral.SetRatio(r.Context(), principalOf(r).Actor(), body.Account, asset, body.Ratio)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ver)
+}
+
+// --- journal ---------------------------------------------------------------
+
+// journalJSON is one journal event as the API shows it.
+type journalJSON struct {
+	Seq           int64     `json:"seq"`
+	At            time.Time `json:"at"`
+	Kind          string    `json:"kind"`
+	SessionID     string    `json:"session_id,omitempty"`
+	AccountID     int64     `json:"account_id,omitempty"`
+	Symbol        string    `json:"symbol,omitempty"`
+	ClientOrderID string    `json:"client_order_id,omitempty"`
+	VenueOrderID  string    `json:"venue_order_id,omitempty"`
+	Side          string    `json:"side,omitempty"`
+	OrderType     string    `json:"order_type,omitempty"`
+	Quantity      string    `json:"quantity"`
+	Price         string    `json:"price"`
+	FilledQty     string    `json:"filled_qty"`
+	Fee           string    `json:"fee"`
+	FeeAsset      string    `json:"fee_asset,omitempty"`
+	LatencyUS     int64     `json:"latency_us,omitempty"`
+	ErrorClass    string    `json:"error_class,omitempty"`
+	ErrorCode     int64     `json:"error_code,omitempty"`
+	Message       string    `json:"message,omitempty"`
+	Node          string    `json:"node,omitempty"`
+}
+
+func toJournalJSON(e store.JournalEvent) journalJSON {
+	return journalJSON{
+		Seq: e.Seq, At: e.At, Kind: e.Kind, SessionID: e.SessionID, AccountID: e.AccountID, Symbol: e.Symbol,
+		ClientOrderID: e.ClientOrderID, VenueOrderID: e.VenueOrderID, Side: e.Side, OrderType: e.OrderType,
+		Quantity: e.Quantity.String(), Price: e.Price.String(), FilledQty: e.FilledQty.String(), Fee: e.Fee.String(),
+		FeeAsset: e.FeeAsset, LatencyUS: e.LatencyUS, ErrorClass: e.ErrorClass, ErrorCode: e.ErrorCode, Message: e.Message, Node: e.Node,
+	}
+}
+
+// journalQuery reads the journal filters: session, kind, failures=true.
+func journalQuery(r *http.Request) (store.EventQuery, error) {
+	q := r.URL.Query()
+	eq := store.EventQuery{SessionID: q.Get("session"), Kind: q.Get("kind")}
+	switch q.Get("failures") {
+	case "", "false":
+	case "true":
+		eq.FailuresOnly = true
+	default:
+		return eq, invalidf("failures %q: want true or false", q.Get("failures"))
+	}
+	return eq, nil
+}
+
+func (s *Server) getJournal(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Journal == nil {
+		s.writeErr(w, r, unavailable("the journal"))
+		return
+	}
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	eq, err := journalQuery(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if eq.BeforeSeq, err = int64Cursor(cursor); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	eq.Limit = limit + 1
+	evs, err := s.deps.Journal.JournalEvents(r.Context(), eq)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	next := ""
+	if len(evs) > limit {
+		evs = evs[:limit]
+		next = encodeCursor(strconv.FormatInt(evs[limit-1].Seq, 10))
+	}
+	out := make([]journalJSON, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, toJournalJSON(e))
+	}
+	writeJSON(w, http.StatusOK, list("events", out, next))
+}
+
+// --- pnl and jobs ----------------------------------------------------------
+
+// pnlQuery reads scope (default desk), interval (1h or 1d, default 1h),
+// from and to (RFC 3339; default the last 7 days).
+func (s *Server) pnlQuery(r *http.Request) (PnLQuery, error) {
+	q := r.URL.Query()
+	pq := PnLQuery{Scope: q.Get("scope"), Interval: q.Get("interval")}
+	if pq.Scope == "" {
+		pq.Scope = "desk"
+	}
+	if pq.Scope != "desk" && !strings.HasPrefix(pq.Scope, "account:") && !strings.HasPrefix(pq.Scope, "session:") {
+		return pq, invalidf("scope %q: want desk, account:NAME or session:ID", pq.Scope)
+	}
+	switch pq.Interval {
+	case "":
+		pq.Interval = "1h"
+	case "1h", "1d":
+	default:
+		return pq, invalidf("interval %q: want 1h or 1d", pq.Interval)
+	}
+	now := s.clk.Now().UTC()
+	pq.To, pq.From = now, now.Add(-7*24*time.Hour)
+	for name, dst := range map[string]*time.Time{"from": &pq.From, "to": &pq.To} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return pq, invalidf("%s %q: want an RFC 3339 time", name, v)
+			}
+			*dst = t.UTC()
+		}
+	}
+	if !pq.From.Before(pq.To) {
+		return pq, invalidf("from must be before to")
+	}
+	return pq, nil
+}
+
+func (s *Server) getPnL(w http.ResponseWriter, r *http.Request) {
+	if s.deps.PnL == nil {
+		s.writeErr(w, r, unavailable("PnL"))
+		return
+	}
+	pq, err := s.pnlQuery(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	rep.Equity, rep.Averages, rep.Backfills = nonNilSlice(rep.Equity), nonNilSlice(rep.Averages), nonNilSlice(rep.Backfills)
+	writeJSON(w, http.StatusOK, rep)
+}
+
+type jobJSON struct {
+	ID        string          `json:"id"`
+	Kind      string          `json:"kind"`
+	Args      json.RawMessage `json:"args"`
+	State     string          `json:"state"`
+	Done      int64           `json:"done"`
+	Total     int64           `json:"total"`
+	Message   string          `json:"message,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Owner     string          `json:"owner,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	j, err := s.deps.Store.Job(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	args := json.RawMessage(j.Args)
+	if !json.Valid(args) {
+		args = json.RawMessage("{}")
+	}
+	writeJSON(w, http.StatusOK, jobJSON{ID: j.ID, Kind: j.Kind, Args: args, State: j.State, Done: j.Done, Total: j.Total,
+		Message: j.Message, Error: j.Error, Owner: j.Owner, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt})
+}
+
+// --- alerts ----------------------------------------------------------------
+
+// alertJSON is one alert as the API shows it.
+type alertJSON struct {
+	ID        int64      `json:"id"`
+	At        time.Time  `json:"at"`
+	Severity  string     `json:"severity"`
+	Source    string     `json:"source"`
+	SessionID string     `json:"session_id,omitempty"`
+	AccountID int64      `json:"account_id,omitempty"`
+	Message   string     `json:"message"`
+	AckedAt   *time.Time `json:"acked_at,omitempty"`
+}
+
+func toAlertJSON(a store.Alert) alertJSON {
+	out := alertJSON{ID: a.ID, At: a.At, Severity: a.Severity, Source: a.Source, SessionID: a.SessionID, AccountID: a.AccountID, Message: a.Message}
+	if !a.AckedAt.IsZero() {
+		t := a.AckedAt
+		out.AckedAt = &t
+	}
+	return out
+}
+
+func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	before, err := int64Cursor(cursor)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	as, err := s.deps.Store.Alerts(r.Context(), before, limit+1)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	next := ""
+	if len(as) > limit {
+		as = as[:limit]
+		next = encodeCursor(strconv.FormatInt(as[limit-1].ID, 10))
+	}
+	out := make([]alertJSON, 0, len(as))
+	for _, a := range as {
+		out = append(out, toAlertJSON(a))
+	}
+	writeJSON(w, http.StatusOK, list("alerts", out, next))
+}
+
+func (s *Server) ackAlert(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.writeErr(w, r, invalidf("alert id %q: want a positive integer", r.PathValue("id")))
+		return
+	}
+	noteAudit(r, "alert:"+strconv.FormatInt(id, 10), "ack")
+	if err := s.deps.Store.AckAlert(r.Context(), id, s.clk.Now()); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	s.hub.publish(TopicAlerts, "alert-ack", "", map[string]int64{"id": id})
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "acked": true})
+}
+
+// --- streams ---------------------------------------------------------------
+
+// topicStream serves one topic's events as SSE.
+func (s *Server) topicStream(t Topic) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var initial [][]byte
+		if t == TopicPortfolio && s.deps.Portfolio != nil {
+			initial = append(initial, initialFrame(string(TopicPortfolio), s.portfolioChange()))
+		}
+		s.stream(w, r, s.hub.subscribe(nil, t), initial...)
+	}
+}
+
+// eventsStream serves several topics on one connection (?topic=a&topic=b),
+// which the dashboard uses so a page holds one connection.
+func (s *Server) eventsStream(w http.ResponseWriter, r *http.Request) {
+	var topics []Topic
+	for _, name := range r.URL.Query()["topic"] {
+		switch t := Topic(name); t {
+		case TopicPortfolio, TopicJournal, TopicTradeAll, TopicAlerts, TopicSessions:
+			topics = append(topics, t)
+		default:
+			s.writeErr(w, r, invalidf("topic %q: want portfolio, journal, trade-all, alerts or sessions", name))
+			return
+		}
+	}
+	if len(topics) == 0 {
+		s.writeErr(w, r, invalidf("name at least one topic"))
+		return
+	}
+	s.stream(w, r, s.hub.subscribe(nil, topics...))
+}
+
+// --- nodes, audit, tokens ----------------------------------------------------
+
+func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Nodes == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"nodes": []NodeView{{ID: s.cfg.NodeID, Version: s.cfg.Version, SeenAt: s.clk.Now().UTC(), Self: true}}})
+		return
+	}
+	ns, err := s.deps.Nodes.Nodes(r.Context())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": nonNilSlice(ns)})
+}
+
+type auditJSON struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Target string    `json:"target"`
+	Detail string    `json:"detail"`
+	Remote string    `json:"remote"`
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	before, err := int64Cursor(cursor)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	es, err := s.deps.Store.AuditLog(r.Context(), before, limit+1)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	next := ""
+	if len(es) > limit {
+		es = es[:limit]
+		next = encodeCursor(strconv.FormatInt(es[limit-1].ID, 10))
+	}
+	out := make([]auditJSON, 0, len(es))
+	for _, e := range es {
+		out = append(out, auditJSON(e))
+	}
+	writeJSON(w, http.StatusOK, list("entries", out, next))
+}
+
+type tokenJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toTokenJSON(t store.Token) tokenJSON {
+	return tokenJSON{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, LastUsedAt: timePtr(t.LastUsedAt), RevokedAt: timePtr(t.RevokedAt)}
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	limit, cursor, err := pageParams(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	ts, err := auth.ListTokens(r.Context(), s.deps.Store)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	slices.SortFunc(ts, func(a, b store.Token) int { return strings.Compare(a.ID, b.ID) })
+	page, next := pageOf(ts, func(t store.Token) string { return t.ID }, cursor, limit)
+	out := make([]tokenJSON, 0, len(page))
+	for _, t := range page {
+		out = append(out, toTokenJSON(t))
+	}
+	writeJSON(w, http.StatusOK, list("tokens", out, next))
+}
+
+type newTokenBody struct {
+	Role string `json:"role"`
+	Name string `json:"name"`
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var body newTokenBody
+	if err := decodeBody(r, &body); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	role, err := auth.ParseRole(body.Role)
+	if err != nil {
+		s.writeErr(w, r, invalidf("role %q: want viewer, trader or admin", body.Role))
+		return
+	}
+	plain, t, err := auth.CreateToken(r.Context(), s.deps.Store, role, body.Name)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	noteAudit(r, "token:"+t.ID, "create "+t.Role+" "+strconv.Quote(t.Name))
+	writeJSON(w, http.StatusCreated, map[string]any{"token": plain, "info": toTokenJSON(t)})
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	noteAudit(r, "token:"+id, "revoke")
+	if err := auth.RevokeToken(r.Context(), s.deps.Store, id); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	s.verifier.Forget(id)
+	s.logins.DeleteToken(id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+var _ = portfolio.Change{}

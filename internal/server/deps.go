@@ -1,0 +1,243 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/store"
+)
+
+// The interfaces below are what the server consumes. They are small on
+// purpose: internal/app adapts the real services (session supervisor,
+// tradeall, journal, pnl, portfolio) to them, and servertest has fakes that
+// behave. Errors they return are mapped to HTTP by the one table in
+// errors.go: return (or wrap) the typed errors there, store.ErrNotFound,
+// store.ErrConflict, store.ErrStale or a *portfolio.ValidationError.
+
+// Portfolio is the live valuation.
+type Portfolio interface {
+	// Snapshot is the full breakdown now; it must be cheap enough to call
+	// per request (portfolio.Portfolio.Snapshot is).
+	Snapshot() portfolio.Snapshot
+}
+
+// Collateral reads and changes per-asset collateral ratios. SetRatio
+// validates (a ratio outside [0,1] is a *portfolio.ValidationError),
+// applies and persists the change, and returns its version record.
+type Collateral interface {
+	Ratios(ctx context.Context, account string) ([]portfolio.RatioView, error)
+	SetRatio(ctx context.Context, actor, account, asset, ratio string) (portfolio.CollateralVersion, error)
+}
+
+// SessionCommand is a lifecycle action on one session.
+type SessionCommand string
+
+// Session commands; each has a POST /api/v1/sessions/{id}/<command> route.
+const (
+	CommandStart   SessionCommand = "start"
+	CommandStop    SessionCommand = "stop"
+	CommandRestart SessionCommand = "restart"
+	CommandPause   SessionCommand = "pause"
+	CommandResume  SessionCommand = "resume"
+	// CommandTrade runs one trade step of the session now.
+	CommandTrade SessionCommand = "trade"
+)
+
+// SessionCommands lists every command in route order.
+var SessionCommands = []SessionCommand{CommandStart, CommandStop, CommandRestart, CommandPause, CommandResume, CommandTrade}
+
+// SessionQuery selects sessions; zero fields match all. Sessions returns
+// them ordered by ID.
+type SessionQuery struct {
+	Tag     string
+	State   string
+	Account string
+}
+
+// SessionView is one session as the API shows it.
+type SessionView struct {
+	ID             string           `json:"id"`
+	Name           string           `json:"name"`
+	Strategy       string           `json:"strategy"`
+	Account        string           `json:"account"`
+	Symbols        []string         `json:"symbols"`
+	Tags           []string         `json:"tags"`
+	State          string           `json:"state"`
+	StateReason    string           `json:"state_reason,omitempty"`
+	AllocationKind string           `json:"allocation_kind"`
+	Allocation     udecimal.Decimal `json:"allocation"`
+	PnL            udecimal.Decimal `json:"pnl"`
+	LastStepAt     *time.Time       `json:"last_step_at,omitempty"`
+	LastError      string           `json:"last_error,omitempty"`
+	RestartsAuto   int64            `json:"restarts_auto"`
+	RestartsManual int64            `json:"restarts_manual"`
+	Params         json.RawMessage  `json:"params"`
+	UpdatedAt      time.Time        `json:"updated_at"`
+}
+
+// Sessions is the session supervisor as the server drives it. Command and
+// UpdateParams return the session after the change; a command that the
+// session's state forbids returns an error wrapping ErrConflict.
+type Sessions interface {
+	Sessions(ctx context.Context, q SessionQuery) ([]SessionView, error)
+	Session(ctx context.Context, id string) (SessionView, error)
+	Command(ctx context.Context, id string, cmd SessionCommand, actor string) (SessionView, error)
+	UpdateParams(ctx context.Context, id string, params json.RawMessage, actor string) (SessionView, error)
+}
+
+// TradeAllRequest selects the sessions of a Trade All: every session with
+// Tag, or the listed SessionIDs (exactly one of the two).
+type TradeAllRequest struct {
+	Tag        string   `json:"tag,omitempty"`
+	SessionIDs []string `json:"session_ids,omitempty"`
+}
+
+// TradeAllPreview is what a Trade All would do, without doing it.
+type TradeAllPreview struct {
+	Sessions []SessionView `json:"sessions"`
+	// Skipped are selected sessions that would not run, with why.
+	Skipped []TradeAllResult `json:"skipped"`
+}
+
+// Trade All run and result states.
+const (
+	RunRunning  = "running"
+	RunDone     = "done"
+	RunCanceled = "canceled"
+	RunFailed   = "failed"
+
+	ResultPending = "pending"
+	ResultRunning = "running"
+	ResultOK      = "ok"
+	ResultFailed  = "failed"
+	ResultSkipped = "skipped"
+)
+
+// TradeAllResult is one session's part of a run.
+type TradeAllResult struct {
+	SessionID  string     `json:"session_id"`
+	State      string     `json:"state"`
+	Message    string     `json:"message,omitempty"`
+	Orders     int        `json:"orders"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// TradeAllRun is a run's progress: Done of Total results are final.
+type TradeAllRun struct {
+	ID         string           `json:"id"`
+	Key        string           `json:"idempotency_key"`
+	State      string           `json:"state"`
+	Request    TradeAllRequest  `json:"request"`
+	Actor      string           `json:"actor"`
+	Total      int              `json:"total"`
+	Done       int              `json:"done"`
+	Failed     int              `json:"failed"`
+	CreatedAt  time.Time        `json:"created_at"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	Results    []TradeAllResult `json:"results"`
+}
+
+// TradeAll runs bulk trade steps. Start is idempotent per key: a second
+// Start with the same key and request returns the first run (created is
+// false); the same key with a different request is an ErrConflict. Runs
+// progress in the background and are published with Server.PublishTradeAll.
+type TradeAll interface {
+	Preview(ctx context.Context, req TradeAllRequest) (TradeAllPreview, error)
+	Start(ctx context.Context, req TradeAllRequest, key, actor string) (run TradeAllRun, created bool, err error)
+	Run(ctx context.Context, id string) (TradeAllRun, error)
+	Cancel(ctx context.Context, id, actor string) (TradeAllRun, error)
+}
+
+// Journal reads the execution journal; *store.DB satisfies it.
+type Journal interface {
+	JournalEvents(ctx context.Context, q store.EventQuery) ([]store.JournalEvent, error)
+}
+
+// PnLQuery selects a PnL report. Scope is "desk", "account:<name>" or
+// "session:<id>"; Interval "1h" or "1d"; the range is [From, To).
+type PnLQuery struct {
+	Scope    string
+	Interval string
+	From, To time.Time
+}
+
+// EquityPoint is one equity sample; Source is "live" or "backfill".
+type EquityPoint struct {
+	At     time.Time        `json:"at"`
+	Equity udecimal.Decimal `json:"equity"`
+	Source string           `json:"source"`
+}
+
+// IntervalAverage is the time-weighted mean equity of one UTC-aligned
+// interval starting at Start.
+type IntervalAverage struct {
+	Start   time.Time        `json:"start"`
+	Average udecimal.Decimal `json:"average"`
+	// Backfilled is true when the interval is reconstructed, not live.
+	Backfilled bool `json:"backfilled"`
+}
+
+// TimeRange is [From, To).
+type TimeRange struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// PnLReport is a scope's PnL over a range.
+type PnLReport struct {
+	Scope      string            `json:"scope"`
+	Interval   string            `json:"interval"`
+	From       time.Time         `json:"from"`
+	To         time.Time         `json:"to"`
+	Realized   udecimal.Decimal  `json:"realized_pnl"`
+	Unrealized udecimal.Decimal  `json:"unrealized_pnl"`
+	Fees       udecimal.Decimal  `json:"fees_quote"`
+	Net        udecimal.Decimal  `json:"net_pnl"`
+	Equity     []EquityPoint     `json:"equity"`
+	Averages   []IntervalAverage `json:"averages"`
+	// Backfills are the ranges whose data was reconstructed.
+	Backfills []TimeRange `json:"backfills"`
+}
+
+// PnL reports profit and loss. Today is the desk's net PnL since 00:00 UTC.
+type PnL interface {
+	Report(ctx context.Context, q PnLQuery) (PnLReport, error)
+	Today(ctx context.Context) (udecimal.Decimal, error)
+}
+
+// NewAccount is an account to add with its credentials. APISecret is in
+// clear here only; the adapter seals it (package secrets) before storing.
+type NewAccount struct {
+	Name      string   `json:"name"`
+	Venue     string   `json:"venue"`
+	BaseURL   string   `json:"base_url,omitempty"`
+	APIKey    string   `json:"api_key,omitempty"`
+	APISecret string   `json:"api_secret,omitempty"`
+	Tags      []string `json:"tags,omitempty"`
+}
+
+// Accounts adds and removes accounts (admin). Listing reads the store.
+type Accounts interface {
+	CreateAccount(ctx context.Context, a NewAccount, actor string) (store.Account, error)
+	RemoveAccount(ctx context.Context, name, actor string) error
+}
+
+// NodeView is one tradeplane node of a cluster.
+type NodeView struct {
+	ID       string    `json:"id"`
+	Addr     string    `json:"addr,omitempty"`
+	Version  string    `json:"version,omitempty"`
+	Sessions int       `json:"sessions"`
+	SeenAt   time.Time `json:"seen_at"`
+	Self     bool      `json:"self"`
+}
+
+// Nodes lists the cluster's nodes (one on SQLite).
+type Nodes interface {
+	Nodes(ctx context.Context) ([]NodeView, error)
+}

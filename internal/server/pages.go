@@ -1,0 +1,282 @@
+package server
+
+import (
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/store"
+)
+
+//go:embed web/templates/*.html web/static/*
+var webFiles embed.FS
+
+// pageNames are the dashboard pages; each is web/templates/<name>.html
+// rendered inside layout.html.
+var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login"}
+
+var funcs = template.FuncMap{
+	"ts": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"tsp": func(t *time.Time) string {
+		if t == nil || t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"dec": func(d udecimal.Decimal) string { return portfolio.FormatMoney(d) },
+	"decp": func(d *udecimal.Decimal) string {
+		if d == nil {
+			return "—"
+		}
+		return portfolio.FormatMoney(*d)
+	},
+	"age": func(ms int64) string {
+		return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
+	},
+	"join": strings.Join,
+	"json": func(b []byte) string { return string(b) },
+}
+
+// parsePages parses every page with the layout; a broken template fails
+// at start (and in every test), never at request time.
+func parsePages() *template.Template {
+	root := template.Must(template.New("").Funcs(funcs).ParseFS(webFiles, "web/templates/*.html"))
+	return root
+}
+
+// view is what every page template gets.
+type view struct {
+	Page      string
+	Title     string
+	Version   string
+	Principal auth.Principal
+	CSRF      string
+	CanTrade  bool
+	IsAdmin   bool
+	Data      any
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, page, title string, data any) {
+	p := principalOf(r)
+	v := view{Page: page, Title: title, Version: s.cfg.Version, Principal: p, CanTrade: p.Role.Allows(auth.RoleTrader), IsAdmin: p.Role.Allows(auth.RoleAdmin), Data: data}
+	if l, ok := loginOf(r); ok {
+		v.CSRF = l.CSRF
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.pages.ExecuteTemplate(w, page+".html", v); err != nil {
+		s.log.Error("render page", "page", page, "err", err)
+	}
+}
+
+func (s *Server) registerPages() {
+	v := auth.RoleViewer
+	page := func(pattern string, h http.HandlerFunc) { s.handle(KindPage, v, pattern, h) }
+	static, _ := fs.Sub(webFiles, "web/static")
+	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
+	s.public("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		fileServer.ServeHTTP(w, r)
+	})
+	s.public("GET /login", s.loginPage)
+	s.public("POST /login", s.loginSubmit)
+	page("POST /logout", s.logout)
+	page("GET /{$}", s.overviewPage)
+	page("GET /accounts", s.accountsPage)
+	page("GET /sessions", s.sessionsPage)
+	page("GET /trade-all", s.tradeAllPage)
+	page("GET /journal", s.journalPage)
+	page("GET /pnl", s.pnlPage)
+	page("GET /collateral", s.collateralPage)
+	page("GET /alerts", s.alertsPage)
+	page("GET /charts/equity.svg", s.chart(renderEquitySVG))
+	page("GET /charts/averages.svg", s.chart(renderAveragesSVG))
+}
+
+// pageErr renders an error inside the layout with the status of its class.
+func (s *Server) pageErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, _, msg := classify(err)
+	if status >= 500 {
+		s.log.Error("page failed", "path", r.URL.Path, "err", err)
+	}
+	w.WriteHeader(status)
+	s.render(w, r, "overview", "Error", map[string]any{"Error": msg})
+}
+
+type overviewData struct {
+	Snapshot      *portfolio.Snapshot
+	PnLToday      *udecimal.Decimal
+	Alerts        []alertJSON
+	SessionStates map[string]int
+	Error         string
+}
+
+func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
+	var d overviewData
+	if s.deps.Portfolio != nil {
+		snap := s.deps.Portfolio.Snapshot()
+		d.Snapshot = &snap
+	}
+	if s.deps.PnL != nil {
+		if v, err := s.deps.PnL.Today(r.Context()); err == nil {
+			d.PnLToday = &v
+		} else {
+			s.log.Warn("overview: pnl today", "err", err)
+		}
+	}
+	if as, err := s.deps.Store.Alerts(r.Context(), 0, 10); err == nil {
+		for _, a := range as {
+			d.Alerts = append(d.Alerts, toAlertJSON(a))
+		}
+	}
+	if s.deps.Sessions != nil {
+		if ss, err := s.deps.Sessions.Sessions(r.Context(), SessionQuery{}); err == nil {
+			d.SessionStates = map[string]int{}
+			for _, v := range ss {
+				d.SessionStates[v.State]++
+			}
+		}
+	}
+	s.render(w, r, "overview", "Overview", d)
+}
+
+type accountsData struct {
+	Accounts []accountJSON
+	Snapshot *portfolio.Snapshot
+	Names    map[string]string
+}
+
+func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request) {
+	accts, err := s.deps.Store.Accounts(r.Context())
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	d := accountsData{Names: map[string]string{}}
+	for _, a := range accts {
+		d.Accounts = append(d.Accounts, toAccountJSON(a))
+	}
+	if s.deps.Portfolio != nil {
+		snap := s.deps.Portfolio.Snapshot()
+		d.Snapshot = &snap
+	}
+	s.render(w, r, "accounts", "Accounts and wallets", d)
+}
+
+func (s *Server) sessionViews(r *http.Request, q SessionQuery) ([]SessionView, error) {
+	if s.deps.Sessions == nil {
+		return nil, unavailable("the session supervisor")
+	}
+	return s.deps.Sessions.Sessions(r.Context(), q)
+}
+
+func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.sessionViews(r, SessionQuery{Tag: r.URL.Query().Get("tag")})
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	s.render(w, r, "sessions", "Sessions", map[string]any{"Sessions": ss, "Commands": SessionCommands})
+}
+
+func (s *Server) tradeAllPage(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.sessionViews(r, SessionQuery{})
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	var tags []string
+	for _, v := range ss {
+		for _, t := range v.Tags {
+			if !slices.Contains(tags, t) {
+				tags = append(tags, t)
+			}
+		}
+	}
+	slices.Sort(tags)
+	s.render(w, r, "trade-all", "Trade All", map[string]any{"Sessions": ss, "Tags": tags})
+}
+
+func (s *Server) journalPage(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Journal == nil {
+		s.pageErr(w, r, unavailable("the journal"))
+		return
+	}
+	eq, err := journalQuery(r)
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	eq.Limit = 200
+	evs, err := s.deps.Journal.JournalEvents(r.Context(), eq)
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	out := make([]journalJSON, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, toJournalJSON(e))
+	}
+	q := r.URL.Query()
+	s.render(w, r, "journal", "Journal", map[string]any{"Events": out, "Session": q.Get("session"), "Kind": q.Get("kind"), "Failures": eq.FailuresOnly})
+}
+
+func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
+	if s.deps.PnL == nil {
+		s.pageErr(w, r, unavailable("PnL"))
+		return
+	}
+	pq, err := s.pnlQuery(r)
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	qs := "scope=" + urlQueryEscape(pq.Scope) + "&interval=" + pq.Interval + "&from=" + urlQueryEscape(pq.From.Format(time.RFC3339)) + "&to=" + urlQueryEscape(pq.To.Format(time.RFC3339))
+	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs})
+}
+
+func (s *Server) collateralPage(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Collateral == nil {
+		s.pageErr(w, r, unavailable("collateral"))
+		return
+	}
+	rs, err := s.deps.Collateral.Ratios(r.Context(), "")
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	s.render(w, r, "collateral", "Collateral ratios", map[string]any{"Ratios": rs})
+}
+
+func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
+	as, err := s.deps.Store.Alerts(r.Context(), 0, 200)
+	if err != nil {
+		s.pageErr(w, r, err)
+		return
+	}
+	out := make([]alertJSON, 0, len(as))
+	for _, a := range as {
+		out = append(out, toAlertJSON(a))
+	}
+	s.render(w, r, "alerts", "Alerts", map[string]any{"Alerts": out})
+}
+
+var _ = store.Alert{}

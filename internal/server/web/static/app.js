@@ -1,0 +1,267 @@
+// tradeplane dashboard: live updates over server-sent events and the few
+// actions a page offers, through the JSON API. Hand-written, no build step,
+// no dependencies. Every value from the server is inserted as text
+// (textContent), never as HTML.
+"use strict";
+
+const csrf = () => (document.querySelector('meta[name="csrf"]') || {}).content || "";
+
+// api calls the JSON API with the login cookie and the CSRF header; it
+// resolves to {ok, status, data}.
+async function api(method, path, body, headers) {
+  const h = Object.assign({"X-CSRF-Token": csrf(), "Accept": "application/json"}, headers || {});
+  const init = {method, headers: h, credentials: "same-origin"};
+  if (body !== undefined) { h["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const res = await fetch(path, init);
+  let data = null;
+  try { data = await res.json(); } catch (e) { data = null; }
+  return {ok: res.ok, status: res.status, data};
+}
+
+function errText(r) {
+  return (r.data && r.data.error) ? r.data.error.message : ("request failed with status " + r.status);
+}
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function row(cells, cls) {
+  const tr = el("tr", null, cls);
+  for (const c of cells) tr.appendChild(el("td", c));
+  return tr;
+}
+
+function show(id, text) {
+  const e = document.getElementById(id);
+  if (!e) return;
+  e.textContent = text || "";
+  e.classList.toggle("hidden", !text);
+}
+
+function money(s) {
+  const n = Number(s);
+  return isFinite(n) ? n.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2}) : s;
+}
+
+function fmtTime(s) { return s ? s.replace("T", " ").replace(/\.\d+/, "") : "—"; }
+
+// listen opens one EventSource for the page's topics and dispatches events.
+function listen(topics, handlers) {
+  const q = topics.map(t => "topic=" + encodeURIComponent(t)).join("&");
+  const es = new EventSource("/api/v1/events?" + q);
+  const dot = document.getElementById("live");
+  es.onopen = () => { if (dot) dot.className = "live on"; };
+  es.onerror = () => { if (dot) dot.className = "live off"; };
+  for (const [name, fn] of Object.entries(handlers)) {
+    es.addEventListener(name, ev => { try { fn(JSON.parse(ev.data)); } catch (e) { console.error(e); } });
+  }
+  return es;
+}
+
+function throttle(fn, ms) {
+  let t = null;
+  return () => { if (t) return; t = setTimeout(() => { t = null; fn(); }, ms); };
+}
+
+function prependAlert(tbody, a, withAck) {
+  const empty = tbody.querySelector("tr.empty");
+  if (empty) empty.remove();
+  const cells = withAck ? [a.id, fmtTime(a.at), a.severity, a.source, a.session_id || "", a.message] : [fmtTime(a.at), a.severity, a.source, a.message];
+  const tr = row(cells, "sev-" + a.severity);
+  tr.dataset.alert = a.id;
+  if (withAck) {
+    const td = el("td", null, "acked");
+    const b = el("button", "ack", "ack"); b.type = "button";
+    td.appendChild(b); tr.appendChild(td);
+  }
+  tbody.insertBefore(tr, tbody.firstChild);
+}
+
+const pages = {
+  overview() {
+    const tbody = document.querySelector("#alerts tbody");
+    listen(["portfolio", "alerts"], {
+      portfolio: c => {
+        const v = document.getElementById("total-value"), k = document.getElementById("collateral-value");
+        if (v) v.textContent = money(c.value);
+        if (k) k.textContent = money(c.collateral_value);
+      },
+      alert: a => prependAlert(tbody, a, false),
+    });
+  },
+
+  accounts() {
+    const reload = throttle(async () => {
+      const r = await api("GET", "/api/v1/portfolio");
+      if (!r.ok) return;
+      const v = document.getElementById("snapshot-version");
+      if (v) v.textContent = r.data.version;
+      for (const acc of r.data.accounts || []) {
+        const sec = document.querySelector('section.account[data-account="' + CSS.escape(acc.id) + '"]');
+        if (!sec) continue;
+        const h = sec.querySelector("h2 .num");
+        if (h) h.textContent = money(acc.value);
+        const tables = sec.querySelectorAll("table.lines");
+        (acc.wallets || []).forEach((w, i) => {
+          const tb = tables[i] && tables[i].querySelector("tbody");
+          if (!tb) return;
+          tb.replaceChildren(...w.lines.map(l => {
+            const age = l.price_time ? Math.round(l.age_ms / 1000) + "s" + (l.stale ? " (stale)" : "") : "—";
+            const route = l.route && l.route.length ? l.route.join(" → ") : (l.unpriced_reason || "—");
+            const tr = row([l.asset, l.quantity, l.price ? money(l.price) : "—", route, age, l.value ? money(l.value) : "—", l.collateral_value ? money(l.collateral_value) : "—"], l.stale ? "stale" : "");
+            for (const i of [1, 2, 4, 5, 6]) tr.children[i].className = "num";
+            return tr;
+          }));
+        });
+      }
+    }, 1000);
+    listen(["portfolio"], {portfolio: reload});
+  },
+
+  sessions() {
+    const table = document.getElementById("sessions");
+    table.addEventListener("click", async ev => {
+      const tr = ev.target.closest("tr[data-session]");
+      if (!tr) return;
+      const id = tr.dataset.session;
+      let r = null;
+      if (ev.target.classList.contains("cmd")) {
+        r = await api("POST", "/api/v1/sessions/" + encodeURIComponent(id) + "/" + ev.target.dataset.cmd);
+      } else if (ev.target.classList.contains("save-params")) {
+        let params;
+        try { params = JSON.parse(tr.querySelector("textarea.params").value); } catch (e) { show("action-error", "params: not valid JSON"); return; }
+        r = await api("PATCH", "/api/v1/sessions/" + encodeURIComponent(id) + "/params", params);
+      } else return;
+      if (!r.ok) { show("action-error", id + ": " + errText(r)); return; }
+      show("action-error", "");
+      update(r.data);
+    });
+    function update(s) {
+      const tr = table.querySelector('tr[data-session="' + CSS.escape(s.id) + '"]');
+      if (!tr) return;
+      const st = tr.querySelector(".state"); st.textContent = s.state;
+      if (s.state_reason) { st.appendChild(el("br")); st.appendChild(el("small", s.state_reason)); }
+      tr.querySelector(".pnl").textContent = money(s.pnl);
+      tr.querySelector(".laststep").textContent = fmtTime(s.last_step_at);
+      tr.querySelector(".restarts").textContent = s.restarts_auto + " auto / " + s.restarts_manual + " manual";
+    }
+    listen(["sessions"], {sessions: update});
+  },
+
+  "trade-all"() {
+    let selection = null, run = null;
+    const $ = id => document.getElementById(id);
+    function selected() {
+      const by = document.querySelector('input[name="by"]:checked').value;
+      if (by === "tag") return {tag: $("ta-tag").value};
+      return {session_ids: [...document.querySelectorAll(".ta-session:checked")].map(c => c.value)};
+    }
+    $("ta-preview").addEventListener("click", async () => {
+      selection = selected();
+      const r = await api("POST", "/api/v1/trade-all/preview", selection);
+      if (!r.ok) { show("ta-error", errText(r)); return; }
+      show("ta-error", "");
+      $("ta-count").textContent = r.data.sessions.length;
+      $("ta-preview-list").replaceChildren(...r.data.sessions.map(s => el("li", s.name + " (" + s.id + ", " + s.state + ")")));
+      $("ta-skipped").replaceChildren(...r.data.skipped.map(s => el("li", "skipped " + s.session_id + ": " + (s.message || ""))));
+      $("ta-confirm").classList.remove("hidden");
+      $("ta-go").disabled = r.data.sessions.length === 0;
+    });
+    $("ta-back").addEventListener("click", () => $("ta-confirm").classList.add("hidden"));
+    $("ta-go").addEventListener("click", async () => {
+      $("ta-go").disabled = true;
+      const key = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+      const r = await api("POST", "/api/v1/trade-all", selection, {"Idempotency-Key": key});
+      if (!r.ok) { show("ta-error", errText(r)); $("ta-go").disabled = false; return; }
+      $("ta-confirm").classList.add("hidden");
+      $("ta-run").classList.remove("hidden");
+      render(r.data);
+      follow(r.data.id);
+    });
+    $("ta-cancel").addEventListener("click", async () => {
+      if (!run) return;
+      const r = await api("POST", "/api/v1/trade-all/" + encodeURIComponent(run.id) + "/cancel");
+      if (!r.ok) show("ta-error", errText(r)); else render(r.data);
+    });
+    function render(r) {
+      run = r;
+      $("ta-run-id").textContent = r.id;
+      $("ta-state").textContent = r.state;
+      $("ta-done").textContent = r.done; $("ta-total").textContent = r.total; $("ta-failed").textContent = r.failed;
+      $("ta-progress").max = Math.max(r.total, 1); $("ta-progress").value = r.done;
+      $("ta-cancel").disabled = r.state !== "running";
+      document.querySelector("#ta-results tbody").replaceChildren(...(r.results || []).map(x => {
+        const tr = row([x.session_id, x.state, x.orders, x.message || ""], "res-" + x.state);
+        tr.dataset.session = x.session_id;
+        return tr;
+      }));
+    }
+    function follow(id) {
+      const es = new EventSource("/api/v1/trade-all/" + encodeURIComponent(id) + "/stream");
+      const dot = $("live");
+      es.onopen = () => { dot.className = "live on"; };
+      es.addEventListener("trade-all", ev => {
+        const r = JSON.parse(ev.data);
+        render(r);
+        if (r.state !== "running") { es.close(); dot.className = "live off"; }
+      });
+    }
+  },
+
+  journal() {
+    const table = document.getElementById("journal"), tbody = table.querySelector("tbody");
+    const f = table.dataset;
+    listen(["journal"], {journal: e => {
+      if (!document.getElementById("follow").checked) return;
+      if (f.session && e.session_id !== f.session) return;
+      if (f.kind && e.kind !== f.kind) return;
+      if (f.failures === "true" && !e.error_class) return;
+      tbody.insertBefore(row([e.seq, fmtTime(e.at), e.kind, e.session_id || "", e.symbol || "", e.side || "", e.quantity, e.price, e.filled_qty, e.client_order_id || "", e.error_class || "", e.message || ""], e.error_class ? "failed" : ""), tbody.firstChild);
+      while (tbody.children.length > 500) tbody.lastChild.remove();
+    }});
+  },
+
+  pnl() {},
+
+  collateral() {
+    const table = document.getElementById("collateral");
+    table.addEventListener("click", async ev => {
+      if (!ev.target.classList.contains("save-ratio")) return;
+      const tr = ev.target.closest("tr[data-asset]");
+      const asset = tr.dataset.asset;
+      const ratio = tr.querySelector(".new-ratio").value.trim();
+      const r = await api("PUT", "/api/v1/collateral/" + encodeURIComponent(asset), {ratio});
+      if (!r.ok) { show("coll-ok", ""); show("coll-error", asset + ": " + errText(r)); return; }
+      show("coll-error", "");
+      show("coll-ok", asset + " ratio saved (version " + r.data.version + ")");
+      const rr = await api("GET", "/api/v1/collateral");
+      if (!rr.ok) return;
+      for (const v of rr.data.ratios) {
+        const t = table.querySelector('tr[data-asset="' + CSS.escape(v.asset) + '"]');
+        if (!t) continue;
+        t.querySelector(".ratio").textContent = v.ratio;
+        t.querySelector(".source").textContent = v.source;
+      }
+    });
+  },
+
+  alerts() {
+    const tbody = document.querySelector("#alerts tbody");
+    tbody.addEventListener("click", async ev => {
+      if (!ev.target.classList.contains("ack")) return;
+      const tr = ev.target.closest("tr[data-alert]");
+      const r = await api("POST", "/api/v1/alerts/" + encodeURIComponent(tr.dataset.alert) + "/ack");
+      if (r.ok) tr.querySelector(".acked").textContent = "acked";
+    });
+    listen(["alerts"], {alert: a => prependAlert(tbody, a, true)});
+  },
+};
+
+document.addEventListener("DOMContentLoaded", () => {
+  const p = pages[document.body.dataset.page];
+  if (p) p();
+});
