@@ -24,17 +24,18 @@
 //
 // Sums and products are exact (udecimal keeps up to 19 fraction digits; the
 // engine refuses a fill or mark whose products would need more, see
-// ErrPrecision). Divisions are truncated toward zero to Scale (18) decimal
-// places:
-//   - avg_entry = C / Q, truncated to 18 places (report only; never fed back).
+// ErrPrecision). Divisions round toward zero (truncate):
+//   - avg_entry = C / Q, truncated to Scale (18) places. It is reported, never
+//     fed back: unrealized uses C.
 //   - average cost, partial reduction of `closed` out of |Q|: the cost removed
-//     is C × closed / |Q|, evaluated left to right in udecimal (each step
-//     truncated toward zero at 19 fraction digits), then truncated to 18
-//     places. A reduction that closes the whole position removes exactly C.
-//   - FIFO divides nothing: each lot keeps its price and cost removed is
-//     quantity × lot price.
-//   - interval means and relative differences: see IntervalMeans and
-//     CompareIntervals.
+//     is C × closed / |Q|, computed as udecimal's (C × closed) / |Q|, each
+//     step truncated toward zero at 19 fraction digits (its limit). A
+//     reduction that closes the whole position removes exactly C, so a flat
+//     position always has C = 0 and no residue.
+//   - FIFO divides nothing: each lot keeps its price and the cost removed is
+//     quantity × lot price, exact.
+//   - interval means and relative differences: truncated to Scale places, see
+//     IntervalMeans and CompareIntervals.
 //
 // # Fees
 //

@@ -13,7 +13,10 @@ import (
 // Decimal is the exact decimal used for every amount (venue.Decimal).
 type Decimal = venue.Decimal
 
-// Scale is the number of decimal places divisions are truncated to.
+// Scale is the number of decimal places that reported quotients (avg_entry,
+// interval means, relative differences) are truncated to. The average-cost
+// share removed on a partial reduction keeps udecimal's 19 (see the package
+// doc); it never affects net PnL.
 const Scale = 18
 
 // maxPrec is udecimal's limit on fraction digits: a product whose operands'
@@ -119,33 +122,45 @@ func fracDigits(d Decimal) int {
 }
 
 // move applies a signed base quantity delta at price: buy (+), sell (−),
-// or a fee disposal. Crossing zero opens the remainder at price.
-func (p *position) move(delta, price Decimal) error {
+// or a fee disposal. notional is |delta| × price, computed once by the
+// caller. Crossing zero opens the remainder at price.
+//
+// This is the hot path: one comparison decides the case, and the fill's
+// notional is reused rather than recomputed.
+func (p *position) move(delta, price, notional Decimal) error {
 	if p.q.IsZero() || p.q.IsNeg() == delta.IsNeg() {
-		p.open(delta, price)
+		p.open(delta, price, notional)
 		return nil
 	}
+	long := p.q.IsPos()
 	absQ, absD := p.q.Abs(), delta.Abs()
-	closed := absD
-	if absQ.LessThan(absD) {
-		closed = absQ
+	switch absD.Cmp(absQ) {
+	case -1: // partial reduction
+		return p.reduce(absD, absQ, price, notional, long)
+	case 0: // closes the position exactly
+		return p.reduce(absD, absQ, price, notional, long)
 	}
-	if err := p.reduce(closed, absQ, price); err != nil {
+	// Crosses zero: close |Q| at price, open the rest.
+	if err := p.reduce(absQ, absQ, price, absQ.Mul(price), long); err != nil {
 		return err
 	}
-	if rest := absD.Sub(closed); !rest.IsZero() {
-		if delta.IsNeg() {
-			rest = rest.Neg()
-		}
-		p.open(rest, price)
+	rest := absD.Sub(absQ)
+	if delta.IsNeg() {
+		rest = rest.Neg()
 	}
+	p.open(rest, price, rest.Abs().Mul(price))
 	return nil
 }
 
-// open grows the position by delta (same sign as Q, or from flat) at price.
-func (p *position) open(delta, price Decimal) {
+// open grows the position by delta (same sign as Q, or from flat) at price;
+// notional is |delta| × price.
+func (p *position) open(delta, price, notional Decimal) {
 	p.q = p.q.Add(delta)
-	p.c = p.c.Add(delta.Mul(price))
+	if delta.IsNeg() {
+		p.c = p.c.Sub(notional)
+	} else {
+		p.c = p.c.Add(notional)
+	}
 	if p.fifo {
 		if p.head == len(p.lots) {
 			p.lots, p.head = p.lots[:0], 0
@@ -155,9 +170,8 @@ func (p *position) open(delta, price Decimal) {
 }
 
 // reduce closes `closed` (0 < closed ≤ absQ = |Q|) at price, moving the cost
-// removed from C to R.
-func (p *position) reduce(closed, absQ, price Decimal) error {
-	long := p.q.IsPos()
+// removed from C to R; notional is closed × price and long tells Q's sign.
+func (p *position) reduce(closed, absQ, price, notional Decimal, long bool) error {
 	var removed Decimal // signed like C
 	switch {
 	case p.fifo:
@@ -172,16 +186,15 @@ func (p *position) reduce(closed, absQ, price Decimal) error {
 		if err != nil {
 			return fmt.Errorf("reduce %s: %w", p.symbol, err)
 		}
-		removed = share.Trunc(Scale)
+		removed = share // truncated toward zero at 19 fraction digits by udecimal
 	}
-	value := closed.Mul(price)
 	if long {
 		p.q = p.q.Sub(closed)
+		p.r = p.r.Add(notional.Sub(removed))
 	} else {
-		value = value.Neg()
 		p.q = p.q.Add(closed)
+		p.r = p.r.Sub(notional.Add(removed))
 	}
-	p.r = p.r.Add(value.Sub(removed))
 	p.c = p.c.Sub(removed)
 	return nil
 }
@@ -272,7 +285,7 @@ func (e *Engine) Add(t *tradecsv.Trade) error {
 				t.Time.Format(time.RFC3339Nano), p.lastID, p.lastTime.Format(time.RFC3339Nano), ErrOutOfOrder)
 		}
 	}
-	if !t.Price.IsPos() || !t.Quantity.IsPos() || !t.Side.Valid() {
+	if !t.Price.IsPos() || !t.Quantity.IsPos() || t.Side != venue.Buy && t.Side != venue.Sell {
 		return fmt.Errorf("add fill %q: price %s, quantity %s, side %q: %w", t.ID, t.Price, t.Quantity, t.Side, ErrInput)
 	}
 	if !p.checkPrec(t.Quantity, t.Price) {
@@ -319,7 +332,7 @@ func (e *Engine) Add(t *tradecsv.Trade) error {
 	} else {
 		p.buys = p.buys.Add(notional)
 	}
-	if err := p.move(delta, t.Price); err != nil {
+	if err := p.move(delta, t.Price, notional); err != nil {
 		return fmt.Errorf("add fill %q: %w", t.ID, err)
 	}
 	switch kind {
@@ -327,7 +340,7 @@ func (e *Engine) Add(t *tradecsv.Trade) error {
 		p.f = p.f.Add(feeValue)
 		p.feesNotBase = p.feesNotBase.Add(feeValue)
 	case feeBase:
-		if err := p.move(t.Fee.Neg(), t.Price); err != nil {
+		if err := p.move(t.Fee.Neg(), t.Price, feeValue.Abs()); err != nil {
 			return fmt.Errorf("add fill %q: base fee: %w", t.ID, err)
 		}
 		p.f = p.f.Add(feeValue)

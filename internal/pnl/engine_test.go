@@ -210,7 +210,7 @@ func TestAvgEntryRounding(t *testing.T) {
 }
 
 // TestPartialReductionRounding: cost removed = C × closed / |Q| truncated to
-// 18 places, and R − C stays exact.
+// 19 places (udecimal's division), and R − C stays exact.
 func TestPartialReductionRounding(t *testing.T) {
 	t.Parallel()
 	rep, err := Compute(mustTrades(t, "buy,1,1,0,", "buy,2,2,0,", "sell,3,1,0,"), AvgCost, nil, nil)
@@ -218,11 +218,11 @@ func TestPartialReductionRounding(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := rep.Symbols[0]
-	// C = 5, Q = 3: removed = 5/3 = 1.666666666666666666 (truncated); R = 3 − removed.
-	if got, want := s.RealizedPnL.String(), "1.333333333333333334"; got != want {
+	// C = 5, Q = 3: removed = 5/3 = 1.6666666666666666666 (truncated); R = 3 − removed.
+	if got, want := s.RealizedPnL.String(), "1.3333333333333333334"; got != want {
 		t.Errorf("realized = %s, want %s", got, want)
 	}
-	// Unrealized = 2×3 − (5 − 1.666666666666666666) = 2.666666666666666666; net = 4 exactly.
+	// Unrealized = 2×3 − (5 − 1.6666666666666666666) = 2.6666666666666666666; net = 4 exactly.
 	if !s.NetPnL.Equal(dec("4")) {
 		t.Errorf("net = %s, want 4", s.NetPnL)
 	}
