@@ -58,6 +58,7 @@ func BenchmarkRead1M(b *testing.B) {
 	}
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	for b.Loop() {
 		f, err := os.Open(path)
 		if err != nil {
@@ -81,6 +82,9 @@ func BenchmarkRead1M(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(rows*b.N), "cpu-ns/row")
+	}
 }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
