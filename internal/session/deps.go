@@ -40,7 +40,9 @@ type PriceSource interface {
 type PriceFunc func(ctx context.Context, symbol string) (venue.Decimal, error)
 
 // Price calls f.
-func (f PriceFunc) Price(ctx context.Context, symbol string) (venue.Decimal, error) { return f(ctx, symbol) }
+func (f PriceFunc) Price(ctx context.Context, symbol string) (venue.Decimal, error) {
+	return f(ctx, symbol)
+}
 
 // Account is what a session needs of its account: the venue for reads
 // (symbols, balances, open orders), the OrderPlacer for writes, and
@@ -162,7 +164,9 @@ type InvalidError struct {
 	Reason string
 }
 
-func (e *InvalidError) Error() string { return fmt.Sprintf("invalid session %s: %s", e.Field, e.Reason) }
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("invalid session %s: %s", e.Field, e.Reason)
+}
 
 // NotFlatError refuses to delete a session that still has open orders or a
 // position (without force).

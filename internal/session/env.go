@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quagmt/udecimal"
-
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -46,12 +44,12 @@ type env struct {
 
 var _ strategy.Env = (*env)(nil)
 
-func (e *env) Now() time.Time        { return e.now }
-func (e *env) SessionID() string     { return e.id }
-func (e *env) Symbols() []string     { return slices.Clone(e.symbols) }
-func (e *env) DryRun() bool          { return e.dry }
-func (e *env) Params(v any) error    { return json.Unmarshal(orEmpty(e.params), v) }
-func (e *env) seal()                 { e.mu.Lock(); e.sealed = true; e.mu.Unlock() }
+func (e *env) Now() time.Time     { return e.now }
+func (e *env) SessionID() string  { return e.id }
+func (e *env) Symbols() []string  { return slices.Clone(e.symbols) }
+func (e *env) DryRun() bool       { return e.dry }
+func (e *env) Params(v any) error { return json.Unmarshal(orEmpty(e.params), v) }
+func (e *env) seal()              { e.mu.Lock(); e.sealed = true; e.mu.Unlock() }
 func orEmpty(b []byte) []byte {
 	if len(b) == 0 {
 		return []byte("{}")
@@ -70,7 +68,9 @@ func (e *env) Price(ctx context.Context, symbol string) (venue.Decimal, error) {
 	return e.acct.Prices.Price(ctx, symbol)
 }
 
-func (e *env) Balances(ctx context.Context) ([]venue.Balance, error) { return e.acct.Venue.Balances(ctx) }
+func (e *env) Balances(ctx context.Context) ([]venue.Balance, error) {
+	return e.acct.Venue.Balances(ctx)
+}
 
 func (e *env) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, error) {
 	return e.m.openOrders(ctx, e.acct.Venue, e.id, e.symbols, symbol)
@@ -122,7 +122,7 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	}
 	e.mu.Unlock()
 	if err != nil {
-		return o, fmt.Errorf("place order %q: %w", req.ClientOrderID, err)
+		return o, fmt.Errorf("session %s: %w", e.id, err)
 	}
 	return o, nil
 }
@@ -213,5 +213,3 @@ type Fill struct {
 	Quantity      venue.Decimal `json:"quantity"`
 	QuoteQty      venue.Decimal `json:"quote_qty"`
 }
-
-var zero = udecimal.Zero
