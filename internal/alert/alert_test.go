@@ -167,4 +167,3 @@ func TestRaiseNeverBlocks(t *testing.T) {
 		t.Fatal("nothing dropped from a full queue")
 	}
 }
-
