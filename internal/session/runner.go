@@ -83,6 +83,7 @@ type runner struct {
 	lastStepAt time.Time
 
 	// Owned by the goroutine.
+	failStep int64 // step number of the last failed step
 	state    State
 	sstate   json.RawMessage // the strategy's state
 	lastErr  string
@@ -193,7 +194,8 @@ func (r *runner) fail(ctx context.Context, s Session, kind FailureKind, err erro
 	m.mu.Lock()
 	m.fails[kind]++
 	m.mu.Unlock()
-	var step int64
+	step := r.failStep
+	r.failStep = 0
 	if m.opts.OnFailure != nil {
 		m.opts.OnFailure(ctx, Failure{At: m.clk.Now(), SessionID: r.id, AccountID: s.AccountID, Kind: kind, Step: step, Err: err})
 	}
@@ -291,7 +293,10 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	e := m.newEnv(ctx, s, acct, false, r.sstate)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	deadline := m.clk.After(m.deadline) // registered before the step can block
+	// A ticker rather than After: it is stopped when the step ends, so
+	// thousands of quick steps leave no pending deadline timers behind.
+	watchdog := m.clk.NewTicker(m.deadline) // registered before the step can block
+	defer watchdog.Stop()
 	type outcome struct {
 		res strategy.StepResult
 		err error
@@ -325,7 +330,7 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 				kind = FailPanic
 			}
 		}
-	case <-deadline:
+	case <-watchdog.C():
 		cancel()
 		abandoned := !waitOut()
 		o = outcome{err: &StuckError{Deadline: m.deadline, Abandoned: abandoned}}
@@ -341,6 +346,7 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	if o.err != nil {
 		rep.Error = o.err.Error()
 		rep.ErrorKind = kind
+		r.failStep = rep.Step
 	}
 	m.metrics.steps.Inc()
 	m.metrics.duration.Observe(end.Sub(started).Seconds())
