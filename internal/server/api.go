@@ -481,14 +481,6 @@ func (s *Server) tradeAllStream(w http.ResponseWriter, r *http.Request) {
 
 // --- portfolio and collateral ------------------------------------------------
 
-func (s *Server) getPortfolio(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Portfolio == nil {
-		s.writeErr(w, r, unavailable("the portfolio"))
-		return
-	}
-	writeJSON(w, http.StatusOK, s.deps.Portfolio.Snapshot())
-}
-
 func (s *Server) getCollateral(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Collateral == nil {
 		s.writeErr(w, r, unavailable("collateral"))

@@ -48,7 +48,7 @@ var apiOps = []apiOp{
 	{method: "GET", path: "/api/v1/trade-all/{run}", summary: "A run's progress and results", tag: "trade-all", role: "viewer", response: "TradeAllRun"},
 	{method: "GET", path: "/api/v1/trade-all/{run}/stream", summary: "A run's progress (SSE, event \"trade-all\")", tag: "trade-all", role: "viewer", stream: true},
 	{method: "POST", path: "/api/v1/trade-all/{run}/cancel", summary: "Cancel a run's pending steps", tag: "trade-all", role: "trader", response: "TradeAllRun"},
-	{method: "GET", path: "/api/v1/portfolio", summary: "Live balances and valuation", tag: "portfolio", role: "viewer", response: "Portfolio"},
+	{method: "GET", path: "/api/v1/portfolio", summary: "Live balances and valuation; accounts paginated", tag: "portfolio", role: "viewer", query: []string{"limit", "cursor"}, response: "Portfolio"},
 	{method: "GET", path: "/api/v1/portfolio/stream", summary: "Portfolio changes (SSE, event \"portfolio\")", tag: "portfolio", role: "viewer", stream: true},
 	{method: "GET", path: "/api/v1/collateral", summary: "Effective collateral ratios", tag: "collateral", role: "viewer", query: []string{"account"}, response: "Ratios"},
 	{method: "PUT", path: "/api/v1/collateral/{asset}", summary: "Set an asset's ratio (0 to 1; empty removes the override)", tag: "collateral", role: "admin", request: "RatioChange", response: "CollateralVersion"},

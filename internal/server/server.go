@@ -53,6 +53,9 @@ type Config struct {
 	// TokenCacheTTL is how long a verified token is trusted without a store
 	// read (a revoke by another process lands within it); default 10 s.
 	TokenCacheTTL time.Duration
+	// PortfolioMaxAge is how old a served portfolio snapshot may be;
+	// default 250 ms.
+	PortfolioMaxAge time.Duration
 	// NodeID names this node in /api/v1/nodes when Deps.Nodes is nil.
 	NodeID string
 }
@@ -113,6 +116,7 @@ type Server struct {
 	logins   *auth.Sessions
 	limiter  *auth.Limiter
 	pages    *template.Template
+	snaps    *snapshotCache
 	done     chan struct{}
 }
 
@@ -130,6 +134,9 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
+	if cfg.PortfolioMaxAge <= 0 {
+		cfg.PortfolioMaxAge = 250 * time.Millisecond
+	}
 	if cfg.NodeID == "" {
 		cfg.NodeID = "local"
 	}
@@ -139,6 +146,7 @@ func New(cfg Config, deps Deps) *Server {
 		logins:   auth.NewSessions(cfg.Clock, 0),
 		limiter:  auth.NewLimiter(cfg.Clock, cfg.LoginBurst, cfg.LoginEvery),
 		pages:    parsePages(),
+		snaps:    &snapshotCache{maxAge: cfg.PortfolioMaxAge},
 		done:     make(chan struct{}),
 	}
 	s.public("GET /healthz", s.healthz)

@@ -1,0 +1,40 @@
+package server_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+)
+
+func newJar() http.CookieJar {
+	j, _ := cookiejar.New(nil)
+	return j
+}
+
+// sseReader reads server-sent events.
+type sseReader struct{ r *bufio.Reader }
+
+func newSSEReader(r io.Reader) *sseReader { return &sseReader{bufio.NewReader(r)} }
+
+// next returns the next event's name and data.
+func (s *sseReader) next() (event, data string, err error) {
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			return "", "", err
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case line == "":
+			if event != "" || data != "" {
+				return event, data, nil
+			}
+		case strings.HasPrefix(line, "event: "):
+			event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			data += line[6:]
+		}
+	}
+}
