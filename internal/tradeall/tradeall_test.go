@@ -273,7 +273,9 @@ func TestPaper500(t *testing.T) {
 	runs := make([]Run, 2)
 	errs := make([]error, 2)
 	for i := range runs {
-		wg.Go(func() { runs[i], errs[i] = b.runner.Start(ctx, StartRequest{Key: "click-1", Selection: sel, Actor: "alice", Remote: "10.1.1.1"}) })
+		wg.Go(func() {
+			runs[i], errs[i] = b.runner.Start(ctx, StartRequest{Key: "click-1", Selection: sel, Actor: "alice", Remote: "10.1.1.1"})
+		})
 	}
 	wg.Wait()
 	if errs[0] != nil || errs[1] != nil || runs[0].ID != runs[1].ID || runs[0].Existing == runs[1].Existing {
