@@ -282,6 +282,7 @@ func testBalancesAfterFunding(t *testing.T, b *bundle) {
 	before, _ := b.spot(t)
 	b.h.Fund(venue.WalletSpot, "USDT", dec("1234.5"))
 	b.h.Fund(venue.WalletSpot, "BTC", dec("0.25"))
+	b.h.Fund(venue.WalletFunding, "USDT", dec("50"))
 	after, locked := b.spot(t)
 	for asset, amt := range map[string]string{"USDT": "1234.5", "BTC": "0.25"} {
 		got := after[asset].Sub(before[asset])
@@ -291,6 +292,20 @@ func testBalancesAfterFunding(t *testing.T, b *bundle) {
 		if !locked[asset].IsZero() {
 			t.Errorf("%s locked: got %s, want 0", asset, locked[asset])
 		}
+	}
+	// Other wallets are listed too, under their own name.
+	bs, err := b.v.Balances(b.ctx)
+	if err != nil {
+		t.Fatalf("balances: %v", err)
+	}
+	funding := venue.Decimal{}
+	for _, x := range bs {
+		if x.Wallet == venue.WalletFunding && x.Asset == "USDT" {
+			funding = funding.Add(x.Free)
+		}
+	}
+	if !funding.Equal(dec("50")) {
+		t.Errorf("funding USDT: got %s, want 50", funding)
 	}
 }
 
