@@ -321,3 +321,22 @@ func (db *DB) EquitySnapshotBefore(ctx context.Context, scope, source string, t 
 	s.At = fromMicros(at)
 	return s, nil
 }
+
+// FillSymbols lists the distinct symbols of an account's stored fills,
+// sorted.
+func (db *DB) FillSymbols(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT DISTINCT symbol FROM fills WHERE account_id = $1 ORDER BY symbol`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("fill symbols of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("fill symbols of account %d: %w", accountID, err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,354 @@
+package backfill
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/pnl"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/tradecsv"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// rebuild downloads candles, replays every stored fill of the account's
+// symbols through one engine per scope and writes the points.
+func (r *runner) rebuild(ctx context.Context) error {
+	fills, err := r.loadFills(ctx)
+	if err != nil {
+		return err
+	}
+	r.res.Fills = len(fills)
+
+	r.prog.Phase = "klines"
+	r.report()
+	mk, pricer, err := r.klines(ctx, fills)
+	if err != nil {
+		return err
+	}
+
+	r.prog.Phase = "rebuild"
+	r.report()
+	b := &Builder{Method: r.cfg.Method, Pricer: pricer, Marks: mk.at, OpeningEquity: r.cfg.OpeningEquity,
+		AccountScope: "account:" + r.cfg.Account.Name}
+	var batch []store.PnLPoint
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := r.cfg.DB.UpsertPnLPoints(ctx, batch); err != nil {
+			return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+		}
+		r.res.Points += len(batch)
+		batch = batch[:0]
+		r.report()
+		return nil
+	}
+	scopes := map[string]bool{}
+	i := 0
+	for _, t := range steps(r.cfg.From, r.cfg.To, r.cfg.Interval) {
+		for ; i < len(fills) && !fills[i].Time.After(t); i++ {
+			if err := b.Add(&fills[i]); err != nil {
+				return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+			}
+		}
+		ps, err := b.Points(t)
+		if err != nil {
+			return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+		}
+		for _, p := range ps {
+			scopes[p.Scope] = true
+		}
+		batch = append(batch, ps...)
+		if len(batch) >= pointBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for s := range scopes {
+		r.res.Scopes = append(r.res.Scopes, s)
+	}
+	slices.Sort(r.res.Scopes)
+	if rep, err := b.account.engine.Report(nil); err == nil {
+		for _, s := range rep.Symbols {
+			r.res.Unconverted = append(r.res.Unconverted, s.FeesUnconverted...)
+		}
+	}
+	return nil
+}
+
+// Fill is a stored fill as the engine takes it, with its session.
+type Fill struct {
+	tradecsv.Trade
+	SessionID string
+}
+
+// loadFills reads every stored fill of the account's symbols before To, in
+// engine order (time, then trade id).
+func (r *runner) loadFills(ctx context.Context) ([]Fill, error) {
+	var out []Fill
+	for _, sym := range r.cfg.Symbols {
+		base, quote, err := r.split(ctx, sym)
+		if err != nil {
+			return nil, err
+		}
+		q := store.FillQuery{AccountID: r.cfg.Account.ID, Symbol: sym, To: r.cfg.To, Limit: 100000}
+		for {
+			page, err := r.cfg.DB.Fills(ctx, q)
+			if err != nil {
+				return nil, fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+			}
+			for _, f := range page {
+				out = append(out, Fill{Trade: tradecsv.Trade{Time: f.At, Symbol: f.Symbol, Base: base, Quote: quote,
+					Side: venue.Side(f.Side), Price: f.Price, Quantity: f.Quantity, Fee: f.Fee, FeeAsset: f.FeeAsset, ID: f.TradeID},
+					SessionID: f.SessionID})
+			}
+			if len(page) < q.Limit {
+				break
+			}
+			last := page[len(page)-1]
+			q.AfterAt, q.AfterID = last.At, last.ID
+		}
+	}
+	SortFills(out)
+	return out, nil
+}
+
+// SortFills orders fills as the engine wants them: by time, ties by trade
+// id (all-digit ids as numbers, before any other id), then by symbol.
+func SortFills(fs []Fill) {
+	slices.SortStableFunc(fs, func(a, b Fill) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		if c := compareIDs(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Symbol, b.Symbol)
+	})
+}
+
+// compareIDs orders trade ids the way pnl.Engine does.
+func compareIDs(a, b string) int {
+	da, db := isDigits(a), isDigits(b)
+	switch {
+	case da && db:
+		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+		if len(a) != len(b) {
+			return cmp.Compare(len(a), len(b))
+		}
+	case da:
+		return -1
+	case db:
+		return 1
+	}
+	return cmp.Compare(a, b)
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// klines downloads 1h candles of every symbol over the series range (marks)
+// and of every third fee asset against its quote over the fills that paid it
+// (fee prices). A fee pair the venue does not list leaves those fees
+// unconverted (reported, never dropped) rather than failing the run.
+func (r *runner) klines(ctx context.Context, fills []Fill) (marks, *pnl.KlinePrices, error) {
+	mk := marks{}
+	from := r.cfg.From.Truncate(MarkInterval)
+	for _, sym := range r.cfg.Symbols {
+		r.prog.Symbol = sym
+		r.report()
+		ks, err := r.cfg.Venue.Klines(ctx, sym, "1h", from, r.cfg.To)
+		if err != nil {
+			return nil, nil, fmt.Errorf("backfill %q: klines of %s: %w", r.cfg.Account.Name, sym, err)
+		}
+		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
+		mk[sym] = ks
+	}
+	pricer := pnl.NewKlinePrices(MarkInterval)
+	type span struct{ from, to time.Time }
+	need := map[pnl.Pair]*span{}
+	var order []pnl.Pair
+	for i := range fills {
+		f := &fills[i]
+		if f.Fee.IsZero() || f.FeeAsset == "" || f.FeeAsset == f.Base || f.FeeAsset == f.Quote {
+			continue
+		}
+		p := pnl.Pair{Asset: f.FeeAsset, Quote: f.Quote}
+		s := need[p]
+		if s == nil {
+			s = &span{f.Time, f.Time}
+			need[p] = s
+			order = append(order, p)
+		}
+		s.from, s.to = minTime(s.from, f.Time), maxTime(s.to, f.Time)
+	}
+	for _, p := range order {
+		s := need[p]
+		sym := p.Asset + p.Quote
+		if ks, ok := mk[sym]; ok && !s.from.Before(from) {
+			pricer.Add(p.Asset, p.Quote, slices.Clone(ks))
+			continue
+		}
+		ks, err := r.cfg.Venue.Klines(ctx, sym, "1h", s.from.Truncate(MarkInterval), s.to.Add(MarkInterval).Truncate(MarkInterval))
+		if err != nil {
+			if ctx.Err() != nil || venue.ClassOf(err) != venue.ClassRejected && venue.ClassOf(err) != venue.ClassInvalid &&
+				venue.ClassOf(err) != venue.ClassNotFound {
+				return nil, nil, fmt.Errorf("backfill %q: klines of %s for fees: %w", r.cfg.Account.Name, sym, err)
+			}
+			continue // no such market: those fees stay unconverted
+		}
+		pricer.Add(p.Asset, p.Quote, ks)
+	}
+	return mk, pricer, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// Builder replays fills in time order and produces the points of an account
+// scope and of each session scope at given times. It is what Run uses and
+// what a live recorder can use to produce comparable points. Not safe for
+// concurrent use.
+type Builder struct {
+	Method pnl.Method
+	Pricer pnl.FeePricer // fees in a third asset; nil leaves them unconverted
+	// Marks returns the mark of a symbol at a time, false when unknown (the
+	// engine then marks at the symbol's last fill price and the point is
+	// partial).
+	Marks         func(symbol string, at time.Time) (Decimal, bool)
+	OpeningEquity Decimal // of the account scope; sessions start at zero
+	AccountScope  string  // "account:NAME"
+
+	account  *scopeState
+	sessions map[string]*scopeState
+	order    []string // session ids in order of first fill
+}
+
+type scopeState struct {
+	scope   string
+	engine  *pnl.Engine
+	opening Decimal
+	symbols []string // symbols with fills, in order of first fill
+}
+
+func (s *scopeState) add(f *Fill) error {
+	if err := s.engine.Add(&f.Trade); err != nil {
+		return err
+	}
+	if !slices.Contains(s.symbols, f.Symbol) {
+		s.symbols = append(s.symbols, f.Symbol)
+	}
+	return nil
+}
+
+func (b *Builder) scope(name string, opening Decimal) (*scopeState, error) {
+	e, err := pnl.NewEngine(b.Method, b.Pricer)
+	if err != nil {
+		return nil, err
+	}
+	return &scopeState{scope: name, engine: e, opening: opening}, nil
+}
+
+// Add applies one fill to the account scope and, when it has one, to its
+// session's scope. Fills must come in engine order (see SortFills).
+func (b *Builder) Add(f *Fill) error {
+	if b.account == nil {
+		s, err := b.scope(b.AccountScope, b.OpeningEquity)
+		if err != nil {
+			return err
+		}
+		b.account, b.sessions = s, map[string]*scopeState{}
+	}
+	if err := b.account.add(f); err != nil {
+		return fmt.Errorf("replay fill %s/%s: %w", f.Symbol, f.ID, err)
+	}
+	if f.SessionID == "" {
+		return nil
+	}
+	s := b.sessions[f.SessionID]
+	if s == nil {
+		var err error
+		if s, err = b.scope("session:"+f.SessionID, Decimal{}); err != nil {
+			return err
+		}
+		b.sessions[f.SessionID] = s
+		b.order = append(b.order, f.SessionID)
+	}
+	if err := s.add(f); err != nil {
+		return fmt.Errorf("replay fill %s/%s of session %s: %w", f.Symbol, f.ID, f.SessionID, err)
+	}
+	return nil
+}
+
+// Points returns the points of every scope that has fills, as of at: one
+// per symbol and one sum row (Symbol "") per scope, source "backfill".
+func (b *Builder) Points(at time.Time) ([]store.PnLPoint, error) {
+	if b.account == nil {
+		return nil, nil
+	}
+	out, err := b.points(b.account, at, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range b.order {
+		if out, err = b.points(b.sessions[id], at, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (b *Builder) points(s *scopeState, at time.Time, out []store.PnLPoint) ([]store.PnLPoint, error) {
+	marks := make(map[string]Decimal, len(s.symbols))
+	missing := map[string]bool{}
+	for _, sym := range s.symbols {
+		if m, ok := b.Marks(sym, at); ok {
+			marks[sym] = m
+		} else {
+			missing[sym] = true
+		}
+	}
+	rep, err := s.engine.Report(marks)
+	if err != nil {
+		return nil, fmt.Errorf("points of %s at %s: %w", s.scope, at.Format(time.RFC3339), err)
+	}
+	sum := store.PnLPoint{Scope: s.scope, Source: SourceBackfill, At: at}
+	for _, sr := range rep.Symbols {
+		p := store.PnLPoint{Scope: s.scope, Symbol: sr.Symbol, Source: SourceBackfill, At: at, Position: sr.Position,
+			Mark: sr.Mark, Realized: sr.RealizedPnL, Fees: sr.FeesQuote, Unrealized: sr.UnrealizedPnL, Net: sr.NetPnL,
+			Equity: sr.NetPnL, Trades: int64(sr.Trades), Partial: missing[sr.Symbol] || len(sr.FeesUnconverted) > 0}
+		out = append(out, p)
+		sum.Realized = sum.Realized.Add(p.Realized)
+		sum.Fees = sum.Fees.Add(p.Fees)
+		sum.Unrealized = sum.Unrealized.Add(p.Unrealized)
+		sum.Net = sum.Net.Add(p.Net)
+		sum.Trades += p.Trades
+		sum.Partial = sum.Partial || p.Partial
+	}
+	sum.Equity = s.opening.Add(sum.Net)
+	return append(out, sum), nil
+}
