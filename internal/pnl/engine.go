@@ -136,12 +136,12 @@ func (p *position) move(delta, price, notional Decimal) error {
 	absQ, absD := p.q.Abs(), delta.Abs()
 	switch absD.Cmp(absQ) {
 	case -1: // partial reduction
-		return p.reduce(absD, absQ, price, notional, long)
+		return p.reduce(absD, absQ, price, notional, long, false)
 	case 0: // closes the position exactly
-		return p.reduce(absD, absQ, price, notional, long)
+		return p.reduce(absD, absQ, price, notional, long, true)
 	}
 	// Crosses zero: close |Q| at price, open the rest.
-	if err := p.reduce(absQ, absQ, price, absQ.Mul(price), long); err != nil {
+	if err := p.reduce(absQ, absQ, price, absQ.Mul(price), long, true); err != nil {
 		return err
 	}
 	rest := absD.Sub(absQ)
@@ -170,8 +170,9 @@ func (p *position) open(delta, price, notional Decimal) {
 }
 
 // reduce closes `closed` (0 < closed ≤ absQ = |Q|) at price, moving the cost
-// removed from C to R; notional is closed × price and long tells Q's sign.
-func (p *position) reduce(closed, absQ, price, notional Decimal, long bool) error {
+// removed from C to R; notional is closed × price, long tells Q's sign and
+// all that closed == absQ.
+func (p *position) reduce(closed, absQ, price, notional Decimal, long, all bool) error {
 	var removed Decimal // signed like C
 	switch {
 	case p.fifo:
@@ -179,7 +180,7 @@ func (p *position) reduce(closed, absQ, price, notional Decimal, long bool) erro
 		if !long {
 			removed = removed.Neg()
 		}
-	case closed.Equal(absQ):
+	case all:
 		removed = p.c
 	default:
 		share, err := p.c.Mul(closed).Div(absQ)
