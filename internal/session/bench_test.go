@@ -16,7 +16,6 @@ import (
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
 	"github.com/tradeplane/tradeplane/internal/strategy"
-	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 type noop struct{ every time.Duration }
@@ -117,5 +116,3 @@ func BenchmarkSupervisor(b *testing.B) {
 		b.ReportMetric(float64(q(1).Microseconds()), "lag-max-µs")
 	}
 }
-
-var _ = venue.Buy

@@ -712,6 +712,10 @@ func (m *Manager) TradeNow(ctx context.Context, id, actor string) (StepReport, e
 	if r == nil {
 		return notRunning()
 	}
+	if s, err := m.Get(ctx, id); err == nil && s.State != Running && s.State != Starting {
+		return StepReport{SessionID: id}, &StateError{SessionID: id, Action: "trade", State: s.State}
+	}
+	m.log.Info("trade now", "session", id, "actor", actor)
 	req := tradeReq{reply: make(chan tradeReply, 1), actor: actor}
 	select {
 	case r.trade <- req:

@@ -163,10 +163,16 @@ func (r *runner) loop() {
 			m.log.Error("restart", "session", r.id, "err", err)
 			return
 		}
-		select {
-		case <-r.stop:
-			return
-		case <-wait:
+	backoff:
+		for {
+			select {
+			case <-r.stop:
+				return
+			case q := <-r.trade: // a manual step waits for no backoff
+				q.reply <- tradeReply{report: StepReport{SessionID: r.id}, err: &StateError{SessionID: r.id, Action: "trade", State: Restarting}}
+			case <-wait:
+				break backoff
+			}
 		}
 		r.restarts = append(r.restarts, m.clk.Now())
 		if err := m.countRestart(ctx, r.id, false); err != nil {
