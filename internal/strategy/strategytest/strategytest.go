@@ -44,17 +44,22 @@ func (e *Env) NextStep() { e.mu.Lock(); e.step++; e.n = 0; e.mu.Unlock() }
 func (e *Env) RawState() json.RawMessage { e.mu.Lock(); defer e.mu.Unlock(); return e.state }
 
 // Now implements strategy.Env.
-func (e *Env) Now() time.Time    { return e.Clock() }
+func (e *Env) Now() time.Time { return e.Clock() }
+
 // SessionID implements strategy.Env.
 func (e *Env) SessionID() string { return e.ID }
+
 // Symbols implements strategy.Env.
 func (e *Env) Symbols() []string { return e.Syms }
+
 // DryRun implements strategy.Env.
-func (e *Env) DryRun() bool      { return e.Dry }
+func (e *Env) DryRun() bool { return e.Dry }
+
 // Params implements strategy.Env.
 func (e *Env) Params(v any) error {
 	return json.Unmarshal(e.ParamsJSON, v)
 }
+
 // Symbol implements strategy.Env.
 func (e *Env) Symbol(ctx context.Context, name string) (venue.Symbol, error) {
 	all, err := e.Venue.Symbols(ctx)
@@ -68,12 +73,15 @@ func (e *Env) Symbol(ctx context.Context, name string) (venue.Symbol, error) {
 	}
 	return venue.Symbol{}, fmt.Errorf("symbol %s: %w", name, venue.ErrInvalid)
 }
+
 // Price implements strategy.Env.
 func (e *Env) Price(ctx context.Context, symbol string) (venue.Decimal, error) {
 	return e.PriceOf(symbol)
 }
+
 // Balances implements strategy.Env.
 func (e *Env) Balances(ctx context.Context) ([]venue.Balance, error) { return e.Venue.Balances(ctx) }
+
 // OpenOrders implements strategy.Env.
 func (e *Env) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, error) {
 	all, err := e.Venue.OpenOrders(ctx, symbol)
@@ -85,10 +93,12 @@ func (e *Env) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, err
 	}
 	return out, err
 }
+
 // Order implements strategy.Env.
 func (e *Env) Order(ctx context.Context, symbol, id string) (venue.Order, error) {
 	return e.Venue.QueryOrder(ctx, symbol, id)
 }
+
 // Place implements strategy.Env.
 func (e *Env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, error) {
 	e.mu.Lock()
@@ -106,10 +116,12 @@ func (e *Env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	}
 	return o, err
 }
+
 // Cancel implements strategy.Env.
 func (e *Env) Cancel(ctx context.Context, symbol, id string) (venue.Order, error) {
 	return e.Venue.CancelOrder(ctx, symbol, id)
 }
+
 // State implements strategy.Env.
 func (e *Env) State(v any) error {
 	e.mu.Lock()
@@ -119,6 +131,7 @@ func (e *Env) State(v any) error {
 	}
 	return json.Unmarshal(e.state, v)
 }
+
 // SetState implements strategy.Env.
 func (e *Env) SetState(v any) error {
 	b, err := json.Marshal(v)
@@ -130,5 +143,6 @@ func (e *Env) SetState(v any) error {
 	e.mu.Unlock()
 	return nil
 }
+
 // Allocation implements strategy.Env.
 func (e *Env) Allocation(ctx context.Context) (venue.Decimal, error) { return e.Alloc, nil }
