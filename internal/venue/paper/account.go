@@ -25,6 +25,7 @@ type Account struct {
 	// Guarded by ex.mu.
 	balances map[balKey]*balance
 	orders   map[string]*order // by client order id
+	open     map[string]*order // the orders not in a terminal status
 	byVID    map[string]*order
 	trades   map[string][]venue.Trade // by symbol, in trade-id order
 	userSubs map[*userSub]struct{}
@@ -296,6 +297,7 @@ func (e *Exchange) place(a *Account, req venue.OrderRequest, what string) (venue
 		a.emitOrder(o)
 	default:
 		o.locked, o.lockAs = need, needAsset
+		a.open[o.o.ClientOrderID] = o
 		spot.free = spot.free.Sub(need)
 		spot.locked = spot.locked.Add(need)
 		if req.Side == venue.Buy {
@@ -348,6 +350,7 @@ func (e *Exchange) fill(o *order, px, q venue.Decimal, maker bool, now time.Time
 	o.o.Updated = now
 	if o.o.ExecutedQty.GreaterThanOrEqual(o.o.Quantity) {
 		o.o.Status = venue.StatusFilled
+		delete(a.open, o.o.ClientOrderID)
 		e.release(o)
 	} else {
 		o.o.Status = venue.StatusPartiallyFilled
@@ -430,6 +433,7 @@ func (e *Exchange) cancel(a *Account, symbol, id, what string) (venue.Order, *ve
 	}
 	o.o.Status = venue.StatusCanceled
 	o.o.Updated = e.clk.Now()
+	delete(a.open, id)
 	e.release(o)
 	a.emitOrder(o)
 	return o.o, nil
@@ -475,8 +479,8 @@ func (a *Account) OpenOrders(ctx context.Context, symbol string) ([]venue.Order,
 	}
 	a.ex.mu.Lock()
 	var open []*order
-	for _, o := range a.orders {
-		if !o.o.Status.Terminal() && (symbol == "" || o.o.Symbol == symbol) {
+	for _, o := range a.open {
+		if symbol == "" || o.o.Symbol == symbol {
 			open = append(open, o)
 		}
 	}

@@ -16,6 +16,9 @@
 // or the last price when the tick has none. Liquidity at the current price is
 // unbounded; partial fills come only from Config.FillShare.
 //
+// Accounts never trade with each other: each trades against the price path,
+// so one account's orders do not move the market for another.
+//
 // It does not own price data (internal/marketdata replays files into it) nor
 // any wire format: it speaks venue types only.
 package paper
@@ -202,6 +205,7 @@ func (e *Exchange) account(name string) *Account {
 		faults:   newFaults(e.cfg.Seed, name, e.cfg.FaultRates),
 		balances: map[balKey]*balance{},
 		orders:   map[string]*order{},
+		open:     map[string]*order{},
 		byVID:    map[string]*order{},
 		trades:   map[string][]venue.Trade{},
 		userSubs: map[*userSub]struct{}{},
@@ -271,9 +275,10 @@ func (e *Exchange) ApplyTick(tk venue.PriceTick) error {
 	}
 	m.tick, m.hasPrice = tk, true
 	m.observe(tk.Time, tk.Price, udecimal.Zero)
-	now := e.clk.Now()
-	e.cross(m, &m.bids, func(o *order) bool { return o.o.Price.GreaterThanOrEqual(tk.Price) }, now)
-	e.cross(m, &m.asks, func(o *order) bool { return o.o.Price.LessThanOrEqual(tk.Price) }, now)
+	// Fills a tick causes happen at the tick's time, so a replay with
+	// market timestamps books its fills in market time.
+	e.cross(m, &m.bids, func(o *order) bool { return o.o.Price.GreaterThanOrEqual(tk.Price) }, tk.Time)
+	e.cross(m, &m.asks, func(o *order) bool { return o.o.Price.LessThanOrEqual(tk.Price) }, tk.Time)
 	for s := range e.priceSubs {
 		if s.wants(tk.Symbol) {
 			select {
