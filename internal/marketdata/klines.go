@@ -39,6 +39,7 @@ type ParseError struct {
 	Err    error
 }
 
+// Error reads "file: line L, column C (field): problem".
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -57,6 +58,7 @@ func (e *ParseError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying problem.
 func (e *ParseError) Unwrap() error { return e.Err }
 
 // ReadKlines reads a klines CSV: header `open_time,open,high,low,close,volume`,
