@@ -49,6 +49,7 @@ type BenchResult struct {
 	MaxSends int `json:"max_sends"`
 }
 
+// String is a one-line summary for the CLI and logs.
 func (r BenchResult) String() string {
 	return fmt.Sprintf("%d sessions, %d orders (%d done, %d failed, run %s) on %s, journal %v: wall %s, pacing bound %s, ratio %.3f, max sends per client id %d",
 		r.Sessions, r.Orders, r.Done, r.Failed, r.State, r.Engine, r.Journal, r.Wall.Round(time.Millisecond), r.Bound.Round(time.Millisecond), r.Ratio, r.MaxSends)

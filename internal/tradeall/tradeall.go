@@ -266,6 +266,7 @@ type ConflictError struct {
 	Requested Selection
 }
 
+// Error names the key, the run it belongs to and both selections.
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("idempotency key %q already names run %s with selection %s, not %s",
 		e.Key, e.RunID, e.Existing.key(), e.Requested.key())
@@ -280,6 +281,7 @@ type SelectionError struct {
 	Missing []string // session ids that do not exist
 }
 
+// Error says what is wrong with the selection.
 func (e *SelectionError) Error() string {
 	if len(e.Missing) > 0 {
 		return fmt.Sprintf("bad selection: %s: %v", e.Reason, e.Missing)
