@@ -100,13 +100,13 @@ type Progress struct {
 // Result is what a Run did.
 type Result struct {
 	Symbols        []string          `json:"symbols"`
-	Windows        int               `json:"windows"`         // trade windows downloaded
-	WindowsSkipped int               `json:"windows_skipped"` // covered by a checkpoint
-	Trades         int64             `json:"trades"`          // trades downloaded
-	NewFills       int64             `json:"new_fills"`       // fills stored by this run
-	Fills          int               `json:"fills"`           // fills the series were built from
-	Points         int               `json:"points"`          // points written
-	Scopes         []string          `json:"scopes"`          // scopes with points, sorted
+	Windows        int               `json:"windows"`          // trade windows downloaded
+	WindowsSkipped int               `json:"windows_skipped"`  // covered by a checkpoint
+	Trades         int64             `json:"trades"`           // trades downloaded
+	NewFills       int64             `json:"new_fills"`        // fills stored by this run
+	Fills          int               `json:"fills"`            // fills the series were built from
+	Points         int               `json:"points"`           // points written
+	Scopes         []string          `json:"scopes"`           // scopes with points, sorted
 	Unconverted    []pnl.AssetAmount `json:"fees_unconverted"` // account fees no price was known for
 	Elapsed        time.Duration     `json:"elapsed_ns"`
 }
@@ -281,6 +281,9 @@ func (r *runner) download(ctx context.Context, p *plan) error {
 		q := venue.TradeQuery{Symbol: p.symbol, From: w[0], To: w[1], Limit: r.cfg.PageLimit}
 		for {
 			page, err := r.cfg.Venue.Trades(ctx, q)
+			if err != nil && ctx.Err() != nil {
+				err = fmt.Errorf("%w (%w)", ctx.Err(), err) // adapters may not wrap the cancel
+			}
 			if err != nil {
 				return fmt.Errorf("backfill %q: trades of %s in [%s, %s): %w", r.cfg.Account.Name, p.symbol,
 					w[0].Format(time.RFC3339), w[1].Format(time.RFC3339), err)

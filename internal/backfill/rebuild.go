@@ -178,6 +178,9 @@ func (r *runner) klines(ctx context.Context, fills []Fill) (marks, *pnl.KlinePri
 		r.prog.Symbol = sym
 		r.report()
 		ks, err := r.cfg.Venue.Klines(ctx, sym, "1h", from, r.cfg.To)
+		if err != nil && ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("backfill %q: klines of %s: %w", r.cfg.Account.Name, sym, err)
 		}
@@ -276,12 +279,8 @@ func (b *Builder) scope(name string, opening Decimal) (*scopeState, error) {
 // Add applies one fill to the account scope and, when it has one, to its
 // session's scope. Fills must come in engine order (see SortFills).
 func (b *Builder) Add(f *Fill) error {
-	if b.account == nil {
-		s, err := b.scope(b.AccountScope, b.OpeningEquity)
-		if err != nil {
-			return err
-		}
-		b.account, b.sessions = s, map[string]*scopeState{}
+	if err := b.init(); err != nil {
+		return err
 	}
 	if err := b.account.add(f); err != nil {
 		return fmt.Errorf("replay fill %s/%s: %w", f.Symbol, f.ID, err)
@@ -304,11 +303,25 @@ func (b *Builder) Add(f *Fill) error {
 	return nil
 }
 
-// Points returns the points of every scope that has fills, as of at: one
-// per symbol and one sum row (Symbol "") per scope, source "backfill".
+func (b *Builder) init() error {
+	if b.account != nil {
+		return nil
+	}
+	s, err := b.scope(b.AccountScope, b.OpeningEquity)
+	if err != nil {
+		return err
+	}
+	b.account, b.sessions = s, map[string]*scopeState{}
+	return nil
+}
+
+// Points returns the points as of at: for the account scope always (before
+// its first fill, a sum row of zeros with the opening equity) and for every
+// session scope that has fills; one row per symbol with fills and one sum
+// row (Symbol "") per scope, source "backfill".
 func (b *Builder) Points(at time.Time) ([]store.PnLPoint, error) {
-	if b.account == nil {
-		return nil, nil
+	if err := b.init(); err != nil {
+		return nil, err
 	}
 	out, err := b.points(b.account, at, nil)
 	if err != nil {
