@@ -404,3 +404,22 @@ func (db *DB) SessionFills(ctx context.Context, id string) ([]SessionFill, error
 	}
 	return out, rows.Err()
 }
+
+// SetSessionDesired sets only a session's desired state (and moves
+// updated_at forward), leaving its state and transitions untouched: a node
+// that does not own the session records what the operator asked for and
+// the owning node acts on it. ErrNotFound when there is no such session.
+func (db *DB) SetSessionDesired(ctx context.Context, id, desired string, at time.Time) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var prev int64
+		if err := tx.QueryRowContext(ctx, `SELECT updated_at FROM sessions WHERE id = $1`, id).Scan(&prev); err != nil {
+			return db.mapErr(err)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE sessions SET desired = $1, updated_at = $2 WHERE id = $3`, desired, nextStamp(at, prev), id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("set session %s desired %s: %w", id, desired, err)
+	}
+	return nil
+}
