@@ -27,6 +27,31 @@ func (db *DB) InsertFills(ctx context.Context, fs []Fill) (int, error) {
 		inserted = 0
 		var sb strings.Builder
 		args := make([]any, 0, min(len(fs), fillChunk)*fillNCols)
+		if db.dialect.name() == "sqlite" {
+			// One prepared single-row statement: modernc binds $N
+			// parameters in time quadratic in their number, so multi-row
+			// statements are slower than this on SQLite.
+			stmt, err := tx.PrepareContext(ctx, `INSERT INTO fills (account_id, symbol, trade_id, client_order_id, venue_order_id,
+			   session_id, side, price, quantity, quote_qty, fee, fee_asset, maker, source, at)
+			   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			   ON CONFLICT (account_id, symbol, trade_id) DO NOTHING`)
+			if err != nil {
+				return fmt.Errorf("prepare fill insert: %w", err)
+			}
+			defer stmt.Close()
+			for i := range fs {
+				f := &fs[i]
+				res, err := stmt.ExecContext(ctx, f.AccountID, f.Symbol, f.TradeID, f.ClientOrderID, f.VenueOrderID, f.SessionID,
+					f.Side, f.Price, f.Quantity, f.QuoteQty, f.Fee, f.FeeAsset, f.Maker, f.Source, micros(f.At))
+				if err != nil {
+					return fmt.Errorf("insert fill %s/%s: %w", f.Symbol, f.TradeID, db.mapErr(err))
+				}
+				if k, _ := res.RowsAffected(); k == 1 {
+					inserted++
+				}
+			}
+			return nil
+		}
 		for rest := fs; len(rest) > 0; {
 			n := min(len(rest), fillChunk)
 			chunk := rest[:n]
@@ -169,9 +194,13 @@ const pnlNCols = 13
 // zero) so readers of equity history see backfilled series too.
 func (db *DB) UpsertPnLPoints(ctx context.Context, ps []PnLPoint) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		chunkSize := 500
+		if db.dialect.name() == "sqlite" {
+			chunkSize = 1 // see InsertFills: many parameters bind slowly on SQLite
+		}
 		var sb strings.Builder
 		for rest := ps; len(rest) > 0; {
-			n := min(len(rest), 500)
+			n := min(len(rest), chunkSize)
 			chunk := rest[:n]
 			rest = rest[n:]
 			sb.Reset()
