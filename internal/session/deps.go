@@ -113,6 +113,16 @@ const (
 	FailPanic FailureKind = "panic" // the step panicked
 	FailStuck FailureKind = "stuck" // the step overran its deadline
 	FailStart FailureKind = "start" // the strategy could not be built
+	// FailNotOwner: Options.Guard refused an order (this node may no
+	// longer hold the session's lease). The failure is recorded (OnFailure,
+	// metric, alert) but the stored state is not touched, since another node
+	// may own the session now; the session keeps its schedule here until the
+	// cluster releases it.
+	FailNotOwner FailureKind = "not_owner"
+	// FailAborted: the caller of TradeNowWith aborted the step (BeforePlace
+	// failed or its context ended). It is not a failure of the session: no
+	// restart, no OnFailure record; only the step's report and error say so.
+	FailAborted FailureKind = "aborted"
 )
 
 // Failure is one recorded failure of a session, handed to the OnFailure
@@ -156,6 +166,9 @@ var (
 	ErrStale = errors.New("session changed concurrently")
 	// ErrClosed: the Manager is closed.
 	ErrClosed = errors.New("session manager closed")
+	// ErrNotOwner: this node does not own the session (Options.Owns or
+	// Options.Guard said no), so it may not run or trade it here.
+	ErrNotOwner = errors.New("session not owned by this node")
 )
 
 // InvalidError is a bad field in a request.

@@ -29,6 +29,8 @@ type env struct {
 	acct    Account
 	now     time.Time
 	dry     bool
+	cidFn   func(n int) string              // StepOptions.ClientOrderID
+	before  func(ctx context.Context) error // StepOptions.BeforePlace
 
 	mu       sync.Mutex
 	sealed   bool
@@ -40,6 +42,26 @@ type env struct {
 	canceled []venue.Order
 	planned  []venue.OrderRequest
 	errs     []string
+	// abort, once set, ends the step: no further order leaves and the
+	// step's outcome is abort with kind abortKind, whatever the strategy
+	// makes of the refusal.
+	abort     error
+	abortKind FailureKind
+}
+
+// setAbort records the first reason the step must end.
+func (e *env) setAbort(kind FailureKind, err error) {
+	e.mu.Lock()
+	if e.abort == nil {
+		e.abort, e.abortKind = err, kind
+	}
+	e.mu.Unlock()
+}
+
+func (e *env) aborted() (FailureKind, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.abortKind, e.abort
 }
 
 var _ strategy.Env = (*env)(nil)
@@ -97,23 +119,51 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 		return venue.Order{ClientOrderID: req.ClientOrderID, Symbol: req.Symbol, Side: req.Side, Type: req.Type,
 			Price: req.Price, Quantity: req.Quantity, Status: venue.StatusNew, Created: e.now, Updated: e.now}, nil
 	}
-	if e.step == 0 {
-		// Reserve the step number before the first order leaves: ids are
-		// then unique even if this step fails or the server dies.
-		seq, err := e.m.db.NextSessionStep(ctx, e.id)
-		if err != nil {
-			e.mu.Unlock()
-			return venue.Order{}, fmt.Errorf("session %s: %w", e.id, err)
-		}
-		e.step = seq
+	if e.abort != nil {
+		err := e.abort
+		e.mu.Unlock()
+		return venue.Order{}, err
 	}
-	req.ClientOrderID = e.m.cid(e.id, e.step, e.n)
+	if e.cidFn != nil {
+		req.ClientOrderID = e.cidFn(e.n)
+	} else {
+		if e.step == 0 {
+			// Reserve the step number before the first order leaves: ids
+			// are then unique even if this step fails or the server dies.
+			seq, err := e.m.db.NextSessionStep(ctx, e.id)
+			if err != nil {
+				e.mu.Unlock()
+				return venue.Order{}, fmt.Errorf("session %s: %w", e.id, err)
+			}
+			e.step = seq
+		}
+		req.ClientOrderID = e.m.cid(e.id, e.step, e.n)
+	}
 	e.n++
 	e.mu.Unlock()
 	if !venue.ClientOrderIDPattern.MatchString(req.ClientOrderID) {
 		return venue.Order{}, fmt.Errorf("session %s: client order id %q breaks the venue rule", e.id, req.ClientOrderID)
 	}
-	o, err := e.acct.Orders.Place(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: e.m.fence(e.id), Request: req})
+	refuse := func(kind FailureKind, err error) (venue.Order, error) {
+		e.setAbort(kind, err)
+		e.mu.Lock()
+		e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
+		e.mu.Unlock()
+		return venue.Order{}, err
+	}
+	if e.before != nil {
+		if err := e.before(ctx); err != nil {
+			return refuse(FailAborted, fmt.Errorf("session %s: before placing %q: %w", e.id, req.ClientOrderID, err))
+		}
+	}
+	fence, err := e.m.guard(e.id) // right before the order leaves
+	if err != nil {
+		return refuse(FailNotOwner, fmt.Errorf("place %q: %w", req.ClientOrderID, err))
+	}
+	if e.cidFn != nil {
+		e.m.rememberOrder(req.ClientOrderID, e.id)
+	}
+	o, err := e.acct.Orders.Place(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: fence, Request: req})
 	e.mu.Lock()
 	if err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
@@ -143,7 +193,11 @@ func (e *env) Cancel(ctx context.Context, symbol, clientOrderID string) (venue.O
 	if !e.m.owns(e.id, clientOrderID) {
 		return venue.Order{}, fmt.Errorf("cancel %q: not session %s's order: %w", clientOrderID, e.id, venue.ErrOrderNotFound)
 	}
-	o, err := e.acct.Orders.Cancel(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: e.m.fence(e.id),
+	fence, err := e.m.guard(e.id)
+	if err != nil {
+		return venue.Order{}, fmt.Errorf("cancel order %q: %w", clientOrderID, err)
+	}
+	o, err := e.acct.Orders.Cancel(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: fence,
 		Request: venue.OrderRequest{ClientOrderID: clientOrderID, Symbol: symbol}})
 	if err != nil {
 		return o, fmt.Errorf("cancel order %q: %w", clientOrderID, err)

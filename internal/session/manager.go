@@ -39,8 +39,23 @@ type Options struct {
 	// Pass it when the id format does not start with a per-session prefix.
 	OwnsOrder func(sessionID, clientOrderID string) bool
 	// Fence returns the session's current fencing token (package cluster);
-	// nil means 0.
+	// nil means 0. Guard supersedes it when set.
 	Fence func(sessionID string) int64
+	// Owns reports whether this node may run a session (cluster leases);
+	// nil means every session (one node). With Owns set, Boot resumes only
+	// owned sessions, Start, Resume and Restart of an unowned session only
+	// record what was asked (see Start), TradeNow of one fails with
+	// ErrNotOwner, and a sync loop (SyncInterval) adopts owned sessions
+	// that should run and lets go of ones another node paused or stopped.
+	Owns func(sessionID string) bool
+	// Guard is the cluster's lease guard: when set it is called right
+	// before each order (and cancel) a step sends and its token is the
+	// intent's fence; an error refuses the order and aborts the step as a
+	// FailNotOwner failure.
+	Guard func(sessionID string) (int64, error)
+	// SyncInterval is how often, with Owns set, the Manager compares the
+	// stored desired states with what it supervises; 0 means 5 seconds.
+	SyncInterval time.Duration
 	// Reconcile runs once per account in Boot before that account's
 	// sessions resume; nil skips it.
 	Reconcile ReconcileFunc
@@ -97,6 +112,14 @@ type Manager struct {
 
 	symMu sync.Mutex
 	syms  map[int64]map[string]venue.Symbol
+
+	// extMu guards ext: which session an order id that is not derived
+	// from ClientOrderID (Trade All's ids) belongs to; "" for none.
+	extMu sync.Mutex
+	ext   map[string]string
+
+	reconMu sync.Mutex
+	reconAt map[int64]time.Time // last successful Reconcile per account
 }
 
 // RestartCounts are a session's persisted restart counters.
@@ -125,6 +148,7 @@ func New(opts Options) (*Manager, error) {
 		grace: opts.AbandonGrace, log: opts.Logger,
 		runners: map[string]*runner{}, locks: map[string]*sync.Mutex{}, counts: map[string]*RestartCounts{},
 		fails: map[FailureKind]int64{}, syms: map[int64]map[string]venue.Symbol{},
+		ext: map[string]string{}, reconAt: map[int64]time.Time{},
 	}
 	if m.clk == nil {
 		m.clk = clock.Real{}
@@ -155,13 +179,35 @@ func New(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("session manager metrics: %w", err)
 	}
 	m.base, m.cancel = context.WithCancel(context.Background())
+	if opts.Owns != nil {
+		every := opts.SyncInterval
+		if every <= 0 {
+			every = 5 * time.Second
+		}
+		t := m.clk.NewTicker(every)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer t.Stop()
+			for {
+				select {
+				case <-m.base.Done():
+					return
+				case <-t.C():
+					m.sync(m.base)
+				}
+			}
+		}()
+	}
 	return m, nil
 }
 
 // Boot loads the counters and resumes every session whose desired state is
-// running (except quarantined ones): per account, the Reconcile hook runs
-// first, and when it fails that account's sessions stay down with an alert.
-// Sessions caught mid-stop by the last shutdown are finished stopping.
+// running (except quarantined ones) and that this node owns (Options.Owns):
+// per account, the Reconcile hook runs first, and when it fails that
+// account's sessions stay down with an alert. Sessions caught mid-stop by
+// the last shutdown are finished stopping (whoever owns them: no node runs
+// a session in state stopping).
 func (m *Manager) Boot(ctx context.Context) error {
 	all, err := m.db.Sessions(ctx, store.SessionFilter{})
 	if err != nil {
@@ -180,7 +226,7 @@ func (m *Manager) Boot(ctx context.Context) error {
 			m.withLock(s.ID, func() error {
 				return m.move(ctx, s.ID, Stopping, Stopped, "stop finished after server start", "system", WantStopped, nil)
 			})
-		case Desired(s.Desired) == WantRunning && State(s.State) != Quarantined:
+		case Desired(s.Desired) == WantRunning && State(s.State) != Quarantined && m.ownsHere(s.ID):
 			if len(byAcct[s.AccountID]) == 0 {
 				accts = append(accts, s.AccountID)
 			}
@@ -189,13 +235,9 @@ func (m *Manager) Boot(ctx context.Context) error {
 	}
 	var errs []error
 	for _, a := range accts {
-		if m.opts.Reconcile != nil {
-			if err := m.opts.Reconcile(ctx, a); err != nil {
-				err = fmt.Errorf("reconcile account %d before resuming %d sessions: %w", a, len(byAcct[a]), err)
-				m.alert(ctx, Alert{Severity: SevCritical, AccountID: a, Message: err.Error()})
-				errs = append(errs, err)
-				continue
-			}
+		if err := m.reconcile(ctx, a, len(byAcct[a]), false); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		for _, s := range byAcct[a] {
 			err := m.withLock(s.ID, func() error {
@@ -376,22 +418,42 @@ func (m *Manager) Transitions(ctx context.Context, id string) ([]Transition, err
 }
 
 // Start starts a created, stopped, failed or paused session; its desired
-// state becomes running.
+// state becomes running. On a node that does not own the session
+// (Options.Owns) the state checks are the same but Start only records the
+// desired state running: the owning node starts it (Adopt, or its sync
+// loop).
 func (m *Manager) Start(ctx context.Context, id, actor string) (Session, error) {
 	return m.act(ctx, id, "start", Starting, func(s Session) error {
+		if !m.ownsHere(id) {
+			return m.wantRunning(ctx, id, "start", actor)
+		}
 		m.halt(id)
 		return m.startFrom(ctx, s.State, id, "start", actor)
 	})
 }
 
-// Resume continues a paused session.
+// Resume continues a paused session. On a node that does not own it,
+// Resume only records the desired state running, as Start does.
 func (m *Manager) Resume(ctx context.Context, id, actor string) (Session, error) {
 	return m.act(ctx, id, "resume", Starting, func(s Session) error {
 		if s.State != Paused {
 			return &StateError{SessionID: id, Action: "resume", State: s.State}
 		}
+		if !m.ownsHere(id) {
+			return m.wantRunning(ctx, id, "resume", actor)
+		}
 		return m.startFrom(ctx, s.State, id, "resume", actor)
 	})
+}
+
+// wantRunning records the desired state running without touching the
+// state: the command of a node that does not own the session.
+func (m *Manager) wantRunning(ctx context.Context, id, action, actor string) error {
+	if err := m.db.SetSessionDesired(ctx, id, string(WantRunning), m.clk.Now()); err != nil {
+		return mapStoreErr(id, err)
+	}
+	m.log.Info("session desired running recorded for its owner node", "session", id, "action", action, "actor", actor)
+	return nil
 }
 
 // Pause stops stepping a session without canceling its orders; it may be
@@ -441,8 +503,26 @@ func (m *Manager) stopLocked(ctx context.Context, id, actor string) error {
 // Restart restarts a session by hand: it clears quarantine and the
 // automatic restart history, counts as a manual restart, and leaves the
 // session starting with desired state running.
+//
+// On a node that does not own the session: a session that runs nowhere
+// (quarantined, stopped, paused) is moved to restarting with desired state
+// running and the manual restart counted, and the owning node starts it;
+// one that may be running on its owner (running, starting, failed) is
+// refused with an error wrapping ErrNotOwner (send the command to the
+// owner).
 func (m *Manager) Restart(ctx context.Context, id, actor string) (Session, error) {
 	return m.act(ctx, id, "restart", Restarting, func(s Session) error {
+		if !m.ownsHere(id) {
+			switch s.State {
+			case Quarantined, Stopped, Paused:
+			default:
+				return fmt.Errorf("session is %s on its owner node: %w", s.State, ErrNotOwner)
+			}
+			if err := m.move(ctx, id, s.State, Restarting, "manual restart (awaiting owner node)", actor, WantRunning, nil); err != nil {
+				return err
+			}
+			return m.countRestart(ctx, id, true)
+		}
 		m.halt(id)
 		cur, err := m.Get(ctx, id)
 		if err != nil {
@@ -486,6 +566,9 @@ func (m *Manager) act(ctx context.Context, id, action string, to State, fn func(
 // startFrom moves a session to starting (through restarting where the
 // table requires it) with desired state running, and spawns its goroutine.
 func (m *Manager) startFrom(ctx context.Context, from State, id, reason, actor string) error {
+	if !m.ownsHere(id) {
+		return fmt.Errorf("session %s: %w", id, ErrNotOwner)
+	}
 	if !CanTransition(from, Starting) {
 		if err := m.move(ctx, id, from, Restarting, reason, actor, WantRunning, nil); err != nil {
 			return err
@@ -682,7 +765,7 @@ func (m *Manager) cancelOpen(ctx context.Context, s Session) (int, error) {
 	n := 0
 	var first error
 	for _, o := range open {
-		_, err := acct.Orders.Cancel(ctx, Intent{SessionID: s.ID, AccountID: s.AccountID, Fence: m.fence(s.ID),
+		_, err := acct.Orders.Cancel(ctx, Intent{SessionID: s.ID, AccountID: s.AccountID, Fence: m.fenceBestEffort(s.ID),
 			Request: venue.OrderRequest{ClientOrderID: o.ClientOrderID, Symbol: o.Symbol}})
 		if err != nil && first == nil {
 			first = fmt.Errorf("cancel %q: %w", o.ClientOrderID, err)
@@ -694,11 +777,59 @@ func (m *Manager) cancelOpen(ctx context.Context, s Session) (int, error) {
 	return n, first
 }
 
-// TradeNow runs one trade step of a running session now, serialized with
-// its scheduled steps, and returns what it did. A step that fails returns
-// its report and a *StepError; the session then goes through the restart
-// policy as for a scheduled step.
+// StepOptions customise one TradeNowWith step. The zero value is a plain
+// manual step (TradeNow).
+type StepOptions struct {
+	// ClientOrderID, when set, names the step's n-th order (n from 0)
+	// instead of the session's step counter; Trade All passes ids derived
+	// from its run key so a resumed run can find what a step sent. Every id
+	// must satisfy venue.ClientOrderIDPattern and never repeat across steps;
+	// the session then recognises these orders as its own (open orders,
+	// cancel on stop) through the journal.
+	ClientOrderID func(n int) string
+	// BeforePlace, when set, is called before each order is sent (Trade
+	// All's pacing); an error aborts the step before that order with the
+	// error returned. An abort is not a failure of the session.
+	BeforePlace func(ctx context.Context) error
+	// Trigger names the step in its report, e.g. "trade-all"; default
+	// "manual".
+	Trigger string
+}
+
+// TradeNow runs one trade step of a running session now; it is
+// TradeNowWith with zero StepOptions.
 func (m *Manager) TradeNow(ctx context.Context, id, actor string) (StepReport, error) {
+	return m.TradeNowWith(ctx, id, actor, StepOptions{})
+}
+
+// TradeNowWith runs one trade step of a running session now, in the
+// session's supervisor goroutine: serialized with its scheduled steps (never
+// two steps of one session at once), under the same deadline, with panics
+// recovered into a recorded failure and the strategy state persisted. A
+// step that fails returns its report and a *StepError; a strategy failure
+// then goes through the restart policy as for a scheduled step, while an
+// abort (BeforePlace error, ctx ended: FailAborted) leaves the session
+// running.
+//
+// A session that cannot step now returns a report whose Skip names why,
+// together with a *StateError (errors.Is ErrIllegalState), as TradeNow has
+// always done: Skip is "paused" or "quarantined" for those states and
+// "not_running" for every other (created, stopped, failed, restarting,
+// stopping); Note names the state. A session this node does not own
+// (Options.Owns) fails with an error wrapping ErrNotOwner, a missing one
+// with ErrNotFound.
+//
+// When ctx ends the step is canceled and TradeNowWith waits up to
+// AbandonGrace for it, returning its report and an error wrapping
+// ctx.Err().
+func (m *Manager) TradeNowWith(ctx context.Context, id, actor string, opts StepOptions) (StepReport, error) {
+	s, err := m.Get(ctx, id)
+	if err != nil {
+		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, err)
+	}
+	if !m.ownsHere(id) {
+		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, ErrNotOwner)
+	}
 	m.mu.Lock()
 	r := m.runners[id]
 	m.mu.Unlock()
@@ -707,16 +838,16 @@ func (m *Manager) TradeNow(ctx context.Context, id, actor string) (StepReport, e
 		if err != nil {
 			return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, err)
 		}
-		return StepReport{SessionID: id}, &StateError{SessionID: id, Action: "trade", State: s.State}
+		return notTradable(id, s.State)
 	}
 	if r == nil {
 		return notRunning()
 	}
-	if s, err := m.Get(ctx, id); err == nil && s.State != Running && s.State != Starting {
-		return StepReport{SessionID: id}, &StateError{SessionID: id, Action: "trade", State: s.State}
+	if s.State != Running && s.State != Starting {
+		return notTradable(id, s.State)
 	}
-	m.log.Info("trade now", "session", id, "actor", actor)
-	req := tradeReq{reply: make(chan tradeReply, 1), actor: actor}
+	m.log.Info("trade now", "session", id, "actor", actor, "trigger", opts.Trigger)
+	req := tradeReq{ctx: ctx, opts: opts, reply: make(chan tradeReply, 1), actor: actor}
 	select {
 	case r.trade <- req:
 	case <-r.done:
@@ -728,8 +859,36 @@ func (m *Manager) TradeNow(ctx context.Context, id, actor string) (StepReport, e
 	case rep := <-req.reply:
 		return rep.report, rep.err
 	case <-ctx.Done():
+	}
+	// The step is being canceled (it watches ctx); give it the grace
+	// period to say what it sent.
+	select {
+	case rep := <-req.reply:
+		return rep.report, fmt.Errorf("trade session %s: %w (step: %w)", id, ctx.Err(), errOr(rep.err))
+	case <-m.clk.After(m.grace):
 		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, ctx.Err())
 	}
+}
+
+func errOr(err error) error {
+	if err == nil {
+		return errors.New("finished")
+	}
+	return err
+}
+
+// notTradable is TradeNowWith's answer for a session that cannot step in
+// state st.
+func notTradable(id string, st State) (StepReport, error) {
+	skip := "not_running"
+	switch st {
+	case Paused:
+		skip = "paused"
+	case Quarantined:
+		skip = "quarantined"
+	}
+	return StepReport{SessionID: id, Skip: skip, Note: fmt.Sprintf("session is %s", st)},
+		&StateError{SessionID: id, Action: "trade", State: st}
 }
 
 // Preview runs the session's strategy once in dry run: nothing is sent and
@@ -805,8 +964,77 @@ func (m *Manager) fence(id string) int64 {
 	return m.opts.Fence(id)
 }
 
-// owns reports whether clientOrderID is one of session id's orders.
+// guard returns the fencing token an order of session id must carry: the
+// lease guard's when Options.Guard is set (an error: the order must not
+// leave), else Fence's.
+func (m *Manager) guard(id string) (int64, error) {
+	if m.opts.Guard == nil {
+		return m.fence(id), nil
+	}
+	tok, err := m.opts.Guard(id)
+	if err != nil {
+		return 0, fmt.Errorf("session %s lease guard: %w: %w", id, ErrNotOwner, err)
+	}
+	return tok, nil
+}
+
+// fenceBestEffort is the token for cleanup outside a step (cancel on
+// stop): the guard's when it allows, else Fence's, and the journal refuses
+// it if it is stale.
+func (m *Manager) fenceBestEffort(id string) int64 {
+	if tok, err := m.guard(id); err == nil {
+		return tok
+	}
+	return m.fence(id)
+}
+
+// ownsHere reports whether this node may run session id (Options.Owns).
+func (m *Manager) ownsHere(id string) bool {
+	return m.opts.Owns == nil || m.opts.Owns(id)
+}
+
+// rememberOrder notes that clientOrderID, not derived from ClientOrderID,
+// is session id's (before it is sent).
+func (m *Manager) rememberOrder(clientOrderID, id string) {
+	m.extMu.Lock()
+	defer m.extMu.Unlock()
+	if len(m.ext) >= 100_000 {
+		clear(m.ext) // a cache: the journal still knows
+	}
+	m.ext[clientOrderID] = id
+}
+
+// extOwner says which session placed clientOrderID when its id is not
+// derived from ClientOrderID: from memory, else from the journal's order
+// row (cached: an order's session never changes, and an order seen at the
+// venue was journaled before it was sent).
+func (m *Manager) extOwner(clientOrderID string) string {
+	m.extMu.Lock()
+	sid, ok := m.ext[clientOrderID]
+	m.extMu.Unlock()
+	if ok {
+		return sid
+	}
+	o, err := m.db.OrderByClientID(m.base, clientOrderID)
+	switch {
+	case err == nil:
+		sid = o.SessionID
+	case errors.Is(err, store.ErrNotFound):
+		sid = ""
+	default:
+		return "" // unknown now; ask again next time
+	}
+	m.rememberOrder(clientOrderID, sid)
+	return sid
+}
+
+// owns reports whether clientOrderID is one of session id's orders: by the
+// id format, else (ids a caller chose, as Trade All's) by the journal.
 func (m *Manager) owns(id, clientOrderID string) bool {
+	return m.ownsByFormat(id, clientOrderID) || m.extOwner(clientOrderID) == id
+}
+
+func (m *Manager) ownsByFormat(id, clientOrderID string) bool {
 	if m.opts.OwnsOrder != nil {
 		return m.opts.OwnsOrder(id, clientOrderID)
 	}

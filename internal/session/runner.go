@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/strategy"
@@ -19,7 +20,7 @@ type StepReport struct {
 	// Step is the step number reserved for the step's orders; 0 when it
 	// placed none.
 	Step      int64                `json:"step"`
-	Trigger   string               `json:"trigger"` // schedule, manual, preview
+	Trigger   string               `json:"trigger"` // schedule, manual, preview, or StepOptions.Trigger
 	Scheduled time.Time            `json:"scheduled,omitzero"`
 	Started   time.Time            `json:"started"`
 	Duration  time.Duration        `json:"duration"`
@@ -60,6 +61,8 @@ func (e *StepError) Error() string {
 func (e *StepError) Unwrap() error { return e.Err }
 
 type tradeReq struct {
+	ctx   context.Context // the caller's: when it ends the step is canceled
+	opts  StepOptions
 	actor string
 	reply chan tradeReply
 }
@@ -77,6 +80,9 @@ type runner struct {
 	stopOnce sync.Once
 	done     chan struct{}
 	trade    chan tradeReq
+	// released: another node takes the session over (Release, Close), so
+	// the goroutine writes nothing more to the store.
+	released atomic.Bool
 
 	mu         sync.Mutex
 	params     json.RawMessage // non-nil: rebuild the strategy before the next step
@@ -209,6 +215,23 @@ func (r *runner) fail(ctx context.Context, s Session, kind FailureKind, err erro
 	return nil
 }
 
+// notOwner records a step the lease guard stopped: OnFailure, metric and
+// alert, but no state change, since another node may own the session now
+// (the cluster releases it here, or the guard allows again).
+func (r *runner) notOwner(ctx context.Context, s Session, step int64, err error) {
+	m := r.m
+	r.failStep = 0
+	m.metrics.failures.WithLabelValues(string(FailNotOwner)).Inc()
+	m.mu.Lock()
+	m.fails[FailNotOwner]++
+	m.mu.Unlock()
+	if m.opts.OnFailure != nil {
+		m.opts.OnFailure(ctx, Failure{At: m.clk.Now(), SessionID: r.id, AccountID: s.AccountID, Kind: FailNotOwner, Step: step, Err: err})
+	}
+	m.alert(ctx, Alert{Severity: SevWarning, SessionID: r.id, AccountID: s.AccountID,
+		Message: fmt.Sprintf("session %s: order refused by the lease guard: %v", r.id, err)})
+}
+
 // run builds the strategy, moves to running and steps on schedule until
 // stopped (nil) or a failure (its kind and error).
 func (r *runner) run(ctx context.Context) (FailureKind, error) {
@@ -279,7 +302,12 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 		if errors.Is(err, errStopped) {
 			return "", nil
 		}
-		if err != nil {
+		switch {
+		case err == nil, kind == FailAborted:
+			// An abort is the caller's, not the session's: keep stepping.
+		case kind == FailNotOwner:
+			r.notOwner(ctx, s, rep.Step, err)
+		default:
 			return kind, err
 		}
 	}
@@ -293,12 +321,21 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	rep := StepReport{SessionID: r.id, Trigger: "schedule", Scheduled: scheduled, Started: started}
 	if req != nil {
 		rep.Trigger = "manual"
+		if req.opts.Trigger != "" {
+			rep.Trigger = req.opts.Trigger
+		}
 	} else {
 		m.metrics.lag.Observe(time.Since(scheduledWall(scheduled, started)).Seconds())
 	}
 	e := m.newEnv(ctx, s, acct, false, r.sstate)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if req != nil {
+		e.cidFn, e.before = req.opts.ClientOrderID, req.opts.BeforePlace
+		if req.ctx != nil {
+			defer context.AfterFunc(req.ctx, cancel)() // the caller gave up: cancel the step
+		}
+	}
 	// A ticker rather than After: it is stopped when the step ends, so
 	// thousands of quick steps leave no pending deadline timers behind.
 	watchdog := m.clk.NewTicker(m.deadline) // registered before the step can block
@@ -347,9 +384,16 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		o = outcome{err: errStopped}
 	}
 	e.seal()
+	if akind, aerr := e.aborted(); aerr != nil && kind != FailPanic && !errors.Is(o.err, errStopped) {
+		// The step was refused an order (BeforePlace, the lease guard):
+		// that is its outcome, whatever the strategy made of the refusal.
+		o.err, kind = aerr, akind
+	} else if o.err != nil && kind == FailError && req != nil && req.ctx != nil && req.ctx.Err() != nil {
+		o.err, kind = fmt.Errorf("step canceled by its caller: %w", o.err), FailAborted
+	}
 	end := m.clk.Now()
 	rep.fill(e, o.res, end)
-	if o.err != nil {
+	if o.err != nil && !errors.Is(o.err, errStopped) {
 		rep.Error = o.err.Error()
 		rep.ErrorKind = kind
 		r.failStep = rep.Step
@@ -371,7 +415,14 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	if o.err == nil {
 		lastErr = ""
 	}
-	if dirty || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
+	if kind == FailNotOwner || r.released.Load() {
+		// Another node may own the session now: its stored state is not
+		// ours to write. The strategy state is kept in memory for the next
+		// step here, should the guard allow again.
+		if dirty {
+			r.sstate = state
+		}
+	} else if dirty || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
 		var st json.RawMessage
 		if dirty {
 			st = state
