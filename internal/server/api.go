@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quagmt/udecimal"
+
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -29,8 +31,10 @@ func (s *Server) registerAPI() {
 	api(a, "POST /api/v1/accounts", s.createAccount)
 	api(a, "DELETE /api/v1/accounts/{name}", s.removeAccount)
 	api(v, "GET /api/v1/sessions", s.listSessions)
+	api(t, "POST /api/v1/sessions", s.createSession)
 	s.handleStream(v, "GET /api/v1/sessions/stream", s.topicStream(TopicSessions))
 	api(v, "GET /api/v1/sessions/{id}", s.getSession)
+	api(t, "DELETE /api/v1/sessions/{id}", s.deleteSession)
 	for _, c := range SessionCommands {
 		api(t, "POST /api/v1/sessions/{id}/"+string(c), s.sessionCommand(c))
 	}
@@ -47,12 +51,14 @@ func (s *Server) registerAPI() {
 	api(v, "GET /api/v1/journal", s.getJournal)
 	s.handleStream(v, "GET /api/v1/journal/stream", s.topicStream(TopicJournal))
 	api(v, "GET /api/v1/pnl", s.getPnL)
+	api(t, "POST /api/v1/pnl/backfill", s.startBackfill)
 	api(v, "GET /api/v1/jobs/{id}", s.getJob)
 	api(v, "GET /api/v1/alerts", s.listAlerts)
 	s.handleStream(v, "GET /api/v1/alerts/stream", s.topicStream(TopicAlerts))
 	api(t, "POST /api/v1/alerts/{id}/ack", s.ackAlert)
 	s.handleStream(v, "GET /api/v1/events", s.eventsStream)
 	api(v, "GET /api/v1/nodes", s.listNodes)
+	api(v, "GET /api/v1/stats", s.getStats)
 	api(a, "GET /api/v1/audit", s.listAudit)
 	api(a, "GET /api/v1/tokens", s.listTokens)
 	api(a, "POST /api/v1/tokens", s.createToken)
@@ -363,6 +369,138 @@ func (s *Server) patchParams(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+// sessionSpecBody is the body of POST /api/v1/sessions.
+type sessionSpecBody struct {
+	Name           string          `json:"name"`
+	Strategy       string          `json:"strategy"`
+	Account        string          `json:"account"`
+	Symbols        []string        `json:"symbols"`
+	Params         json.RawMessage `json:"params"`
+	AllocationKind string          `json:"allocation_kind"`
+	Allocation     string          `json:"allocation"`
+	Tags           []string        `json:"tags"`
+	Start          bool            `json:"start"`
+}
+
+// sessionSpec checks the body and turns it into a SessionSpec; every
+// refusal names the field.
+func sessionSpec(b sessionSpecBody) (SessionSpec, error) {
+	spec := SessionSpec{Name: strings.TrimSpace(b.Name), Strategy: strings.TrimSpace(b.Strategy), Account: strings.TrimSpace(b.Account),
+		AllocationKind: b.AllocationKind, Start: b.Start}
+	if spec.Strategy == "" {
+		return spec, invalidf("strategy is required")
+	}
+	if spec.Account == "" {
+		return spec, invalidf("account is required")
+	}
+	for i, sym := range b.Symbols {
+		sym = strings.ToUpper(strings.TrimSpace(sym))
+		if sym == "" {
+			return spec, invalidf("symbols[%d] is empty", i)
+		}
+		if !slices.Contains(spec.Symbols, sym) {
+			spec.Symbols = append(spec.Symbols, sym)
+		}
+	}
+	for i, tag := range b.Tags {
+		tag = strings.TrimSpace(tag)
+		if tag == "" {
+			return spec, invalidf("tags[%d] is empty", i)
+		}
+		if !slices.Contains(spec.Tags, tag) {
+			spec.Tags = append(spec.Tags, tag)
+		}
+	}
+	switch spec.AllocationKind {
+	case "":
+		spec.AllocationKind = AllocationFixed
+	case AllocationFixed, AllocationShare:
+	default:
+		return spec, invalidf("allocation_kind %q: want fixed or share", b.AllocationKind)
+	}
+	if b.Allocation == "" {
+		return spec, invalidf("allocation is required (a decimal string, e.g. \"1000\")")
+	}
+	d, err := udecimal.Parse(b.Allocation)
+	if err != nil {
+		return spec, invalidf("allocation %q is not a decimal", truncate(b.Allocation, 40))
+	}
+	if d.Sign() <= 0 {
+		return spec, invalidf("allocation %s must be positive", d)
+	}
+	if spec.AllocationKind == AllocationShare && d.GreaterThan(udecimal.One) {
+		return spec, invalidf("allocation %s: a share allocation is at most 1", d)
+	}
+	spec.Allocation = d
+	spec.Params = b.Params
+	if len(spec.Params) == 0 || string(spec.Params) == "null" {
+		spec.Params = json.RawMessage("{}")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(spec.Params, &obj); err != nil {
+		return spec, invalidf("params must be a JSON object")
+	}
+	return spec, nil
+}
+
+func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Sessions == nil {
+		s.writeErr(w, r, unavailable("the session supervisor"))
+		return
+	}
+	var body sessionSpecBody
+	if err := decodeBody(r, &body); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	spec, err := sessionSpec(body)
+	target := "session:(new)"
+	if spec.Name != "" {
+		target = "session:" + spec.Name
+	}
+	noteAudit(r, target, fmt.Sprintf("create %s on %q, %s allocation %s, symbols %v, tags %v, start %t, params %s",
+		spec.Strategy, spec.Account, spec.AllocationKind, spec.Allocation, spec.Symbols, spec.Tags, spec.Start, truncate(string(spec.Params), 300)))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	v, err := s.deps.Sessions.Create(r.Context(), spec, principalOf(r).Actor())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	noteAudit(r, "session:"+v.ID, fmt.Sprintf("create %q: %s on %q, %s allocation %s, symbols %v, tags %v, start %t, params %s",
+		v.Name, spec.Strategy, spec.Account, spec.AllocationKind, spec.Allocation, spec.Symbols, spec.Tags, spec.Start, truncate(string(spec.Params), 300)))
+	s.PublishSession(v)
+	w.Header().Set("Location", "/api/v1/sessions/"+url.PathEscape(v.ID))
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Sessions == nil {
+		s.writeErr(w, r, unavailable("the session supervisor"))
+		return
+	}
+	id := r.PathValue("id")
+	force := false
+	switch v := r.URL.Query().Get("force"); v {
+	case "", "false":
+	case "true":
+		force = true
+	default:
+		noteAudit(r, "session:"+id, "delete")
+		s.writeErr(w, r, invalidf("force %q: want true or false", v))
+		return
+	}
+	noteAudit(r, "session:"+id, "delete, force "+strconv.FormatBool(force))
+	if err := s.deps.Sessions.Delete(r.Context(), id, force, principalOf(r).Actor()); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	s.hub.publish(TopicSessions, "session-deleted", id, map[string]string{"id": id})
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -662,6 +800,89 @@ func (s *Server) getPnL(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rep)
 }
 
+// backfillBody is the body of POST /api/v1/pnl/backfill.
+type backfillBody struct {
+	Account  string   `json:"account"`
+	From     string   `json:"from"`
+	To       string   `json:"to"`
+	Interval string   `json:"interval"`
+	Symbols  []string `json:"symbols"`
+}
+
+// parseDay reads an RFC 3339 time or a YYYY-MM-DD date (00:00 UTC).
+func parseDay(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, invalidf("%s is required (RFC 3339 or YYYY-MM-DD)", field)
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, invalidf("%s %q: want an RFC 3339 time or a YYYY-MM-DD date", field, truncate(v, 40))
+}
+
+func (s *Server) startBackfill(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Backfills == nil {
+		s.writeErr(w, r, unavailable("PnL backfill"))
+		return
+	}
+	var body backfillBody
+	if err := decodeBody(r, &body); err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	req, err := backfillRequest(body)
+	noteAudit(r, "account:"+req.Account, fmt.Sprintf("backfill %q to %q, interval %q, symbols %v", body.From, body.To, body.Interval, req.Symbols))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	j, err := s.deps.Backfills.Start(r.Context(), req, principalOf(r).Actor())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	noteAudit(r, "job:"+j.ID, fmt.Sprintf("backfill account %q from %s to %s, interval %s, symbols %v",
+		req.Account, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), req.Interval, req.Symbols))
+	w.Header().Set("Location", "/api/v1/jobs/"+url.PathEscape(j.ID))
+	writeJSON(w, http.StatusAccepted, toJobJSON(j))
+}
+
+// backfillRequest checks the body; every refusal names the field.
+func backfillRequest(b backfillBody) (BackfillRequest, error) {
+	req := BackfillRequest{Account: strings.TrimSpace(b.Account), Interval: b.Interval}
+	if req.Account == "" {
+		return req, invalidf("account is required")
+	}
+	for i, sym := range b.Symbols {
+		sym = strings.ToUpper(strings.TrimSpace(sym))
+		if sym == "" {
+			return req, invalidf("symbols[%d] is empty", i)
+		}
+		req.Symbols = append(req.Symbols, sym)
+	}
+	switch req.Interval {
+	case "":
+		req.Interval = "1h"
+	case "1h", "1d":
+	default:
+		return req, invalidf("interval %q: want 1h or 1d", truncate(b.Interval, 20))
+	}
+	var err error
+	if req.From, err = parseDay("from", b.From); err != nil {
+		return req, err
+	}
+	if req.To, err = parseDay("to", b.To); err != nil {
+		return req, err
+	}
+	if !req.From.Before(req.To) {
+		return req, invalidf("from must be before to")
+	}
+	return req, nil
+}
+
 type jobJSON struct {
 	ID        string          `json:"id"`
 	Kind      string          `json:"kind"`
@@ -682,12 +903,17 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, toJobJSON(j))
+}
+
+// toJobJSON is a job as GET /api/v1/jobs/{id} shows it.
+func toJobJSON(j store.Job) jobJSON {
 	args := json.RawMessage(j.Args)
 	if !json.Valid(args) {
 		args = json.RawMessage("{}")
 	}
-	writeJSON(w, http.StatusOK, jobJSON{ID: j.ID, Kind: j.Kind, Args: args, State: j.State, Done: j.Done, Total: j.Total,
-		Message: j.Message, Error: j.Error, Owner: j.Owner, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt})
+	return jobJSON{ID: j.ID, Kind: j.Kind, Args: args, State: j.State, Done: j.Done, Total: j.Total,
+		Message: j.Message, Error: j.Error, Owner: j.Owner, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
 }
 
 // --- alerts ----------------------------------------------------------------
@@ -802,6 +1028,34 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"nodes": nonNilSlice(ns)})
+}
+
+func (s *Server) getStats(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Stats == nil {
+		s.writeErr(w, r, unavailable("statistics"))
+		return
+	}
+	st, err := s.deps.Stats.Stats(r.Context())
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	// Empty maps, not null, so clients can index without checks.
+	sup, ex := &st.Supervisor, &st.Execution
+	sup.Failures, sup.Sessions = nonNilMap(sup.Failures), nonNilMap(sup.Sessions)
+	ex.Outcomes, ex.Failures, ex.Sessions = nonNilMap(ex.Outcomes), nonNilMap(ex.Failures), nonNilMap(ex.Sessions)
+	for id, c := range ex.Sessions {
+		c.Outcomes = nonNilMap(c.Outcomes)
+		ex.Sessions[id] = c
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func nonNilMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return m
 }
 
 type auditJSON struct {

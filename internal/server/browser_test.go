@@ -286,6 +286,36 @@ func TestBrowserDashboard(t *testing.T) {
 	w.click(`tr[data-session="s-0002"] button[data-cmd="start"]`)
 	w.waitJS("s-0002 running", `return document.querySelector('tr[data-session="s-0002"] .state').textContent.startsWith("running")`)
 
+	// Sessions: a bad allocation is refused with a message naming it; a
+	// good form creates a running session, which is then deleted (forced,
+	// since it runs) after confirmation.
+	w.click("#new-session summary")
+	w.typeInto("#ns-name", "dca-browser")
+	w.typeInto("#ns-strategy", "dca")
+	w.typeInto("#ns-symbols", "BTCUSDT, ETHUSDT")
+	w.typeInto("#ns-allocation", "12x")
+	w.typeInto("#ns-tags", "desk-c")
+	w.typeInto("#ns-params", `{"every":"1h"}`)
+	w.click("#ns-create")
+	w.waitJS("the allocation error", `return document.getElementById("action-error").textContent.includes("allocation")`)
+	w.typeInto("#ns-allocation", "500")
+	w.click("#ns-create")
+	w.waitJS("the new session", `return [...document.querySelectorAll("#sessions tr[data-session]")].some(tr => tr.textContent.includes("dca-browser") && tr.querySelector(".state").textContent.startsWith("running"))`)
+	w.screenshot(shots, "10-session-created")
+	var newID string
+	w.js(`return [...document.querySelectorAll("#sessions tr[data-session]")].find(tr => tr.textContent.includes("dca-browser")).dataset.session`, &newID)
+	row := `tr[data-session="` + newID + `"] `
+	w.click(row + "button.del")
+	w.waitJS("the delete confirmation", `return !document.querySelector(arguments[0] + ".del-confirm").classList.contains("hidden")`, row)
+	w.click(row + "button.del-yes") // without force: refused, the session runs
+	w.waitJS("the refusal", `return document.getElementById("action-error").textContent.includes("running")`)
+	w.click(row + ".del-force")
+	w.click(row + "button.del-yes")
+	w.waitJS("the row to go", `return !document.querySelector(arguments[0])`, `tr[data-session="`+newID+`"]`)
+	if _, err := env.Sessions.Session(context.Background(), newID); err == nil {
+		t.Errorf("session %s still exists after delete", newID)
+	}
+
 	// Trade All by tag, with preview, confirmation, live progress, results.
 	w.open(base + "/trade-all")
 	w.click("#ta-preview")

@@ -79,14 +79,51 @@ type SessionView struct {
 	UpdatedAt      time.Time        `json:"updated_at"`
 }
 
+// Allocation kinds of a session.
+const (
+	// AllocationFixed allocates a fixed amount of the quote currency.
+	AllocationFixed = "fixed"
+	// AllocationShare allocates a share (0 to 1) of the account's
+	// collateral value.
+	AllocationShare = "share"
+)
+
+// SessionSpec is a session to create. The server has checked that Strategy
+// and Account are set, AllocationKind is AllocationFixed or
+// AllocationShare, Allocation is positive (at most 1 for a share) and Params
+// is a JSON object; the adapter checks the rest (the strategy exists and
+// accepts Params, the account exists, the symbols trade on its venue) and
+// answers a bad spec with an error wrapping ErrInvalid, a taken name with
+// one wrapping ErrConflict.
+type SessionSpec struct {
+	// Name is the display name; empty lets the adapter pick one.
+	Name           string
+	Strategy       string
+	Account        string
+	Symbols        []string
+	Params         json.RawMessage
+	AllocationKind string
+	Allocation     udecimal.Decimal
+	Tags           []string
+	// Start starts the session once created; otherwise it is stopped.
+	Start bool
+}
+
 // Sessions is the session supervisor as the server drives it. Command and
 // UpdateParams return the session after the change; a command that the
 // session's state forbids returns an error wrapping ErrConflict.
+//
+// Create stores a new session (and starts it when spec.Start) and returns
+// it. Delete removes a session with its supervisor; a session that is
+// running or paused is refused with ErrConflict unless force, which stops
+// it first. Its journal, orders and fills stay (they are the record).
 type Sessions interface {
 	Sessions(ctx context.Context, q SessionQuery) ([]SessionView, error)
 	Session(ctx context.Context, id string) (SessionView, error)
 	Command(ctx context.Context, id string, cmd SessionCommand, actor string) (SessionView, error)
 	UpdateParams(ctx context.Context, id string, params json.RawMessage, actor string) (SessionView, error)
+	Create(ctx context.Context, spec SessionSpec, actor string) (SessionView, error)
+	Delete(ctx context.Context, id string, force bool, actor string) error
 }
 
 // TradeAllRequest selects the sessions of a Trade All: every session with
@@ -240,4 +277,76 @@ type NodeView struct {
 // Nodes lists the cluster's nodes (one on SQLite).
 type Nodes interface {
 	Nodes(ctx context.Context) ([]NodeView, error)
+}
+
+// RestartCounts are one session's restarts by trigger.
+type RestartCounts struct {
+	Auto   int64 `json:"auto"`
+	Manual int64 `json:"manual"`
+}
+
+// SupervisorStats summarize the session supervisor since its start
+// (restart counters are persisted, so they span restarts of the node).
+type SupervisorStats struct {
+	// Running is the number of live session supervisors.
+	Running        int   `json:"running"`
+	RestartsAuto   int64 `json:"restarts_auto"`
+	RestartsManual int64 `json:"restarts_manual"`
+	// Steps is the number of trade steps run.
+	Steps int64 `json:"steps"`
+	// Failures counts failed steps by kind (error, panic, stuck, start, ...).
+	Failures map[string]int64 `json:"failures"`
+	// Sessions are the restart counters per session id.
+	Sessions map[string]RestartCounts `json:"sessions"`
+}
+
+// ExecutionCounts are the execution success rate inputs of one session.
+// SuccessRate is Successes over Intents (0 when there are none).
+type ExecutionCounts struct {
+	Intents     int64   `json:"intents"`
+	Successes   int64   `json:"successes"`
+	SuccessRate float64 `json:"success_rate"`
+	// Outcomes counts how orders ended (filled, accepted, canceled,
+	// rejected, refused, failed, unsettled).
+	Outcomes map[string]int64 `json:"outcomes"`
+}
+
+// ExecutionStats summarize order execution overall and per session.
+type ExecutionStats struct {
+	ExecutionCounts
+	// Failures counts every execution error by class.
+	Failures map[string]int64 `json:"failures"`
+	// Sessions are the counters per session id.
+	Sessions map[string]ExecutionCounts `json:"sessions"`
+}
+
+// StatsView is GET /api/v1/stats.
+type StatsView struct {
+	Supervisor SupervisorStats `json:"supervisor"`
+	Execution  ExecutionStats  `json:"execution"`
+}
+
+// Stats reports supervisor and execution statistics (internal/app fills
+// them from session.Manager.Stats and journal.Metrics.Stats).
+type Stats interface {
+	Stats(ctx context.Context) (StatsView, error)
+}
+
+// BackfillRequest is a PnL backfill to run over [From, To) for an account,
+// every symbol it traded when Symbols is empty. The server has checked that
+// Account is set, From is before To and Interval is "1h" or "1d".
+type BackfillRequest struct {
+	Account  string    `json:"account"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Interval string    `json:"interval"`
+	Symbols  []string  `json:"symbols,omitempty"`
+}
+
+// Backfills starts PnL backfill jobs. Start stores a queued job, runs it in
+// the background and returns it (its progress is GET /api/v1/jobs/{id});
+// bad arguments (an unknown account, a range the venue cannot serve) are an
+// error wrapping ErrInvalid and store nothing.
+type Backfills interface {
+	Start(ctx context.Context, req BackfillRequest, actor string) (store.Job, error)
 }

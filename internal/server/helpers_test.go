@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 )
 
@@ -38,3 +39,12 @@ func (s *sseReader) next() (event, data string, err error) {
 		}
 	}
 }
+
+func newReq(method, path, token, body string) *http.Request {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req
+}
+
+func newRec() *httptest.ResponseRecorder { return httptest.NewRecorder() }

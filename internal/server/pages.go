@@ -189,8 +189,33 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	s.render(w, r, "sessions", "Sessions", map[string]any{"Sessions": ss, "Commands": SessionCommands})
+	d := map[string]any{"Sessions": ss, "Commands": SessionCommands}
+	if p := principalOf(r); p.Role.Allows(auth.RoleTrader) {
+		// The new-session form offers the desk's accounts and the known
+		// strategies (the built-in ones and any a session runs).
+		accts, err := s.deps.Store.Accounts(r.Context())
+		if err != nil {
+			s.pageErr(w, r, err)
+			return
+		}
+		names := make([]string, 0, len(accts))
+		for _, a := range accts {
+			names = append(names, a.Name)
+		}
+		strategies := slices.Clone(builtinStrategies)
+		for _, v := range ss {
+			if !slices.Contains(strategies, v.Strategy) {
+				strategies = append(strategies, v.Strategy)
+			}
+		}
+		d["Accounts"], d["Strategies"] = names, strategies
+	}
+	s.render(w, r, "sessions", "Sessions", d)
 }
+
+// builtinStrategies are suggested by the new-session form; the supervisor
+// decides what exists.
+var builtinStrategies = []string{"dca", "grid", "rebalance", "twap"}
 
 func (s *Server) tradeAllPage(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionViews(r, SessionQuery{})

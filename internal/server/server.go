@@ -73,6 +73,8 @@ type Deps struct {
 	PnL        PnL
 	Accounts   Accounts
 	Nodes      Nodes
+	Stats      Stats
+	Backfills  Backfills
 }
 
 // RouteKind says how a route authenticates and answers errors.

@@ -54,6 +54,8 @@ type Env struct {
 	PnL        *PnL
 	Collateral *Collateral
 	Accounts   *Accounts
+	Stats      *Stats
+	Backfills  *Backfills
 
 	stopFeed context.CancelFunc
 	wg       sync.WaitGroup
@@ -144,7 +146,7 @@ func NewEnv(ctx context.Context, dbURL string, opts Options) (*Env, error) {
 		}
 	}
 	pub := &publisher{}
-	e.Sessions = newSessions(pub)
+	e.Sessions = newSessions(pub, db)
 	lastA := -1
 	for i := range opts.Sessions {
 		if i%3 != 2 {
@@ -188,6 +190,8 @@ func NewEnv(ctx context.Context, dbURL string, opts Options) (*Env, error) {
 	e.PnL = &PnL{}
 	e.Collateral = &Collateral{P: p, DB: db}
 	e.Accounts = &Accounts{DB: db, P: p}
+	e.Stats = &Stats{Sessions: e.Sessions, Journal: e.Journal}
+	e.Backfills = newBackfills(db)
 	cfg := opts.Config
 	cfg.Logger = opts.Logger
 	if cfg.Version == "" {
@@ -195,7 +199,7 @@ func NewEnv(ctx context.Context, dbURL string, opts Options) (*Env, error) {
 	}
 	e.Server = server.New(cfg, server.Deps{
 		Store: db, Gatherer: prometheus.NewRegistry(), Portfolio: p, Collateral: e.Collateral, Sessions: e.Sessions,
-		TradeAll: e.TradeAll, Journal: e.Journal, PnL: e.PnL, Accounts: e.Accounts,
+		TradeAll: e.TradeAll, Journal: e.Journal, PnL: e.PnL, Accounts: e.Accounts, Stats: e.Stats, Backfills: e.Backfills,
 	})
 	pub.mu.Lock()
 	pub.p = e.Server
@@ -221,6 +225,7 @@ func (e *Env) Close() {
 		f()
 	}
 	e.TradeAll.Close()
+	e.Backfills.Close()
 	e.stopFeed()
 	e.wg.Wait()
 	if e.closeDB {

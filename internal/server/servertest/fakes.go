@@ -36,6 +36,8 @@ var (
 	_ server.PnL        = (*PnL)(nil)
 	_ server.Collateral = (*Collateral)(nil)
 	_ server.Accounts   = (*Accounts)(nil)
+	_ server.Stats      = (*Stats)(nil)
+	_ server.Backfills  = (*Backfills)(nil)
 	_ server.Portfolio  = (*portfolio.Portfolio)(nil)
 )
 
@@ -64,14 +66,21 @@ func (p *publisher) get() Publisher {
 // Sessions is a fake supervisor: commands move sessions through
 // stopped → running ⇄ paused → stopped and refuse illegal moves with
 // server.ErrConflict.
+//
+// Create checks the strategy (one of Strategies) and that the account is in
+// the store; Delete refuses a running or paused session without force.
 type Sessions struct {
 	pub *publisher
+	db  *store.DB
 	mu  sync.Mutex
 	m   map[string]*server.SessionView
 }
 
-func newSessions(pub *publisher) *Sessions {
-	return &Sessions{pub: pub, m: map[string]*server.SessionView{}}
+// Strategies are the strategies the fake supervisor knows.
+var Strategies = []string{"dca", "grid", "rebalance", "twap"}
+
+func newSessions(pub *publisher, db *store.DB) *Sessions {
+	return &Sessions{pub: pub, db: db, m: map[string]*server.SessionView{}}
 }
 
 // Add registers a session.
@@ -181,6 +190,64 @@ func (f *Sessions) UpdateParams(ctx context.Context, id string, params json.RawM
 	v.Params, _ = json.Marshal(old)
 	v.UpdatedAt = time.Now().UTC()
 	return *v, nil
+}
+
+// Create implements server.Sessions.
+func (f *Sessions) Create(ctx context.Context, spec server.SessionSpec, actor string) (server.SessionView, error) {
+	if !slices.Contains(Strategies, spec.Strategy) {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("strategy %q: want one of %s", spec.Strategy, strings.Join(Strategies, ", "))}
+	}
+	if len(spec.Symbols) == 0 {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: "symbols: name at least one"}
+	}
+	if f.db != nil {
+		if _, err := f.db.Account(ctx, spec.Account); err != nil {
+			return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q does not exist", spec.Account)}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := len(f.m) + 1
+	for f.m[fmt.Sprintf("s-%04d", n)] != nil {
+		n++
+	}
+	id := fmt.Sprintf("s-%04d", n)
+	name := spec.Name
+	if name == "" {
+		name = spec.Strategy + "-" + id
+	}
+	for _, v := range f.m {
+		if v.Name == name {
+			return server.SessionView{}, &server.Error{Kind: server.ErrConflict, Message: fmt.Sprintf("a session named %q exists (%s)", name, v.ID)}
+		}
+	}
+	state := "stopped"
+	if spec.Start {
+		state = "running"
+	}
+	v := &server.SessionView{ID: id, Name: name, Strategy: spec.Strategy, Account: spec.Account, Symbols: slices.Clone(spec.Symbols),
+		Tags: slices.Clone(spec.Tags), State: state, AllocationKind: spec.AllocationKind, Allocation: spec.Allocation,
+		Params: slices.Clone(spec.Params), UpdatedAt: time.Now().UTC()}
+	if v.Tags == nil {
+		v.Tags = []string{}
+	}
+	f.m[id] = v
+	return *v, nil
+}
+
+// Delete implements server.Sessions.
+func (f *Sessions) Delete(ctx context.Context, id string, force bool, actor string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.m[id]
+	if !ok {
+		return fmt.Errorf("session %q: %w", id, server.ErrNotFound)
+	}
+	if (v.State == "running" || v.State == "paused") && !force {
+		return &server.Error{Kind: server.ErrConflict, Message: fmt.Sprintf("session %s is %s: stop it first or delete with force", id, v.State)}
+	}
+	delete(f.m, id)
+	return nil
 }
 
 // step records a trade step of a session (Trade All calls it).
@@ -580,6 +647,143 @@ func (f *Accounts) CreateAccount(ctx context.Context, a server.NewAccount, actor
 // RemoveAccount implements server.Accounts.
 func (f *Accounts) RemoveAccount(ctx context.Context, name, actor string) error {
 	return f.DB.DeleteAccount(ctx, name)
+}
+
+// --- stats -----------------------------------------------------------------
+
+// Stats derives statistics from the fakes: restarts from the sessions,
+// steps and execution outcomes from the journal (an intent without an
+// error succeeded; a rejected event with an error class failed).
+type Stats struct {
+	Sessions *Sessions
+	Journal  *Journal
+}
+
+// Stats implements server.Stats.
+func (f *Stats) Stats(ctx context.Context) (server.StatsView, error) {
+	var st server.StatsView
+	sup := &st.Supervisor
+	sup.Failures, sup.Sessions = map[string]int64{}, map[string]server.RestartCounts{}
+	ss, _ := f.Sessions.Sessions(ctx, server.SessionQuery{})
+	for _, v := range ss {
+		if v.State == "running" {
+			sup.Running++
+		}
+		sup.Sessions[v.ID] = server.RestartCounts{Auto: v.RestartsAuto, Manual: v.RestartsManual}
+		sup.RestartsAuto += v.RestartsAuto
+		sup.RestartsManual += v.RestartsManual
+	}
+	ex := &st.Execution
+	ex.Outcomes, ex.Failures, ex.Sessions = map[string]int64{}, map[string]int64{}, map[string]server.ExecutionCounts{}
+	f.Journal.mu.RLock()
+	failed := map[string]int64{}
+	for _, e := range f.Journal.evs {
+		c := ex.Sessions[e.SessionID]
+		if c.Outcomes == nil {
+			c.Outcomes = map[string]int64{}
+		}
+		switch {
+		case e.Kind == "intent":
+			c.Intents++
+			ex.Intents++
+			sup.Steps++
+		case e.ErrorClass != "":
+			ex.Failures[e.ErrorClass]++
+			ex.Outcomes["failed"]++
+			c.Outcomes["failed"]++
+			failed[e.SessionID]++
+			sup.Failures["error"]++
+		case e.Kind == "fill":
+			ex.Outcomes["filled"]++
+			c.Outcomes["filled"]++
+		}
+		ex.Sessions[e.SessionID] = c
+	}
+	f.Journal.mu.RUnlock()
+	rate := func(c *server.ExecutionCounts, failed int64) {
+		c.Successes = max(c.Intents-failed, 0)
+		if c.Intents > 0 {
+			c.SuccessRate = float64(c.Successes) / float64(c.Intents)
+		}
+	}
+	for id, c := range ex.Sessions {
+		rate(&c, failed[id])
+		ex.Sessions[id] = c
+	}
+	var all int64
+	for _, n := range failed {
+		all += n
+	}
+	rate(&ex.ExecutionCounts, all)
+	return st, nil
+}
+
+// --- backfills ---------------------------------------------------------------
+
+// Backfills is a fake backfill runner: a job of one window per day of the
+// range, stored in the store's jobs table and advanced Step apart to done.
+type Backfills struct {
+	DB *store.DB
+	// Step is the time one window takes; default 20 ms.
+	Step time.Duration
+
+	mu   sync.Mutex
+	seq  int
+	wg   sync.WaitGroup
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func newBackfills(db *store.DB) *Backfills {
+	ctx, stop := context.WithCancel(context.Background())
+	return &Backfills{DB: db, Step: 20 * time.Millisecond, ctx: ctx, stop: stop}
+}
+
+// Start implements server.Backfills.
+func (f *Backfills) Start(ctx context.Context, req server.BackfillRequest, actor string) (store.Job, error) {
+	if _, err := f.DB.Account(ctx, req.Account); err != nil {
+		return store.Job{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q does not exist", req.Account)}
+	}
+	args, _ := json.Marshal(req)
+	f.mu.Lock()
+	f.seq++
+	id := fmt.Sprintf("bf_%04d", f.seq)
+	f.mu.Unlock()
+	now := time.Now().UTC()
+	days := int64(req.To.Sub(req.From).Hours()/24) + 1
+	j := store.Job{ID: id, Kind: "backfill", Args: string(args), State: "queued", Total: days, Message: "queued", Owner: "servertest", CreatedAt: now, UpdatedAt: now}
+	if err := f.DB.CreateJob(ctx, j); err != nil {
+		return store.Job{}, fmt.Errorf("start backfill for %q: %w", req.Account, err)
+	}
+	f.wg.Add(1)
+	go f.run(j)
+	return j, nil
+}
+
+func (f *Backfills) run(j store.Job) {
+	defer f.wg.Done()
+	j.State = "running"
+	for j.Done < j.Total {
+		select {
+		case <-time.After(f.Step):
+		case <-f.ctx.Done():
+			return
+		}
+		j.Done++
+		j.Message = fmt.Sprintf("window %d of %d", j.Done, j.Total)
+		j.UpdatedAt = time.Now().UTC()
+		if err := f.DB.UpdateJob(f.ctx, j); err != nil {
+			return
+		}
+	}
+	j.State, j.Message = "done", "backfilled"
+	_ = f.DB.UpdateJob(f.ctx, j)
+}
+
+// Close stops and waits for every job.
+func (f *Backfills) Close() {
+	f.stop()
+	f.wg.Wait()
 }
 
 var _ = venue.WalletSpot

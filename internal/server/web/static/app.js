@@ -124,11 +124,45 @@ const pages = {
 
   sessions() {
     const table = document.getElementById("sessions");
+    const form = document.getElementById("new-session-form");
+    const list = s => s.split(",").map(x => x.trim()).filter(x => x !== "");
+    if (form) form.addEventListener("submit", async ev => {
+      ev.preventDefault();
+      const v = id => document.getElementById(id).value;
+      let params;
+      try { params = JSON.parse(v("ns-params") || "{}"); } catch (e) { show("action-error", "params: not valid JSON"); return; }
+      if (params === null || typeof params !== "object" || Array.isArray(params)) { show("action-error", "params: want a JSON object"); return; }
+      const body = {name: v("ns-name").trim(), strategy: v("ns-strategy").trim(), account: v("ns-account"), symbols: list(v("ns-symbols")),
+        params, allocation_kind: v("ns-kind"), allocation: v("ns-allocation").trim(), tags: list(v("ns-tags")),
+        start: document.getElementById("ns-start").checked};
+      const btn = document.getElementById("ns-create");
+      btn.disabled = true;
+      const r = await api("POST", "/api/v1/sessions", body);
+      btn.disabled = false;
+      if (!r.ok) { show("action-ok", ""); show("action-error", "new session: " + errText(r)); return; }
+      show("action-error", "");
+      // Reload so the new row is rendered like the others, actions included.
+      location.assign("/sessions?created=" + encodeURIComponent(r.data.id));
+    });
+    const created = new URLSearchParams(location.search).get("created");
+    if (created) show("action-ok", "session " + created + " created");
     table.addEventListener("click", async ev => {
       const tr = ev.target.closest("tr[data-session]");
       if (!tr) return;
       const id = tr.dataset.session;
+      const confirmBox = tr.querySelector(".del-confirm");
       let r = null;
+      if (ev.target.classList.contains("del")) { confirmBox.classList.remove("hidden"); return; }
+      if (ev.target.classList.contains("del-no")) { confirmBox.classList.add("hidden"); return; }
+      if (ev.target.classList.contains("del-yes")) {
+        const force = tr.querySelector(".del-force").checked;
+        r = await api("DELETE", "/api/v1/sessions/" + encodeURIComponent(id) + (force ? "?force=true" : ""));
+        if (!r.ok) { show("action-ok", ""); show("action-error", id + ": " + errText(r)); return; }
+        show("action-error", "");
+        show("action-ok", "session " + id + " deleted");
+        remove(id);
+        return;
+      }
       if (ev.target.classList.contains("cmd")) {
         r = await api("POST", "/api/v1/sessions/" + encodeURIComponent(id) + "/" + ev.target.dataset.cmd);
       } else if (ev.target.classList.contains("save-params")) {
@@ -149,7 +183,11 @@ const pages = {
       tr.querySelector(".laststep").textContent = fmtTime(s.last_step_at);
       tr.querySelector(".restarts").textContent = s.restarts_auto + " auto / " + s.restarts_manual + " manual";
     }
-    listen(["sessions"], {sessions: update});
+    function remove(id) {
+      const tr = table.querySelector('tr[data-session="' + CSS.escape(id) + '"]');
+      if (tr) tr.remove();
+    }
+    listen(["sessions"], {sessions: update, "session-deleted": d => remove(d.id)});
   },
 
   "trade-all"() {
