@@ -139,7 +139,8 @@ type runner struct {
 	start    time.Time
 	res      Result
 	prog     Progress
-	orders   map[string]orderRef // by symbol+"|"+venue order id, or "c|"+client id
+	orders   map[string]orderRef  // by symbol+"|"+venue order id, or "c|"+client id
+	loaded   map[string]time.Time // symbols whose orders are in orders, and when they were read
 	symParts map[string][2]string
 	venueSym map[string]venue.Symbol
 }
@@ -170,7 +171,8 @@ func newRun(ctx context.Context, cfg Config) (*runner, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	r := &runner{cfg: cfg, clk: cfg.Clock, orders: map[string]orderRef{}, symParts: map[string][2]string{}}
+	r := &runner{cfg: cfg, clk: cfg.Clock, orders: map[string]orderRef{}, loaded: map[string]time.Time{},
+		symParts: map[string][2]string{}}
 	if len(cfg.Symbols) == 0 {
 		syms, err := r.accountSymbols(ctx)
 		if err != nil {
@@ -360,6 +362,17 @@ func (r *runner) attribute(ctx context.Context, t venue.Trade) (orderRef, error)
 	if ref, ok := r.orders[key]; ok {
 		return ref, nil
 	}
+	if err := r.loadOrders(ctx, t.Symbol); err != nil {
+		return orderRef{}, err
+	}
+	if ref, ok := r.orders[key]; ok {
+		return ref, nil
+	}
+	// Not among the orders read at the start: unless the order may have been
+	// written since (a live session trading now), it is not ours.
+	if t.Time.Before(r.loaded[t.Symbol].Add(-time.Hour)) {
+		return orderRef{clientID: t.ClientOrderID}, nil
+	}
 	var o store.Order
 	var err error
 	if t.ClientOrderID != "" {
@@ -377,6 +390,28 @@ func (r *runner) attribute(ctx context.Context, t venue.Trade) (orderRef, error)
 	}
 	r.orders[key] = ref
 	return ref, nil
+}
+
+// loadOrders reads the account's orders in symbol once, so that a window's
+// fills are attributed without a query each.
+func (r *runner) loadOrders(ctx context.Context, symbol string) error {
+	if _, ok := r.loaded[symbol]; ok {
+		return nil
+	}
+	now := r.clk.Now()
+	os, err := r.cfg.DB.AccountOrders(ctx, r.cfg.Account.ID, symbol)
+	if err != nil {
+		return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+	}
+	for _, o := range os {
+		ref := orderRef{clientID: o.ClientOrderID, sessionID: o.SessionID}
+		r.orders["c|"+o.ClientOrderID] = ref
+		if o.VenueOrderID != "" {
+			r.orders[symbol+"|"+o.VenueOrderID] = ref
+		}
+	}
+	r.loaded[symbol] = now
+	return nil
 }
 
 func (r *runner) report() {

@@ -369,3 +369,23 @@ func (db *DB) FillSymbols(ctx context.Context, accountID int64) ([]string, error
 	}
 	return out, rows.Err()
 }
+
+// AccountOrders lists every order of an account in one symbol, oldest first
+// (a backfill attributes a window's fills from it without a query per fill).
+func (db *DB) AccountOrders(ctx context.Context, accountID int64, symbol string) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE account_id = $1 AND symbol = $2
+		ORDER BY created_at, client_order_id`, accountID, symbol)
+	if err != nil {
+		return nil, fmt.Errorf("orders of account %d in %s: %w", accountID, symbol, err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("orders of account %d in %s: %w", accountID, symbol, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

@@ -37,7 +37,11 @@ CREATE TABLE backfill_checkpoints (
 
 CREATE INDEX orders_venue_order ON orders (account_id, venue_order_id);
 
+-- A backfill replays one symbol's fills in time order.
+CREATE INDEX fills_account_symbol_time ON fills (account_id, symbol, at);
+
 -- +goose Down
+DROP INDEX fills_account_symbol_time;
 DROP INDEX orders_venue_order;
 DROP TABLE backfill_checkpoints;
 DROP TABLE pnl_points;
