@@ -12,6 +12,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -98,7 +99,7 @@ func isBadInput(err error) bool {
 		return true
 	}
 	var pe *tradecsv.ParseError
-	if errors.As(err, &pe) || errors.Is(err, pnl.ErrInput) {
+	if errors.As(err, &pe) || errors.Is(err, pnl.ErrInput) || errors.Is(err, backfill.ErrInput) {
 		return true
 	}
 	var be badInput

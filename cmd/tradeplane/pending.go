@@ -15,27 +15,3 @@ func pendingCmd(use, short string) *cobra.Command {
 		},
 	}
 }
-
-func newSessionsCmd(g *globals) *cobra.Command {
-	return pendingCmd("sessions", "Create, list, start, stop and restart trading sessions")
-}
-
-func newTradeAllCmd(g *globals) *cobra.Command {
-	return pendingCmd("trade-all", "Run one trade step of many sessions at once")
-}
-
-func newJournalCmd(g *globals) *cobra.Command {
-	return pendingCmd("journal", "Query and follow the execution journal")
-}
-
-func newImportCmd(g *globals) *cobra.Command {
-	return pendingCmd("import", "Import trade files")
-}
-
-func newTokensCmd(g *globals) *cobra.Command {
-	return pendingCmd("tokens", "Create, list and revoke API tokens")
-}
-
-func newBenchCmd(g *globals) *cobra.Command {
-	return pendingCmd("bench", "End-to-end benchmarks")
-}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/quagmt/udecimal"
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/pnl"
+	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradecsv"
 )
 
@@ -125,9 +128,222 @@ func splitPrice(flag, kv string) (string, pnl.Decimal, error) {
 }
 
 func newPnlBackfillCmd(g *globals) *cobra.Command {
-	return pendingCmd("backfill", "Backfill PnL history from the venue's trade history and klines")
+	var (
+		account, from, to, interval, opening string
+		symbols                              []string
+		asJSON                               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "backfill --account NAME --from DATE --to DATE",
+		Short: "Backfill PnL history from the venue's trade history and klines",
+		Long: `Download an account's trade history (in windows of at most 24 hours, paced by
+the venue's rate limits) and klines for a past range, rebuild positions and
+equity, and store interval series for the account and its sessions. It is
+resumable: a second run continues where the first stopped, and a rerun over
+the same range changes nothing. With --server it runs as a durable job in the
+server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.`,
+		Example: `  tradeplane pnl backfill --account main --from 2024-01-01 --to 2024-02-01 --interval 1h`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if account == "" {
+				return usagef("--account is required")
+			}
+			f, err := parseDate("--from", from)
+			if err != nil {
+				return err
+			}
+			t, err := parseDate("--to", to)
+			if err != nil {
+				return err
+			}
+			if !t.After(f) {
+				return usagef("--to %s must be after --from %s", to, from)
+			}
+			iv, err := backfill.ParseInterval(interval)
+			if err != nil {
+				return usagef("--interval %q: want 1h or 1d", interval)
+			}
+			open := udecimal.Zero
+			if opening != "" {
+				if open, err = udecimal.Parse(opening); err != nil {
+					return usagef("--opening-equity %q is not a decimal", opening)
+				}
+			}
+			if g.server != "" {
+				return backfillOnServer(cmd, g, map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols}, asJSON)
+			}
+			db, err := openDB(cmd.Context(), g, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			acct, err := db.Account(cmd.Context(), account)
+			if err != nil {
+				return usagef("no account named %q (see 'tradeplane accounts list')", account)
+			}
+			if acct.Venue == "paper" {
+				return usagef("account %q is a paper account: its exchange lives in the server; run the backfill there with --server", account)
+			}
+			v, err := offlineFactory(g).Open(acct)
+			if err != nil {
+				return err
+			}
+			bar := newProgressBar("backfill " + account)
+			res, err := backfill.Run(cmd.Context(), backfill.Config{
+				DB: db, Venue: v, Account: acct, Symbols: symbols, From: f, To: t, Interval: iv, OpeningEquity: open,
+				Progress: func(p backfill.Progress) {
+					bar.update(int64(p.WindowsDone), int64(p.WindowsTotal), fmt.Sprintf("%s %s, %d trades", p.Phase, p.Symbol, p.Trades))
+				},
+			})
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backfilled %s %s..%s: %d windows (%d already done), %d trades (%d new fills), %d points for %s in %s\n",
+				account, f.Format("2006-01-02"), t.Format("2006-01-02"), res.Windows, res.WindowsSkipped, res.Trades, res.NewFills,
+				res.Points, strings.Join(res.Scopes, ", "), res.Elapsed.Round(time.Millisecond))
+			for _, u := range res.Unconverted {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: fees of %s %s had no price and are listed as unconverted\n", u.Amount, u.Asset)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&account, "account", "", "account to backfill")
+	fl.StringVar(&from, "from", "", "start date (YYYY-MM-DD or RFC 3339, UTC)")
+	fl.StringVar(&to, "to", "", "end date, exclusive")
+	fl.StringVar(&interval, "interval", "1h", "series interval: 1h or 1d")
+	fl.StringArrayVar(&symbols, "symbol", nil, "symbol to backfill (repeatable; default: every symbol the account traded)")
+	fl.StringVar(&opening, "opening-equity", "", "the account's equity before its first fill, in the quote asset")
+	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+// backfillOnServer starts the backfill as a server job and follows it.
+func backfillOnServer(cmd *cobra.Command, g *globals, req map[string]any, asJSON bool) error {
+	var job struct {
+		ID, State, Message, Error string
+		Done, Total               int64
+	}
+	if err := apiDo(cmd, g, "POST", "/api/v1/pnl/backfill", req, &job); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "backfill job %s started (GET /api/v1/jobs/%s)\n", job.ID, job.ID)
+	bar := newProgressBar("backfill")
+	for job.State != "done" && job.State != "failed" && job.State != "canceled" {
+		select {
+		case <-cmd.Context().Done():
+			bar.finish()
+			fmt.Fprintf(cmd.ErrOrStderr(), "stopped following; the job goes on in the server\n")
+			return cmd.Context().Err()
+		case <-time.After(time.Second):
+		}
+		if err := apiGet(cmd, g, "/api/v1/jobs/"+job.ID, &job); err != nil {
+			return err
+		}
+		bar.update(job.Done, job.Total, job.Message)
+	}
+	bar.finish()
+	if asJSON {
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(job)
+	}
+	if job.State != "done" {
+		return fmt.Errorf("backfill job %s %s: %s", job.ID, job.State, job.Error)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "backfill job %s done: %s\n", job.ID, job.Message)
+	return nil
 }
 
 func newPnlReportCmd(g *globals) *cobra.Command {
-	return pendingCmd("report", "Interval PnL report and backfill accuracy")
+	var (
+		sessionID, account, interval, from, to string
+		asJSON, accuracy                       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "report (--session ID | --account NAME)",
+		Short: "Interval PnL (hourly or daily time-weighted averages) and backfill accuracy",
+		Long: `Hourly or daily series of realized, unrealized and net PnL and equity, with
+time-weighted averages per interval (aligned to UTC), from the backfilled
+series and the live snapshots. Where both exist, the accuracy of the backfill
+against what was recorded live is reported: mean and maximum absolute and
+relative difference, and the intervals that disagree most.`,
+		Example: `  tradeplane pnl report --account main --interval 1d --from 2024-01-01 --to 2024-02-01`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			scope := ""
+			switch {
+			case sessionID != "" && account != "":
+				return usagef("give --session or --account, not both")
+			case sessionID != "":
+				scope = "session:" + sessionID
+			case account != "":
+				scope = "account:" + account
+			default:
+				return usagef("--session ID or --account NAME is required")
+			}
+			iv, err := backfill.ParseInterval(interval)
+			if err != nil {
+				return usagef("--interval %q: want 1h or 1d", interval)
+			}
+			now := time.Now().UTC()
+			t := now.Truncate(iv).Add(iv)
+			if to != "" {
+				if t, err = parseDate("--to", to); err != nil {
+					return err
+				}
+			}
+			f := t.Add(-30 * iv)
+			if from != "" {
+				if f, err = parseDate("--from", from); err != nil {
+					return err
+				}
+			}
+			db, err := openDB(cmd.Context(), g, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			h, err := backfill.Report(cmd.Context(), db, scope, iv, f, t)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(h)
+			}
+			if err := h.WriteTable(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if accuracy && h.Accuracy != nil {
+				fmt.Fprintln(cmd.OutOrStdout())
+				return h.Accuracy.WriteTable(cmd.OutOrStdout())
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&sessionID, "session", "", "session id")
+	fl.StringVar(&account, "account", "", "account name")
+	fl.StringVar(&interval, "interval", "1h", "1h or 1d")
+	fl.StringVar(&from, "from", "", "start (YYYY-MM-DD or RFC 3339; default 30 intervals back)")
+	fl.StringVar(&to, "to", "", "end, exclusive (default now)")
+	fl.BoolVar(&accuracy, "accuracy", true, "print the backfill-vs-live accuracy table when both exist")
+	fl.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// parseDate reads YYYY-MM-DD or RFC 3339, in UTC.
+func parseDate(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, usagef("%s is required", flag)
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, usagef("%s %q: want YYYY-MM-DD or RFC 3339 (2024-01-31T12:00:00Z)", flag, s)
 }

@@ -1,7 +1,13 @@
 // Package app assembles tradeplane's parts into one running node: it opens
-// the store, builds the venues, journal, supervisor, portfolio and PnL
-// services, and serves them over HTTP. cmd/tradeplane turns flags into a
-// Config; tests start a real node through the same New and Run.
+// the store, builds the venues, journal, portfolio, session supervisor, Trade
+// All runner and cluster membership, and serves them over HTTP. cmd/tradeplane
+// turns flags into a Config; tests start a real node through the same New and
+// Run.
+//
+// Facts flow one way: venue → journal/store → portfolio/pnl → server. The
+// adapters in this package translate between the services' own types and
+// the server's small consumed interfaces; no service imports another's
+// internals.
 package app
 
 import (
@@ -14,13 +20,28 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/quagmt/udecimal"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tradeplane/tradeplane/internal/alert"
+	"github.com/tradeplane/tradeplane/internal/backfill"
+	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/cluster"
+	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/livefeed"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
+	_ "github.com/tradeplane/tradeplane/internal/strategy/builtin" // registers dca, grid, rebalance, twap
+	"github.com/tradeplane/tradeplane/internal/tradeall"
+	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
 // Config is everything a node needs; cmd fills it from flags and env.
@@ -34,15 +55,62 @@ type Config struct {
 	TLSKey    string
 	Version   string
 	Logger    *slog.Logger
+	// NodeID names this node in a cluster; default host-pid.
+	NodeID string
+	// LeaseTTL is the session lease TTL on PostgreSQL (default 15 s).
+	LeaseTTL time.Duration
+	// Webhooks receive every alert as JSON; Telegram, when set, too.
+	Webhooks []alert.Webhook
+	Telegram *alert.Telegram
+	// Paper configures the simulated exchange (faults, latency); the demo
+	// sets partial fills.
+	Paper paper.Config
+	// ReconcileEvery settles non-terminal orders on a schedule (default 30 s).
+	ReconcileEvery time.Duration
+	// ResyncEvery and SnapshotEvery tune the balance feed (default 1 min).
+	ResyncEvery   time.Duration
+	SnapshotEvery time.Duration
+	// NoDemoLogin skips printing the demo's one-time login (tests).
+	NoDemoLogin bool
 }
 
-// App is a running node.
+// App is a node.
 type App struct {
 	cfg      Config
 	log      *slog.Logger
+	clk      clock.Clock
 	db       *store.DB
 	registry *prometheus.Registry
-	handler  http.Handler
+	nodeID   string
+
+	paper    *paper.Exchange
+	factory  VenueFactory
+	pf       *portfolio.Portfolio
+	alerts   *alert.Service
+	jmetrics *journal.Metrics
+	journal  *journal.Journal
+	feed     *livefeed.Feed
+	sessions *session.Manager
+	tradeall *tradeall.Runner
+	jobs     *backfill.Jobs
+	cluster  *cluster.Cluster
+	tracker  *tracker
+	srv      *server.Server
+
+	mu       sync.Mutex
+	accounts map[int64]*accountRT
+
+	demoFirst map[string]venue.Decimal // first demo price per symbol
+
+	bg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// accountRT is one account's live handles.
+type accountRT struct {
+	acct store.Account
+	v    venue.Venue
+	x    *journal.Executor
 }
 
 // DefaultDataDir finds the shared market data next to the checkout, where
@@ -57,7 +125,8 @@ func DefaultDataDir() string {
 	return ""
 }
 
-// New opens the store (migrating it) and builds the node.
+// New opens the store (migrating it) and builds the node; nothing trades
+// until Run.
 func New(ctx context.Context, cfg Config) (*App, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -67,36 +136,175 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{cfg: cfg, log: log, db: db, registry: reg}
-	if cfg.Demo {
-		if err := seedDemo(ctx, db); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("seed demo: %w", err)
-		}
+	a := &App{cfg: cfg, log: log, clk: clock.Real{}, db: db, accounts: map[int64]*accountRT{}}
+	if err := a.build(ctx); err != nil {
+		a.closeAll()
+		return nil, err
 	}
-	a.handler = server.New(server.Config{Version: cfg.Version, Logger: log}, server.Deps{
-		Store:    db,
-		Gatherer: reg,
-	})
 	return a, nil
 }
 
-// Handler is the node's HTTP handler (for in-process tests).
-func (a *App) Handler() http.Handler { return a.handler }
+func (a *App) build(ctx context.Context) error {
+	cfg := a.cfg
+	a.nodeID = cfg.NodeID
+	if a.nodeID == "" {
+		host, _ := os.Hostname()
+		a.nodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	a.registry = prometheus.NewRegistry()
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-// Run serves until ctx ends, then shuts down gracefully. ready is called
-// with the base URL once the listener is open.
+	// Venues.
+	pcfg := cfg.Paper
+	if cfg.Demo && pcfg.FillShare.IsZero() {
+		// Resting orders fill in parts, as on a real book.
+		pcfg.FillShare = udecimal.MustParse("0.5")
+	}
+	ex, err := paper.New(pcfg)
+	if err != nil {
+		return fmt.Errorf("paper exchange: %w", err)
+	}
+	a.paper = ex
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan}
+	if len(cfg.MasterKey) > 0 {
+		box, err := secrets.New(cfg.MasterKey)
+		if err != nil {
+			return err
+		}
+		a.factory.Box = box
+	}
+
+	// Portfolio with the stored collateral ratios.
+	a.pf, err = portfolio.New(portfolio.Config{Clock: a.clk})
+	if err != nil {
+		return err
+	}
+	if err := a.pf.RegisterMarkets("paper", ex.Symbols()); err != nil {
+		return err
+	}
+	if err := RestoreCollateral(ctx, a.db, a.pf); err != nil {
+		return fmt.Errorf("restore collateral ratios: %w", err)
+	}
+
+	// Alerts, journal, metrics.
+	a.alerts = alert.New(alert.Options{
+		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram,
+		OnAlert: func(al alert.Alert) {
+			if a.srv != nil {
+				a.srv.PublishAlert(store.Alert{ID: al.ID, At: al.At, Severity: string(al.Severity), Source: al.Source,
+					SessionID: al.SessionID, AccountID: al.AccountID, Message: al.Message})
+			}
+		},
+	})
+	if a.jmetrics, err = journal.NewMetrics(a.registry); err != nil {
+		return err
+	}
+	a.tracker = newTracker(a.pf)
+	if err := a.tracker.load(ctx, a.db); err != nil {
+		return fmt.Errorf("load session exposure: %w", err)
+	}
+	a.journal = journal.Open(a.db, journal.Options{
+		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
+		OnEvent: a.onJournalEvent,
+		OnWriteError: func(err error) {
+			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
+				Message: "journal write failed: " + err.Error()})
+		},
+	})
+
+	// Balance feed.
+	a.feed = livefeed.New(livefeed.Config{
+		Portfolio: a.pf, Store: a.db, Clock: a.clk, Log: a.log,
+		ResyncEvery: cfg.ResyncEvery, SnapshotEvery: cfg.SnapshotEvery,
+		OnDrift: a.onDrift, OnError: a.onFeedError, OnTrade: a.onStreamTrade,
+	})
+
+	// Cluster membership on PostgreSQL; one node owns everything on SQLite.
+	var owns func(string) bool
+	var guard func(string) (int64, error)
+	if a.db.Engine() == "postgres" {
+		a.cluster, err = cluster.New(cluster.Config{
+			Store: a.db, NodeID: a.nodeID, Addr: cfg.Addr, TTL: cfg.LeaseTTL, Clock: a.clk, Log: a.log,
+			Sessions: func(ctx context.Context) ([]string, error) { return a.sessions.Desired(ctx) },
+			Handler:  clusterHandler{a},
+		})
+		if err != nil {
+			return err
+		}
+		owns = func(id string) bool { _, err := a.cluster.Guard(id); return err == nil }
+		guard = a.cluster.Guard
+	}
+
+	// Sessions.
+	a.sessions, err = session.New(session.Options{
+		Store:         a.db,
+		Accounts:      session.AccountsFunc(a.sessionAccount),
+		Clock:         a.clk,
+		ClientOrderID: journal.ClientOrderID,
+		Owns:          owns,
+		Guard:         guard,
+		Reconcile:     a.reconcileAccount,
+		Alerter:       sessionAlerter{a},
+		OnFailure:     a.onSessionFailure,
+		OnStep:        a.onStep,
+		Collateral:    a.collateralOf,
+		Registerer:    a.registry,
+		Logger:        a.log,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Trade All.
+	a.tradeall, err = tradeall.New(a.db, tradeallSessions{a}, stepper{a}, tradeall.Config{
+		Clock: a.clk, Registerer: a.registry, Logger: a.log, Pacing: tradeall.DefaultPacing(),
+	})
+	if err != nil {
+		return err
+	}
+
+	// PnL backfills run as durable jobs on the account's own venue client,
+	// so they share its rate limiter with trading.
+	a.jobs = backfill.NewJobs(backfill.JobsConfig{DB: a.db, Clock: a.clk, Log: a.log, Owner: a.nodeID,
+		Venue: func(ctx context.Context, acct store.Account) (venue.Venue, error) {
+			rt, err := a.account(acct.ID)
+			if err != nil {
+				return nil, err
+			}
+			return rt.v, nil
+		}})
+
+	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, SecureCookies: cfg.TLSCert != "", NodeID: a.nodeID}, server.Deps{
+		Store:      a.db,
+		Gatherer:   a.registry,
+		Portfolio:  a.pf,
+		Collateral: collateralAdapter{a},
+		Sessions:   sessionsAdapter{a},
+		TradeAll:   tradeAllAdapter{a},
+		Journal:    a.db,
+		PnL:        pnlAdapter{a},
+		Accounts:   accountsAdapter{a},
+		Nodes:      nodesAdapter{a},
+		Stats:      statsAdapter{a},
+		Backfills:  backfillAdapter{a},
+	})
+	return nil
+}
+
+// Handler is the node's HTTP handler (for in-process tests).
+func (a *App) Handler() http.Handler { return a.srv }
+
+// Run starts the node's loops, serves until ctx ends, then shuts down
+// gracefully. ready is called with the base URL once the listener is open.
 func (a *App) Run(ctx context.Context, ready func(url string)) error {
-	defer a.db.Close()
+	defer a.closeAll()
 	ln, err := net.Listen("tcp", a.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another tradeplane running? pick another --addr)", a.cfg.Addr, err)
 	}
 	scheme := "http"
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           a.srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -112,10 +320,25 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	} else if host, _, _ := net.SplitHostPort(a.cfg.Addr); !isLoopback(host) {
-		a.log.Warn("listening on a non-loopback address without TLS: credentials and tokens travel in clear; set --tls-cert and --tls-key", "addr", a.cfg.Addr)
+		a.log.Warn("listening on a non-loopback address without TLS: tokens and logins travel in clear; set --tls-cert and --tls-key", "addr", a.cfg.Addr)
 	}
 	url := scheme + "://" + ln.Addr().String()
-	a.log.Info("serving", "url", url, "db", a.db.Engine(), "demo", a.cfg.Demo)
+
+	rctx, cancel := context.WithCancel(ctx)
+	a.cancel = cancel
+	if err := a.start(rctx); err != nil {
+		cancel()
+		ln.Close()
+		return err
+	}
+	a.log.Info("serving", "url", url, "db", a.db.Engine(), "node", a.nodeID, "demo", a.cfg.Demo)
+	if a.cfg.Demo && !a.cfg.NoDemoLogin {
+		if login, token, err := a.srv.DemoLogin(ctx, url); err == nil {
+			fmt.Fprintf(os.Stdout, "\n  Demo dashboard: %s\n  (one-time login link, valid 15 minutes)\n  API token for the CLI: export TRADEPLANE_SERVER=%s TRADEPLANE_TOKEN=%s\n\n", login, url, token)
+		} else {
+			a.log.Warn("demo login", "err", err)
+		}
+	}
 	if ready != nil {
 		ready(url)
 	}
@@ -123,16 +346,187 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		cancel()
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	a.srv.Close() // ends event streams so Shutdown need not wait for them
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// start opens every account, reconciles, resumes sessions and runs, and
+// starts the background loops.
+func (a *App) start(ctx context.Context) error {
+	if a.cfg.Demo {
+		if err := a.startDemo(ctx); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	accts, err := a.db.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, acct := range accts {
+		if err := a.addAccount(ctx, acct); err != nil {
+			a.alerts.Raise(ctx, alert.Alert{Severity: alert.Critical, Source: "venue", AccountID: acct.ID,
+				Message: fmt.Sprintf("account %s cannot be opened: %v", acct.Name, err)})
+		}
+	}
+	a.goLoop(func() { a.feed.Run(ctx) })
+	a.goLoop(func() { a.reconcileLoop(ctx) })
+	a.goLoop(func() { a.publishPortfolio(ctx) })
+	if a.cluster != nil {
+		// Leases decide which sessions run here; Boot adopts none itself.
+		if err := a.sessions.Boot(ctx); err != nil {
+			return err
+		}
+		a.goLoop(func() { a.cluster.Run(ctx) })
+	} else if err := a.sessions.Boot(ctx); err != nil {
+		return err
+	}
+	if a.cfg.Demo {
+		if err := a.seedDemoSessions(ctx); err != nil {
+			return fmt.Errorf("demo sessions: %w", err)
+		}
+	}
+	if _, err := a.tradeall.Resume(ctx); err != nil {
+		a.log.Warn("resume trade-all runs", "err", err)
+	}
+	if _, err := a.jobs.Resume(ctx); err != nil {
+		a.log.Warn("resume backfill jobs", "err", err)
+	}
+	return nil
+}
+
+func (a *App) goLoop(fn func()) {
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		fn()
+	}()
+}
+
+// addAccount opens an account's venue and executor and starts feeding its
+// balances.
+func (a *App) addAccount(ctx context.Context, acct store.Account) error {
+	v, err := a.factory.Open(acct)
+	if err != nil {
+		return err
+	}
+	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
+		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
+	})
+	a.mu.Lock()
+	a.accounts[acct.ID] = &accountRT{acct: acct, v: v, x: x}
+	a.mu.Unlock()
+	if err := a.feed.AddAccount(ctx, acct, v); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (a *App) account(id int64) (*accountRT, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rt, ok := a.accounts[id]
+	if !ok {
+		return nil, fmt.Errorf("account %d is not open on this node: %w", id, store.ErrNotFound)
+	}
+	return rt, nil
+}
+
+func (a *App) reconcileAccount(ctx context.Context, accountID int64) error {
+	rt, err := a.account(accountID)
+	if err != nil {
+		return err
+	}
+	_, err = rt.x.Reconcile(ctx)
+	return err
+}
+
+// reconcileLoop settles every non-terminal order on a schedule.
+func (a *App) reconcileLoop(ctx context.Context) {
+	every := a.cfg.ReconcileEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := a.clk.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		a.mu.Lock()
+		rts := make([]*accountRT, 0, len(a.accounts))
+		for _, rt := range a.accounts {
+			rts = append(rts, rt)
+		}
+		a.mu.Unlock()
+		for _, rt := range rts {
+			if _, err := rt.x.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("scheduled reconcile failed", "account", rt.acct.Name, "err", err)
+			}
+		}
+	}
+}
+
+// publishPortfolio streams coalesced portfolio changes to the server.
+func (a *App) publishPortfolio(ctx context.Context) {
+	ch, cancel := a.pf.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c, ok := <-ch:
+			if !ok {
+				return
+			}
+			a.srv.PublishPortfolio(c)
+			// At most a few updates a second reach browsers.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func (a *App) closeAll() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.tradeall != nil {
+		a.tradeall.Close()
+	}
+	if a.jobs != nil {
+		a.jobs.Close()
+	}
+	if a.sessions != nil {
+		a.sessions.Close()
+	}
+	a.bg.Wait()
+	if a.journal != nil {
+		a.journal.Close()
+	}
+	if a.alerts != nil {
+		a.alerts.Close()
+	}
+	if a.srv != nil {
+		a.srv.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
 }
 
 func isLoopback(host string) bool {

@@ -151,6 +151,11 @@ func (m *Metrics) outcome(session string, o, from Outcome) {
 	}
 }
 
+// Failure counts a failure that happened outside an Executor (a venue read,
+// a session step) in tradeplane_execution_failures_total{class}, so every
+// failure of the process shows in one metric.
+func (m *Metrics) Failure(class string) { m.failure(class) }
+
 func (m *Metrics) failure(class string) {
 	if m == nil || class == "" {
 		return

@@ -34,6 +34,10 @@ type DriftFunc func(ctx context.Context, acct store.Account, d portfolio.Drift)
 // alerted, never silent.
 type ErrorFunc func(ctx context.Context, acct store.Account, what string, err error)
 
+// TradeFunc is told of every fill the user stream reports, so it is
+// journaled even when it happens long after the order was placed.
+type TradeFunc func(ctx context.Context, acct store.Account, t venue.Trade)
+
 // Config wires a Feed.
 type Config struct {
 	Portfolio     *portfolio.Portfolio
@@ -42,6 +46,7 @@ type Config struct {
 	Log           *slog.Logger
 	OnDrift       DriftFunc
 	OnError       ErrorFunc
+	OnTrade       TradeFunc
 	ResyncEvery   time.Duration // full balance resync; default 1 minute
 	SnapshotEvery time.Duration // equity snapshots; default 1 minute
 	// PriceSnapshotEvery records the latest price of each symbol; default 1
@@ -296,6 +301,10 @@ func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 				case venue.EventBalance:
 					if ev.Balance != nil {
 						f.cfg.Portfolio.SetBalance(key, *ev.Balance)
+					}
+				case venue.EventTrade:
+					if ev.Trade != nil && f.cfg.OnTrade != nil {
+						f.cfg.OnTrade(ctx, fa.acct, *ev.Trade)
 					}
 				case venue.EventReconnected:
 					f.Resync(ctx, fa.acct.ID)

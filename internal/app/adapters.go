@@ -1,0 +1,634 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/backfill"
+	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/livefeed"
+	"github.com/tradeplane/tradeplane/internal/pnl"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/session"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/tradeall"
+)
+
+// The adapters translate between the services and the server's consumed
+// interfaces (internal/server/deps.go), and map the services' typed errors
+// onto the classes the server's one error table knows.
+
+var (
+	_ server.Sessions   = sessionsAdapter{}
+	_ server.TradeAll   = tradeAllAdapter{}
+	_ server.Collateral = collateralAdapter{}
+	_ server.Accounts   = accountsAdapter{}
+	_ server.PnL        = pnlAdapter{}
+	_ server.Nodes      = nodesAdapter{}
+	_ server.Stats      = statsAdapter{}
+	_ server.Backfills  = backfillAdapter{}
+)
+
+// serviceErr maps a service error onto the server's classes, keeping the
+// message (these messages are written for users).
+func serviceErr(err error) error {
+	var (
+		inv    *session.InvalidError
+		params *strategy.ParamsError
+		nf     *session.NotFlatError
+		sel    *tradeall.SelectionError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, session.ErrNotFound), errors.Is(err, tradeall.ErrRunNotFound):
+		return &server.Error{Kind: server.ErrNotFound, Message: err.Error()}
+	case errors.Is(err, session.ErrIllegalState), errors.As(err, &nf), errors.Is(err, tradeall.ErrKeyConflict),
+		errors.Is(err, tradeall.ErrRunFinished), errors.Is(err, session.ErrStale):
+		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
+	case errors.As(err, &inv), errors.As(err, &params), errors.Is(err, strategy.ErrUnknown), errors.As(err, &sel):
+		return &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
+	}
+	return err
+}
+
+type sessionsAdapter struct{ a *App }
+
+func (s sessionsAdapter) Sessions(ctx context.Context, q server.SessionQuery) ([]server.SessionView, error) {
+	f := session.Filter{Tag: q.Tag, State: session.State(q.State)}
+	if q.Account != "" {
+		acct, err := s.a.db.Account(ctx, q.Account)
+		if err != nil {
+			return nil, serviceErr(err)
+		}
+		f.AccountID = acct.ID
+	}
+	list, err := s.a.sessions.List(ctx, f)
+	if err != nil {
+		return nil, serviceErr(err)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	names := s.a.accountNames(ctx)
+	out := make([]server.SessionView, 0, len(list))
+	for _, se := range list {
+		out = append(out, s.a.sessionViewNamed(se, names))
+	}
+	return out, nil
+}
+
+func (s sessionsAdapter) Session(ctx context.Context, id string) (server.SessionView, error) {
+	se, err := s.a.sessions.Get(ctx, id)
+	if err != nil {
+		return server.SessionView{}, serviceErr(err)
+	}
+	return s.a.sessionView(ctx, se), nil
+}
+
+func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.SessionCommand, actor string) (server.SessionView, error) {
+	m := s.a.sessions
+	var (
+		se  session.Session
+		err error
+	)
+	switch cmd {
+	case server.CommandStart:
+		se, err = m.Start(ctx, id, actor)
+	case server.CommandStop:
+		se, err = m.Stop(ctx, id, actor)
+	case server.CommandRestart:
+		se, err = m.Restart(ctx, id, actor)
+	case server.CommandPause:
+		se, err = m.Pause(ctx, id, actor)
+	case server.CommandResume:
+		se, err = m.Resume(ctx, id, actor)
+	case server.CommandTrade:
+		rep, terr := m.TradeNow(ctx, id, actor)
+		if terr != nil {
+			return server.SessionView{}, serviceErr(terr)
+		}
+		if rep.Error != "" {
+			return server.SessionView{}, fmt.Errorf("trade step of session %s failed: %s", id, rep.Error)
+		}
+		se, err = m.Get(ctx, id)
+	default:
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: "unknown session command " + string(cmd)}
+	}
+	if err != nil {
+		return server.SessionView{}, serviceErr(err)
+	}
+	v := s.a.sessionView(ctx, se)
+	s.a.srv.PublishSession(v)
+	return v, nil
+}
+
+func (s sessionsAdapter) UpdateParams(ctx context.Context, id string, params json.RawMessage, actor string) (server.SessionView, error) {
+	cur, err := s.a.sessions.Get(ctx, id)
+	if err != nil {
+		return server.SessionView{}, serviceErr(err)
+	}
+	se, err := s.a.sessions.UpdateParams(ctx, id, params, cur.Tags, cur.UpdatedAt, actor)
+	if err != nil {
+		return server.SessionView{}, serviceErr(err)
+	}
+	return s.a.sessionView(ctx, se), nil
+}
+
+func (a *App) accountNames(ctx context.Context) map[int64]string {
+	names := map[int64]string{}
+	if accts, err := a.db.Accounts(ctx); err == nil {
+		for _, ac := range accts {
+			names[ac.ID] = ac.Name
+		}
+	}
+	return names
+}
+
+func (a *App) sessionView(ctx context.Context, se session.Session) server.SessionView {
+	return a.sessionViewNamed(se, a.accountNames(ctx))
+}
+
+func (a *App) sessionViewNamed(se session.Session, names map[int64]string) server.SessionView {
+	v := server.SessionView{
+		ID: se.ID, Name: se.Name, Strategy: se.Strategy, Account: names[se.AccountID], Symbols: se.Symbols, Tags: se.Tags,
+		State: string(se.State), StateReason: se.StateReason, AllocationKind: string(se.Allocation.Kind),
+		Allocation: se.Allocation.Amount, LastError: se.LastError, RestartsAuto: se.RestartsAuto,
+		RestartsManual: se.RestartsManual, Params: se.Params, UpdatedAt: se.UpdatedAt,
+	}
+	if !se.LastStepAt.IsZero() {
+		t := se.LastStepAt
+		v.LastStepAt = &t
+	}
+	if rep, ok := a.tracker.pnl(se.ID); ok {
+		v.PnL = rep.Total.NetPnL
+	}
+	return v
+}
+
+// tradeallSessions lists sessions for Trade All's selections.
+type tradeallSessions struct{ a *App }
+
+func (t tradeallSessions) Sessions(ctx context.Context) ([]tradeall.SessionInfo, error) {
+	list, err := t.a.sessions.List(ctx, session.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	accts, err := t.a.db.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]store.Account{}
+	for _, ac := range accts {
+		byID[ac.ID] = ac
+	}
+	out := make([]tradeall.SessionInfo, 0, len(list))
+	for _, se := range list {
+		ac := byID[se.AccountID]
+		out = append(out, tradeall.SessionInfo{ID: se.ID, Name: se.Name, Account: ac.Name, Venue: ac.Venue, Tags: se.Tags,
+			State: string(se.State), Running: se.State == session.Running})
+	}
+	return out, nil
+}
+
+type tradeAllAdapter struct{ a *App }
+
+func selectionOf(req server.TradeAllRequest) tradeall.Selection {
+	sel := tradeall.Selection{IDs: req.SessionIDs}
+	if req.Tag != "" {
+		sel.Tags = []string{req.Tag}
+	}
+	return sel
+}
+
+func (t tradeAllAdapter) Preview(ctx context.Context, req server.TradeAllRequest) (server.TradeAllPreview, error) {
+	p, err := t.a.tradeall.Preview(ctx, selectionOf(req))
+	if err != nil {
+		return server.TradeAllPreview{}, serviceErr(err)
+	}
+	out := server.TradeAllPreview{Sessions: []server.SessionView{}, Skipped: []server.TradeAllResult{}}
+	names := t.a.accountNames(ctx)
+	for _, it := range p.Items {
+		if it.Error != "" || it.Plan.Skip != "" {
+			msg := it.Error
+			if msg == "" {
+				msg = string(it.Plan.Skip)
+				if it.Plan.Message != "" {
+					msg += ": " + it.Plan.Message
+				}
+			}
+			out.Skipped = append(out.Skipped, server.TradeAllResult{SessionID: it.SessionID, State: server.ResultSkipped, Message: msg})
+			continue
+		}
+		se, err := t.a.sessions.Get(ctx, it.SessionID)
+		if err != nil {
+			continue
+		}
+		out.Sessions = append(out.Sessions, t.a.sessionViewNamed(se, names))
+	}
+	return out, nil
+}
+
+func (t tradeAllAdapter) Start(ctx context.Context, req server.TradeAllRequest, key, actor string) (server.TradeAllRun, bool, error) {
+	run, err := t.a.tradeall.Start(ctx, tradeall.StartRequest{Key: key, Selection: selectionOf(req), Actor: actor})
+	if err != nil {
+		return server.TradeAllRun{}, false, serviceErr(err)
+	}
+	if !run.Existing {
+		t.a.followRun(run.ID)
+	}
+	return runView(run), !run.Existing, nil
+}
+
+func (t tradeAllAdapter) Run(ctx context.Context, id string) (server.TradeAllRun, error) {
+	run, err := t.a.tradeall.Get(ctx, id)
+	if err != nil {
+		return server.TradeAllRun{}, serviceErr(err)
+	}
+	return runView(run), nil
+}
+
+func (t tradeAllAdapter) Cancel(ctx context.Context, id, actor string) (server.TradeAllRun, error) {
+	run, err := t.a.tradeall.Cancel(ctx, id, actor)
+	if err != nil {
+		return server.TradeAllRun{}, serviceErr(err)
+	}
+	return runView(run), nil
+}
+
+// followRun publishes a run's progress on the server's stream until it ends.
+func (a *App) followRun(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	ch, err := a.tradeall.Subscribe(ctx, id)
+	if err != nil {
+		cancel()
+		return
+	}
+	go func() {
+		defer cancel()
+		for range ch {
+			if run, err := a.tradeall.Get(ctx, id); err == nil {
+				a.srv.PublishTradeAll(runView(run))
+			}
+		}
+		if run, err := a.tradeall.Get(context.Background(), id); err == nil {
+			a.srv.PublishTradeAll(runView(run))
+		}
+	}()
+}
+
+// runView flattens a run for the API: partial counts as done with failures.
+func runView(r tradeall.Run) server.TradeAllRun {
+	v := server.TradeAllRun{ID: r.ID, Key: r.Key, Actor: r.Actor, CreatedAt: r.CreatedAt, Total: r.Counts.Total,
+		Results: []server.TradeAllResult{}}
+	if len(r.Selection.Tags) > 0 {
+		v.Request.Tag = r.Selection.Tags[0]
+	}
+	v.Request.SessionIDs = r.Selection.IDs
+	switch r.State {
+	case tradeall.RunRunning:
+		v.State = server.RunRunning
+	case tradeall.RunCanceled:
+		v.State = server.RunCanceled
+	case tradeall.RunFailed:
+		v.State = server.RunFailed
+	default:
+		v.State = string(r.State) // done, partial
+	}
+	if !r.FinishedAt.IsZero() {
+		f := r.FinishedAt
+		v.FinishedAt = &f
+	}
+	for _, it := range r.Items {
+		res := server.TradeAllResult{SessionID: it.SessionID, Orders: len(it.Orders), Message: it.Message}
+		switch it.State {
+		case tradeall.ItemDone:
+			res.State = server.ResultOK
+		case tradeall.ItemFailed:
+			res.State = server.ResultFailed
+			if it.ErrorClass != "" {
+				res.Message = it.ErrorClass + ": " + it.Message
+			}
+		case tradeall.ItemSkipped, tradeall.ItemCanceled:
+			res.State = server.ResultSkipped
+			if it.Skip != "" {
+				res.Message = strings.TrimSuffix(string(it.Skip)+": "+it.Message, ": ")
+			}
+		case tradeall.ItemRunning:
+			res.State = server.ResultRunning
+		default:
+			res.State = server.ResultPending
+		}
+		if !it.StartedAt.IsZero() {
+			s := it.StartedAt
+			res.StartedAt = &s
+		}
+		if !it.FinishedAt.IsZero() {
+			f := it.FinishedAt
+			res.FinishedAt = &f
+			v.Done++
+		}
+		if res.State == server.ResultFailed {
+			v.Failed++
+		}
+		v.Results = append(v.Results, res)
+	}
+	return v
+}
+
+type collateralAdapter struct{ a *App }
+
+func (c collateralAdapter) Ratios(ctx context.Context, account string) ([]portfolio.RatioView, error) {
+	key, err := c.a.accountKey(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	return c.a.pf.Ratios(key)
+}
+
+func (c collateralAdapter) SetRatio(ctx context.Context, actor, account, asset, ratio string) (portfolio.CollateralVersion, error) {
+	key, err := c.a.accountKey(ctx, account)
+	if err != nil {
+		return portfolio.CollateralVersion{}, err
+	}
+	v, err := c.a.pf.SetRatios(actor, key, []portfolio.RatioInput{{Asset: strings.ToUpper(asset), Ratio: ratio}})
+	if err != nil {
+		return v, err
+	}
+	pv := v
+	pv.Account = account
+	if err := PersistCollateral(ctx, c.a.db, pv); err != nil {
+		return v, fmt.Errorf("persist collateral change: %w", err)
+	}
+	return v, nil
+}
+
+// accountKey is the portfolio id of an account name ("" stays "").
+func (a *App) accountKey(ctx context.Context, name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	acct, err := a.db.Account(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return livefeed.AccountKey(acct), nil
+}
+
+type accountsAdapter struct{ a *App }
+
+func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
+	if na.Venue != "paper" && na.Venue != "binance" {
+		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("venue %q: want paper or binance", na.Venue)}
+	}
+	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
+	if na.APISecret != "" {
+		if c.a.factory.Box == nil {
+			return store.Account{}, &server.Error{Kind: server.ErrUnavailable, Message: "no master key configured to encrypt credentials"}
+		}
+		sealed, err := c.a.factory.Box.Seal([]byte(na.APISecret))
+		if err != nil {
+			return store.Account{}, err
+		}
+		acct.APISecretEnc = sealed
+	}
+	if err := c.a.db.CreateAccount(ctx, acct); err != nil {
+		return store.Account{}, err
+	}
+	if err := c.a.addAccount(ctx, *acct); err != nil {
+		c.a.log.Warn("new account not opened", "account", acct.Name, "err", err)
+	}
+	return *acct, nil
+}
+
+func (c accountsAdapter) RemoveAccount(ctx context.Context, name, actor string) error {
+	acct, err := c.a.db.Account(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := c.a.db.DeleteAccount(ctx, name); err != nil {
+		return err
+	}
+	c.a.pf.RemoveAccount(livefeed.AccountKey(acct))
+	c.a.mu.Lock()
+	delete(c.a.accounts, acct.ID)
+	c.a.mu.Unlock()
+	return nil
+}
+
+type nodesAdapter struct{ a *App }
+
+func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
+	if n.a.cluster == nil {
+		st := n.a.sessions.Stats()
+		return []server.NodeView{{ID: n.a.nodeID, Addr: n.a.cfg.Addr, Version: n.a.cfg.Version, Sessions: st.Running,
+			SeenAt: n.a.clk.Now(), Self: true}}, nil
+	}
+	nodes, err := n.a.db.Nodes(ctx, n.a.clk.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]server.NodeView, 0, len(nodes))
+	for _, nd := range nodes {
+		if !nd.StoppedAt.IsZero() {
+			continue
+		}
+		out = append(out, server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, SeenAt: nd.HeartbeatAt, Self: nd.ID == n.a.nodeID})
+	}
+	return out, nil
+}
+
+type pnlAdapter struct{ a *App }
+
+// scopeKey maps the API's scope to the equity snapshot scope.
+func scopeKey(scope string) string {
+	if scope == "" || scope == "desk" {
+		return "total"
+	}
+	return scope
+}
+
+func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLReport, error) {
+	interval := time.Hour
+	if q.Interval == "1d" {
+		interval = 24 * time.Hour
+	}
+	rep := server.PnLReport{Scope: q.Scope, Interval: q.Interval, From: q.From, To: q.To,
+		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
+	scope := scopeKey(q.Scope)
+	var points []pnl.Point
+	for _, source := range []string{"live", "backfill"} {
+		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
+		if err != nil {
+			return rep, err
+		}
+		for _, s := range snaps {
+			rep.Equity = append(rep.Equity, server.EquityPoint{At: s.At, Equity: s.Equity, Source: source})
+		}
+		if source == "backfill" && len(snaps) > 0 {
+			rep.Backfills = append(rep.Backfills, server.TimeRange{From: snaps[0].At, To: snaps[len(snaps)-1].At})
+		}
+		if source == "live" || len(points) == 0 {
+			for _, s := range snaps {
+				points = append(points, pnl.Point{Time: s.At, Value: s.Equity})
+			}
+		}
+	}
+	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
+	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
+	if len(points) > 0 {
+		means, err := pnl.IntervalMeans(points, interval, q.From, q.To)
+		if err == nil {
+			for _, m := range means {
+				if m.Covered > 0 {
+					rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
+						Backfilled: inRanges(m.Start, rep.Backfills)})
+				}
+			}
+		}
+	}
+	// Realized, unrealized and fees from the live engines of the sessions
+	// in scope.
+	ids, err := p.sessionsIn(ctx, q.Scope)
+	if err != nil {
+		return rep, err
+	}
+	for _, id := range ids {
+		if r, ok := p.a.tracker.pnl(id); ok {
+			rep.Realized = rep.Realized.Add(r.Total.RealizedPnL)
+			rep.Fees = rep.Fees.Add(r.Total.FeesQuote)
+			rep.Net = rep.Net.Add(r.Total.NetPnL)
+		}
+	}
+	rep.Unrealized = rep.Net.Sub(rep.Realized).Add(rep.Fees)
+	return rep, nil
+}
+
+func inRanges(t time.Time, rs []server.TimeRange) bool {
+	for _, r := range rs {
+		if !t.Before(r.From) && !t.After(r.To) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p pnlAdapter) sessionsIn(ctx context.Context, scope string) ([]string, error) {
+	f := session.Filter{}
+	switch {
+	case strings.HasPrefix(scope, "session:"):
+		return []string{strings.TrimPrefix(scope, "session:")}, nil
+	case strings.HasPrefix(scope, "account:"):
+		acct, err := p.a.db.Account(ctx, strings.TrimPrefix(scope, "account:"))
+		if err != nil {
+			return nil, err
+		}
+		f.AccountID = acct.ID
+	}
+	list, err := p.a.sessions.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	return ids, nil
+}
+
+// Today is the desk's equity now minus its first live equity snapshot of
+// the UTC day (zero before the first snapshot).
+func (p pnlAdapter) Today(ctx context.Context) (udecimal.Decimal, error) {
+	now := p.a.clk.Now()
+	midnight := now.Truncate(24 * time.Hour)
+	snaps, err := p.a.db.EquitySnapshots(ctx, "total", "live", midnight, now.Add(time.Minute))
+	if err != nil || len(snaps) == 0 {
+		return udecimal.Zero, err
+	}
+	return p.a.pf.Total().Value.Sub(snaps[0].Equity), nil
+}
+
+func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, actor string) (server.SessionView, error) {
+	acct, err := s.a.db.Account(ctx, spec.Account)
+	if err != nil {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: no such account", spec.Account)}
+	}
+	kind := session.AllocationKind(spec.AllocationKind)
+	if kind == "" {
+		kind = session.AllocFixed
+	}
+	name := spec.Name
+	if name == "" {
+		name = spec.Strategy + "-" + strings.Join(spec.Symbols, "-")
+	}
+	se, err := s.a.sessions.Create(ctx, session.Spec{
+		Name: name, Strategy: spec.Strategy, AccountID: acct.ID, Symbols: spec.Symbols, Params: spec.Params,
+		Allocation: session.Allocation{Kind: kind, Amount: spec.Allocation}, Tags: spec.Tags,
+	}, actor)
+	if err != nil {
+		return server.SessionView{}, serviceErr(err)
+	}
+	if spec.Start {
+		if se, err = s.a.sessions.Start(ctx, se.ID, actor); err != nil {
+			return server.SessionView{}, serviceErr(err)
+		}
+	}
+	v := s.a.sessionView(ctx, se)
+	s.a.srv.PublishSession(v)
+	return v, nil
+}
+
+func (s sessionsAdapter) Delete(ctx context.Context, id string, force bool, actor string) error {
+	return serviceErr(s.a.sessions.Delete(ctx, id, force, actor))
+}
+
+type statsAdapter struct{ a *App }
+
+func (s statsAdapter) Stats(ctx context.Context) (server.StatsView, error) {
+	st := s.a.sessions.Stats()
+	v := server.StatsView{Supervisor: server.SupervisorStats{
+		Running: st.Running, RestartsAuto: st.RestartsAuto, RestartsManual: st.RestartsManual, Steps: st.Steps,
+		Failures: map[string]int64{}, Sessions: map[string]server.RestartCounts{},
+	}}
+	for k, n := range st.Failures {
+		v.Supervisor.Failures[string(k)] = n
+	}
+	for id, rc := range st.Sessions {
+		v.Supervisor.Sessions[id] = server.RestartCounts{Auto: rc.Auto, Manual: rc.Manual}
+	}
+	overall, per := s.a.jmetrics.Stats()
+	v.Execution = server.ExecutionStats{ExecutionCounts: execCounts(overall), Failures: overall.Failures,
+		Sessions: map[string]server.ExecutionCounts{}}
+	if v.Execution.Failures == nil {
+		v.Execution.Failures = map[string]int64{}
+	}
+	for id, st := range per {
+		v.Execution.Sessions[id] = execCounts(st)
+	}
+	return v, nil
+}
+
+func execCounts(s journal.Stats) server.ExecutionCounts {
+	c := server.ExecutionCounts{Intents: s.Intents, Successes: s.Successes, SuccessRate: s.SuccessRate, Outcomes: map[string]int64{}}
+	for o, n := range s.Outcomes {
+		c.Outcomes[string(o)] = n
+	}
+	return c
+}
+
+type backfillAdapter struct{ a *App }
+
+func (b backfillAdapter) Start(ctx context.Context, req server.BackfillRequest, actor string) (store.Job, error) {
+	job, err := b.a.jobs.Start(ctx, backfill.JobArgs{Account: req.Account, Symbols: req.Symbols, From: req.From, To: req.To, Interval: req.Interval})
+	if errors.Is(err, backfill.ErrInput) {
+		return job, &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
+	}
+	return job, err
+}
