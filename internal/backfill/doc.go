@@ -3,7 +3,7 @@
 // candles from its venue and reconstructs PnL and equity over time with the
 // exact engine of package pnl (Run, and Jobs for durable background runs),
 // and reports hourly or daily series with time-weighted averages and their
-// accuracy against live snapshots (BuildReport, CompareLive).
+// accuracy against live snapshots (Report, CompareLive).
 //
 // # Series
 //
