@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/quagmt/udecimal"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/alert"
 	"github.com/tradeplane/tradeplane/internal/backfill"

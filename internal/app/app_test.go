@@ -189,7 +189,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("ratio 0.9: status %d", code)
 	}
 	var stats struct {
-		Supervisor struct{ Running int } `json:"supervisor"`
+		Supervisor struct{ Running int }   `json:"supervisor"`
 		Execution  struct{ Intents int64 } `json:"execution"`
 	}
 	n.do(t, "GET", "/api/v1/stats", nil, nil, &stats)

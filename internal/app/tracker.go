@@ -26,7 +26,7 @@ type tracker struct {
 }
 
 type sessionBook struct {
-	spent  udecimal.Decimal // quote paid for buys minus received for sells, floored at 0 when read
+	spent   udecimal.Decimal // quote paid for buys minus received for sells, floored at 0 when read
 	engine  *pnl.Engine
 	last    time.Time
 	symbols map[string][2]string // symbol → base, quote
