@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/tradeplane/tradeplane/internal/server"
+)
+
+// tradeAllPoll is how often a run is polled when its event stream is not
+// available.
+var tradeAllPoll = 500 * time.Millisecond
+
+func newTradeAllCmd(g *globals) *cobra.Command {
+	var (
+		tag, key   string
+		sessionIDs []string
+		yes        bool
+		asJSON     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "trade-all",
+		Short: "Run one trade step of many sessions at once",
+		Long: `Trade All runs one trade step now on every selected session: every session
+with --tag, or the sessions named with --session. It previews what would run
+and asks for confirmation (pass --yes to skip both, e.g. in scripts).
+
+The run is idempotent per key: the key is printed, and running again with
+--key KEY after a lost connection or a crash returns the same run instead of
+trading twice. Exit status is 0 when every session's step succeeded or was
+skipped, 1 when any failed.`,
+		Example: `  tradeplane trade-all --tag desk-a
+  tradeplane trade-all --session s-0001 --session s-0002 --yes --json
+  tradeplane trade-all --tag desk-a --yes --key 5f0c...   # retry the same run`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (tag == "") == (len(sessionIDs) == 0) {
+				return usagef("select sessions with --tag or --session (exactly one of the two)")
+			}
+			if len(key) > 128 {
+				return usagef("--key is %d characters long; at most 128", len(key))
+			}
+			if err := requireServer(g, "'tradeplane trade-all'"); err != nil {
+				return err
+			}
+			req := server.TradeAllRequest{Tag: tag, SessionIDs: sessionIDs}
+			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if !yes {
+				ok, err := confirmTradeAll(cmd, g, req, asJSON)
+				if err != nil || !ok {
+					return err
+				}
+			}
+			if key == "" {
+				key = newIdempotencyKey()
+			}
+			fmt.Fprintf(stderr, "idempotency key: %s (reuse with --key %s)\n", key, key)
+			var run server.TradeAllRun
+			if err := apiDoHeaders(cmd, g, http.MethodPost, "/api/v1/trade-all", map[string]string{"Idempotency-Key": key}, req, &run); err != nil {
+				return fmt.Errorf("start trade-all: %w", err)
+			}
+			fmt.Fprintf(stderr, "run %s: %d sessions\n", run.ID, run.Total)
+			run, err := followTradeAll(cmd, g, run)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := writeJSONDoc(stdout, run); err != nil {
+					return err
+				}
+			} else if err := printTradeAllRun(stdout, run); err != nil {
+				return err
+			}
+			return tradeAllOutcome(run)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&tag, "tag", "", "run every session with this tag")
+	f.StringSliceVar(&sessionIDs, "session", nil, "run this session (repeat or comma-separate)")
+	f.StringVar(&key, "key", "", "idempotency key: reuse a printed key to retry the same run (default: a new random key)")
+	f.BoolVar(&yes, "yes", false, "do not preview or ask for confirmation")
+	f.BoolVar(&asJSON, "json", false, "print the finished run as one JSON document")
+	return cmd
+}
+
+// confirmTradeAll previews the run and asks on the terminal; it refuses
+// (exit 2) when stdin is not a terminal.
+func confirmTradeAll(cmd *cobra.Command, g *globals, req server.TradeAllRequest, asJSON bool) (bool, error) {
+	var p server.TradeAllPreview
+	if err := apiDo(cmd, g, http.MethodPost, "/api/v1/trade-all/preview", req, &p); err != nil {
+		return false, fmt.Errorf("preview trade-all: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		out = cmd.ErrOrStderr() // stdout carries the one JSON document
+	}
+	if err := printPreview(out, p); err != nil {
+		return false, err
+	}
+	if len(p.Sessions) == 0 {
+		fmt.Fprintln(out, "no session would run; nothing to do")
+		return false, nil
+	}
+	in := cmd.InOrStdin()
+	if f, ok := in.(*os.File); !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		return false, usagef("refusing to run Trade All without confirmation: stdin is not a terminal (pass --yes to run without asking)")
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Run one trade step on %d sessions now? [y/N] ", len(p.Sessions))
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read confirmation: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, errors.New("trade-all not confirmed; nothing was run")
+}
+
+func printPreview(w io.Writer, p server.TradeAllPreview) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tNAME\tSTRATEGY\tACCOUNT\tSYMBOLS\tWOULD")
+	for _, v := range p.Sessions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\trun one trade step\n", v.ID, v.Name, v.Strategy, v.Account, strings.Join(v.Symbols, ","))
+	}
+	for _, s := range p.Skipped {
+		fmt.Fprintf(tw, "%s\t\t\t\t\tskip: %s\n", s.SessionID, s.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d sessions would run, %d would be skipped\n", len(p.Sessions), len(p.Skipped))
+	return nil
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "cli-" + hex.EncodeToString(b[:])
+}
+
+// followTradeAll follows a run to its end over its event stream, falling
+// back to polling, and draws progress on stderr.
+func followTradeAll(cmd *cobra.Command, g *globals, run server.TradeAllRun) (server.TradeAllRun, error) {
+	prog := newRunProgress(cmd.ErrOrStderr())
+	defer prog.finish()
+	prog.show(run)
+	if run.State != server.RunRunning {
+		return run, nil
+	}
+	last, err := streamTradeAll(cmd.Context(), g, run.ID, prog.show)
+	if err == nil && last.State != server.RunRunning {
+		return last, nil
+	}
+	if cmd.Context().Err() == nil && err != nil && g.log != nil {
+		g.log.Debug("trade-all stream unavailable; polling", "run", run.ID, "err", err)
+	}
+	path := "/api/v1/trade-all/" + url.PathEscape(run.ID)
+	for {
+		if err := cmd.Context().Err(); err != nil {
+			return run, fmt.Errorf("stopped following run %s (it goes on on the server; see 'tradeplane trade-all --key %s --yes'): %w", run.ID, run.Key, err)
+		}
+		if err := apiGet(cmd, g, path, &run); err != nil {
+			return run, fmt.Errorf("follow trade-all run %s: %w", run.ID, err)
+		}
+		prog.show(run)
+		if run.State != server.RunRunning {
+			return run, nil
+		}
+		select {
+		case <-cmd.Context().Done():
+		case <-time.After(tradeAllPoll):
+		}
+	}
+}
+
+// streamClient has no overall timeout: a stream lasts as long as its run.
+var streamClient = &http.Client{}
+
+// streamTradeAll reads the run's SSE stream until the run ends and returns
+// its last state; an error means the caller should poll instead.
+func streamTradeAll(ctx context.Context, g *globals, id string, each func(server.TradeAllRun)) (server.TradeAllRun, error) {
+	var last server.TradeAllRun
+	err := readSSE(ctx, g, "/api/v1/trade-all/"+url.PathEscape(id)+"/stream", func(event string, data []byte) (bool, error) {
+		if event != string(server.TopicTradeAll) {
+			return true, nil
+		}
+		var run server.TradeAllRun
+		if err := json.Unmarshal(data, &run); err != nil {
+			return false, fmt.Errorf("decode trade-all event: %w", err)
+		}
+		last = run
+		each(run)
+		return run.State == server.RunRunning, nil
+	})
+	return last, err
+}
+
+// readSSE opens a server-sent event stream and calls fn with each event's
+// name and data until fn returns false, the stream ends (an error) or ctx is
+// done.
+func readSSE(ctx context.Context, g *globals, path string, fn func(event string, data []byte) (more bool, err error)) error {
+	if g.token == "" {
+		return usagef("--server needs an API token: set TRADEPLANE_TOKEN or --token (create one with 'tradeplane tokens create --role trader')")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(g.server, "/")+path, nil)
+	if err != nil {
+		return usagef("--server %q: %v", g.server, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+g.token)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := streamClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("open stream %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("open stream %s: server answered %d", path, resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var event string
+	var data []byte
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if event == "" && data == nil {
+				continue
+			}
+			more, err := fn(event, data)
+			if err != nil || !more {
+				return err
+			}
+			event, data = "", nil
+		case strings.HasPrefix(line, ":"): // comment (keep-alive)
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(line[len("event:"):])
+		case strings.HasPrefix(line, "data:"):
+			if data != nil {
+				data = append(data, '\n')
+			}
+			data = append(data, strings.TrimPrefix(line[len("data:"):], " ")...)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read stream %s: %w", path, err)
+	}
+	return fmt.Errorf("stream %s ended", path)
+}
+
+// runProgress draws a run's progress on stderr: a redrawn bar on a
+// terminal, a plain line per change otherwise (logs, CI).
+type runProgress struct {
+	w     io.Writer
+	tty   bool
+	drawn bool
+	last  string
+}
+
+func newRunProgress(w io.Writer) *runProgress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd())
+	}
+	return &runProgress{w: w, tty: tty}
+}
+
+func (p *runProgress) show(r server.TradeAllRun) {
+	total := max(r.Total, 1)
+	line := fmt.Sprintf("%d/%d done, %d failed (%s)", r.Done, r.Total, r.Failed, r.State)
+	if line == p.last {
+		return
+	}
+	p.last = line
+	if !p.tty {
+		fmt.Fprintf(p.w, "run %s: %s\n", r.ID, line)
+		return
+	}
+	const width = 30
+	fill := min(r.Done*width/total, width)
+	fmt.Fprintf(p.w, "\r\033[K[%s%s] %s", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), line)
+	p.drawn = true
+}
+
+func (p *runProgress) finish() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func printTradeAllRun(w io.Writer, r server.TradeAllRun) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tSTATE\tORDERS\tMESSAGE")
+	counts := map[string]int{}
+	orders := 0
+	for _, x := range r.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", x.SessionID, x.State, x.Orders, x.Message)
+		counts[x.State]++
+		orders += x.Orders
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "run %s %s: %d sessions, %d ok, %d failed, %d skipped; %d orders\n", r.ID, r.State, r.Total,
+		counts[server.ResultOK], counts[server.ResultFailed], counts[server.ResultSkipped], orders)
+	return nil
+}
+
+// tradeAllOutcome is nil only when every result is ok or skipped: a partial
+// failure is never reported as success.
+func tradeAllOutcome(r server.TradeAllRun) error {
+	failed := 0
+	for _, x := range r.Results {
+		if x.State != server.ResultOK && x.State != server.ResultSkipped {
+			failed++
+		}
+	}
+	failed = max(failed, r.Failed)
+	switch {
+	case failed > 0:
+		return fmt.Errorf("trade-all run %s: %d of %d sessions failed", r.ID, failed, r.Total)
+	case r.State != server.RunDone:
+		return fmt.Errorf("trade-all run %s ended %s", r.ID, r.State)
+	}
+	return nil
+}
