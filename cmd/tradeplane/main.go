@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,7 @@ func usagef(format string, args ...any) error {
 
 func exitCode(err error) int {
 	var ue usageError
-	if errors.As(err, &ue) || isBadInput(err) {
+	if errors.As(err, &ue) || isBadInput(err) || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
 	return 1
@@ -76,6 +77,7 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
 	g.register(root)
+	defer usageArgs(root)
 	root.AddCommand(
 		newServeCmd(g),
 		newMigrateCmd(g),
@@ -92,6 +94,30 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		newBenchCmd(g),
 	)
 	return root
+}
+
+// usageArgs makes every command's positional-argument check, and an
+// unknown subcommand, a usage error (exit 2) with a pointer to --help.
+func usageArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{fmt.Errorf("%s: %w (see '%s --help')", c.CommandPath(), err, c.CommandPath())}
+			}
+			return nil
+		}
+	} else if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %s (see '%s --help')", args[0], c.CommandPath(), c.CommandPath())}
+			}
+			return nil
+		}
+		cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
+	for _, sub := range cmd.Commands() {
+		usageArgs(sub)
+	}
 }
 
 func newVersionCmd() *cobra.Command {

@@ -130,7 +130,24 @@ func (a *App) sessionAccount(_ context.Context, accountID int64) (session.Accoun
 	if err != nil {
 		return session.Account{}, err
 	}
-	return session.Account{Venue: rt.v, Orders: placer{rt.x}, Prices: session.PriceFunc(a.price)}, nil
+	prices := func(ctx context.Context, symbol string) (venue.Decimal, error) {
+		p, err := a.price(ctx, symbol)
+		if err == nil {
+			return p, nil
+		}
+		// The stream has not priced it yet (a quiet market, a fresh
+		// start): ask the venue for its last 1-minute close and teach the
+		// price book.
+		now := a.clk.Now()
+		ks, kerr := rt.v.Klines(ctx, symbol, "1m", now.Add(-10*time.Minute), now.Add(time.Minute))
+		if kerr != nil || len(ks) == 0 {
+			return venue.Decimal{}, err
+		}
+		last := ks[len(ks)-1]
+		a.pf.Tick(venue.PriceTick{Symbol: symbol, Price: last.Close, Time: now})
+		return last.Close, nil
+	}
+	return session.Account{Venue: rt.v, Orders: placer{rt.x}, Prices: session.PriceFunc(prices)}, nil
 }
 
 // price is the price book's price of a symbol.
