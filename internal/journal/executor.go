@@ -425,7 +425,10 @@ func outcomeOf(s venue.OrderStatus) Outcome {
 }
 
 // answered records the venue's view of an order (after a placement, a
-// settle query or a reconciliation), then its fills.
+// settle query or a reconciliation) together with its fills, in one commit:
+// an order row turns terminal only with its fills recorded. Were the status
+// committed first, a crash before the fills would lose them for good, since
+// Reconcile never revisits terminal orders.
 func (x *Executor) answered(ctx context.Context, in Intent, o venue.Order, reconciledMsg string, pre []*Event) (venue.Order, error) {
 	id := in.Request.ClientOrderID
 	evs := pre
@@ -435,25 +438,39 @@ func (x *Executor) answered(ctx context.Context, in Intent, o venue.Order, recon
 		evs = append(evs, rec)
 	}
 	evs = append(evs, x.statusEvents(in, o)...)
-	_, err := x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: id, Status: string(o.Status),
+	var fills []write
+	if !o.ExecutedQty.IsZero() && o.VenueOrderID != "" {
+		var err error
+		if fills, err = x.fillWrites(ctx, in, o); err != nil && o.Status.Terminal() {
+			// Journaled and alerted by fillWrites. Leave the row as it is
+			// (non-terminal) so Reconcile asks again and gets the fills.
+			return o, nil
+		}
+	}
+	ws := append([]write{{update: &store.OrderUpdate{ClientOrderID: id, Status: string(o.Status),
 		VenueOrderID: o.VenueOrderID, ExecutedQty: o.ExecutedQty, QuoteQty: o.QuoteQty, Fence: in.Fence, At: x.clock.Now()},
-		events: evs})
-	if err != nil {
+		events: evs}}, fills...)
+	if _, err := x.durable(ctx, in, ws...); err != nil {
 		// The venue acted but the journal does not say so: the order row
 		// stays non-terminal and Reconcile will record it.
 		return o, &Error{Op: "place order", ClientOrderID: id, Kind: KindError, Class: ClassJournal, Err: err}
-	}
-	if o.ExecutedQty.IsZero() || o.VenueOrderID == "" {
-		return o, nil
-	}
-	if err := x.fetchFills(ctx, in, o); err != nil {
-		return o, nil // journaled and alerted; the order itself is settled
 	}
 	return o, nil
 }
 
 // fetchFills records the fills of an order so none is lost.
 func (x *Executor) fetchFills(ctx context.Context, in Intent, o venue.Order) error {
+	ws, err := x.fillWrites(ctx, in, o)
+	if err != nil || len(ws) == 0 {
+		return err
+	}
+	_, err = x.durable(ctx, in, ws...)
+	return err
+}
+
+// fillWrites asks the venue for an order's fills and builds their journal
+// writes (a fill already stored is a no-op when written).
+func (x *Executor) fillWrites(ctx context.Context, in Intent, o venue.Order) ([]write, error) {
 	start := time.Now()
 	trades, err := x.v.OrderTrades(ctx, o.Symbol, o.VenueOrderID)
 	x.m.observe("trades", time.Since(start))
@@ -464,9 +481,10 @@ func (x *Executor) fetchFills(ctx context.Context, in Intent, o venue.Order) err
 		ev.VenueOrderID = o.VenueOrderID
 		ev.Message = "fetch fills: " + ev.Message
 		x.durable(ctx, in, write{events: []*Event{ev}})
-		x.raise(ctx, alert.Warning, in, "fills of order %q not fetched: %v (the user stream or a backfill must record them)", o.ClientOrderID, err)
-		return err
+		x.raise(ctx, alert.Warning, in, "fills of order %q not fetched: %v (reconciliation will ask again)", o.ClientOrderID, err)
+		return nil, err
 	}
+	ws := make([]write, 0, len(trades))
 	for _, t := range trades {
 		if t.ClientOrderID == "" {
 			t.ClientOrderID = o.ClientOrderID
@@ -474,11 +492,9 @@ func (x *Executor) fetchFills(ctx context.Context, in Intent, o venue.Order) err
 		if t.Symbol == "" {
 			t.Symbol = o.Symbol
 		}
-		if _, err := x.recordTrade(ctx, t, in.SessionID, "order_trades", in.Fence); err != nil {
-			return err
-		}
+		ws = append(ws, x.tradeWrite(t, in.SessionID, "order_trades", in.Fence))
 	}
-	return nil
+	return ws, nil
 }
 
 // settle queries an order whose outcome is unknown (or that was stored
@@ -624,16 +640,21 @@ func (x *Executor) RecordTrade(ctx context.Context, t venue.Trade, sessionID str
 }
 
 func (x *Executor) recordTrade(ctx context.Context, t venue.Trade, sessionID, source string, fence int64) (bool, error) {
+	in := Intent{SessionID: sessionID, AccountID: x.account, Fence: fence, Request: venue.OrderRequest{ClientOrderID: t.ClientOrderID, Symbol: t.Symbol}}
+	ws, err := x.durable(ctx, in, x.tradeWrite(t, sessionID, source, fence))
+	if err != nil {
+		return false, fmt.Errorf("record trade %s/%s of order %q: %w", t.Symbol, t.ID, t.ClientOrderID, err)
+	}
+	return ws[0].FillInserted, nil
+}
+
+// tradeWrite is a fill row and its fill event.
+func (x *Executor) tradeWrite(t venue.Trade, sessionID, source string, fence int64) write {
 	f := &store.Fill{AccountID: x.account, Symbol: t.Symbol, TradeID: t.ID, ClientOrderID: t.ClientOrderID,
 		VenueOrderID: t.VenueOrderID, SessionID: sessionID, Side: string(t.Side), Price: t.Price, Quantity: t.Quantity,
 		QuoteQty: t.QuoteQty, Fee: t.Fee, FeeAsset: t.FeeAsset, Maker: t.Maker, Source: source, At: t.Time}
 	ev := &Event{At: x.clock.Now(), Kind: KindFill, SessionID: sessionID, AccountID: x.account, Symbol: t.Symbol,
 		ClientOrderID: t.ClientOrderID, VenueOrderID: t.VenueOrderID, Side: t.Side, Quantity: t.Quantity, Price: t.Price,
 		FilledQty: t.Quantity, Fee: t.Fee, FeeAsset: t.FeeAsset, Fence: fence, Message: "trade " + t.ID}
-	in := Intent{SessionID: sessionID, AccountID: x.account, Fence: fence, Request: venue.OrderRequest{ClientOrderID: t.ClientOrderID, Symbol: t.Symbol}}
-	ws, err := x.durable(ctx, in, write{fill: f, events: []*Event{ev}})
-	if err != nil {
-		return false, fmt.Errorf("record trade %s/%s of order %q: %w", t.Symbol, t.ID, t.ClientOrderID, err)
-	}
-	return ws[0].FillInserted, nil
+	return write{fill: f, events: []*Event{ev}}
 }

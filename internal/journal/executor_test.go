@@ -427,3 +427,48 @@ func TestInvalidIntent(t *testing.T) {
 		t.Fatalf("err %v alerts %d", err, len(b.alerts.Alerts()))
 	}
 }
+
+// flakyTrades fails OrderTrades while failing is set.
+type flakyTrades struct {
+	*spyVenue
+	failing bool
+}
+
+func (f *flakyTrades) OrderTrades(ctx context.Context, symbol, venueOrderID string) ([]venue.Trade, error) {
+	if f.failing {
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: "injected"}
+	}
+	return f.spyVenue.OrderTrades(ctx, symbol, venueOrderID)
+}
+
+// TestFilledOrderNeverTerminalWithoutFills: an order the venue filled stays
+// non-terminal in the store until its fills are recorded, so a crash (here:
+// fills that cannot be fetched) never leaves a filled order without fills;
+// Reconcile then records both.
+func TestFilledOrderNeverTerminalWithoutFills(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	fv := &flakyTrades{spyVenue: b.spy, failing: true}
+	x := journal.NewExecutor(b.j, fv, b.account, journal.ExecutorOptions{Alerter: b.alerts, Metrics: b.metrics,
+		Backoff: time.Millisecond, NotFoundGrace: time.Nanosecond, Logger: slog.New(slog.DiscardHandler)})
+	o, err := x.Place(ctx, b.intent("fills-later"))
+	if err != nil || o.Status != venue.StatusFilled {
+		t.Fatalf("place: %+v %v", o, err)
+	}
+	row, _ := b.db.OrderByClientID(ctx, "fills-later")
+	if store.TerminalOrderStatus(row.Status) {
+		t.Fatalf("order stored as %s with no fill recorded", row.Status)
+	}
+	fv.failing = false
+	if _, err := x.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	row, _ = b.db.OrderByClientID(ctx, "fills-later")
+	fills, _ := b.db.Fills(ctx, store.FillQuery{AccountID: b.account})
+	if row.Status != string(venue.StatusFilled) || len(fills) != 1 || fills[0].ClientOrderID != "fills-later" {
+		t.Fatalf("after reconcile: status %s, fills %+v", row.Status, fills)
+	}
+	if b.spy.sent("fills-later") != 1 {
+		t.Fatalf("order sent %d times", b.spy.sent("fills-later"))
+	}
+}
