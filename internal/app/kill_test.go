@@ -14,6 +14,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -201,7 +202,40 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // one scheduled reconcile
+	// Quiesce: pause every session, then let reconciliation settle every
+	// order in flight (orders younger than the executor's not-found grace,
+	// 10 s, are left for a later pass by design).
+	tok, _, err := auth.CreateToken(ctx, d.db, auth.RoleAdmin, "kill-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{url: p.url, token: tok}
+	for _, id := range ids {
+		if code := n.do(t, "POST", "/api/v1/sessions/"+id+"/pause", nil, nil, nil); code != 200 {
+			t.Fatalf("pause %s: status %d", id, code)
+		}
+	}
+	deadline = time.Now().Add(40 * time.Second)
+	for {
+		open, err := d.db.NonTerminalOrders(ctx, d.acct.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unsettled := 0
+		for _, o := range open {
+			if o.Status != "new" && o.Status != "partially_filled" {
+				unsettled++
+			}
+		}
+		if unsettled == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d orders still unsettled 40 s after the sessions paused", unsettled)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	p.stop(t)
 	orders, fills := checkVenueAgainstJournal(t, d)
 	t.Logf("%d SIGKILLs: %d orders at the venue, %d fills recorded, none duplicated or lost", kills, orders, fills)
