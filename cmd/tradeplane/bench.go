@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/server/servertest"
-	"github.com/tradeplane/tradeplane/internal/tradeall"
 )
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -23,20 +23,25 @@ Record results with the command that produced them in docs/BENCHMARKS.md.`,
 }
 
 func newBenchTradeAllCmd() *cobra.Command {
-	cfg := tradeall.BenchConfig{}
+	cfg := app.TradeAllBench{}
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "trade-all",
 		Short: "Trade All over many paper sessions against a venue latency and order-rate limit",
-		Long: `Runs one Trade All over --sessions paper sessions (one order each) with the
-venue's latency and order-rate limit, the journal durable (fsynced), and
-reports the wall time against the pacing bound (orders ÷ allowed order rate).`,
+		Long: `Starts a real node (journal fsynced before every order, executor, supervisor,
+allocation checks) on a temporary SQLite database (or --bench-db), creates
+--sessions sessions on the paper venue with --latency per request, runs one
+Trade All over them paced at --order-rate, and reports the wall time against
+the pacing bound (orders ÷ allowed order rate).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.Sessions <= 0 || cfg.OrderRate <= 0 {
 				return usagef("--sessions and --order-rate must be positive")
 			}
-			res, err := tradeall.Bench(cmd.Context(), cfg)
+			bar := newProgressBar("trade-all")
+			cfg.Progress = func(done, total int) { bar.update(int64(done), int64(total), "") }
+			res, err := app.BenchTradeAll(cmd.Context(), cfg)
+			bar.finish()
 			if err != nil {
 				return err
 			}
@@ -53,7 +58,7 @@ reports the wall time against the pacing bound (orders ÷ allowed order rate).`,
 	f.DurationVar(&cfg.VenueLatency, "latency", 20*time.Millisecond, "latency added to every venue request")
 	f.Float64Var(&cfg.OrderRate, "order-rate", 200, "the venue's order budget, orders per second")
 	f.IntVar(&cfg.Concurrency, "concurrency", 64, "steps in flight")
-	f.StringVar(&cfg.DB, "bench-db", "", "database URL for the run (default a temporary SQLite file)")
+	f.StringVar(&cfg.DBURL, "bench-db", "", "database URL for the run (default a temporary SQLite file)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -72,6 +72,9 @@ type Config struct {
 	SnapshotEvery time.Duration
 	// NoDemoLogin skips printing the demo's one-time login (tests).
 	NoDemoLogin bool
+
+	// tradeAllConfig overrides the Trade All runner's settings (benchmarks).
+	tradeAllConfig *tradeall.Config
 }
 
 // App is a node.
@@ -256,9 +259,12 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	// Trade All.
-	a.tradeall, err = tradeall.New(a.db, tradeallSessions{a}, stepper{a}, tradeall.Config{
-		Clock: a.clk, Registerer: a.registry, Logger: a.log, Pacing: tradeall.DefaultPacing(),
-	})
+	tcfg := tradeall.Config{Pacing: tradeall.DefaultPacing()}
+	if cfg.tradeAllConfig != nil {
+		tcfg = *cfg.tradeAllConfig
+	}
+	tcfg.Clock, tcfg.Registerer, tcfg.Logger = a.clk, a.registry, a.log
+	a.tradeall, err = tradeall.New(a.db, tradeallSessions{a}, stepper{a}, tcfg)
 	if err != nil {
 		return err
 	}
