@@ -120,4 +120,3 @@ func waitRunning(t *testing.T, d *desk, ids []string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
