@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -260,6 +261,11 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *Order) (bool, erro
 	if err != nil {
 		return false, fmt.Errorf("insert order %q: %w", o.ClientOrderID, err)
 	}
+	if n == 1 {
+		if err := checkOrderFence(ctx, tx, db.dialect.name() == "postgres", o); err != nil {
+			return false, fmt.Errorf("insert order %q: %w", o.ClientOrderID, err)
+		}
+	}
 	return n == 1, nil
 }
 
@@ -379,10 +385,23 @@ func (db *DB) NonTerminalOrders(ctx context.Context, accountID int64) ([]Order, 
 	return out, rows.Err()
 }
 
-// EventQuery selects journal events. Zero fields do not filter. Results are
-// newest first, keyset-paginated with BeforeSeq (pass the last Seq of a page
-// to get the next); with AfterSeq > 0 or Ascending they are oldest first
-// after AfterSeq, for following the journal.
+// EventQuery selects journal events. Zero fields do not filter.
+//
+// Results are newest first by Seq, keyset-paginated with BeforeSeq (pass the
+// last Seq of a page to get the next); with AfterSeq > 0 or Ascending they
+// are oldest first after AfterSeq, for following the journal.
+//
+// A time-range query (From, To, BeforeAt or AfterAt set) is ordered by event
+// time instead: by (At, Seq), newest first, or oldest first with Ascending,
+// AfterSeq > 0 or AfterAt set. Its keyset cursor is the pair: pass the last
+// event's At and Seq as BeforeAt and BeforeSeq (AfterAt and AfterSeq when
+// ascending) to get the next page. At is stamped by each writer's clock, so it
+// is not monotonic in Seq (an event is stamped before it is queued, nodes'
+// clocks differ); ordering by the pair is what makes a page an index range
+// that stops after Limit rows. In a time-range query BeforeSeq without
+// BeforeAt (AfterSeq without AfterAt) only filters: seq < BeforeSeq (seq >
+// AfterSeq); BeforeAt without BeforeSeq means at < BeforeAt, AfterAt without
+// AfterSeq at > AfterAt.
 type EventQuery struct {
 	SessionID     string
 	AccountID     int64
@@ -392,56 +411,24 @@ type EventQuery struct {
 	FailuresOnly  bool      // error_class <> ''
 	BeforeSeq     int64
 	AfterSeq      int64
+	BeforeAt      time.Time // time-order cursor, with BeforeSeq
+	AfterAt       time.Time // time-order cursor, with AfterSeq
 	Ascending     bool
 	Limit         int // default 100, at most 10000
 }
 
-// JournalEvents runs q.
+// byTime reports whether q is ordered by (at, seq) rather than seq.
+func (q EventQuery) byTime() bool {
+	return !q.From.IsZero() || !q.To.IsZero() || !q.BeforeAt.IsZero() || !q.AfterAt.IsZero()
+}
+
+// JournalEvents runs q. Every shape is meant to be one index range scan that
+// stops after Limit rows (see 00007_journal_query.sql): a session by
+// journal_session (session_id, seq), failures by the partial
+// journal_failures_seq (seq), a time range by journal_at_seq (at, seq), a
+// session's failures by the partial journal_session_failures.
 func (db *DB) JournalEvents(ctx context.Context, q EventQuery) ([]JournalEvent, error) {
-	var where []string
-	var args []any
-	arg := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
-	}
-	if q.SessionID != "" {
-		arg("session_id = ?", q.SessionID)
-	}
-	if q.AccountID != 0 {
-		arg("account_id = ?", q.AccountID)
-	}
-	if q.ClientOrderID != "" {
-		arg("client_order_id = ?", q.ClientOrderID)
-	}
-	if q.Kind != "" {
-		arg("kind = ?", q.Kind)
-	}
-	if !q.From.IsZero() {
-		arg("at >= ?", micros(q.From))
-	}
-	if !q.To.IsZero() {
-		arg("at < ?", micros(q.To))
-	}
-	if q.FailuresOnly {
-		where = append(where, "error_class <> ''")
-	}
-	asc := q.Ascending || q.AfterSeq > 0
-	if asc {
-		arg("seq > ?", q.AfterSeq)
-	} else if q.BeforeSeq > 0 {
-		arg("seq < ?", q.BeforeSeq)
-	}
-	sqlq := `SELECT seq, ` + eventCols + ` FROM journal_events`
-	if len(where) > 0 {
-		sqlq += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	if asc {
-		sqlq += ` ORDER BY seq`
-	} else {
-		sqlq += ` ORDER BY seq DESC`
-	}
-	args = append(args, min(limitOr(q.Limit, 100), 10000))
-	sqlq += fmt.Sprintf(` LIMIT $%d`, len(args))
+	sqlq, args := eventQuerySQL(q)
 	rows, err := db.r.QueryContext(ctx, sqlq, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query journal: %w", err)
@@ -460,6 +447,100 @@ func (db *DB) JournalEvents(ctx context.Context, q EventQuery) ([]JournalEvent, 
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// eventQuerySQL renders q as one SELECT with $N placeholders.
+func eventQuerySQL(q EventQuery) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(cond string, v ...any) {
+		for _, v := range v {
+			args = append(args, v)
+			cond = strings.Replace(cond, "?", fmt.Sprintf("$%d", len(args)), 1)
+		}
+		where = append(where, cond)
+	}
+	if q.SessionID != "" {
+		arg("session_id = ?", q.SessionID)
+	}
+	if q.AccountID != 0 {
+		arg("account_id = ?", q.AccountID)
+	}
+	if q.ClientOrderID != "" {
+		arg("client_order_id = ?", q.ClientOrderID)
+	}
+	if q.Kind != "" {
+		arg("kind = ?", q.Kind)
+	}
+	if q.FailuresOnly {
+		// Spelled exactly as the partial indexes' predicate, so both
+		// planners can prove the index covers the query.
+		where = append(where, "error_class <> ''")
+	}
+	asc := q.Ascending || q.AfterSeq > 0 || !q.AfterAt.IsZero()
+	order := ` ORDER BY seq DESC`
+	if !q.byTime() {
+		switch {
+		case asc:
+			order = ` ORDER BY seq`
+			arg("seq > ?", q.AfterSeq)
+		case q.BeforeSeq > 0:
+			arg("seq < ?", q.BeforeSeq)
+		}
+	} else {
+		// at in [lo, hi). The keyset cursor narrows that bound itself, not
+		// only through the row-value filter: SQLite bounds an index scan by
+		// one constraint per side, and picking [From, To) would make page n
+		// read the n-1 pages before it.
+		var lo, hi int64 = math.MinInt64, math.MaxInt64
+		if !q.From.IsZero() {
+			lo = micros(q.From)
+		}
+		if !q.To.IsZero() {
+			hi = micros(q.To)
+		}
+		var cursor string
+		var cursorArgs []any
+		if asc {
+			order = ` ORDER BY at, seq`
+			switch {
+			case !q.AfterAt.IsZero() && q.AfterSeq == 0:
+				lo = max(lo, micros(q.AfterAt)+1) // at > AfterAt
+			case !q.AfterAt.IsZero():
+				lo = max(lo, micros(q.AfterAt))
+				cursor, cursorArgs = "(at, seq) > (?, ?)", []any{micros(q.AfterAt), q.AfterSeq}
+			case q.AfterSeq > 0:
+				cursor, cursorArgs = "seq > ?", []any{q.AfterSeq}
+			}
+		} else {
+			order = ` ORDER BY at DESC, seq DESC`
+			switch {
+			case !q.BeforeAt.IsZero() && q.BeforeSeq == 0:
+				hi = min(hi, micros(q.BeforeAt)) // at < BeforeAt
+			case !q.BeforeAt.IsZero():
+				hi = min(hi, micros(q.BeforeAt)+1)
+				cursor, cursorArgs = "(at, seq) < (?, ?)", []any{micros(q.BeforeAt), q.BeforeSeq}
+			case q.BeforeSeq > 0:
+				cursor, cursorArgs = "seq < ?", []any{q.BeforeSeq}
+			}
+		}
+		if lo != math.MinInt64 {
+			arg("at >= ?", lo)
+		}
+		if hi != math.MaxInt64 {
+			arg("at < ?", hi)
+		}
+		if cursor != "" {
+			arg(cursor, cursorArgs...)
+		}
+	}
+	sqlq := `SELECT seq, ` + eventCols + ` FROM journal_events`
+	if len(where) > 0 {
+		sqlq += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, min(limitOr(q.Limit, 100), 10000))
+	sqlq += order + fmt.Sprintf(` LIMIT $%d`, len(args))
+	return sqlq, args
 }
 
 // FillQuery selects fills. Zero fields do not filter. Results are in time

@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -229,6 +231,91 @@ var journalSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
 		follow, _ := db.JournalEvents(ctx, store.EventQuery{AfterSeq: big[len(big)-3].Seq})
 		if len(follow) != 2 || follow[0].Seq != big[len(big)-2].Seq || follow[1].Seq != big[len(big)-1].Seq {
 			t.Fatalf("follow %+v", follow)
+		}
+	},
+	"time range pages by at then seq": func(t *testing.T, db *store.DB, acct int64) {
+		// at is not monotonic in seq and has ties, as when writers stamp
+		// events before queueing them: 300 events over 100 distinct seconds.
+		evs := make([]store.JournalEvent, 300)
+		for i := range evs {
+			evs[i] = store.JournalEvent{At: t0.Add(time.Duration((i*37)%100) * time.Second), Kind: "sent", SessionID: fmt.Sprintf("s%d", i%2),
+				AccountID: acct, Quantity: dec("1"), Price: dec("2"), FilledQty: dec("0"), Fee: dec("0")}
+			if i%3 == 0 {
+				evs[i].ErrorClass = "rejected"
+			}
+		}
+		if err := db.AppendJournalEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		from, to := t0.Add(10*time.Second), t0.Add(80*time.Second)
+		// want returns the events matching keep in time order, newest first.
+		want := func(keep func(store.JournalEvent) bool, asc bool) []int64 {
+			var out []store.JournalEvent
+			for _, e := range evs {
+				if !e.At.Before(from) && e.At.Before(to) && keep(e) {
+					out = append(out, e)
+				}
+			}
+			slices.SortFunc(out, func(a, b store.JournalEvent) int {
+				c := cmp.Or(a.At.Compare(b.At), cmp.Compare(a.Seq, b.Seq))
+				if asc {
+					return c
+				}
+				return -c
+			})
+			seqs := make([]int64, len(out))
+			for i, e := range out {
+				seqs[i] = e.Seq
+			}
+			return seqs
+		}
+		all := func(store.JournalEvent) bool { return true }
+		tests := []struct {
+			name string
+			q    store.EventQuery
+			keep func(store.JournalEvent) bool
+		}{
+			{"newest first", store.EventQuery{From: from, To: to}, all},
+			{"oldest first", store.EventQuery{From: from, To: to, Ascending: true}, all},
+			{"failures", store.EventQuery{From: from, To: to, FailuresOnly: true}, func(e store.JournalEvent) bool { return e.ErrorClass != "" }},
+			{"session", store.EventQuery{From: from, To: to, SessionID: "s1"}, func(e store.JournalEvent) bool { return e.SessionID == "s1" }},
+		}
+		for _, tt := range tests {
+			asc := tt.q.Ascending
+			var got []int64
+			q := tt.q
+			q.Limit = 7
+			for range 100 {
+				page, err := db.JournalEvents(ctx, q)
+				if err != nil {
+					t.Fatalf("%s: %v", tt.name, err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				for _, e := range page {
+					got = append(got, e.Seq)
+				}
+				last := page[len(page)-1]
+				if asc {
+					q.AfterAt, q.AfterSeq = last.At, last.Seq
+				} else {
+					q.BeforeAt, q.BeforeSeq = last.At, last.Seq
+				}
+			}
+			if w := want(tt.keep, asc); !slices.Equal(got, w) || len(w) == 0 {
+				t.Errorf("%s: paged seqs\n got %v\nwant %v", tt.name, got, w)
+			}
+		}
+		// A cursor time alone is strict: at < BeforeAt, at > AfterAt.
+		mid := t0.Add(40 * time.Second)
+		got, err := db.JournalEvents(ctx, store.EventQuery{From: from, To: to, BeforeAt: mid, Limit: 1000})
+		if w := want(func(e store.JournalEvent) bool { return e.At.Before(mid) }, false); err != nil || len(got) != len(w) || got[0].Seq != w[0] {
+			t.Fatalf("before %s: %d events %v, want %d", mid, len(got), err, len(w))
+		}
+		got, err = db.JournalEvents(ctx, store.EventQuery{From: from, To: to, AfterAt: mid, Limit: 1000})
+		if w := want(func(e store.JournalEvent) bool { return e.At.After(mid) }, true); err != nil || len(got) != len(w) || got[0].Seq != w[0] {
+			t.Fatalf("after %s: %d events %v, want %d", mid, len(got), err, len(w))
 		}
 	},
 	"concurrent batches keep seqs": func(t *testing.T, db *store.DB, acct int64) {
