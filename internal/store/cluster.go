@@ -186,6 +186,42 @@ func (db *DB) CheckFence(ctx context.Context, sessionID string, token int64) err
 	return checkFence(ctx, db.r, sessionID, token)
 }
 
+// checkOrderFence refuses a new order of a session whose lease has moved
+// past the order's fencing token, or that the token's holder no longer held
+// when it stamped the order (the lease expired or was released before
+// o.CreatedAt). Guard checks the lease on the node before an order is
+// journaled, but a node paused or slowed between that check and the commit
+// (a SIGSTOP, a long GC, an overloaded host) would otherwise commit and then
+// send an order under a token another node has since been granted. On
+// PostgreSQL the lease row is locked FOR SHARE until the commit, so a
+// concurrent claim (FOR UPDATE SKIP LOCKED) either commits first and is seen
+// here, or skips the row and takes it only after this order is committed.
+// A session without a lease row (SQLite, orders outside sessions) passes.
+func checkOrderFence(ctx context.Context, q querier, lock bool, o *Order) error {
+	if o.SessionID == "" {
+		return nil
+	}
+	stmt := `SELECT token, expires_at FROM leases WHERE session_id = $1`
+	if lock {
+		stmt += ` FOR SHARE`
+	}
+	var cur, exp int64
+	err := q.QueryRowContext(ctx, stmt, o.SessionID).Scan(&cur, &exp)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check fence of session %s: %w", o.SessionID, err)
+	}
+	if cur > o.Fence {
+		return fmt.Errorf("session %s: order under token %d, lease is at %d: %w", o.SessionID, o.Fence, cur, ErrStaleFence)
+	}
+	if cur == o.Fence && exp <= micros(o.CreatedAt) {
+		return fmt.Errorf("session %s: order under token %d stamped after the lease expired or was released: %w", o.SessionID, o.Fence, ErrStaleFence)
+	}
+	return nil
+}
+
 type querier interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
