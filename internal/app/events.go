@@ -211,10 +211,20 @@ func (s sessionAlerter) Raise(ctx context.Context, al session.Alert) error {
 // clusterHandler starts and stops sessions as this node's leases change.
 type clusterHandler struct{ a *App }
 
+// Acquire adopts the session on its own goroutine: cluster.Handler.Acquire
+// must not block, and Adopt reconciles the account with the venue and
+// writes the session's transitions. Run synchronously, adopting a dead
+// node's 150 sessions held the heartbeat for longer than the lease TTL, so
+// the leases just claimed expired unrenewed and were lost again (measured:
+// sessions of a paused node idle for 35 s with a 5 s TTL). A Lose that
+// races with the adoption is safe: Adopt refuses once Guard no longer
+// allows the session, and Release stops a session Adopt has just started.
 func (h clusterHandler) Acquire(ctx context.Context, id string, token int64) {
-	if err := h.a.sessions.Adopt(ctx, id); err != nil {
-		h.a.log.Warn("adopt session", "session", id, "err", err)
-	}
+	h.a.goLoop(func() {
+		if err := h.a.sessions.Adopt(ctx, id); err != nil && ctx.Err() == nil {
+			h.a.log.Warn("adopt session", "session", id, "token", token, "err", err)
+		}
+	})
 }
 
 func (h clusterHandler) Lose(id string) { h.a.sessions.Release(id) }
