@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -256,8 +257,23 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 	if interval <= 0 {
 		return FailStart, fmt.Errorf("strategy %s: non-positive interval %s", s.Strategy, interval)
 	}
-	ticker := m.clk.NewTicker(interval)
-	defer ticker.Stop()
+	// The first step is due one interval after the last one, so a session
+	// resumed after a restart or adopted from a failed node steps as soon
+	// as it is due instead of waiting a whole new interval (an overdue one
+	// steps at once). A session that never stepped waits one interval, as
+	// its schedule says; "trade now" steps it at once. The ticker starts
+	// with that first step.
+	var ticker clock.Ticker
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	firstDelay := interval
+	if !s.LastStepAt.IsZero() {
+		firstDelay = min(interval, s.LastStepAt.Add(interval).Sub(m.clk.Now()))
+	}
+	first := m.clk.After(max(firstDelay, 0))
 	if err := m.move(ctx, r.id, Starting, Running, "started", "supervisor", "", nil); err != nil {
 		return FailStart, err
 	}
@@ -265,10 +281,17 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 	for {
 		var req *tradeReq
 		scheduled := time.Time{}
+		var tick <-chan time.Time
+		if ticker != nil {
+			tick = ticker.C()
+		}
 		select {
 		case <-r.stop:
 			return "", nil
-		case t := <-ticker.C():
+		case t := <-first:
+			scheduled, first = t, nil
+			ticker = m.clk.NewTicker(interval)
+		case t := <-tick:
 			scheduled = t
 		case q := <-r.trade:
 			req = &q
@@ -287,8 +310,11 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 			}
 			strat, s.Params = ns, newParams
 			if iv := ns.Interval(); iv != interval && iv > 0 {
-				ticker.Stop()
-				ticker, interval = m.clk.NewTicker(iv), iv
+				interval = iv
+				if ticker != nil {
+					ticker.Stop()
+					ticker = m.clk.NewTicker(iv)
+				}
 			}
 		}
 		rep, kind, err := r.step(ctx, s, strat, acct, scheduled, req)

@@ -521,3 +521,31 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Fatalf("force delete left %d orders", len(open))
 	}
 }
+
+// TestResumedSessionStepsWhenDue: a session resumed by a new manager (a
+// restart, or adoption after a failover) whose step is overdue steps at
+// once, without waiting a whole new interval.
+func TestResumedSessionStepsWhenDue(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m1 := b.manager(t, nil)
+	s := b.create(t, m1, "dca", "dca", `{"symbol":"BTCUSDT","quote_amount":"100","interval":"1h"}`)
+	if _, err := m1.Start(t.Context(), s.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b.drive(t, "first scheduled step", func() bool { return b.stepsOf(s.ID) >= 1 })
+	m1.Close() // the node dies; its session stays desired running
+	b.clk.Advance(2 * time.Hour)
+	m2 := b.manager(t, nil)
+	if err := m2.Boot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// No clock movement: the overdue step must happen on its own.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.stepsOf(s.ID) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("resumed overdue session did not step (steps %d, fake time %s)", b.stepsOf(s.ID), b.clk.Now().Format(time.TimeOnly))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
