@@ -173,7 +173,13 @@ func (x *Executor) durable(ctx context.Context, in Intent, ws ...write) ([]*stor
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	out, err := x.j.writeFlags(wctx, ws)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrStaleFence):
+		// Not a broken journal: another node owns the session now, and the
+		// store refused this node's write, as fencing should.
+		x.m.failure("stale_fence")
+		x.raise(ctx, alert.Warning, in, "order %q not written: session %s is now owned by another node (%v)", in.Request.ClientOrderID, in.SessionID, err)
+	case err != nil:
 		x.m.failure(ClassJournal)
 		x.raise(ctx, alert.Critical, in, "journal write for order %q failed: %v", in.Request.ClientOrderID, err)
 	}

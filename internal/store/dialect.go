@@ -117,10 +117,20 @@ func (postgresDialect) isUnique(err error) bool {
 }
 
 func (d postgresDialect) open(ctx context.Context, rawURL string) (*DB, error) {
-	if _, err := url.Parse(rawURL); err != nil {
+	u, err := url.Parse(rawURL)
+	if err != nil {
 		return nil, &URLError{URL: rawURL, Reason: err.Error()}
 	}
-	db, err := sql.Open("pgx", rawURL)
+	// A node frozen mid-transaction (SIGSTOP, a long GC pause, a partition)
+	// must not hold row locks, such as a lease row, past the lease TTL:
+	// PostgreSQL ends such a session after this long unless the URL says
+	// otherwise.
+	q := u.Query()
+	if q.Get("idle_in_transaction_session_timeout") == "" {
+		q.Set("idle_in_transaction_session_timeout", "2000")
+		u.RawQuery = q.Encode()
+	}
+	db, err := sql.Open("pgx", u.String())
 	if err != nil {
 		return nil, &URLError{URL: rawURL, Reason: err.Error()}
 	}
