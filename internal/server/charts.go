@@ -43,24 +43,39 @@ func (b backfillShade) Plot(c draw.Canvas, p *plot.Plot) {
 	}
 }
 
-func newTimePlot(title string, interval string) *plot.Plot {
+func newTimePlot(title, currency string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = "equity"
-	format := "01-02 15:04"
-	if interval == "1d" {
-		format = "2006-01-02"
+	if currency != "" {
+		p.Y.Label.Text += " (" + currency + ")"
 	}
-	p.X.Tick.Marker = plot.TimeTicks{Format: format, Time: func(t float64) time.Time { return time.Unix(int64(t), 0).UTC() }}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	return p
 }
 
+// timeTicks labels the x axis once the data set its range: dates for
+// daily charts and spans over a week, seconds for spans under an hour
+// (a fresh node's minutes would otherwise all read the same), else
+// month-day and minutes. The axis is in UTC.
+func timeTicks(p *plot.Plot, interval string) {
+	span := time.Duration(p.X.Max-p.X.Min) * time.Second
+	format := "01-02 15:04"
+	switch {
+	case interval == "1d" || span > 7*24*time.Hour:
+		format = "2006-01-02"
+	case span < time.Hour:
+		format = "15:04:05"
+	}
+	p.X.Label.Text = "UTC"
+	p.X.Tick.Marker = plot.TimeTicks{Format: format, Time: func(t float64) time.Time { return time.Unix(int64(t), 0).UTC() }}
+}
+
 // renderEquitySVG draws the equity series, live and backfilled points as
 // separate lines over shaded backfill ranges.
-func renderEquitySVG(rep PnLReport) ([]byte, error) {
-	p := newTimePlot("Equity — "+rep.Scope, rep.Interval)
+func renderEquitySVG(rep PnLReport, currency string) ([]byte, error) {
+	p := newTimePlot("Equity — "+rep.Scope, currency)
 	p.Add(backfillShade{rep.Backfills})
 	var live, back plotter.XYs
 	for _, e := range rep.Equity {
@@ -87,16 +102,20 @@ func renderEquitySVG(rep PnLReport) ([]byte, error) {
 		l.Color = s.col
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(s.name, l)
+		if len(live) > 0 && len(back) > 0 {
+			// A legend only tells two series apart.
+			p.Legend.Add(s.name, l)
+		}
 	}
+	timeTicks(p, rep.Interval)
 	return writeSVG(p)
 }
 
 // renderAveragesSVG draws one bar per interval average; backfilled
 // intervals in the backfill colour.
-func renderAveragesSVG(rep PnLReport) ([]byte, error) {
+func renderAveragesSVG(rep PnLReport, currency string) ([]byte, error) {
 	label := map[string]string{"1h": "Hourly", "1d": "Daily"}[rep.Interval]
-	p := newTimePlot(label+" average equity — "+rep.Scope, rep.Interval)
+	p := newTimePlot(label+" average equity — "+rep.Scope, currency)
 	p.Add(backfillShade{rep.Backfills})
 	width := time.Hour
 	if rep.Interval == "1d" {
@@ -128,8 +147,23 @@ func renderAveragesSVG(rep PnLReport) ([]byte, error) {
 		sc.GlyphStyle.Shape = draw.BoxGlyph{}
 		sc.GlyphStyle.Radius = vg.Points(2.5)
 		p.Add(sc)
-		p.Legend.Add(s.name, sc)
+		if len(live) > 0 && len(back) > 0 {
+			// A legend only tells two series apart.
+			p.Legend.Add(s.name, sc)
+		}
 	}
+	// The axis spans whole intervals, so one average sits in the middle of
+	// its hour or day rather than alone on a padded axis.
+	for i, a := range rep.Averages {
+		lo, hi := float64(a.Start.Unix()), float64(a.Start.Add(width).Unix())
+		if i == 0 || lo < p.X.Min {
+			p.X.Min = lo
+		}
+		if i == 0 || hi > p.X.Max {
+			p.X.Max = hi
+		}
+	}
+	timeTicks(p, rep.Interval)
 	return writeSVG(p)
 }
 
@@ -144,7 +178,7 @@ func writeSVG(p *plot.Plot) ([]byte, error) {
 }
 
 // chart serves one SVG chart of the PnL report the query names.
-func (s *Server) chart(render func(PnLReport) ([]byte, error)) http.HandlerFunc {
+func (s *Server) chart(render func(PnLReport, string) ([]byte, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.deps.PnL == nil {
 			http.Error(w, "PnL is not available on this node", http.StatusServiceUnavailable)
@@ -163,7 +197,7 @@ func (s *Server) chart(render func(PnLReport) ([]byte, error)) http.HandlerFunc 
 			http.Error(w, msg, status)
 			return
 		}
-		svg, err := render(rep)
+		svg, err := render(rep, s.currency())
 		if err != nil {
 			s.log.Error("chart: render", "err", err)
 			http.Error(w, "chart failed", http.StatusInternalServerError)

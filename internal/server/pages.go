@@ -36,18 +36,78 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"dec": func(d udecimal.Decimal) string { return portfolio.FormatMoney(d) },
+	"dec": money,
 	"decp": func(d *udecimal.Decimal) string {
 		if d == nil {
 			return "—"
 		}
-		return portfolio.FormatMoney(*d)
+		return money(*d)
+	},
+	"price": func(d *udecimal.Decimal) string {
+		if d == nil {
+			return "—"
+		}
+		return price(*d)
+	},
+	"qty": qty,
+	// blank hides a journal field that does not apply to the event (the
+	// price of a drift, the fill of an intent): "0" and "" show as empty.
+	"blank": func(s string) string {
+		if s == "0" {
+			return ""
+		}
+		return s
 	},
 	"age": func(ms int64) string {
 		return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
 	},
 	"join": strings.Join,
 	"json": func(b []byte) string { return string(b) },
+}
+
+// The dashboard shows amounts for reading, rounded half away from zero;
+// the API and the journal keep every digit. app.js formats live updates
+// the same way.
+
+// money is an amount of the valuation currency: two decimals, thousands
+// separated ("14,217.16").
+func money(d udecimal.Decimal) string {
+	return portfolio.FormatMoney(nonNegZero(d.RoundHAZ(2)))
+}
+
+// price is a unit price: two decimals from 1 up, else up to eight
+// significant decimals ("0.00001234").
+func price(d udecimal.Decimal) string {
+	if !d.Abs().LessThan(udecimal.One) {
+		return money(d)
+	}
+	return portfolio.FormatMoney(nonNegZero(d.RoundHAZ(8)))
+}
+
+// qty is a quantity of an asset: at most eight decimals, trailing zeros
+// dropped, thousands separated; dust that rounds to nothing reads
+// "<0.00000001", never a misleading "0".
+func qty(d udecimal.Decimal) string {
+	r := d.RoundHAZ(8)
+	if r.IsZero() && !d.IsZero() {
+		if d.Sign() < 0 {
+			return "-<0.00000001"
+		}
+		return "<0.00000001"
+	}
+	s := strings.TrimSuffix(portfolio.FormatMoney(nonNegZero(r)), ".00")
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(s, "0")
+	}
+	return s
+}
+
+// nonNegZero turns a rounded -0 into 0.
+func nonNegZero(d udecimal.Decimal) udecimal.Decimal {
+	if d.IsZero() {
+		return udecimal.Zero
+	}
+	return d
 }
 
 // parsePages parses every page with the layout; a broken template fails
@@ -189,7 +249,7 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	d := map[string]any{"Sessions": ss, "Commands": SessionCommands}
+	d := map[string]any{"Sessions": ss, "Commands": SessionCommands, "Currency": s.currency()}
 	if p := principalOf(r); p.Role.Allows(auth.RoleTrader) {
 		// The new-session form offers the desk's accounts and the known
 		// strategies (the built-in ones and any a session runs).
@@ -211,6 +271,15 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		d["Accounts"], d["Strategies"] = names, strategies
 	}
 	s.render(w, r, "sessions", "Sessions", d)
+}
+
+// currency is the valuation currency amounts are shown in, "" when the
+// node has no portfolio.
+func (s *Server) currency() string {
+	if s.deps.Portfolio == nil {
+		return ""
+	}
+	return s.deps.Portfolio.Snapshot().Currency
 }
 
 // builtinStrategies are suggested by the new-session form; the supervisor
@@ -275,7 +344,7 @@ func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := "scope=" + urlQueryEscape(pq.Scope) + "&interval=" + pq.Interval + "&from=" + urlQueryEscape(pq.From.Format(time.RFC3339)) + "&to=" + urlQueryEscape(pq.To.Format(time.RFC3339))
-	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs})
+	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": s.currency()})
 }
 
 func (s *Server) collateralPage(w http.ResponseWriter, r *http.Request) {

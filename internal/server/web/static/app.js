@@ -47,6 +47,25 @@ function money(s) {
   return isFinite(n) ? n.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2}) : s;
 }
 
+// price and qty mirror the server's template functions: a unit price
+// keeps up to eight decimals below 1, a quantity up to eight decimals
+// without trailing zeros, and dust never reads as 0.
+function price(s) {
+  const n = Number(s);
+  if (!isFinite(n) || Math.abs(n) >= 1) return money(s);
+  return n.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 8});
+}
+
+function qty(s) {
+  const n = Number(s);
+  if (!isFinite(n)) return s;
+  if (n !== 0 && Math.abs(n) < 0.000000005) return (n < 0 ? "-" : "") + "<0.00000001";
+  return n.toLocaleString("en-US", {maximumFractionDigits: 8});
+}
+
+// blank hides a journal field that does not apply to the event.
+function blank(s) { return s === "0" || s === undefined || s === null ? "" : s; }
+
 function fmtTime(s) { return s ? s.replace("T", " ").replace(/\.\d+/, "") : "—"; }
 
 // listen opens one EventSource for the page's topics and dispatches events.
@@ -112,7 +131,7 @@ const pages = {
           tb.replaceChildren(...w.lines.map(l => {
             const age = l.price_time ? Math.round(l.age_ms / 1000) + "s" + (l.stale ? " (stale)" : "") : "—";
             const route = l.route && l.route.length ? l.route.join(" → ") : (l.unpriced_reason || "—");
-            const tr = row([l.asset, l.quantity, l.price ? money(l.price) : "—", route, age, l.value ? money(l.value) : "—", l.collateral_value ? money(l.collateral_value) : "—"], l.stale ? "stale" : "");
+            const tr = row([l.asset, qty(l.quantity), l.price ? price(l.price) : "—", route, age, l.value ? money(l.value) : "—", l.collateral_value ? money(l.collateral_value) : "—"], l.stale ? "stale" : "");
             for (const i of [1, 2, 4, 5, 6]) tr.children[i].className = "num";
             return tr;
           }));
@@ -205,7 +224,7 @@ const pages = {
       show("ta-error", "");
       $("ta-count").textContent = r.data.sessions.length;
       $("ta-preview-list").replaceChildren(...r.data.sessions.map(s => el("li", s.name + " (" + s.id + ", " + s.state + ")")));
-      $("ta-skipped").replaceChildren(...r.data.skipped.map(s => el("li", "skipped " + s.session_id + ": " + (s.message || ""))));
+      $("ta-skipped").replaceChildren(...r.data.skipped.map(s => el("li", "skipped " + nameOf(s.session_id) + ": " + (s.message || ""))));
       $("ta-confirm").classList.remove("hidden");
       $("ta-go").disabled = r.data.sessions.length === 0;
     });
@@ -233,11 +252,23 @@ const pages = {
       $("ta-progress").max = Math.max(r.total, 1); $("ta-progress").value = r.done;
       $("ta-cancel").disabled = r.state !== "running";
       document.querySelector("#ta-results tbody").replaceChildren(...(r.results || []).map(x => {
-        const tr = row([x.session_id, x.state, x.orders, x.message || ""], "res-" + x.state);
+        const tr = row([nameOf(x.session_id), x.state, x.orders, x.message || ""], "res-" + x.state);
+        tr.children[2].className = "num";
         tr.dataset.session = x.session_id;
         return tr;
       }));
     }
+    // nameOf labels a session by its name, as the desk knows it.
+    function nameOf(id) {
+      const c = document.querySelector('.ta-session[value="' + CSS.escape(id) + '"]');
+      return c && c.dataset.name ? c.dataset.name + " (" + id + ")" : id;
+    }
+    // The session picks apply only when picking.
+    const picks = () => { const byTag = document.querySelector('input[name="by"]:checked').value === "tag";
+      $("ta-tag").disabled = !byTag; $("ta-pick").classList.toggle("off", byTag);
+      for (const c of document.querySelectorAll(".ta-session")) c.disabled = byTag; };
+    for (const r of document.querySelectorAll('input[name="by"]')) r.addEventListener("change", picks);
+    picks();
     function follow(id) {
       const es = new EventSource("/api/v1/trade-all/" + encodeURIComponent(id) + "/stream");
       const dot = $("live");
@@ -258,7 +289,9 @@ const pages = {
       if (f.session && e.session_id !== f.session) return;
       if (f.kind && e.kind !== f.kind) return;
       if (f.failures === "true" && !e.error_class) return;
-      tbody.insertBefore(row([e.seq, fmtTime(e.at), e.kind, e.session_id || "", e.symbol || "", e.side || "", e.quantity, e.price, e.filled_qty, e.client_order_id || "", e.error_class || "", e.message || ""], e.error_class ? "failed" : ""), tbody.firstChild);
+      const tr = row([e.seq, fmtTime(e.at), e.kind, e.session_id || "", e.symbol || "", e.side || "", blank(e.quantity), blank(e.price), blank(e.filled_qty), e.client_order_id || "", e.error_class || "", e.message || ""], e.error_class ? "failed" : "");
+      for (const i of [6, 7, 8]) tr.children[i].className = "num";
+      tbody.insertBefore(tr, tbody.firstChild);
       while (tbody.children.length > 500) tbody.lastChild.remove();
     }});
   },
