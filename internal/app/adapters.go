@@ -116,7 +116,11 @@ func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.Sess
 			return server.SessionView{}, serviceErr(terr)
 		}
 		if rep.Error != "" {
-			return server.SessionView{}, fmt.Errorf("trade step of session %s failed: %s", id, rep.Error)
+			// The step ran and failed (a venue rejection, a refused
+			// allocation): a conflict with the world, shown to the user
+			// with its reason; the journal and the alert carry the rest.
+			return server.SessionView{}, &server.Error{Kind: server.ErrConflict,
+				Message: fmt.Sprintf("trade step of session %s failed: %s", id, rep.Error)}
 		}
 		se, err = m.Get(ctx, id)
 	default:

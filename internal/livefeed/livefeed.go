@@ -70,6 +70,9 @@ type Feed struct {
 type feedAccount struct {
 	acct store.Account
 	v    venue.Venue
+	// synced is set after the first successful read: the first read fills
+	// an empty view, which is not drift.
+	synced bool
 }
 
 // New returns a feed; nothing runs until Run.
@@ -151,7 +154,11 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 		f.report(ctx, fa.acct, "resync balances", err)
 		return
 	}
-	if f.cfg.OnDrift != nil {
+	f.mu.Lock()
+	first := !fa.synced
+	fa.synced = true
+	f.mu.Unlock()
+	if f.cfg.OnDrift != nil && !first {
 		for _, d := range drift {
 			f.cfg.OnDrift(ctx, fa.acct, d)
 		}

@@ -83,6 +83,11 @@ func TestResyncValuesAndPersists(t *testing.T) {
 	ctx := context.Background()
 	must(t, bd.feed.AddAccount(ctx, bd.a, bd.ex.Account("a")))
 	must(t, bd.feed.AddAccount(ctx, bd.b, bd.ex.Account("b")))
+	bd.mu.Lock()
+	if len(bd.drift) != 0 {
+		t.Fatalf("the first read of an account reported drift %+v; filling an empty view is not drift", bd.drift)
+	}
+	bd.mu.Unlock()
 	// Prices arrive through the stream; feed them as the stream would.
 	for _, s := range []string{"BTCUSDT", "ETHUSDT"} {
 		tk, _ := bd.ex.Price(s)
