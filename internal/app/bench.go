@@ -128,9 +128,24 @@ func BenchTradeAll(ctx context.Context, cfg TradeAllBench) (TradeAllBenchResult,
 			return res, err
 		}
 	}
-	// Let the sessions' first scheduled steps finish so the run measures
-	// only its own orders.
-	time.Sleep(2 * time.Second)
+	// Wait until every session runs (on PostgreSQL the cluster's leases
+	// start them), then let first steps settle so the run measures only its
+	// own orders.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		list, err := a.sessions.List(ctx, session.Filter{State: session.Running})
+		if err != nil {
+			return res, err
+		}
+		if len(list) >= cfg.Sessions {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("only %d of %d bench sessions running after 2 minutes", len(list), cfg.Sessions)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
 	res.Setup = time.Since(setupStart)
 	start := time.Now()
 	run, err := a.tradeall.Start(ctx, tradeall.StartRequest{Selection: tradeall.Selection{Tags: []string{"bench"}}, Actor: "bench"})
