@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -940,6 +941,14 @@ func toAlertJSON(a store.Alert) alertJSON {
 }
 
 func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
+	listByID(s, w, r, "alerts", s.deps.Store.Alerts, func(a store.Alert) int64 { return a.ID }, toAlertJSON)
+}
+
+// listByID serves a list paged newest first by an int64 id: limit and
+// cursor from the query, one extra row fetched to know whether there is a
+// next page.
+func listByID[T, J any](s *Server, w http.ResponseWriter, r *http.Request, name string,
+	fetch func(ctx context.Context, beforeID int64, limit int) ([]T, error), id func(T) int64, view func(T) J) {
 	limit, cursor, err := pageParams(r)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -950,21 +959,21 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	as, err := s.deps.Store.Alerts(r.Context(), before, limit+1)
+	rows, err := fetch(r.Context(), before, limit+1)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
 	next := ""
-	if len(as) > limit {
-		as = as[:limit]
-		next = encodeCursor(strconv.FormatInt(as[limit-1].ID, 10))
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = encodeCursor(strconv.FormatInt(id(rows[limit-1]), 10))
 	}
-	out := make([]alertJSON, 0, len(as))
-	for _, a := range as {
-		out = append(out, toAlertJSON(a))
+	out := make([]J, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, view(row))
 	}
-	writeJSON(w, http.StatusOK, list("alerts", out, next))
+	writeJSON(w, http.StatusOK, list(name, out, next))
 }
 
 func (s *Server) ackAlert(w http.ResponseWriter, r *http.Request) {
@@ -1069,31 +1078,8 @@ type auditJSON struct {
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
-	limit, cursor, err := pageParams(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	before, err := int64Cursor(cursor)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	es, err := s.deps.Store.AuditLog(r.Context(), before, limit+1)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	next := ""
-	if len(es) > limit {
-		es = es[:limit]
-		next = encodeCursor(strconv.FormatInt(es[limit-1].ID, 10))
-	}
-	out := make([]auditJSON, 0, len(es))
-	for _, e := range es {
-		out = append(out, auditJSON(e))
-	}
-	writeJSON(w, http.StatusOK, list("entries", out, next))
+	listByID(s, w, r, "entries", s.deps.Store.AuditLog, func(e store.AuditEntry) int64 { return e.ID },
+		func(e store.AuditEntry) auditJSON { return auditJSON(e) })
 }
 
 type tokenJSON struct {
