@@ -21,37 +21,10 @@ import (
 // journalPoll is how often `journal --follow` polls the database.
 var journalPoll = 500 * time.Millisecond
 
-// journalEvent is one journal event as the CLI prints it: the API's shape,
-// decimals as strings and times RFC 3339 UTC.
-type journalEvent struct {
-	Seq           int64     `json:"seq"`
-	At            time.Time `json:"at"`
-	Kind          string    `json:"kind"`
-	SessionID     string    `json:"session_id,omitempty"`
-	AccountID     int64     `json:"account_id,omitempty"`
-	Symbol        string    `json:"symbol,omitempty"`
-	ClientOrderID string    `json:"client_order_id,omitempty"`
-	VenueOrderID  string    `json:"venue_order_id,omitempty"`
-	Side          string    `json:"side,omitempty"`
-	OrderType     string    `json:"order_type,omitempty"`
-	Quantity      string    `json:"quantity"`
-	Price         string    `json:"price"`
-	FilledQty     string    `json:"filled_qty"`
-	Fee           string    `json:"fee"`
-	FeeAsset      string    `json:"fee_asset,omitempty"`
-	LatencyUS     int64     `json:"latency_us,omitempty"`
-	ErrorClass    string    `json:"error_class,omitempty"`
-	ErrorCode     int64     `json:"error_code,omitempty"`
-	Message       string    `json:"message,omitempty"`
-	Node          string    `json:"node,omitempty"`
-}
+// journalEvent is one journal event as the CLI prints it: the API's shape.
+type journalEvent = server.JournalJSON
 
-func fromStoreEvent(e store.JournalEvent) journalEvent {
-	return journalEvent{Seq: e.Seq, At: e.At.UTC(), Kind: e.Kind, SessionID: e.SessionID, AccountID: e.AccountID, Symbol: e.Symbol,
-		ClientOrderID: e.ClientOrderID, VenueOrderID: e.VenueOrderID, Side: e.Side, OrderType: e.OrderType,
-		Quantity: e.Quantity.String(), Price: e.Price.String(), FilledQty: e.FilledQty.String(), Fee: e.Fee.String(),
-		FeeAsset: e.FeeAsset, LatencyUS: e.LatencyUS, ErrorClass: e.ErrorClass, ErrorCode: e.ErrorCode, Message: e.Message, Node: e.Node}
-}
+func fromStoreEvent(e store.JournalEvent) journalEvent { return server.ToJournalJSON(e) }
 
 // journalFilter is what `journal` selects.
 type journalFilter struct {

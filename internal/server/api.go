@@ -661,8 +661,9 @@ func (s *Server) putCollateral(w http.ResponseWriter, r *http.Request) {
 
 // --- journal ---------------------------------------------------------------
 
-// journalJSON is one journal event as the API shows it.
-type journalJSON struct {
+// JournalJSON is one journal event as the API shows it (the CLI prints the
+// same shape): decimals as strings, times RFC 3339 UTC.
+type JournalJSON struct {
 	Seq           int64     `json:"seq"`
 	At            time.Time `json:"at"`
 	Kind          string    `json:"kind"`
@@ -685,9 +686,10 @@ type journalJSON struct {
 	Node          string    `json:"node,omitempty"`
 }
 
-func toJournalJSON(e store.JournalEvent) journalJSON {
-	return journalJSON{
-		Seq: e.Seq, At: e.At, Kind: e.Kind, SessionID: e.SessionID, AccountID: e.AccountID, Symbol: e.Symbol,
+// ToJournalJSON renders a stored journal event for the API.
+func ToJournalJSON(e store.JournalEvent) JournalJSON {
+	return JournalJSON{
+		Seq: e.Seq, At: e.At.UTC(), Kind: e.Kind, SessionID: e.SessionID, AccountID: e.AccountID, Symbol: e.Symbol,
 		ClientOrderID: e.ClientOrderID, VenueOrderID: e.VenueOrderID, Side: e.Side, OrderType: e.OrderType,
 		Quantity: e.Quantity.String(), Price: e.Price.String(), FilledQty: e.FilledQty.String(), Fee: e.Fee.String(),
 		FeeAsset: e.FeeAsset, LatencyUS: e.LatencyUS, ErrorClass: e.ErrorClass, ErrorCode: e.ErrorCode, Message: e.Message, Node: e.Node,
@@ -738,9 +740,9 @@ func (s *Server) getJournal(w http.ResponseWriter, r *http.Request) {
 		evs = evs[:limit]
 		next = encodeCursor(strconv.FormatInt(evs[limit-1].Seq, 10))
 	}
-	out := make([]journalJSON, 0, len(evs))
+	out := make([]JournalJSON, 0, len(evs))
 	for _, e := range evs {
-		out = append(out, toJournalJSON(e))
+		out = append(out, ToJournalJSON(e))
 	}
 	writeJSON(w, http.StatusOK, list("events", out, next))
 }

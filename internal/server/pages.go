@@ -320,9 +320,9 @@ func (s *Server) journalPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	out := make([]journalJSON, 0, len(evs))
+	out := make([]JournalJSON, 0, len(evs))
 	for _, e := range evs {
-		out = append(out, toJournalJSON(e))
+		out = append(out, ToJournalJSON(e))
 	}
 	q := r.URL.Query()
 	s.render(w, r, "journal", "Journal", map[string]any{"Events": out, "Session": q.Get("session"), "Kind": q.Get("kind"), "Failures": eq.FailuresOnly})

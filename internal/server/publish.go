@@ -24,7 +24,7 @@ func (s *Server) PublishPortfolio(c portfolio.Change) {
 
 // PublishJournal streams one appended journal event.
 func (s *Server) PublishJournal(e store.JournalEvent) {
-	s.hub.publish(TopicJournal, string(TopicJournal), e.SessionID, toJournalJSON(e))
+	s.hub.publish(TopicJournal, string(TopicJournal), e.SessionID, ToJournalJSON(e))
 }
 
 // PublishTradeAll streams a Trade All run's progress; call it whenever a
