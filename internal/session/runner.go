@@ -130,6 +130,7 @@ func (r *runner) loop() {
 	defer close(r.done)
 	m := r.m
 	ctx := m.base
+	r.restarts = m.restartHistory(ctx, r.id)
 	for {
 		kind, err := r.run(ctx)
 		if err == nil || r.stopping() {
@@ -479,4 +480,26 @@ func scheduledWall(scheduled, started time.Time) time.Time {
 		return time.Now().Add(-started.Sub(scheduled))
 	}
 	return scheduled
+}
+
+// restartHistory reads a session's automatic restarts since its last manual
+// start or restart from its recorded transitions, so the crash-loop budget
+// survives a restart of the server (or a move to another node) instead of
+// starting afresh each time.
+func (m *Manager) restartHistory(ctx context.Context, id string) []time.Time {
+	ts, err := m.opts.Store.SessionTransitions(ctx, id)
+	if err != nil {
+		m.log.Warn("read restart history; the restart budget starts empty", "session", id, "err", err)
+		return nil
+	}
+	var out []time.Time
+	for _, t := range ts {
+		switch {
+		case t.From == string(Restarting) && t.To == string(Starting) && t.Actor == "supervisor":
+			out = append(out, t.At)
+		case t.Actor != "supervisor" && t.Actor != "system" && (t.To == string(Starting) || t.To == string(Restarting)):
+			out = nil // a person started or restarted it: a fresh budget
+		}
+	}
+	return out
 }

@@ -549,3 +549,31 @@ func TestResumedSessionStepsWhenDue(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRestartBudgetSurvivesServerRestart: a crash-looping session's
+// automatic restarts are counted across a restart of the server, so a server
+// that restarts cannot hand a crash loop a fresh budget each time.
+func TestRestartBudgetSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m1 := b.manager(t, nil)
+	ctx := t.Context()
+	bad := b.create(t, m1, "bad", "test-panic", `{}`)
+	if _, err := m1.Start(ctx, bad.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b.drive(t, "two automatic restarts", func() bool {
+		s, _ := m1.Get(ctx, bad.ID)
+		return s.RestartsAuto >= 2
+	})
+	m1.Close()
+	m2 := b.manager(t, nil)
+	if err := m2.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.drive(t, "quarantine", func() bool { return b.state(t, m2, bad.ID) == session.Quarantined })
+	s, _ := m2.Get(ctx, bad.ID)
+	if s.RestartsAuto != 3 {
+		t.Fatalf("quarantined after %d automatic restarts in all, want 3 (the policy's maximum, across the server restart)", s.RestartsAuto)
+	}
+}
