@@ -12,6 +12,14 @@
 // sure it still holds the lease (its last renewal is older than the TTL minus
 // a safety margin, as after a SIGSTOP). With SQLite there is one node and
 // Single owns everything: the cluster layer is a no-op.
+//
+// The heartbeat never waits long for a session to stop: Handler.Lose can
+// take as long as a stuck step takes to give up, and a heartbeat held that
+// long renews nothing, so this node's other leases expire and a paused
+// node's are not taken over. Sessions are stopped on their own goroutines
+// (Guard refuses them at once); a lease given up is released once its
+// session has stopped, and one claimed again meanwhile is handed to
+// Handler.Acquire only then.
 package cluster
 
 import (
@@ -66,8 +74,19 @@ type Cluster struct {
 	cfg Config
 	log *slog.Logger
 
-	mu    sync.Mutex
-	owned map[string]owned
+	mu       sync.Mutex
+	owned    map[string]owned
+	stopping map[string]*stopping // sessions whose Handler.Lose runs now
+	stops    sync.WaitGroup
+}
+
+// stopping is a session being stopped. With release set the lease is given
+// up once it has stopped; with acquire set it was claimed again meanwhile
+// and is handed to Handler.Acquire once stopped.
+type stopping struct {
+	done    chan struct{}
+	release bool
+	acquire func()
 }
 
 type owned struct {
@@ -95,7 +114,7 @@ func New(cfg Config) (*Cluster, error) {
 	if cfg.RebalanceStep <= 0 {
 		cfg.RebalanceStep = 5
 	}
-	return &Cluster{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), owned: map[string]owned{}}, nil
+	return &Cluster{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), owned: map[string]owned{}, stopping: map[string]*stopping{}}, nil
 }
 
 // Run heartbeats until ctx ends, then stops every owned session and
@@ -125,8 +144,9 @@ func (c *Cluster) shutdown() {
 	c.owned = map[string]owned{}
 	c.mu.Unlock()
 	for _, id := range ids {
-		c.cfg.Handler.Lose(id)
+		c.stop(id, false)
 	}
+	c.stops.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.cfg.Store.StopNode(ctx, c.cfg.NodeID, c.cfg.Clock.Now()); err != nil {
@@ -135,8 +155,17 @@ func (c *Cluster) shutdown() {
 }
 
 // Beat runs one heartbeat: register, renew, drop lost leases, claim up to the
-// fair share, release the excess.
+// fair share, release the excess. It waits for the sessions it stops for at
+// most stopWait; those still stopping then finish on their own.
 func (c *Cluster) Beat(ctx context.Context) error {
+	start := time.Now()
+	var stopped []chan struct{}
+	defer func() {
+		c.await(stopped, c.stopWait())
+		if d := time.Since(start); d > c.cfg.TTL/3 {
+			c.log.Warn("cluster: slow heartbeat", "took", d.Round(time.Millisecond))
+		}
+	}()
 	now := c.cfg.Clock.Now()
 	if err := c.cfg.Store.Heartbeat(ctx, store.Node{ID: c.cfg.NodeID, Addr: c.cfg.Addr}, now); err != nil {
 		return err
@@ -148,6 +177,10 @@ func (c *Cluster) Beat(ctx context.Context) error {
 	if err := c.cfg.Store.EnsureLeases(ctx, want); err != nil {
 		return err
 	}
+	// Read the clock again before each step that stamps leases: a beat can
+	// take a while (a loaded host, a pause), and a lease renewed or claimed
+	// "at" the beat's start would be stamped earlier than it was taken.
+	now = c.cfg.Clock.Now()
 	renewed, err := c.cfg.Store.RenewLeases(ctx, c.cfg.NodeID, now, c.cfg.TTL)
 	if err != nil {
 		// Without a renewal our leases age; Guard stops orders once they
@@ -177,28 +210,32 @@ func (c *Cluster) Beat(ctx context.Context) error {
 	c.mu.Unlock()
 	for _, id := range lost {
 		c.log.Warn("cluster: lease lost; session stopped on this node", "session", id)
-		c.cfg.Handler.Lose(id)
+		stopped = append(stopped, c.stop(id, false))
 	}
 	// Leases renewed that we were not running (e.g. after a restart with the
-	// same node id) are adopted.
+	// same node id) are adopted; one whose session is being stopped to give
+	// it up is not.
 	for _, l := range renewed {
 		c.mu.Lock()
 		_, running := c.owned[l.SessionID]
-		if !running && wanted[l.SessionID] {
+		_, leaving := c.stopping[l.SessionID]
+		adopt := !running && !leaving && wanted[l.SessionID]
+		if adopt {
 			c.owned[l.SessionID] = owned{token: l.Token, renewed: now}
 		}
 		c.mu.Unlock()
-		if !running && wanted[l.SessionID] {
+		if adopt {
 			c.cfg.Handler.Acquire(ctx, l.SessionID, l.Token)
 		}
 	}
 	// Release leases of sessions that should no longer run.
 	for id := range held {
 		if !wanted[id] {
-			c.release(ctx, id)
+			stopped = append(stopped, c.stop(id, true))
 		}
 	}
 
+	now = c.cfg.Clock.Now()
 	nodes, err := c.cfg.Store.Nodes(ctx, now)
 	if err != nil {
 		return err
@@ -225,11 +262,8 @@ func (c *Cluster) Beat(ctx context.Context) error {
 				c.cfg.Store.ReleaseLease(ctx, c.cfg.NodeID, l.SessionID)
 				continue
 			}
-			c.mu.Lock()
-			c.owned[l.SessionID] = owned{token: l.Token, renewed: now}
-			c.mu.Unlock()
 			c.log.Info("cluster: lease acquired", "session", l.SessionID, "token", l.Token)
-			c.cfg.Handler.Acquire(ctx, l.SessionID, l.Token)
+			c.acquire(ctx, l, now)
 		}
 	case mine > share:
 		// Hand over a few at a time so a joining node ramps up smoothly.
@@ -237,22 +271,95 @@ func (c *Cluster) Beat(ctx context.Context) error {
 		sort.Strings(ids)
 		n := min(mine-share, c.cfg.RebalanceStep)
 		for _, id := range ids[len(ids)-n:] {
-			c.release(ctx, id)
+			stopped = append(stopped, c.stop(id, true))
 		}
 	}
 	return nil
 }
 
-func (c *Cluster) release(ctx context.Context, id string) {
+// acquire records a lease just claimed and hands its session to
+// Handler.Acquire, or, while the session is still being stopped here (it
+// was lost or given up a moment ago), once it has stopped.
+func (c *Cluster) acquire(ctx context.Context, l store.Lease, at time.Time) {
 	c.mu.Lock()
-	_, ok := c.owned[id]
-	delete(c.owned, id)
-	c.mu.Unlock()
-	if ok {
-		c.cfg.Handler.Lose(id) // stop first, then let go
+	c.owned[l.SessionID] = owned{token: l.Token, renewed: at}
+	if st, ok := c.stopping[l.SessionID]; ok {
+		st.release = false
+		st.acquire = func() { c.cfg.Handler.Acquire(ctx, l.SessionID, l.Token) }
+		c.mu.Unlock()
+		return
 	}
+	c.mu.Unlock()
+	c.cfg.Handler.Acquire(ctx, l.SessionID, l.Token)
+}
+
+// stop takes a session from this node: Guard refuses it from now on, and
+// Handler.Lose runs on its own goroutine; with release the lease is given
+// up once the session has stopped (stop first, then let go). The returned
+// channel is closed when that is done.
+func (c *Cluster) stop(id string, release bool) chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.owned, id)
+	if st, ok := c.stopping[id]; ok {
+		st.acquire = nil
+		st.release = st.release || release
+		return st.done
+	}
+	st := &stopping{done: make(chan struct{}), release: release}
+	c.stopping[id] = st
+	c.stops.Add(1)
+	go func() {
+		defer c.stops.Done()
+		c.cfg.Handler.Lose(id)
+		for {
+			c.mu.Lock()
+			if st.release {
+				st.release = false
+				c.mu.Unlock()
+				c.releaseLease(id)
+				continue
+			}
+			acquire := st.acquire
+			delete(c.stopping, id)
+			c.mu.Unlock()
+			close(st.done)
+			if acquire != nil {
+				acquire()
+			}
+			return
+		}
+	}()
+	return st.done
+}
+
+func (c *Cluster) releaseLease(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.TTL)
+	defer cancel()
 	if err := c.cfg.Store.ReleaseLease(ctx, c.cfg.NodeID, id); err != nil {
 		c.log.Warn("cluster: release failed; the lease expires after the TTL", "session", id, "err", err)
+	}
+}
+
+// stopWait is how long a heartbeat waits for the sessions it stops: a
+// fraction of the heartbeat interval, so a stuck step cannot hold up the
+// next renewal.
+func (c *Cluster) stopWait() time.Duration { return c.cfg.TTL / 10 }
+
+// await waits until every channel is closed or d has passed (real time:
+// it bounds how long goroutines may hold the heartbeat, whatever Clock is).
+func (c *Cluster) await(chans []chan struct{}, d time.Duration) {
+	if len(chans) == 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for _, ch := range chans {
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		}
 	}
 }
 
@@ -269,13 +376,15 @@ func (c *Cluster) Owned() []string {
 
 // Guard returns the fencing token to trade a session under, or ErrNotOwner
 // when this node does not hold its lease or cannot be sure it still does
-// (the last renewal is older than TTL − Safety). Call it right before an
-// order leaves.
+// (the last renewal is older than TTL − Safety), or is still stopping the
+// session after losing or giving it up. Call it right before an order
+// leaves.
 func (c *Cluster) Guard(sessionID string) (int64, error) {
 	c.mu.Lock()
 	o, ok := c.owned[sessionID]
+	_, leaving := c.stopping[sessionID]
 	c.mu.Unlock()
-	if !ok {
+	if !ok || leaving {
 		return 0, fmt.Errorf("session %s: %w", sessionID, ErrNotOwner)
 	}
 	if c.cfg.Clock.Now().Sub(o.renewed) >= c.cfg.TTL-c.cfg.Safety {

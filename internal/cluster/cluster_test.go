@@ -175,3 +175,183 @@ func TestGracefulShutdownReleases(t *testing.T) {
 		t.Fatalf("after a's graceful stop b runs %d, want 3 at once (no TTL wait)", b.r.count())
 	}
 }
+
+// TestRenewalAndJournalDoNotDeadlock: a node renews all its leases while its
+// journal commits batches of orders, each locking the lease rows of its
+// sessions (the fence check) in batch order. The renewal must neither fail
+// with a deadlock nor wait for the batches: a failed renewal stops the
+// heartbeat before it claims anything, and leases left unrenewed expire.
+func TestRenewalAndJournalDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, storetest.PostgresURL(t))
+	ctx := context.Background()
+	acct := &store.Account{Name: "main", Venue: "paper"}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 200 {
+		ids = append(ids, fmt.Sprintf("s-%03d", i))
+	}
+	if err := db.EnsureLeases(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = time.Minute
+	if got, err := db.ClaimLeases(ctx, "a", len(ids), time.Now(), ttl); err != nil || len(got) != len(ids) {
+		t.Fatalf("claim: %d %v", len(got), err)
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 100)
+	var wg sync.WaitGroup
+	var seq sync.Mutex
+	n := 0
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// A batch locks the lease rows of its sessions in an
+				// order unrelated to the renewal's (descending here).
+				var batch []*store.JournalWrite
+				for j := range 20 {
+					seq.Lock()
+					n++
+					id := fmt.Sprintf("o-%d-%d", w, n)
+					seq.Unlock()
+					sid := ids[len(ids)-1-(j*7+k+w*13)%len(ids)]
+					batch = append(batch, &store.JournalWrite{NewOrder: &store.Order{
+						ClientOrderID: id, SessionID: sid, AccountID: acct.ID, Symbol: "BTCUSDT", Side: "BUY",
+						Type: "MARKET", Status: "NEW", Fence: 1, CreatedAt: time.Now(),
+					}})
+				}
+				if err := db.WriteJournal(ctx, batch); err != nil {
+					errs <- fmt.Errorf("journal batch: %w", err)
+					return
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	renewals := 0
+	var slowest time.Duration
+	for time.Now().Before(deadline) {
+		t0 := time.Now()
+		got, err := db.RenewLeases(ctx, "a", t0, ttl)
+		if err != nil {
+			errs <- fmt.Errorf("renewal %d: %w", renewals, err)
+			break
+		}
+		if len(got) != len(ids) {
+			errs <- fmt.Errorf("renewal %d: %d leases, want %d", renewals, len(got), len(ids))
+			break
+		}
+		slowest = max(slowest, time.Since(t0))
+		renewals++
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d renewals, slowest %s, %d orders journaled", renewals, slowest, n)
+}
+
+// stuckRunner is a Handler whose Lose blocks until unblocked, like a
+// session whose in-flight step takes long to give up.
+type stuckRunner struct {
+	runner
+	block chan struct{}
+}
+
+func (r *stuckRunner) Lose(id string) {
+	<-r.block
+	r.runner.Lose(id)
+}
+
+// TestStuckStopDoesNotHoldHeartbeat: a node handing leases over to a
+// joining node keeps heartbeating while the sessions it gives up take long
+// to stop; it refuses to trade them at once, lets the leases go only once
+// they have stopped, and keeps renewing the rest.
+func TestStuckStopDoesNotHoldHeartbeat(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, storetest.PostgresURL(t))
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var sessions []string
+	for i := range 20 {
+		sessions = append(sessions, fmt.Sprintf("s-%02d", i))
+	}
+	const ttl = 15 * time.Second
+	r := &stuckRunner{runner: runner{running: map[string]int64{}}, block: make(chan struct{})}
+	a, err := cluster.New(cluster.Config{
+		Store: db, NodeID: "a", TTL: ttl, Clock: clk, Handler: r, Log: slog.New(slog.DiscardHandler),
+		Sessions: func(context.Context) ([]string, error) { return sessions, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Beat(ctx); err != nil || r.count() != 20 {
+		t.Fatalf("a runs %d sessions (%v), want 20", r.count(), err)
+	}
+	b := newNode(t, db, clk, "b", sessions)
+	if err := b.c.Beat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(ttl / 3)
+	t0 := time.Now()
+	if err := a.Beat(ctx); err != nil { // gives up 5, whose Lose blocks
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > ttl/10+time.Second {
+		t.Fatalf("heartbeat held %s by sessions that do not stop", d)
+	}
+	if got := len(a.Owned()); got != 15 {
+		t.Fatalf("a owns %d sessions while giving 5 up, want 15", got)
+	}
+	stuck := 0
+	for _, id := range sessions {
+		if _, err := a.Guard(id); err != nil {
+			stuck++
+		}
+	}
+	if stuck != 5 {
+		t.Fatalf("a's guard refuses %d sessions, want the 5 given up", stuck)
+	}
+	// Not released before they stop: b cannot take them yet.
+	if err := b.c.Beat(ctx); err != nil || b.r.count() != 0 {
+		t.Fatalf("b runs %d sessions before a stopped them (%v)", b.r.count(), err)
+	}
+	// a keeps renewing the rest while the 5 are stuck.
+	for range 4 {
+		clk.Advance(ttl / 3)
+		if err := a.Beat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(a.Owned()); got != 15-5 {
+		t.Fatalf("a owns %d sessions, want 10 (15 minus the next 5 given up)", got)
+	}
+	for _, id := range a.Owned() {
+		if _, err := a.Guard(id); err != nil {
+			t.Fatalf("a stopped renewing %s while others were stuck stopping: %v", id, err)
+		}
+	}
+	close(r.block)
+	deadline := time.Now().Add(5 * time.Second)
+	for b.r.count() < 10 && time.Now().Before(deadline) {
+		if err := b.c.Beat(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.r.count() != 10 {
+		t.Fatalf("b runs %d sessions once a's stopped, want 10", b.r.count())
+	}
+	checkExclusive(t, node{a, &r.runner}, b)
+}

@@ -75,9 +75,41 @@ func (db *DB) Nodes(ctx context.Context, now time.Time) ([]Node, error) {
 }
 
 // EnsureLeases creates an unowned lease row for each session that has none.
+// It reads which rows exist first and inserts only the missing ones: an
+// INSERT ... ON CONFLICT DO NOTHING on an existing row waits for any
+// transaction updating that row (another node's renewal or claim, or one
+// frozen with its node until the server ends it), so inserting every
+// session on every heartbeat made each node's heartbeat wait on the others'
+// and cost one round trip per session.
 func (db *DB) EnsureLeases(ctx context.Context, sessionIDs []string) error {
+	rows, err := db.r.QueryContext(ctx, `SELECT session_id FROM leases`)
+	if err != nil {
+		return fmt.Errorf("ensure leases: %w", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("ensure leases: %w", err)
+		}
+		have[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ensure leases: %w", err)
+	}
+	var missing []string
+	for _, id := range sessionIDs {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		for _, id := range sessionIDs {
+		for _, id := range missing {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO leases (session_id) VALUES ($1) ON CONFLICT DO NOTHING`, id); err != nil {
 				return fmt.Errorf("ensure lease %s: %w", id, err)
 			}
@@ -193,9 +225,19 @@ func (db *DB) CheckFence(ctx context.Context, sessionID string, token int64) err
 // journaled, but a node paused or slowed between that check and the commit
 // (a SIGSTOP, a long GC, an overloaded host) would otherwise commit and then
 // send an order under a token another node has since been granted. On
-// PostgreSQL the lease row is locked FOR SHARE until the commit, so a
+// PostgreSQL the lease row is locked FOR KEY SHARE until the commit, so a
 // concurrent claim (FOR UPDATE SKIP LOCKED) either commits first and is seen
 // here, or skips the row and takes it only after this order is committed.
+//
+// FOR KEY SHARE, not FOR SHARE: it conflicts with the claim's FOR UPDATE
+// but not with a plain UPDATE of the row (FOR NO KEY UPDATE), so the owner's
+// RenewLeases never waits for, nor deadlocks with, a journal batch that
+// locks the lease rows of several sessions in batch order. With FOR SHARE
+// the renewal (which locks all the node's rows in scan order) and group
+// commits deadlocked under load; PostgreSQL broke the cycle after
+// deadlock_timeout by failing the renewal, the heartbeat stopped before
+// claiming, and a paused node's expired leases were not taken over (measured
+// on 2 busy cores: several failed heartbeats per minute per node).
 // A session without a lease row (SQLite, orders outside sessions) passes.
 func checkOrderFence(ctx context.Context, q querier, lock bool, o *Order) error {
 	if o.SessionID == "" {
@@ -203,7 +245,7 @@ func checkOrderFence(ctx context.Context, q querier, lock bool, o *Order) error 
 	}
 	stmt := `SELECT token, expires_at FROM leases WHERE session_id = $1`
 	if lock {
-		stmt += ` FOR SHARE`
+		stmt += ` FOR KEY SHARE`
 	}
 	var cur, exp int64
 	err := q.QueryRowContext(ctx, stmt, o.SessionID).Scan(&cur, &exp)
