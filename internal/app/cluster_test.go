@@ -464,10 +464,9 @@ func TestClusterFailover(t *testing.T) {
 
 // checkResume logs the gaps between each orphaned session's last intent
 // before a failure and its first after, and fails when a session took more
-// than deadline from the failure to trade again. The gap is not what is
-// asserted: a session adopted by another node steps one whole strategy
-// interval after it starts (session runner's ticker), so the gap is the
-// failover plus up to two intervals.
+// than deadline from the failure to trade again. The gap is logged, not
+// asserted: it includes the time since the session's last step before the
+// failure (up to one strategy interval), which the node could not help.
 func checkResume(t *testing.T, what string, gaps, delays map[string]time.Duration, deadline time.Duration) {
 	t.Helper()
 	wg, g := maxGap(gaps)
