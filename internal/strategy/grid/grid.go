@@ -9,6 +9,7 @@ package grid
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -132,6 +133,11 @@ func (g *Grid) Step(ctx context.Context, env strategy.Env) (strategy.StepResult,
 	replaced := 0
 	for i, sl := range old {
 		o, err := env.Order(ctx, g.p.Symbol, sl.ClientOrderID)
+		if errors.Is(err, venue.ErrOrderNotFound) {
+			// The venue does not know it (purged, or a venue that lost its
+			// state): the slot is empty, like a canceled order.
+			o, err = venue.Order{Status: venue.StatusCanceled}, nil
+		}
 		if err != nil {
 			st.Slots = append(st.Slots, old[i:]...)
 			env.SetState(st)

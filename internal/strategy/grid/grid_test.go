@@ -1,6 +1,7 @@
 package grid_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,5 +77,31 @@ func TestGridReplacesAnOrderCanceledOutsideIt(t *testing.T) {
 	_, again := b.Step(t, "grid")
 	if len(again) != 1 || again[0].Side != placed[0].Side || !again[0].Price.Equal(placed[0].Price) {
 		t.Fatalf("re-placed %+v, want the canceled %s@%s back", again, placed[0].Side, placed[0].Price)
+	}
+}
+
+// TestGridReplacesAnOrderTheVenueForgot: an order the venue does not know
+// (the paper exchange restarted, the order was purged) is a slot to fill
+// again, not a failure to repeat on every step.
+func TestGridReplacesAnOrderTheVenueForgot(t *testing.T) {
+	t.Parallel()
+	b := strategytest.NewPaper(t, map[string]string{"ETHUSDT": "100"}, map[string]string{"USDT": "1000", "ETH": "1"},
+		`{"symbol":"ETHUSDT","lower":"90","upper":"110","levels":3,"quantity":"0.1","interval":"1m"}`)
+	_, placed := b.Step(t, "grid")
+	if len(placed) != 2 {
+		t.Fatalf("placed %d", len(placed))
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b.Env.RawState(), &st); err != nil {
+		t.Fatal(err)
+	}
+	slots := st["slots"].([]any)
+	slots[0].(map[string]any)["client_order_id"] = "never-seen-by-the-venue"
+	if err := b.Env.SetState(st); err != nil {
+		t.Fatal(err)
+	}
+	res, again := b.Step(t, "grid")
+	if len(again) != 1 {
+		t.Fatalf("step %+v re-placed %d orders, want the forgotten slot back", res, len(again))
 	}
 }
