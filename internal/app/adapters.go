@@ -130,7 +130,7 @@ func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.Sess
 		return server.SessionView{}, serviceErr(err)
 	}
 	v := s.a.sessionView(ctx, se)
-	s.a.srv.PublishSession(v)
+	s.a.publishSession(v)
 	return v, nil
 }
 
@@ -279,11 +279,11 @@ func (a *App) followRun(id string) {
 		defer cancel()
 		for range ch {
 			if run, err := a.tradeall.Get(ctx, id); err == nil {
-				a.srv.PublishTradeAll(runView(run))
+				a.publishTradeAll(runView(run))
 			}
 		}
 		if run, err := a.tradeall.Get(context.Background(), id); err == nil {
-			a.srv.PublishTradeAll(runView(run))
+			a.publishTradeAll(runView(run))
 		}
 	}()
 }
@@ -585,7 +585,7 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 		}
 	}
 	v := s.a.sessionView(ctx, se)
-	s.a.srv.PublishSession(v)
+	s.a.publishSession(v)
 	return v, nil
 }
 

@@ -99,6 +99,7 @@ type App struct {
 	cluster  *cluster.Cluster
 	tracker  *tracker
 	srv      *server.Server
+	fan      *fanout // live events to and from the other nodes; nil on SQLite
 
 	mu       sync.Mutex
 	accounts map[int64]*accountRT
@@ -194,7 +195,7 @@ func (a *App) build(ctx context.Context) error {
 		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram,
 		OnAlert: func(al alert.Alert) {
 			if a.srv != nil {
-				a.srv.PublishAlert(store.Alert{ID: al.ID, At: al.At, Severity: string(al.Severity), Source: al.Source,
+				a.publishAlert(store.Alert{ID: al.ID, At: al.At, Severity: string(al.Severity), Source: al.Source,
 					SessionID: al.SessionID, AccountID: al.AccountID, Message: al.Message})
 			}
 		},
@@ -236,6 +237,7 @@ func (a *App) build(ctx context.Context) error {
 		}
 		owns = func(id string) bool { _, err := a.cluster.Guard(id); return err == nil }
 		guard = a.cluster.Guard
+		a.fan = newFanout(a)
 	}
 
 	// Sessions.
@@ -387,6 +389,11 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.feed.Run(ctx) })
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
+	if a.fan != nil {
+		if err := a.fan.start(ctx, a.goLoop); err != nil {
+			return err
+		}
+	}
 	if a.cluster != nil {
 		// Leases decide which sessions run here; Boot adopts none itself.
 		if err := a.sessions.Boot(ctx); err != nil {

@@ -31,7 +31,7 @@ func (a *App) onJournalEvent(e journal.Event) {
 		a.tracker.fill(e)
 	}
 	if a.srv != nil {
-		a.srv.PublishJournal(store.JournalEvent{
+		a.publishJournal(store.JournalEvent{
 			Seq: e.Seq, At: e.At, Kind: string(e.Kind), SessionID: e.SessionID, AccountID: e.AccountID, Symbol: e.Symbol,
 			ClientOrderID: e.ClientOrderID, VenueOrderID: e.VenueOrderID, Side: string(e.Side), OrderType: string(e.Type),
 			Quantity: e.Quantity, Price: e.Price, FilledQty: e.FilledQty, Fee: e.Fee, FeeAsset: e.FeeAsset,
@@ -110,7 +110,7 @@ func (a *App) onStep(r session.StepReport) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if s, err := a.sessions.Get(ctx, r.SessionID); err == nil {
-		a.srv.PublishSession(a.sessionView(ctx, s))
+		a.publishSession(a.sessionView(ctx, s))
 	}
 }
 
