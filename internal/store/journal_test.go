@@ -10,28 +10,13 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
-	"github.com/tradeplane/tradeplane/internal/store/storetest"
 )
 
 // TestJournalConformance runs the journal, order and fill suite against
 // every engine.
 func TestJournalConformance(t *testing.T) {
 	t.Parallel()
-	for _, eng := range storetest.Engines(t) {
-		t.Run(eng.Name, func(t *testing.T) {
-			t.Parallel()
-			for name, fn := range journalSuite {
-				t.Run(name, func(t *testing.T) {
-					db := storetest.Open(t, eng.URL(t))
-					a := &store.Account{Name: "main", Venue: "paper"}
-					if err := db.CreateAccount(ctx, a); err != nil {
-						t.Fatal(err)
-					}
-					fn(t, db, a.ID)
-				})
-			}
-		})
-	}
+	runAccountSuite(t, journalSuite)
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)

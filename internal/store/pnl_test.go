@@ -7,28 +7,13 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
-	"github.com/tradeplane/tradeplane/internal/store/storetest"
 )
 
 // TestPnLConformance runs the PnL history suite (batch fills, checkpoints,
 // points, lookups) against every engine.
 func TestPnLConformance(t *testing.T) {
 	t.Parallel()
-	for _, eng := range storetest.Engines(t) {
-		t.Run(eng.Name, func(t *testing.T) {
-			t.Parallel()
-			for name, fn := range pnlSuite {
-				t.Run(name, func(t *testing.T) {
-					db := storetest.Open(t, eng.URL(t))
-					a := &store.Account{Name: "main", Venue: "paper"}
-					if err := db.CreateAccount(ctx, a); err != nil {
-						t.Fatal(err)
-					}
-					fn(t, db, a.ID)
-				})
-			}
-		})
-	}
+	runAccountSuite(t, pnlSuite)
 }
 
 var pnlT0 = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)

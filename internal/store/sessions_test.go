@@ -7,27 +7,12 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
-	"github.com/tradeplane/tradeplane/internal/store/storetest"
 )
 
 // TestSessionsConformance runs the session suite against every engine.
 func TestSessionsConformance(t *testing.T) {
 	t.Parallel()
-	for _, eng := range storetest.Engines(t) {
-		t.Run(eng.Name, func(t *testing.T) {
-			t.Parallel()
-			for name, fn := range sessionSuite {
-				t.Run(name, func(t *testing.T) {
-					db := storetest.Open(t, eng.URL(t))
-					a := &store.Account{Name: "main", Venue: "paper"}
-					if err := db.CreateAccount(ctx, a); err != nil {
-						t.Fatal(err)
-					}
-					fn(t, db, a.ID)
-				})
-			}
-		})
-	}
+	runAccountSuite(t, sessionSuite)
 }
 
 func mustCreateSession(t *testing.T, db *store.DB, id string, account int64, tags ...string) store.Session {
