@@ -21,6 +21,7 @@ import (
 type node struct {
 	url, token string
 	stop       func()
+	app        *app.App
 }
 
 func startNode(t *testing.T, cfg app.Config) *node {
@@ -60,7 +61,7 @@ func startNode(t *testing.T, cfg app.Config) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{url: url, token: tok}
+	n := &node{url: url, token: tok, app: a}
 	n.stop = func() {
 		cancel()
 		select {

@@ -1,64 +1,23 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/app"
-	"github.com/tradeplane/tradeplane/internal/auth"
-	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 	"github.com/tradeplane/tradeplane/internal/webdriver"
 )
 
-// startDemoApp is startNode for a demo node on SQLite that also hands back
-// the *app.App, for its PaperFaults test hook.
+// startDemoApp starts a demo node on SQLite and hands back its *App too,
+// for the paper-fault hook.
 func startDemoApp(t *testing.T) (*node, *app.App) {
 	t.Helper()
-	cfg := app.Config{Addr: "127.0.0.1:0", DBURL: storetest.SQLiteURL(t), Demo: true, DataDir: app.DefaultDataDir(),
-		SnapshotEvery: time.Second, NoDemoLogin: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- a.Run(ctx, func(u string) { ready <- u }) }()
-	n := &node{}
-	select {
-	case n.url = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("node did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatal("node did not start within 30 s")
-	}
-	n.stop = func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("node did not stop within 30 s")
-		}
-	}
-	t.Cleanup(n.stop)
-	db, err := store.Open(ctx, cfg.DBURL, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if n.token, _, err = auth.CreateToken(ctx, db, auth.RoleAdmin, "browser-test"); err != nil {
-		t.Fatal(err)
-	}
-	return n, a
+	n := startNode(t, app.Config{DBURL: storetest.SQLiteURL(t), Demo: true, DataDir: app.DefaultDataDir(), SnapshotEvery: time.Second})
+	return n, n.app
 }
 
 // TestBrowserRealDemo drives headless Chromium through the dashboard of a
