@@ -45,9 +45,13 @@ type Config struct {
 	WSAPIURL string
 	Clock    clock.Clock // default the wall clock
 	// WeightLimit is the spot request weight per WeightWindow (6000 per minute).
+	// Left zero, the limits that exchangeInfo publishes (rateLimits) replace
+	// the defaults once Symbols has read them; set, they are kept as given (a
+	// desk sharing one IP between processes sets a lower share on purpose).
 	WeightLimit  int
 	WeightWindow time.Duration
-	// OrderLimit10s and OrderLimitDay pace new orders (50 per 10 s, 160,000 per day).
+	// OrderLimit10s and OrderLimitDay pace new orders (50 per 10 s, 160,000
+	// per day); like WeightLimit, left zero they follow exchangeInfo.
 	OrderLimit10s int
 	OrderLimitDay int
 	// OnBan is called once per ban (HTTP 418) with when it ends, so the caller
@@ -100,6 +104,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
+	published := publishedLimits{weight: cfg.WeightLimit <= 0, orders10s: cfg.OrderLimit10s <= 0, ordersDay: cfg.OrderLimitDay <= 0}
 	if cfg.WeightLimit <= 0 {
 		cfg.WeightLimit = 6000
 	}
@@ -131,6 +136,7 @@ func New(cfg Config) (*Client, error) {
 	lim := &limiter{
 		clk:       cfg.Clock,
 		guard:     guard,
+		published: published,
 		onBan:     cfg.OnBan,
 		weight:    bucket{limit: cfg.WeightLimit, window: cfg.WeightWindow},
 		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
@@ -155,7 +161,9 @@ func (c *Client) Name() string { return "binance" }
 func (c *Client) Stats() LimiterStats {
 	c.lim.mu.Lock()
 	defer c.lim.mu.Unlock()
-	return c.lim.stats
+	st := c.lim.stats
+	st.WeightLimit, st.OrderLimit10s, st.OrderLimitDay = c.lim.weight.limit, c.lim.orders10s.limit, c.lim.ordersDay.limit
+	return st
 }
 
 // BannedUntil returns when the current ban ends; zero when not banned.
@@ -234,6 +242,7 @@ func (c *Client) Symbols(ctx context.Context) ([]venue.Symbol, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.lim.adoptLimits(info.RateLimits)
 	out := make([]venue.Symbol, 0, len(info.Symbols))
 	for _, s := range info.Symbols {
 		sym := venue.Symbol{Name: s.Symbol, Base: s.BaseAsset, Quote: s.QuoteAsset}

@@ -199,6 +199,60 @@ func TestWeightHeaderHonoured(t *testing.T) {
 	}
 }
 
+// TestPublishedLimitsAdopted: a client left at the default limits budgets by
+// the rateLimits that exchangeInfo publishes, so it neither waits for a
+// budget smaller than the server's nor runs into a 429 on a smaller one; a
+// limit set in Config is kept as given.
+func TestPublishedLimitsAdopted(t *testing.T) {
+	t.Parallel()
+	fcfg := binancetest.Config{WeightLimit: 90, WeightWindow: time.Hour, OrderLimit10s: 7, OrderLimitDay: 1234}
+	b := setup(t, fcfg, func(c *binance.Config) { c.WeightWindow = time.Hour })
+	if st := b.client.Stats(); st.WeightLimit != 6000 || st.OrderLimit10s != 50 || st.OrderLimitDay != 160000 {
+		t.Fatalf("limits before exchangeInfo: %+v, want the documented defaults", st)
+	}
+	if _, err := b.client.Symbols(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The fake publishes its weight limit per MINUTE; this client's window is
+	// an hour, so that one must not be taken; the order limits match.
+	if st := b.client.Stats(); st.WeightLimit != 6000 || st.OrderLimit10s != 7 || st.OrderLimitDay != 1234 {
+		t.Fatalf("limits after exchangeInfo: weight %d, orders %d/10s %d/day; want 6000, 7, 1234", st.WeightLimit, st.OrderLimit10s, st.OrderLimitDay)
+	}
+
+	// Same window: the published weight limit is taken and enforced before
+	// the server would answer 429.
+	m := setup(t, binancetest.Config{WeightLimit: 70}, nil)
+	if _, err := m.client.Symbols(m.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.client.Stats(); st.WeightLimit != 70 {
+		t.Fatalf("published weight limit not adopted: %d, want 70", st.WeightLimit)
+	}
+	// used: sync 1 + exchangeInfo 20 = 21; two more make 61; a third would be 81.
+	for range 2 {
+		if _, err := m.client.Symbols(m.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(m.ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := m.client.Symbols(ctx); !errors.Is(err, venue.ErrUnavailable) {
+		t.Fatalf("call past the published limit: got %v, want it held back", err)
+	}
+	if st := m.fake.Stats(); st.RateLimited != 0 {
+		t.Errorf("fake answered %d 429s, want 0", st.RateLimited)
+	}
+
+	// A limit set in Config is the desk's choice and stays.
+	e := setup(t, binancetest.Config{WeightLimit: 70}, func(c *binance.Config) { c.WeightLimit = 40 })
+	if _, err := e.client.Symbols(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.client.Stats(); st.WeightLimit != 40 {
+		t.Fatalf("configured weight limit replaced: %d, want 40", st.WeightLimit)
+	}
+}
+
 func TestBalancesAcrossWallets(t *testing.T) {
 	t.Parallel()
 	b := setup(t, binancetest.Config{}, nil)

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	gobinance "github.com/adshao/go-binance/v2"
+
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -85,6 +87,8 @@ type limiter struct {
 	clk   clock.Clock
 	guard time.Duration // hold a fresh window this long, in case the server's clock lags ours
 	onBan func(until time.Time)
+	// published says which limits follow exchangeInfo's rateLimits.
+	published publishedLimits
 
 	mu          sync.Mutex
 	offset      time.Duration // server time minus local time
@@ -105,6 +109,10 @@ type LimiterStats struct {
 	RateLimited int           // 429 answers
 	Banned      int           // 418 answers
 	UsedWeight  int           // the last X-MBX-USED-WEIGHT-1M seen
+
+	// The limits in force: the configured or default ones, or those that
+	// exchangeInfo published (see Config.WeightLimit).
+	WeightLimit, OrderLimit10s, OrderLimitDay int
 }
 
 type ticket struct {
@@ -180,6 +188,39 @@ func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
 		case <-ctx.Done():
 			return ticket{}, &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: waiting for rate budget: " + ctx.Err().Error()}
 		case <-l.clk.After(d):
+		}
+	}
+}
+
+// publishedLimits names the budgets whose limit exchangeInfo may set.
+type publishedLimits struct{ weight, orders10s, ordersDay bool }
+
+// adoptLimits takes the limits a server publishes in exchangeInfo's
+// rateLimits for the budgets left at their defaults. A published limit
+// replaces a bucket's only where its interval is the bucket's window: the
+// counters the server reports (X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-10S,
+// X-MBX-ORDER-COUNT-1D) are kept per window, so a limit for another window
+// would budget against the wrong count.
+func (l *limiter) adoptLimits(limits []gobinance.RateLimit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, rl := range limits {
+		unit, ok := map[string]time.Duration{"SECOND": time.Second, "MINUTE": time.Minute, "HOUR": time.Hour, "DAY": 24 * time.Hour}[rl.Interval]
+		if !ok || rl.IntervalNum <= 0 || rl.Limit <= 0 {
+			continue
+		}
+		window := unit * time.Duration(rl.IntervalNum)
+		var b *bucket
+		switch {
+		case rl.RateLimitType == "REQUEST_WEIGHT" && l.published.weight:
+			b = &l.weight
+		case rl.RateLimitType == "ORDERS" && l.published.orders10s && window == l.orders10s.window:
+			b = &l.orders10s
+		case rl.RateLimitType == "ORDERS" && l.published.ordersDay && window == l.ordersDay.window:
+			b = &l.ordersDay
+		}
+		if b != nil && window == b.window {
+			b.limit = int(rl.Limit)
 		}
 	}
 }
