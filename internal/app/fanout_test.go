@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,20 +74,29 @@ func TestEventsReachOtherNodes(t *testing.T) {
 	b := startNode(t, app.Config{DBURL: dbURL, NodeID: "fan-b", LeaseTTL: ttl})
 	events := b.streamEvents(t, "journal", "sessions", "trade-all")
 
-	// Pause a session fan-a has started (the demo seeds them as it starts).
+	// Pause a session fan-a has started, once every demo session runs (the
+	// demo seeds them one by one as it starts): Trade All by tag selects
+	// running sessions only, so the other "core" sessions must be up.
 	var paused string
-	eventually(t, 20*time.Second, "a demo session running", func() bool {
+	eventually(t, 20*time.Second, "every demo session running", func() bool {
 		var sessions struct {
-			Sessions []struct{ ID, State string } `json:"sessions"`
+			Sessions []struct {
+				ID, State string
+				Tags      []string
+			} `json:"sessions"`
 		}
 		a.do(t, "GET", "/api/v1/sessions", nil, nil, &sessions)
+		running, core := 0, ""
 		for _, s := range sessions.Sessions {
 			if s.State == "running" {
-				paused = s.ID
-				return true
+				running++
+				if core == "" && slices.Contains(s.Tags, "core") {
+					core = s.ID
+				}
 			}
 		}
-		return false
+		paused = core
+		return running >= 6 && core != ""
 	})
 	if code := a.do(t, "POST", "/api/v1/sessions/"+paused+"/pause", nil, nil, &struct{}{}); code != 200 {
 		t.Fatalf("pause %s on fan-a: %d", paused, code)
