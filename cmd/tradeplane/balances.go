@@ -188,7 +188,8 @@ func newCollateralCmd(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			v.Account = account
+			// v.Account is the account's id, as the portfolio keys it; the
+			// name would match no account when the change is replayed.
 			if err := app.PersistCollateral(cmd.Context(), offlineDB, v); err != nil {
 				return err
 			}

@@ -366,9 +366,9 @@ func (c collateralAdapter) SetRatio(ctx context.Context, actor, account, asset, 
 	if err != nil {
 		return v, err
 	}
-	pv := v
-	pv.Account = account
-	if err := PersistCollateral(ctx, c.a.db, pv); err != nil {
+	// v.Account is the account's portfolio key: stored as is, so that
+	// RestoreCollateral replays it onto the same account.
+	if err := PersistCollateral(ctx, c.a.db, v); err != nil {
 		return v, fmt.Errorf("persist collateral change: %w", err)
 	}
 	return v, nil

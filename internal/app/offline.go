@@ -15,11 +15,20 @@ import (
 )
 
 // RestoreCollateral replays the stored ratio changes into p, oldest first.
+// A per-account change is stored under the account's portfolio key (its
+// numeric id, livefeed.AccountKey), the key the portfolio holds the account
+// under: the override survives a restart, and a new account that reuses a
+// removed account's name does not inherit its overrides.
 func RestoreCollateral(ctx context.Context, db *store.DB, p *portfolio.Portfolio) error {
 	changes, err := db.CollateralChangesAsc(ctx)
 	if err != nil {
 		return err
 	}
+	accts, err := db.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	keyOf := collateralAccountKeys(accts)
 	var hist []portfolio.CollateralVersion
 	for i, c := range changes {
 		rc := portfolio.RatioChange{Asset: c.Asset}
@@ -38,13 +47,38 @@ func RestoreCollateral(ctx context.Context, db *store.DB, p *portfolio.Portfolio
 			rc.New = &d
 		}
 		hist = append(hist, portfolio.CollateralVersion{
-			Version: uint64(i + 1), Who: c.Actor, At: c.At, Account: c.Account, Changes: []portfolio.RatioChange{rc},
+			Version: uint64(i + 1), Who: c.Actor, At: c.At, Account: keyOf(c.Account), Changes: []portfolio.RatioChange{rc},
 		})
 	}
 	return p.RestoreCollateral(hist)
 }
 
-// PersistCollateral stores the changes of one portfolio version.
+// collateralAccountKeys maps a stored collateral change's account to the
+// portfolio key. Changes are stored by account id; releases before that
+// stored the account's name, so a value that is no account's id but is an
+// existing account's name is read as that account. Anything else (an
+// account since removed) is kept as it is and matches no account.
+func collateralAccountKeys(accts []store.Account) func(string) string {
+	ids := map[string]bool{}
+	byName := map[string]string{}
+	for _, a := range accts {
+		ids[livefeed.AccountKey(a)] = true
+		byName[a.Name] = livefeed.AccountKey(a)
+	}
+	return func(stored string) string {
+		if stored == "" || ids[stored] {
+			return stored
+		}
+		if key, ok := byName[stored]; ok {
+			return key
+		}
+		return stored
+	}
+}
+
+// PersistCollateral stores the changes of one portfolio version. v.Account
+// must be what the portfolio returned: the account's portfolio key
+// (livefeed.AccountKey), never its name; empty for the global ratios.
 func PersistCollateral(ctx context.Context, db *store.DB, v portfolio.CollateralVersion) error {
 	for _, c := range v.Changes {
 		if _, err := db.SetCollateralRatio(ctx, v.Account, c.Asset, c.New, v.Who, v.At); err != nil {
