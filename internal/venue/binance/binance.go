@@ -57,7 +57,9 @@ type Config struct {
 	// OnBan is called once per ban (HTTP 418) with when it ends, so the caller
 	// can raise an alert. It must not block.
 	OnBan func(until time.Time)
-	// HTTPTimeout bounds each REST request (default 10 s).
+	// HTTPTimeout bounds each REST request on the wire (default 10 s). A
+	// wait for rate budget (a spent window, a 429's Retry-After) comes before
+	// it and is bounded only by the caller's context.
 	HTTPTimeout time.Duration
 	// Transport is the base HTTP transport (default a clone of http.DefaultTransport).
 	Transport http.RoundTripper
@@ -142,7 +144,7 @@ func New(cfg Config) (*Client, error) {
 		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
 	}
-	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, secret: cfg.APISecret}}
+	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout}}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
 	spot.BaseURL = cfg.BaseURL
 	spot.HTTPClient = hc
@@ -176,10 +178,6 @@ func (c *Client) BannedUntil() time.Time {
 	return time.Time{}
 }
 
-func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, c.cfg.HTTPTimeout)
-}
-
 // call runs one request and maps its error; a -1021 resyncs the clock offset
 // before returning so that the caller may retry at once.
 func (c *Client) call(ctx context.Context, op string, write bool, f func(ctx context.Context) error) error {
@@ -188,9 +186,9 @@ func (c *Client) call(ctx context.Context, op string, write bool, f func(ctx con
 			return classify(op, write, err)
 		}
 	}
-	cctx, cancel := c.ctx(ctx)
-	defer cancel()
-	err := f(cctx)
+	// No timeout here: the transport applies HTTPTimeout once the request
+	// has its budget, so waiting for budget is bounded by ctx alone.
+	err := f(ctx)
 	if err == nil {
 		return nil
 	}
@@ -204,10 +202,10 @@ func (c *Client) call(ctx context.Context, op string, write bool, f func(ctx con
 // SyncTime measures the offset between Binance's clock and ours from
 // /api/v3/time; signed requests carry our time plus that offset.
 func (c *Client) SyncTime(ctx context.Context) error {
-	cctx, cancel := c.ctx(ctx)
-	defer cancel()
+	// The round trip is timed from when the request left, after any wait
+	// for budget, which would otherwise skew the offset by half the wait.
 	before := c.cfg.Clock.Now()
-	st, err := c.spot.NewServerTimeService().Do(cctx)
+	st, err := c.spot.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
 	if err != nil {
 		return classify("sync time", false, err)
 	}

@@ -73,12 +73,21 @@ type bucket struct {
 	window time.Duration
 	start  time.Time
 	used   int
+	// next is what was spent near the end of the window, when the server may
+	// already count it in the next one; that window starts with it.
+	next int
 }
 
 func (b *bucket) roll(srv time.Time) {
-	if s := srv.Truncate(b.window); s.After(b.start) {
-		b.start, b.used = s, 0
+	s := srv.Truncate(b.window)
+	if !s.After(b.start) {
+		return
 	}
+	carried := 0
+	if s.Equal(b.start.Add(b.window)) {
+		carried = b.next
+	}
+	b.start, b.used, b.next = s, carried, 0
 }
 
 // limiter budgets requests before they are sent and learns from every answer.
@@ -147,34 +156,49 @@ func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
 			return ticket{}, l.bannedErr(until)
 		}
 		var wait time.Time
+		// The server counts this request in the window its clock is in
+		// when it arrives: by our estimate somewhere from srv-hold (it lags,
+		// or the fresh window is held back for safety) to srv+uncertainty
+		// (it leads). Near a boundary that is either of two windows, so
+		// the request must fit both and is charged to both.
+		var straddle struct{ weight, orders10s, ordersDay bool }
 		if local.Before(l.pausedUntil) {
 			wait = l.pausedUntil
 		} else {
 			hold := l.guard + l.uncertainty
-			srv := local.Add(l.offset).Add(-hold)
-			check := func(b *bucket, n int) {
-				b.roll(srv)
-				if b.used > 0 && b.used+n > b.limit {
-					next := b.start.Add(b.window).Add(hold).Add(-l.offset)
+			srv := local.Add(l.offset)
+			check := func(b *bucket, n int) (both bool) {
+				b.roll(srv.Add(-hold))
+				end := b.start.Add(b.window)
+				both = !srv.Add(l.uncertainty).Before(end)
+				if b.used > 0 && b.used+n > b.limit || both && b.next > 0 && b.next+n > b.limit {
+					next := end.Add(hold).Add(-l.offset)
 					if next.After(wait) {
 						wait = next
 					}
 				}
+				return both
 			}
 			if c.weight > 0 {
-				check(&l.weight, c.weight)
+				straddle.weight = check(&l.weight, c.weight)
 			}
 			if c.order {
-				check(&l.orders10s, 1)
-				check(&l.ordersDay, 1)
+				straddle.orders10s = check(&l.orders10s, 1)
+				straddle.ordersDay = check(&l.ordersDay, 1)
 			}
 		}
 		if wait.IsZero() {
 			t := ticket{weightStart: l.weight.start, order10Start: l.orders10s.start, orderDayStart: l.ordersDay.start}
-			l.weight.used += c.weight
+			spend := func(b *bucket, n int, both bool) {
+				b.used += n
+				if both {
+					b.next += n
+				}
+			}
+			spend(&l.weight, c.weight, straddle.weight)
 			if c.order {
-				l.orders10s.used++
-				l.ordersDay.used++
+				spend(&l.orders10s, 1, straddle.orders10s)
+				spend(&l.ordersDay, 1, straddle.ordersDay)
 			}
 			l.stats.Requests++
 			l.stats.Weight += c.weight
@@ -279,10 +303,32 @@ func (l *limiter) ban(d time.Duration) time.Time {
 // request, stamps signed requests with the synced server time after any wait
 // (so waiting never causes -1021), and turns 429, 418 and 5xx into typed
 // errors, which go-binance does not expose.
+//
+// The wait for budget is bounded only by the request's context (the
+// caller's); timeout bounds the request on the wire, from the end of that
+// wait until its body is closed, so a spent budget or a long Retry-After
+// delays a request instead of failing it.
 type transport struct {
-	base   http.RoundTripper
-	lim    *limiter
-	secret string
+	base    http.RoundTripper
+	lim     *limiter
+	secret  string
+	timeout time.Duration
+}
+
+// sentAtKey carries a *time.Time the transport sets to when a request left,
+// after any wait for budget (SyncTime times the round trip from there).
+type sentAtKey struct{}
+
+// cancelBody releases a request's timeout once its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // sendError is a failure of the round trip itself; dial tells whether the
@@ -312,7 +358,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	req = req.Clone(req.Context())
+	if at, ok := req.Context().Value(sentAtKey{}).(*time.Time); ok {
+		*at = t.lim.clk.Now()
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+	resp, err := t.send(req.Clone(ctx), tk)
+	if err != nil || resp.Body == nil {
+		cancel()
+		return resp, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// send stamps and sends a request whose budget is spent and maps the answer.
+func (t *transport) send(req *http.Request, tk ticket) (*http.Response, error) {
 	if strings.Contains(req.URL.RawQuery, "signature=") {
 		if err := t.stamp(req); err != nil {
 			return nil, err
