@@ -364,9 +364,24 @@ func (x *Executor) placeRace(ctx context.Context, in Intent) (venue.Order, error
 	return x.settleStored(ctx, in, o)
 }
 
-// settleStored answers a Place of an id already stored without sending.
+// settleStored answers a Place of an id already stored without sending. A
+// replayed step (see store.OpenSessionStep) reuses its ids for what the
+// strategy decides again; an id whose stored order is another order (other
+// symbol, side or type, or a limit at another price) is refused rather than
+// answered with the wrong order.
 func (x *Executor) settleStored(ctx context.Context, in Intent, o store.Order) (venue.Order, error) {
 	id := o.ClientOrderID
+	if r := in.Request; r.Symbol != o.Symbol || string(r.Side) != o.Side || string(r.Type) != o.Type ||
+		(r.Type == venue.Limit && !r.Price.Equal(o.Price)) {
+		err := fmt.Errorf("client order id %q already names another order (%s %s %s %s), not %s %s %s %s: %w",
+			id, o.Side, o.Type, o.Symbol, o.Price, r.Side, r.Type, r.Symbol, r.Price, ErrInvalidIntent)
+		ev := x.base(KindError, in)
+		ev.ErrorClass, ev.Message = string(venue.ClassInvalid), err.Error()
+		x.durable(ctx, in, write{events: []*Event{ev}})
+		x.m.failure(string(venue.ClassInvalid))
+		x.raise(ctx, alert.Warning, in, "%v", err)
+		return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindRejected, Class: "stored", Err: err}
+	}
 	switch o.Status {
 	case string(venue.StatusRejected):
 		return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindRejected, Class: "stored",

@@ -472,3 +472,41 @@ func TestFilledOrderNeverTerminalWithoutFills(t *testing.T) {
 		t.Fatalf("order sent %d times", b.spy.sent("fills-later"))
 	}
 }
+
+// TestStoredIDAnswersOnlyTheSameOrder: a Place of an id already stored is
+// answered from the journal only when it asks for the same order (a replayed
+// step deciding the same thing again); an id that names another order is
+// refused, journaled and alerted, and nothing is sent.
+func TestStoredIDAnswersOnlyTheSameOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	first, err := b.x.Place(ctx, b.intent("s1-1-0"))
+	if err != nil || first.Status != venue.StatusFilled {
+		t.Fatalf("first place: %v %v", first.Status, err)
+	}
+	// The same order again, at another quantity (a market order re-sized at
+	// a moved price): the stored order is the answer.
+	again := b.intent("s1-1-0")
+	again.Request.Quantity = dec("0.002")
+	o, err := b.x.Place(ctx, again)
+	if err != nil || o.ClientOrderID != "s1-1-0" || !o.ExecutedQty.Equal(first.ExecutedQty) {
+		t.Fatalf("same order again: %+v %v, want the stored order", o, err)
+	}
+	// Another order under that id: refused.
+	other := b.intent("s1-1-0")
+	other.Request.Side = venue.Sell
+	_, err = b.x.Place(ctx, other)
+	var je *journal.Error
+	if !errors.As(err, &je) || !errors.Is(err, journal.ErrInvalidIntent) {
+		t.Fatalf("another order under a stored id: got %v, want an invalid-intent refusal", err)
+	}
+	if n := b.spy.sent("s1-1-0"); n != 1 {
+		t.Fatalf("id sent %d times, want 1", n)
+	}
+	if ks := b.kinds(t, "s1-1-0"); ks[len(ks)-1] != "error(invalid)" {
+		t.Fatalf("journal of s1-1-0: %v, want it to end with the refusal", ks)
+	}
+	if len(b.alerts.Alerts()) != 1 {
+		t.Fatalf("alerts: %d, want 1", len(b.alerts.Alerts()))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -37,6 +38,7 @@ type env struct {
 	state    json.RawMessage
 	dirty    bool
 	step     int64 // 0 until the first Place reserves one
+	replay   bool  // step is an earlier attempt's open step, traded again
 	n        int
 	placed   []venue.Order
 	canceled []venue.Order
@@ -128,14 +130,20 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 		req.ClientOrderID = e.cidFn(e.n)
 	} else {
 		if e.step == 0 {
-			// Reserve the step number before the first order leaves: ids
-			// are then unique even if this step fails or the server dies.
-			seq, err := e.m.db.NextSessionStep(ctx, e.id)
+			// Open the step before the first order leaves. A fresh number
+			// makes the step's ids unique; the number of an earlier attempt
+			// whose orders may have an unknown outcome makes them the same,
+			// so what the strategy decides again is answered from the
+			// journal instead of sent twice (see store.OpenSessionStep).
+			seq, replay, err := e.m.db.OpenSessionStep(ctx, e.id)
 			if err != nil {
 				e.mu.Unlock()
 				return venue.Order{}, fmt.Errorf("session %s: %w", e.id, err)
 			}
-			e.step = seq
+			e.step, e.replay = seq, replay
+			if replay {
+				e.m.log.Info("replaying an open step: an earlier attempt may have orders with an unknown outcome", "session", e.id, "step", seq)
+			}
 		}
 		req.ClientOrderID = e.m.cid(e.id, e.step, e.n)
 	}
@@ -175,6 +183,30 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 		return o, fmt.Errorf("session %s: %w", e.id, err)
 	}
 	return o, nil
+}
+
+// stepSettled reports whether every order of the step has a known outcome:
+// none is left in the journal as an intent or with an unknown outcome. The
+// orders of earlier attempts of a replayed step count too; ids are dense
+// from 0 in every attempt, so the scan goes past this attempt's last index
+// for as long as ids are found. A store error counts as unsettled (the step
+// stays open, which is the safe side).
+func (e *env) stepSettled(ctx context.Context) bool {
+	e.mu.Lock()
+	placed := e.n
+	e.mu.Unlock()
+	for n := 0; ; n++ {
+		o, err := e.m.db.OrderByClientID(ctx, e.m.cid(e.id, e.step, n))
+		if errors.Is(err, store.ErrNotFound) {
+			if n >= placed {
+				return true
+			}
+			continue
+		}
+		if err != nil || o.Status == store.OrderIntent || o.Status == store.OrderUnknown {
+			return false
+		}
+	}
 }
 
 func (e *env) Cancel(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {

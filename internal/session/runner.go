@@ -442,10 +442,12 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	if o.err == nil {
 		lastErr = ""
 	}
-	if kind == FailNotOwner || r.released.Load() {
+	owned := kind != FailNotOwner && !r.released.Load()
+	if !owned {
 		// Another node may own the session now: its stored state is not
-		// ours to write. The strategy state is kept in memory for the next
-		// step here, should the guard allow again.
+		// ours to write (nor its open step to close). The strategy state is
+		// kept in memory for the next step here, should the guard allow
+		// again.
 		if dirty {
 			r.sstate = state
 		}
@@ -462,6 +464,14 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 			}
 		}
 		r.lastErr = lastErr
+	}
+	// Close the step once every order it placed has a known outcome, after
+	// its state is saved: a step left open (an unknown outcome, a store
+	// error, a crash before this line) is replayed under the same number.
+	if owned && e.step != 0 && e.stepSettled(ctx) {
+		if err := m.db.CloseSessionStep(ctx, r.id, e.step); err != nil {
+			m.log.Warn("close step; the next step replays it", "session", r.id, "step", e.step, "err", err)
+		}
 	}
 	if m.opts.OnStep != nil {
 		m.opts.OnStep(rep)

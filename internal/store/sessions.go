@@ -322,17 +322,37 @@ func (db *DB) SaveSessionStep(ctx context.Context, id string, state json.RawMess
 	return nil
 }
 
-// NextSessionStep atomically increments and returns the session's step
-// sequence. A reserved number is never handed out again, even when the
-// step that reserved it fails, so client order ids derived from it are
-// never reused.
-func (db *DB) NextSessionStep(ctx context.Context, id string) (int64, error) {
-	var seq int64
-	err := db.w.QueryRowContext(ctx, `UPDATE sessions SET step_seq = step_seq + 1 WHERE id = $1 RETURNING step_seq`, id).Scan(&seq)
-	if err != nil {
-		return 0, fmt.Errorf("next step of session %s: %w", id, db.mapErr(err))
+// OpenSessionStep returns the step number a session's next trade step
+// trades under. When an earlier step was left open (CloseSessionStep was not
+// called for it: it failed with an order whose outcome is unknown, or the
+// process died during it), that step's number is returned again with replay
+// true, so the orders the strategy decides again carry the same client order
+// ids and are answered from the journal, never sent twice. Otherwise the
+// step sequence is incremented and the new number, now open, is returned; a
+// number once closed is never handed out again.
+func (db *DB) OpenSessionStep(ctx context.Context, id string) (step int64, replay bool, err error) {
+	err = db.w.QueryRowContext(ctx, `UPDATE sessions SET step_seq = step_seq + 1, step_open = step_seq + 1
+		WHERE id = $1 AND step_open = 0 RETURNING step_open`, id).Scan(&step)
+	if err == nil {
+		return step, false, nil
 	}
-	return seq, nil
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, fmt.Errorf("open step of session %s: %w", id, db.mapErr(err))
+	}
+	if err := db.w.QueryRowContext(ctx, `SELECT step_open FROM sessions WHERE id = $1`, id).Scan(&step); err != nil {
+		return 0, false, fmt.Errorf("open step of session %s: %w", id, db.mapErr(err))
+	}
+	return step, true, nil
+}
+
+// CloseSessionStep closes step: every order it placed has a known outcome,
+// so the next step takes a new number. Closing a step that is not the open
+// one does nothing.
+func (db *DB) CloseSessionStep(ctx context.Context, id string, step int64) error {
+	if _, err := db.w.ExecContext(ctx, `UPDATE sessions SET step_open = 0 WHERE id = $1 AND step_open = $2`, id, step); err != nil {
+		return fmt.Errorf("close step %d of session %s: %w", step, id, db.mapErr(err))
+	}
+	return nil
 }
 
 // IncrementSessionRestarts adds one to the automatic or manual restart

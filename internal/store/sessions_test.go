@@ -125,10 +125,29 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 	"step state and counters": func(t *testing.T, db *store.DB, account int64) {
 		mustCreateSession(t, db, "s-c", account)
 		for want := int64(1); want <= 3; want++ {
-			got, err := db.NextSessionStep(ctx, "s-c")
-			if err != nil || got != want {
-				t.Fatalf("step seq: got %d %v, want %d", got, err, want)
+			got, replay, err := db.OpenSessionStep(ctx, "s-c")
+			if err != nil || got != want || replay {
+				t.Fatalf("step seq: got %d replay %v %v, want %d fresh", got, replay, err, want)
 			}
+			if want == 3 {
+				break // left open
+			}
+			if err := db.CloseSessionStep(ctx, "s-c", got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Step 3 is open: it is handed out again until closed; closing
+		// another number does nothing.
+		for range 2 {
+			if got, replay, err := db.OpenSessionStep(ctx, "s-c"); err != nil || got != 3 || !replay {
+				t.Fatalf("open step: got %d replay %v %v, want 3 replayed", got, replay, err)
+			}
+		}
+		if err := db.CloseSessionStep(ctx, "s-c", 2); err != nil {
+			t.Fatal(err)
+		}
+		if got, replay, _ := db.OpenSessionStep(ctx, "s-c"); got != 3 || !replay {
+			t.Fatalf("closing step 2 closed step 3: got %d replay %v", got, replay)
 		}
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		if err := db.SaveSessionStep(ctx, "s-c", json.RawMessage(`{"bought":"3"}`), at, ""); err != nil {
@@ -153,7 +172,13 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 			s.RestartsAuto != 1 || s.RestartsManual != 1 || string(s.RestartPolicy) != `{"max_restarts":2}` {
 			t.Fatalf("got %+v", s)
 		}
-		if _, err := db.NextSessionStep(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		if err := db.CloseSessionStep(ctx, "s-c", 3); err != nil {
+			t.Fatal(err)
+		}
+		if got, replay, _ := db.OpenSessionStep(ctx, "s-c"); got != 4 || replay {
+			t.Fatalf("after closing step 3: got %d replay %v, want 4 fresh", got, replay)
+		}
+		if _, _, err := db.OpenSessionStep(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing: got %v", err)
 		}
 	},
