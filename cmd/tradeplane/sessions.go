@@ -274,6 +274,9 @@ func newSessionsCreateCmd(g *globals) *cobra.Command {
 			if err := apiDo(cmd, g, http.MethodPost, "/api/v1/sessions", body, &v); err != nil {
 				return err
 			}
+			for _, w := range v.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+			}
 			if asJSON {
 				return writeJSONDoc(cmd.OutOrStdout(), v)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/quagmt/udecimal"
@@ -572,10 +573,20 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	if name == "" {
 		name = spec.Strategy + "-" + strings.Join(spec.Symbols, "-")
 	}
+	alloc := session.Allocation{Kind: kind, Amount: spec.Allocation}
+	// The check and the insert are one step, so two creates at once cannot
+	// both take the account's last share (within this process).
+	allocMu.Lock()
+	warning, err := s.a.checkAllocations(ctx, acct, "new session "+name, alloc)
+	if err != nil {
+		allocMu.Unlock()
+		return server.SessionView{}, err
+	}
 	se, err := s.a.sessions.Create(ctx, session.Spec{
 		Name: name, Strategy: spec.Strategy, AccountID: acct.ID, Symbols: spec.Symbols, Params: spec.Params,
-		Allocation: session.Allocation{Kind: kind, Amount: spec.Allocation}, Tags: spec.Tags,
+		Allocation: alloc, Tags: spec.Tags,
 	}, actor)
+	allocMu.Unlock()
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)
 	}
@@ -586,7 +597,44 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	}
 	v := s.a.sessionView(ctx, se)
 	s.a.publishSession(v)
+	if warning != "" {
+		v.Warnings = []string{warning}
+	}
 	return v, nil
+}
+
+// allocMu serializes the allocation check with the session insert.
+var allocMu sync.Mutex
+
+// checkAllocations applies the allocation rule to an account's sessions
+// plus one more allocation (a new session's): share allocations over 100% of
+// the account's collateral value are a *portfolio.ValidationError naming
+// the account and the total (API 400, CLI exit 2); fixed amounts over its
+// current collateral value only give a warning, since prices move. Every
+// session of the account counts, stopped ones too: they keep their
+// allocation and may start again.
+func (a *App) checkAllocations(ctx context.Context, acct store.Account, label string, al session.Allocation) (string, error) {
+	list, err := a.sessions.List(ctx, session.Filter{AccountID: acct.ID})
+	if err != nil {
+		return "", err
+	}
+	key := livefeed.AccountKey(acct)
+	allocs := make([]portfolio.Allocation, 0, len(list)+1)
+	for _, se := range list {
+		allocs = append(allocs, portfolioAllocation(se.Name+" ("+se.ID+")", key, se.Allocation))
+	}
+	allocs = append(allocs, portfolioAllocation(label, key, al))
+	return a.pf.CheckAllocations(key, allocs)
+}
+
+func portfolioAllocation(sessionLabel, key string, al session.Allocation) portfolio.Allocation {
+	pa := portfolio.Allocation{Session: sessionLabel, Account: key}
+	if al.Kind == session.AllocShare {
+		pa.Share = al.Amount
+	} else {
+		pa.Fixed = al.Amount
+	}
+	return pa
 }
 
 func (s sessionsAdapter) Delete(ctx context.Context, id string, force bool, actor string) error {

@@ -128,6 +128,59 @@ func (p *Portfolio) accountCollateral(acc *account) (Decimal, bool) {
 // well-formed, and their total at most 100% of the account's collateral
 // value. The *ValidationError names the offending sessions.
 func (p *Portfolio) ValidateAllocations(accountID string, allocs []Allocation) error {
+	if err := validateAll(accountID, allocs); err != nil {
+		return err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	acc, err := p.account(accountID)
+	if err != nil {
+		return fmt.Errorf("validate allocations: %w", err)
+	}
+	if msg, total := p.overCollateral(acc, allocs); msg != "" {
+		return invalid(accountID, total.String(), msg)
+	}
+	return nil
+}
+
+// CheckAllocations is the rule for creating or changing a session: the
+// share allocations of one account may total at most 1 (100% of its
+// collateral value), or a *ValidationError names the account, the total and
+// the sessions. Fixed amounts that bring the allocations over the account's
+// current collateral value are allowed, since prices move, and returned as
+// a warning sentence. An account the portfolio does not hold (yet) gets the
+// share rule only; the warning needs its collateral value.
+func (p *Portfolio) CheckAllocations(accountID string, allocs []Allocation) (warning string, err error) {
+	if err := validateAll(accountID, allocs); err != nil {
+		return "", err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	acc, _ := p.account(accountID)
+	label := accountID
+	if acc != nil && acc.meta.Name != "" {
+		label = acc.meta.Name
+	}
+	shares := zero
+	var parts []string
+	for _, al := range allocs {
+		if !al.Share.IsZero() {
+			shares = shares.Add(al.Share)
+			parts = append(parts, fmt.Sprintf("%s %s%%", al.Session, percent(al.Share)))
+		}
+	}
+	if shares.GreaterThan(one) {
+		return "", invalid(label, shares.String(), fmt.Sprintf("share allocations of account %s would total %s%% of its collateral value, over 100%%: %s",
+			label, percent(shares), strings.Join(parts, ", ")))
+	}
+	if acc == nil {
+		return "", nil
+	}
+	msg, _ := p.overCollateral(acc, allocs)
+	return msg, nil
+}
+
+func validateAll(accountID string, allocs []Allocation) error {
 	var probs []Problem
 	for _, al := range allocs {
 		probs = append(probs, al.validate()...)
@@ -138,14 +191,19 @@ func (p *Portfolio) ValidateAllocations(accountID string, allocs []Allocation) e
 	if len(probs) > 0 {
 		return &ValidationError{Problems: probs}
 	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	acc, err := p.account(accountID)
-	if err != nil {
-		return fmt.Errorf("validate allocations: %w", err)
+	return nil
+}
+
+// overCollateral describes allocations that total more than the account's
+// collateral value, or returns "" when they fit; total is their sum in the
+// valuation currency. Callers hold p.mu.
+func (p *Portfolio) overCollateral(acc *account, allocs []Allocation) (msg string, total Decimal) {
+	label := acc.meta.Name
+	if label == "" {
+		label = acc.meta.ID
 	}
 	coll, _ := p.accountCollateral(acc)
-	total := zero
+	total = zero
 	parts := make([]string, 0, len(allocs))
 	for _, al := range allocs {
 		amount := al.Fixed
@@ -158,7 +216,7 @@ func (p *Portfolio) ValidateAllocations(accountID string, allocs []Allocation) e
 		total = total.Add(amount)
 	}
 	if total.LessThanOrEqual(coll) {
-		return nil
+		return "", total
 	}
 	share := "over 100%"
 	if coll.Sign() > 0 {
@@ -166,8 +224,8 @@ func (p *Portfolio) ValidateAllocations(accountID string, allocs []Allocation) e
 			share = strings.TrimSuffix(FormatMoney(q.RoundHAZ(2)), ".00") + "%"
 		}
 	}
-	return invalid(accountID, total.String(), fmt.Sprintf("allocations of account %s total %s %s, %s of its collateral %s %s: %s",
-		accountID, FormatMoney(total), p.cur, share, FormatMoney(coll), p.cur, strings.Join(parts, ", ")))
+	return fmt.Sprintf("allocations of account %s total %s %s, %s of its collateral %s %s: %s",
+		label, FormatMoney(total), p.cur, share, FormatMoney(coll), p.cur, strings.Join(parts, ", ")), total
 }
 
 // percent renders a share as a percentage without trailing zeros: 0.1 → 10.

@@ -77,6 +77,9 @@ type SessionView struct {
 	RestartsManual int64            `json:"restarts_manual"`
 	Params         json.RawMessage  `json:"params"`
 	UpdatedAt      time.Time        `json:"updated_at"`
+	// Warnings are things the change was allowed to do but that deserve a
+	// look, e.g. fixed allocations over the account's collateral value.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Allocation kinds of a session.
