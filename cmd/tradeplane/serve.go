@@ -2,18 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/alert"
 	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
+	var alertFlags alertOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, dashboard and session supervisor",
@@ -32,6 +39,12 @@ accounts and a handful of sessions, fed by real market data when available.`,
 				return err
 			}
 			cfg.MasterKey = key
+			if cfg.Webhooks, cfg.Telegram, err = alertSinks(alertFlags); err != nil {
+				return err
+			}
+			if len(cfg.Webhooks) > 0 || cfg.Telegram != nil {
+				g.log.Info("alerts are also sent out", "webhooks", len(cfg.Webhooks), "telegram", cfg.Telegram != nil)
+			}
 			a, err := app.New(cmd.Context(), cfg)
 			if err != nil {
 				return describeDBError(err)
@@ -49,7 +62,69 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.StringVar(&cfg.NodeID, "node-id", envOr("TRADEPLANE_NODE_ID", ""), "this node's name in a cluster on PostgreSQL; default host-pid; reuse it across restarts to keep its leases (env TRADEPLANE_NODE_ID)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "on PostgreSQL, how long a node owns a session without renewing its lease: a dead node's sessions move to others after about this long")
+	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")
+	f.StringVar(&alertFlags.telegramTokenFile, "alert-telegram-token-file", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE"), "file holding the Telegram bot token that sends alerts to --alert-telegram-chat, or set TRADEPLANE_ALERT_TELEGRAM_TOKEN (env TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE)")
+	f.StringVar(&alertFlags.telegramChat, "alert-telegram-chat", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_CHAT"), "Telegram chat id (a number, or @channel) that receives every alert (env TRADEPLANE_ALERT_TELEGRAM_CHAT)")
 	return cmd
+}
+
+// alertOptions are serve's alert flags before they are checked.
+type alertOptions struct {
+	webhooks          []string
+	telegramTokenFile string
+	telegramChat      string
+}
+
+var (
+	telegramChatRE  = regexp.MustCompile(`^(-?[0-9]+|@[A-Za-z][A-Za-z0-9_]{3,})$`)
+	telegramTokenRE = regexp.MustCompile(`^[0-9]+:[A-Za-z0-9_-]+$`)
+)
+
+// alertSinks checks the alert flags and turns them into the alert sinks of
+// app.Config. A webhook URL or a bot token may be a secret: errors name the
+// webhook by its position and host only, and never show the token.
+func alertSinks(o alertOptions) ([]alert.Webhook, *alert.Telegram, error) {
+	var hooks []alert.Webhook
+	for i, raw := range o.webhooks {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			what := fmt.Sprintf("--alert-webhook #%d", i+1)
+			if err == nil && u.Host != "" {
+				what += " (host " + u.Host + ")"
+			}
+			return nil, nil, usagef("%s: want an http:// or https:// URL such as https://hooks.example.com/tradeplane", what)
+		}
+		hooks = append(hooks, alert.Webhook{Name: "webhook " + u.Host, URL: raw})
+	}
+	token := ""
+	switch {
+	case o.telegramTokenFile != "":
+		raw, err := os.ReadFile(o.telegramTokenFile)
+		if err != nil {
+			return nil, nil, usagef("--alert-telegram-token-file: cannot read %s (%v); give a readable file holding the bot token", o.telegramTokenFile, errors.Unwrap(err))
+		}
+		if token = strings.TrimSpace(string(raw)); token == "" {
+			return nil, nil, usagef("--alert-telegram-token-file %s is empty; put the bot token from @BotFather in it", o.telegramTokenFile)
+		}
+		if !telegramTokenRE.MatchString(token) {
+			return nil, nil, usagef("--alert-telegram-token-file %s does not hold a bot token (want the form 123456:ABC-def from @BotFather)", o.telegramTokenFile)
+		}
+	case os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN") != "":
+		if token = strings.TrimSpace(os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN")); !telegramTokenRE.MatchString(token) {
+			return nil, nil, usagef("TRADEPLANE_ALERT_TELEGRAM_TOKEN does not hold a bot token (want the form 123456:ABC-def from @BotFather)")
+		}
+	}
+	switch {
+	case token == "" && o.telegramChat == "":
+		return hooks, nil, nil
+	case token == "":
+		return nil, nil, usagef("--alert-telegram-chat needs a bot token: give --alert-telegram-token-file FILE or set TRADEPLANE_ALERT_TELEGRAM_TOKEN")
+	case o.telegramChat == "":
+		return nil, nil, usagef("a Telegram bot token is set but no chat: give --alert-telegram-chat ID (a number, or @channel)")
+	case !telegramChatRE.MatchString(o.telegramChat):
+		return nil, nil, usagef("--alert-telegram-chat %q: want a chat id such as -1001234567890 or @channelname", o.telegramChat)
+	}
+	return hooks, &alert.Telegram{BotToken: token, ChatID: o.telegramChat}, nil
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
