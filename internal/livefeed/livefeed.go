@@ -129,7 +129,10 @@ func (f *Feed) AddAccount(ctx context.Context, a store.Account, v venue.Venue) e
 
 // Resync reads every wallet of one account from its venue, replaces our
 // view, reports drift, and persists the balances. A failed read marks the
-// account's wallets unknown (their last holdings stay, flagged).
+// account unknown with the reason (the wallets it had keep their last
+// holdings, flagged), so every total that includes it says partial: also on
+// the first read, when neither the portfolio nor the store knows a wallet
+// of the account yet.
 func (f *Feed) Resync(ctx context.Context, accountID int64) {
 	f.mu.Lock()
 	fa := f.accounts[accountID]
@@ -141,12 +144,7 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 	bals, err := fa.v.Balances(ctx)
 	if err != nil {
 		f.report(ctx, fa.acct, "read balances", err)
-		for _, w := range f.knownWallets(fa.acct.ID) {
-			f.cfg.Portfolio.MarkWalletUnknown(AccountKey(fa.acct), venue.Wallet(w), err.Error())
-			if f.cfg.Store != nil {
-				f.cfg.Store.MarkWalletFailed(ctx, fa.acct.ID, w, err.Error(), now)
-			}
-		}
+		f.markFailed(ctx, fa.acct, err.Error(), now)
 		return
 	}
 	drift, err := f.cfg.Portfolio.ResyncAccount(AccountKey(fa.acct), bals)
@@ -178,6 +176,33 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 	for w, bs := range byWallet {
 		if err := f.cfg.Store.ReplaceWallet(ctx, fa.acct.ID, w, bs, now); err != nil {
 			f.report(ctx, fa.acct, "store balances", err)
+		}
+	}
+}
+
+// markFailed flags an account whose balance query failed, in the portfolio
+// and in the store. The wallets the store lists are marked first, so that a
+// view rebuilt after a restart flags them by name; MarkAccountUnknown then
+// marks every wallet the portfolio holds, or the spot wallet when it holds
+// none, which the store records too so offline views see the failure.
+func (f *Feed) markFailed(ctx context.Context, a store.Account, reason string, now time.Time) {
+	key := AccountKey(a)
+	wallets := f.knownWallets(a.ID)
+	for _, w := range wallets {
+		f.cfg.Portfolio.MarkWalletUnknown(key, venue.Wallet(w), reason)
+	}
+	if err := f.cfg.Portfolio.MarkAccountUnknown(key, reason); err != nil {
+		f.log.Warn("livefeed: mark account unknown failed", "account", a.Name, "err", err)
+	}
+	if f.cfg.Store == nil {
+		return
+	}
+	if len(wallets) == 0 {
+		wallets = []string{string(venue.WalletSpot)}
+	}
+	for _, w := range wallets {
+		if err := f.cfg.Store.MarkWalletFailed(ctx, a.ID, w, reason, now); err != nil {
+			f.log.Warn("livefeed: record failed wallet read failed", "account", a.Name, "wallet", w, "err", err)
 		}
 	}
 }
