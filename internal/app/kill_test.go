@@ -9,6 +9,8 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,10 +240,51 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	}
 	p.stop(t)
 	orders, fills := checkVenueAgainstJournal(t, d)
+	checkStrategyStateAgainstVenue(t, d, ids)
 	t.Logf("%d SIGKILLs: %d orders at the venue, %d fills recorded, none duplicated or lost", kills, orders, fills)
 	if t.Failed() {
 		if b, err := os.ReadFile(cc.LogFile); err == nil && len(b) > 0 {
 			t.Logf("node log tail:\n%s", tail(string(b), 3000))
+		}
+	}
+}
+
+// checkStrategyStateAgainstVenue proves that no trade decision was lost or
+// made twice across the kills: each DCA session's persisted state counts
+// exactly the buys the venue executed for it, except those of a step still
+// open (its outcome not yet recorded: the session's next step replays it
+// under the same client order ids). A step decided again under a new id
+// after a kill would show as a venue buy the state does not count.
+func checkStrategyStateAgainstVenue(t *testing.T, d *desk, ids []string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, id := range ids {
+		s, err := d.db.Session(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Buys   int              `json:"buys"`
+			Bought udecimal.Decimal `json:"bought"`
+		}
+		if err := json.Unmarshal(s.StrategyState, &st); err != nil && len(s.StrategyState) > 0 {
+			t.Fatalf("session %s state %s: %v", id, s.StrategyState, err)
+		}
+		open := id + "-" + strconv.FormatInt(s.StepOpen, 36) + "-"
+		buys, bought := 0, udecimal.Zero
+		for _, o := range d.fake.Orders() {
+			if !strings.HasPrefix(o.ClientOrderID, id+"-") || !o.Executed.IsPos() {
+				continue
+			}
+			if s.StepOpen != 0 && strings.HasPrefix(o.ClientOrderID, open) {
+				continue
+			}
+			buys++
+			bought = bought.Add(o.Executed)
+		}
+		if buys != st.Buys || !bought.Equal(st.Bought) {
+			t.Errorf("session %s: state counts %d buys of %s BTC, the venue executed %d of %s (open step %d)",
+				id, st.Buys, st.Bought, buys, bought, s.StepOpen)
 		}
 	}
 }

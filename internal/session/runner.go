@@ -443,6 +443,14 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		lastErr = ""
 	}
 	owned := kind != FailNotOwner && !r.released.Load()
+	// A step that opened a step number is closed once every order it placed
+	// has a known outcome, in the same write as its state: a step left open
+	// (an unknown outcome, a store error, a crash before the write) is
+	// replayed under the same number.
+	var closing int64
+	if owned && e.step != 0 && e.stepSettled(ctx) {
+		closing = e.step
+	}
 	if !owned {
 		// Another node may own the session now: its stored state is not
 		// ours to write (nor its open step to close). The strategy state is
@@ -451,27 +459,19 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		if dirty {
 			r.sstate = state
 		}
-	} else if dirty || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
+	} else if dirty || closing != 0 || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
 		var st json.RawMessage
 		if dirty {
 			st = state
 			r.sstate = state
 		}
-		if err := m.db.SaveSessionStep(ctx, r.id, st, end, lastErr); err != nil {
+		if err := m.db.SaveSessionStep(ctx, r.id, st, end, lastErr, closing); err != nil {
 			m.log.Error("save step", "session", r.id, "err", err)
 			if o.err == nil {
 				o.err, kind = fmt.Errorf("save step: %w", err), FailError
 			}
 		}
 		r.lastErr = lastErr
-	}
-	// Close the step once every order it placed has a known outcome, after
-	// its state is saved: a step left open (an unknown outcome, a store
-	// error, a crash before this line) is replayed under the same number.
-	if owned && e.step != 0 && e.stepSettled(ctx) {
-		if err := m.db.CloseSessionStep(ctx, r.id, e.step); err != nil {
-			m.log.Warn("close step; the next step replays it", "session", r.id, "step", e.step, "err", err)
-		}
 	}
 	if m.opts.OnStep != nil {
 		m.opts.OnStep(rep)

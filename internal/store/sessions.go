@@ -40,6 +40,7 @@ type Session struct {
 	RestartsAuto   int64
 	RestartsManual int64
 	StepSeq        int64
+	StepOpen       int64 // the open step (see OpenSessionStep); 0 when none
 	LastStepAt     time.Time
 	LastError      string
 	CreatedAt      time.Time
@@ -68,7 +69,7 @@ type SessionFilter struct {
 
 const sessionCols = `id, name, strategy, account_id, symbols, params, allocation_kind, allocation, tags, state,
 	state_reason, desired, strategy_state, restart_policy, restarts_auto, restarts_manual, step_seq,
-	last_step_at, last_error, created_at, updated_at`
+	last_step_at, last_error, created_at, updated_at, step_open`
 
 func jsonOr(raw json.RawMessage, def string) string {
 	if len(raw) == 0 {
@@ -107,10 +108,10 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, actor string) error
 	tags, _ := json.Marshal(nonNil(s.Tags))
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			s.ID, s.Name, s.Strategy, s.AccountID, string(syms), jsonOr(s.Params, "{}"), s.AllocationKind, s.Allocation,
 			string(tags), s.State, s.StateReason, s.Desired, jsonOr(s.StrategyState, "{}"), jsonOr(s.RestartPolicy, "{}"),
-			s.RestartsAuto, s.RestartsManual, s.StepSeq, micros(s.LastStepAt), s.LastError, micros(s.CreatedAt), micros(s.UpdatedAt))
+			s.RestartsAuto, s.RestartsManual, s.StepSeq, micros(s.LastStepAt), s.LastError, micros(s.CreatedAt), micros(s.UpdatedAt), s.StepOpen)
 		if err != nil {
 			return db.mapErr(err)
 		}
@@ -135,7 +136,7 @@ func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var lastStep, created, updated int64
 	if err := row.Scan(&s.ID, &s.Name, &s.Strategy, &s.AccountID, &syms, &params, &s.AllocationKind, &s.Allocation,
 		&tags, &s.State, &s.StateReason, &s.Desired, &sstate, &policy, &s.RestartsAuto, &s.RestartsManual,
-		&s.StepSeq, &lastStep, &s.LastError, &created, &updated); err != nil {
+		&s.StepSeq, &lastStep, &s.LastError, &created, &updated, &s.StepOpen); err != nil {
 		return s, err
 	}
 	if err := json.Unmarshal([]byte(syms), &s.Symbols); err != nil {
@@ -308,23 +309,26 @@ func (db *DB) SessionTransitions(ctx context.Context, id string) ([]SessionTrans
 }
 
 // SaveSessionStep persists the outcome of a trade step: the strategy's
-// state (nil keeps the stored one), the step time and last_error.
-func (db *DB) SaveSessionStep(ctx context.Context, id string, state json.RawMessage, at time.Time, lastError string) error {
-	q := `UPDATE sessions SET last_step_at = $1, last_error = $2 WHERE id = $3`
-	args := []any{micros(at), lastError, id}
+// state (nil keeps the stored one), the step time and last_error; a
+// non-zero close also closes that step (every order it placed has a known
+// outcome, so the next step takes a new number) in the same write, so no crash can leave a step's saved state behind an open step
+// that would be replayed on top of it.
+func (db *DB) SaveSessionStep(ctx context.Context, id string, state json.RawMessage, at time.Time, lastError string, close int64) error {
+	set := `last_step_at = $1, last_error = $2, step_open = CASE WHEN step_open = $4 THEN 0 ELSE step_open END`
+	args := []any{micros(at), lastError, id, close}
 	if state != nil {
-		q = `UPDATE sessions SET last_step_at = $1, last_error = $2, strategy_state = $4 WHERE id = $3`
+		set += `, strategy_state = $5`
 		args = append(args, string(state))
 	}
-	if err := db.expectOne(ctx, id, q, args...); err != nil {
+	if err := db.expectOne(ctx, id, `UPDATE sessions SET `+set+` WHERE id = $3`, args...); err != nil {
 		return fmt.Errorf("save session %s step: %w", id, err)
 	}
 	return nil
 }
 
 // OpenSessionStep returns the step number a session's next trade step
-// trades under. When an earlier step was left open (CloseSessionStep was not
-// called for it: it failed with an order whose outcome is unknown, or the
+// trades under. When an earlier step was left open (SaveSessionStep did not
+// close it: it failed with an order whose outcome is unknown, or the
 // process died during it), that step's number is returned again with replay
 // true, so the orders the strategy decides again carry the same client order
 // ids and are answered from the journal, never sent twice. Otherwise the
@@ -343,16 +347,6 @@ func (db *DB) OpenSessionStep(ctx context.Context, id string) (step int64, repla
 		return 0, false, fmt.Errorf("open step of session %s: %w", id, db.mapErr(err))
 	}
 	return step, true, nil
-}
-
-// CloseSessionStep closes step: every order it placed has a known outcome,
-// so the next step takes a new number. Closing a step that is not the open
-// one does nothing.
-func (db *DB) CloseSessionStep(ctx context.Context, id string, step int64) error {
-	if _, err := db.w.ExecContext(ctx, `UPDATE sessions SET step_open = 0 WHERE id = $1 AND step_open = $2`, id, step); err != nil {
-		return fmt.Errorf("close step %d of session %s: %w", step, id, db.mapErr(err))
-	}
-	return nil
 }
 
 // IncrementSessionRestarts adds one to the automatic or manual restart

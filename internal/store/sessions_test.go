@@ -124,6 +124,7 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 	},
 	"step state and counters": func(t *testing.T, db *store.DB, account int64) {
 		mustCreateSession(t, db, "s-c", account)
+		at := time.Now().UTC().Truncate(time.Microsecond)
 		for want := int64(1); want <= 3; want++ {
 			got, replay, err := db.OpenSessionStep(ctx, "s-c")
 			if err != nil || got != want || replay {
@@ -132,7 +133,7 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 			if want == 3 {
 				break // left open
 			}
-			if err := db.CloseSessionStep(ctx, "s-c", got); err != nil {
+			if err := db.SaveSessionStep(ctx, "s-c", nil, at, "", got); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -143,17 +144,19 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 				t.Fatalf("open step: got %d replay %v %v, want 3 replayed", got, replay, err)
 			}
 		}
-		if err := db.CloseSessionStep(ctx, "s-c", 2); err != nil {
+		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "", 2); err != nil {
 			t.Fatal(err)
 		}
 		if got, replay, _ := db.OpenSessionStep(ctx, "s-c"); got != 3 || !replay {
 			t.Fatalf("closing step 2 closed step 3: got %d replay %v", got, replay)
 		}
-		at := time.Now().UTC().Truncate(time.Microsecond)
-		if err := db.SaveSessionStep(ctx, "s-c", json.RawMessage(`{"bought":"3"}`), at, ""); err != nil {
+		if s, _ := db.Session(ctx, "s-c"); s.StepOpen != 3 {
+			t.Fatalf("stored open step %d, want 3", s.StepOpen)
+		}
+		if err := db.SaveSessionStep(ctx, "s-c", json.RawMessage(`{"bought":"3"}`), at, "", 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "oops"); err != nil {
+		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "oops", 0); err != nil {
 			t.Fatal(err)
 		}
 		a, m, err := db.IncrementSessionRestarts(ctx, "s-c", false)
@@ -172,7 +175,8 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 			s.RestartsAuto != 1 || s.RestartsManual != 1 || string(s.RestartPolicy) != `{"max_restarts":2}` {
 			t.Fatalf("got %+v", s)
 		}
-		if err := db.CloseSessionStep(ctx, "s-c", 3); err != nil {
+		// Saving step 3's outcome with close 3 closes it.
+		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "oops", 3); err != nil {
 			t.Fatal(err)
 		}
 		if got, replay, _ := db.OpenSessionStep(ctx, "s-c"); got != 4 || replay {
