@@ -170,7 +170,11 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 				}
 			}
 			if g.server != "" {
-				return backfillOnServer(cmd, g, map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols}, asJSON)
+				req := map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols}
+				if opening != "" {
+					req["opening_equity"] = open.String()
+				}
+				return backfillOnServer(cmd, g, req, asJSON)
 			}
 			db, err := openDB(cmd.Context(), g, store.Options{})
 			if err != nil {

@@ -678,7 +678,8 @@ func execCounts(s journal.Stats) server.ExecutionCounts {
 type backfillAdapter struct{ a *App }
 
 func (b backfillAdapter) Start(ctx context.Context, req server.BackfillRequest, actor string) (store.Job, error) {
-	job, err := b.a.jobs.Start(ctx, backfill.JobArgs{Account: req.Account, Symbols: req.Symbols, From: req.From, To: req.To, Interval: req.Interval})
+	job, err := b.a.jobs.Start(ctx, backfill.JobArgs{Account: req.Account, Symbols: req.Symbols, From: req.From, To: req.To,
+		Interval: req.Interval, OpeningEquity: req.OpeningEquity})
 	if errors.Is(err, backfill.ErrInput) {
 		return job, &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
 	}

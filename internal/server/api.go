@@ -810,6 +810,8 @@ type backfillBody struct {
 	To       string   `json:"to"`
 	Interval string   `json:"interval"`
 	Symbols  []string `json:"symbols"`
+	// OpeningEquity is a decimal string; empty means zero.
+	OpeningEquity string `json:"opening_equity"`
 }
 
 // parseDay reads an RFC 3339 time or a YYYY-MM-DD date (00:00 UTC).
@@ -837,7 +839,7 @@ func (s *Server) startBackfill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := backfillRequest(body)
-	noteAudit(r, "account:"+req.Account, fmt.Sprintf("backfill %q to %q, interval %q, symbols %v", body.From, body.To, body.Interval, req.Symbols))
+	noteAudit(r, "account:"+req.Account, fmt.Sprintf("backfill %q to %q, interval %q, symbols %v, opening equity %q", body.From, body.To, body.Interval, req.Symbols, truncate(body.OpeningEquity, 40)))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -847,8 +849,8 @@ func (s *Server) startBackfill(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	noteAudit(r, "job:"+j.ID, fmt.Sprintf("backfill account %q from %s to %s, interval %s, symbols %v",
-		req.Account, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), req.Interval, req.Symbols))
+	noteAudit(r, "job:"+j.ID, fmt.Sprintf("backfill account %q from %s to %s, interval %s, symbols %v, opening equity %s",
+		req.Account, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), req.Interval, req.Symbols, req.OpeningEquity))
 	w.Header().Set("Location", "/api/v1/jobs/"+url.PathEscape(j.ID))
 	writeJSON(w, http.StatusAccepted, toJobJSON(j))
 }
@@ -882,6 +884,11 @@ func backfillRequest(b backfillBody) (BackfillRequest, error) {
 	}
 	if !req.From.Before(req.To) {
 		return req, invalidf("from must be before to")
+	}
+	if b.OpeningEquity != "" {
+		if req.OpeningEquity, err = udecimal.Parse(b.OpeningEquity); err != nil {
+			return req, invalidf("opening_equity %q is not a decimal", truncate(b.OpeningEquity, 40))
+		}
 	}
 	return req, nil
 }

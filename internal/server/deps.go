@@ -338,12 +338,15 @@ type Stats interface {
 // BackfillRequest is a PnL backfill to run over [From, To) for an account,
 // every symbol it traded when Symbols is empty. The server has checked that
 // Account is set, From is before To and Interval is "1h" or "1d".
+// OpeningEquity is the account's equity before its first fill, in the quote
+// asset (zero when not given).
 type BackfillRequest struct {
-	Account  string    `json:"account"`
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
-	Interval string    `json:"interval"`
-	Symbols  []string  `json:"symbols,omitempty"`
+	Account       string           `json:"account"`
+	From          time.Time        `json:"from"`
+	To            time.Time        `json:"to"`
+	Interval      string           `json:"interval"`
+	Symbols       []string         `json:"symbols,omitempty"`
+	OpeningEquity udecimal.Decimal `json:"opening_equity"`
 }
 
 // Backfills starts PnL backfill jobs. Start stores a queued job, runs it in

@@ -102,7 +102,8 @@ var schemas = obj{
 		"symbols": arr(str()), "params": obj{"type": "object"}, "allocation_kind": obj{"enum": []string{"fixed", "share"}, "default": "fixed"},
 		"allocation": dec(), "tags": arr(str()), "start": boolean()}),
 	"BackfillRequest": object(obj{"account": str(), "from": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"},
-		"to": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"}, "interval": obj{"enum": []string{"1h", "1d"}, "default": "1h"}, "symbols": arr(str())}),
+		"to": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"}, "interval": obj{"enum": []string{"1h", "1d"}, "default": "1h"}, "symbols": arr(str()),
+		"opening_equity": obj{"type": "string", "description": "the account's equity before its first fill, in the quote asset (a decimal; default 0)"}}),
 	"Stats": object(obj{
 		"supervisor": object(obj{"running": integer(), "restarts_auto": integer(), "restarts_manual": integer(), "steps": integer(),
 			"failures": obj{"type": "object", "additionalProperties": integer(), "description": "failed steps by kind"},
