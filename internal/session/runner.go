@@ -136,14 +136,12 @@ func (r *runner) loop() {
 		if err == nil || r.stopping() {
 			return
 		}
-		s, gerr := m.Get(ctx, r.id)
-		if gerr != nil {
-			m.log.Error("session supervisor", "session", r.id, "err", gerr)
+		var s Session
+		if !r.record(ctx, 0, "its failure", func() (gerr error) { s, gerr = m.Get(ctx, r.id); return gerr }) {
 			return
 		}
 		pol := s.RestartPolicy.withDefaults(m.policy)
-		if err := r.fail(ctx, s, kind, err); err != nil {
-			m.log.Error("record failure", "session", r.id, "err", err)
+		if !r.record(ctx, s.AccountID, "its failure", func() error { return r.fail(ctx, s, kind, err) }) {
 			return
 		}
 		now := m.clk.Now()
@@ -156,8 +154,9 @@ func (r *runner) loop() {
 		r.restarts = kept
 		if len(r.restarts) >= pol.MaxRestarts {
 			msg := fmt.Sprintf("quarantined after %d automatic restarts within %s; last error: %v", len(r.restarts), time.Duration(pol.Window), err)
-			if err := m.move(ctx, r.id, Failed, Quarantined, msg, "supervisor", "", nil); err != nil {
-				m.log.Error("quarantine", "session", r.id, "err", err)
+			if !r.record(ctx, s.AccountID, "its quarantine", func() error {
+				return m.move(ctx, r.id, Failed, Quarantined, msg, "supervisor", "", nil)
+			}) {
 				return
 			}
 			m.alert(ctx, Alert{Severity: SevCritical, SessionID: r.id, AccountID: s.AccountID,
@@ -167,8 +166,9 @@ func (r *runner) loop() {
 		backoff := m.backoff(pol, len(r.restarts))
 		wait := m.clk.After(backoff) // registered before the state is visible
 		reason := fmt.Sprintf("automatic restart %d/%d in %s", len(r.restarts)+1, pol.MaxRestarts, backoff.Round(time.Millisecond))
-		if err := m.move(ctx, r.id, Failed, Restarting, reason, "supervisor", "", nil); err != nil {
-			m.log.Error("restart", "session", r.id, "err", err)
+		if !r.record(ctx, s.AccountID, "its restart", func() error {
+			return m.move(ctx, r.id, Failed, Restarting, reason, "supervisor", "", nil)
+		}) {
 			return
 		}
 	backoff:
@@ -186,11 +186,49 @@ func (r *runner) loop() {
 		if err := m.countRestart(ctx, r.id, false); err != nil {
 			m.log.Error("count restart", "session", r.id, "err", err)
 		}
-		if err := m.move(ctx, r.id, Restarting, Starting, reason, "supervisor", "", nil); err != nil {
-			m.log.Error("restart", "session", r.id, "err", err)
+		if !r.record(ctx, s.AccountID, "its restart", func() error {
+			return m.move(ctx, r.id, Restarting, Starting, reason, "supervisor", "", nil)
+		}) {
 			return
 		}
 		r.state = Starting
+	}
+}
+
+// record runs a supervisor write that must not be lost (reading the failed
+// session, recording its failure, quarantine or restart) until it succeeds,
+// retrying with backoff while the store fails, so a store outage never
+// leaves a session dead in the store's "running" with no goroutine and no
+// word. The first failure raises a critical alert. It gives up, reporting
+// false, when the runner is stopped or the session moved on without the
+// supervisor (deleted, or a transition refused because someone else
+// changed its state).
+func (r *runner) record(ctx context.Context, accountID int64, what string, f func() error) bool {
+	m := r.m
+	backoff := time.Second
+	alerted := false
+	for {
+		err := f()
+		if err == nil {
+			return true
+		}
+		var se *StateError
+		if errors.As(err, &se) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrStale) {
+			m.log.Warn("supervisor stops: the session moved on", "session", r.id, "recording", what, "err", err)
+			return false
+		}
+		m.log.Error("supervisor cannot record; retrying", "session", r.id, "recording", what, "err", err, "retry_in", backoff)
+		if !alerted {
+			alerted = true
+			m.alert(ctx, Alert{Severity: SevCritical, SessionID: r.id, AccountID: accountID,
+				Message: fmt.Sprintf("session %s: the supervisor cannot record %s: %v; retrying until the store answers", r.id, what, err)})
+		}
+		select {
+		case <-r.stop:
+			return false
+		case <-m.clk.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

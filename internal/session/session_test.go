@@ -116,7 +116,13 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	b := &bundle{db: storetest.MustOpenSQLite(t), clk: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	return setupAt(t, storetest.SQLiteURL(t))
+}
+
+// setupAt is setup on the database at url.
+func setupAt(t *testing.T, url string) *bundle {
+	t.Helper()
+	b := &bundle{db: storetest.Open(t, url), clk: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
 	b.ex = paper.MustNew(paper.Config{Clock: b.clk, NoFee: true, Prices: map[string]venue.Decimal{
 		"BTCUSDT": udecimal.MustParse("50000"), "ETHUSDT": udecimal.MustParse("2000")}})
 	if err := b.ex.Fund("main", venue.WalletSpot, "USDT", udecimal.MustParse("1000000")); err != nil {
