@@ -30,12 +30,15 @@ type Checker interface {
 }
 
 // ClassAllocation is the error class of a Checker refusal; ClassJournal of
-// a journal write that failed; ClassStore of a store read that failed.
+// a journal write that failed; ClassStore of a store read that failed;
+// ClassStaleFence of an order kept from leaving because the session's lease
+// moved on (another node owns it) or expired.
 const (
 	ClassAllocation = "allocation"
 	ClassJournal    = "journal"
 	ClassStore      = "store"
 	ClassUnsettled  = "unsettled"
+	ClassStaleFence = "stale_fence"
 )
 
 // ErrInvalidIntent: the intent lacks a valid client order id or symbol.
@@ -273,6 +276,13 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 	backoff := x.opts.Backoff
 	for {
 		sentAt := x.clock.Now()
+		if ferr := x.j.db.CheckLease(ctx, in.SessionID, in.Fence, sentAt); ferr != nil {
+			// Paused after the intent committed, or during a retry's
+			// backoff, past this node's lease: another node may own the
+			// session now. Every earlier attempt certainly did not execute
+			// (only retryable errors loop), so the order is failed unsent.
+			return venue.Order{}, x.notSent(ctx, in, attempt, ferr)
+		}
 		start := time.Now()
 		o, err := x.v.PlaceOrder(ctx, r)
 		lat := time.Since(start)
@@ -353,6 +363,26 @@ func (x *Executor) failOrder(ctx context.Context, in Intent, err error, sent *Ev
 	}
 	x.raise(ctx, sev, in, "order %q failed on %s: %v", id, x.v.Name(), err)
 	return &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: string(cls), Code: fail.ErrorCode, Err: err}
+}
+
+// notSent fails an order the lease check kept from leaving: journaled
+// (failed, class stale_fence, or store when the check itself failed),
+// counted and alerted. Nothing was sent for this attempt and every earlier
+// attempt certainly did not execute, so the order is terminal.
+func (x *Executor) notSent(ctx context.Context, in Intent, attempt int, err error) error {
+	id := in.Request.ClientOrderID
+	cls := ClassStore
+	if errors.Is(err, store.ErrStaleFence) {
+		cls = ClassStaleFence
+	}
+	fail := x.base(KindFailed, in)
+	fail.ErrorClass, fail.Message = cls, fmt.Sprintf("not sent (attempt %d): %v", attempt+1, err)
+	x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: id, Status: store.OrderFailed,
+		ExecutedQty: zero, QuoteQty: zero, Fence: in.Fence, At: x.clock.Now()}, events: []*Event{fail}})
+	x.m.failure(cls)
+	x.m.outcome(in.SessionID, OutcomeFailed, "")
+	x.raise(ctx, alert.Warning, in, "order %q not sent: %v", id, err)
+	return &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: cls, Err: err}
 }
 
 // placeRace handles a concurrent Place of the same id that stored first.

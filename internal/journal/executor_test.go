@@ -510,3 +510,76 @@ func TestStoredIDAnswersOnlyTheSameOrder(t *testing.T) {
 		t.Fatalf("alerts: %d, want 1", len(b.alerts.Alerts()))
 	}
 }
+
+// takeoverVenue hands the session's lease to another node during the first
+// PlaceOrder, which then fails with a retryable rate limit: the executor's
+// retry comes after the lease moved on.
+type takeoverVenue struct {
+	*spyVenue
+	takeover func()
+	once     sync.Once
+}
+
+func (v *takeoverVenue) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.Order, error) {
+	first := false
+	v.once.Do(func() { first = true })
+	if first {
+		v.spyVenue.mu.Lock()
+		v.spyVenue.sends[req.ClientOrderID]++
+		v.spyVenue.mu.Unlock()
+		v.takeover()
+		return venue.Order{}, &venue.Error{Class: venue.ClassRateLimited, Code: -1003, Message: "too many requests", RetryAfter: time.Millisecond}
+	}
+	return v.spyVenue.PlaceOrder(ctx, req)
+}
+
+// TestNoSendUnderALostLease: the lease is checked before every request that
+// places an order. An order whose session's lease moved to another node
+// before it left, or during a retry's backoff, is not sent: it is failed
+// (class stale_fence), journaled and alerted.
+func TestNoSendUnderALostLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	now := time.Now()
+	const ttl = 10 * time.Second
+	if err := b.db.EnsureLeases(ctx, []string{"s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.db.ClaimLeases(ctx, "node-a", 1, now.Add(-time.Second), ttl); err != nil || len(got) != 1 || got[0].Token != 1 {
+		t.Fatalf("claim: %+v %v", got, err)
+	}
+	v := &takeoverVenue{spyVenue: b.spy, takeover: func() {
+		// node-a is "paused" past its TTL; node-b claims the session.
+		if got, err := b.db.ClaimLeases(ctx, "node-b", 1, now.Add(ttl+time.Second), ttl); err != nil || len(got) != 1 {
+			t.Errorf("takeover: %+v %v", got, err)
+		}
+	}}
+	x := journal.NewExecutor(b.j, v, b.account, journal.ExecutorOptions{Alerter: b.alerts, Metrics: b.metrics,
+		Backoff: time.Millisecond, SettleTries: 3, Logger: slog.New(slog.DiscardHandler)})
+
+	_, err := x.Place(ctx, b.intent("s1-1-0")) // under token 1
+	var je *journal.Error
+	if !errors.As(err, &je) || je.Class != journal.ClassStaleFence || !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("retry after the lease moved: got %v, want a stale_fence failure", err)
+	}
+	if n := b.spy.sent("s1-1-0"); n != 1 {
+		t.Fatalf("order sent %d times, want once (the attempt before the takeover)", n)
+	}
+	if o, _ := b.db.OrderByClientID(ctx, "s1-1-0"); o.Status != store.OrderFailed {
+		t.Fatalf("order status %s, want failed", o.Status)
+	}
+	if ks := b.kinds(t, "s1-1-0"); ks[len(ks)-1] != "failed(stale_fence)" {
+		t.Fatalf("journal: %v", ks)
+	}
+
+	// A first send under the old token: nothing leaves at all.
+	if _, err := x.Place(ctx, b.intent("s1-2-0")); !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("first send under a stale token: got %v", err)
+	}
+	if n := b.spy.sent("s1-2-0"); n != 0 {
+		t.Fatalf("order under a stale token sent %d times", n)
+	}
+	if len(b.alerts.Alerts()) < 2 {
+		t.Fatalf("alerts: %d, want one per refused order", len(b.alerts.Alerts()))
+	}
+}

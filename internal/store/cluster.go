@@ -240,7 +240,21 @@ func (db *DB) CheckFence(ctx context.Context, sessionID string, token int64) err
 // on 2 busy cores: several failed heartbeats per minute per node).
 // A session without a lease row (SQLite, orders outside sessions) passes.
 func checkOrderFence(ctx context.Context, q querier, lock bool, o *Order) error {
-	if o.SessionID == "" {
+	return checkLease(ctx, q, lock, o.SessionID, o.Fence, o.CreatedAt)
+}
+
+// CheckLease returns ErrStaleFence when a session's lease has moved past
+// token, or when token's lease had expired or was released by at: the
+// executor asks it right before every request that places an order (the
+// first send and every retry), so a node that was paused after its intent
+// committed, or during a retry's backoff, does not send under a lease it no
+// longer holds. A session without a lease row (SQLite) passes.
+func (db *DB) CheckLease(ctx context.Context, sessionID string, token int64, at time.Time) error {
+	return checkLease(ctx, db.r, false, sessionID, token, at)
+}
+
+func checkLease(ctx context.Context, q querier, lock bool, sessionID string, token int64, at time.Time) error {
+	if sessionID == "" {
 		return nil
 	}
 	stmt := `SELECT token, expires_at FROM leases WHERE session_id = $1`
@@ -248,18 +262,18 @@ func checkOrderFence(ctx context.Context, q querier, lock bool, o *Order) error 
 		stmt += ` FOR KEY SHARE`
 	}
 	var cur, exp int64
-	err := q.QueryRowContext(ctx, stmt, o.SessionID).Scan(&cur, &exp)
+	err := q.QueryRowContext(ctx, stmt, sessionID).Scan(&cur, &exp)
 	if err == sql.ErrNoRows {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("check fence of session %s: %w", o.SessionID, err)
+		return fmt.Errorf("check fence of session %s: %w", sessionID, err)
 	}
-	if cur > o.Fence {
-		return fmt.Errorf("session %s: order under token %d, lease is at %d: %w", o.SessionID, o.Fence, cur, ErrStaleFence)
+	if cur > token {
+		return fmt.Errorf("session %s: order under token %d, lease is at %d: %w", sessionID, token, cur, ErrStaleFence)
 	}
-	if cur == o.Fence && exp <= micros(o.CreatedAt) {
-		return fmt.Errorf("session %s: order under token %d stamped after the lease expired or was released: %w", o.SessionID, o.Fence, ErrStaleFence)
+	if cur == token && exp <= micros(at) {
+		return fmt.Errorf("session %s: order under token %d at a time the lease had expired or was released: %w", sessionID, token, ErrStaleFence)
 	}
 	return nil
 }
