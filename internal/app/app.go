@@ -272,8 +272,16 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	// PnL backfills run as durable jobs on the account's own venue client,
-	// so they share its rate limiter with trading.
-	a.jobs = backfill.NewJobs(backfill.JobsConfig{DB: a.db, Clock: a.clk, Log: a.log, Owner: a.nodeID,
+	// so they share its rate limiter with trading. With several nodes each
+	// job is held by the node running it like a session lease, and taken
+	// over by another once that node's hold expires.
+	var jobTTL time.Duration
+	if a.cluster != nil {
+		if jobTTL = cfg.LeaseTTL; jobTTL <= 0 {
+			jobTTL = 15 * time.Second // the cluster's default
+		}
+	}
+	a.jobs = backfill.NewJobs(backfill.JobsConfig{DB: a.db, Clock: a.clk, Log: a.log, Owner: a.nodeID, LeaseTTL: jobTTL,
 		Venue: func(ctx context.Context, acct store.Account) (venue.Venue, error) {
 			rt, err := a.account(acct.ID)
 			if err != nil {
@@ -411,6 +419,7 @@ func (a *App) start(ctx context.Context) error {
 	if _, err := a.tradeall.Resume(ctx); err != nil {
 		a.log.Warn("resume trade-all runs", "err", err)
 	}
+	// Resume also keeps claiming, on PostgreSQL, the jobs of nodes that die.
 	if _, err := a.jobs.Resume(ctx); err != nil {
 		a.log.Warn("resume backfill jobs", "err", err)
 	}

@@ -54,14 +54,23 @@ type JobState struct {
 // GET /api/v1/jobs/{id}. Jobs left queued or running by a stopped server are
 // picked up again by Resume. Create with NewJobs; Close stops and waits for
 // every job. Safe for concurrent use.
+//
+// On a store shared by several nodes (LeaseTTL set) a job runs on one node
+// at a time: the node that runs it is its owner and holds it for LeaseTTL,
+// renewing that while the job runs, as it holds session leases. Every node
+// claims (one conditional UPDATE: exactly one node wins) the jobs whose
+// owner's hold expired, because it died or released them when stopping, and
+// resumes them from their checkpoints; a node that finds it no longer holds
+// a job (taken over after a pause) stops it and writes nothing more.
 type Jobs struct {
 	cfg JobsConfig
 
-	ctx     context.Context
-	stop    context.CancelFunc
-	mu      sync.Mutex
-	running map[string]*jobRun
-	wg      sync.WaitGroup
+	ctx      context.Context
+	stop     context.CancelFunc
+	mu       sync.Mutex
+	running  map[string]*jobRun
+	wg       sync.WaitGroup
+	watching sync.Once
 }
 
 // JobsConfig wires Jobs.
@@ -74,6 +83,11 @@ type JobsConfig struct {
 	Log   *slog.Logger // default slog.Default()
 	// Owner names this node on the job rows.
 	Owner string
+	// LeaseTTL, when several nodes share the store, is how long this node
+	// holds a job it runs without renewing it; it renews every LeaseTTL/3,
+	// and as often claims and resumes the jobs other nodes no longer hold.
+	// Zero: this is the only node (SQLite); Resume takes every job at once.
+	LeaseTTL time.Duration
 	// UpdateEvery bounds how often a job's row is updated with progress
 	// (default 1 s); phase changes and the end are always written.
 	UpdateEvery time.Duration
@@ -82,7 +96,9 @@ type JobsConfig struct {
 type jobRun struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
-	canceled bool // by Cancel, not by Close
+	canceled bool      // by Cancel, not by Close
+	lost     bool      // another node holds the job now
+	renewed  time.Time // when this node last confirmed its hold
 }
 
 // NewJobs returns a runner; nothing runs until Start or Resume.
@@ -115,17 +131,57 @@ func (j *Jobs) Start(ctx context.Context, args JobArgs) (store.Job, error) {
 	rand.Read(b[:])
 	now := j.cfg.Clock.Now()
 	job := store.Job{ID: "bf_" + hex.EncodeToString(b[:]), Kind: JobKind, Args: string(raw), State: JobQueued,
-		Owner: j.cfg.Owner, Message: "queued", CreatedAt: now, UpdatedAt: now}
+		Owner: j.cfg.Owner, ExpiresAt: j.until(now), Message: "queued", CreatedAt: now, UpdatedAt: now}
 	if err := j.cfg.DB.CreateJob(ctx, job); err != nil {
 		return store.Job{}, fmt.Errorf("start backfill job for %q: %w", args.Account, err)
 	}
 	j.launch(job)
+	j.startWatch() // renews the job while it runs
 	return job, nil
 }
 
-// Resume runs every backfill job left queued or running (by a server that
-// stopped), oldest first, and returns their ids. Call it once at start.
+// Resume runs every backfill job left queued or running that this node may
+// take, oldest first, and returns their ids; call it once at start. The only
+// node takes every job (a server that stopped left them). With LeaseTTL it
+// takes those nobody holds or that it held before a restart, and from then
+// on, until Close, every LeaseTTL/3 it renews the jobs it runs and claims
+// those whose owner's hold has expired.
 func (j *Jobs) Resume(ctx context.Context) ([]string, error) {
+	ids, err := j.claim(ctx)
+	j.startWatch()
+	return ids, err
+}
+
+// startWatch starts watch once, with LeaseTTL.
+func (j *Jobs) startWatch() {
+	if j.cfg.LeaseTTL <= 0 {
+		return
+	}
+	j.watching.Do(func() {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if j.ctx.Err() != nil {
+			return
+		}
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			j.watch()
+		}()
+	})
+}
+
+// until is when a hold taken at now ends (zero for the only node).
+func (j *Jobs) until(now time.Time) time.Time {
+	if j.cfg.LeaseTTL <= 0 {
+		return time.Time{}
+	}
+	return now.Add(j.cfg.LeaseTTL)
+}
+
+// claim takes and launches the queued and running jobs this node may run
+// and does not run yet.
+func (j *Jobs) claim(ctx context.Context) ([]string, error) {
 	var ids []string
 	for _, state := range []string{JobRunning, JobQueued} {
 		jobs, err := j.cfg.DB.JobsInState(ctx, state)
@@ -133,14 +189,104 @@ func (j *Jobs) Resume(ctx context.Context) ([]string, error) {
 			return ids, fmt.Errorf("resume backfill jobs: %w", err)
 		}
 		for _, job := range jobs {
-			if job.Kind != JobKind {
+			if job.Kind != JobKind || j.runs(job.ID) {
 				continue
 			}
-			j.launch(job)
+			now := j.cfg.Clock.Now()
+			single := j.cfg.LeaseTTL <= 0
+			if !single && job.Owner != j.cfg.Owner && job.ExpiresAt.After(now) {
+				continue // another node runs it
+			}
+			job, ok, err := j.cfg.DB.ClaimJob(ctx, job.ID, j.cfg.Owner, now, j.cfg.LeaseTTL, single)
+			if err != nil {
+				return ids, fmt.Errorf("resume backfill jobs: %w", err)
+			}
+			if !ok {
+				continue // another node claimed it first, or it ended
+			}
+			if job.Owner != j.cfg.Owner || !j.launch(job) {
+				continue
+			}
+			if !single {
+				j.cfg.Log.Info("backfill: resuming job", "job", job.ID, "state", job.State)
+			}
 			ids = append(ids, job.ID)
 		}
 	}
 	return ids, nil
+}
+
+func (j *Jobs) runs(id string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ok := j.running[id]
+	return ok
+}
+
+// watch renews this node's jobs and claims abandoned ones every LeaseTTL/3
+// until Close.
+func (j *Jobs) watch() {
+	t := j.cfg.Clock.NewTicker(j.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-j.ctx.Done():
+			return
+		case <-t.C():
+		}
+		j.renew(j.ctx)
+		if _, err := j.claim(j.ctx); err != nil && j.ctx.Err() == nil {
+			j.cfg.Log.Warn("backfill: claim abandoned jobs failed", "err", err)
+		}
+	}
+}
+
+// renew extends this node's hold on every job it runs. A job another node
+// holds now stops here; so does one whose hold could not be confirmed for
+// most of the TTL (it may be claimed elsewhere), to be claimed again by
+// whichever node gets it.
+func (j *Jobs) renew(ctx context.Context) {
+	j.mu.Lock()
+	runs := make(map[string]*jobRun, len(j.running))
+	for id, r := range j.running {
+		runs[id] = r
+	}
+	j.mu.Unlock()
+	for id, r := range runs {
+		now := j.cfg.Clock.Now()
+		err := j.cfg.DB.RenewJob(ctx, id, j.cfg.Owner, j.until(now))
+		switch {
+		case err == nil:
+			j.mu.Lock()
+			r.renewed = now
+			j.mu.Unlock()
+		case errors.Is(err, store.ErrStaleFence):
+			j.lose(id, r, "taken over by another node")
+		case ctx.Err() != nil:
+			return
+		default:
+			j.mu.Lock()
+			stale := now.Sub(r.renewed) > j.cfg.LeaseTTL-j.cfg.LeaseTTL/5
+			j.mu.Unlock()
+			j.cfg.Log.Warn("backfill: renew job failed", "job", id, "err", err)
+			if stale {
+				j.lose(id, r, "hold not renewed in time")
+			}
+		}
+	}
+}
+
+// lose stops a job this node no longer (certainly) holds; it writes nothing
+// more to the job's row.
+func (j *Jobs) lose(id string, r *jobRun, why string) {
+	j.mu.Lock()
+	first := !r.lost
+	r.lost = true
+	j.mu.Unlock()
+	if first {
+		j.cfg.Log.Warn("backfill: job stops here: "+why, "job", id)
+	}
+	r.cancel()
 }
 
 // Cancel stops a job running here; its row ends "canceled". It returns
@@ -177,20 +323,30 @@ func (j *Jobs) Wait(ctx context.Context, id string) (store.Job, error) {
 }
 
 // Close stops every job and waits for them. Their rows stay "running" so
-// that the next Resume continues them from their checkpoints.
+// that the next Resume continues them from their checkpoints, and this
+// node's hold on them is released so that another node's Resume, or its
+// next claim, continues them at once.
 func (j *Jobs) Close() {
+	j.mu.Lock() // launch and startWatch add to wg only before this
 	j.stop()
+	j.mu.Unlock()
 	j.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := j.cfg.DB.ReleaseJobs(ctx, j.cfg.Owner); err != nil {
+		j.cfg.Log.Warn("backfill: release jobs at shutdown failed; others take them over once the hold expires", "err", err)
+	}
 }
 
-func (j *Jobs) launch(job store.Job) {
+// launch runs job here unless it runs already; it reports whether it did.
+func (j *Jobs) launch(job store.Job) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, ok := j.running[job.ID]; ok || j.ctx.Err() != nil {
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(j.ctx)
-	r := &jobRun{cancel: cancel, done: make(chan struct{})}
+	r := &jobRun{cancel: cancel, done: make(chan struct{}), renewed: j.cfg.Clock.Now()}
 	j.running[job.ID] = r
 	j.wg.Add(1)
 	go func() {
@@ -202,6 +358,7 @@ func (j *Jobs) launch(job store.Job) {
 		delete(j.running, job.ID)
 		j.mu.Unlock()
 	}()
+	return true
 }
 
 // config builds a Run config from args; with open it also opens the venue.
@@ -241,12 +398,24 @@ func (j *Jobs) config(ctx context.Context, args JobArgs, open bool) (Config, err
 // run executes one job and keeps its row current.
 func (j *Jobs) run(ctx context.Context, job store.Job, r *jobRun) {
 	log := j.cfg.Log.With("job", job.ID)
+	job.Owner = j.cfg.Owner
+	// write updates the row while this node holds the job, renewing the
+	// hold; once another node holds it the job stops here.
 	write := func(job store.Job) {
-		job.UpdatedAt = j.cfg.Clock.Now()
+		now := j.cfg.Clock.Now()
+		job.UpdatedAt = now
 		// The row must be written even when the job's ctx is canceled.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := j.cfg.DB.UpdateJob(wctx, job); err != nil {
+		err := j.cfg.DB.UpdateOwnedJob(wctx, job, j.until(now))
+		switch {
+		case err == nil:
+			j.mu.Lock()
+			r.renewed = now
+			j.mu.Unlock()
+		case errors.Is(err, store.ErrStaleFence):
+			j.lose(job.ID, r, "taken over by another node")
+		default:
 			log.Warn("backfill: update job row failed", "err", err)
 		}
 	}
@@ -267,13 +436,25 @@ func (j *Jobs) run(ctx context.Context, job store.Job, r *jobRun) {
 		fail(err)
 		return
 	}
-	job.State, job.Owner, job.Error, job.Message = JobRunning, j.cfg.Owner, "", "running"
+	job.State, job.Error, job.Message = JobRunning, "", "running"
 	write(job)
 	var last time.Time
 	lastPhase := ""
 	cfg.Progress = func(p Progress) {
 		now := j.cfg.Clock.Now()
 		if p.Phase == lastPhase && now.Sub(last) < j.cfg.UpdateEvery {
+			j.mu.Lock()
+			unsure := j.cfg.LeaseTTL > 0 && now.Sub(r.renewed) >= j.cfg.LeaseTTL/3
+			j.mu.Unlock()
+			if unsure { // e.g. after a pause: is the job still ours?
+				if err := j.cfg.DB.RenewJob(ctx, job.ID, j.cfg.Owner, j.until(now)); errors.Is(err, store.ErrStaleFence) {
+					j.lose(job.ID, r, "taken over by another node")
+				} else if err == nil {
+					j.mu.Lock()
+					r.renewed = now
+					j.mu.Unlock()
+				}
+			}
 			return
 		}
 		last, lastPhase = now, p.Phase
@@ -294,12 +475,12 @@ func (j *Jobs) run(ctx context.Context, job store.Job, r *jobRun) {
 		write(job)
 	case ctx.Err() != nil:
 		j.mu.Lock()
-		canceled := r.canceled
+		canceled, lost := r.canceled, r.lost
 		j.mu.Unlock()
-		if canceled {
+		if canceled && !lost {
 			job.State, job.Message = JobCanceled, "canceled"
 			write(job)
-		} // else stopping: leave it running for Resume
+		} // else stopping, or another node runs it: leave it running
 	default:
 		fail(err)
 	}

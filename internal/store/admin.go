@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -18,18 +20,35 @@ type Job struct {
 	Message    string
 	Error      string
 	Checkpoint string // JSON
-	Owner      string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Owner is the node that runs the job; while it is queued or running
+	// the node holds it until ExpiresAt (zero: nobody holds it), renewing
+	// that while it runs (see ClaimJob).
+	Owner     string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const jobCols = `id, kind, args, state, done, total, message, error, checkpoint, owner, expires_at, created_at, updated_at`
+
+// activeJob is the WHERE clause of a job someone may run.
+const activeJob = `state IN ('queued', 'running')`
+
+func scanJob(row interface{ Scan(...any) error }) (Job, error) {
+	var j Job
+	var e, c, u int64
+	err := row.Scan(&j.ID, &j.Kind, &j.Args, &j.State, &j.Done, &j.Total, &j.Message, &j.Error, &j.Checkpoint, &j.Owner, &e, &c, &u)
+	j.ExpiresAt, j.CreatedAt, j.UpdatedAt = fromMicros(e), fromMicros(c), fromMicros(u)
+	return j, err
 }
 
 // CreateJob inserts a job.
 func (db *DB) CreateJob(ctx context.Context, j Job) error {
 	now := micros(j.CreatedAt)
 	_, err := db.w.ExecContext(ctx,
-		`INSERT INTO jobs (id, kind, args, state, done, total, message, error, checkpoint, owner, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
-		j.ID, j.Kind, orJSON(j.Args), j.State, j.Done, j.Total, j.Message, j.Error, orJSON(j.Checkpoint), j.Owner, now)
+		`INSERT INTO jobs (id, kind, args, state, done, total, message, error, checkpoint, owner, expires_at, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+		j.ID, j.Kind, orJSON(j.Args), j.State, j.Done, j.Total, j.Message, j.Error, orJSON(j.Checkpoint), j.Owner, micros(j.ExpiresAt), now)
 	if err != nil {
 		return fmt.Errorf("create job %s: %w", j.ID, db.mapErr(err))
 	}
@@ -50,17 +69,77 @@ func (db *DB) UpdateJob(ctx context.Context, j Job) error {
 	return nil
 }
 
+// UpdateOwnedJob is UpdateJob by the node that runs the job (j.Owner),
+// which also extends its hold to until. It writes nothing and fails with
+// ErrStaleFence when the job has another owner (a node took it over after
+// this one's hold expired) or has ended.
+func (db *DB) UpdateOwnedJob(ctx context.Context, j Job, until time.Time) error {
+	res, err := db.w.ExecContext(ctx,
+		`UPDATE jobs SET state = $2, done = $3, total = $4, message = $5, error = $6, checkpoint = $7, expires_at = $8, updated_at = $9
+		 WHERE id = $1 AND owner = $10 AND `+activeJob,
+		j.ID, j.State, j.Done, j.Total, j.Message, j.Error, orJSON(j.Checkpoint), micros(until), micros(j.UpdatedAt), j.Owner)
+	if err != nil {
+		return fmt.Errorf("update job %s: %w", j.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update job %s: not held by %q: %w", j.ID, j.Owner, ErrStaleFence)
+	}
+	return nil
+}
+
+// ClaimJob makes owner the node that runs a queued or running job, holding
+// it until now+ttl, when nobody holds it at now (the hold of the node that
+// ran it expired: it died, or released it on stopping) or owner already
+// does; with force whoever holds it (the only node, at start). It reports
+// whether owner got the job and returns its row: of several nodes claiming
+// one job at once exactly one does, as the claim is one conditional UPDATE.
+func (db *DB) ClaimJob(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, force bool) (Job, bool, error) {
+	q := `UPDATE jobs SET owner = $2, expires_at = $3 WHERE id = $1 AND ` + activeJob
+	args := []any{id, owner, micros(now.Add(ttl))}
+	if !force {
+		q += ` AND (expires_at <= $4 OR owner = $2)`
+		args = append(args, micros(now))
+	}
+	j, err := scanJob(db.w.QueryRowContext(ctx, q+` RETURNING `+jobCols, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, false, nil
+	}
+	if err != nil {
+		return Job{}, false, fmt.Errorf("claim job %s for %q: %w", id, owner, err)
+	}
+	return j, true, nil
+}
+
+// RenewJob extends owner's hold on a queued or running job to until. It
+// fails with ErrStaleFence when owner no longer holds the job (another node
+// took it over) or it has ended.
+func (db *DB) RenewJob(ctx context.Context, id, owner string, until time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE jobs SET expires_at = $3 WHERE id = $1 AND owner = $2 AND `+activeJob,
+		id, owner, micros(until))
+	if err != nil {
+		return fmt.Errorf("renew job %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("renew job %s: not held by %q: %w", id, owner, ErrStaleFence)
+	}
+	return nil
+}
+
+// ReleaseJobs gives up owner's hold on its queued and running jobs (a
+// graceful stop), so that another node claims them at once.
+func (db *DB) ReleaseJobs(ctx context.Context, owner string) error {
+	if _, err := db.w.ExecContext(ctx, `UPDATE jobs SET expires_at = 0 WHERE owner = $1 AND `+activeJob, owner); err != nil {
+		return fmt.Errorf("release jobs of %q: %w", owner, err)
+	}
+	return nil
+}
+
 // Job returns one job.
 func (db *DB) Job(ctx context.Context, id string) (Job, error) {
-	var j Job
-	var c, u int64
-	err := db.r.QueryRowContext(ctx,
-		`SELECT id, kind, args, state, done, total, message, error, checkpoint, owner, created_at, updated_at FROM jobs WHERE id = $1`, id).
-		Scan(&j.ID, &j.Kind, &j.Args, &j.State, &j.Done, &j.Total, &j.Message, &j.Error, &j.Checkpoint, &j.Owner, &c, &u)
+	j, err := scanJob(db.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
 	if err != nil {
 		return j, fmt.Errorf("job %s: %w", id, db.mapErr(err))
 	}
-	j.CreatedAt, j.UpdatedAt = fromMicros(c), fromMicros(u)
 	return j, nil
 }
 
