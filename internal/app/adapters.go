@@ -79,9 +79,12 @@ func (s sessionsAdapter) Sessions(ctx context.Context, q server.SessionQuery) ([
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	names := s.a.accountNames(ctx)
+	owners := s.a.owners(ctx)
 	out := make([]server.SessionView, 0, len(list))
 	for _, se := range list {
-		out = append(out, s.a.sessionViewNamed(se, names))
+		v := s.a.sessionViewNamed(se, names)
+		v.Node = s.a.nodeOf(se, owners)
+		out = append(out, v)
 	}
 	return out, nil
 }
@@ -158,7 +161,59 @@ func (a *App) accountNames(ctx context.Context) map[int64]string {
 }
 
 func (a *App) sessionView(ctx context.Context, se session.Session) server.SessionView {
-	return a.sessionViewNamed(se, a.accountNames(ctx))
+	v := a.sessionViewNamed(se, a.accountNames(ctx))
+	v.Node = a.nodeOfOne(ctx, se)
+	return v
+}
+
+// owners maps session ids to the node that holds each unexpired lease; nil
+// on one node (SQLite), where this node runs every session.
+func (a *App) owners(ctx context.Context) map[string]string {
+	if a.cluster == nil {
+		return nil
+	}
+	ls, err := a.db.Leases(ctx)
+	if err != nil {
+		a.log.Warn("list leases: sessions are shown without their node", "err", err)
+		return map[string]string{}
+	}
+	now := a.clk.Now()
+	out := make(map[string]string, len(ls))
+	for _, l := range ls {
+		if l.NodeID != "" && l.ExpiresAt.After(now) {
+			out[l.SessionID] = l.NodeID
+		}
+	}
+	return out
+}
+
+// nodeOf is the node that runs se now, from owners (see owners).
+func (a *App) nodeOf(se session.Session, owners map[string]string) string {
+	if a.cluster == nil {
+		switch se.State {
+		case session.Created, session.Stopped, session.Quarantined:
+			return ""
+		}
+		return a.nodeID
+	}
+	return owners[se.ID]
+}
+
+// nodeOfOne is nodeOf for one session: this node when it holds the lease
+// (no query: the common case of a session event published by its owner),
+// else the lease row.
+func (a *App) nodeOfOne(ctx context.Context, se session.Session) string {
+	if a.cluster == nil {
+		return a.nodeOf(se, nil)
+	}
+	if _, err := a.cluster.Guard(se.ID); err == nil {
+		return a.nodeID
+	}
+	l, err := a.db.Lease(ctx, se.ID)
+	if err != nil || l.NodeID == "" || !l.ExpiresAt.After(a.clk.Now()) {
+		return ""
+	}
+	return l.NodeID
 }
 
 func (a *App) sessionViewNamed(se session.Session, names map[int64]string) server.SessionView {
@@ -434,18 +489,35 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 	if n.a.cluster == nil {
 		st := n.a.sessions.Stats()
 		return []server.NodeView{{ID: n.a.nodeID, Addr: n.a.cfg.Addr, Version: n.a.cfg.Version, Sessions: st.Running,
-			SeenAt: n.a.clk.Now(), Self: true}}, nil
+			StartedAt: n.a.started, SeenAt: n.a.clk.Now(), Health: "up", Self: true}}, nil
 	}
 	nodes, err := n.a.db.Nodes(ctx, n.a.clk.Now())
 	if err != nil {
 		return nil, err
 	}
+	ttl := n.a.cfg.LeaseTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Second // cluster.Config's default
+	}
+	now := n.a.clk.Now()
 	out := make([]server.NodeView, 0, len(nodes))
 	for _, nd := range nodes {
 		if !nd.StoppedAt.IsZero() {
 			continue
 		}
-		out = append(out, server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, SeenAt: nd.HeartbeatAt, Self: nd.ID == n.a.nodeID})
+		health := "up"
+		switch age := now.Sub(nd.HeartbeatAt); {
+		case age > ttl:
+			health = "down"
+		case age > 2*ttl/3: // two heartbeats (every TTL/3) missed
+			health = "late"
+		}
+		v := server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, StartedAt: nd.StartedAt, SeenAt: nd.HeartbeatAt,
+			Health: health, Self: nd.ID == n.a.nodeID}
+		if v.Self {
+			v.Version = n.a.cfg.Version
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }

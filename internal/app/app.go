@@ -105,6 +105,7 @@ type App struct {
 	accounts map[int64]*accountRT
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
+	started   time.Time                 // when New built this node
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -140,7 +141,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, clk: clock.Real{}, db: db, accounts: map[int64]*accountRT{}}
+	a := &App{cfg: cfg, log: log, clk: clock.Real{}, db: db, accounts: map[int64]*accountRT{}, started: time.Now()}
 	if err := a.build(ctx); err != nil {
 		a.closeAll()
 		return nil, err

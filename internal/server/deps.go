@@ -73,10 +73,13 @@ type SessionView struct {
 	PnL            udecimal.Decimal `json:"pnl"`
 	LastStepAt     *time.Time       `json:"last_step_at,omitempty"`
 	LastError      string           `json:"last_error,omitempty"`
-	RestartsAuto   int64            `json:"restarts_auto"`
-	RestartsManual int64            `json:"restarts_manual"`
-	Params         json.RawMessage  `json:"params"`
-	UpdatedAt      time.Time        `json:"updated_at"`
+	// Node is the node that runs the session now (empty when none does:
+	// stopped, quarantined, or between owners during a failover).
+	Node           string          `json:"node,omitempty"`
+	RestartsAuto   int64           `json:"restarts_auto"`
+	RestartsManual int64           `json:"restarts_manual"`
+	Params         json.RawMessage `json:"params"`
+	UpdatedAt      time.Time       `json:"updated_at"`
 	// Warnings are things the change was allowed to do but that deserve a
 	// look, e.g. fixed allocations over the account's collateral value.
 	Warnings []string `json:"warnings,omitempty"`
@@ -269,12 +272,17 @@ type Accounts interface {
 
 // NodeView is one tradeplane node of a cluster.
 type NodeView struct {
-	ID       string    `json:"id"`
-	Addr     string    `json:"addr,omitempty"`
-	Version  string    `json:"version,omitempty"`
-	Sessions int       `json:"sessions"`
-	SeenAt   time.Time `json:"seen_at"`
-	Self     bool      `json:"self"`
+	ID        string    `json:"id"`
+	Addr      string    `json:"addr,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Sessions  int       `json:"sessions"` // sessions it runs now (unexpired leases)
+	StartedAt time.Time `json:"started_at,omitzero"`
+	SeenAt    time.Time `json:"seen_at"` // last heartbeat
+	// Health is "up" (heartbeating on time), "late" (its last heartbeat is
+	// older than two heartbeat periods: its leases are about to expire) or
+	// "down" (older than the lease TTL: its sessions are taken over).
+	Health string `json:"health"`
+	Self   bool   `json:"self"`
 }
 
 // Nodes lists the cluster's nodes (one on SQLite).

@@ -181,6 +181,7 @@ type overviewData struct {
 	PnLToday      *udecimal.Decimal
 	Alerts        []alertJSON
 	SessionStates map[string]int
+	Nodes         []NodeView
 	Error         string
 }
 
@@ -208,6 +209,13 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 			for _, v := range ss {
 				d.SessionStates[v.State]++
 			}
+		}
+	}
+	if s.deps.Nodes != nil {
+		if ns, err := s.deps.Nodes.Nodes(r.Context()); err == nil {
+			d.Nodes = ns
+		} else {
+			s.log.Warn("overview: nodes", "err", err)
 		}
 	}
 	s.render(w, r, "overview", "Overview", d)

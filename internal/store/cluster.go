@@ -206,6 +206,18 @@ func (db *DB) ReleaseLease(ctx context.Context, nodeID, sessionID string) error 
 	return nil
 }
 
+// Lease returns one session's lease row (ErrNotFound when it has none).
+func (db *DB) Lease(ctx context.Context, sessionID string) (Lease, error) {
+	ls, err := queryLeases(ctx, db.r, `WHERE session_id = $1`, sessionID)
+	if err != nil {
+		return Lease{}, fmt.Errorf("lease of session %s: %w", sessionID, err)
+	}
+	if len(ls) == 0 {
+		return Lease{}, fmt.Errorf("lease of session %s: %w", sessionID, ErrNotFound)
+	}
+	return ls[0], nil
+}
+
 // Leases lists every lease.
 func (db *DB) Leases(ctx context.Context) ([]Lease, error) {
 	return queryLeases(ctx, db.r, `ORDER BY session_id`)

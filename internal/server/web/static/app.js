@@ -201,6 +201,7 @@ const pages = {
       tr.querySelector(".pnl").textContent = money(s.pnl);
       tr.querySelector(".laststep").textContent = fmtTime(s.last_step_at);
       tr.querySelector(".restarts").textContent = s.restarts_auto + " auto / " + s.restarts_manual + " manual";
+      tr.querySelector(".node").textContent = s.node || "—";
     }
     function remove(id) {
       const tr = table.querySelector('tr[data-session="' + CSS.escape(id) + '"]');
