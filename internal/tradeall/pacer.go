@@ -61,6 +61,7 @@ func newPacer(clk clock.Clock, cfg Pacing) *pacer {
 	return &pacer{clk: clk, cfg: cfg, buckets: map[string]*bucket{}}
 }
 
+// pacing returns the venue's pacing; p.mu is held.
 func (p *pacer) pacing(venueName string) VenuePacing {
 	if vp, ok := p.cfg.Venues[venueName]; ok {
 		return vp
@@ -109,7 +110,9 @@ func (b *bucket) hold(until time.Time) {
 // wait takes one slot of the account's bucket, then one of the venue's,
 // waiting for each. It returns the time spent waiting, or ctx's error.
 func (p *pacer) wait(ctx context.Context, venueName, account string) (time.Duration, error) {
-	vp := p.pacing(venueName)
+	p.mu.Lock()
+	vp := p.pacing(venueName) // hold may replace cfg.Venues
+	p.mu.Unlock()
 	var total time.Duration
 	for _, k := range []struct {
 		key  string
