@@ -52,19 +52,26 @@ type TradeAllItem struct {
 	Fills      int64
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// Node is the node that claimed the item (moved it to running).
+	Node string
 }
 
 // TradeAllItemUpdate moves one item (by RunID and SessionID) to Item's
-// state and result, but only when its stored state is one of From. A zero
-// StartedAt or FinishedAt keeps the stored value.
+// state, result and node, but only when its stored state is one of From
+// and, with CheckNode, its stored node is FromNode: the conditional update
+// that lets exactly one node claim an item, or take over one left running
+// by a node that died. A zero StartedAt or FinishedAt keeps the stored
+// value.
 type TradeAllItemUpdate struct {
-	Item TradeAllItem
-	From []string
+	Item      TradeAllItem
+	From      []string
+	CheckNode bool
+	FromNode  string
 }
 
 const tradeAllRunCols = `id, idem_key, selection, state, actor, remote, cancel_requested, message, created_at, updated_at, finished_at`
 
-const tradeAllItemCols = `run_id, seq, session_id, account, venue, state, reason, error_class, error_code, message, orders, fills, started_at, finished_at`
+const tradeAllItemCols = `run_id, seq, session_id, account, venue, state, reason, error_class, error_code, message, orders, fills, started_at, finished_at, node`
 
 // CreateTradeAllRun inserts r and its items in one transaction. It fails
 // with ErrConflict when r.ID or r.Key is taken (then nothing is written);
@@ -83,17 +90,17 @@ func (db *DB) CreateTradeAllRun(ctx context.Context, r TradeAllRun, items []Trad
 		for start := 0; start < len(items); start += batch {
 			end := min(start+batch, len(items))
 			var sb strings.Builder
-			args := make([]any, 0, (end-start)*14)
+			args := make([]any, 0, (end-start)*15)
 			sb.WriteString(`INSERT INTO tradeall_items (` + tradeAllItemCols + `) VALUES `)
 			for i, it := range items[start:end] {
 				if i > 0 {
 					sb.WriteString(", ")
 				}
 				n := len(args)
-				fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
-					n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13, n+14)
+				fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+					n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13, n+14, n+15)
 				args = append(args, r.ID, it.Seq, it.SessionID, it.Account, it.Venue, it.State, it.Reason, it.ErrorClass,
-					it.ErrorCode, it.Message, orArray(it.Orders), it.Fills, micros(it.StartedAt), micros(it.FinishedAt))
+					it.ErrorCode, it.Message, orArray(it.Orders), it.Fills, micros(it.StartedAt), micros(it.FinishedAt), it.Node)
 			}
 			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 				return db.mapErr(err)
@@ -172,7 +179,7 @@ func (db *DB) TradeAllItems(ctx context.Context, runID string) ([]TradeAllItem, 
 		var it TradeAllItem
 		var s, f int64
 		if err := rows.Scan(&it.RunID, &it.Seq, &it.SessionID, &it.Account, &it.Venue, &it.State, &it.Reason,
-			&it.ErrorClass, &it.ErrorCode, &it.Message, &it.Orders, &it.Fills, &s, &f); err != nil {
+			&it.ErrorClass, &it.ErrorCode, &it.Message, &it.Orders, &it.Fills, &s, &f, &it.Node); err != nil {
 			return nil, fmt.Errorf("trade-all run %s items: %w", runID, err)
 		}
 		it.StartedAt, it.FinishedAt = fromMicros(s), fromMicros(f)
@@ -191,7 +198,7 @@ func (db *DB) UpdateTradeAllItems(ctx context.Context, us []TradeAllItemUpdate) 
 		for i, u := range us {
 			it := u.Item
 			args := []any{it.RunID, it.SessionID, it.State, it.Reason, it.ErrorClass, it.ErrorCode, it.Message,
-				orArray(it.Orders), it.Fills, micros(it.StartedAt), micros(it.FinishedAt)}
+				orArray(it.Orders), it.Fills, micros(it.StartedAt), micros(it.FinishedAt), it.Node}
 			ph := make([]string, len(u.From))
 			for j, f := range u.From {
 				args = append(args, f)
@@ -200,11 +207,17 @@ func (db *DB) UpdateTradeAllItems(ctx context.Context, us []TradeAllItemUpdate) 
 			if len(ph) == 0 {
 				return fmt.Errorf("update trade-all item %s/%s: no from states", it.RunID, it.SessionID)
 			}
+			where := `run_id = $1 AND session_id = $2 AND state IN (` + strings.Join(ph, ", ") + `)`
+			if u.CheckNode {
+				args = append(args, u.FromNode)
+				where += fmt.Sprintf(" AND node = $%d", len(args))
+			}
 			res, err := tx.ExecContext(ctx, `UPDATE tradeall_items SET state = $3, reason = $4, error_class = $5,
 				error_code = $6, message = $7, orders = $8, fills = $9,
 				started_at = CASE WHEN CAST($10 AS BIGINT) = 0 THEN started_at ELSE CAST($10 AS BIGINT) END,
-				finished_at = CASE WHEN CAST($11 AS BIGINT) = 0 THEN finished_at ELSE CAST($11 AS BIGINT) END
-				WHERE run_id = $1 AND session_id = $2 AND state IN (`+strings.Join(ph, ", ")+`)`, args...)
+				finished_at = CASE WHEN CAST($11 AS BIGINT) = 0 THEN finished_at ELSE CAST($11 AS BIGINT) END,
+				node = $12
+				WHERE `+where, args...)
 			if err != nil {
 				return fmt.Errorf("update trade-all item %s/%s: %w", it.RunID, it.SessionID, err)
 			}

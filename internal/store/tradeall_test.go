@@ -87,6 +87,31 @@ var tradeAllSuite = map[string]func(t *testing.T, db *store.DB){
 			t.Fatalf("item: %+v", it)
 		}
 	},
+	"claims by node": func(t *testing.T, db *store.DB) {
+		mustCreateRun(t, db, "r1", "k1", 1)
+		claim := func(node string) store.TradeAllItemUpdate {
+			return store.TradeAllItemUpdate{Item: store.TradeAllItem{RunID: "r1", SessionID: "s000", State: store.TradeAllRunning, Node: node},
+				From: []string{store.TradeAllPending}}
+		}
+		// Two nodes claim one pending item: one wins.
+		got, err := db.UpdateTradeAllItems(ctx, []store.TradeAllItemUpdate{claim("a"), claim("b")})
+		if err != nil || !got[0] || got[1] {
+			t.Fatalf("claims: got %v %v, want [true false]", got, err)
+		}
+		// Taking over a running item checks the node it was claimed by.
+		takeover := func(from, to string) store.TradeAllItemUpdate {
+			return store.TradeAllItemUpdate{Item: store.TradeAllItem{RunID: "r1", SessionID: "s000", State: store.TradeAllRunning, Node: to},
+				From: []string{store.TradeAllRunning}, CheckNode: true, FromNode: from}
+		}
+		got, err = db.UpdateTradeAllItems(ctx, []store.TradeAllItemUpdate{takeover("b", "c"), takeover("a", "c"), takeover("a", "d")})
+		if err != nil || got[0] || !got[1] || got[2] {
+			t.Fatalf("takeovers: got %v %v, want [false true false]", got, err)
+		}
+		items, _ := db.TradeAllItems(ctx, "r1")
+		if items[0].Node != "c" || items[0].State != store.TradeAllRunning {
+			t.Fatalf("item: %+v", items[0])
+		}
+	},
 	"cancel and finish": func(t *testing.T, db *store.DB) {
 		mustCreateRun(t, db, "r1", "k1", 4)
 		db.UpdateTradeAllItems(ctx, []store.TradeAllItemUpdate{{Item: store.TradeAllItem{RunID: "r1", SessionID: "s000", State: store.TradeAllRunning}, From: []string{store.TradeAllPending}}})

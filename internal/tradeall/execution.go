@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -14,6 +16,13 @@ import (
 // execution is one run executing in this process: it owns the run's
 // in-memory mirror (items, counts) and its subscribers. The store stays the
 // authority; the mirror only changes after the store has.
+//
+// With several nodes (Config.Poll) every node executes the items of the
+// sessions it owns: an execution steps the pending items that are here,
+// settles the items a dead node left in flight, and reloads the run every
+// Poll (or Kick) to mirror what the other nodes did and to pick up items
+// whose sessions moved here. The run is finished by whichever node sees
+// every item final first.
 type execution struct {
 	r    *Runner
 	id   string
@@ -22,6 +31,13 @@ type execution struct {
 	// the runner's context, so a cancel lets them finish.
 	dctx    context.Context
 	dcancel context.CancelFunc
+	// follow: keep executing until the run is over, even with nothing
+	// left to do here (the node that started the run).
+	follow atomic.Bool
+	// wake is signalled when a task of this execution ends or the run is
+	// kicked; kicked says which.
+	wake   chan struct{}
+	kicked atomic.Bool
 
 	mu       sync.Mutex
 	items    map[string]*Item
@@ -29,22 +45,55 @@ type execution struct {
 	state    RunState
 	subs     map[*subscriber]struct{}
 	finished bool
+	inflight map[string]bool // session ids with a task here
+	told     bool            // OnExecute called
 }
 
 type task struct {
 	it     Item
-	settle bool // the item was running when the run was loaded
+	settle bool // the item was found running, not in flight here
 }
 
 func newExecution(r *Runner, id string) *execution {
 	dctx, dcancel := context.WithCancel(r.ctx)
-	return &execution{r: r, id: id, done: make(chan struct{}), dctx: dctx, dcancel: dcancel,
-		items: map[string]*Item{}, state: RunRunning, subs: map[*subscriber]struct{}{}}
+	return &execution{r: r, id: id, done: make(chan struct{}), dctx: dctx, dcancel: dcancel, wake: make(chan struct{}, 1),
+		items: map[string]*Item{}, state: RunRunning, subs: map[*subscriber]struct{}{}, inflight: map[string]bool{}}
 }
 
 func (ex *execution) stopDispatch() { ex.dcancel() }
 
-// run executes the run to its end, or until the runner stops.
+// poke wakes the execution to reload the run (another node changed it).
+func (ex *execution) poke() {
+	ex.kicked.Store(true)
+	ex.signal()
+}
+
+func (ex *execution) signal() {
+	select {
+	case ex.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (ex *execution) busy() int {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return len(ex.inflight)
+}
+
+// tell calls Config.OnExecute once.
+func (ex *execution) tell() {
+	ex.mu.Lock()
+	told := ex.told
+	ex.told = true
+	ex.mu.Unlock()
+	if !told && ex.r.cfg.OnExecute != nil {
+		ex.r.cfg.OnExecute(ex.id)
+	}
+}
+
+// run executes the run to its end, or, when it does not follow the run,
+// until nothing is left to do here; or until the runner stops.
 func (ex *execution) run() error {
 	defer ex.dcancel()
 	defer ex.closeSubs()
@@ -61,22 +110,16 @@ func (ex *execution) run() error {
 		return fmt.Errorf("execute trade-all run %s: %w", ex.id, err)
 	}
 	ex.mu.Lock()
-	var tasks []task
 	for _, si := range sitems {
 		it := itemFromStore(si)
 		ex.items[it.SessionID] = &it
 		ex.counts.add(it, 1)
-		switch it.State {
-		case ItemRunning:
-			tasks = append(tasks, task{it: it, settle: true})
-		case ItemPending:
-			tasks = append(tasks, task{it: it})
-		}
 	}
 	ex.counts.Total = len(sitems)
 	ex.mu.Unlock()
-	// Settle what was in flight before stepping anything new.
-	tasks = append(filter(tasks, true), filter(tasks, false)...)
+	if ex.follow.Load() {
+		ex.tell()
+	}
 
 	if sr.CancelRequested {
 		ex.stopDispatch()
@@ -86,49 +129,232 @@ func (ex *execution) run() error {
 		if err := ex.syncCanceled(ctx); err != nil {
 			return err
 		}
+		if sitems, err = r.db.TradeAllItems(ctx, ex.id); err != nil {
+			return err
+		}
 	}
 
-	ch := make(chan task)
+	// Every item is in at most one task at a time (inflight), so the queue
+	// never blocks the loop.
+	work := make(chan task, max(len(sitems), 1))
 	var wg sync.WaitGroup
-	for range min(r.cfg.Concurrency, len(tasks)) {
+	for range max(min(r.cfg.Concurrency, len(sitems)), 1) {
 		wg.Go(func() {
-			for t := range ch {
+			for t := range work {
 				ex.do(t)
+				ex.mu.Lock()
+				delete(ex.inflight, t.it.SessionID)
+				ex.mu.Unlock()
+				ex.signal()
 			}
 		})
 	}
-	for _, t := range tasks {
-		if t.settle {
-			select {
-			case ch <- t:
-			case <-ctx.Done():
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	var tick <-chan time.Time
+	if r.cfg.Poll > 0 {
+		t := r.clk.NewTicker(r.cfg.Poll)
+		defer t.Stop()
+		tick = t.C()
+	}
+	dispatched := false // one node: one round of dispatch, as before
+	for first := true; ; first = false {
+		if !first {
+			if sr, err = r.db.TradeAllRun(ctx, ex.id); err == nil {
+				sitems, err = r.db.TradeAllItems(ctx, ex.id)
 			}
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil && r.cfg.Poll <= 0:
+				return fmt.Errorf("execute trade-all run %s: %w", ex.id, err)
+			case err != nil:
+				r.log.Warn("trade-all: reload run", "run", ex.id, "err", err)
+				sitems = nil
+			case RunState(sr.State).Terminal():
+				// Another node finished it.
+				ex.mirror(sitems)
+				ex.mu.Lock()
+				ex.state = RunState(sr.State)
+				p := ex.progress(nil)
+				for s := range ex.subs {
+					s.offer(p)
+				}
+				ex.mu.Unlock()
+				return nil
+			default:
+				ex.mirror(sitems)
+				if sr.CancelRequested && ex.dctx.Err() == nil {
+					ex.stopDispatch()
+				}
+			}
+		}
+		if sitems != nil {
+			if allFinal(sitems) && ex.busy() == 0 {
+				return ex.finish(ctx)
+			}
+			if r.cfg.Poll > 0 || !dispatched {
+				dispatched = true
+				tasks := ex.plan(ctx, sitems)
+				if len(tasks) > 0 {
+					ex.tell()
+				}
+				for _, t := range tasks {
+					ex.mu.Lock()
+					ex.inflight[t.it.SessionID] = true
+					ex.mu.Unlock()
+					work <- t
+				}
+			}
+			if ex.busy() == 0 {
+				switch {
+				case r.cfg.Poll <= 0:
+					// One node, nothing left to run: what is not final
+					// could not be written, and finish says so.
+					return ex.finish(ctx)
+				case !ex.follow.Load():
+					// This node's part is done; the rest is the other
+					// nodes', whose sessions they are.
+					r.announce(ex.id)
+					return nil
+				}
+			}
+		}
+		// Wait for a reason to look again: every task of this round ended,
+		// another node kicked the run, or Poll.
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-tick:
+				break wait
+			case <-ex.wake:
+				if ex.kicked.Swap(false) || ex.busy() == 0 {
+					break wait
+				}
+			}
+		}
+	}
+}
+
+func allFinal(sitems []store.TradeAllItem) bool {
+	for _, si := range sitems {
+		if !ItemState(si.State).Terminal() {
+			return false
+		}
+	}
+	return true
+}
+
+// rank orders item states by progress: the mirror only moves forward, so
+// a reload older than a write of this node never undoes it.
+func rank(s ItemState) int {
+	switch s {
+	case ItemPending:
+		return 0
+	case ItemRunning:
+		return 1
+	}
+	return 2
+}
+
+// mirror applies the changes other nodes (or Cancel) made to the items.
+func (ex *execution) mirror(sitems []store.TradeAllItem) {
+	for _, si := range sitems {
+		it := itemFromStore(si)
+		ex.mu.Lock()
+		cur := ex.items[it.SessionID]
+		ahead := cur == nil || rank(it.State) > rank(cur.State)
+		ex.mu.Unlock()
+		if ahead {
+			ex.update(it)
+		}
+	}
+}
+
+// plan picks the items this node should act on now: items found running
+// and not in flight here, when their node is this one or is dead, to
+// settle; pending items, unless dispatch stopped, to step; in both cases
+// only for sessions that are here. Settling comes first.
+func (ex *execution) plan(ctx context.Context, sitems []store.TradeAllItem) []task {
+	r := ex.r
+	var cands []store.TradeAllItem
+	needAlive := false
+	ex.mu.Lock()
+	for _, si := range sitems {
+		if ex.inflight[si.SessionID] {
 			continue
 		}
-		select {
-		case ch <- t:
-		case <-ex.dctx.Done():
+		switch si.State {
+		case store.TradeAllPending:
+			if ex.dctx.Err() == nil {
+				cands = append(cands, si)
+			}
+		case store.TradeAllRunning:
+			cands = append(cands, si)
+			needAlive = needAlive || si.Node != r.cfg.Node
 		}
 	}
-	close(ch)
-	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
+	ex.mu.Unlock()
+	if len(cands) == 0 {
+		return nil
 	}
-	return ex.finish(ctx)
-}
-
-func filter(ts []task, settle bool) []task {
-	var out []task
-	for _, t := range ts {
-		if t.settle == settle {
-			out = append(out, t)
+	here := make([]bool, len(cands))
+	if r.cfg.Here == nil {
+		for i := range here {
+			here[i] = true
+		}
+	} else {
+		ids := make([]string, len(cands))
+		for i, si := range cands {
+			ids[i] = si.SessionID
+		}
+		h, err := r.cfg.Here(ctx, ids)
+		if err != nil || len(h) != len(ids) {
+			if ctx.Err() == nil {
+				r.log.Warn("trade-all: which sessions are here", "run", ex.id, "err", err)
+			}
+			return nil
+		}
+		here = h
+	}
+	var alive map[string]bool
+	if needAlive && r.cfg.Alive != nil {
+		a, err := r.cfg.Alive(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("trade-all: which nodes are alive", "run", ex.id, "err", err)
+			}
+			needAlive = false // settle nothing of other nodes' this round
+			alive = nil
+		} else {
+			alive = a
 		}
 	}
-	return out
+	var settle, step []task
+	for i, si := range cands {
+		if !here[i] {
+			continue
+		}
+		it := itemFromStore(si)
+		if si.State == store.TradeAllPending {
+			step = append(step, task{it: it})
+			continue
+		}
+		mine := si.Node == r.cfg.Node || r.cfg.Alive == nil
+		if !mine && (alive == nil || alive[si.Node]) {
+			continue // in flight on a live node: it finishes it
+		}
+		settle = append(settle, task{it: it, settle: true})
+	}
+	return append(settle, step...)
 }
 
-// finish records the run's final state once every item is settled.
+// finish records the run's final state once every item is final; until
+// then it fails, and Resume (or another node) continues the run.
 func (ex *execution) finish(ctx context.Context) error {
 	r := ex.r
 	if ex.dctx.Err() != nil {
@@ -142,9 +368,15 @@ func (ex *execution) finish(ctx context.Context) error {
 			return err
 		}
 	}
-	ex.mu.Lock()
-	c := ex.counts
-	ex.mu.Unlock()
+	sitems, err := r.db.TradeAllItems(ctx, ex.id)
+	if err != nil {
+		return fmt.Errorf("execute trade-all run %s: %w", ex.id, err)
+	}
+	ex.mirror(sitems)
+	var c Counts
+	for _, si := range sitems {
+		c.add(itemFromStore(si), 1)
+	}
 	if c.Pending > 0 || c.Running > 0 {
 		return fmt.Errorf("execute trade-all run %s: %d items pending and %d running after dispatch (store writes failed); Resume continues it",
 			ex.id, c.Pending, c.Running)
@@ -157,13 +389,17 @@ func (ex *execution) finish(ctx context.Context) error {
 	msg := fmt.Sprintf("%d done, %d skipped, %d failed, %d canceled; %d orders", c.Done, c.Skipped, c.Failed, c.Canceled, c.Orders)
 	err = r.db.FinishTradeAllRun(ctx, ex.id, string(RunRunning), string(state), msg, r.clk.Now())
 	if errors.Is(err, store.ErrStale) {
-		return nil // another process finished it
-	}
-	if err != nil {
+		// Another node finished it first.
+		if sr, err := r.db.TradeAllRun(ctx, ex.id); err == nil {
+			state = RunState(sr.State)
+		}
+	} else if err != nil {
 		return err
+	} else {
+		r.met.runs.WithLabelValues(string(state)).Inc()
+		r.log.Info("trade-all run finished", "run", ex.id, "state", state, "summary", msg)
+		r.announce(ex.id)
 	}
-	r.met.runs.WithLabelValues(string(state)).Inc()
-	r.log.Info("trade-all run finished", "run", ex.id, "state", state, "summary", msg)
 	ex.mu.Lock()
 	ex.state = state
 	p := ex.progress(nil)
@@ -185,7 +421,21 @@ func (ex *execution) do(t task) {
 			return
 		}
 		defer func() { <-r.sem }()
-		ex.settle(t.it)
+		it := t.it
+		if it.Node != r.cfg.Node {
+			// Take the item over from the node that died in it; exactly
+			// one node does.
+			it.Node = r.cfg.Node
+			applied, err := r.writeFrom(ex.id, it, t.it.Node, ItemRunning)
+			if err != nil || !applied {
+				if err != nil && r.ctx.Err() == nil {
+					r.log.Error("trade-all item not taken over", "run", ex.id, "session", it.SessionID, "from", t.it.Node, "err", err)
+				}
+				return
+			}
+			r.log.Info("trade-all item taken over from a dead node", "run", ex.id, "session", it.SessionID, "from", t.it.Node)
+		}
+		ex.settle(it)
 		return
 	}
 	if ex.dctx.Err() != nil {
@@ -203,14 +453,14 @@ func (ex *execution) do(t task) {
 		return
 	}
 	it := t.it
-	it.State, it.StartedAt = ItemRunning, r.clk.Now()
+	it.State, it.StartedAt, it.Node = ItemRunning, r.clk.Now(), r.cfg.Node
 	applied, err := r.write(ex.id, it, ItemPending)
 	if err != nil {
 		r.log.Error("trade-all item not started", "run", ex.id, "session", it.SessionID, "err", err)
 		return
 	}
 	if !applied {
-		return // the run was canceled first
+		return // canceled, or claimed by another node first
 	}
 	ex.update(it)
 	ex.step(it)
@@ -229,6 +479,24 @@ func (ex *execution) step(it Item) {
 		return
 	}
 	r.met.stepDur.Observe(r.clk.Now().Sub(start).Seconds())
+	if errors.Is(err, ErrNotHere) && r.cfg.Poll > 0 && len(res.Orders) == 0 {
+		// The session moved to another node before anything was sent:
+		// give the item back for its owner.
+		back := it
+		back.State, back.Node = ItemPending, ""
+		if applied, werr := r.writeFrom(ex.id, back, r.cfg.Node, ItemRunning); werr == nil && applied {
+			r.log.Info("trade-all item left to the session's owner", "run", ex.id, "session", it.SessionID, "err", err)
+			ex.mu.Lock()
+			if cur := ex.items[it.SessionID]; cur != nil {
+				ex.counts.add(*cur, -1)
+			}
+			ex.counts.add(back, 1)
+			cp := back
+			ex.items[it.SessionID] = &cp
+			ex.mu.Unlock()
+			return
+		}
+	}
 	var pe *panicError
 	if errors.As(err, &pe) {
 		r.log.Error("trade-all step panicked", "run", ex.id, "session", it.SessionID, "panic", pe.value, "stack", string(pe.stack))
@@ -313,9 +581,11 @@ func (ex *execution) record(it Item, res StepResult, err error) {
 	ex.write(it)
 }
 
-// write stores a finished item (from running) and mirrors it.
+// write stores a finished item (from running, claimed by this node) and
+// mirrors it.
 func (ex *execution) write(it Item) {
-	applied, err := ex.r.write(ex.id, it, ItemRunning)
+	it.Node = ex.r.cfg.Node
+	applied, err := ex.r.writeFrom(ex.id, it, ex.r.cfg.Node, ItemRunning)
 	if err != nil {
 		if ex.r.ctx.Err() == nil {
 			ex.r.log.Error("trade-all item result not stored", "run", ex.id, "session", it.SessionID, "err", err)

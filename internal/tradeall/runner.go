@@ -50,6 +50,37 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger logs failures and resumes; nil discards.
 	Logger *slog.Logger
+
+	// The fields below share runs between several nodes on one store. Left
+	// zero, the runner is the only one (SQLite): it steps every item of the
+	// runs it executes and settles every item it finds in flight.
+
+	// Node names this node; it is recorded on every item the node claims.
+	Node string
+	// Here reports, for each session id, whether this node steps that
+	// session: it owns the session, or no node will (one that should not
+	// run, which the Stepper skips). Items of the other sessions are left
+	// pending for their owners. nil: every session is here.
+	Here func(ctx context.Context, sessionIDs []string) ([]bool, error)
+	// Alive lists the nodes that are alive. An item left running by a node
+	// that is not (it died mid-step) is settled by the node that owns its
+	// session now, through Stepper.Settle, never stepped again blindly.
+	// nil: no other node exists.
+	Alive func(ctx context.Context) (map[string]bool, error)
+	// Poll, when positive, is how often the runner looks at every running
+	// run for work of its own (pending items of sessions here, items a dead
+	// node left in flight, a run whose items are all final but that nobody
+	// finished) and refreshes the progress other nodes made on the runs it
+	// follows. Zero: runs are executed only where started or resumed.
+	Poll time.Duration
+	// Announce, when set, is called on its own goroutine when a run is
+	// created and when this node has done its part of a run, so that the
+	// other nodes look at the run now (Kick) rather than at their next
+	// Poll.
+	Announce func(runID string)
+	// OnExecute, when set, is called once a run starts executing here with
+	// work to do (or is started here), e.g. to publish its progress.
+	OnExecute func(runID string)
 }
 
 // Runner starts, executes, cancels and resumes Trade All runs. It is safe
@@ -72,9 +103,11 @@ type Runner struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	active map[string]*execution
-	closed bool
+	mu      sync.Mutex
+	active  map[string]*execution
+	closed  bool
+	sweeps  chan struct{} // Kick: look at the running runs now
+	sweepOn bool
 }
 
 // New returns a Runner over db that resolves selections with sessions and
@@ -109,6 +142,7 @@ func New(db Store, sessions Sessions, stepper Stepper, cfg Config) (*Runner, err
 		writes: make(chan *writeReq, 4*cfg.Concurrency),
 		ctx:    ctx, cancel: cancel,
 		active: map[string]*execution{},
+		sweeps: make(chan struct{}, 1),
 	}
 	r.wg.Go(r.writer)
 	return r, nil
@@ -285,9 +319,10 @@ func (r *Runner) Start(ctx context.Context, req StartRequest) (Run, error) {
 		return Run{}, fmt.Errorf("start trade-all run %s: %w", id, err)
 	}
 	r.log.Info("trade-all run started", "run", id, "key", key, "actor", req.Actor, "sessions", len(ss))
-	if err := r.launch(id); err != nil {
+	if err := r.launch(id, true); err != nil {
 		return Run{}, err
 	}
+	r.announce(id)
 	return r.Get(ctx, id)
 }
 
@@ -311,17 +346,24 @@ func (r *Runner) existing(ctx context.Context, key string, sel Selection) (Run, 
 	return run, true, err
 }
 
-// launch starts executing run id in this process unless it already is.
-func (r *Runner) launch(id string) error {
+// launch starts executing run id in this process unless it already is. A
+// following execution lasts until the run is over, refreshing what other
+// nodes do (the node that started the run follows it); another ends once
+// this node has nothing left to do in the run.
+func (r *Runner) launch(id string, follow bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return fmt.Errorf("execute trade-all run %s: %w", id, ErrClosed)
 	}
-	if _, ok := r.active[id]; ok {
+	if ex, ok := r.active[id]; ok {
+		if follow {
+			ex.follow.Store(true)
+		}
 		return nil
 	}
 	ex := newExecution(r, id)
+	ex.follow.Store(follow)
 	r.active[id] = ex
 	r.wg.Go(func() {
 		defer close(ex.done)
@@ -337,11 +379,68 @@ func (r *Runner) launch(id string) error {
 	return nil
 }
 
+// announce tells the other nodes about run id (Config.Announce).
+func (r *Runner) announce(id string) {
+	if r.cfg.Announce != nil {
+		go r.cfg.Announce(id)
+	}
+}
+
+// Kick makes the runner look at run id now instead of at its next Poll:
+// another node announced it (created it, or did its part of it).
+func (r *Runner) Kick(id string) {
+	r.mu.Lock()
+	ex := r.active[id]
+	r.mu.Unlock()
+	if ex != nil {
+		ex.poke()
+	}
+	select {
+	case r.sweeps <- struct{}{}:
+	default:
+	}
+}
+
+// sweep executes, every Poll or Kick, the running runs that have work for
+// this node; an execution with none ends at once.
+func (r *Runner) sweep() {
+	t := r.clk.NewTicker(r.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C():
+		case <-r.sweeps:
+		}
+		runs, err := r.db.TradeAllRuns(r.ctx, string(RunRunning), 1000)
+		if err != nil {
+			if r.ctx.Err() == nil {
+				r.log.Warn("trade-all: list running runs", "err", err)
+			}
+			continue
+		}
+		for _, run := range runs {
+			if err := r.launch(run.ID, false); err != nil {
+				return // closed
+			}
+		}
+	}
+}
+
 // Resume continues every run left running by an earlier process: items in
 // flight are settled through the Stepper, pending ones are stepped (or
 // canceled when the run was canceled). It returns the ids it resumed; use
-// Wait or Subscribe to follow them.
+// Wait or Subscribe to follow them. With Config.Poll set it also starts
+// looking for work in every running run every Poll, whichever node started
+// it, so runs survive the node that started them.
 func (r *Runner) Resume(ctx context.Context) ([]string, error) {
+	r.mu.Lock()
+	if r.cfg.Poll > 0 && !r.sweepOn && !r.closed {
+		r.sweepOn = true
+		r.wg.Go(r.sweep)
+	}
+	r.mu.Unlock()
 	var ids []string
 	for {
 		runs, err := r.db.TradeAllRuns(ctx, string(RunRunning), 1000)
@@ -355,7 +454,7 @@ func (r *Runner) Resume(ctx context.Context) ([]string, error) {
 			}
 			n++
 			r.log.Info("trade-all run resumed", "run", run.ID)
-			if err := r.launch(run.ID); err != nil {
+			if err := r.launch(run.ID, false); err != nil {
 				return ids, fmt.Errorf("resume trade-all run %s: %w", run.ID, err)
 			}
 			ids = append(ids, run.ID)
@@ -459,7 +558,7 @@ func (r *Runner) Cancel(ctx context.Context, id, actor string) (Run, error) {
 		if err := ex.syncCanceled(ctx); err != nil {
 			return Run{}, fmt.Errorf("cancel trade-all run %s: %w", id, err)
 		}
-	} else if err := r.launch(id); err != nil {
+	} else if err := r.launch(id, false); err != nil {
 		// Not executing here: executing it settles the in-flight items
 		// and finishes the run as canceled.
 		return Run{}, err
@@ -504,7 +603,7 @@ func runFromStore(sr store.TradeAllRun) Run {
 func itemFromStore(si store.TradeAllItem) Item {
 	it := Item{SessionID: si.SessionID, Account: si.Account, Venue: si.Venue, State: ItemState(si.State),
 		ErrorClass: si.ErrorClass, ErrorCode: int(si.ErrorCode), Message: si.Message, Fills: int(si.Fills),
-		StartedAt: si.StartedAt, FinishedAt: si.FinishedAt}
+		StartedAt: si.StartedAt, FinishedAt: si.FinishedAt, Node: si.Node}
 	if it.State == ItemSkipped {
 		it.Skip = SkipReason(si.Reason)
 	}
@@ -520,7 +619,7 @@ func itemToStore(runID string, it Item) store.TradeAllItem {
 	}
 	return store.TradeAllItem{RunID: runID, SessionID: it.SessionID, Account: it.Account, Venue: it.Venue,
 		State: string(it.State), Reason: string(it.Skip), ErrorClass: it.ErrorClass, ErrorCode: int64(it.ErrorCode),
-		Message: it.Message, Orders: orders, Fills: int64(it.Fills), StartedAt: it.StartedAt, FinishedAt: it.FinishedAt}
+		Message: it.Message, Orders: orders, Fills: int64(it.Fills), StartedAt: it.StartedAt, FinishedAt: it.FinishedAt, Node: it.Node}
 }
 
 // finalState decides a finished run's state from its counts.
@@ -589,11 +688,22 @@ func (r *Runner) writer() {
 
 // write queues an item update and waits until it is durable.
 func (r *Runner) write(runID string, it Item, from ...ItemState) (bool, error) {
+	return r.writeUpdate(runID, it, false, "", from...)
+}
+
+// writeFrom is write that applies only while the item is still claimed by
+// node fromNode.
+func (r *Runner) writeFrom(runID string, it Item, fromNode string, from ...ItemState) (bool, error) {
+	return r.writeUpdate(runID, it, true, fromNode, from...)
+}
+
+func (r *Runner) writeUpdate(runID string, it Item, checkNode bool, fromNode string, from ...ItemState) (bool, error) {
 	fs := make([]string, len(from))
 	for i, f := range from {
 		fs[i] = string(f)
 	}
-	w := &writeReq{u: store.TradeAllItemUpdate{Item: itemToStore(runID, it), From: fs}, res: make(chan writeRes, 1)}
+	w := &writeReq{u: store.TradeAllItemUpdate{Item: itemToStore(runID, it), From: fs, CheckNode: checkNode, FromNode: fromNode},
+		res: make(chan writeRes, 1)}
 	select {
 	case r.writes <- w:
 	case <-r.ctx.Done():
@@ -619,9 +729,12 @@ func (e *panicError) Error() string { return fmt.Sprintf("step panicked: %v", e.
 func classify(err error) (class string, code int, msg string) {
 	var ve *venue.Error
 	var pe *panicError
+	var ce *ClassError
 	switch {
 	case errors.As(err, &pe):
 		return ClassPanic, 0, pe.Error()
+	case errors.As(err, &ce) && ce.Class != "":
+		return ce.Class, ce.Code, err.Error()
 	case errors.As(err, &ve):
 		return string(ve.Class), ve.Code, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):

@@ -256,7 +256,27 @@ var (
 	ErrRunFinished = errors.New("trade-all run already finished")
 	// ErrClosed: the runner was closed.
 	ErrClosed = errors.New("trade-all runner closed")
+	// ErrNotHere: a Stepper's answer, before anything of the step was
+	// sent, that the session is not this node's to step (its lease moved
+	// on). With Config.Poll set the item goes back to pending and the node
+	// that owns the session steps it; otherwise the item fails.
+	ErrNotHere = errors.New("session is not stepped on this node")
 )
+
+// ClassError is a failed step with the error class (and venue code) the
+// Stepper knows from its journal, e.g. "insufficient_funds", "journal",
+// "unsettled"; the item fails with that class.
+type ClassError struct {
+	Class string
+	Code  int
+	Err   error
+}
+
+// Error is the underlying error's message.
+func (e *ClassError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *ClassError) Unwrap() error { return e.Err }
 
 // ConflictError: Key already names run RunID, which has another selection.
 type ConflictError struct {
@@ -338,6 +358,8 @@ type Item struct {
 	Fills      int        `json:"fills"`
 	StartedAt  time.Time  `json:"started_at,omitzero"`
 	FinishedAt time.Time  `json:"finished_at,omitzero"`
+	// Node is the node that stepped the session (Config.Node).
+	Node string `json:"node,omitempty"`
 }
 
 // Run is a snapshot of a run: its audit fields, state, counts and items.
