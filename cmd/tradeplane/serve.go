@@ -18,6 +18,9 @@ import (
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
+// currencyPattern is what a valuation currency may look like: an asset code.
+var currencyPattern = regexp.MustCompile(`^[A-Z0-9]{2,12}$`)
+
 func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
 	var alertFlags alertOptions
@@ -30,6 +33,10 @@ accounts and a handful of sessions, fed by real market data when available.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 				return usagef("--addr %q: want host:port, e.g. 127.0.0.1:8080", cfg.Addr)
+			}
+			cfg.Currency = strings.ToUpper(strings.TrimSpace(cfg.Currency))
+			if !currencyPattern.MatchString(cfg.Currency) {
+				return usagef("--currency %q: want an asset code such as USDT, USDC or USD", cfg.Currency)
 			}
 			cfg.DBURL = g.db
 			cfg.Logger = g.log
@@ -61,6 +68,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.StringVar(&cfg.NodeID, "node-id", envOr("TRADEPLANE_NODE_ID", ""), "this node's name in a cluster on PostgreSQL; default host-pid; reuse it across restarts to keep its leases (env TRADEPLANE_NODE_ID)")
+	f.StringVar(&cfg.Currency, "currency", envOr("TRADEPLANE_CURRENCY", "USDT"), "valuation currency of balances, collateral and totals: an asset with markets (USDT, USDC, BTC, ...) or USD, valued through the stablecoins (env TRADEPLANE_CURRENCY)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "on PostgreSQL, how long a node owns a session without renewing its lease: a dead node's sessions move to others after about this long")
 	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")
 	f.StringVar(&alertFlags.telegramTokenFile, "alert-telegram-token-file", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE"), "file holding the Telegram bot token that sends alerts to --alert-telegram-chat, or set TRADEPLANE_ALERT_TELEGRAM_TOKEN (env TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE)")

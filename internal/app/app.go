@@ -59,6 +59,8 @@ type Config struct {
 	NodeID string
 	// LeaseTTL is the session lease TTL on PostgreSQL (default 15 s).
 	LeaseTTL time.Duration
+	// Currency is the valuation currency of the portfolio (default USDT).
+	Currency string
 	// Webhooks receive every alert as JSON; Telegram, when set, too.
 	Webhooks []alert.Webhook
 	Telegram *alert.Telegram
@@ -180,7 +182,7 @@ func (a *App) build(ctx context.Context) error {
 	}
 
 	// Portfolio with the stored collateral ratios.
-	a.pf, err = portfolio.New(portfolio.Config{Clock: a.clk})
+	a.pf, err = portfolio.New(portfolio.Config{Clock: a.clk, Currency: cfg.Currency})
 	if err != nil {
 		return err
 	}
