@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quagmt/udecimal"
+
 	"github.com/tradeplane/tradeplane/internal/server/servertest"
+	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/webdriver"
 )
 
@@ -61,8 +64,17 @@ func TestBrowserDashboard(t *testing.T) {
 			}
 		case "pnl":
 			w.WaitJS("both charts", `return [...document.querySelectorAll("img.chart")].every(i => i.complete && i.naturalWidth > 0)`)
+			// Live: a price tick (a portfolio change over SSE) refreshes the
+			// totals and redraws the charts, without a reload.
+			w.WaitJS("the live stream", `return document.getElementById("live").classList.contains("on")`)
+			w.JS(`window.__sameDoc = true; return true`, nil)
+			if err := env.Portfolio.Tick(venue.PriceTick{Symbol: "BTCUSDT", Price: udecimal.MustParse("30123.45"), Time: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			w.WaitJS("the PnL page refreshed live", `return !!document.body.dataset.pnlRefreshed && window.__sameDoc === true &&
+				[...document.querySelectorAll("img.chart")].every(i => i.src.includes("t=" + document.body.dataset.pnlRefreshed) && i.complete && i.naturalWidth > 0)`)
 		}
-		if p.page != "pnl" && p.page != "trade-all" && p.page != "collateral" {
+		if p.page != "trade-all" && p.page != "collateral" {
 			w.WaitJS("the live stream", `return document.getElementById("live").classList.contains("on")`)
 		}
 		w.Screenshot(shots, fmt.Sprintf("%02d-%s", i+1, p.page))

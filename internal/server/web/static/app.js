@@ -297,7 +297,34 @@ const pages = {
     }});
   },
 
-  pnl() {},
+  // The PnL page follows the desk live: a portfolio change (pushed over SSE)
+  // refreshes the totals and the charts, at most every 15 s (equity is
+  // snapshotted every minute, so more often would redraw the same charts).
+  // A range the user did not fix follows now.
+  pnl() {
+    const $ = id => document.getElementById(id);
+    const params = new URLSearchParams(location.search);
+    const cards = {"pnl-net": "net_pnl", "pnl-realized": "realized_pnl", "pnl-unrealized": "unrealized_pnl", "pnl-fees": "fees_quote"};
+    let timer = null, last = 0;
+    async function refresh() {
+      timer = null; last = Date.now();
+      const r = await api("GET", "/api/v1/pnl?" + params);
+      if (!r.ok) return;
+      for (const [id, k] of Object.entries(cards)) { const e = $(id); if (e) e.textContent = money(r.data[k]); }
+      for (const id of ["chart-equity", "chart-averages"]) {
+        const img = $(id);
+        if (!img) continue;
+        const u = new URL(img.getAttribute("src"), location.href);
+        for (const k of ["from", "to"]) if (!params.has(k)) u.searchParams.delete(k);
+        u.searchParams.set("t", String(last));
+        img.src = u.pathname + "?" + u.searchParams;
+      }
+      document.body.dataset.pnlRefreshed = String(last);
+    }
+    listen(["portfolio"], {portfolio: () => {
+      if (!timer) timer = setTimeout(refresh, Math.max(0, 15000 - (Date.now() - last)));
+    }});
+  },
 
   collateral() {
     const table = document.getElementById("collateral");
