@@ -297,12 +297,10 @@ func (t tradeAllAdapter) Preview(ctx context.Context, req server.TradeAllRequest
 }
 
 func (t tradeAllAdapter) Start(ctx context.Context, req server.TradeAllRequest, key, actor string) (server.TradeAllRun, bool, error) {
+	// The runner follows the run it starts (Config.OnExecute: followRun).
 	run, err := t.a.tradeall.Start(ctx, tradeall.StartRequest{Key: key, Selection: selectionOf(req), Actor: actor})
 	if err != nil {
 		return server.TradeAllRun{}, false, serviceErr(err)
-	}
-	if !run.Existing {
-		t.a.followRun(run.ID)
 	}
 	return runView(run), !run.Existing, nil
 }
@@ -323,7 +321,9 @@ func (t tradeAllAdapter) Cancel(ctx context.Context, id, actor string) (server.T
 	return runView(run), nil
 }
 
-// followRun publishes a run's progress on the server's stream until it ends.
+// followRun publishes a run's progress on the server's stream (and, through
+// the fanout, on the other nodes') while it executes here. The runner calls
+// it when a run starts executing on this node.
 func (a *App) followRun(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	ch, err := a.tradeall.Subscribe(ctx, id)
@@ -367,7 +367,7 @@ func runView(r tradeall.Run) server.TradeAllRun {
 		v.FinishedAt = &f
 	}
 	for _, it := range r.Items {
-		res := server.TradeAllResult{SessionID: it.SessionID, Orders: len(it.Orders), Message: it.Message}
+		res := server.TradeAllResult{SessionID: it.SessionID, Orders: len(it.Orders), Message: it.Message, Node: it.Node}
 		switch it.State {
 		case tradeall.ItemDone:
 			res.State = server.ResultOK

@@ -107,7 +107,7 @@ type App struct {
 	accounts map[int64]*accountRT
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
-	started   time.Time                 // when New built this node
+	started   time.Time                // when New built this node
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -269,6 +269,7 @@ func (a *App) build(ctx context.Context) error {
 		tcfg = *cfg.tradeAllConfig
 	}
 	tcfg.Clock, tcfg.Registerer, tcfg.Logger = a.clk, a.registry, a.log
+	a.shareTradeAll(&tcfg) // several nodes: each steps the sessions it owns
 	a.tradeall, err = tradeall.New(a.db, tradeallSessions{a}, stepper{a}, tcfg)
 	if err != nil {
 		return err
@@ -418,6 +419,9 @@ func (a *App) start(ctx context.Context) error {
 		if err := a.seedDemoSessions(ctx); err != nil {
 			return fmt.Errorf("demo sessions: %w", err)
 		}
+	}
+	if err := a.listenTradeAll(ctx); err != nil {
+		return err
 	}
 	if _, err := a.tradeall.Resume(ctx); err != nil {
 		a.log.Warn("resume trade-all runs", "err", err)

@@ -168,6 +168,8 @@ type TradeAllResult struct {
 	Orders     int        `json:"orders"`
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Node is the node that stepped the session (several nodes only).
+	Node string `json:"node,omitempty"`
 }
 
 // TradeAllRun is a run's progress: Done of Total results are final.

@@ -463,16 +463,19 @@ func (ex *execution) do(t task) {
 		return // canceled, or claimed by another node first
 	}
 	ex.update(it)
-	ex.step(it)
+	ex.step(it, false)
 }
 
 // step runs the session's step and records its result.
-func (ex *execution) step(it Item) {
+//
+// resumed: an earlier attempt of the step may have stored orders, none of
+// which executed (Settle said so).
+func (ex *execution) step(it Item, resumed bool) {
 	r := ex.r
 	key := StepKey{RunID: ex.id, SessionID: it.SessionID}
 	sctx, cancel := context.WithTimeout(r.ctx, r.cfg.StepTimeout)
 	start := r.clk.Now()
-	res, err := ex.callStep(sctx, StepRequest{Key: key, Pace: r.firstFree(it.Venue, it.Account)})
+	res, err := ex.callStep(sctx, StepRequest{Key: key, Pace: r.firstFree(it.Venue, it.Account), Resumed: resumed})
 	cancel()
 	if r.ctx.Err() != nil {
 		// Stopped mid-step: record nothing; Resume settles it.
@@ -545,7 +548,7 @@ func (ex *execution) settle(it Item) {
 		it.State, it.Message, it.FinishedAt = ItemCanceled, "run canceled", r.clk.Now()
 		ex.write(it)
 	default:
-		ex.step(it)
+		ex.step(it, true)
 	}
 }
 

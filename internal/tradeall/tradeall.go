@@ -179,6 +179,11 @@ type StepRequest struct {
 	// at once; later calls wait for the venue's and the account's budget.
 	// It fails only when ctx ends or the run is stopped.
 	Pace func(ctx context.Context) error
+	// Resumed is set when the step runs after a Settle that found nothing
+	// of an earlier attempt executed (Settlement.Started false): orders of
+	// that attempt may be stored, so the step must use client order ids of
+	// its own.
+	Resumed bool
 }
 
 // StepResult is what a step did. Skip non-empty means it placed nothing on
