@@ -34,7 +34,10 @@ func newPnlComputeCmd() *cobra.Command {
 		Long: `Compute realized, unrealized and net PnL per symbol from a trade file (the
 canonical CSV or Binance's trade-history export), by average cost (default) or
 FIFO. Without --mark, a symbol is marked at its last fill price. Fees paid in a
-third asset (BNB) are converted with --fee-price, or listed as unconverted.`,
+third asset (BNB) are converted with --fee-price, or listed as unconverted.
+Amounts are in each symbol's quote asset and are totalled per quote asset
+(totals_by_quote); the single "total" is given only when every symbol shares
+one quote asset (otherwise it is null: USDT and BTC are never added).`,
 		Example: `  tradeplane pnl compute --trades fills.csv --mark BTCUSDT=64000 --fee-price BNB=580
   tradeplane pnl compute --trades fills.csv --method fifo --json`,
 		Args: cobra.NoArgs,

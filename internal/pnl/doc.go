@@ -46,6 +46,13 @@
 // price is known it is reported in fees_unconverted and left out of F and net
 // PnL, never dropped.
 //
+// # Totals
+//
+// Every amount of a SymbolReport is in that symbol's quote asset. Amounts in
+// different assets are never added: Report.TotalsByQuote sums the symbols of
+// each quote asset, and Report.Total exists (JSON "total" not null) only when
+// every symbol shares one quote asset.
+//
 // It does not own storage (package store), live prices (package portfolio),
 // or reading trade files (package tradecsv).
 package pnl

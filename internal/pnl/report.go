@@ -2,6 +2,7 @@ package pnl
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -14,10 +15,21 @@ import (
 // Report is the result of a PnL computation. Its JSON is the contract of
 // `tradeplane pnl compute --json` (ARCHITECTURE.md): decimals as strings,
 // symbols sorted by name, fees_unconverted always an array.
+//
+// Amounts are in each symbol's quote asset, and amounts in different assets
+// are never added: 40.1 USDT and 0.003 BTC are not 40.103 of anything.
+// TotalsByQuote ("totals_by_quote", always an array, sorted by quote) sums
+// the symbols of each quote asset. Total ("total") is the sum over every
+// symbol only when they all share one quote asset, named in Total.Quote; when
+// the quotes differ (Mixed) Total is the zero Total and the JSON says
+// "total": null. Converting to one valuation currency would need a price of
+// each quote asset in it, and for realized PnL the price at each realization;
+// the report does not guess one.
 type Report struct {
-	Method  Method         `json:"method"`
-	Symbols []SymbolReport `json:"symbols"`
-	Total   Total          `json:"total"`
+	Method        Method         `json:"method"`
+	Symbols       []SymbolReport `json:"symbols"`
+	Total         Total          `json:"total"`
+	TotalsByQuote []QuoteTotal   `json:"totals_by_quote"`
 }
 
 // SymbolReport is the PnL of one symbol, in its quote asset.
@@ -41,16 +53,69 @@ type SymbolReport struct {
 	FeesNotBase  Decimal `json:"-"` // the part of FeesQuote not paid in the base asset
 }
 
-// Total sums the symbols. The sums mix quote assets if the symbols do (see
-// Report.Quotes); callers that care should report per quote.
+// Total sums every symbol of a report whose symbols share one quote asset,
+// Quote ("" only for a report without symbols). See Report.
 type Total struct {
+	Quote       string  `json:"quote,omitempty"`
 	RealizedPnL Decimal `json:"realized_pnl"`
 	FeesQuote   Decimal `json:"fees_quote"`
 	NetPnL      Decimal `json:"net_pnl"`
 }
 
-// Quotes returns the distinct quote assets of the report, sorted. More than
-// one means Total adds amounts in different assets.
+// QuoteTotal sums the symbols quoted in one asset, in that asset.
+type QuoteTotal struct {
+	Quote         string  `json:"quote"`
+	Symbols       int     `json:"symbols"`
+	Trades        int     `json:"trades"`
+	RealizedPnL   Decimal `json:"realized_pnl"`
+	UnrealizedPnL Decimal `json:"unrealized_pnl"`
+	FeesQuote     Decimal `json:"fees_quote"`
+	NetPnL        Decimal `json:"net_pnl"`
+}
+
+// Mixed reports whether the symbols have more than one quote asset, so that
+// there is no single Total.
+func (r Report) Mixed() bool { return len(r.TotalsByQuote) > 1 }
+
+// reportJSON is Report on the wire: total is null when Mixed.
+type reportJSON struct {
+	Method        Method         `json:"method"`
+	Symbols       []SymbolReport `json:"symbols"`
+	Total         *Total         `json:"total"`
+	TotalsByQuote []QuoteTotal   `json:"totals_by_quote"`
+}
+
+// MarshalJSON writes the contract's JSON: "total" is null when the symbols'
+// quotes differ, and totals_by_quote is always an array.
+func (r Report) MarshalJSON() ([]byte, error) {
+	w := reportJSON{Method: r.Method, Symbols: r.Symbols, TotalsByQuote: r.TotalsByQuote}
+	if w.Symbols == nil {
+		w.Symbols = []SymbolReport{}
+	}
+	if w.TotalsByQuote == nil {
+		w.TotalsByQuote = []QuoteTotal{}
+	}
+	if !r.Mixed() {
+		t := r.Total
+		w.Total = &t
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Report) UnmarshalJSON(b []byte) error {
+	var w reportJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*r = Report{Method: w.Method, Symbols: w.Symbols, TotalsByQuote: w.TotalsByQuote}
+	if w.Total != nil {
+		r.Total = *w.Total
+	}
+	return nil
+}
+
+// Quotes returns the distinct quote assets of the report, sorted.
 func (r Report) Quotes() []string {
 	var qs []string
 	for _, s := range r.Symbols {
@@ -60,6 +125,32 @@ func (r Report) Quotes() []string {
 	}
 	slices.Sort(qs)
 	return qs
+}
+
+// totals fills TotalsByQuote from the symbols and Total when they share one
+// quote asset.
+func (r *Report) totals() {
+	r.TotalsByQuote = []QuoteTotal{}
+	for _, s := range r.Symbols {
+		i := slices.IndexFunc(r.TotalsByQuote, func(q QuoteTotal) bool { return q.Quote == s.Quote })
+		if i < 0 {
+			r.TotalsByQuote = append(r.TotalsByQuote, QuoteTotal{Quote: s.Quote})
+			i = len(r.TotalsByQuote) - 1
+		}
+		q := &r.TotalsByQuote[i]
+		q.Symbols++
+		q.Trades += s.Trades
+		q.RealizedPnL = q.RealizedPnL.Add(s.RealizedPnL)
+		q.UnrealizedPnL = q.UnrealizedPnL.Add(s.UnrealizedPnL)
+		q.FeesQuote = q.FeesQuote.Add(s.FeesQuote)
+		q.NetPnL = q.NetPnL.Add(s.NetPnL)
+	}
+	slices.SortFunc(r.TotalsByQuote, func(a, b QuoteTotal) int { return cmp.Compare(a.Quote, b.Quote) })
+	r.Total = Total{}
+	if len(r.TotalsByQuote) == 1 {
+		q := r.TotalsByQuote[0]
+		r.Total = Total{Quote: q.Quote, RealizedPnL: q.RealizedPnL, FeesQuote: q.FeesQuote, NetPnL: q.NetPnL}
+	}
 }
 
 // Identity returns both sides of the contract's check for s:
@@ -108,12 +199,10 @@ func (e *Engine) Report(marks map[string]Decimal) (Report, error) {
 		if net, flows := s.Identity(); !net.Equal(flows) {
 			return Report{}, fmt.Errorf("report %s: internal error: net %s != flows %s", p.symbol, net, flows)
 		}
-		rep.Total.RealizedPnL = rep.Total.RealizedPnL.Add(s.RealizedPnL)
-		rep.Total.FeesQuote = rep.Total.FeesQuote.Add(s.FeesQuote)
-		rep.Total.NetPnL = rep.Total.NetPnL.Add(s.NetPnL)
 		rep.Symbols = append(rep.Symbols, s)
 	}
 	slices.SortFunc(rep.Symbols, func(a, b SymbolReport) int { return cmp.Compare(a.Symbol, b.Symbol) })
+	rep.totals()
 	return rep, nil
 }
 
@@ -260,8 +349,8 @@ func ComputeGroups(fills []Fill, by GroupBy, method Method, marks map[string]Dec
 const TableDecimals = 8
 
 // WriteTable writes r as an aligned table for people: one row per symbol, a
-// TOTAL row, amounts rounded to TableDecimals places, unconverted fees as
-// "0.15 BNB".
+// TOTAL row per quote asset (amounts in different quotes are never added),
+// amounts rounded to TableDecimals places, unconverted fees as "0.15 BNB".
 func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	round := func(d Decimal) string { return d.RoundBank(TableDecimals).String() }
@@ -274,12 +363,21 @@ func WriteTable(w io.Writer, r Report) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Symbol, s.Trades, s.Position, round(s.AvgEntry),
 			s.Mark, round(s.RealizedPnL), round(s.UnrealizedPnL), round(s.FeesQuote), round(s.NetPnL), s.Quote, strings.Join(unconv, ", "))
 	}
-	fmt.Fprintf(tw, "TOTAL\t\t\t\t\t%s\t\t%s\t%s\t%s\t\t\n", round(r.Total.RealizedPnL), round(r.Total.FeesQuote), round(r.Total.NetPnL),
-		strings.Join(r.Quotes(), "+"))
+	for _, q := range r.TotalsByQuote {
+		fmt.Fprintf(tw, "TOTAL\t%d\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t\n", q.Trades, round(q.RealizedPnL), round(q.UnrealizedPnL),
+			round(q.FeesQuote), round(q.NetPnL), q.Quote)
+	}
+	if len(r.TotalsByQuote) == 0 {
+		fmt.Fprintf(tw, "TOTAL\t0\t\t\t\t0\t0\t0\t0\t\t\t\n")
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write pnl table: %w", err)
 	}
-	if _, err := fmt.Fprintf(w, "method: %s\n", r.Method); err != nil {
+	note := ""
+	if r.Mixed() {
+		note = " (one total per quote asset: amounts in " + strings.Join(r.Quotes(), " and ") + " are not added)"
+	}
+	if _, err := fmt.Fprintf(w, "method: %s%s\n", r.Method, note); err != nil {
 		return fmt.Errorf("write pnl table: %w", err)
 	}
 	return nil

@@ -73,6 +73,7 @@ func TestReportJSON(t *testing.T) {
 			Method  string           `json:"method"`
 			Symbols []map[string]any `json:"symbols"`
 			Total   map[string]any   `json:"total"`
+			ByQuote []map[string]any `json:"totals_by_quote"`
 		}
 		if err := json.Unmarshal(got, &generic); err != nil {
 			t.Fatal(err)
@@ -93,9 +94,18 @@ func TestReportJSON(t *testing.T) {
 				t.Errorf("symbol has %d fields, want the contract's 12", len(s))
 			}
 		}
-		for _, k := range []string{"realized_pnl", "fees_quote", "net_pnl"} {
-			if _, ok := generic.Total[k].(string); !ok || len(generic.Total) != 3 {
-				t.Errorf("total %v", generic.Total)
+		// BTC and USDT quotes: no single total, one per quote.
+		if generic.Total != nil || !bytes.Contains(got, []byte(`"total": null`)) {
+			t.Errorf("total of a mixed report = %v, want null", generic.Total)
+		}
+		if len(generic.ByQuote) != 2 {
+			t.Errorf("totals_by_quote %v, want BTC and USDT", generic.ByQuote)
+		}
+		for _, q := range generic.ByQuote {
+			for _, k := range []string{"quote", "realized_pnl", "unrealized_pnl", "fees_quote", "net_pnl"} {
+				if _, ok := q[k].(string); !ok {
+					t.Errorf("totals_by_quote %q = %#v, want a string", k, q[k])
+				}
 			}
 		}
 	}
@@ -117,7 +127,7 @@ func TestEmptyReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(rep)
-	if want := `{"method":"avg","symbols":[],"total":{"realized_pnl":"0","fees_quote":"0","net_pnl":"0"}}`; string(got) != want {
+	if want := `{"method":"avg","symbols":[],"total":{"realized_pnl":"0","fees_quote":"0","net_pnl":"0"},"totals_by_quote":[]}`; string(got) != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
@@ -160,5 +170,55 @@ func TestComputeGroups(t *testing.T) {
 	}
 	if _, err := ComputeGroups(fills, "desk", AvgCost, nil, nil); !errors.Is(err, ErrInput) {
 		t.Errorf("by desk: %v", err)
+	}
+}
+
+// TestTotalsNeverMixQuotes: the golden mixed report has BTCUSDT (USDT) and
+// ETHBTC (BTC). Its realized PnL is 40.1 USDT and 0.003 BTC, which must never
+// be added into 40.103 of nothing: totals are per quote asset, and the single
+// total exists only when every symbol shares one quote.
+func TestTotalsNeverMixQuotes(t *testing.T) {
+	t.Parallel()
+	rep := mixedReport(t, AvgCost)
+	if !rep.Mixed() {
+		t.Fatalf("Mixed() = false for quotes %v", rep.Quotes())
+	}
+	if rep.Total != (Total{}) {
+		t.Errorf("Total of a BTC+USDT report = %+v, want the zero Total (no sum across quotes)", rep.Total)
+	}
+	want := []string{"BTC 2 0.003 0 0.00067 0.00233", "USDT 3 40.1 189.75 8.6151 221.2349"}
+	var got []string
+	for _, q := range rep.TotalsByQuote {
+		got = append(got, fmt.Sprintf("%s %d %s %s %s %s", q.Quote, q.Trades, q.RealizedPnL, q.UnrealizedPnL, q.FeesQuote, q.NetPnL))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("totals by quote %v, want %v", got, want)
+	}
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(js, []byte(`"total":null`)) || bytes.Contains(js, []byte("40.103")) {
+		t.Errorf("mixed JSON must say total null and never 40.103: %s", js)
+	}
+	var back Report
+	if err := json.Unmarshal(js, &back); err != nil || back.Total != (Total{}) || len(back.TotalsByQuote) != 2 {
+		t.Errorf("round trip: %+v, %v", back, err)
+	}
+
+	// One quote: total is the sum, in that quote, and equals its only
+	// totals_by_quote entry.
+	trades := mustTrades(t, "buy,100,1,0.1,USDT", "sell,110,1,0.1,USDT")
+	one, err := Compute(trades, AvgCost, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Mixed() || one.Total.Quote != "USDT" || one.Total.NetPnL.String() != "9.8" || len(one.TotalsByQuote) != 1 ||
+		!one.TotalsByQuote[0].NetPnL.Equal(one.Total.NetPnL) {
+		t.Errorf("single quote: total %+v, by quote %+v", one.Total, one.TotalsByQuote)
+	}
+	js, _ = json.Marshal(one)
+	if !bytes.Contains(js, []byte(`"total":{"quote":"USDT","realized_pnl":"10","fees_quote":"0.2","net_pnl":"9.8"}`)) {
+		t.Errorf("single-quote JSON: %s", js)
 	}
 }
