@@ -22,7 +22,16 @@ type VenueFactory struct {
 	Box *secrets.Box
 	// OnBan is told when a venue bans us (HTTP 418), for an alert.
 	OnBan func(acct store.Account, until time.Time)
+	// Budgets holds the request-weight budget of each Binance REST host,
+	// shared by every account of this process on that host, since Binance
+	// counts weight per IP; nil means the process-wide binanceBudgets.
+	Budgets *binance.Budgets
 }
+
+// binanceBudgets is the weight budget per Binance host of this process:
+// every VenueFactory (and so every account opened, on any App in it) shares
+// it, as they all send from the same IP.
+var binanceBudgets = binance.NewBudgets(binance.BudgetConfig{})
 
 // Open returns the venue of a.
 func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
@@ -46,6 +55,13 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
 		if a.BaseURL != "" {
 			applyBaseURL(&cfg, a.BaseURL)
+		}
+		budgets := f.Budgets
+		if budgets == nil {
+			budgets = binanceBudgets
+		}
+		if cfg.Budget, err = budgets.For(cfg.BaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		if f.OnBan != nil {
 			acct := a

@@ -43,11 +43,18 @@ type Config struct {
 	WSBaseURL string
 	// WSAPIURL is the WebSocket API (default wss://ws-api.binance.com:443/ws-api/v3).
 	WSAPIURL string
-	Clock    clock.Clock // default the wall clock
-	// WeightLimit is the spot request weight per WeightWindow (6000 per minute).
-	// Left zero, the limits that exchangeInfo publishes (rateLimits) replace
-	// the defaults once Symbols has read them; set, they are kept as given (a
-	// desk sharing one IP between processes sets a lower share on purpose).
+	Clock    clock.Clock // default the wall clock, or Budget's
+	// Budget is the request-weight budget of BaseURL's host, shared with
+	// every other Client of this process on that host: Binance counts
+	// REQUEST_WEIGHT, 429 back-offs and 418 bans per IP (ORDERS per
+	// account, so those stay with each Client). Nil gives the Client a
+	// budget of its own from WeightLimit and WeightWindow, right only when
+	// it is alone on the host. With a Budget, WeightLimit and WeightWindow
+	// must be left zero (they are the Budget's) and Clock must be the
+	// Budget's.
+	Budget *Budget
+	// WeightLimit is the spot request weight per WeightWindow (6000 per minute)
+	// of a Client without a Budget; see BudgetConfig.WeightLimit.
 	WeightLimit  int
 	WeightWindow time.Duration
 	// OrderLimit10s and OrderLimitDay pace new orders (50 per 10 s, 160,000
@@ -67,6 +74,9 @@ type Config struct {
 	// (default 500 ms and 30 s).
 	ReconnectMin, ReconnectMax time.Duration
 }
+
+// defaultBaseURL is Binance's spot REST host.
+const defaultBaseURL = "https://api.binance.com"
 
 // Client is one Binance account. It is safe for concurrent use.
 type Client struct {
@@ -94,7 +104,7 @@ func New(cfg Config) (*Client, error) {
 		}
 		*s = strings.TrimRight(*s, "/")
 	}
-	def(&cfg.BaseURL, "https://api.binance.com")
+	def(&cfg.BaseURL, defaultBaseURL)
 	def(&cfg.FuturesBaseURL, "https://fapi.binance.com")
 	def(&cfg.WSBaseURL, "wss://stream.binance.com:9443")
 	def(&cfg.WSAPIURL, "wss://ws-api.binance.com:443/ws-api/v3")
@@ -103,16 +113,26 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("new binance client: url %q: %w", u, err)
 		}
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = clock.Real{}
+	budget := cfg.Budget
+	if budget == nil {
+		budget = NewBudget(BudgetConfig{WeightLimit: cfg.WeightLimit, WeightWindow: cfg.WeightWindow, Clock: cfg.Clock})
+	} else {
+		if cfg.WeightLimit != 0 || cfg.WeightWindow != 0 {
+			return nil, fmt.Errorf("new binance client: WeightLimit and WeightWindow belong to the shared Budget; leave them zero")
+		}
+		if cfg.Clock != nil && cfg.Clock != budget.clk {
+			return nil, fmt.Errorf("new binance client: Clock differs from the shared Budget's clock")
+		}
+		if budget.host != "" {
+			if key, err := hostKey(cfg.BaseURL); err != nil || key != budget.host {
+				return nil, fmt.Errorf("new binance client: the shared Budget is %s's, not %s's", budget.host, cfg.BaseURL)
+			}
+		}
 	}
-	published := publishedLimits{weight: cfg.WeightLimit <= 0, orders10s: cfg.OrderLimit10s <= 0, ordersDay: cfg.OrderLimitDay <= 0}
-	if cfg.WeightLimit <= 0 {
-		cfg.WeightLimit = 6000
-	}
-	if cfg.WeightWindow <= 0 {
-		cfg.WeightWindow = time.Minute
-	}
+	cfg.Clock = budget.clk
+	cfg.Budget = budget
+	cfg.WeightLimit, cfg.WeightWindow = budget.weight.limit, budget.weight.window
+	published10s, publishedDay := cfg.OrderLimit10s <= 0, cfg.OrderLimitDay <= 0
 	if cfg.OrderLimit10s <= 0 {
 		cfg.OrderLimit10s = 50
 	}
@@ -131,18 +151,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 30 * time.Second
 	}
-	guard := cfg.WeightWindow / 100
-	if guard > time.Second {
-		guard = time.Second
-	}
 	lim := &limiter{
-		clk:       cfg.Clock,
-		guard:     guard,
-		published: published,
-		onBan:     cfg.OnBan,
-		weight:    bucket{limit: cfg.WeightLimit, window: cfg.WeightWindow},
-		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
-		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
+		b:                  budget,
+		onBan:              cfg.OnBan,
+		publishedOrders10s: published10s,
+		publishedOrdersDay: publishedDay,
+		orders10s:          bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
+		ordersDay:          bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
 	}
 	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout}}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
@@ -159,24 +174,23 @@ func New(cfg Config) (*Client, error) {
 // Name is "binance".
 func (c *Client) Name() string { return "binance" }
 
-// Stats returns the limiter's counters.
+// Stats returns the limiter's counters: this Client's requests, and the
+// limits in force (the weight limit is the shared budget's).
 func (c *Client) Stats() LimiterStats {
-	c.lim.mu.Lock()
-	defer c.lim.mu.Unlock()
+	c.lim.b.mu.Lock()
+	defer c.lim.b.mu.Unlock()
 	st := c.lim.stats
-	st.WeightLimit, st.OrderLimit10s, st.OrderLimitDay = c.lim.weight.limit, c.lim.orders10s.limit, c.lim.ordersDay.limit
+	st.UsedWeight = c.lim.b.usedWeight
+	st.WeightLimit, st.OrderLimit10s, st.OrderLimitDay = c.lim.b.weight.limit, c.lim.orders10s.limit, c.lim.ordersDay.limit
 	return st
 }
 
-// BannedUntil returns when the current ban ends; zero when not banned.
-func (c *Client) BannedUntil() time.Time {
-	c.lim.mu.Lock()
-	defer c.lim.mu.Unlock()
-	if c.cfg.Clock.Now().Before(c.lim.bannedUntil) {
-		return c.lim.bannedUntil
-	}
-	return time.Time{}
-}
+// Budget returns the request-weight budget this Client spends.
+func (c *Client) Budget() *Budget { return c.lim.b }
+
+// BannedUntil returns when the current ban of this IP on the host ends;
+// zero when not banned.
+func (c *Client) BannedUntil() time.Time { return c.lim.b.BannedUntil() }
 
 // call runs one request and maps its error; a -1021 resyncs the clock offset
 // before returning so that the caller may retry at once.

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,37 +92,154 @@ func (b *bucket) roll(srv time.Time) {
 	b.start, b.used, b.next = s, carried, 0
 }
 
-// limiter budgets requests before they are sent and learns from every answer.
-// All requests of a Client share one limiter.
-type limiter struct {
+// Budget is what Binance counts per IP on one REST host: the request
+// weight (REQUEST_WEIGHT), the 429 back-off and the 418 ban, and the
+// estimate of that host's clock the weight windows are aligned to. Every
+// Client of a process that talks to the host from the same IP must share one
+// Budget (Config.Budget), or each spends the full limit and only the
+// response headers rein them in. The order-count limits (ORDERS) are per
+// account and stay with each Client. A Budget is safe for concurrent use.
+type Budget struct {
 	clk   clock.Clock
 	guard time.Duration // hold a fresh window this long, in case the server's clock lags ours
-	onBan func(until time.Time)
-	// published says which limits follow exchangeInfo's rateLimits.
-	published publishedLimits
+	host  string        // the host Budgets.For made it for; empty for NewBudget's
+	// publishedWeight says that exchangeInfo's REQUEST_WEIGHT limit replaces
+	// the default one (the limit was not set in BudgetConfig).
+	publishedWeight bool
 
+	// mu guards the Budget and the per-account buckets of every limiter
+	// on it, so one acquire sees both at once.
 	mu          sync.Mutex
 	offset      time.Duration // server time minus local time
 	uncertainty time.Duration // how wrong offset may be: half the sync round trip, plus 1 ms
 	weight      bucket
-	orders10s   bucket
-	ordersDay   bucket
-	pausedUntil time.Time
-	bannedUntil time.Time
-	stats       LimiterStats
+	pausedUntil time.Time // a 429 for weight: nothing of this IP goes out until then
+	bannedUntil time.Time // a 418: everything of this IP is refused until then
+	usedWeight  int       // the last X-MBX-USED-WEIGHT-1M seen
 }
 
-// LimiterStats counts what the limiter saw.
+// BudgetConfig configures a Budget. The zero value is Binance's spot budget
+// (6,000 per minute, replaced by what exchangeInfo publishes) on the wall
+// clock.
+type BudgetConfig struct {
+	// WeightLimit is the request weight per WeightWindow (6000 per minute).
+	// Left zero, the limit exchangeInfo publishes (rateLimits) replaces the
+	// default once a Client's Symbols has read it; set, it is kept as given
+	// (a desk sharing one IP between processes sets a lower share on purpose).
+	WeightLimit  int
+	WeightWindow time.Duration
+	Clock        clock.Clock // default the wall clock
+}
+
+// NewBudget returns a budget for one REST host.
+func NewBudget(cfg BudgetConfig) *Budget {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	published := cfg.WeightLimit <= 0
+	if cfg.WeightLimit <= 0 {
+		cfg.WeightLimit = 6000
+	}
+	if cfg.WeightWindow <= 0 {
+		cfg.WeightWindow = time.Minute
+	}
+	guard := cfg.WeightWindow / 100
+	if guard > time.Second {
+		guard = time.Second
+	}
+	return &Budget{clk: cfg.Clock, guard: guard, publishedWeight: published,
+		weight: bucket{limit: cfg.WeightLimit, window: cfg.WeightWindow}}
+}
+
+// BannedUntil returns when the host's ban of this IP ends; zero when not banned.
+func (b *Budget) BannedUntil() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.clk.Now().Before(b.bannedUntil) {
+		return b.bannedUntil
+	}
+	return time.Time{}
+}
+
+// Budgets hands out one Budget per REST host, created on first use: what a
+// process that opens many accounts keeps so that accounts on one host share
+// one IP budget. It is safe for concurrent use.
+type Budgets struct {
+	cfg BudgetConfig
+	mu  sync.Mutex
+	m   map[string]*Budget
+}
+
+// NewBudgets returns an empty set; every Budget it creates has cfg.
+func NewBudgets(cfg BudgetConfig) *Budgets {
+	return &Budgets{cfg: cfg, m: map[string]*Budget{}}
+}
+
+// For returns the budget of baseURL's host (scheme, host and port; an
+// empty baseURL is Binance's default spot host).
+func (s *Budgets) For(baseURL string) (*Budget, error) {
+	key, err := hostKey(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.m[key]
+	if b == nil {
+		b = NewBudget(s.cfg)
+		b.host = key
+		s.m[key] = b
+	}
+	return b, nil
+}
+
+// hostKey names the host a base URL sends requests to, with default ports
+// made explicit so that https://h and https://h:443 share a budget.
+func hostKey(baseURL string) (string, error) {
+	if baseURL == "" {
+		baseURL = defaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil {
+		return "", fmt.Errorf("binance budget: url %q: %w", baseURL, err)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("binance budget: url %q has no host", baseURL)
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// limiter budgets one Client's requests before they are sent and learns
+// from every answer: the weight on its shared Budget, the order counts on
+// its own buckets (guarded by the Budget's mutex).
+type limiter struct {
+	b     *Budget
+	onBan func(until time.Time)
+	// publishedOrders says which order limits follow exchangeInfo's rateLimits.
+	publishedOrders10s, publishedOrdersDay bool
+
+	orders10s    bucket
+	ordersDay    bucket
+	ordersPaused time.Time // a 429 for the order count (-1015): this account's orders wait
+	stats        LimiterStats
+}
+
+// LimiterStats counts what one Client's limiter saw.
 type LimiterStats struct {
 	Requests    int           // requests sent
 	Weight      int           // weight budgeted
 	Waited      time.Duration // total time requests waited for budget
 	RateLimited int           // 429 answers
 	Banned      int           // 418 answers
-	UsedWeight  int           // the last X-MBX-USED-WEIGHT-1M seen
+	UsedWeight  int           // the last X-MBX-USED-WEIGHT-1M seen on the shared budget
 
 	// The limits in force: the configured or default ones, or those that
-	// exchangeInfo published (see Config.WeightLimit).
+	// exchangeInfo published (see Config.WeightLimit). WeightLimit is the
+	// shared budget's.
 	WeightLimit, OrderLimit10s, OrderLimitDay int
 }
 
@@ -128,16 +247,18 @@ type ticket struct {
 	weightStart, order10Start, orderDayStart time.Time
 }
 
+func (l *limiter) clk() clock.Clock { return l.b.clk }
+
 func (l *limiter) serverNow() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.clk.Now().Add(l.offset)
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	return l.b.clk.Now().Add(l.b.offset)
 }
 
 func (l *limiter) setOffset(d, uncertainty time.Duration) {
-	l.mu.Lock()
-	l.offset, l.uncertainty = d, uncertainty
-	l.mu.Unlock()
+	l.b.mu.Lock()
+	l.b.offset, l.b.uncertainty = d, uncertainty
+	l.b.mu.Unlock()
 }
 
 func (l *limiter) bannedErr(until time.Time) *venue.Error {
@@ -147,12 +268,13 @@ func (l *limiter) bannedErr(until time.Time) *venue.Error {
 // acquire waits until c fits every budget, then spends it. It never sends
 // during a 429 pause and refuses at once during a 418 ban.
 func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
+	b := l.b
 	for {
-		l.mu.Lock()
-		local := l.clk.Now()
-		if local.Before(l.bannedUntil) {
-			until := l.bannedUntil
-			l.mu.Unlock()
+		b.mu.Lock()
+		local := b.clk.Now()
+		if local.Before(b.bannedUntil) {
+			until := b.bannedUntil
+			b.mu.Unlock()
 			return ticket{}, l.bannedErr(until)
 		}
 		var wait time.Time
@@ -162,17 +284,20 @@ func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
 		// (it leads). Near a boundary that is either of two windows, so
 		// the request must fit both and is charged to both.
 		var straddle struct{ weight, orders10s, ordersDay bool }
-		if local.Before(l.pausedUntil) {
-			wait = l.pausedUntil
-		} else {
-			hold := l.guard + l.uncertainty
-			srv := local.Add(l.offset)
-			check := func(b *bucket, n int) (both bool) {
-				b.roll(srv.Add(-hold))
-				end := b.start.Add(b.window)
-				both = !srv.Add(l.uncertainty).Before(end)
-				if b.used > 0 && b.used+n > b.limit || both && b.next > 0 && b.next+n > b.limit {
-					next := end.Add(hold).Add(-l.offset)
+		switch {
+		case local.Before(b.pausedUntil):
+			wait = b.pausedUntil
+		case c.order && local.Before(l.ordersPaused):
+			wait = l.ordersPaused
+		default:
+			hold := b.guard + b.uncertainty
+			srv := local.Add(b.offset)
+			check := func(bk *bucket, n int) (both bool) {
+				bk.roll(srv.Add(-hold))
+				end := bk.start.Add(bk.window)
+				both = !srv.Add(b.uncertainty).Before(end)
+				if bk.used > 0 && bk.used+n > bk.limit || both && bk.next > 0 && bk.next+n > bk.limit {
+					next := end.Add(hold).Add(-b.offset)
 					if next.After(wait) {
 						wait = next
 					}
@@ -180,7 +305,7 @@ func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
 				return both
 			}
 			if c.weight > 0 {
-				straddle.weight = check(&l.weight, c.weight)
+				straddle.weight = check(&b.weight, c.weight)
 			}
 			if c.order {
 				straddle.orders10s = check(&l.orders10s, 1)
@@ -188,36 +313,33 @@ func (l *limiter) acquire(ctx context.Context, c cost) (ticket, error) {
 			}
 		}
 		if wait.IsZero() {
-			t := ticket{weightStart: l.weight.start, order10Start: l.orders10s.start, orderDayStart: l.ordersDay.start}
-			spend := func(b *bucket, n int, both bool) {
-				b.used += n
+			t := ticket{weightStart: b.weight.start, order10Start: l.orders10s.start, orderDayStart: l.ordersDay.start}
+			spend := func(bk *bucket, n int, both bool) {
+				bk.used += n
 				if both {
-					b.next += n
+					bk.next += n
 				}
 			}
-			spend(&l.weight, c.weight, straddle.weight)
+			spend(&b.weight, c.weight, straddle.weight)
 			if c.order {
 				spend(&l.orders10s, 1, straddle.orders10s)
 				spend(&l.ordersDay, 1, straddle.ordersDay)
 			}
 			l.stats.Requests++
 			l.stats.Weight += c.weight
-			l.mu.Unlock()
+			b.mu.Unlock()
 			return t, nil
 		}
 		d := wait.Sub(local)
 		l.stats.Waited += d
-		l.mu.Unlock()
+		b.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return ticket{}, &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: waiting for rate budget: " + ctx.Err().Error()}
-		case <-l.clk.After(d):
+		case <-b.clk.After(d):
 		}
 	}
 }
-
-// publishedLimits names the budgets whose limit exchangeInfo may set.
-type publishedLimits struct{ weight, orders10s, ordersDay bool }
 
 // adoptLimits takes the limits a server publishes in exchangeInfo's
 // rateLimits for the budgets left at their defaults. A published limit
@@ -226,25 +348,25 @@ type publishedLimits struct{ weight, orders10s, ordersDay bool }
 // X-MBX-ORDER-COUNT-1D) are kept per window, so a limit for another window
 // would budget against the wrong count.
 func (l *limiter) adoptLimits(limits []gobinance.RateLimit) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
 	for _, rl := range limits {
 		unit, ok := map[string]time.Duration{"SECOND": time.Second, "MINUTE": time.Minute, "HOUR": time.Hour, "DAY": 24 * time.Hour}[rl.Interval]
 		if !ok || rl.IntervalNum <= 0 || rl.Limit <= 0 {
 			continue
 		}
 		window := unit * time.Duration(rl.IntervalNum)
-		var b *bucket
+		var bk *bucket
 		switch {
-		case rl.RateLimitType == "REQUEST_WEIGHT" && l.published.weight:
-			b = &l.weight
-		case rl.RateLimitType == "ORDERS" && l.published.orders10s && window == l.orders10s.window:
-			b = &l.orders10s
-		case rl.RateLimitType == "ORDERS" && l.published.ordersDay && window == l.ordersDay.window:
-			b = &l.ordersDay
+		case rl.RateLimitType == "REQUEST_WEIGHT" && l.b.publishedWeight:
+			bk = &l.b.weight
+		case rl.RateLimitType == "ORDERS" && l.publishedOrders10s && window == l.orders10s.window:
+			bk = &l.orders10s
+		case rl.RateLimitType == "ORDERS" && l.publishedOrdersDay && window == l.ordersDay.window:
+			bk = &l.ordersDay
 		}
-		if b != nil && window == b.window {
-			b.limit = int(rl.Limit)
+		if bk != nil && window == bk.window {
+			bk.limit = int(rl.Limit)
 		}
 	}
 }
@@ -252,47 +374,55 @@ func (l *limiter) adoptLimits(limits []gobinance.RateLimit) {
 // observe adopts the server's counters when they exceed ours (another
 // process sharing the IP, or requests we did not budget).
 func (l *limiter) observe(t ticket, h http.Header) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	adopt := func(b *bucket, start time.Time, key string) {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	adopt := func(bk *bucket, start time.Time, key string) {
 		v, err := strconv.Atoi(h.Get(key))
 		if err != nil {
 			return
 		}
 		if key == "X-Mbx-Used-Weight-1m" {
-			l.stats.UsedWeight = v
+			l.b.usedWeight = v
 		}
-		if start.Equal(b.start) && v > b.used {
-			b.used = v
+		if start.Equal(bk.start) && v > bk.used {
+			bk.used = v
 		}
 	}
-	adopt(&l.weight, t.weightStart, "X-Mbx-Used-Weight-1m")
+	adopt(&l.b.weight, t.weightStart, "X-Mbx-Used-Weight-1m")
 	adopt(&l.orders10s, t.order10Start, "X-Mbx-Order-Count-10s")
 	adopt(&l.ordersDay, t.orderDayStart, "X-Mbx-Order-Count-1d")
 }
 
-// pause stops every request until d from now (HTTP 429).
-func (l *limiter) pause(d time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// pause stops every request of the IP until d from now (HTTP 429 for
+// weight), or, for the order count (-1015, counted per account), this
+// account's new orders only.
+func (l *limiter) pause(d time.Duration, ordersOnly bool) {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
 	l.stats.RateLimited++
-	if until := l.clk.Now().Add(d); until.After(l.pausedUntil) {
-		l.pausedUntil = until
+	until := l.b.clk.Now().Add(d)
+	p := &l.b.pausedUntil
+	if ordersOnly {
+		p = &l.ordersPaused
+	}
+	if until.After(*p) {
+		*p = until
 	}
 }
 
-// ban refuses every request until d from now (HTTP 418) and tells OnBan.
+// ban refuses every request of the IP until d from now (HTTP 418) and tells
+// this Client's OnBan.
 func (l *limiter) ban(d time.Duration) time.Time {
-	l.mu.Lock()
+	l.b.mu.Lock()
 	l.stats.Banned++
-	until := l.clk.Now().Add(d)
-	extended := until.After(l.bannedUntil)
+	until := l.b.clk.Now().Add(d)
+	extended := until.After(l.b.bannedUntil)
 	if extended {
-		l.bannedUntil = until
+		l.b.bannedUntil = until
 	}
-	until = l.bannedUntil
+	until = l.b.bannedUntil
 	onBan := l.onBan
-	l.mu.Unlock()
+	l.b.mu.Unlock()
 	if extended && onBan != nil {
 		onBan(until)
 	}
@@ -359,7 +489,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if at, ok := req.Context().Value(sentAtKey{}).(*time.Time); ok {
-		*at = t.lim.clk.Now()
+		*at = t.lim.clk().Now()
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
 	resp, err := t.send(req.Clone(ctx), tk)
@@ -407,9 +537,9 @@ func (t *transport) send(req *http.Request, tk ticket) (*http.Response, error) {
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
 		if !hasRA {
-			ra = t.lim.weight.window
+			ra = t.lim.b.weight.window
 		}
-		t.lim.pause(ra)
+		t.lim.pause(ra, ae.Code == -1015)
 		return nil, &venue.Error{Class: venue.ClassRateLimited, Code: ae.Code, Message: ae.Msg, RetryAfter: ra}
 	case http.StatusTeapot:
 		if !hasRA {

@@ -1,0 +1,50 @@
+package app_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/tradeplane/tradeplane/internal/app"
+	"github.com/tradeplane/tradeplane/internal/secrets"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue/binance"
+)
+
+// TestVenueFactorySharesBinanceBudgetPerHost: Binance counts request weight
+// per IP, so every account the node opens on one host spends one budget,
+// also across factories of one process; another host has its own.
+func TestVenueFactorySharesBinanceBudgetPerHost(t *testing.T) {
+	t.Parallel()
+	box, err := secrets.New(bytes.Repeat([]byte{7}, secrets.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := box.Seal([]byte("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(f app.VenueFactory, name, base string) *binance.Budget {
+		t.Helper()
+		v, err := f.Open(store.Account{Name: name, Venue: "binance", BaseURL: base, APIKey: "k-" + name, APISecretEnc: sealed})
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		return v.(*binance.Client).Budget()
+	}
+	f := app.VenueFactory{Box: box, Budgets: binance.NewBudgets(binance.BudgetConfig{})}
+	a, b := open(f, "a", "http://127.0.0.1:9"), open(f, "b", "http://127.0.0.1:9/")
+	if a != b {
+		t.Error("two accounts on one host got two weight budgets")
+	}
+	if c := open(f, "c", "http://127.0.0.1:10"); c == a {
+		t.Error("accounts on two hosts share a weight budget")
+	}
+	if d := open(f, "d", ""); d == a || d != open(f, "e", "https://api.binance.com") {
+		t.Error("accounts on the default host do not share its budget")
+	}
+	// Factories that leave Budgets nil share the process-wide set.
+	p, q := app.VenueFactory{Box: box}, app.VenueFactory{Box: box}
+	if open(p, "p", "http://127.0.0.1:11") != open(q, "q", "http://127.0.0.1:11") {
+		t.Error("two factories of one process keep separate budgets for one host")
+	}
+}
