@@ -246,7 +246,7 @@ func (a *App) build(ctx context.Context) error {
 	// Sessions.
 	a.sessions, err = session.New(session.Options{
 		Store:         a.db,
-		Accounts:      session.AccountsFunc(a.sessionAccount),
+		Accounts:      session.AccountsFunc(a.tradeAllAccount), // sessionAccount; a rejection aborts a Trade All step
 		Clock:         a.clk,
 		ClientOrderID: journal.ClientOrderID,
 		Owns:          owns,

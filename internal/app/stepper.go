@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/journal"
@@ -118,7 +119,15 @@ func (s stepper) Step(ctx context.Context, req tradeall.StepRequest) (tradeall.S
 			cid = func(n int) string { return retryOrderID(req.Key, k, n) }
 		}
 	}
-	rep, err := s.a.sessions.TradeNowWith(ctx, req.Key.SessionID, "trade-all:"+req.Key.RunID, session.StepOptions{
+	// A rejected order (allocation check or venue) ends the step as an
+	// abort of its caller, not a failure of the session: tradeAllPlacer
+	// cancels sctx when the journal rejects one of the step's orders.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ref := req.Key.Ref()
+	tradeAllSteps.Store(ref, cancel)
+	defer tradeAllSteps.Delete(ref)
+	rep, err := s.a.sessions.TradeNowWith(sctx, req.Key.SessionID, "trade-all:"+req.Key.RunID, session.StepOptions{
 		ClientOrderID: cid,
 		BeforePlace:   req.Pace,
 		Trigger:       "trade-all",
@@ -129,24 +138,91 @@ func (s stepper) Step(ctx context.Context, req tradeall.StepRequest) (tradeall.S
 		// steps it.
 		return tradeall.StepResult{}, fmt.Errorf("%w: %w", tradeall.ErrNotHere, err)
 	}
-	if err != nil {
-		return tradeall.StepResult{}, err
-	}
-	res := tradeall.StepResult{}
+	return s.result(ctx, req.Key, rep, err)
+}
+
+// result reads a step's report and error as Trade All's result: done when
+// it placed or canceled orders; skipped when the session could not step
+// (paused, quarantined, not running), the allocation check refused its
+// order, or the strategy had nothing to do; failed with the journal's error
+// class otherwise.
+func (s stepper) result(ctx context.Context, key tradeall.StepKey, rep session.StepReport, err error) (tradeall.StepResult, error) {
+	res := tradeall.StepResult{Message: rep.Note}
 	for _, o := range rep.Placed {
 		res.Orders = append(res.Orders, orderOf(o))
 	}
-	switch {
-	case rep.Error != "":
-		// A refused or failed order keeps its venue class through the
-		// journal's record of it.
-		return res, s.stepError(ctx, req.Key, rep)
-	case len(rep.OrderErrors) > 0 && len(rep.Placed) == 0:
-		return res, s.stepError(ctx, req.Key, rep)
-	case rep.Skip != "" && len(rep.Placed) == 0:
-		res.Skip, res.Message = classifySkip(rep.Skip), rep.Skip
+	acted := len(rep.Placed) > 0 || len(rep.Canceled) > 0
+	if err == nil && rep.Error == "" && len(rep.OrderErrors) == 0 {
+		switch {
+		case acted:
+		case rep.Skip != "":
+			res.Skip, res.Message = classifySkip(rep.Skip), rep.Skip
+		default:
+			res.Skip = tradeall.SkipNothingToDo
+		}
+		return res, nil
 	}
-	return res, nil
+	if errors.Is(err, session.ErrIllegalState) && rep.Skip != "" && !acted {
+		// The session left running between the check above and the step.
+		res.Skip, res.Message = classifySkip(rep.Skip), rep.Note
+		return res, nil
+	}
+	class, code, refused := s.stepFailure(ctx, key, err)
+	msg := rep.Error
+	if msg == "" {
+		msg = strings.Join(rep.OrderErrors, "; ")
+	}
+	if msg == "" && err != nil {
+		msg = err.Error()
+	}
+	switch {
+	case class == journal.ClassAllocation && !acted:
+		res.Skip, res.Message = tradeall.SkipAllocationExceeded, refused
+		return res, nil
+	case class == journal.ClassAllocation:
+		// Orders placed before the refusal: the step did something.
+		res.Message = "stopped at the allocation check: " + refused
+		return res, nil
+	case class != "":
+		if refused != "" {
+			msg = refused // the journal's words, without the session's wrapping
+		}
+		return res, &tradeall.ClassError{Class: class, Code: code, Err: errors.New(msg)}
+	case rep.ErrorKind == session.FailPanic:
+		return res, &tradeall.ClassError{Class: tradeall.ClassPanic, Err: errors.New(msg)}
+	case rep.ErrorKind == session.FailStuck:
+		return res, &tradeall.ClassError{Class: tradeall.ClassTimeout, Err: errors.New(msg)}
+	case err != nil:
+		return res, err
+	}
+	return res, errors.New(msg)
+}
+
+// stepFailure finds the journal's class of a failed step: from the
+// *journal.Error the strategy returned, or, when the strategy swallowed it,
+// from the journal's failure records of the step's orders. refused is the
+// reason of the journal's refusal.
+func (s stepper) stepFailure(ctx context.Context, key tradeall.StepKey, err error) (class string, code int, refused string) {
+	var je *journal.Error
+	if errors.As(err, &je) {
+		class, code = s.failureClass(ctx, je.ClientOrderID, je)
+		refused = je.Error()
+		if je.Err != nil {
+			refused = je.Err.Error()
+		}
+		return class, code, refused
+	}
+	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	if oerr != nil {
+		return "", 0, ""
+	}
+	for _, o := range orders {
+		evs, qerr := s.a.db.JournalEvents(ctx, store.EventQuery{ClientOrderID: o.ClientOrderID, FailuresOnly: true, Limit: 1})
+		if qerr == nil && len(evs) > 0 && evs[0].ErrorClass != "" {
+			return evs[0].ErrorClass, int(evs[0].ErrorCode), evs[0].Message
+		}
+	}
+	return "", 0, ""
 }
 
 // notHere reports whether a step refused with err belongs to another node:
@@ -171,28 +247,6 @@ func (s stepper) notHere(ctx context.Context, key tradeall.StepKey, err error) b
 	}
 	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
 	return oerr == nil && len(orders) == 0
-}
-
-// stepError recovers the class of a failed step from the journal's record
-// of its orders, so Trade All reports "insufficient_funds", not "internal".
-func (s stepper) stepError(ctx context.Context, key tradeall.StepKey, rep session.StepReport) error {
-	msg := rep.Error
-	if msg == "" {
-		msg = strings.Join(rep.OrderErrors, "; ")
-	}
-	orders, err := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
-	if err == nil {
-		for _, o := range orders {
-			evs, err := s.a.db.JournalEvents(ctx, store.EventQuery{ClientOrderID: o.ClientOrderID, FailuresOnly: true, Limit: 1})
-			if err == nil && len(evs) > 0 && evs[0].ErrorClass != "" {
-				return &venue.Error{Class: venue.Class(evs[0].ErrorClass), Code: int(evs[0].ErrorCode), Message: msg}
-			}
-		}
-	}
-	if strings.Contains(msg, "panic") || rep.ErrorKind == session.FailPanic {
-		return fmt.Errorf("panic: %s", msg)
-	}
-	return errors.New(msg)
 }
 
 // classifySkip maps the strategy's free-text skip to Trade All's reasons.
@@ -390,4 +444,40 @@ func (a *App) tradeAllHere(ctx context.Context, ids []string) ([]bool, error) {
 		out[i] = !ok || (d != session.WantRunning && d != session.WantPaused)
 	}
 	return out, nil
+}
+
+// tradeAllSteps holds the cancel function of every Trade All step in flight
+// in this process, by its client order id ref (unique per run and session).
+var tradeAllSteps sync.Map
+
+// tradeAllPlacer is the order placer Trade All's steps trade through: when
+// the journal rejects one of a Trade All step's orders (the allocation check
+// refused it, or the venue rejected it), it cancels the step, so that the
+// rejection ends the step as its caller's abort rather than counting as a
+// failure of the session (restart policy, quarantine). The rejection itself
+// is journaled, counted and alerted by the journal as always.
+type tradeAllPlacer struct{ session.OrderPlacer }
+
+func (p tradeAllPlacer) Place(ctx context.Context, in session.Intent) (venue.Order, error) {
+	o, err := p.OrderPlacer.Place(ctx, in)
+	var je *journal.Error
+	if err != nil && errors.As(err, &je) && je.Kind == journal.KindRejected {
+		// Ids are <ref>-<n> or <ref>-r<k>-<n>, ref 13 characters.
+		if id := in.Request.ClientOrderID; len(id) > 14 && id[13] == '-' {
+			if cancel, ok := tradeAllSteps.Load(id[:13]); ok {
+				cancel.(context.CancelFunc)()
+			}
+		}
+	}
+	return o, err
+}
+
+// tradeAllAccount is sessionAccount with orders placed through
+// tradeAllPlacer.
+func (a *App) tradeAllAccount(ctx context.Context, accountID int64) (session.Account, error) {
+	acct, err := a.sessionAccount(ctx, accountID)
+	if err == nil && acct.Orders != nil {
+		acct.Orders = tradeAllPlacer{acct.Orders}
+	}
+	return acct, err
 }
