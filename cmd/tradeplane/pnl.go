@@ -133,6 +133,7 @@ func splitPrice(flag, kv string) (string, pnl.Decimal, error) {
 func newPnlBackfillCmd(g *globals) *cobra.Command {
 	var (
 		account, from, to, interval, opening string
+		valuation                            string
 		symbols                              []string
 		asJSON                               bool
 	)
@@ -173,6 +174,9 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 				}
 			}
 			if g.server != "" {
+				if valuation != "" {
+					return usagef("--valuation is not carried to server jobs yet; run without --server, or leave it to the default")
+				}
 				req := map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols}
 				if opening != "" {
 					req["opening_equity"] = open.String()
@@ -198,6 +202,7 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			bar := newProgressBar("backfill " + account)
 			res, err := backfill.Run(cmd.Context(), backfill.Config{
 				DB: db, Venue: v, Account: acct, Symbols: symbols, From: f, To: t, Interval: iv, OpeningEquity: open,
+				Valuation: valuation,
 				Progress: func(p backfill.Progress) {
 					bar.update(int64(p.WindowsDone), int64(p.WindowsTotal), fmt.Sprintf("%s %s, %d trades", p.Phase, p.Symbol, p.Trades))
 				},
@@ -212,6 +217,10 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			fmt.Fprintf(cmd.OutOrStdout(), "backfilled %s %s..%s: %d windows (%d already done), %d trades (%d new fills), %d points for %s in %s\n",
 				account, f.Format("2006-01-02"), t.Format("2006-01-02"), res.Windows, res.WindowsSkipped, res.Trades, res.NewFills,
 				res.Points, strings.Join(res.Scopes, ", "), res.Elapsed.Round(time.Millisecond))
+			if len(res.Quotes) > 1 || len(res.Quotes) == 1 && res.Quotes[0] != res.Valuation {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: sums and equity are in %s; amounts quoted in %s are converted at each step's QUOTE%s candle (rows quote:ASSET keep them unconverted)\n",
+					res.Valuation, strings.Join(res.Quotes, ", "), res.Valuation)
+			}
 			for _, u := range res.Unconverted {
 				fmt.Fprintf(cmd.OutOrStdout(), "note: fees of %s %s had no price and are listed as unconverted\n", u.Amount, u.Asset)
 			}
@@ -224,7 +233,8 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 	fl.StringVar(&to, "to", "", "end date, exclusive")
 	fl.StringVar(&interval, "interval", "1h", "series interval: 1h or 1d")
 	fl.StringArrayVar(&symbols, "symbol", nil, "symbol to backfill (repeatable; default: every symbol the account traded)")
-	fl.StringVar(&opening, "opening-equity", "", "the account's equity before its first fill, in the quote asset")
+	fl.StringVar(&opening, "opening-equity", "", "the account's equity before its first fill, in the valuation asset")
+	fl.StringVar(&valuation, "valuation", "", "asset of sums and equity (default: the symbols' quote, USDT first when they differ); other quotes are converted at QUOTE+VALUATION candles")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

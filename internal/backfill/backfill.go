@@ -67,9 +67,15 @@ type Config struct {
 	// 24 hours. Points sit at multiples of it (UTC).
 	Interval time.Duration
 	// OpeningEquity is the account's equity before its first fill, in the
-	// quote asset; account equity = OpeningEquity + net PnL. Sessions start
-	// at zero (their equity is their net PnL).
+	// Valuation asset; account equity = OpeningEquity + net PnL. Sessions
+	// start at zero (their equity is their net PnL).
 	OpeningEquity Decimal
+	// Valuation is the asset the sum rows (and so equity) are in; "" means
+	// DefaultValuation of the symbols' quote assets (their quote when they
+	// share one). Amounts quoted in another asset are converted into it at
+	// the mark of QUOTE+VALUATION (e.g. BTCUSDT) at each step; see the
+	// package doc.
+	Valuation string
 	// Method is the cost-basis method; "" is average cost. Net PnL is the
 	// same under both.
 	Method pnl.Method
@@ -108,6 +114,8 @@ type Result struct {
 	Points         int               `json:"points"`           // points written
 	Scopes         []string          `json:"scopes"`           // scopes with points, sorted
 	Unconverted    []pnl.AssetAmount `json:"fees_unconverted"` // account fees no price was known for
+	Valuation      string            `json:"valuation"`        // the asset of sum rows and equity
+	Quotes         []string          `json:"quotes"`           // the quote assets of the symbols, sorted
 	Elapsed        time.Duration     `json:"elapsed_ns"`
 }
 

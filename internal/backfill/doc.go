@@ -11,8 +11,21 @@
 // symbol plus a sum row (symbol ""), one store.PnLPoint at every step of
 // Config.Interval in [From, To): the state after every stored fill at or
 // before the step's time, marked at the open of the 1h candle holding that
-// time. Equity is Config.OpeningEquity plus net PnL, in the quote asset.
-// Every sum row is mirrored into equity_snapshots with source "backfill".
+// time. Amounts in different quote assets are never added as one unit:
+//   - a symbol row is in its quote asset;
+//   - the sum row is in the valuation asset (Config.Valuation, default the
+//     symbols' quote when they share one, else DefaultValuation: USDT before
+//     other stablecoins before BTC). A quote asset Q other than it is
+//     converted at the step's mark of Q+VALUATION (the BTCUSDT candle for
+//     BTC), the value at that time of the PnL earned in Q, as live equity
+//     values holdings; when the venue has no such market Q's amounts are
+//     left out of the sum row and it is partial;
+//   - whenever the sum row converts, one row per quote asset (Symbol
+//     QuoteRow(Q), "quote:BTC") keeps that quote's exact sums.
+//
+// Equity is Config.OpeningEquity (in the valuation asset) plus the sum row's
+// net PnL. Every sum row is mirrored into equity_snapshots with source
+// "backfill".
 // Fills before From count (they make the position at From); fills from every
 // source count (live, imported, backfilled), each once by trade id.
 //

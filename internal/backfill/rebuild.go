@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quagmt/udecimal"
+
 	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradecsv"
@@ -25,7 +27,16 @@ func (r *runner) rebuild(ctx context.Context) error {
 
 	r.prog.Phase = "klines"
 	r.report()
-	mk, pricer, err := r.klines(ctx, fills)
+	quotes, err := r.quotes(ctx)
+	if err != nil {
+		return err
+	}
+	valuation := strings.ToUpper(r.cfg.Valuation)
+	if valuation == "" {
+		valuation = DefaultValuation(quotes)
+	}
+	r.res.Valuation, r.res.Quotes = valuation, quotes
+	mk, pricer, err := r.klines(ctx, fills, quotes, valuation)
 	if err != nil {
 		return err
 	}
@@ -33,7 +44,7 @@ func (r *runner) rebuild(ctx context.Context) error {
 	r.prog.Phase = "rebuild"
 	r.report()
 	b := &Builder{Method: r.cfg.Method, Pricer: pricer, Marks: mk.at, OpeningEquity: r.cfg.OpeningEquity,
-		AccountScope: "account:" + r.cfg.Account.Name}
+		AccountScope: "account:" + r.cfg.Account.Name, Valuation: valuation}
 	var batch []store.PnLPoint
 	flush := func() error {
 		if len(batch) == 0 {
@@ -167,11 +178,56 @@ func isDigits(s string) bool {
 	return true
 }
 
-// klines downloads 1h candles of every symbol over the series range (marks)
-// and of every third fee asset against its quote over the fills that paid it
-// (fee prices). A fee pair the venue does not list leaves those fees
-// unconverted (reported, never dropped) rather than failing the run.
-func (r *runner) klines(ctx context.Context, fills []Fill) (marks, *pnl.KlinePrices, error) {
+// quotes returns the distinct quote assets of the run's symbols, sorted.
+func (r *runner) quotes(ctx context.Context) ([]string, error) {
+	var qs []string
+	for _, sym := range r.cfg.Symbols {
+		_, q, err := r.split(ctx, sym)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(qs, q) {
+			qs = append(qs, q)
+		}
+	}
+	slices.Sort(qs)
+	return qs, nil
+}
+
+// QuoteRowPrefix starts the Symbol of a per-quote sum row (QuoteRow).
+const QuoteRowPrefix = "quote:"
+
+// QuoteRow is the Symbol of the row that sums a scope's symbols quoted in
+// quote, in quote ("quote:BTC").
+func QuoteRow(quote string) string { return QuoteRowPrefix + quote }
+
+// DefaultValuation picks the valuation asset of sum rows for symbols quoted
+// in quotes: the only quote when there is one, else the first of
+// tradecsv.QuoteAssets among them (USDT before USDC ... before BTC), else the
+// first in sort order.
+func DefaultValuation(quotes []string) string {
+	if len(quotes) == 1 {
+		return quotes[0]
+	}
+	for _, q := range tradecsv.QuoteAssets {
+		if slices.Contains(quotes, q) {
+			return q
+		}
+	}
+	if len(quotes) > 0 {
+		return slices.Min(quotes)
+	}
+	return ""
+}
+
+// klines downloads 1h candles of every symbol over the series range (marks),
+// of every quote asset in the valuation asset (BTC → BTCUSDT, to convert sum
+// rows; a pair the venue does not list leaves that quote's amounts out of the
+// sum rows, which are then partial), and of every third fee asset against its
+// quote over the fills that paid it (fee prices). A fee pair the venue does
+// not list leaves those fees unconverted (reported, never dropped) rather
+// than failing the run.
+func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valuation string) (marks, *pnl.KlinePrices, error) {
 	mk := marks{}
 	from := r.cfg.From.Truncate(MarkInterval)
 	for _, sym := range r.cfg.Symbols {
@@ -183,6 +239,22 @@ func (r *runner) klines(ctx context.Context, fills []Fill) (marks, *pnl.KlinePri
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("backfill %q: klines of %s: %w", r.cfg.Account.Name, sym, err)
+		}
+		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
+		mk[sym] = ks
+	}
+	for _, q := range quotes {
+		sym := q + valuation
+		if q == valuation || mk[sym] != nil {
+			continue
+		}
+		ks, err := r.cfg.Venue.Klines(ctx, sym, "1h", from, r.cfg.To)
+		if err != nil {
+			if ctx.Err() != nil || venue.ClassOf(err) != venue.ClassRejected && venue.ClassOf(err) != venue.ClassInvalid &&
+				venue.ClassOf(err) != venue.ClassNotFound {
+				return nil, nil, fmt.Errorf("backfill %q: klines of %s to value %s in %s: %w", r.cfg.Account.Name, sym, q, valuation, err)
+			}
+			continue // no such market: the sum rows leave q out and are partial
 		}
 		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
 		mk[sym] = ks
@@ -243,8 +315,13 @@ type Builder struct {
 	// engine then marks at the symbol's last fill price and the point is
 	// partial).
 	Marks         func(symbol string, at time.Time) (Decimal, bool)
-	OpeningEquity Decimal // of the account scope; sessions start at zero
+	OpeningEquity Decimal // of the account scope, in Valuation; sessions start at zero
 	AccountScope  string  // "account:NAME"
+	// Valuation is the asset of the sum rows. Amounts of symbols quoted in
+	// another asset Q are converted at Marks(Q+Valuation, at); "" means each
+	// scope's sum row is in its symbols' quote when they share one, and
+	// DefaultValuation of them when they do not.
+	Valuation string
 
 	account  *scopeState
 	sessions map[string]*scopeState
@@ -349,19 +426,58 @@ func (b *Builder) points(s *scopeState, at time.Time, out []store.PnLPoint) ([]s
 	if err != nil {
 		return nil, fmt.Errorf("points of %s at %s: %w", s.scope, at.Format(time.RFC3339), err)
 	}
-	sum := store.PnLPoint{Scope: s.scope, Source: SourceBackfill, At: at}
+	// Per quote asset, exact sums in that asset.
+	var byQuote []store.PnLPoint
+	var quotes []string
 	for _, sr := range rep.Symbols {
 		p := store.PnLPoint{Scope: s.scope, Symbol: sr.Symbol, Source: SourceBackfill, At: at, Position: sr.Position,
 			Mark: sr.Mark, Realized: sr.RealizedPnL, Fees: sr.FeesQuote, Unrealized: sr.UnrealizedPnL, Net: sr.NetPnL,
 			Equity: sr.NetPnL, Trades: int64(sr.Trades), Partial: missing[sr.Symbol] || len(sr.FeesUnconverted) > 0}
 		out = append(out, p)
-		sum.Realized = sum.Realized.Add(p.Realized)
-		sum.Fees = sum.Fees.Add(p.Fees)
-		sum.Unrealized = sum.Unrealized.Add(p.Unrealized)
-		sum.Net = sum.Net.Add(p.Net)
-		sum.Trades += p.Trades
-		sum.Partial = sum.Partial || p.Partial
+		i := slices.Index(quotes, sr.Quote)
+		if i < 0 {
+			quotes = append(quotes, sr.Quote)
+			byQuote = append(byQuote, store.PnLPoint{Scope: s.scope, Symbol: QuoteRow(sr.Quote), Source: SourceBackfill, At: at})
+			i = len(quotes) - 1
+		}
+		q := &byQuote[i]
+		q.Realized = q.Realized.Add(p.Realized)
+		q.Fees = q.Fees.Add(p.Fees)
+		q.Unrealized = q.Unrealized.Add(p.Unrealized)
+		q.Net = q.Net.Add(p.Net)
+		q.Equity = q.Net
+		q.Trades += p.Trades
+		q.Partial = q.Partial || p.Partial
 	}
+	val := b.Valuation
+	if val == "" {
+		val = DefaultValuation(slices.Sorted(slices.Values(quotes)))
+	}
+	// The sum row is in val: a quote's sums as they are when it is val,
+	// else converted at the QUOTE+val mark of the step.
+	sum := store.PnLPoint{Scope: s.scope, Source: SourceBackfill, At: at}
+	converted := false
+	for i, q := range byQuote {
+		rate, ok := udecimal.One, true
+		if quotes[i] != val {
+			converted = true
+			rate, ok = b.Marks(quotes[i]+val, at)
+		}
+		sum.Trades += q.Trades
+		sum.Partial = sum.Partial || q.Partial
+		if !ok {
+			sum.Partial = true // this quote's amounts are left out, never added unconverted
+			continue
+		}
+		sum.Realized = sum.Realized.Add(q.Realized.Mul(rate))
+		sum.Fees = sum.Fees.Add(q.Fees.Mul(rate))
+		sum.Unrealized = sum.Unrealized.Add(q.Unrealized.Mul(rate))
+	}
+	sum.Net = sum.Realized.Sub(sum.Fees).Add(sum.Unrealized)
 	sum.Equity = s.opening.Add(sum.Net)
+	if converted {
+		slices.SortFunc(byQuote, func(a, b store.PnLPoint) int { return cmp.Compare(a.Symbol, b.Symbol) })
+		out = append(out, byQuote...)
+	}
 	return append(out, sum), nil
 }

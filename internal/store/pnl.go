@@ -164,9 +164,11 @@ func (db *DB) SetBackfillCheckpoint(ctx context.Context, c BackfillCheckpoint) e
 }
 
 // PnLPoint is one point of a reconstructed PnL step series: the state of a
-// scope in one symbol (Symbol "" sums the scope's symbols) as of At, in the
-// quote asset. Net = Realized − Fees + Unrealized; Equity is the scope's
-// opening equity plus Net. Position and Mark are zero on a sum row. Partial
+// scope in one symbol as of At, in that symbol's quote asset. Symbol "" is
+// the scope's sum row, in the backfill's valuation asset (other quotes
+// converted, never added as they are); "quote:Q" rows sum the symbols quoted
+// in Q, in Q (see package backfill). Net = Realized − Fees + Unrealized;
+// Equity is the scope's opening equity plus Net. Position and Mark are zero on a sum row. Partial
 // is set when a fee could not be priced or a symbol had no mark.
 type PnLPoint struct {
 	Scope      string
