@@ -224,6 +224,7 @@ func (a *App) build(ctx context.Context) error {
 		Portfolio: a.pf, Store: a.db, Clock: a.clk, Log: a.log,
 		ResyncEvery: cfg.ResyncEvery, SnapshotEvery: cfg.SnapshotEvery,
 		OnDrift: a.onDrift, OnError: a.onFeedError, OnTrade: a.onStreamTrade,
+		SettleOrders: a.reconcileAccount, // after a user stream reconnect, not 30 s later
 	})
 
 	// Cluster membership on PostgreSQL; one node owns everything on SQLite.

@@ -2,6 +2,7 @@
 // each account's markets, streams prices into the price book, applies the
 // user stream's balance events, resyncs every wallet on a schedule and after
 // every stream reconnect (reporting drift between our view and the venue's),
+// has the account's open orders settled after every user stream reconnect,
 // persists balances and wallet statuses, and records equity snapshots on a
 // schedule for history and PnL.
 //
@@ -38,6 +39,10 @@ type ErrorFunc func(ctx context.Context, acct store.Account, what string, err er
 // journaled even when it happens long after the order was placed.
 type TradeFunc func(ctx context.Context, acct store.Account, t venue.Trade)
 
+// SettleFunc settles every non-terminal order of an account with its venue
+// (the app's reconcile by client order id).
+type SettleFunc func(ctx context.Context, accountID int64) error
+
 // Config wires a Feed.
 type Config struct {
 	Portfolio     *portfolio.Portfolio
@@ -52,6 +57,12 @@ type Config struct {
 	// PriceSnapshotEvery records the latest price of each symbol; default 1
 	// minute. The PnL backfill and fee conversion read these.
 	PriceSnapshotEvery time.Duration
+	// SettleOrders is called after every user stream reconnect, since the
+	// order updates and fills sent while the stream was down are lost: the
+	// orders they concern are settled at once, not at the next scheduled
+	// reconcile. It runs beside the stream, one call per account at a time
+	// (a reconnect during a call asks for one more); nil settles nothing.
+	SettleOrders SettleFunc
 }
 
 // Feed runs the loops. Create with New, add accounts, then Run.
@@ -73,6 +84,9 @@ type feedAccount struct {
 	// synced is set after the first successful read: the first read fills
 	// an empty view, which is not drift.
 	synced bool
+	// settling: a SettleOrders call runs; again: another was asked for
+	// meanwhile. Both guarded by Feed.mu.
+	settling, again bool
 }
 
 // New returns a feed; nothing runs until Run.
@@ -318,16 +332,24 @@ func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
 	}
 }
 
-// userLoop applies balance events and resyncs after every reconnect.
+// userLoop applies balance events and, after every reconnect (the venue's
+// own, or a new subscription after a lost one), resyncs balances and has the
+// open orders settled.
 func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 	backoff := time.Second
 	key := AccountKey(fa.acct)
-	for ctx.Err() == nil {
+	for first := true; ctx.Err() == nil; first = false {
 		ch, err := fa.v.SubscribeUser(ctx)
 		if err != nil {
 			f.report(ctx, fa.acct, "subscribe user stream", err)
 		} else {
 			backoff = time.Second
+			if !first {
+				// Subscribed again: what happened since the last
+				// subscription ended was never streamed.
+				f.Resync(ctx, fa.acct.ID)
+				f.settleOrders(ctx, fa)
+			}
 			for ev := range ch {
 				switch ev.Kind {
 				case venue.EventBalance:
@@ -340,6 +362,7 @@ func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 					}
 				case venue.EventReconnected:
 					f.Resync(ctx, fa.acct.ID)
+					f.settleOrders(ctx, fa)
 				}
 			}
 			if ctx.Err() != nil {
@@ -355,6 +378,40 @@ func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// settleOrders has SettleOrders settle the account's open orders beside the
+// stream, so that a slow settle does not hold its events back; a call asked
+// for while one runs makes it run once more when it ends.
+func (f *Feed) settleOrders(ctx context.Context, fa *feedAccount) {
+	if f.cfg.SettleOrders == nil {
+		return
+	}
+	f.mu.Lock()
+	if fa.settling {
+		fa.again = true
+		f.mu.Unlock()
+		return
+	}
+	fa.settling = true
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			if err := f.cfg.SettleOrders(ctx, fa.acct.ID); err != nil && ctx.Err() == nil {
+				f.report(ctx, fa.acct, "settle orders after reconnect", err)
+			}
+			f.mu.Lock()
+			if !fa.again || ctx.Err() != nil {
+				fa.settling, fa.again = false, false
+				f.mu.Unlock()
+				return
+			}
+			fa.again = false
+			f.mu.Unlock()
+		}
+	}()
 }
 
 // snapshotLoop records equity (total and per account) and prices.

@@ -23,6 +23,7 @@ type hub struct {
 	mu     sync.Mutex
 	conns  map[*wsConn]bool
 	nextID int
+	down   bool // StreamsDown: every websocket refused
 }
 
 type wsConn struct {
@@ -40,6 +41,9 @@ func (h *hub) add(c *websocket.Conn, cancel context.CancelFunc) *wsConn {
 	wc := &wsConn{c: c, out: make(chan []byte, 4096), cancel: cancel, streams: map[string]bool{}, userSub: -1}
 	h.mu.Lock()
 	h.conns[wc] = true
+	if h.down { // accepted just as StreamsDown closed the others
+		cancel()
+	}
 	h.mu.Unlock()
 	return wc
 }
@@ -89,8 +93,39 @@ func (h *hub) closeAll() {
 // 24-hour limit or during maintenance; clients must reconnect.
 func (s *Server) DropStreams() { s.streams.closeAll() }
 
+// StreamsDown closes every websocket connection and refuses new ones (HTTP
+// 503) until StreamsUp: an outage of the stream endpoints during which
+// REST still answers and user data events are lost, as on Binance.
+func (s *Server) StreamsDown() {
+	s.streams.mu.Lock()
+	s.streams.down = true
+	s.streams.mu.Unlock()
+	s.streams.closeAll()
+}
+
+// StreamsUp accepts websocket connections again after StreamsDown.
+func (s *Server) StreamsUp() {
+	s.streams.mu.Lock()
+	s.streams.down = false
+	s.streams.mu.Unlock()
+}
+
+// refuse answers 503 to a websocket handshake while the streams are down.
+func (h *hub) refuse(w http.ResponseWriter) bool {
+	h.mu.Lock()
+	down := h.down
+	h.mu.Unlock()
+	if down {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+	}
+	return down
+}
+
 // serveMarket serves /ws/<stream>[/<stream>...] and /stream?streams=a/b.
 func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
+	if h.refuse(w) {
+		return
+	}
 	names := r.PathValue("streams")
 	combined := r.URL.Path == "/stream"
 	if combined {
@@ -188,6 +223,9 @@ type wsRequest struct {
 
 // serveAPI is the WebSocket API: userDataStream.subscribe.signature, ping and time.
 func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if h.refuse(w) {
+		return
+	}
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
