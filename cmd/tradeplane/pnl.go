@@ -217,6 +217,9 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			fmt.Fprintf(cmd.OutOrStdout(), "backfilled %s %s..%s: %d windows (%d already done), %d trades (%d new fills), %d points for %s in %s\n",
 				account, f.Format("2006-01-02"), t.Format("2006-01-02"), res.Windows, res.WindowsSkipped, res.Trades, res.NewFills,
 				res.Points, strings.Join(res.Scopes, ", "), res.Elapsed.Round(time.Millisecond))
+			if res.Merged > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "note: %d imported fills without trade ids are the venue's fills stored again; each was counted once\n", res.Merged)
+			}
 			if len(res.Quotes) > 1 || len(res.Quotes) == 1 && res.Quotes[0] != res.Valuation {
 				fmt.Fprintf(cmd.OutOrStdout(), "note: sums and equity are in %s; amounts quoted in %s are converted at each step's QUOTE%s candle (rows quote:ASSET keep them unconverted)\n",
 					res.Valuation, strings.Join(res.Quotes, ", "), res.Valuation)

@@ -105,18 +105,22 @@ type Progress struct {
 
 // Result is what a Run did.
 type Result struct {
-	Symbols        []string          `json:"symbols"`
-	Windows        int               `json:"windows"`          // trade windows downloaded
-	WindowsSkipped int               `json:"windows_skipped"`  // covered by a checkpoint
-	Trades         int64             `json:"trades"`           // trades downloaded
-	NewFills       int64             `json:"new_fills"`        // fills stored by this run
-	Fills          int               `json:"fills"`            // fills the series were built from
-	Points         int               `json:"points"`           // points written
-	Scopes         []string          `json:"scopes"`           // scopes with points, sorted
-	Unconverted    []pnl.AssetAmount `json:"fees_unconverted"` // account fees no price was known for
-	Valuation      string            `json:"valuation"`        // the asset of sum rows and equity
-	Quotes         []string          `json:"quotes"`           // the quote assets of the symbols, sorted
-	Elapsed        time.Duration     `json:"elapsed_ns"`
+	Symbols        []string `json:"symbols"`
+	Windows        int      `json:"windows"`         // trade windows downloaded
+	WindowsSkipped int      `json:"windows_skipped"` // covered by a checkpoint
+	Trades         int64    `json:"trades"`          // trades downloaded
+	NewFills       int64    `json:"new_fills"`       // fills stored by this run
+	Fills          int      `json:"fills"`           // fills the series were built from
+	// Merged is how many stored fills were recognised as another source's
+	// copy of a fill already counted (an imported row without a trade id
+	// matching a fill with the venue's trade id) and left out; see MergeSources.
+	Merged      int               `json:"merged_fills"`
+	Points      int               `json:"points"`           // points written
+	Scopes      []string          `json:"scopes"`           // scopes with points, sorted
+	Unconverted []pnl.AssetAmount `json:"fees_unconverted"` // account fees no price was known for
+	Valuation   string            `json:"valuation"`        // the asset of sum rows and equity
+	Quotes      []string          `json:"quotes"`           // the quote assets of the symbols, sorted
+	Elapsed     time.Duration     `json:"elapsed_ns"`
 }
 
 // Run backfills one account: for each symbol it downloads the trade history

@@ -27,7 +27,11 @@
 // net PnL. Every sum row is mirrored into equity_snapshots with source
 // "backfill".
 // Fills before From count (they make the position at From); fills from every
-// source count (live, imported, backfilled), each once by trade id.
+// source count (live, imported, backfilled), each once: once by trade id,
+// and an imported row without a trade id (keyed by content hash) that matches
+// a fill with the venue's trade id (MergeSources: symbol, side, time to the
+// second, price, quantity, fee) is the same execution, counted once as the
+// venue's row. Result.Merged says how many rows were merged.
 //
 // # Attribution
 //

@@ -42,7 +42,10 @@ type ImportResult struct {
 // column, and nothing is stored. Then fills are inserted in transactions of
 // ImportBatch rows, idempotently: a fill whose (account, symbol, trade id) is
 // stored already counts as a duplicate, so importing a file twice adds
-// nothing. A trade without a trade id is keyed by tradecsv's content hash.
+// nothing. A trade without a trade id is keyed by tradecsv's content hash;
+// such a row and the same trade stored with the venue's trade id (by a
+// backfill or the live journal) are both kept, and the rebuild counts them
+// once (MergeSources).
 //
 // r is read twice: directly when it is an io.ReadSeeker (a file), otherwise
 // through a temporary file it is copied to during validation. size is r's

@@ -23,6 +23,7 @@ func (r *runner) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	fills, r.res.Merged = MergeSources(fills)
 	r.res.Fills = len(fills)
 
 	r.prog.Phase = "klines"

@@ -128,3 +128,24 @@ func HashID(t Trade) string {
 	sum := sha256.Sum256([]byte(b.String()))
 	return "h" + hex.EncodeToString(sum[:16])
 }
+
+// IsHashID reports whether id is a content hash id given by the Reader to a
+// trade without a trade id (HashID, possibly with its "-N" suffix), rather
+// than a trade id from a file or a venue.
+func IsHashID(id string) bool {
+	h, n, suffixed := strings.Cut(id, "-")
+	if len(h) != 33 || h[0] != 'h' {
+		return false
+	}
+	for i := 1; i < len(h); i++ {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	if suffixed {
+		if k, err := strconv.Atoi(n); err != nil || k < 2 || strconv.Itoa(k) != n {
+			return false
+		}
+	}
+	return true
+}

@@ -375,3 +375,14 @@ func FuzzBinance(f *testing.F) {
 		assertRoundTrip(t, trades)
 	})
 }
+
+func TestIsHashID(t *testing.T) {
+	t.Parallel()
+	h := HashID(Trade{Base: "BTC", Quote: "USDT", Side: "buy"})
+	for id, want := range map[string]bool{h: true, h + "-2": true, h + "-17": true, h + "-1": false, h + "-02": false,
+		h + "-x": false, "12345": false, "": false, "H" + h[1:]: false, h[:32]: false, "sess-1": false} {
+		if got := IsHashID(id); got != want {
+			t.Errorf("IsHashID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
