@@ -288,8 +288,13 @@ func newPnlReportCmd(g *globals) *cobra.Command {
 		Long: `Hourly or daily series of realized, unrealized and net PnL and equity, with
 time-weighted averages per interval (aligned to UTC), from the backfilled
 series and the live snapshots. Where both exist, the accuracy of the backfill
-against what was recorded live is reported: mean and maximum absolute and
-relative difference, and the intervals that disagree most.`,
+against what was recorded live is reported. It compares like with like: per
+interval, the change of live equity (holdings valued at live prices) against
+the change of backfilled net PnL, so the opening equity cancels out; with the
+mean and maximum absolute and relative difference, the share of intervals
+within the tolerance, the intervals that disagree most, and notes on the
+differences that remain (marks at candle opens vs live prices, BNB fees,
+deposits and holdings the backfill does not replay).`,
 		Example: `  tradeplane pnl report --account main --interval 1d --from 2024-01-01 --to 2024-02-01`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -333,14 +338,10 @@ relative difference, and the intervals that disagree most.`,
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(h)
 			}
-			if err := h.WriteTable(cmd.OutOrStdout()); err != nil {
-				return err
+			if !accuracy {
+				h.Accuracy = nil
 			}
-			if accuracy && h.Accuracy != nil {
-				fmt.Fprintln(cmd.OutOrStdout())
-				return h.Accuracy.WriteTable(cmd.OutOrStdout())
-			}
-			return nil
+			return h.WriteTable(cmd.OutOrStdout())
 		},
 	}
 	fl := cmd.Flags()

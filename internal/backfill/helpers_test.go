@@ -105,3 +105,7 @@ func (m *memVenue) Klines(ctx context.Context, symbol, interval string, from, to
 	}
 	return slices.Clone(out), nil
 }
+
+func slicesSortTrades(ts []venue.Trade) {
+	slices.SortStableFunc(ts, func(a, b venue.Trade) int { return a.Time.Compare(b.Time) })
+}

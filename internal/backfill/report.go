@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -26,8 +29,9 @@ type History struct {
 	From     time.Time `json:"from"`
 	To       time.Time `json:"to"`
 	Rows     []Row     `json:"rows"`
-	// Accuracy compares backfilled with live equity where both exist; nil
-	// when either series is missing.
+	// Accuracy compares the change of backfilled net PnL with the change of
+	// live equity per interval where both exist (see Accuracy); nil when
+	// either series is missing.
 	Accuracy *Accuracy `json:"accuracy"`
 }
 
@@ -53,17 +57,100 @@ type Row struct {
 	Partial        bool  `json:"partial"` // a fee could not be priced or a symbol had no mark
 
 	// LiveAvgEquity is the time-weighted mean of live equity snapshots, when
-	// there are any in the interval.
+	// there are any in the interval. It is the holdings' value, not opening
+	// equity plus net PnL, so it is not comparable with AvgEquity as a level;
+	// History.Accuracy compares changes.
 	LiveAvgEquity *Decimal `json:"live_avg_equity,omitempty"`
 }
 
-// Accuracy is pnl.Accuracy of backfilled against live equity, plus the
-// first interval that disagrees (where a difference starts).
+// DefaultTolerance is the absolute difference (in the valuation asset) up to
+// which an interval of an accuracy report counts as agreeing.
+var DefaultTolerance = udecimal.MustParse("0.01")
+
+// AccuracyOptions tune CompareLive. The zero value takes the defaults.
+type AccuracyOptions struct {
+	// Tolerance: an interval agrees when its absolute difference is at most
+	// this; zero means DefaultTolerance.
+	Tolerance Decimal
+	// MaxLiveAge: a live snapshot stands for boundary b when it was taken in
+	// (b − MaxLiveAge, b]; zero means the interval / 12 (5 minutes for 1h).
+	MaxLiveAge time.Duration
+}
+
+// Compared names what an accuracy report compares.
+const Compared = "change over each interval: live equity vs backfilled net PnL"
+
+// Accuracy is how closely the backfill matches what was recorded live,
+// comparing the same quantity on both sides.
+//
+// Live equity snapshots are the account's holdings valued at live prices;
+// backfilled equity is an opening equity plus net PnL. Their levels differ by
+// whatever the opening equity does not know (holdings before the first fill,
+// other wallets), so levels are not compared. Their changes are: over each
+// interval [Start, End] the change of live equity (the snapshots in force at
+// the two boundaries) against the change of backfilled net PnL (the points at
+// the two boundaries). Where the same fills are seen at the same prices they
+// agree exactly; Notes lists what makes them differ otherwise.
 type Accuracy struct {
-	pnl.Accuracy
-	// FirstDisagreement is the start of the earliest interval whose
-	// backfilled and live means differ; nil when all agree exactly.
+	Compared   string        `json:"compared"`
+	Tolerance  Decimal       `json:"tolerance"`
+	MaxLiveAge time.Duration `json:"max_live_age_ns"`
+	// Intervals are the intervals both sides cover, in time order.
+	Intervals   []IntervalDiff `json:"intervals"`
+	MeanAbsDiff Decimal        `json:"mean_abs_diff"` // truncated to pnl.Scale places
+	MaxAbsDiff  Decimal        `json:"max_abs_diff"`
+	MeanRelDiff Decimal        `json:"mean_rel_diff"` // over intervals with RelDefined, truncated to pnl.Scale places
+	MaxRelDiff  Decimal        `json:"max_rel_diff"`
+	// WithinTolerance counts the intervals whose AbsDiff ≤ Tolerance;
+	// ShareWithinTolerance is it over len(Intervals) (truncated to pnl.Scale
+	// places; 0 when there are none).
+	WithinTolerance      int            `json:"within_tolerance"`
+	ShareWithinTolerance Decimal        `json:"share_within_tolerance"`
+	Worst                []IntervalDiff `json:"worst"` // the largest AbsDiff first, at most WorstIntervals
+	// OnlyBackfilled and OnlyLive are interval starts only one side covers
+	// (a point or a recent enough snapshot missing at a boundary).
+	OnlyBackfilled []time.Time `json:"only_backfilled"`
+	OnlyLive       []time.Time `json:"only_live"`
+	// FirstDisagreement is the start of the earliest interval outside the
+	// tolerance; nil when every interval is within it.
 	FirstDisagreement *time.Time `json:"first_disagreement"`
+	// OpeningOffset is live equity minus backfilled equity at the first
+	// compared boundary: what the backfill's opening equity leaves out. It
+	// does not enter the differences.
+	OpeningOffset Decimal `json:"opening_offset"`
+	// Drift is Σ (backfilled − live) change over Intervals: how far the
+	// backfilled equity, aligned to live equity at the first boundary, ends
+	// from it at the last.
+	Drift Decimal  `json:"drift"`
+	Notes []string `json:"notes"`
+}
+
+// IntervalDiff is one interval of an accuracy report.
+type IntervalDiff struct {
+	Start      time.Time `json:"start"`
+	End        time.Time `json:"end"`
+	Backfilled Decimal   `json:"backfilled"` // backfilled net PnL at End − at Start
+	Live       Decimal   `json:"live"`       // live equity at End − at Start
+	AbsDiff    Decimal   `json:"abs_diff"`   // |Backfilled − Live|, exact
+	// RelDiff is AbsDiff / |live equity at Start|, truncated to pnl.Scale
+	// places; meaningful only when RelDefined (that equity is not zero).
+	RelDiff    Decimal `json:"rel_diff"`
+	RelDefined bool    `json:"rel_defined"`
+	Within     bool    `json:"within_tolerance"`
+	Partial    bool    `json:"partial"` // a point or snapshot at either end was partial
+	// LiveFrom and LiveTo are the times of the live snapshots used.
+	LiveFrom time.Time `json:"live_from"`
+	LiveTo   time.Time `json:"live_to"`
+}
+
+// accuracyNotes explain the differences that remain when both sides see the
+// same fills.
+var accuracyNotes = []string{
+	"opening equity cancels out: changes are compared, not levels (opening_offset is the level gap at the first boundary)",
+	"marks: the backfill marks at the open of the 1h candle holding the boundary; a live snapshot values at the last live price before it (up to max_live_age earlier): position × (candle open − live price), which reverses in the next interval",
+	"fees in a third asset (BNB): the backfill converts each at its fill's 1h candle open, once; live equity holds the BNB spent at the live BNB price of each snapshot",
+	"live equity also moves with what the backfill does not replay: holdings from before its first fill or in assets it did not trade, other wallets, deposits, withdrawals and transfers (a jump in one interval)",
+	"a fill the backfill lacks or counts twice shows from the interval it falls in on, through the position it leaves",
 }
 
 // series is a step series of every field.
@@ -173,7 +260,7 @@ func Report(ctx context.Context, db *store.DB, scope string, interval time.Durat
 		}
 	}
 	if len(bf.equity) > 0 && len(live.equity) > 0 {
-		acc, err := compare(bf.equity, live.equity, interval, from, to)
+		acc, err := CompareLive(ctx, db, scope, interval, from, to, AccuracyOptions{})
 		if err != nil {
 			return h, fmt.Errorf("pnl report %s: %w", scope, err)
 		}
@@ -182,52 +269,144 @@ func Report(ctx context.Context, db *store.DB, scope string, interval time.Durat
 	return h, nil
 }
 
-// CompareLive is the accuracy report of scope over [from, to): the
-// time-weighted mean equity per interval of the backfilled series against the
-// live snapshots', with mean and maximum absolute and relative differences,
-// the WorstIntervals intervals that disagree most, and the first interval that
-// disagrees. Intervals only one series covers are listed in OnlyBackfilled
-// and OnlyLive.
-func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.Duration, from, to time.Time) (Accuracy, error) {
+// CompareLive is the accuracy report of scope over [from, to] (see
+// Accuracy): at every boundary of interval (UTC multiples in [from, to]) it
+// takes the backfilled sum row at exactly that time and the last live equity
+// snapshot taken at most opts.MaxLiveAge before it, and compares the change
+// of each over every interval between two boundaries both sides know. A bad
+// interval or range wraps ErrInput.
+func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.Duration, from, to time.Time,
+	opts AccuracyOptions) (Accuracy, error) {
 	if interval != time.Hour && interval != 24*time.Hour {
 		return Accuracy{}, fmt.Errorf("accuracy of %s: interval %s: want 1h or 1d: %w", scope, interval, ErrInput)
 	}
-	bf, err := backfilledSeries(ctx, db, scope, from, to)
-	if err != nil {
-		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
+	if !from.Before(to) {
+		return Accuracy{}, fmt.Errorf("accuracy of %s: from %s is not before to %s: %w", scope, from.Format(time.RFC3339),
+			to.Format(time.RFC3339), ErrInput)
 	}
-	live, err := equitySeries(ctx, db, scope, SourceLive, from, to)
-	if err != nil {
-		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
+	if opts.Tolerance.IsZero() {
+		opts.Tolerance = DefaultTolerance
 	}
-	acc, err := compare(bf.equity, live.equity, interval, from, to)
-	if err != nil {
-		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
+	opts.Tolerance = opts.Tolerance.Abs()
+	if opts.MaxLiveAge <= 0 {
+		opts.MaxLiveAge = interval / 12
 	}
-	return acc, nil
-}
-
-func compare(bf, live []pnl.Point, interval time.Duration, from, to time.Time) (Accuracy, error) {
-	bm, err := pnl.IntervalMeans(bf, interval, from, to)
-	if err != nil {
-		return Accuracy{}, err
-	}
-	lm, err := pnl.IntervalMeans(live, interval, from, to)
-	if err != nil {
-		return Accuracy{}, err
-	}
-	a, err := pnl.CompareIntervals(bm, lm, WorstIntervals)
-	if err != nil {
-		return Accuracy{}, err
-	}
-	acc := Accuracy{Accuracy: a}
-	for _, d := range a.Intervals {
-		if !d.AbsDiff.IsZero() {
-			t := d.Start
-			acc.FirstDisagreement = &t
-			break
+	from, to = from.UTC(), to.UTC()
+	// Boundaries: multiples of interval in [from, to].
+	var bounds []time.Time
+	for b := from.Truncate(interval); !b.After(to); b = b.Add(interval) {
+		if !b.Before(from) {
+			bounds = append(bounds, b)
 		}
 	}
+	if len(bounds) == 0 {
+		return newAccuracy(opts), nil
+	}
+	end := bounds[len(bounds)-1].Add(time.Microsecond) // include a point or snapshot at the last boundary
+	pts, err := db.PnLPoints(ctx, store.PnLPointQuery{Scope: scope, Source: SourceBackfill, From: bounds[0], To: end})
+	if err != nil {
+		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
+	}
+	snaps, err := db.EquitySnapshots(ctx, scope, SourceLive, bounds[0].Add(-opts.MaxLiveAge), end)
+	if err != nil {
+		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
+	}
+	bf := make([]*store.PnLPoint, len(bounds))
+	for i := range pts {
+		if k := slices.IndexFunc(bounds, pts[i].At.Equal); k >= 0 {
+			bf[k] = &pts[i]
+		}
+	}
+	live := make([]*store.EquitySnapshot, len(bounds))
+	j := 0
+	for k, b := range bounds {
+		for j < len(snaps) && !snaps[j].At.After(b) {
+			j++
+		}
+		if j > 0 && snaps[j-1].At.After(b.Add(-opts.MaxLiveAge)) {
+			live[k] = &snaps[j-1]
+		}
+	}
+	return compare(bounds, bf, live, opts)
+}
+
+func newAccuracy(opts AccuracyOptions) Accuracy {
+	return Accuracy{Compared: Compared, Tolerance: opts.Tolerance, MaxLiveAge: opts.MaxLiveAge, Intervals: []IntervalDiff{},
+		Worst: []IntervalDiff{}, OnlyBackfilled: []time.Time{}, OnlyLive: []time.Time{}, Notes: accuracyNotes}
+}
+
+// compare builds the report from the values at each boundary (nil: unknown).
+func compare(bounds []time.Time, bf []*store.PnLPoint, live []*store.EquitySnapshot, opts AccuracyOptions) (Accuracy, error) {
+	acc := newAccuracy(opts)
+	var sumAbs, sumRel Decimal
+	var nRel uint64
+	aligned := false
+	for k := 0; k+1 < len(bounds); k++ {
+		haveBF := bf[k] != nil && bf[k+1] != nil
+		haveLive := live[k] != nil && live[k+1] != nil
+		switch {
+		case haveBF && !haveLive:
+			acc.OnlyBackfilled = append(acc.OnlyBackfilled, bounds[k])
+			continue
+		case haveLive && !haveBF:
+			acc.OnlyLive = append(acc.OnlyLive, bounds[k])
+			continue
+		case !haveBF:
+			continue
+		}
+		if !aligned {
+			acc.OpeningOffset = live[k].Equity.Sub(bf[k].Equity)
+			aligned = true
+		}
+		d := IntervalDiff{Start: bounds[k], End: bounds[k+1], Backfilled: bf[k+1].Net.Sub(bf[k].Net),
+			Live: live[k+1].Equity.Sub(live[k].Equity), LiveFrom: live[k].At, LiveTo: live[k+1].At,
+			Partial: bf[k].Partial || bf[k+1].Partial || live[k].Partial || live[k+1].Partial}
+		signed := d.Backfilled.Sub(d.Live)
+		d.AbsDiff = signed.Abs()
+		acc.Drift = acc.Drift.Add(signed)
+		if eq := live[k].Equity; !eq.IsZero() {
+			rel, err := d.AbsDiff.Div(eq.Abs())
+			if err != nil {
+				return Accuracy{}, fmt.Errorf("accuracy at %s: %w", d.Start.Format(time.RFC3339), err)
+			}
+			d.RelDiff, d.RelDefined = rel.Trunc(pnl.Scale), true
+			sumRel = sumRel.Add(d.RelDiff)
+			nRel++
+			acc.MaxRelDiff = udecimal.Max(acc.MaxRelDiff, d.RelDiff)
+		}
+		d.Within = d.AbsDiff.LessThanOrEqual(opts.Tolerance)
+		if d.Within {
+			acc.WithinTolerance++
+		} else if acc.FirstDisagreement == nil {
+			t := d.Start
+			acc.FirstDisagreement = &t
+		}
+		sumAbs = sumAbs.Add(d.AbsDiff)
+		acc.MaxAbsDiff = udecimal.Max(acc.MaxAbsDiff, d.AbsDiff)
+		acc.Intervals = append(acc.Intervals, d)
+	}
+	if n := uint64(len(acc.Intervals)); n > 0 {
+		m, err := sumAbs.Div64(n)
+		if err != nil {
+			return Accuracy{}, fmt.Errorf("accuracy: %w", err)
+		}
+		acc.MeanAbsDiff = m.Trunc(pnl.Scale)
+		share, err := udecimal.MustFromInt64(int64(acc.WithinTolerance), 0).Div64(n)
+		if err != nil {
+			return Accuracy{}, fmt.Errorf("accuracy: %w", err)
+		}
+		acc.ShareWithinTolerance = share.Trunc(pnl.Scale)
+	}
+	if nRel > 0 {
+		m, err := sumRel.Div64(nRel)
+		if err != nil {
+			return Accuracy{}, fmt.Errorf("accuracy: %w", err)
+		}
+		acc.MeanRelDiff = m.Trunc(pnl.Scale)
+	}
+	worst := slices.Clone(acc.Intervals)
+	slices.SortStableFunc(worst, func(a, b IntervalDiff) int { return -a.AbsDiff.Cmp(b.AbsDiff) })
+	acc.Worst = append(acc.Worst, worst[:min(WorstIntervals, len(worst))]...)
 	return acc, nil
 }
 
@@ -307,24 +486,44 @@ func (h History) WriteTable(w io.Writer) error {
 	return h.Accuracy.WriteTable(w)
 }
 
-// WriteTable writes the accuracy summary and the worst intervals.
+// WriteTable writes the accuracy summary, the worst intervals and the notes
+// on what differences remain.
 func (a Accuracy) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "accuracy (backfilled vs live equity, %d intervals): mean abs %s, max abs %s, mean rel %s, max rel %s\n",
-		len(a.Intervals), a.MeanAbsDiff.Trunc(8), a.MaxAbsDiff.Trunc(8), a.MeanRelDiff.Trunc(8), a.MaxRelDiff.Trunc(8))
+	fmt.Fprintf(w, "accuracy (%s; %d intervals): mean abs %s, max abs %s, mean rel %s, max rel %s, within %s: %d (%s)\n",
+		a.Compared, len(a.Intervals), a.MeanAbsDiff.Trunc(8), a.MaxAbsDiff.Trunc(8), a.MeanRelDiff.Trunc(8), a.MaxRelDiff.Trunc(8),
+		a.Tolerance, a.WithinTolerance, a.ShareWithinTolerance.Trunc(4))
+	fmt.Fprintf(w, "opening offset (live − backfilled equity at the first boundary, not in the differences): %s; drift: %s\n",
+		a.OpeningOffset.Trunc(8), a.Drift.Trunc(8))
+	if len(a.OnlyBackfilled)+len(a.OnlyLive) > 0 {
+		fmt.Fprintf(w, "not compared: %d intervals without live snapshots at both ends, %d without backfilled points\n",
+			len(a.OnlyBackfilled), len(a.OnlyLive))
+	}
 	if a.FirstDisagreement == nil {
-		_, err := fmt.Fprintln(w, "every interval agrees exactly")
-		return err
-	}
-	fmt.Fprintf(w, "first disagreement: %s\n", a.FirstDisagreement.Format(time.RFC3339))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "WORST\tBACKFILLED\tLIVE\tABS DIFF\tREL DIFF\t\n")
-	for _, d := range a.Worst {
-		rel := "-"
-		if d.RelDefined {
-			rel = d.RelDiff.Trunc(8).String()
+		if a.MaxAbsDiff.IsZero() {
+			fmt.Fprintln(w, "every interval agrees exactly")
+		} else {
+			fmt.Fprintln(w, "every interval agrees within the tolerance")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", d.Start.Format(time.RFC3339), d.Backfilled.Trunc(8), d.Live.Trunc(8),
-			d.AbsDiff.Trunc(8), rel)
+	} else {
+		fmt.Fprintf(w, "first disagreement: %s\n", a.FirstDisagreement.Format(time.RFC3339))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "WORST\tBACKFILLED CHANGE\tLIVE CHANGE\tABS DIFF\tREL DIFF\t\n")
+		for _, d := range a.Worst {
+			rel := "-"
+			if d.RelDefined {
+				rel = d.RelDiff.Trunc(8).String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", d.Start.Format(time.RFC3339), d.Backfilled.Trunc(8), d.Live.Trunc(8),
+				d.AbsDiff.Trunc(8), rel)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	for _, n := range a.Notes {
+		if _, err := fmt.Fprintf(w, "note: %s\n", n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
