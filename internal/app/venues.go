@@ -22,9 +22,10 @@ type VenueFactory struct {
 	Box *secrets.Box
 	// OnBan is told when a venue bans us (HTTP 418), for an alert.
 	OnBan func(acct store.Account, until time.Time)
-	// Budgets holds the request-weight budget of each Binance REST host,
-	// shared by every account of this process on that host, since Binance
-	// counts weight per IP; nil means the process-wide binanceBudgets.
+	// Budgets holds the request-weight budgets (spot and USDⓈ-M futures) of
+	// each Binance REST host, shared by every account of this process on that
+	// host, since Binance counts weight per IP; nil means the process-wide
+	// binanceBudgets.
 	Budgets *binance.Budgets
 }
 
@@ -61,6 +62,9 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 			budgets = binanceBudgets
 		}
 		if cfg.Budget, err = budgets.For(cfg.BaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		if cfg.FuturesBudget, err = budgets.ForFutures(cfg.FuturesBaseURL); err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		if f.OnBan != nil {

@@ -23,18 +23,26 @@ func TestVenueFactorySharesBinanceBudgetPerHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func(f app.VenueFactory, name, base string) *binance.Budget {
+	client := func(f app.VenueFactory, name, base string) *binance.Client {
 		t.Helper()
 		v, err := f.Open(store.Account{Name: name, Venue: "binance", BaseURL: base, APIKey: "k-" + name, APISecretEnc: sealed})
 		if err != nil {
 			t.Fatalf("open %s: %v", name, err)
 		}
-		return v.(*binance.Client).Budget()
+		return v.(*binance.Client)
+	}
+	open := func(f app.VenueFactory, name, base string) *binance.Budget {
+		t.Helper()
+		return client(f, name, base).Budget()
 	}
 	f := app.VenueFactory{Box: box, Budgets: binance.NewBudgets(binance.BudgetConfig{})}
 	a, b := open(f, "a", "http://127.0.0.1:9"), open(f, "b", "http://127.0.0.1:9/")
 	if a != b {
 		t.Error("two accounts on one host got two weight budgets")
+	}
+	fa, fb := client(f, "fa", "http://127.0.0.1:9").FuturesBudget(), client(f, "fb", "http://127.0.0.1:9").FuturesBudget()
+	if fa != fb || fa == a {
+		t.Error("accounts on one host do not share one futures budget apart from the spot one")
 	}
 	if c := open(f, "c", "http://127.0.0.1:10"); c == a {
 		t.Error("accounts on two hosts share a weight budget")

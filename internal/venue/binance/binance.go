@@ -53,6 +53,10 @@ type Config struct {
 	// must be left zero (they are the Budget's) and Clock must be the
 	// Budget's.
 	Budget *Budget
+	// FuturesBudget is the USDⓈ-M futures (/fapi) request-weight budget of
+	// FuturesBaseURL's host, shared like Budget (see Budgets.ForFutures);
+	// nil gives the Client one of its own, 2,400 per minute.
+	FuturesBudget *Budget
 	// WeightLimit is the spot request weight per WeightWindow (6000 per minute)
 	// of a Client without a Budget; see BudgetConfig.WeightLimit.
 	WeightLimit  int
@@ -75,13 +79,18 @@ type Config struct {
 	ReconnectMin, ReconnectMax time.Duration
 }
 
-// defaultBaseURL is Binance's spot REST host.
-const defaultBaseURL = "https://api.binance.com"
+// defaultBaseURL and defaultFuturesBaseURL are Binance's spot and USDⓈ-M
+// futures REST hosts.
+const (
+	defaultBaseURL        = "https://api.binance.com"
+	defaultFuturesBaseURL = "https://fapi.binance.com"
+)
 
 // Client is one Binance account. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
 	lim     *limiter
+	futLim  *limiter // USDⓈ-M futures requests
 	http    *http.Client
 	spot    *gobinance.Client
 	futures *futures.Client
@@ -105,7 +114,7 @@ func New(cfg Config) (*Client, error) {
 		*s = strings.TrimRight(*s, "/")
 	}
 	def(&cfg.BaseURL, defaultBaseURL)
-	def(&cfg.FuturesBaseURL, "https://fapi.binance.com")
+	def(&cfg.FuturesBaseURL, defaultFuturesBaseURL)
 	def(&cfg.WSBaseURL, "wss://stream.binance.com:9443")
 	def(&cfg.WSAPIURL, "wss://ws-api.binance.com:443/ws-api/v3")
 	for _, u := range []string{cfg.BaseURL, cfg.FuturesBaseURL, cfg.WSBaseURL, cfg.WSAPIURL} {
@@ -131,6 +140,20 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.Clock = budget.clk
 	cfg.Budget = budget
+	futBudget := cfg.FuturesBudget
+	if futBudget == nil {
+		futBudget = newFuturesBudget(cfg.Clock)
+	} else {
+		if futBudget.clk != cfg.Clock {
+			return nil, fmt.Errorf("new binance client: the futures Budget's clock differs from the client's")
+		}
+		if futBudget.host != "" {
+			if key, err := hostKey(cfg.FuturesBaseURL); err != nil || futuresKeyPrefix+key != futBudget.host {
+				return nil, fmt.Errorf("new binance client: the shared futures Budget is %s's, not %s's", futBudget.host, cfg.FuturesBaseURL)
+			}
+		}
+	}
+	cfg.FuturesBudget = futBudget
 	cfg.WeightLimit, cfg.WeightWindow = budget.weight.limit, budget.weight.window
 	published10s, publishedDay := cfg.OrderLimit10s <= 0, cfg.OrderLimitDay <= 0
 	if cfg.OrderLimit10s <= 0 {
@@ -159,7 +182,10 @@ func New(cfg Config) (*Client, error) {
 		orders10s:          bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay:          bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
 	}
-	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout}}
+	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
+		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
+		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
+	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout}}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
 	spot.BaseURL = cfg.BaseURL
 	spot.HTTPClient = hc
@@ -168,7 +194,7 @@ func New(cfg Config) (*Client, error) {
 	fut.BaseURL = cfg.FuturesBaseURL
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
-	return &Client{cfg: cfg, lim: lim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000)}, nil
+	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000)}, nil
 }
 
 // Name is "binance".
@@ -187,6 +213,20 @@ func (c *Client) Stats() LimiterStats {
 
 // Budget returns the request-weight budget this Client spends.
 func (c *Client) Budget() *Budget { return c.lim.b }
+
+// FuturesStats is Stats for the USDⓈ-M futures (/fapi) requests.
+func (c *Client) FuturesStats() LimiterStats {
+	c.futLim.b.mu.Lock()
+	defer c.futLim.b.mu.Unlock()
+	st := c.futLim.stats
+	st.UsedWeight = c.futLim.b.usedWeight
+	st.WeightLimit = c.futLim.b.weight.limit
+	return st
+}
+
+// FuturesBudget returns the USDⓈ-M futures request-weight budget this
+// Client spends.
+func (c *Client) FuturesBudget() *Budget { return c.futLim.b }
 
 // BannedUntil returns when the current ban of this IP on the host ends;
 // zero when not banned.
@@ -225,7 +265,10 @@ func (c *Client) SyncTime(ctx context.Context) error {
 	}
 	after := c.cfg.Clock.Now()
 	mid := before.Add(after.Sub(before) / 2)
-	c.lim.setOffset(time.UnixMilli(st).Sub(mid), after.Sub(before)/2+time.Millisecond)
+	off, unc := time.UnixMilli(st).Sub(mid), after.Sub(before)/2+time.Millisecond
+	c.lim.setOffset(off, unc)
+	// One exchange, one clock: the futures host's windows align to it too.
+	c.futLim.setOffset(off, unc)
 	c.synced.Store(true)
 	return nil
 }
@@ -519,55 +562,87 @@ func (c *Client) withClientIDs(ctx context.Context, symbol string, orderID int64
 // maxWindow is the longest startTime–endTime span myTrades accepts.
 const maxWindow = 24 * time.Hour
 
+// tradeWindow is where one page of a windowed trade-history query starts:
+// at a trade id (fromID, which Binance takes without a time), or in the
+// window [from, windowEnd).
+type tradeWindow struct {
+	to, from, windowEnd time.Time
+	fromID              int64
+	limit               int
+	empty               bool // nothing left to ask for
+}
+
+// windowOf decodes q for an endpoint that accepts at most window between
+// startTime and endTime. Cursors are "t<unix ms>" (start the next window
+// there) or "i<trade id>" (continue from that id).
+func (c *Client) windowOf(op string, q venue.TradeQuery, window time.Duration) (tradeWindow, error) {
+	w := tradeWindow{limit: q.Limit, to: q.To, from: q.From}
+	if w.limit <= 0 || w.limit > 1000 {
+		w.limit = 1000
+	}
+	if w.to.IsZero() {
+		// "Until now" must not miss a fill made a moment ago because our
+		// estimate of the server's clock is a few milliseconds behind.
+		w.to = c.lim.serverNow().Add(time.Minute)
+	}
+	switch {
+	case q.Cursor == "":
+	case strings.HasPrefix(q.Cursor, "t"):
+		ms, err := strconv.ParseInt(q.Cursor[1:], 10, 64)
+		if err != nil {
+			return w, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
+		}
+		w.from = time.UnixMilli(ms)
+	case strings.HasPrefix(q.Cursor, "i"):
+		id, err := strconv.ParseInt(q.Cursor[1:], 10, 64)
+		if err != nil {
+			return w, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
+		}
+		w.fromID = id
+	default:
+		return w, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
+	}
+	if w.fromID == 0 && !w.from.Before(w.to) {
+		w.empty = true
+		return w, nil
+	}
+	w.windowEnd = w.from.Add(window)
+	if w.windowEnd.After(w.to) {
+		w.windowEnd = w.to
+	}
+	return w, nil
+}
+
+// next is the cursor after a page of n trades whose last id is lastID;
+// past tells that the page reached To. A full page continues by id; an
+// exhausted window moves on to the next one.
+func (w tradeWindow) next(n int, lastID int64, past bool) string {
+	switch {
+	case n == w.limit && !past:
+		return "i" + strconv.FormatInt(lastID+1, 10)
+	case w.fromID == 0 && w.windowEnd.Before(w.to):
+		return "t" + strconv.FormatInt(w.windowEnd.UnixMilli(), 10)
+	}
+	return ""
+}
+
 // Trades pages through myTrades. A query longer than 24 hours is walked one
 // window at a time; within a window, pages continue by fromId. Cursors are
 // "t<unix ms>" (start the next window there) or "i<trade id>" (continue from
 // that id), and a page may be empty while Next is not.
 func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePage, error) {
 	op := fmt.Sprintf("list trades %q", q.Symbol)
-	limit := q.Limit
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
-	to := q.To
-	if to.IsZero() {
-		// "Until now" must not miss a fill made a moment ago because our
-		// estimate of the server's clock is a few milliseconds behind.
-		to = c.lim.serverNow().Add(time.Minute)
-	}
-	from := q.From
-	var fromID int64
-	switch {
-	case q.Cursor == "":
-	case strings.HasPrefix(q.Cursor, "t"):
-		ms, err := strconv.ParseInt(q.Cursor[1:], 10, 64)
-		if err != nil {
-			return venue.TradePage{}, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
-		}
-		from = time.UnixMilli(ms)
-	case strings.HasPrefix(q.Cursor, "i"):
-		id, err := strconv.ParseInt(q.Cursor[1:], 10, 64)
-		if err != nil {
-			return venue.TradePage{}, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
-		}
-		fromID = id
-	default:
-		return venue.TradePage{}, invalid(op, fmt.Sprintf("cursor %q", q.Cursor))
-	}
-	if fromID == 0 && !from.Before(to) {
-		return venue.TradePage{}, nil
-	}
-	windowEnd := from.Add(maxWindow)
-	if windowEnd.After(to) {
-		windowEnd = to
+	w, err := c.windowOf(op, q, maxWindow)
+	if err != nil || w.empty {
+		return venue.TradePage{}, err
 	}
 	var ts []*gobinance.TradeV3
-	err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
-		s := c.spot.NewListTradesService().Symbol(q.Symbol).Limit(limit)
-		if fromID > 0 {
-			s.FromID(fromID)
+	err = c.call(ctx, op, false, func(ctx context.Context) (err error) {
+		s := c.spot.NewListTradesService().Symbol(q.Symbol).Limit(w.limit)
+		if w.fromID > 0 {
+			s.FromID(w.fromID)
 		} else {
-			s.StartTime(from.UnixMilli()).EndTime(windowEnd.UnixMilli() - 1)
+			s.StartTime(w.from.UnixMilli()).EndTime(w.windowEnd.UnixMilli() - 1)
 		}
 		ts, err = s.Do(ctx)
 		return err
@@ -580,7 +655,7 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 	for _, t := range ts {
 		tr := fromTrade(t)
 		tr.ClientOrderID = c.ids.get(tr.Symbol, tr.VenueOrderID)
-		if !tr.Time.Before(to) {
+		if !tr.Time.Before(w.to) {
 			past = true
 			break
 		}
@@ -589,11 +664,113 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 		}
 		page.Trades = append(page.Trades, tr)
 	}
-	switch {
-	case len(ts) == limit && !past:
-		page.Next = "i" + strconv.FormatInt(ts[len(ts)-1].ID+1, 10)
-	case fromID == 0 && windowEnd.Before(to):
-		page.Next = "t" + strconv.FormatInt(windowEnd.UnixMilli(), 10)
+	if len(ts) > 0 {
+		page.Next = w.next(len(ts), ts[len(ts)-1].ID, past)
+	} else {
+		page.Next = w.next(0, 0, past)
+	}
+	return page, nil
+}
+
+// maxFuturesWindow is the longest startTime–endTime span
+// /fapi/v1/userTrades accepts (7 days).
+const maxFuturesWindow = 7 * 24 * time.Hour
+
+// FuturesTrade is one USDⓈ-M futures fill: the port's Trade (ClientOrderID
+// empty: the endpoint does not report it) with what futures add.
+type FuturesTrade struct {
+	venue.Trade
+	// RealizedPnl is the profit the fill realized, in the margin asset.
+	RealizedPnl venue.Decimal
+	// PositionSide is BOTH (one-way mode), LONG or SHORT (hedge mode).
+	PositionSide string
+}
+
+// FuturesTradePage is one page of USDⓈ-M futures trade history; Next is
+// empty when the query is exhausted.
+type FuturesTradePage struct {
+	Trades []FuturesTrade
+	Next   string
+}
+
+// futuresTrade is a row of /fapi/v1/userTrades.
+type futuresTrade struct {
+	Buyer           bool   `json:"buyer"`
+	Commission      string `json:"commission"`
+	CommissionAsset string `json:"commissionAsset"`
+	ID              int64  `json:"id"`
+	Maker           bool   `json:"maker"`
+	OrderID         int64  `json:"orderId"`
+	Price           string `json:"price"`
+	Qty             string `json:"qty"`
+	QuoteQty        string `json:"quoteQty"`
+	RealizedPnl     string `json:"realizedPnl"`
+	Side            string `json:"side"`
+	PositionSide    string `json:"positionSide"`
+	Symbol          string `json:"symbol"`
+	Time            int64  `json:"time"`
+}
+
+func (t futuresTrade) port() FuturesTrade {
+	s := side(t.Side)
+	if t.Side == "" && !t.Buyer {
+		s = venue.Sell
+	}
+	return FuturesTrade{Trade: venue.Trade{
+		ID: strconv.FormatInt(t.ID, 10), VenueOrderID: strconv.FormatInt(t.OrderID, 10), Symbol: t.Symbol, Side: s,
+		Price: parseDec(t.Price), Quantity: parseDec(t.Qty), QuoteQty: parseDec(t.QuoteQty),
+		Fee: parseDec(t.Commission), FeeAsset: t.CommissionAsset, Maker: t.Maker, Time: time.UnixMilli(t.Time).UTC(),
+	}, RealizedPnl: parseDec(t.RealizedPnl), PositionSide: t.PositionSide}
+}
+
+// FuturesTrades pages through the USDⓈ-M futures fills of q.Symbol
+// (/fapi/v1/userTrades, weight 5 on the futures budget), like Trades: a
+// query longer than 7 days is walked one window at a time, and within a
+// window pages continue by fromId, with the same cursors. Binance keeps
+// only the last 6 months of futures trades. It is apart from the venue
+// port, whose Trades is spot history.
+func (c *Client) FuturesTrades(ctx context.Context, q venue.TradeQuery) (FuturesTradePage, error) {
+	op := fmt.Sprintf("list futures trades %q", q.Symbol)
+	if q.Symbol == "" {
+		return FuturesTradePage{}, invalid(op, "symbol is required")
+	}
+	w, err := c.windowOf(op, q, maxFuturesWindow)
+	if err != nil || w.empty {
+		return FuturesTradePage{}, err
+	}
+	params := url.Values{}
+	params.Set("symbol", q.Symbol)
+	params.Set("limit", strconv.Itoa(w.limit))
+	if w.fromID > 0 {
+		// fromId as documented (go-binance sends "fromID").
+		params.Set("fromId", strconv.FormatInt(w.fromID, 10))
+	} else {
+		params.Set("startTime", strconv.FormatInt(w.from.UnixMilli(), 10))
+		params.Set("endTime", strconv.FormatInt(w.windowEnd.UnixMilli()-1, 10))
+	}
+	var ts []futuresTrade
+	if err := c.call(ctx, op, false, func(ctx context.Context) error {
+		return c.signedAt(ctx, c.cfg.FuturesBaseURL, http.MethodGet, "/fapi/v1/userTrades", params, &ts)
+	}); err != nil {
+		return FuturesTradePage{}, err
+	}
+	var page FuturesTradePage
+	past := false
+	for _, t := range ts {
+		tr := t.port()
+		if !tr.Time.Before(w.to) {
+			past = true
+			break
+		}
+		if tr.Time.Before(q.From) {
+			continue
+		}
+		page.Trades = append(page.Trades, tr)
+	}
+	if len(ts) > 0 {
+		page.Next = w.next(len(ts), ts[len(ts)-1].ID, past)
+	} else {
+		page.Next = w.next(0, 0, past)
 	}
 	return page, nil
 }
@@ -724,12 +901,17 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 	return out, nil
 }
 
-// signed calls an endpoint go-binance lacks. The transport stamps and signs
-// it like every other signed request.
+// signed calls a spot or wallet endpoint go-binance lacks.
 func (c *Client) signed(ctx context.Context, method, path string, params url.Values, out any) error {
+	return c.signedAt(ctx, c.cfg.BaseURL, method, path, params, out)
+}
+
+// signedAt calls an endpoint on base that go-binance lacks or sends wrongly.
+// The transport stamps and signs it like every other signed request.
+func (c *Client) signedAt(ctx context.Context, base, method, path string, params url.Values, out any) error {
 	params.Set("timestamp", "0")
 	q := params.Encode()
-	u := c.cfg.BaseURL + path + "?" + q + "&signature=" + sign(c.cfg.APISecret, q)
+	u := base + path + "?" + q + "&signature=" + sign(c.cfg.APISecret, q)
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return err

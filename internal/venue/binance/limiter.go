@@ -23,16 +23,17 @@ import (
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
-// cost is what one request spends: request weight on the spot IP budget and
-// whether it is a new order (counted by the order-rate limits).
+// cost is what one request spends: request weight on its host's IP budget
+// (spot, or USDⓈ-M futures for /fapi/ paths) and whether it is a new order
+// (counted by the order-rate limits).
 type cost struct {
 	weight int
 	order  bool
 }
 
-// costOf returns the documented weight of a request. Only /api/ paths share
-// the spot IP weight budget; /sapi/ and /fapi/ have budgets of their own that
-// this adapter does not approach, so they are not budgeted.
+// costOf returns the documented weight of a request. /api/ paths share the
+// spot IP weight budget and /fapi/ paths the futures one; /sapi/ has limits
+// of its own that this adapter does not approach, so it is not budgeted.
 func costOf(method, path string, q map[string][]string) cost {
 	has := func(k string) bool { return len(q[k]) > 0 && q[k][0] != "" }
 	switch method + " " + path {
@@ -61,8 +62,10 @@ func costOf(method, path string, q map[string][]string) cost {
 			return cost{weight: 2}
 		}
 		return cost{weight: 4}
+	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance":
+		return cost{weight: 5}
 	}
-	if strings.HasPrefix(path, "/api/") {
+	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/fapi/") {
 		return cost{weight: 1}
 	}
 	return cost{}
@@ -191,6 +194,40 @@ func (s *Budgets) For(baseURL string) (*Budget, error) {
 		s.m[key] = b
 	}
 	return b, nil
+}
+
+// ForFutures returns the USDⓈ-M futures budget of baseURL's host (an empty
+// baseURL is Binance's default futures host): 2,400 per minute, counted
+// apart from the spot budget even where one host serves both (a testnet, the
+// fake), as Binance counts /fapi weight apart.
+func (s *Budgets) ForFutures(baseURL string) (*Budget, error) {
+	if baseURL == "" {
+		baseURL = defaultFuturesBaseURL
+	}
+	key, err := hostKey(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	key = futuresKeyPrefix + key
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.m[key]
+	if b == nil {
+		b = newFuturesBudget(s.cfg.Clock)
+		b.host = key
+		s.m[key] = b
+	}
+	return b, nil
+}
+
+// futuresKeyPrefix marks the futures budgets among Budgets' keys.
+const futuresKeyPrefix = "fapi "
+
+// defaultFuturesWeight is USDⓈ-M futures' REQUEST_WEIGHT per minute.
+const defaultFuturesWeight = 2400
+
+func newFuturesBudget(clk clock.Clock) *Budget {
+	return NewBudget(BudgetConfig{WeightLimit: defaultFuturesWeight, WeightWindow: time.Minute, Clock: clk})
 }
 
 // hostKey names the host a base URL sends requests to, with default ports
@@ -440,7 +477,8 @@ func (l *limiter) ban(d time.Duration) time.Time {
 // delays a request instead of failing it.
 type transport struct {
 	base    http.RoundTripper
-	lim     *limiter
+	lim     *limiter // spot (/api/, /sapi/); its clock offset stamps every signed request
+	fut     *limiter // USDⓈ-M futures (/fapi/)
 	secret  string
 	timeout time.Duration
 }
@@ -484,7 +522,11 @@ func (e *statusError) Error() string {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := costOf(req.Method, req.URL.Path, req.URL.Query())
-	tk, err := t.lim.acquire(req.Context(), c)
+	lim := t.lim
+	if t.fut != nil && strings.HasPrefix(req.URL.Path, "/fapi/") {
+		lim = t.fut
+	}
+	tk, err := lim.acquire(req.Context(), c)
 	if err != nil {
 		return nil, err
 	}
@@ -492,7 +534,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		*at = t.lim.clk().Now()
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
-	resp, err := t.send(req.Clone(ctx), tk)
+	resp, err := t.send(req.Clone(ctx), lim, tk)
 	if err != nil || resp.Body == nil {
 		cancel()
 		return resp, err
@@ -501,8 +543,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// send stamps and sends a request whose budget is spent and maps the answer.
-func (t *transport) send(req *http.Request, tk ticket) (*http.Response, error) {
+// send stamps and sends a request whose budget on lim is spent and maps the
+// answer.
+func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Response, error) {
 	if strings.Contains(req.URL.RawQuery, "signature=") {
 		if err := t.stamp(req); err != nil {
 			return nil, err
@@ -512,7 +555,7 @@ func (t *transport) send(req *http.Request, tk ticket) (*http.Response, error) {
 	if err != nil {
 		return nil, &sendError{err: err, dial: isDial(err)}
 	}
-	t.lim.observe(tk, resp.Header)
+	lim.observe(tk, resp.Header)
 	// go-binance copies these headers into unsynchronized fields of its
 	// Client, a data race under concurrent use; the limiter has them now.
 	for k := range resp.Header {
@@ -537,15 +580,15 @@ func (t *transport) send(req *http.Request, tk ticket) (*http.Response, error) {
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
 		if !hasRA {
-			ra = t.lim.b.weight.window
+			ra = lim.b.weight.window
 		}
-		t.lim.pause(ra, ae.Code == -1015)
+		lim.pause(ra, ae.Code == -1015)
 		return nil, &venue.Error{Class: venue.ClassRateLimited, Code: ae.Code, Message: ae.Msg, RetryAfter: ra}
 	case http.StatusTeapot:
 		if !hasRA {
 			ra = 2 * time.Minute
 		}
-		until := t.lim.ban(ra)
+		until := lim.ban(ra)
 		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: ae.Msg, Until: until}
 	}
 	return nil, &statusError{status: resp.StatusCode, code: ae.Code, msg: ae.Msg}

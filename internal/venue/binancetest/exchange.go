@@ -31,6 +31,9 @@ type trade struct {
 	feeAsset               string
 	buyer, maker           bool
 	time                   time.Time
+	// futures fills only
+	realizedPnl  venue.Decimal
+	positionSide string
 }
 
 var clientIDRule = regexp.MustCompile(`^[a-zA-Z0-9-_]{1,36}$`)
@@ -674,6 +677,126 @@ func (s *Server) handleTickerPrice(_ http.ResponseWriter, q url.Values) (int, an
 		if p, ok := s.prices[name]; ok {
 			rows = append(rows, map[string]string{"symbol": name, "price": p.StringFixed(8)})
 		}
+	}
+	return 200, rows
+}
+
+// SeedFuturesTrades appends n USDⓈ-M futures fills of symbol, one every step
+// from start, alternately buying and selling (selling realizes a profit of
+// 0.1 USDT), with commission in USDT.
+func (s *Server) SeedFuturesTrades(symbol string, start time.Time, step time.Duration, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.futTrades[symbol]
+	id := int64(700000)
+	if len(ts) > 0 {
+		id = ts[len(ts)-1].id
+	}
+	for i := 0; i < n; i++ {
+		id++
+		s.nextOrderID++
+		price := dec("30000").Add(udecimal.MustFromInt64(int64(i%100), 1))
+		qty := dec("0.002")
+		quote := price.Mul(qty)
+		t := &trade{id: id, orderID: s.nextOrderID, symbol: symbol, price: price, qty: qty, quote: quote,
+			fee: quote.Mul(dec("0.0004")), feeAsset: "USDT", buyer: i%2 == 0, maker: i%3 == 0,
+			time: start.Add(time.Duration(i) * step), positionSide: "BOTH"}
+		if !t.buyer {
+			t.realizedPnl = dec("0.1")
+		}
+		ts = append(ts, t)
+	}
+	s.futTrades[symbol] = ts
+}
+
+// maxFuturesTradeWindow is the longest startTime–endTime span
+// /fapi/v1/userTrades accepts, and what it returns without either.
+const maxFuturesTradeWindow = 7 * 24 * time.Hour
+
+// handleFuturesTrades is GET /fapi/v1/userTrades: the account's fills of one
+// symbol, oldest first, from fromId or within a window of at most 7 days
+// (the last 7 days by default); fromId cannot be sent with a time.
+func (s *Server) handleFuturesTrades(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sym := q.Get("symbol")
+	if sym == "" {
+		return e400(-1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
+	}
+	if _, ok := s.symbols[sym]; !ok {
+		return e400(-1121, "Invalid symbol.")
+	}
+	limit := 500
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return e400(-1130, "Data sent for parameter 'limit' is not valid.")
+		}
+		limit = n
+	}
+	num := func(k string) (int64, bool, error) {
+		v := q.Get(k)
+		if v == "" {
+			return 0, false, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, true, err
+	}
+	fromID, hasFrom, err1 := num("fromId")
+	orderID, hasOrder, err2 := num("orderId")
+	st, hasStart, err3 := num("startTime")
+	et, hasEnd, err4 := num("endTime")
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return e400(-1100, "Illegal characters found in a parameter.")
+	}
+	if hasFrom && (hasStart || hasEnd) {
+		return e400(-1128, "Combination of optional parameters invalid.")
+	}
+	week := maxFuturesTradeWindow.Milliseconds()
+	switch {
+	case hasStart && hasEnd:
+		if et < st {
+			return e400(-1128, "Combination of optional parameters invalid.")
+		}
+		if et-st > week {
+			return e400(-1127, "Lookup interval is too big. More than 7 days between startTime and endTime.")
+		}
+	case hasStart:
+		et = st + week
+	case hasEnd:
+		st = et - week
+	case !hasFrom && !hasOrder:
+		et = ms(s.now())
+		st = et - week
+	}
+	timed := hasStart || hasEnd || (!hasFrom && !hasOrder)
+	var sel []*trade
+	for _, t := range s.futTrades[sym] {
+		if hasOrder && t.orderID != orderID || hasFrom && t.id < fromID {
+			continue
+		}
+		if timed && (ms(t.time) < st || ms(t.time) > et) {
+			continue
+		}
+		sel = append(sel, t)
+	}
+	if hasFrom || hasStart {
+		if len(sel) > limit {
+			sel = sel[:limit]
+		}
+	} else if len(sel) > limit {
+		sel = sel[len(sel)-limit:]
+	}
+	rows := make([]map[string]any, 0, len(sel))
+	for _, t := range sel {
+		side := "SELL"
+		if t.buyer {
+			side = "BUY"
+		}
+		rows = append(rows, map[string]any{"buyer": t.buyer, "commission": t.fee.StringFixed(8), "commissionAsset": t.feeAsset,
+			"id": t.id, "maker": t.maker, "orderId": t.orderID, "price": t.price.StringFixed(2), "qty": t.qty.StringFixed(3),
+			"quoteQty": t.quote.StringFixed(5), "realizedPnl": t.realizedPnl.StringFixed(8), "side": side,
+			"positionSide": t.positionSide, "symbol": t.symbol, "time": ms(t.time)})
 	}
 	return 200, rows
 }

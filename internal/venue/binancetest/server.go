@@ -55,6 +55,8 @@ const (
 	OpBalances   = "balances"
 	OpTrades     = "trades"
 	OpOpenOrders = "open_orders"
+	// OpFuturesTrades is USDⓈ-M futures trade history (/fapi/v1/userTrades).
+	OpFuturesTrades = "futures_trades"
 )
 
 // SymbolSpec is one market the fake lists, with its exchangeInfo filters.
@@ -84,6 +86,10 @@ type Config struct {
 	// WeightLimit is the request weight allowed per WeightWindow (6000/min).
 	WeightLimit  int
 	WeightWindow time.Duration
+	// FuturesWeightLimit is the USDⓈ-M futures (/fapi) request weight per
+	// WeightWindow (2400/min), counted apart from the spot weight as
+	// Binance counts each host apart.
+	FuturesWeightLimit int
 	// OrderLimit10s and OrderLimitDay cap new orders (50 per 10 s, 160,000 per day).
 	OrderLimit10s int
 	OrderLimitDay int
@@ -103,10 +109,13 @@ type Config struct {
 // Stats counts what the fake answered.
 type Stats struct {
 	Requests    int
-	Weight      int // total weight accepted
+	Weight      int // total weight accepted (spot)
 	RateLimited int // 429 answers
 	Banned      int // 418 answers
 	Orders      int
+	// FuturesWeight, FuturesRateLimited and FuturesBanned count the /fapi
+	// weight accepted, and its 429 and 418 answers.
+	FuturesWeight, FuturesRateLimited, FuturesBanned int
 }
 
 // Server is a running fake. URL serves REST (spot, sapi and fapi paths),
@@ -131,6 +140,7 @@ type Server struct {
 	orders      []*order
 	byClientID  map[string]*order
 	trades      map[string][]*trade
+	futTrades   map[string][]*trade // USDⓈ-M futures fills by symbol
 	nextOrderID int64
 	nextTradeID map[string]int64
 	faults      map[string][]Fault
@@ -141,6 +151,7 @@ type Server struct {
 	backoffUntil time.Time
 	violations   int
 	bannedUntil  time.Time
+	fut          weightCounter // /fapi weight, back-off and ban
 	order10Start time.Time
 	order10      int
 	orderDay     time.Time
@@ -181,6 +192,9 @@ func New(cfg Config) *Server {
 	if cfg.WeightWindow == 0 {
 		cfg.WeightWindow = time.Minute
 	}
+	if cfg.FuturesWeightLimit == 0 {
+		cfg.FuturesWeightLimit = 2400
+	}
 	if cfg.OrderLimit10s == 0 {
 		cfg.OrderLimit10s = 50
 	}
@@ -210,6 +224,7 @@ func New(cfg Config) *Server {
 		wallets:     map[venue.Wallet]map[string]*holding{},
 		byClientID:  map[string]*order{},
 		trades:      map[string][]*trade{},
+		futTrades:   map[string][]*trade{},
 		nextTradeID: map[string]int64{},
 		faults:      map[string][]Fault{},
 		nextOrderID: 1000,
@@ -326,6 +341,7 @@ func (s *Server) holding(w venue.Wallet, asset string) *holding {
 type route struct {
 	weight  func(q url.Values) int
 	counted bool
+	futures bool // counted against the /fapi weight instead
 	signed  bool
 	apiKey  bool
 	op      string
@@ -341,7 +357,7 @@ func (s *Server) routes() http.Handler {
 	}
 	add("GET /api/v3/ping", route{weight: fixed(1), counted: true, handle: func(http.ResponseWriter, url.Values) (int, any) { return 200, map[string]any{} }})
 	add("GET /api/v3/time", route{weight: fixed(1), counted: true, handle: s.handleTime})
-	add("GET /fapi/v1/time", route{weight: fixed(1), handle: s.handleTime})
+	add("GET /fapi/v1/time", route{weight: fixed(1), futures: true, handle: s.handleTime})
 	add("GET /api/v3/exchangeInfo", route{weight: fixed(20), counted: true, handle: s.handleExchangeInfo})
 	add("GET /api/v3/account", route{weight: fixed(20), counted: true, signed: true, op: OpBalances, handle: s.handleAccount})
 	add("POST /api/v3/order", route{weight: fixed(1), counted: true, signed: true, op: OpPlace, handle: s.handleNewOrder})
@@ -367,8 +383,9 @@ func (s *Server) routes() http.Handler {
 		return 2
 	}, counted: true, handle: s.handleTickerPrice})
 	add("POST /sapi/v1/asset/get-funding-asset", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleFunding})
-	add("GET /fapi/v2/balance", route{weight: fixed(5), signed: true, op: OpBalances, handle: s.handleFuturesBalance})
-	add("GET /fapi/v3/balance", route{weight: fixed(5), signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v2/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v3/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v1/userTrades", route{weight: fixed(5), futures: true, signed: true, op: OpFuturesTrades, handle: s.handleFuturesTrades})
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
 	add("GET /sapi/v1/sub-account/list", route{weight: fixed(1), signed: true, handle: s.handleSubAccounts})
@@ -456,6 +473,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(s.weightUsed))
 		w.Header().Set("X-MBX-USED-WEIGHT", strconv.Itoa(s.weightUsed))
 	}
+	if rt.futures {
+		status, e, retry := s.fut.spend(now, weight, s.cfg.FuturesWeightLimit, s.cfg.WeightWindow, s.cfg.BanAfter, s.cfg.BanDuration)
+		switch status {
+		case http.StatusTooManyRequests:
+			s.stats.FuturesRateLimited++
+		case http.StatusTeapot:
+			s.stats.FuturesBanned++
+		default:
+			s.stats.FuturesWeight += weight
+		}
+		used := s.fut.used
+		if status != 0 {
+			s.mu.Unlock()
+			w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+			w.Header().Set("Retry-After", retryAfter(retry))
+			writeJSON(w, status, e)
+			return
+		}
+		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+	}
 	var fault Fault
 	if rt.op != "" && len(s.faults[rt.op]) > 0 {
 		fault = s.faults[rt.op][0]
@@ -519,6 +556,41 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	}
 	rt.handleTo(w, q)
+}
+
+// weightCounter is the weight budget of one host (the /fapi one; the spot
+// one predates it and lives in Server's fields): a fixed window, the 429
+// back-off, and the 418 ban for requests sent during the back-off.
+type weightCounter struct {
+	start, backoffUntil, bannedUntil time.Time
+	used, violations                 int
+}
+
+// spend charges weight at now, or says why not: 429 or 418 with the body
+// and the Retry-After. Status 0 means accepted.
+func (c *weightCounter) spend(now time.Time, weight, limit int, window time.Duration, banAfter int, banFor time.Duration) (int, apiError, time.Duration) {
+	banned := func(until time.Time) (int, apiError, time.Duration) {
+		return http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())}, until.Sub(now)
+	}
+	if now.Before(c.bannedUntil) {
+		return banned(c.bannedUntil)
+	}
+	if start := now.Truncate(window); !start.Equal(c.start) {
+		c.start, c.used = start, 0
+	}
+	if now.Before(c.backoffUntil) {
+		if c.violations++; c.violations >= banAfter {
+			c.violations = 0
+			c.bannedUntil = now.Add(banFor)
+			return banned(c.bannedUntil)
+		}
+	}
+	if c.used+weight > limit {
+		c.backoffUntil = c.start.Add(window)
+		return http.StatusTooManyRequests, apiError{-1003, fmt.Sprintf("Too many requests; current limit of IP(127.0.0.1) is %d requests per minute. Please use the websocket for live updates to avoid polling the API.", limit)}, c.backoffUntil.Sub(now)
+	}
+	c.used += weight
+	return 0, apiError{}, 0
 }
 
 func (rt route) handleTo(w http.ResponseWriter, q url.Values) {
