@@ -28,29 +28,45 @@ var tradeAllPoll = 500 * time.Millisecond
 
 func newTradeAllCmd(g *globals) *cobra.Command {
 	var (
-		tag, key   string
-		sessionIDs []string
-		yes        bool
-		asJSON     bool
+		key                string
+		tags               []string
+		sessionIDs         []string
+		account, venueName string
+		all                bool
+		yes                bool
+		asJSON             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "trade-all",
 		Short: "Run one trade step of many sessions at once",
-		Long: `Trade All runs one trade step now on every selected session: every session
-with --tag, or the sessions named with --session. It previews what would run
-and asks for confirmation (pass --yes to skip both, e.g. in scripts).
+		Long: `Trade All runs one trade step now on every selected session. Select with
+--session (the sessions named, whatever their state), --tag (repeat it: the
+session must carry every tag), --account, --venue, or --all (every running
+session); every criterion given must match, and without --session only running
+sessions are selected. It previews what would run, session by session with the
+orders each would place and its allocation check, and asks for confirmation
+(pass --yes to skip both, e.g. in scripts).
 
 The run is idempotent per key: the key is printed, and running again with
 --key KEY after a lost connection or a crash returns the same run instead of
 trading twice. Exit status is 0 when every session's step succeeded or was
 skipped, 1 when any failed.`,
 		Example: `  tradeplane trade-all --tag desk-a
+  tradeplane trade-all --tag desk-a --tag core --account main
+  tradeplane trade-all --venue binance --yes
+  tradeplane trade-all --all
   tradeplane trade-all --session s-0001 --session s-0002 --yes --json
   tradeplane trade-all --tag desk-a --yes --key 5f0c...   # retry the same run`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (tag == "") == (len(sessionIDs) == 0) {
-				return usagef("select sessions with --tag or --session (exactly one of the two)")
+			req := server.TradeAllRequest{Tags: tags, SessionIDs: sessionIDs, Account: account, Venue: venueName, All: all}
+			if req.Empty() {
+				return usagef("select sessions with --session, --tag, --account, --venue or --all")
+			}
+			for _, t := range tags {
+				if strings.TrimSpace(t) == "" {
+					return usagef("--tag: an empty tag")
+				}
 			}
 			if len(key) > 128 {
 				return usagef("--key is %d characters long; at most 128", len(key))
@@ -58,7 +74,6 @@ skipped, 1 when any failed.`,
 			if err := requireServer(g, "'tradeplane trade-all'"); err != nil {
 				return err
 			}
-			req := server.TradeAllRequest{Tag: tag, SessionIDs: sessionIDs}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if !yes {
 				ok, err := confirmTradeAll(cmd, g, req, asJSON)
@@ -90,8 +105,11 @@ skipped, 1 when any failed.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&tag, "tag", "", "run every session with this tag")
+	f.StringArrayVar(&tags, "tag", nil, "run the running sessions with this tag (repeat: every tag must match)")
 	f.StringSliceVar(&sessionIDs, "session", nil, "run this session (repeat or comma-separate)")
+	f.StringVar(&account, "account", "", "run the running sessions of this account")
+	f.StringVar(&venueName, "venue", "", "run the running sessions on this venue (paper, binance)")
+	f.BoolVar(&all, "all", false, "run every running session")
 	f.StringVar(&key, "key", "", "idempotency key: reuse a printed key to retry the same run (default: a new random key)")
 	f.BoolVar(&yes, "yes", false, "do not preview or ask for confirmation")
 	f.BoolVar(&asJSON, "json", false, "print the finished run as one JSON document")
@@ -120,7 +138,7 @@ func confirmTradeAll(cmd *cobra.Command, g *globals, req server.TradeAllRequest,
 	if f, ok := in.(*os.File); !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
 		return false, usagef("refusing to run Trade All without confirmation: stdin is not a terminal (pass --yes to run without asking)")
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "Run one trade step on %d sessions now? [y/N] ", len(p.Sessions))
+	fmt.Fprintf(cmd.ErrOrStderr(), "Run one trade step on %d sessions (%d planned orders) now? [y/N] ", len(p.Sessions), previewOrders(p))
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false, fmt.Errorf("read confirmation: %w", err)
@@ -132,20 +150,89 @@ func confirmTradeAll(cmd *cobra.Command, g *globals, req server.TradeAllRequest,
 	return false, errors.New("trade-all not confirmed; nothing was run")
 }
 
+// printPreview prints what each selected session would do: one line per
+// planned order (symbol, side, type, price, quantity) with the session's
+// allocation check, or one line saying why the session would be skipped.
 func printPreview(w io.Writer, p server.TradeAllPreview) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SESSION\tNAME\tSTRATEGY\tACCOUNT\tSYMBOLS\tWOULD")
-	for _, v := range p.Sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\trun one trade step\n", v.ID, v.Name, v.Strategy, v.Account, strings.Join(v.Symbols, ","))
+	fmt.Fprintln(tw, "SESSION\tNAME\tACCOUNT\tSYMBOL\tSIDE\tTYPE\tPRICE\tQUANTITY\tALLOCATION")
+	plans := p.Plans
+	if len(plans) == 0 {
+		// A server without plans: what it said would run.
+		for _, v := range p.Sessions {
+			plans = append(plans, server.TradeAllPlan{SessionID: v.ID, Name: v.Name, Account: v.Account, Allocation: server.TradeAllAllocation{OK: true}})
+		}
+		for _, x := range p.Skipped {
+			plans = append(plans, server.TradeAllPlan{SessionID: x.SessionID, Skip: "skip", Message: x.Message})
+		}
 	}
-	for _, s := range p.Skipped {
-		fmt.Fprintf(tw, "%s\t\t\t\t\tskip: %s\n", s.SessionID, s.Message)
+	for _, pl := range plans {
+		switch {
+		case pl.Error != "":
+			fmt.Fprintf(tw, "%s\t%s\t%s\tcannot plan: %s\t\t\t\t\t\n", pl.SessionID, pl.Name, pl.Account, pl.Error)
+		case pl.Skip != "":
+			why := pl.Skip
+			if pl.Message != "" && pl.Message != pl.Skip {
+				why += ": " + pl.Message
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\tskip (%s)\t\t\t\t\t\n", pl.SessionID, pl.Name, pl.Account, why)
+		case len(pl.Orders) == 0:
+			fmt.Fprintf(tw, "%s\t%s\t%s\t(one trade step)\t\t\t\t\t%s\n", pl.SessionID, pl.Name, pl.Account, allocationText(pl.Allocation))
+		default:
+			for i, o := range pl.Orders {
+				id, name, acct, alloc := pl.SessionID, pl.Name, pl.Account, allocationText(pl.Allocation)
+				if i > 0 {
+					id, name, acct, alloc = "", "", "", ""
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, name, acct, o.Symbol, o.Side, o.Type, priceText(o), quantityText(o), alloc)
+			}
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d sessions would run, %d would be skipped\n", len(p.Sessions), len(p.Skipped))
+	fmt.Fprintf(w, "%d sessions would run %d orders, %d would be skipped\n", len(p.Sessions), previewOrders(p), len(p.Skipped))
 	return nil
+}
+
+func previewOrders(p server.TradeAllPreview) int {
+	if p.Orders > 0 {
+		return p.Orders
+	}
+	n := 0
+	for _, pl := range p.Plans {
+		if pl.Skip == "" && pl.Error == "" {
+			n += len(pl.Orders)
+		}
+	}
+	return n
+}
+
+func priceText(o server.PlannedOrder) string {
+	if o.Price.IsZero() {
+		return "market"
+	}
+	return o.Price.String()
+}
+
+func quantityText(o server.PlannedOrder) string {
+	if o.Quantity.IsZero() && !o.QuoteQuantity.IsZero() {
+		return o.QuoteQuantity.String() + " (quote)"
+	}
+	return o.Quantity.String()
+}
+
+// allocationText is the allocation check of a planned step, in a few words.
+func allocationText(a server.TradeAllAllocation) string {
+	switch {
+	case !a.OK && a.Message != "":
+		return "exceeded: " + a.Message
+	case !a.OK:
+		return "exceeded"
+	case a.Available == nil:
+		return "ok (no limit)"
+	}
+	return fmt.Sprintf("ok: %s of %s left", a.Required, *a.Available)
 }
 
 func newIdempotencyKey() string {

@@ -261,11 +261,7 @@ func (t tradeallSessions) Sessions(ctx context.Context) ([]tradeall.SessionInfo,
 type tradeAllAdapter struct{ a *App }
 
 func selectionOf(req server.TradeAllRequest) tradeall.Selection {
-	sel := tradeall.Selection{IDs: req.SessionIDs}
-	if req.Tag != "" {
-		sel.Tags = []string{req.Tag}
-	}
-	return sel
+	return tradeall.Selection{IDs: req.SessionIDs, Tags: req.AllTags(), Account: req.Account, Venue: req.Venue, All: req.All}
 }
 
 func (t tradeAllAdapter) Preview(ctx context.Context, req server.TradeAllRequest) (server.TradeAllPreview, error) {
@@ -273,9 +269,10 @@ func (t tradeAllAdapter) Preview(ctx context.Context, req server.TradeAllRequest
 	if err != nil {
 		return server.TradeAllPreview{}, serviceErr(err)
 	}
-	out := server.TradeAllPreview{Sessions: []server.SessionView{}, Skipped: []server.TradeAllResult{}}
+	out := server.TradeAllPreview{Sessions: []server.SessionView{}, Skipped: []server.TradeAllResult{}, Plans: []server.TradeAllPlan{}}
 	names := t.a.accountNames(ctx)
 	for _, it := range p.Items {
+		out.Plans = append(out.Plans, planView(it))
 		if it.Error != "" || it.Plan.Skip != "" {
 			msg := it.Error
 			if msg == "" {
@@ -287,6 +284,7 @@ func (t tradeAllAdapter) Preview(ctx context.Context, req server.TradeAllRequest
 			out.Skipped = append(out.Skipped, server.TradeAllResult{SessionID: it.SessionID, State: server.ResultSkipped, Message: msg})
 			continue
 		}
+		out.Orders += len(it.Plan.Orders)
 		se, err := t.a.sessions.Get(ctx, it.SessionID)
 		if err != nil {
 			continue
@@ -294,6 +292,23 @@ func (t tradeAllAdapter) Preview(ctx context.Context, req server.TradeAllRequest
 		out.Sessions = append(out.Sessions, t.a.sessionViewNamed(se, names))
 	}
 	return out, nil
+}
+
+// planView is one session's planned step for the API.
+func planView(it tradeall.PreviewItem) server.TradeAllPlan {
+	pl := it.Plan
+	v := server.TradeAllPlan{SessionID: it.SessionID, Name: it.Name, Account: it.Account, Venue: it.Venue, State: it.State,
+		Skip: string(pl.Skip), Message: pl.Message, Error: it.Error, Orders: []server.PlannedOrder{},
+		Allocation: server.TradeAllAllocation{OK: pl.Allocation.OK, Required: pl.Allocation.Required, Message: pl.Allocation.Message}}
+	if !pl.Allocation.Unlimited {
+		avail := pl.Allocation.Available
+		v.Allocation.Available = &avail
+	}
+	for _, o := range pl.Orders {
+		v.Orders = append(v.Orders, server.PlannedOrder{Symbol: o.Symbol, Side: string(o.Side), Type: string(o.Type), Price: o.Price,
+			Quantity: o.Quantity, QuoteQuantity: o.QuoteQuantity})
+	}
+	return v
 }
 
 func (t tradeAllAdapter) Start(ctx context.Context, req server.TradeAllRequest, key, actor string) (server.TradeAllRun, bool, error) {
@@ -348,10 +363,11 @@ func (a *App) followRun(id string) {
 func runView(r tradeall.Run) server.TradeAllRun {
 	v := server.TradeAllRun{ID: r.ID, Key: r.Key, Actor: r.Actor, CreatedAt: r.CreatedAt, Total: r.Counts.Total,
 		Results: []server.TradeAllResult{}}
-	if len(r.Selection.Tags) > 0 {
-		v.Request.Tag = r.Selection.Tags[0]
+	v.Request = server.TradeAllRequest{Tags: r.Selection.Tags, SessionIDs: r.Selection.IDs, Account: r.Selection.Account,
+		Venue: r.Selection.Venue, All: r.Selection.All}
+	if len(r.Selection.Tags) == 1 {
+		v.Request.Tag = r.Selection.Tags[0] // as older clients read it
 	}
-	v.Request.SessionIDs = r.Selection.IDs
 	switch r.State {
 	case tradeall.RunRunning:
 		v.State = server.RunRunning

@@ -8,7 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quagmt/udecimal"
+
 	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/livefeed"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
@@ -60,32 +64,69 @@ func (s stepper) Plan(ctx context.Context, sessionID string) (tradeall.Plan, err
 		return tradeall.Plan{}, err
 	}
 	if skip := skipFor(se.State); skip != "" {
-		return tradeall.Plan{Skip: skip, Message: "session is " + string(se.State)}, nil
+		return tradeall.Plan{Skip: skip, Message: "session is " + string(se.State), Allocation: tradeall.Allocation{OK: true}}, nil
 	}
 	rep, err := s.a.sessions.Preview(ctx, sessionID)
 	if err != nil {
 		return tradeall.Plan{}, err
 	}
-	plan := tradeall.Plan{Allocation: tradeall.Allocation{OK: true}}
-	if rep.Skip != "" {
-		plan.Skip, plan.Message = tradeall.SkipNothingToDo, rep.Skip
-	}
-	for i, req := range rep.Planned {
+	plan := tradeall.Plan{}
+	for _, req := range rep.Planned {
 		plan.Orders = append(plan.Orders, tradeall.Order{Symbol: req.Symbol, Side: req.Side, Type: req.Type,
 			Quantity: req.Quantity, QuoteQuantity: req.QuoteQuantity, Price: req.Price})
-		in := journal.Intent{SessionID: sessionID, AccountID: se.AccountID, Request: req}
-		in.Request.ClientOrderID = fmt.Sprintf("preview-%d", i)
-		if err := (allocationChecker{s.a}).CheckOrder(ctx, in); err != nil && plan.Allocation.OK {
-			plan.Allocation = tradeall.Allocation{OK: false, Message: err.Error()}
-		}
 	}
-	if len(rep.Planned) == 0 && plan.Skip == "" {
-		plan.Skip = tradeall.SkipNothingToDo
+	if plan.Allocation, err = s.a.planAllocation(ctx, se, rep.Planned); err != nil {
+		plan.Allocation = tradeall.Allocation{OK: false, Message: "allocation not checked: " + err.Error()}
 	}
-	if !plan.Allocation.OK && plan.Skip == "" {
-		plan.Skip = tradeall.SkipAllocationExceeded
+	switch {
+	case rep.Skip != "":
+		plan.Skip, plan.Message = classifySkip(rep.Skip), rep.Skip
+	case len(rep.Planned) == 0:
+		plan.Skip, plan.Message = tradeall.SkipNothingToDo, rep.Note
+	case !plan.Allocation.OK:
+		plan.Skip, plan.Message = tradeall.SkipAllocationExceeded, plan.Allocation.Message
 	}
 	return plan, nil
+}
+
+// planAllocation is the allocation check of a step's planned orders taken
+// together: the value of their buys (sells add no exposure) on top of the
+// session's exposure, against its allocation, as the journal's check will
+// judge them one by one.
+func (a *App) planAllocation(ctx context.Context, se session.Session, reqs []venue.OrderRequest) (tradeall.Allocation, error) {
+	total := udecimal.Zero
+	for _, r := range reqs {
+		if r.Side != venue.Buy {
+			continue
+		}
+		value := r.QuoteQuantity
+		if value.IsZero() {
+			price := r.Price
+			if price.IsZero() {
+				var err error
+				if price, err = a.price(ctx, r.Symbol); err != nil {
+					return tradeall.Allocation{}, fmt.Errorf("value %s order: %w", r.Symbol, err)
+				}
+			}
+			value = r.Quantity.Mul(price)
+		}
+		total = total.Add(value)
+	}
+	al := portfolio.Allocation{Session: se.ID, Account: livefeed.AccountKey(store.Account{ID: se.AccountID})}
+	if se.Allocation.Kind == session.AllocShare {
+		al.Share = se.Allocation.Amount
+	} else {
+		al.Fixed = se.Allocation.Amount
+	}
+	if al.Fixed.IsZero() && al.Share.IsZero() {
+		return tradeall.Allocation{OK: true, Required: total, Unlimited: true}, nil
+	}
+	exposure := a.tracker.exposure(se.ID)
+	d, err := a.pf.CheckOrder(portfolio.OrderCheck{Allocation: al, Exposure: exposure, Order: total})
+	if err != nil {
+		return tradeall.Allocation{}, err
+	}
+	return tradeall.Allocation{OK: d.OK, Required: total, Available: d.Limit.Sub(exposure), Message: d.Reason}, nil
 }
 
 func skipFor(st session.State) tradeall.SkipReason {

@@ -48,6 +48,42 @@ func TestTradeAllResultClasses(t *testing.T) {
 		t.Fatalf("pause: %d", code)
 	}
 
+	// The preview shows each session's planned orders and its allocation
+	// check, and says which would be skipped and why.
+	var preview struct {
+		Orders int
+		Plans  []struct {
+			SessionID  string `json:"session_id"`
+			Skip       string
+			Orders     []struct{ Symbol, Side, Type, Price, Quantity string }
+			Allocation struct {
+				OK                  bool
+				Required, Available string
+			}
+		}
+	}
+	if code := n.do(t, "POST", "/api/v1/trade-all/preview", map[string]any{"session_ids": ids}, nil, &preview); code != 200 || len(preview.Plans) != 4 {
+		t.Fatalf("preview: %d %+v", code, preview)
+	}
+	plans := map[string]int{}
+	for i, pl := range preview.Plans {
+		plans[pl.SessionID] = i
+	}
+	if pl := preview.Plans[plans[ok]]; pl.Skip != "" || len(pl.Orders) != 1 || pl.Orders[0].Side != "buy" || pl.Orders[0].Type != "market" ||
+		pl.Orders[0].Symbol != "BTCUSDT" || pl.Orders[0].Quantity == "0" || !pl.Allocation.OK || pl.Allocation.Available != "1000" {
+		t.Errorf("plan of %s: %+v", ok, pl)
+	}
+	if pl := preview.Plans[plans[capped]]; pl.Skip != "allocation_exceeded" || len(pl.Orders) != 1 || pl.Orders[0].Quantity != "0.01" ||
+		pl.Allocation.OK || pl.Allocation.Available != "5" || !strings.HasPrefix(pl.Allocation.Required, "300") {
+		t.Errorf("plan of %s: %+v", capped, pl)
+	}
+	if pl := preview.Plans[plans[paused]]; pl.Skip != "paused" || len(pl.Orders) != 0 {
+		t.Errorf("plan of %s: %+v", paused, pl)
+	}
+	if preview.Orders != 2 { // ok's and poor's: the venue refuses poor's only when it is sent
+		t.Errorf("preview counts %d orders, want 2", preview.Orders)
+	}
+
 	var run taRun
 	if code := n.do(t, "POST", "/api/v1/trade-all", map[string]any{"session_ids": ids}, map[string]string{"Idempotency-Key": "classes"}, &run); code != 202 {
 		t.Fatalf("start: %d", code)

@@ -512,10 +512,41 @@ func truncate(s string, n int) string {
 // --- trade all -------------------------------------------------------------
 
 func validTradeAll(req TradeAllRequest) error {
-	if (req.Tag == "") == (len(req.SessionIDs) == 0) {
-		return invalidf("select sessions by tag or by session_ids (exactly one)")
+	if req.Empty() {
+		return invalidf("select sessions: session_ids, tags, account, venue, or all (every running session)")
+	}
+	for _, id := range req.SessionIDs {
+		if id == "" {
+			return invalidf("session_ids: an empty id")
+		}
+	}
+	for _, t := range req.AllTags() {
+		if t == "" {
+			return invalidf("tags: an empty tag")
+		}
 	}
 	return nil
+}
+
+// describeTradeAll is a request's selection for the audit log.
+func describeTradeAll(req TradeAllRequest) string {
+	var parts []string
+	if len(req.SessionIDs) > 0 {
+		parts = append(parts, fmt.Sprintf("sessions %q", req.SessionIDs))
+	}
+	if tags := req.AllTags(); len(tags) > 0 {
+		parts = append(parts, fmt.Sprintf("tags %q", tags))
+	}
+	if req.Account != "" {
+		parts = append(parts, fmt.Sprintf("account %q", req.Account))
+	}
+	if req.Venue != "" {
+		parts = append(parts, fmt.Sprintf("venue %q", req.Venue))
+	}
+	if req.All {
+		parts = append(parts, "all running")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (s *Server) previewTradeAll(w http.ResponseWriter, r *http.Request) {
@@ -537,7 +568,10 @@ func (s *Server) previewTradeAll(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	p.Sessions, p.Skipped = nonNilSlice(p.Sessions), nonNilSlice(p.Skipped)
+	p.Sessions, p.Skipped, p.Plans = nonNilSlice(p.Sessions), nonNilSlice(p.Skipped), nonNilSlice(p.Plans)
+	for i := range p.Plans {
+		p.Plans[i].Orders = nonNilSlice(p.Plans[i].Orders)
+	}
 	writeJSON(w, http.StatusOK, p)
 }
 
@@ -565,7 +599,7 @@ func (s *Server) startTradeAll(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	noteAudit(r, "trade-all:"+run.ID, fmt.Sprintf("key %q, tag %q, %d sessions, created %t", key, req.Tag, run.Total, created))
+	noteAudit(r, "trade-all:"+run.ID, fmt.Sprintf("key %q, %s, %d sessions, created %t", key, describeTradeAll(req), run.Total, created))
 	w.Header().Set("Location", "/api/v1/trade-all/"+url.PathEscape(run.ID))
 	status := http.StatusAccepted
 	if !created {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/quagmt/udecimal"
@@ -132,11 +133,34 @@ type Sessions interface {
 	Delete(ctx context.Context, id string, force bool, actor string) error
 }
 
-// TradeAllRequest selects the sessions of a Trade All: every session with
-// Tag, or the listed SessionIDs (exactly one of the two).
+// TradeAllRequest selects the sessions of a Trade All. Every criterion set
+// must match: SessionIDs (the session is one of them), Tags (it carries
+// every one; Tag is one more tag, kept for older clients), Account and
+// Venue (by name). All selects every running session when nothing else is
+// set. Without SessionIDs only running sessions are selected; sessions
+// named by id are selected whatever their state, and reported skipped.
 type TradeAllRequest struct {
 	Tag        string   `json:"tag,omitempty"`
+	Tags       []string `json:"tags,omitempty"`
 	SessionIDs []string `json:"session_ids,omitempty"`
+	Account    string   `json:"account,omitempty"`
+	Venue      string   `json:"venue,omitempty"`
+	All        bool     `json:"all,omitempty"`
+}
+
+// Empty reports whether the request selects nothing.
+func (r TradeAllRequest) Empty() bool {
+	return r.Tag == "" && len(r.Tags) == 0 && len(r.SessionIDs) == 0 && r.Account == "" && r.Venue == "" && !r.All
+}
+
+// AllTags is Tags with Tag added, sorted and without repeats.
+func (r TradeAllRequest) AllTags() []string {
+	tags := slices.Clone(r.Tags)
+	if r.Tag != "" {
+		tags = append(tags, r.Tag)
+	}
+	slices.Sort(tags)
+	return slices.Compact(tags)
 }
 
 // TradeAllPreview is what a Trade All would do, without doing it.
@@ -144,6 +168,49 @@ type TradeAllPreview struct {
 	Sessions []SessionView `json:"sessions"`
 	// Skipped are selected sessions that would not run, with why.
 	Skipped []TradeAllResult `json:"skipped"`
+	// Plans is every selected session's planned step, in run order: the
+	// orders it would place and the allocation check of those orders.
+	Plans []TradeAllPlan `json:"plans"`
+	// Orders counts the planned orders of the sessions that would run.
+	Orders int `json:"orders"`
+}
+
+// TradeAllPlan is one session's planned step. Skip says why it would not
+// run (paused, quarantined, not_running, allocation_exceeded,
+// nothing_to_do); Error that it could not be planned.
+type TradeAllPlan struct {
+	SessionID  string             `json:"session_id"`
+	Name       string             `json:"name"`
+	Account    string             `json:"account"`
+	Venue      string             `json:"venue"`
+	State      string             `json:"state"`
+	Skip       string             `json:"skip,omitempty"`
+	Message    string             `json:"message,omitempty"`
+	Error      string             `json:"error,omitempty"`
+	Orders     []PlannedOrder     `json:"orders"`
+	Allocation TradeAllAllocation `json:"allocation"`
+}
+
+// PlannedOrder is one order a step would place. Price is zero for a market
+// order; QuoteQuantity is set when the order is sized in the quote asset.
+type PlannedOrder struct {
+	Symbol        string           `json:"symbol"`
+	Side          string           `json:"side"`
+	Type          string           `json:"type"`
+	Price         udecimal.Decimal `json:"price"`
+	Quantity      udecimal.Decimal `json:"quantity"`
+	QuoteQuantity udecimal.Decimal `json:"quote_quantity"`
+}
+
+// TradeAllAllocation is the allocation check of a planned step: Required is
+// the value its buys would add, Available what the session's allocation has
+// left (absent when it has no limit); OK false means the check would refuse
+// them, Message says why.
+type TradeAllAllocation struct {
+	OK        bool              `json:"ok"`
+	Required  udecimal.Decimal  `json:"required"`
+	Available *udecimal.Decimal `json:"available,omitempty"`
+	Message   string            `json:"message,omitempty"`
 }
 
 // Trade All run and result states.

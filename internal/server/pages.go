@@ -309,7 +309,21 @@ func (s *Server) tradeAllPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.Sort(tags)
-	s.render(w, r, "trade-all", "Trade All", map[string]any{"Sessions": ss, "Tags": tags})
+	var accounts, venues []string
+	if s.deps.Store != nil {
+		if accts, err := s.deps.Store.Accounts(r.Context()); err == nil {
+			for _, a := range accts {
+				accounts = append(accounts, a.Name)
+				if !slices.Contains(venues, a.Venue) {
+					venues = append(venues, a.Venue)
+				}
+			}
+		}
+	}
+	slices.Sort(accounts)
+	slices.Sort(venues)
+	s.render(w, r, "trade-all", "Trade All", map[string]any{"Sessions": ss, "Tags": tags, "TagRows": min(max(len(tags), 1), 6),
+		"Accounts": accounts, "Venues": venues})
 }
 
 func (s *Server) journalPage(w http.ResponseWriter, r *http.Request) {

@@ -231,11 +231,14 @@ type Sessions interface {
 	Sessions(ctx context.Context) ([]SessionInfo, error)
 }
 
-// Allocation is the allocation check of a planned step.
+// Allocation is the allocation check of a planned step: Required is the
+// value its orders would add to the session's exposure, Available what its
+// allocation has left; Unlimited when the session has no allocation limit.
 type Allocation struct {
 	OK        bool          `json:"ok"`
 	Required  venue.Decimal `json:"required"`
 	Available venue.Decimal `json:"available"`
+	Unlimited bool          `json:"unlimited,omitempty"`
 	Message   string        `json:"message,omitempty"`
 }
 

@@ -292,40 +292,69 @@ func newTradeAll(pub *publisher, ss *Sessions, j *Journal, db *store.DB) *TradeA
 		runs: map[string]*server.TradeAllRun{}, byKey: map[string]string{}, cancel: map[string]bool{}, ctx: ctx, stop: stop}
 }
 
+// selectSessions resolves a request: every criterion set must match, and
+// matching sessions that are not running are reported skipped. Every fake
+// account is on the paper venue.
 func (f *TradeAll) selectSessions(ctx context.Context, req server.TradeAllRequest) (run, skipped []server.SessionView, err error) {
-	var all []server.SessionView
-	if req.Tag != "" {
-		all, _ = f.sessions.Sessions(ctx, server.SessionQuery{Tag: req.Tag})
-	} else {
-		for _, id := range req.SessionIDs {
-			v, err := f.sessions.Session(ctx, id)
-			if err != nil {
-				return nil, nil, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("session %q does not exist", id)}
-			}
-			all = append(all, v)
+	all, _ := f.sessions.Sessions(ctx, server.SessionQuery{})
+	for _, id := range req.SessionIDs {
+		if _, err := f.sessions.Session(ctx, id); err != nil {
+			return nil, nil, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("session %q does not exist", id)}
 		}
 	}
 	for _, v := range all {
-		if v.State == "running" {
-			run = append(run, v)
-		} else {
-			skipped = append(skipped, v)
+		switch {
+		case len(req.SessionIDs) > 0 && !slices.Contains(req.SessionIDs, v.ID),
+			req.Account != "" && req.Account != v.Account,
+			req.Venue != "" && req.Venue != "paper":
+			continue
 		}
+		if !slices.ContainsFunc(req.AllTags(), func(t string) bool { return !slices.Contains(v.Tags, t) }) {
+			if v.State == "running" {
+				run = append(run, v)
+			} else {
+				skipped = append(skipped, v)
+			}
+		}
+	}
+	if len(run)+len(skipped) == 0 {
+		return nil, nil, &server.Error{Kind: server.ErrInvalid, Message: "bad selection: no session matches"}
 	}
 	return run, skipped, nil
 }
 
-// Preview implements server.TradeAll.
+// Preview implements server.TradeAll: each running session would place one
+// limit buy of 0.001 BTCUSDT at 65000, within its allocation.
 func (f *TradeAll) Preview(ctx context.Context, req server.TradeAllRequest) (server.TradeAllPreview, error) {
 	run, skipped, err := f.selectSessions(ctx, req)
 	if err != nil {
 		return server.TradeAllPreview{}, err
 	}
 	p := server.TradeAllPreview{Sessions: run}
+	for _, v := range run {
+		avail := v.Allocation
+		p.Plans = append(p.Plans, server.TradeAllPlan{SessionID: v.ID, Name: v.Name, Account: v.Account, Venue: "paper", State: v.State,
+			Orders: []server.PlannedOrder{{Symbol: firstOr(v.Symbols, "BTCUSDT"), Side: "buy", Type: "limit",
+				Price: udecimal.MustParse("65000"), Quantity: udecimal.MustParse("0.001")}},
+			Allocation: server.TradeAllAllocation{OK: true, Required: udecimal.MustParse("65"), Available: &avail}})
+		p.Orders++
+	}
 	for _, v := range skipped {
 		p.Skipped = append(p.Skipped, server.TradeAllResult{SessionID: v.ID, State: server.ResultSkipped, Message: "session is " + v.State})
+		p.Plans = append(p.Plans, server.TradeAllPlan{SessionID: v.ID, Name: v.Name, Account: v.Account, Venue: "paper", State: v.State,
+			Skip: "not_running", Message: "session is " + v.State, Orders: []server.PlannedOrder{}, Allocation: server.TradeAllAllocation{OK: true}})
 	}
 	return p, nil
+}
+
+// sameRequest compares two requests as selections.
+func sameRequest(a, b server.TradeAllRequest) bool {
+	ids := func(r server.TradeAllRequest) []string {
+		s := slices.Clone(r.SessionIDs)
+		slices.Sort(s)
+		return slices.Compact(s)
+	}
+	return slices.Equal(ids(a), ids(b)) && slices.Equal(a.AllTags(), b.AllTags()) && a.Account == b.Account && a.Venue == b.Venue && a.All == b.All
 }
 
 // Start implements server.TradeAll.
@@ -334,7 +363,7 @@ func (f *TradeAll) Start(ctx context.Context, req server.TradeAllRequest, key, a
 	if id, ok := f.byKey[key]; ok {
 		r := *f.runs[id]
 		f.mu.Unlock()
-		if !slices.Equal(r.Request.SessionIDs, req.SessionIDs) || r.Request.Tag != req.Tag {
+		if !sameRequest(r.Request, req) {
 			return server.TradeAllRun{}, false, &server.Error{Kind: server.ErrConflict, Message: "idempotency key " + key + " was used for another request"}
 		}
 		return cloneRun(&r), false, nil

@@ -213,10 +213,45 @@ const pages = {
   "trade-all"() {
     let selection = null, run = null;
     const $ = id => document.getElementById(id);
+    // selected is the request's selection: running sessions matching every
+    // chosen tag, the account and the venue (all running ones when nothing
+    // is chosen), or the picked sessions.
     function selected() {
       const by = document.querySelector('input[name="by"]:checked').value;
-      if (by === "tag") return {tag: $("ta-tag").value};
+      if (by === "tag") {
+        const sel = {tags: [...$("ta-tag").selectedOptions].map(o => o.value)};
+        if ($("ta-account").value) sel.account = $("ta-account").value;
+        if ($("ta-venue").value) sel.venue = $("ta-venue").value;
+        if (!sel.tags.length && !sel.account && !sel.venue) sel.all = true;
+        return sel;
+      }
       return {session_ids: [...document.querySelectorAll(".ta-session:checked")].map(c => c.value)};
+    }
+    // allocText is a plan's allocation check in a few words.
+    function allocText(a) {
+      if (!a.ok) return "exceeded" + (a.message ? ": " + a.message : "");
+      if (a.available === undefined || a.available === null) return "ok (no limit)";
+      return "ok: " + money(a.required) + " of " + money(a.available) + " left";
+    }
+    // planRows lists each session's planned orders, one row per order.
+    function planRows(plans) {
+      const rows = [];
+      for (const p of plans) {
+        if (p.skip || p.error) continue;
+        const orders = p.orders.length ? p.orders : [null];
+        orders.forEach((o, i) => {
+          const first = i === 0;
+          const tr = row([first ? nameOf(p.session_id) : "", first ? p.account : "",
+            o ? o.symbol : "(one trade step)", o ? o.side : "", o ? o.type : "",
+            o ? (Number(o.price) ? price(o.price) : "market") : "",
+            o ? (Number(o.quantity) ? qty(o.quantity) : qty(o.quote_quantity) + " (quote)") : "",
+            first ? allocText(p.allocation) : ""], p.allocation.ok ? "" : "failed");
+          tr.children[5].className = tr.children[6].className = "num";
+          tr.dataset.session = p.session_id;
+          rows.push(tr);
+        });
+      }
+      return rows;
     }
     $("ta-preview").addEventListener("click", async () => {
       selection = selected();
@@ -224,7 +259,8 @@ const pages = {
       if (!r.ok) { show("ta-error", errText(r)); return; }
       show("ta-error", "");
       $("ta-count").textContent = r.data.sessions.length;
-      $("ta-preview-list").replaceChildren(...r.data.sessions.map(s => el("li", s.name + " (" + s.id + ", " + s.state + ")")));
+      $("ta-orders").textContent = r.data.orders || 0;
+      $("ta-plan").querySelector("tbody").replaceChildren(...planRows(r.data.plans || []));
       $("ta-skipped").replaceChildren(...r.data.skipped.map(s => el("li", "skipped " + nameOf(s.session_id) + ": " + (s.message || ""))));
       $("ta-confirm").classList.remove("hidden");
       $("ta-go").disabled = r.data.sessions.length === 0;
@@ -266,7 +302,8 @@ const pages = {
     }
     // The session picks apply only when picking.
     const picks = () => { const byTag = document.querySelector('input[name="by"]:checked').value === "tag";
-      $("ta-tag").disabled = !byTag; $("ta-pick").classList.toggle("off", byTag);
+      for (const id of ["ta-tag", "ta-account", "ta-venue"]) $(id).disabled = !byTag;
+      $("ta-filter").classList.toggle("off", !byTag); $("ta-pick").classList.toggle("off", byTag);
       for (const c of document.querySelectorAll(".ta-session")) c.disabled = byTag; };
     for (const r of document.querySelectorAll('input[name="by"]')) r.addEventListener("change", picks);
     picks();
