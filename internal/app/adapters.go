@@ -47,6 +47,7 @@ func serviceErr(err error) error {
 		params *strategy.ParamsError
 		nf     *session.NotFlatError
 		sel    *tradeall.SelectionError
+		step   *session.StepError
 	)
 	switch {
 	case err == nil:
@@ -58,6 +59,11 @@ func serviceErr(err error) error {
 		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
 	case errors.As(err, &inv), errors.As(err, &params), errors.Is(err, strategy.ErrUnknown), errors.As(err, &sel):
 		return &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
+	case errors.As(err, &step):
+		// The step ran and failed (a venue rejection, a refused
+		// allocation, an unknown outcome): a conflict with the world,
+		// not a server fault; the journal and the alert carry the rest.
+		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
 	}
 	return err
 }

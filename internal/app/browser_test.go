@@ -180,7 +180,11 @@ func TestBrowserRealDemo(t *testing.T) {
 	a.PaperFaults("alpha").Next(paper.OpPlace, paper.FaultInsufficientFunds)
 	var stepped map[string]any
 	code := n.do(t, "POST", "/api/v1/sessions/"+dca+"/trade", nil, nil, &stepped)
-	t.Logf("step btc-dca: %d %v", code, stepped)
+	if code != 409 {
+		// A rejected step is a conflict with the world (the message names
+		// the rejection), not a server error.
+		t.Errorf("step btc-dca with an injected rejection: status %d, want 409", code)
+	}
 	w.WaitJS("the injected alert", `return [...document.querySelectorAll("#alerts tbody tr")].some(tr => tr.textContent.includes("insufficient balance"))`)
 	var loaded string
 	w.JS(`return document.body.dataset.loaded || ""`, &loaded)
