@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -447,6 +448,28 @@ func (l *limiter) pause(d time.Duration, ordersOnly bool) {
 	}
 }
 
+// orderLimitRE finds the window in -1015's message, "Too many new orders;
+// current limit is 50 orders per 10 SECOND."
+var orderLimitRE = regexp.MustCompile(`per (\d+) (SECOND|MINUTE|HOUR|DAY)`)
+
+// orderCountWait is how long until the server's next window of the order
+// limit that msg names (the 10-second one when it names none), with the
+// same hold as a spent bucket.
+func (l *limiter) orderCountWait(msg string) time.Duration {
+	window := l.orders10s.window
+	if m := orderLimitRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		unit := map[string]time.Duration{"SECOND": time.Second, "MINUTE": time.Minute, "HOUR": time.Hour, "DAY": 24 * time.Hour}[m[2]]
+		if n > 0 {
+			window = time.Duration(n) * unit
+		}
+	}
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	srv := l.b.clk.Now().Add(l.b.offset)
+	return srv.Truncate(window).Add(window).Add(l.b.guard + l.b.uncertainty).Sub(srv)
+}
+
 // ban refuses every request of the IP until d from now (HTTP 418) and tells
 // this Client's OnBan.
 func (l *limiter) ban(d time.Duration) time.Time {
@@ -579,7 +602,13 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 	ra, hasRA := retryAfter(resp.Header)
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests:
-		if !hasRA {
+		switch {
+		case hasRA:
+		case ae.Code == -1015:
+			// The order count comes without Retry-After: wait for the
+			// server's next window of the limit that was hit.
+			ra = lim.orderCountWait(ae.Msg)
+		default:
 			ra = lim.b.weight.window
 		}
 		lim.pause(ra, ae.Code == -1015)
