@@ -291,8 +291,8 @@ func TestSessionsBadInput(t *testing.T) {
 		{"unknown session", b.args("sessions", "start", "nosuch"), "nosuch"},
 		{"no id", b.args("sessions", "stop"), "arg"},
 		{"unknown flag", b.args("sessions", "list", "--bogus"), "bogus"},
-		{"trade-all with both", b.args("trade-all", "--tag", "desk-a", "--session", "s-0001"), "exactly one"},
-		{"trade-all with neither", b.args("trade-all", "--yes"), "exactly one"},
+		{"trade-all with no selection", b.args("trade-all", "--yes"), "select sessions with --session, --tag, --account, --venue or --all"},
+		{"trade-all with an empty tag", b.args("trade-all", "--tag", "", "--yes"), "--tag: an empty tag"},
 		{"trade-all no server", []string{"--server", "", "trade-all", "--tag", "desk-a"}, "TRADEPLANE_SERVER"},
 		{"trade-all not a terminal", b.args("trade-all", "--tag", "desk-a"), "--yes"},
 	} {
