@@ -115,6 +115,7 @@ func (p *Portfolio) refreshRatios(asset, accountID string) {
 		l.ratio = r
 		wnet := p.weighted(l.net, r)
 		a.wqty = a.wqty.Sub(l.wnet).Add(wnet)
+		p.moveCells(l, zero, wnet.Sub(l.wnet))
 		l.wnet = wnet
 	}
 	p.revalueHoldings(a)

@@ -6,8 +6,9 @@
 // order.
 //
 // It owns no persistence, no HTTP and no venue I/O: callers feed it markets,
-// ticks and balances, read Total and Snapshot, subscribe to coalesced change
-// notifications, and persist the CollateralVersion records it produces.
+// ticks and balances, read Total, Groups and Snapshot, subscribe to coalesced
+// change notifications, and persist the CollateralVersion records it
+// produces.
 //
 // # Valuation rule
 //
@@ -48,8 +49,23 @@
 // whose route uses it. A tick therefore costs O(assets routed through the
 // market): each such asset is revalued with two multiplications and the grand
 // totals are adjusted by the difference, independent of the number of
-// accounts. A balance change costs O(1). Breakdowns by account, venue,
-// wallet, tag and asset are computed lazily on read by Snapshot in O(lines);
-// AccountTotal costs O(lines of the account). Route selection runs only when
-// the market topology changes (markets registered, a market's first price).
+// accounts.
+//
+// The same aggregates are kept per group (an account, a venue, a wallet kind,
+// a tag: one cell per group and asset it holds), so the totals by group are
+// incremental too. A tick queues the assets it revalued; the next read of
+// group totals (Groups, GroupsSince) first revalues the cells of the queued
+// assets, exactly the groups that hold them (O(groups holding the asset), two
+// multiplications each, once per read however many ticks came in between),
+// then builds the rows in O(groups), plus the groups that hold an unpriced or
+// stale asset or a wallet whose query failed. GroupsSince lists only the
+// groups whose totals or flags changed since a cursor, for streaming. A
+// balance change costs O(groups of its line): account, venue, wallet kind and
+// the account's tags. A change of an account's venue or tags moves its lines,
+// O(lines of the account).
+//
+// Snapshot still computes the full breakdown with every line from scratch in
+// O(lines); AccountTotal costs O(lines of the account). Route selection runs
+// only when the market topology changes (markets registered, a market's first
+// price).
 package portfolio

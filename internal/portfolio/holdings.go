@@ -42,9 +42,11 @@ func (p *Portfolio) UpsertAccount(a Account) error {
 	defer p.mu.Unlock()
 	a.Tags = slices.Clone(a.Tags)
 	if acc := p.accts[a.ID]; acc != nil {
-		acc.meta = a
+		p.regroup(acc, a)
 	} else {
-		p.accts[a.ID] = &account{meta: a, wallets: map[venue.Wallet]*walletState{}}
+		acc := &account{meta: a, wallets: map[venue.Wallet]*walletState{}}
+		p.joinGroups(acc)
+		p.accts[a.ID] = acc
 	}
 	p.bump(CauseAccount)
 	return nil
@@ -63,7 +65,9 @@ func (p *Portfolio) RemoveAccount(id string) error {
 			p.setLine(l, Holding{})
 		}
 		delete(p.unknown, w)
+		p.unref(w.g)
 	}
+	p.leaveGroups(acc)
 	delete(p.accts, id)
 	p.bump(CauseAccount)
 	return nil
@@ -77,10 +81,10 @@ func (p *Portfolio) account(id string) (*account, error) {
 	return acc, nil
 }
 
-func (acc *account) wallet(w venue.Wallet) *walletState {
+func (p *Portfolio) wallet(acc *account, w venue.Wallet) *walletState {
 	ws := acc.wallets[w]
 	if ws == nil {
-		ws = &walletState{acct: acc, name: w, lines: map[string]*line{}}
+		ws = &walletState{acct: acc, name: w, lines: map[string]*line{}, g: p.ref(GroupWallet, string(w))}
 		acc.wallets[w] = ws
 	}
 	return ws
@@ -147,7 +151,7 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 }
 
 func (p *Portfolio) resync(acc *account, w venue.Wallet, balances []venue.Balance) []Drift {
-	ws := acc.wallet(w)
+	ws := p.wallet(acc, w)
 	next := map[string]Holding{}
 	for _, b := range balances {
 		name := strings.ToUpper(b.Asset)
@@ -187,11 +191,13 @@ func (p *Portfolio) newLine(ws *walletState, name string) *line {
 	a := p.assetFor(name)
 	l := &line{w: ws, a: a, ratio: p.effectiveRatio(ws.acct, name)}
 	ws.lines[name] = l
+	p.attach(l)
 	return l
 }
 
-// setLine sets a line's holding and moves the asset aggregates and grand
-// totals by the difference: O(1). A line that becomes zero is removed.
+// setLine sets a line's holding and moves the asset aggregates, the grand
+// totals and the line's group cells by the difference: O(groups of the
+// line). A line that becomes zero is removed.
 func (p *Portfolio) setLine(l *line, h Holding) {
 	net := h.Quantity()
 	wnet := p.weighted(net, l.ratio)
@@ -202,13 +208,24 @@ func (p *Portfolio) setLine(l *line, h Holding) {
 	if !wnet.Equal(l.wnet) {
 		a.wqty = a.wqty.Sub(l.wnet).Add(wnet)
 	}
+	p.moveCells(l, net.Sub(l.net), wnet.Sub(l.wnet))
 	l.free, l.locked, l.borrowed, l.net, l.wnet = h.Free, h.Locked, h.Borrowed, net, wnet
+	held := len(a.lines) > 0
 	if h.isZero() {
 		delete(a.lines, l)
 		delete(l.w.lines, a.name)
+		p.detach(l)
 	} else {
 		a.lines[l] = struct{}{}
 	}
+	if now := len(a.lines) > 0; now != held {
+		if now {
+			delete(p.gone, GroupRef{Kind: GroupAsset, Key: a.name})
+		} else {
+			p.gone[GroupRef{Kind: GroupAsset, Key: a.name}] = p.gepoch
+		}
+	}
+	p.touchAsset(a)
 	p.revalueHoldings(a)
 }
 
@@ -260,7 +277,7 @@ func (p *Portfolio) AddBalance(accountID string, d venue.Balance) error {
 }
 
 func (p *Portfolio) applyLine(acc *account, w venue.Wallet, name string, f func(Holding) Holding) {
-	ws := acc.wallet(w)
+	ws := p.wallet(acc, w)
 	l := ws.lines[name]
 	old := Holding{}
 	if l != nil {
@@ -287,16 +304,25 @@ func (p *Portfolio) MarkWalletUnknown(accountID string, w venue.Wallet, reason s
 	if err != nil {
 		return fmt.Errorf("mark wallet %s unknown: %w", w, err)
 	}
-	ws := acc.wallet(w)
-	ws.unknown, ws.reason = true, reason
-	p.unknown[ws] = struct{}{}
+	p.markUnknown(p.wallet(acc, w), reason)
 	p.bump(CauseBalance)
 	return nil
 }
 
 func (p *Portfolio) markKnown(ws *walletState) {
+	if ws.unknown {
+		p.touchWallet(ws)
+	}
 	ws.unknown, ws.reason = false, ""
 	delete(p.unknown, ws)
+}
+
+func (p *Portfolio) markUnknown(ws *walletState, reason string) {
+	if !ws.unknown {
+		p.touchWallet(ws)
+	}
+	ws.unknown, ws.reason = true, reason
+	p.unknown[ws] = struct{}{}
 }
 
 // MarkAccountUnknown records that the venue query for a whole account failed
@@ -311,11 +337,10 @@ func (p *Portfolio) MarkAccountUnknown(accountID, reason string) error {
 		return fmt.Errorf("mark account unknown: %w", err)
 	}
 	if len(acc.wallets) == 0 {
-		acc.wallet(venue.WalletSpot)
+		p.wallet(acc, venue.WalletSpot)
 	}
 	for _, ws := range acc.wallets {
-		ws.unknown, ws.reason = true, reason
-		p.unknown[ws] = struct{}{}
+		p.markUnknown(ws, reason)
 	}
 	p.bump(CauseBalance)
 	return nil

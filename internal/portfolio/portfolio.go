@@ -78,6 +78,12 @@ type Portfolio struct {
 	value Decimal // Σ asset.value over priced assets
 	coll  Decimal // Σ asset.coll over priced assets
 
+	groups map[GroupRef]*group // breakdown rows other than by asset
+	order  [4][]*group         // groups by kind (kindIndex), sorted by key
+	gone   map[GroupRef]uint64 // removed rows → epoch of removal
+	dirty  []*asset            // assets whose cells await revaluation (flush)
+	gepoch uint64              // group change epoch, closed by each GroupsSince
+
 	version uint64
 	subs    map[*subscriber]struct{}
 
@@ -124,11 +130,17 @@ type asset struct {
 	value  Decimal   // qty × price when priced
 	coll   Decimal   // wqty × price when priced
 	lines  map[*line]struct{}
+	cells  []*cell // per-group aggregates of this asset
+	dirty  bool    // queued in Portfolio.dirty
+	// seenPriced and seenStale are the flags at the last flush.
+	seenPriced, seenStale bool
+	gver                  uint64 // epoch of the last change of its own row
 }
 
 type account struct {
 	meta    Account
 	wallets map[venue.Wallet]*walletState
+	groups  []*group // account, venue, then each distinct tag
 }
 
 type walletState struct {
@@ -138,6 +150,7 @@ type walletState struct {
 	unknown bool
 	reason  string
 	updated time.Time
+	g       *group // wallet-kind group
 }
 
 type line struct {
@@ -146,6 +159,7 @@ type line struct {
 	free, locked, borrowed Decimal
 	net, wnet              Decimal
 	ratio                  Decimal
+	cells                  []*cell // of the account's groups, then the wallet kind's
 }
 
 // New returns an empty portfolio configured by cfg.
@@ -166,6 +180,9 @@ func New(cfg Config) (*Portfolio, error) {
 		subs:       map[*subscriber]struct{}{},
 		ratios:     map[string]Decimal{},
 		acctRatios: map[string]map[string]Decimal{},
+		groups:     map[GroupRef]*group{},
+		gone:       map[GroupRef]uint64{},
+		gepoch:     1,
 	}
 	if p.clk == nil {
 		p.clk = clock.Real{}
@@ -350,6 +367,7 @@ func (p *Portfolio) revalue(a *asset) {
 	price, at := routePrice(a.route)
 	a.price, a.at = price, at
 	p.revalueHoldings(a)
+	p.markDirty(a)
 }
 
 // routePrice multiplies the legs of a route; at is its oldest market leg.
@@ -394,10 +412,12 @@ func (p *Portfolio) revalueHoldings(a *asset) {
 	if !v.Equal(a.value) {
 		p.value = p.value.Sub(a.value).Add(v)
 		a.value = v
+		p.touchAsset(a)
 	}
 	if !c.Equal(a.coll) {
 		p.coll = p.coll.Sub(a.coll).Add(c)
 		a.coll = c
+		p.touchAsset(a)
 	}
 }
 
@@ -531,6 +551,7 @@ func (p *Portfolio) reroute(a *asset) {
 	if !ok {
 		a.price, a.at = zero, time.Time{}
 		a.reason = p.unpricedReason(a.name)
+		p.markDirty(a)
 		return
 	}
 	for _, l := range route {

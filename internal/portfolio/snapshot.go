@@ -142,6 +142,14 @@ func (p *Portfolio) stale(a *asset, now time.Time) bool {
 	return a.priced && !a.at.IsZero() && now.Sub(a.at) > p.staleAfter
 }
 
+// Version is the current version: it moves on every change (tick, balance,
+// account, collateral, markets). O(1).
+func (p *Portfolio) Version() uint64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.version
+}
+
 // Total returns the grand totals: the values are maintained incrementally
 // (O(1)); the flags cost O(assets + failed wallets).
 func (p *Portfolio) Total() Totals {
@@ -301,7 +309,7 @@ func (p *Portfolio) Snapshot() Snapshot {
 		av := AccountView{Account: acc.meta, Wallets: []WalletView{}}
 		av.Tags = slices.Clone(acc.meta.Tags)
 		targets := []*builder{byAcct.get(acc.meta.ID), byVenue.get(acc.meta.Venue)}
-		for _, tag := range acc.meta.Tags {
+		for _, tag := range groupTags(acc.meta.Tags) { // a tag given twice counts once
 			targets = append(targets, byTag.get(tag))
 		}
 		for _, w := range acc.wallets {

@@ -14,8 +14,8 @@ const (
 
 // Change tells a subscriber that the portfolio moved to Version. Changes are
 // coalesced: a subscriber that reads slowly sees only the latest, so Cause is
-// that of the latest change and earlier causes may be lost. Read Total or
-// Snapshot for the flags and breakdowns.
+// that of the latest change and earlier causes may be lost. Read Total for
+// the flags, GroupsSince for the groups that changed, Snapshot for lines.
 type Change struct {
 	Version         uint64  `json:"version"`
 	Cause           Cause   `json:"cause"`
