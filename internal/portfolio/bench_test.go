@@ -182,3 +182,98 @@ func BenchmarkWarmup(b *testing.B) {
 		}
 	}
 }
+
+// groupDesk builds n accounts on one venue, each in one of 10 tags, holding
+// BTC, ETH and USDT in spot and BTC in futures, so a BTC/USDT tick moves
+// every account's totals: n account groups, the venue, two wallet kinds and
+// 10 tags (n+13 groups, 2n lines).
+func groupDesk(tb testing.TB, n int) *portfolio.Portfolio {
+	tb.Helper()
+	p, err := portfolio.New(portfolio.Config{Clock: clock.NewFake(t0), StaleAfter: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := p.RegisterMarkets("binance", []venue.Symbol{sym("BTCUSDT", "BTC", "USDT"), sym("ETHUSDT", "ETH", "USDT")}); err != nil {
+		tb.Fatal(err)
+	}
+	for _, tk := range []venue.PriceTick{{Symbol: "BTCUSDT", Price: d("60000.12"), Time: t0}, {Symbol: "ETHUSDT", Price: d("3000.5"), Time: t0}} {
+		if err := p.Tick(tk); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	q := func() venue.Decimal { return d(fmt.Sprintf("%d.%06d", rng.IntN(100), rng.IntN(1_000_000))) }
+	for i := range n {
+		id := fmt.Sprintf("acct-%05d", i)
+		if err := p.UpsertAccount(portfolio.Account{ID: id, Venue: "binance", Tags: []string{fmt.Sprintf("desk-%d", i%10)}}); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := p.ResyncAccount(id, []venue.Balance{
+			{Wallet: venue.WalletSpot, Asset: "BTC", Free: q()}, {Wallet: venue.WalletSpot, Asset: "ETH", Free: q()},
+			{Wallet: venue.WalletSpot, Asset: "USDT", Free: q()}, {Wallet: venue.WalletFutures, Asset: "BTC", Free: q()},
+		}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	_ = p.Groups()
+	return p
+}
+
+// btcTick is the next tick of a BTC/USDT stream that alternates prices,
+// each a nanosecond after the previous one (an older tick is ignored).
+func btcTick() venue.PriceTick {
+	btcSeq++
+	pr := [...]string{"60001.25", "59998.5", "60003.75", "60000.01"}[btcSeq&3]
+	return venue.PriceTick{Symbol: "BTCUSDT", Price: d(pr), Time: t0.Add(time.Second + time.Duration(btcSeq))}
+}
+
+var btcSeq int
+
+// BenchmarkTickGroups is the cost of one BTC/USDT tick when every account
+// holds BTC:
+//   - tick: Tick alone; the grand total is current, the groups' revaluation
+//     is queued (O(assets routed through the market));
+//   - tick+delta: Tick, then GroupsSince, which revalues every group holding
+//     BTC (n+13 groups, two multiplications each) and returns the changed
+//     groups' totals: the tick-to-current-group-totals latency when read
+//     right after each tick, and the work the SSE publisher does per window;
+//   - groups: Groups, the full breakdown read that GET /api/v1/portfolio
+//     makes (no tick in between: the O(groups) build alone).
+func BenchmarkTickGroups(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		p := groupDesk(b, n)
+		b.Run(fmt.Sprintf("accounts=%d/tick", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if err := p.Tick(btcTick()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			_ = p.Groups()
+		})
+		b.Run(fmt.Sprintf("accounts=%d/tick+delta", n), func(b *testing.B) {
+			cursor := p.Groups().Cursor
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := p.Tick(btcTick()); err != nil {
+					b.Fatal(err)
+				}
+				d := p.GroupsSince(cursor)
+				if len(d.ByAccount) != n {
+					b.Fatalf("%d accounts changed, want %d", len(d.ByAccount), n)
+				}
+				cursor = d.Cursor
+			}
+		})
+		b.Run(fmt.Sprintf("accounts=%d/groups", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if g := p.Groups(); len(g.ByAccount) != n {
+					b.Fatal(len(g.ByAccount))
+				}
+			}
+		})
+	}
+}
