@@ -46,7 +46,7 @@ func (s *Server) registerAPI() {
 	s.handleStream(v, "GET /api/v1/trade-all/{run}/stream", s.tradeAllStream)
 	api(t, "POST /api/v1/trade-all/{run}/cancel", s.cancelTradeAll)
 	api(v, "GET /api/v1/portfolio", s.getPortfolio)
-	s.handleStream(v, "GET /api/v1/portfolio/stream", s.topicStream(TopicPortfolio))
+	s.handleStream(v, "GET /api/v1/portfolio/stream", s.portfolioStream)
 	api(v, "GET /api/v1/collateral", s.getCollateral)
 	api(a, "PUT /api/v1/collateral/{asset}", s.putCollateral)
 	api(v, "GET /api/v1/journal", s.getJournal)

@@ -17,9 +17,13 @@ import (
 // after its topic on /api/v1/<topic>/stream and /api/v1/events.
 
 // PublishPortfolio streams a portfolio change (value and collateral value
-// at a version; clients read /api/v1/portfolio for the breakdown).
+// at a version, event "portfolio") and schedules the coalesced group
+// totals (event "portfolio-groups", at most one per group kind every
+// PortfolioGroupsEvery; see groupPublisher). Clients read /api/v1/portfolio
+// for the lines.
 func (s *Server) PublishPortfolio(c portfolio.Change) {
 	s.hub.publish(TopicPortfolio, string(TopicPortfolio), "", c)
+	s.snaps.groups.kick(s)
 }
 
 // PublishJournal streams one appended journal event.
@@ -46,8 +50,14 @@ func (s *Server) PublishSession(v SessionView) {
 // Subscribers is the number of open event streams (for metrics and tests).
 func (s *Server) Subscribers() int { return s.hub.count() }
 
-// portfolioChange is the current totals in the shape of a published change.
+// portfolioChange is the current totals in the shape of a published change:
+// from the incremental totals when the portfolio keeps them (O(groups)),
+// else from a snapshot.
 func (s *Server) portfolioChange() portfolio.Change {
+	if gr, ok := s.deps.Portfolio.(groupReader); ok {
+		b := gr.GroupsSince(0)
+		return portfolio.Change{Version: b.Version, Value: b.Total.Value, CollateralValue: b.Total.CollateralValue}
+	}
 	snap := s.deps.Portfolio.Snapshot()
 	return portfolio.Change{Version: snap.Version, Value: snap.Total.Value, CollateralValue: snap.Total.CollateralValue}
 }
