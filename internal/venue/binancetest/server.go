@@ -2,7 +2,8 @@
 // and websocket endpoints that speak Binance's documented formats, sign-check
 // requests, count request weight per minute (429, then 418 bans), match orders
 // against a price path the test sets, and fail the next call of an operation
-// on demand.
+// on demand (FailNext) or every matching call until told otherwise
+// (FailEvery).
 //
 // It owns only the fake exchange; the adapter lives in venue/binance and the
 // shared venue contract in venue. It is not a matching engine: orders fill
@@ -144,6 +145,7 @@ type Server struct {
 	nextOrderID int64
 	nextTradeID map[string]int64
 	faults      map[string][]Fault
+	sticky      []*StickyFault
 	skew        time.Duration
 
 	weightStart  time.Time
@@ -274,6 +276,75 @@ func (s *Server) FailNext(op string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[op] = append(s.faults[op], f)
+}
+
+// FaultRule describes a sticky fault: every request of Op that matches it
+// fails with Fault, every time, until the rule is removed (FailNext's
+// faults are one-shot and go first). Symbol and ClientIDPrefix narrow the
+// rule ("" matches any); the client order id is the request's
+// newClientOrderId, or origClientOrderId for queries and cancels. A rule on
+// OpPlace with a ClientIDPrefix fails one family of orders (say one
+// strategy's, or Trade All's) on one symbol and lets every other order
+// through.
+type FaultRule struct {
+	Op             string
+	Symbol         string
+	ClientIDPrefix string
+	Fault          Fault
+}
+
+// StickyFault is an installed FaultRule.
+type StickyFault struct {
+	s    *Server
+	rule FaultRule
+	hits int
+}
+
+// FailEvery installs a sticky fault. Rules are tried in the order installed;
+// the first that matches a request answers it.
+func (s *Server) FailEvery(r FaultRule) *StickyFault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &StickyFault{s: s, rule: r}
+	s.sticky = append(s.sticky, f)
+	return f
+}
+
+// Hits is how many requests the rule has failed.
+func (f *StickyFault) Hits() int {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	return f.hits
+}
+
+// Remove uninstalls the rule; requests after it are answered normally.
+func (f *StickyFault) Remove() {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	for i, g := range f.s.sticky {
+		if g == f {
+			f.s.sticky = append(f.s.sticky[:i:i], f.s.sticky[i+1:]...)
+			return
+		}
+	}
+}
+
+// stickyLocked is the fault of the first rule matching a request of op.
+func (s *Server) stickyLocked(op string, q url.Values) Fault {
+	cid := q.Get("newClientOrderId")
+	if cid == "" {
+		cid = q.Get("origClientOrderId")
+	}
+	for _, f := range s.sticky {
+		r := f.rule
+		if r.Op != op || (r.Symbol != "" && r.Symbol != q.Get("symbol")) ||
+			(r.ClientIDPrefix != "" && !strings.HasPrefix(cid, r.ClientIDPrefix)) {
+			continue
+		}
+		f.hits++
+		return r.Fault
+	}
+	return ""
 }
 
 // SetSkew moves the fake's clock by d relative to the configured clock, to
@@ -497,6 +568,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	if rt.op != "" && len(s.faults[rt.op]) > 0 {
 		fault = s.faults[rt.op][0]
 		s.faults[rt.op] = s.faults[rt.op][1:]
+	} else if rt.op != "" && len(s.sticky) > 0 {
+		fault = s.stickyLocked(rt.op, q)
 	}
 	s.mu.Unlock()
 
