@@ -40,6 +40,35 @@ func retryOrderID(key tradeall.StepKey, k, n int) string {
 	return fmt.Sprintf("%s-r%d-%d", key.Ref(), k, n)
 }
 
+// attemptIDs names the orders of attempt k of a step: stepOrderID for the
+// first, retryOrderID after.
+func attemptIDs(key tradeall.StepKey, k int) func(n int) string {
+	if k == 0 {
+		return func(n int) string { return stepOrderID(key, n) }
+	}
+	return func(n int) string { return retryOrderID(key, k, n) }
+}
+
+// trade runs the session's step with the order ids cid. The step is named
+// by its first order id (StepOptions.StepID), which the session saves as
+// ClosedStep with the strategy state once every order has an outcome.
+func (s stepper) trade(ctx context.Context, key tradeall.StepKey, cid func(int) string, pace func(context.Context) error) (session.StepReport, error) {
+	// A rejected order (allocation check or venue) ends the step as an
+	// abort of its caller, not a failure of the session: tradeAllPlacer
+	// cancels sctx when the journal rejects one of the step's orders.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ref := key.Ref()
+	tradeAllSteps.Store(ref, cancel)
+	defer tradeAllSteps.Delete(ref)
+	return s.a.sessions.TradeNowWith(sctx, key.SessionID, "trade-all:"+key.RunID, session.StepOptions{
+		ClientOrderID: cid,
+		StepID:        cid(0),
+		BeforePlace:   pace,
+		Trigger:       "trade-all",
+	})
+}
+
 // nextAttempt is the attempt number after every attempt of the step whose
 // orders are stored.
 func (s stepper) nextAttempt(ctx context.Context, key tradeall.StepKey) (int, error) {
@@ -150,29 +179,15 @@ func (s stepper) Step(ctx context.Context, req tradeall.StepRequest) (tradeall.S
 	if skip := skipFor(se.State); skip != "" {
 		return tradeall.StepResult{Skip: skip, Message: "session is " + string(se.State)}, nil
 	}
-	cid := func(n int) string { return stepOrderID(req.Key, n) }
+	cid := attemptIDs(req.Key, 0)
 	if req.Resumed {
 		k, err := s.nextAttempt(ctx, req.Key)
 		if err != nil {
 			return tradeall.StepResult{}, err
 		}
-		if k > 0 {
-			cid = func(n int) string { return retryOrderID(req.Key, k, n) }
-		}
+		cid = attemptIDs(req.Key, k)
 	}
-	// A rejected order (allocation check or venue) ends the step as an
-	// abort of its caller, not a failure of the session: tradeAllPlacer
-	// cancels sctx when the journal rejects one of the step's orders.
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ref := req.Key.Ref()
-	tradeAllSteps.Store(ref, cancel)
-	defer tradeAllSteps.Delete(ref)
-	rep, err := s.a.sessions.TradeNowWith(sctx, req.Key.SessionID, "trade-all:"+req.Key.RunID, session.StepOptions{
-		ClientOrderID: cid,
-		BeforePlace:   req.Pace,
-		Trigger:       "trade-all",
-	})
+	rep, err := s.trade(ctx, req.Key, cid, req.Pace)
 	if err != nil && len(rep.Placed) == 0 && s.notHere(ctx, req.Key, err) {
 		// Another node owns the session now (or this one has not started
 		// running it yet) and nothing of the step was sent: its owner
@@ -342,7 +357,39 @@ func (s stepper) Settle(ctx context.Context, key tradeall.StepKey) (tradeall.Set
 	if unexecuted == len(orders) {
 		return tradeall.Settlement{Started: false}, nil
 	}
-	return set, nil
+	return s.replayUnsaved(ctx, key, set), nil
+}
+
+// replayUnsaved replays a settled step whose outcome never reached the
+// strategy's saved state (the node died between the venue's answer and the
+// session's save: its ClosedStep does not name the step): the strategy
+// decides again under the same order ids, and the journal answers them, so
+// what it records matches what the venue did, and nothing is sent twice. A
+// session that cannot step now (paused, owned elsewhere) keeps the
+// settlement as it is, with a warning: its state then lacks the step.
+func (s stepper) replayUnsaved(ctx context.Context, key tradeall.StepKey, set tradeall.Settlement) tradeall.Settlement {
+	k, err := s.nextAttempt(ctx, key)
+	if err != nil || k == 0 {
+		return set
+	}
+	cid := attemptIDs(key, k-1) // the attempt whose orders are stored
+	se, err := s.a.sessions.Get(ctx, key.SessionID)
+	if err != nil || se.ClosedStep == cid(0) {
+		return set
+	}
+	if skip := skipFor(se.State); skip != "" {
+		s.a.log.Warn("trade-all: a settled step cannot be replayed; the session's strategy state lacks it",
+			"session", key.SessionID, "run", key.RunID, "state", se.State)
+		return set
+	}
+	rep, err := s.trade(ctx, key, cid, nil)
+	if err != nil && len(rep.Placed) == 0 && s.notHere(ctx, key, err) {
+		s.a.log.Warn("trade-all: a settled step cannot be replayed here; the session's strategy state lacks it",
+			"session", key.SessionID, "run", key.RunID, "err", err)
+		return set
+	}
+	res, rerr := s.result(ctx, key, rep, err)
+	return tradeall.Settlement{Started: true, Result: res, Err: rerr}
 }
 
 // failureClass is the class of a failed placement: the journal error's, or

@@ -31,6 +31,7 @@ type env struct {
 	now     time.Time
 	dry     bool
 	cidFn   func(n int) string              // StepOptions.ClientOrderID
+	stepID  string                          // StepOptions.StepID
 	before  func(ctx context.Context) error // StepOptions.BeforePlace
 
 	mu       sync.Mutex
@@ -185,6 +186,13 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	return o, nil
 }
 
+// placedAny reports whether the step tried to place an order.
+func (e *env) placedAny() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n > 0
+}
+
 // stepSettled reports whether every order of the step has a known outcome:
 // none is left in the journal as an intent or with an unknown outcome. The
 // orders of earlier attempts of a replayed step count too; ids are dense
@@ -195,8 +203,12 @@ func (e *env) stepSettled(ctx context.Context) bool {
 	e.mu.Lock()
 	placed := e.n
 	e.mu.Unlock()
+	id := func(n int) string { return e.m.cid(e.id, e.step, n) }
+	if e.cidFn != nil {
+		id = e.cidFn
+	}
 	for n := 0; ; n++ {
-		o, err := e.m.db.OrderByClientID(ctx, e.m.cid(e.id, e.step, n))
+		o, err := e.m.db.OrderByClientID(ctx, id(n))
 		if errors.Is(err, store.ErrNotFound) {
 			if n >= placed {
 				return true

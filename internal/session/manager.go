@@ -787,6 +787,12 @@ type StepOptions struct {
 	// the session then recognises these orders as its own (open orders,
 	// cancel on stop) through the journal.
 	ClientOrderID func(n int) string
+	// StepID names a caller-named step (with ClientOrderID). Once every
+	// order of the step has a known outcome, it is saved as the session's
+	// ClosedStep in the same write as the strategy state, so after a crash
+	// the caller can tell whether the step's outcome reached the strategy
+	// (ClosedStep is StepID) or must be replayed under the same ids.
+	StepID string
 	// BeforePlace, when set, is called before each order is sent (Trade
 	// All's pacing); an error aborts the step before that order with the
 	// error returned. An abort is not a failure of the session.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -396,7 +397,7 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if req != nil {
-		e.cidFn, e.before = req.opts.ClientOrderID, req.opts.BeforePlace
+		e.cidFn, e.before, e.stepID = req.opts.ClientOrderID, req.opts.BeforePlace, req.opts.StepID
 		if req.ctx != nil {
 			defer context.AfterFunc(req.ctx, cancel)() // the caller gave up: cancel the step
 		}
@@ -486,8 +487,13 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 	// (an unknown outcome, a store error, a crash before the write) is
 	// replayed under the same number.
 	var closing int64
-	if owned && e.step != 0 && e.stepSettled(ctx) {
+	var closedStep string
+	switch {
+	case !owned:
+	case e.step != 0 && e.stepSettled(ctx):
 		closing = e.step
+	case e.cidFn != nil && e.stepID != "" && e.placedAny() && e.stepSettled(ctx):
+		closedStep = e.stepID
 	}
 	if !owned {
 		// Another node may own the session now: its stored state is not
@@ -497,13 +503,13 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		if dirty {
 			r.sstate = state
 		}
-	} else if dirty || closing != 0 || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
+	} else if dirty || closing != 0 || closedStep != "" || lastErr != r.lastErr || len(rep.Placed) > 0 || len(rep.Canceled) > 0 {
 		var st json.RawMessage
 		if dirty {
 			st = state
 			r.sstate = state
 		}
-		if err := m.db.SaveSessionStep(ctx, r.id, st, end, lastErr, closing); err != nil {
+		if err := m.db.SaveSessionStep(ctx, r.id, store.StepOutcome{State: st, At: end, LastError: lastErr, Close: closing, ClosedStep: closedStep}); err != nil {
 			m.log.Error("save step", "session", r.id, "err", err)
 			if o.err == nil {
 				o.err, kind = fmt.Errorf("save step: %w", err), FailError

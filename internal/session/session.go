@@ -123,10 +123,13 @@ type Session struct {
 	RestartsAuto   int64           `json:"restarts_auto"`
 	RestartsManual int64           `json:"restarts_manual"`
 	StepSeq        int64           `json:"step_seq"`
-	LastStepAt     time.Time       `json:"last_step_at,omitzero"`
-	LastError      string          `json:"last_error,omitempty"`
-	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	// ClosedStep is the StepOptions.StepID of the last caller-named step
+	// whose outcome was saved with the strategy state.
+	ClosedStep string    `json:"closed_step,omitempty"`
+	LastStepAt time.Time `json:"last_step_at,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 	// StrategyState is the strategy's persisted JSON state.
 	StrategyState json.RawMessage `json:"strategy_state,omitempty"`
 }
@@ -165,7 +168,7 @@ func fromStore(s store.Session) (Session, error) {
 		ID: s.ID, Name: s.Name, Strategy: s.Strategy, AccountID: s.AccountID, Symbols: s.Symbols, Params: s.Params,
 		Allocation: Allocation{Kind: AllocationKind(s.AllocationKind), Amount: s.Allocation}, Tags: s.Tags,
 		State: State(s.State), StateReason: s.StateReason, Desired: Desired(s.Desired), RestartsAuto: s.RestartsAuto,
-		RestartsManual: s.RestartsManual, StepSeq: s.StepSeq, LastStepAt: s.LastStepAt, LastError: s.LastError,
+		RestartsManual: s.RestartsManual, StepSeq: s.StepSeq, ClosedStep: s.ClosedStep, LastStepAt: s.LastStepAt, LastError: s.LastError,
 		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, StrategyState: s.StrategyState,
 	}
 	if len(s.RestartPolicy) > 0 {

@@ -41,10 +41,13 @@ type Session struct {
 	RestartsManual int64
 	StepSeq        int64
 	StepOpen       int64 // the open step (see OpenSessionStep); 0 when none
-	LastStepAt     time.Time
-	LastError      string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// ClosedStep is the id of the last caller-named step whose outcome was
+	// saved with the strategy state (see SaveSessionStep).
+	ClosedStep string
+	LastStepAt time.Time
+	LastError  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // SessionTransition is one recorded change of a session's state. From is
@@ -69,7 +72,7 @@ type SessionFilter struct {
 
 const sessionCols = `id, name, strategy, account_id, symbols, params, allocation_kind, allocation, tags, state,
 	state_reason, desired, strategy_state, restart_policy, restarts_auto, restarts_manual, step_seq,
-	last_step_at, last_error, created_at, updated_at, step_open`
+	last_step_at, last_error, created_at, updated_at, step_open, closed_step`
 
 func jsonOr(raw json.RawMessage, def string) string {
 	if len(raw) == 0 {
@@ -108,10 +111,10 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, actor string) error
 	tags, _ := json.Marshal(nonNil(s.Tags))
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			s.ID, s.Name, s.Strategy, s.AccountID, string(syms), jsonOr(s.Params, "{}"), s.AllocationKind, s.Allocation,
 			string(tags), s.State, s.StateReason, s.Desired, jsonOr(s.StrategyState, "{}"), jsonOr(s.RestartPolicy, "{}"),
-			s.RestartsAuto, s.RestartsManual, s.StepSeq, micros(s.LastStepAt), s.LastError, micros(s.CreatedAt), micros(s.UpdatedAt), s.StepOpen)
+			s.RestartsAuto, s.RestartsManual, s.StepSeq, micros(s.LastStepAt), s.LastError, micros(s.CreatedAt), micros(s.UpdatedAt), s.StepOpen, s.ClosedStep)
 		if err != nil {
 			return db.mapErr(err)
 		}
@@ -136,7 +139,7 @@ func scanSession(row interface{ Scan(...any) error }) (Session, error) {
 	var lastStep, created, updated int64
 	if err := row.Scan(&s.ID, &s.Name, &s.Strategy, &s.AccountID, &syms, &params, &s.AllocationKind, &s.Allocation,
 		&tags, &s.State, &s.StateReason, &s.Desired, &sstate, &policy, &s.RestartsAuto, &s.RestartsManual,
-		&s.StepSeq, &lastStep, &s.LastError, &created, &updated, &s.StepOpen); err != nil {
+		&s.StepSeq, &lastStep, &s.LastError, &created, &updated, &s.StepOpen, &s.ClosedStep); err != nil {
 		return s, err
 	}
 	if err := json.Unmarshal([]byte(syms), &s.Symbols); err != nil {
@@ -308,17 +311,33 @@ func (db *DB) SessionTransitions(ctx context.Context, id string) ([]SessionTrans
 	return out, rows.Err()
 }
 
-// SaveSessionStep persists the outcome of a trade step: the strategy's
-// state (nil keeps the stored one), the step time and last_error; a
-// non-zero close also closes that step (every order it placed has a known
-// outcome, so the next step takes a new number) in the same write, so no crash can leave a step's saved state behind an open step
-// that would be replayed on top of it.
-func (db *DB) SaveSessionStep(ctx context.Context, id string, state json.RawMessage, at time.Time, lastError string, close int64) error {
+// StepOutcome is what SaveSessionStep records of a trade step.
+type StepOutcome struct {
+	State     json.RawMessage // the strategy's state; nil keeps the stored one
+	At        time.Time
+	LastError string
+	// Close, when non-zero, closes that step number (every order it placed
+	// has a known outcome, so the next step takes a new number).
+	Close int64
+	// ClosedStep, when set, names a caller-named step (Trade All) whose
+	// orders all have a known outcome and whose state this write saves.
+	ClosedStep string
+}
+
+// SaveSessionStep persists the outcome of a trade step in one write: the
+// strategy's state, the step time and last_error, and the step's closing, so
+// no crash can leave a step's saved state behind an open step that would be
+// replayed on top of it.
+func (db *DB) SaveSessionStep(ctx context.Context, id string, o StepOutcome) error {
 	set := `last_step_at = $1, last_error = $2, step_open = CASE WHEN step_open = $4 THEN 0 ELSE step_open END`
-	args := []any{micros(at), lastError, id, close}
-	if state != nil {
-		set += `, strategy_state = $5`
-		args = append(args, string(state))
+	args := []any{micros(o.At), o.LastError, id, o.Close}
+	if o.State != nil {
+		args = append(args, string(o.State))
+		set += fmt.Sprintf(`, strategy_state = $%d`, len(args))
+	}
+	if o.ClosedStep != "" {
+		args = append(args, o.ClosedStep)
+		set += fmt.Sprintf(`, closed_step = $%d`, len(args))
 	}
 	if err := db.expectOne(ctx, id, `UPDATE sessions SET `+set+` WHERE id = $3`, args...); err != nil {
 		return fmt.Errorf("save session %s step: %w", id, err)

@@ -133,7 +133,7 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 			if want == 3 {
 				break // left open
 			}
-			if err := db.SaveSessionStep(ctx, "s-c", nil, at, "", got); err != nil {
+			if err := db.SaveSessionStep(ctx, "s-c", store.StepOutcome{At: at, Close: got}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -144,7 +144,7 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 				t.Fatalf("open step: got %d replay %v %v, want 3 replayed", got, replay, err)
 			}
 		}
-		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "", 2); err != nil {
+		if err := db.SaveSessionStep(ctx, "s-c", store.StepOutcome{At: at, Close: 2}); err != nil {
 			t.Fatal(err)
 		}
 		if got, replay, _ := db.OpenSessionStep(ctx, "s-c"); got != 3 || !replay {
@@ -153,10 +153,10 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 		if s, _ := db.Session(ctx, "s-c"); s.StepOpen != 3 {
 			t.Fatalf("stored open step %d, want 3", s.StepOpen)
 		}
-		if err := db.SaveSessionStep(ctx, "s-c", json.RawMessage(`{"bought":"3"}`), at, "", 0); err != nil {
+		if err := db.SaveSessionStep(ctx, "s-c", store.StepOutcome{State: json.RawMessage(`{"bought":"3"}`), At: at}); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "oops", 0); err != nil {
+		if err := db.SaveSessionStep(ctx, "s-c", store.StepOutcome{At: at, LastError: "oops"}); err != nil {
 			t.Fatal(err)
 		}
 		a, m, err := db.IncrementSessionRestarts(ctx, "s-c", false)
@@ -176,8 +176,11 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 			t.Fatalf("got %+v", s)
 		}
 		// Saving step 3's outcome with close 3 closes it.
-		if err := db.SaveSessionStep(ctx, "s-c", nil, at, "oops", 3); err != nil {
+		if err := db.SaveSessionStep(ctx, "s-c", store.StepOutcome{At: at, LastError: "oops", Close: 3, ClosedStep: "tabc-0"}); err != nil {
 			t.Fatal(err)
+		}
+		if s, _ := db.Session(ctx, "s-c"); s.ClosedStep != "tabc-0" || string(s.StrategyState) != `{"bought":"3"}` {
+			t.Fatalf("closed step %q state %s, want tabc-0 and the saved state kept", s.ClosedStep, s.StrategyState)
 		}
 		if got, replay, _ := db.OpenSessionStep(ctx, "s-c"); got != 4 || replay {
 			t.Fatalf("after closing step 3: got %d replay %v, want 4 fresh", got, replay)
