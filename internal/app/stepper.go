@@ -171,8 +171,31 @@ func skipFor(st session.State) tradeall.SkipReason {
 	}
 }
 
+// transientWait bounds how long a step waits for a session that is starting
+// or restarting (just adopted after a failover, resumed at boot, or in a
+// short restart backoff) before it is skipped as not running.
+const transientWait = 10 * time.Second
+
+// settledSession reads a session, waiting up to transientWait while it is
+// starting or restarting: a run must not skip a session only because it
+// reached it in the instant between its adoption and its first step.
+func (s stepper) settledSession(ctx context.Context, id string) (session.Session, error) {
+	deadline := time.Now().Add(transientWait)
+	for {
+		se, err := s.a.sessions.Get(ctx, id)
+		if err != nil || (se.State != session.Starting && se.State != session.Restarting) || time.Now().After(deadline) {
+			return se, err
+		}
+		select {
+		case <-ctx.Done():
+			return se, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 func (s stepper) Step(ctx context.Context, req tradeall.StepRequest) (tradeall.StepResult, error) {
-	se, err := s.a.sessions.Get(ctx, req.Key.SessionID)
+	se, err := s.settledSession(ctx, req.Key.SessionID)
 	if err != nil {
 		return tradeall.StepResult{}, err
 	}
