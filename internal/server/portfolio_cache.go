@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -200,14 +201,16 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// joinObjects concatenates two encoded JSON objects with distinct keys.
-func joinObjects(a, b []byte) []byte {
-	out := make([]byte, 0, len(a)+len(b))
-	out = append(out, a[:len(a)-1]...)
+// writeJoined writes two encoded JSON objects with distinct keys as one
+// object, without copying them into a new buffer (a portfolio page is
+// ~270 KB at 1,000 accounts: a copy per request was the endpoint's main
+// allocation and its GC the p99).
+func writeJoined(w io.Writer, a, b []byte) {
+	_, _ = w.Write(a[:len(a)-1])
 	if len(b) > 2 {
-		out = append(out, ',')
+		_, _ = w.Write([]byte{','})
 	}
-	return append(out, b[1:]...)
+	_, _ = w.Write(b[1:])
 }
 
 // snapshotGen is one snapshot and its encoded pages.
@@ -304,17 +307,25 @@ func (s *Server) getPortfolio(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
+	var live []byte
 	if gr, ok := s.deps.Portfolio.(groupReader); ok {
-		live, err := s.snaps.live.encoded(gr, now)
-		if err != nil {
+		if live, err = s.snaps.live.encoded(gr, now); err != nil {
 			s.writeErr(w, r, err)
 			return
 		}
-		b = joinObjects(live, b)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(b)
+	if live == nil {
+		_, _ = w.Write(b)
+		return
+	}
+	n := len(live) - 1 + len(b) - 1
+	if len(b) > 2 {
+		n++ // the comma
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	writeJoined(w, live, b)
 }
 
 // PortfolioGroupsEvery is N, the coalescing window of the "portfolio-groups"
