@@ -18,6 +18,27 @@ import (
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
+// startPaperNode starts a node on a fresh SQLite file whose paper exchange
+// quotes BTCUSDT at 30,000 and ETHUSDT at 2,000, with scheduled
+// reconciliation out of the way (hourly); it stops when t ends.
+func startPaperNode(t *testing.T, pc paper.Config) (*App, context.Context) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pc.Prices = map[string]venue.Decimal{"BTCUSDT": udecimal.MustParse("30000"), "ETHUSDT": udecimal.MustParse("2000")}
+	a, err := New(ctx, Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "node.db"), Addr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ReconcileEvery: time.Hour, Paper: pc})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.cancel = cancel
+	t.Cleanup(func() { a.closeAll(); cancel() })
+	if err := a.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return a, ctx
+}
+
 // TestEveryFaultThroughEveryStrategy injects each fault the paper venue can
 // inject into the first order of a session of each built-in strategy on a
 // real node, and asserts that every one is journaled with its class and
@@ -30,21 +51,7 @@ func TestEveryFaultThroughEveryStrategy(t *testing.T) {
 		t.Skip("starts a node with 36 sessions; skipped with -short")
 	}
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := New(ctx, Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "faults.db"), Addr: "127.0.0.1:0",
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		ReconcileEvery: time.Hour,
-		Paper: paper.Config{RetryAfter: 5 * time.Millisecond, Prices: map[string]venue.Decimal{
-			"BTCUSDT": udecimal.MustParse("30000"), "ETHUSDT": udecimal.MustParse("2000")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.closeAll()
-	a.cancel = cancel
-	if err := a.start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a, ctx := startPaperNode(t, paper.Config{RetryAfter: 5 * time.Millisecond})
 	strategies := map[string]any{
 		"dca":       map[string]any{"symbol": "BTCUSDT", "quote_amount": "50", "interval": "1h"},
 		"grid":      map[string]any{"symbol": "BTCUSDT", "lower": "29000", "upper": "31000", "levels": 4, "quantity": "0.001", "interval": "1h"},

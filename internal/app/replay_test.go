@@ -1,12 +1,8 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -28,21 +24,7 @@ import (
 // that trades anew.
 func TestUnknownOutcomeIsNotTradedTwice(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a, err := New(ctx, Config{DBURL: "sqlite:" + filepath.Join(t.TempDir(), "replay.db"), Addr: "127.0.0.1:0",
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		ReconcileEvery: time.Hour,
-		Paper: paper.Config{Prices: map[string]venue.Decimal{
-			"BTCUSDT": udecimal.MustParse("30000"), "ETHUSDT": udecimal.MustParse("2000")}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.closeAll()
-	a.cancel = cancel
-	if err := a.start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	a, ctx := startPaperNode(t, paper.Config{})
 	strategies := map[string]any{
 		"dca":  map[string]any{"symbol": "BTCUSDT", "quote_amount": "50", "interval": "1h"},
 		"twap": map[string]any{"symbol": "BTCUSDT", "side": "buy", "quantity": "0.01", "duration": "10h", "slices": 10},
