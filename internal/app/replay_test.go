@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
@@ -111,5 +114,103 @@ func TestUnknownOutcomeIsNotTradedTwice(t *testing.T) {
 				t.Errorf("order %s left %s", o.ClientOrderID, o.Status)
 			}
 		})
+	}
+}
+
+// ladder places a limit buy at each of its prices not yet placed, recording
+// each one in its state as soon as it is accepted (as grid does).
+type ladder struct{}
+
+func (ladder) Interval() time.Duration { return time.Hour }
+func (ladder) Step(ctx context.Context, env strategy.Env) (strategy.StepResult, error) {
+	var st struct{ Placed []string }
+	env.State(&st)
+	for _, p := range []string{"29000", "28900"} {
+		if slices.Contains(st.Placed, p) {
+			continue
+		}
+		if _, err := env.Place(ctx, venue.OrderRequest{Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Limit,
+			Price: udecimal.MustParse(p), Quantity: udecimal.MustParse("0.001"), TimeInForce: venue.GTC}); err != nil {
+			return strategy.StepResult{}, err
+		}
+		st.Placed = append(st.Placed, p)
+		if err := env.SetState(st); err != nil {
+			return strategy.StepResult{}, err
+		}
+	}
+	return strategy.StepResult{}, nil
+}
+
+func init() {
+	strategy.Register(strategy.Info{Name: "test-ladder", Factory: func(json.RawMessage) (strategy.Strategy, error) { return ladder{}, nil }})
+}
+
+// TestReplayAnswersReorderedDecisions: a replayed step whose strategy decides
+// its orders in another order than the first attempt (its first level was
+// placed and saved, so it re-places only the second) is answered from the
+// journal under the id the second level had, not refused as another order
+// under the first level's id, and the venue holds each level once.
+func TestReplayAnswersReorderedDecisions(t *testing.T) {
+	t.Parallel()
+	a, ctx := startPaperNode(t, paper.Config{})
+	acct := &store.Account{Name: "ladder", Venue: "paper"}
+	if err := a.db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	a.paper.Fund("ladder", venue.WalletSpot, "USDT", udecimal.MustParse("100000"))
+	if err := a.addAccount(ctx, *acct); err != nil {
+		t.Fatal(err)
+	}
+	pv := a.paper.Account("ladder")
+	s, err := a.sessions.Create(ctx, session.Spec{Name: "ladder", Strategy: "test-ladder", AccountID: acct.ID,
+		Symbols: []string{"BTCUSDT"}, Params: json.RawMessage(`{}`)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first level is accepted; the second executes but its answer is
+	// lost, and the queries that would settle it fail during the step.
+	pv.Faults().Next(paper.OpPlace, paper.Fault(""), paper.FaultTimeoutAfterExecution)
+	for range 50 {
+		pv.Faults().Next(paper.OpQuery, paper.FaultServerError)
+	}
+	if _, err := a.sessions.Start(ctx, s.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	open := func() int {
+		os, err := pv.OpenOrders(ctx, "BTCUSDT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(os)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for open() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first attempt left %d orders at the venue, want 2", open())
+		}
+		a.sessions.TradeNow(ctx, s.ID, "test")
+		time.Sleep(50 * time.Millisecond)
+	}
+	pv.Faults().Clear()
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		se, _ := a.sessions.Get(ctx, s.ID)
+		var st struct{ Placed []string }
+		json.Unmarshal(se.StrategyState, &st)
+		if len(st.Placed) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replay did not record the second level: state %s, last error %q", se.StrategyState, se.LastError)
+		}
+		a.sessions.TradeNow(ctx, s.ID, "test")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := open(); n != 2 {
+		t.Fatalf("%d orders at the venue, want the 2 levels once each", n)
+	}
+	se, _ := a.sessions.Get(ctx, s.ID)
+	if se.RestartsAuto > 1 {
+		t.Errorf("%d automatic restarts: the replay was refused at least once (%s)", se.RestartsAuto, se.LastError)
 	}
 }

@@ -401,8 +401,7 @@ func (x *Executor) placeRace(ctx context.Context, in Intent) (venue.Order, error
 // answered with the wrong order.
 func (x *Executor) settleStored(ctx context.Context, in Intent, o store.Order) (venue.Order, error) {
 	id := o.ClientOrderID
-	if r := in.Request; r.Symbol != o.Symbol || string(r.Side) != o.Side || string(r.Type) != o.Type ||
-		(r.Type == venue.Limit && !r.Price.Equal(o.Price)) {
+	if r := in.Request; !r.SameOrder(o.Symbol, venue.Side(o.Side), venue.OrderType(o.Type), o.Price) {
 		err := fmt.Errorf("client order id %q already names another order (%s %s %s %s), not %s %s %s %s: %w",
 			id, o.Side, o.Type, o.Symbol, o.Price, r.Side, r.Type, r.Symbol, r.Price, ErrInvalidIntent)
 		ev := x.base(KindError, in)

@@ -38,8 +38,10 @@ type env struct {
 	sealed   bool
 	state    json.RawMessage
 	dirty    bool
-	step     int64 // 0 until the first Place reserves one
-	replay   bool  // step is an earlier attempt's open step, traded again
+	step     int64           // 0 until the first Place reserves one
+	replay   bool            // step is an earlier attempt's open step, traded again
+	used     map[string]bool // ids this attempt of a replayed step took
+	top      int             // 1 + the highest order index a replay took
 	n        int
 	placed   []venue.Order
 	canceled []venue.Order
@@ -146,7 +148,16 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 				e.m.log.Info("replaying an open step: an earlier attempt may have orders with an unknown outcome", "session", e.id, "step", seq)
 			}
 		}
-		req.ClientOrderID = e.m.cid(e.id, e.step, e.n)
+		if e.replay {
+			id, err := e.replayID(ctx, req)
+			if err != nil {
+				e.mu.Unlock()
+				return venue.Order{}, fmt.Errorf("session %s: %w", e.id, err)
+			}
+			req.ClientOrderID = id
+		} else {
+			req.ClientOrderID = e.m.cid(e.id, e.step, e.n)
+		}
 	}
 	e.n++
 	e.mu.Unlock()
@@ -186,6 +197,35 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	return o, nil
 }
 
+// replayID picks the client order id of req in a replayed step (e.mu
+// held): the id under which an earlier attempt of the step stored the same
+// order (SameOrder), not yet used by this attempt, so the journal answers
+// it; else the step's first id that names no stored order. A strategy that
+// decides again in another order (a grid whose first levels were placed and
+// saved re-places only the rest) is so answered for what it had sent, and
+// its new orders take fresh ids.
+func (e *env) replayID(ctx context.Context, req venue.OrderRequest) (string, error) {
+	if e.used == nil {
+		e.used = map[string]bool{}
+	}
+	for n := 0; ; n++ {
+		id := e.m.cid(e.id, e.step, n)
+		if e.used[id] {
+			continue
+		}
+		o, err := e.m.db.OrderByClientID(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return "", fmt.Errorf("replay step %d: look up %q: %w", e.step, id, err)
+		case !req.SameOrder(o.Symbol, venue.Side(o.Side), venue.OrderType(o.Type), o.Price):
+			continue
+		}
+		e.used[id], e.top = true, max(e.top, n+1)
+		return id, nil
+	}
+}
+
 // placedAny reports whether the step tried to place an order.
 func (e *env) placedAny() bool {
 	e.mu.Lock()
@@ -201,7 +241,7 @@ func (e *env) placedAny() bool {
 // stays open, which is the safe side).
 func (e *env) stepSettled(ctx context.Context) bool {
 	e.mu.Lock()
-	placed := e.n
+	placed := max(e.n, e.top)
 	e.mu.Unlock()
 	id := func(n int) string { return e.m.cid(e.id, e.step, n) }
 	if e.cidFn != nil {

@@ -129,6 +129,15 @@ type OrderRequest struct {
 	TimeInForce   TimeInForce
 }
 
+// SameOrder reports whether r asks for the order described by symbol, side,
+// type and limit price: what must agree for a client order id stored for one
+// decision to answer another (a replayed trade step deciding again, at a
+// price that moved, re-sizes a market order but does not change which order
+// it is). The price counts for limit orders only.
+func (r OrderRequest) SameOrder(symbol string, side Side, typ OrderType, price Decimal) bool {
+	return r.Symbol == symbol && r.Side == side && r.Type == typ && (r.Type != Limit || r.Price.Equal(price))
+}
+
 // Order is the venue's view of an order.
 type Order struct {
 	ClientOrderID string
