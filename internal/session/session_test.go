@@ -240,7 +240,10 @@ func TestPanickingSessionIsQuarantinedWhileOthersKeepTrading(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.drive(t, "quarantine", func() bool { return b.state(t, m, bad.ID) == session.Quarantined })
+	// The alert follows the transition: wait for both.
+	b.drive(t, "quarantine and its alert", func() bool {
+		return b.state(t, m, bad.ID) == session.Quarantined && b.alerts.find(session.SevCritical, "quarantined after 3 automatic restarts")
+	})
 	s, _ := m.Get(ctx, bad.ID)
 	if s.RestartsAuto != 3 || !strings.Contains(s.LastError, "strategy bug") || s.Desired != session.WantRunning {
 		t.Fatalf("quarantined session: %+v", s)
