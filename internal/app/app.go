@@ -350,6 +350,12 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 	if err := a.start(rctx); err != nil {
 		cancel()
 		ln.Close()
+		if ctx.Err() != nil {
+			// Asked to stop (SIGINT, SIGTERM) while starting: a stop, not a
+			// failure.
+			a.log.Info("stopped during start-up", "cause", err)
+			return nil
+		}
 		return err
 	}
 	a.log.Info("serving", "url", url, "db", a.db.Engine(), "node", a.nodeID, "demo", a.cfg.Demo)
