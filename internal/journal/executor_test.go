@@ -583,3 +583,47 @@ func TestNoSendUnderALostLease(t *testing.T) {
 		t.Fatalf("alerts: %d, want one per refused order", len(b.alerts.Alerts()))
 	}
 }
+
+// TestNotFoundWaitsForAnotherNodesRequest: an order another node journaled
+// (an older fencing token) but the venue does not know yet may still be on
+// its way from that node, paused between its lease check and the send. A
+// Place of its id under a newer token waits until its last write is older
+// than NotFoundGrace before calling it never sent, and leaves it unsettled
+// when the caller's deadline comes first; an order of this node's own
+// earlier process (same token) is failed at once.
+func TestNotFoundWaitsForAnotherNodesRequest(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *journal.ExecutorOptions) { o.NotFoundGrace = time.Hour })
+	store1 := func(id string, fence int64) {
+		now := time.Now()
+		row := &store.Order{ClientOrderID: id, SessionID: "s1", AccountID: b.account, Symbol: "BTCUSDT", Side: "buy",
+			Type: "market", Quantity: dec("0.001"), Status: store.OrderIntent, Fence: fence, CreatedAt: now, UpdatedAt: now}
+		if err := b.db.WriteJournal(ctx, []*store.JournalWrite{{NewOrder: row}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store1("s1-7-0", 1)
+	in := b.intent("s1-7-0")
+	in.Fence = 2 // the new owner
+	// It waits out the grace (an hour here) within the caller's deadline.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	_, err := b.x.Place(short, in)
+	var je *journal.Error
+	if !errors.As(err, &je) || je.Kind != journal.KindUnknownOutcome {
+		t.Fatalf("another node's young intent: got %v, want it left unsettled", err)
+	}
+	if o, _ := b.db.OrderByClientID(ctx, "s1-7-0"); o.Status != store.OrderIntent {
+		t.Fatalf("status %s, want intent kept", o.Status)
+	}
+	// Same token: this node's own earlier process; nothing is in flight.
+	store1("s1-8-0", 2)
+	in = b.intent("s1-8-0")
+	in.Fence = 2
+	if _, err := b.x.Place(ctx, in); !errors.As(err, &je) || je.Kind != journal.KindFailed {
+		t.Fatalf("own earlier intent: got %v, want failed (venue never saw it)", err)
+	}
+	if n := b.spy.sent("s1-7-0") + b.spy.sent("s1-8-0"); n != 0 {
+		t.Fatalf("%d sends, want none", n)
+	}
+}
