@@ -251,6 +251,15 @@ func TestTradeAllSurvivesStartingNodeKill(t *testing.T) {
 	for _, id := range ids {
 		if perSession[id] != 1 {
 			t.Errorf("session %s: %d Trade All orders at the venue, want exactly 1", id, perSession[id])
+			for _, r := range run.Results {
+				if r.SessionID == id {
+					t.Logf("its result: %+v", r)
+				}
+			}
+			evs, _ := db.JournalEvents(context.Background(), store.EventQuery{SessionID: id, Limit: 50})
+			for _, e := range evs {
+				t.Logf("its journal: %s %s %s %s %s", e.At.Format("15:04:05.000"), e.Kind, e.ClientOrderID, e.ErrorClass, e.Message)
+			}
 		}
 	}
 	time.Sleep(1500 * time.Millisecond) // let kill-b's reconcile settle the last fills
