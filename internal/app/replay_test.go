@@ -214,3 +214,53 @@ func TestReplayAnswersReorderedDecisions(t *testing.T) {
 		t.Errorf("%d automatic restarts: the replay was refused at least once (%s)", se.RestartsAuto, se.LastError)
 	}
 }
+
+// TestStepWithFillsPendingCloses: an order the venue filled whose fills
+// could not be fetched yet is left non-terminal in the journal for
+// Reconcile, but the strategy has its answer and records it, so the step
+// closes with the saved state: it is not replayed later, which would count
+// the buy in the strategy's state a second time.
+func TestStepWithFillsPendingCloses(t *testing.T) {
+	t.Parallel()
+	a, ctx := startPaperNode(t, paper.Config{})
+	acct := &store.Account{Name: "fills-pending", Venue: "paper"}
+	if err := a.db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	a.paper.Fund("fills-pending", venue.WalletSpot, "USDT", udecimal.MustParse("100000"))
+	if err := a.addAccount(ctx, *acct); err != nil {
+		t.Fatal(err)
+	}
+	pv := a.paper.Account("fills-pending")
+	for range 50 {
+		pv.Faults().Next(paper.OpOrderTrades, paper.FaultServerError)
+	}
+	s, err := a.sessions.Create(ctx, session.Spec{Name: "fills-pending", Strategy: "dca", AccountID: acct.ID, Symbols: []string{"BTCUSDT"},
+		Params: json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"50","interval":"1h"}`)}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.sessions.Start(ctx, s.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		se, err := a.db.Session(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Buys int }
+		json.Unmarshal(se.StrategyState, &st)
+		if st.Buys == 1 {
+			if se.StepOpen != 0 {
+				t.Fatalf("the step that recorded the buy is still open (%d): a replay would count it again", se.StepOpen)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no buy recorded: state %s, last error %q", se.StrategyState, se.LastError)
+		}
+		a.sessions.TradeNow(ctx, s.ID, "test")
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -234,14 +234,23 @@ func (e *env) placedAny() bool {
 }
 
 // stepSettled reports whether every order of the step has a known outcome:
-// none is left in the journal as an intent or with an unknown outcome. The
-// orders of earlier attempts of a replayed step count too; ids are dense
-// from 0 in every attempt, so the scan goes past this attempt's last index
-// for as long as ids are found. A store error counts as unsettled (the step
-// stays open, which is the safe side).
+// its Place returned the venue's answer, or the journal holds it as neither
+// an intent nor an unknown outcome. The orders of earlier attempts of a
+// replayed step count too; ids are dense from 0 in every attempt, so the
+// scan goes past this attempt's last index for as long as ids are found. A
+// store error counts as unsettled (the step stays open, which is the safe
+// side).
 func (e *env) stepSettled(ctx context.Context) bool {
 	e.mu.Lock()
 	placed := max(e.n, e.top)
+	// Orders whose Place returned the venue's answer are known to the
+	// strategy, whatever their row says: the executor leaves an executed
+	// order's row non-terminal while its fills are still to be fetched
+	// (Reconcile completes it), and the strategy has already recorded it.
+	answered := make(map[string]bool, len(e.placed))
+	for _, o := range e.placed {
+		answered[o.ClientOrderID] = true
+	}
 	e.mu.Unlock()
 	id := func(n int) string { return e.m.cid(e.id, e.step, n) }
 	if e.cidFn != nil {
@@ -255,7 +264,7 @@ func (e *env) stepSettled(ctx context.Context) bool {
 			}
 			continue
 		}
-		if err != nil || o.Status == store.OrderIntent || o.Status == store.OrderUnknown {
+		if err != nil || (!answered[o.ClientOrderID] && (o.Status == store.OrderIntent || o.Status == store.OrderUnknown)) {
 			return false
 		}
 	}
