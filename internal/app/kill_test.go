@@ -167,7 +167,8 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test: skipped with -short")
 	}
-	t.Parallel()
+	// Not parallel: a process test whose timing bounds (lease TTL, failover
+	// deadlines) need the CPU more than the suite needs the overlap.
 	dir := t.TempDir()
 	d := newDesk(t, "sqlite:"+filepath.Join(dir, "kill.db"), "main")
 	ids := d.createSessions(t, 8, "300ms")

@@ -184,7 +184,8 @@ func TestTradeAllSurvivesStartingNodeKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test: skipped with -short")
 	}
-	t.Parallel()
+	// Not parallel: a process test whose timing bounds (lease TTL, failover
+	// deadlines) need the CPU more than the suite needs the overlap.
 	dbURL := storetest.PostgresURL(t)
 	db, err := store.Open(context.Background(), dbURL, store.Options{})
 	if err != nil {

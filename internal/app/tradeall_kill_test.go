@@ -18,7 +18,8 @@ func TestTradeAllSurvivesServerKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test: skipped with -short")
 	}
-	t.Parallel()
+	// Not parallel: a process test whose timing bounds (lease TTL, failover
+	// deadlines) need the CPU more than the suite needs the overlap.
 	dir := t.TempDir()
 	d := newDesk(t, "sqlite:"+filepath.Join(dir, "ta.db"), "main")
 	d.moveMarket(t)
