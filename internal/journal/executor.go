@@ -302,7 +302,7 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 		case cls == venue.ClassDuplicate:
 			// An earlier attempt of ours landed: settle it, do not resend.
 			x.durable(ctx, in, write{events: []*Event{sent}})
-			return x.settle(ctx, in, "", time.Time{})
+			return x.settle(ctx, in, "", false)
 		case venue.Retryable(cls) && attempt < x.opts.MaxRetries && ctx.Err() == nil:
 			wait := backoff
 			if ve != nil && ve.RetryAfter > wait {
@@ -330,7 +330,7 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 			unk.Latency = lat
 			x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: id, Status: store.OrderUnknown,
 				ExecutedQty: zero, QuoteQty: zero, Fence: in.Fence, At: x.clock.Now()}, events: []*Event{sent, unk}})
-			return x.settle(ctx, in, "", time.Time{})
+			return x.settle(ctx, in, "", false)
 		case cls == venue.ClassRejected || cls == venue.ClassInsufficientFunds:
 			rej := x.base(KindRejected, in)
 			withErr(rej, err)
@@ -422,20 +422,12 @@ func (x *Executor) settleStored(ctx context.Context, in Intent, o store.Order) (
 	if store.TerminalOrderStatus(o.Status) {
 		return toVenue(o), nil
 	}
-	// Written under an older token: by another node, which may be paused
-	// with the request still to leave, so "not found" waits out the grace.
-	// Under the same token it was this node's earlier process, whose
-	// requests died with it.
-	var since time.Time
-	if in.Fence > o.Fence {
-		since = o.UpdatedAt
-	}
 	in.SessionID, in.Fence = o.SessionID, max(in.Fence, o.Fence)
 	from := Outcome("")
 	if o.Status == store.OrderUnknown {
 		from = OutcomeUnsettled
 	}
-	return x.settle(ctx, in, from, since)
+	return x.settle(ctx, in, from, true)
 }
 
 func toVenue(o store.Order) venue.Order {
@@ -561,13 +553,7 @@ func (x *Executor) fillWrites(ctx context.Context, in Intent, o venue.Order) ([]
 // failed (terminal) — safe because the request is no longer in flight after
 // the tries' backoff. Otherwise it stays unknown for Reconcile, with a
 // critical alert. from is the outcome counted earlier for this order.
-//
-// since is when a stored order was last written by another node (zero for
-// the order this call just sent, or one of this node's own). Such an
-// order's request may still be in flight from that node (paused between its
-// lease check and the send), so "not found" fails it only once it is older
-// than NotFoundGrace, as Reconcile does; younger, it is left unsettled.
-func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, since time.Time) (venue.Order, error) {
+func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, stored bool) (venue.Order, error) {
 	id := in.Request.ClientOrderID
 	backoff := x.opts.Backoff
 	var lastErr error
@@ -599,28 +585,7 @@ func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, since ti
 		}
 		x.m.failure(string(venue.ClassOf(err)))
 	}
-	young := !since.IsZero() && x.clock.Now().Sub(since) < x.opts.NotFoundGrace
-	if young && notFound > 0 && notFound == tries && tries == x.opts.SettleTries {
-		// Another node's request may still be on its way: wait out the
-		// grace (a step deadline is longer) and ask once more, rather than
-		// failing the step into a restart.
-		if x.sleep(ctx, since.Add(x.opts.NotFoundGrace).Sub(x.clock.Now())) == nil {
-			start := time.Now()
-			o, err := x.v.QueryOrder(ctx, in.Request.Symbol, id)
-			x.m.observe("query", time.Since(start))
-			if err == nil {
-				x.m.settled(string(o.Status))
-				x.m.outcome(in.SessionID, outcomeOf(o.Status), from)
-				return x.answered(ctx, in, o, "settled by query", nil)
-			}
-			lastErr = err
-			young = venue.ClassOf(err) != venue.ClassNotFound
-		}
-		if young {
-			lastErr = fmt.Errorf("not found, and its last write is younger than %s, so a request may still be in flight: %w", x.opts.NotFoundGrace, lastErr)
-		}
-	}
-	if !young && notFound > 0 && notFound == tries && tries == x.opts.SettleTries {
+	if notFound > 0 && notFound == tries && tries == x.opts.SettleTries {
 		rec := x.base(KindReconciled, in)
 		rec.Message = fmt.Sprintf("venue never saw the order (not found %d times)", notFound)
 		fail := x.base(KindFailed, in)
