@@ -12,6 +12,7 @@ import (
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -50,6 +51,23 @@ var funcs = template.FuncMap{
 		return price(*d)
 	},
 	"qty": qty,
+	// amount is a quantity to its asset's precision: {{amount .Quantity .Asset}}.
+	"amount": numfmt.Amount,
+	// pnl is a signed amount ("+12.50"), pnlclass its CSS class (pos, neg, zero).
+	"pnl":      numfmt.PnL,
+	"pnlclass": numfmt.Class,
+	"pnlp": func(d *udecimal.Decimal) string {
+		if d == nil {
+			return "—"
+		}
+		return numfmt.PnL(*d)
+	},
+	"pnlclassp": func(d *udecimal.Decimal) string {
+		if d == nil {
+			return ""
+		}
+		return numfmt.Class(*d)
+	},
 	// blank hides a journal field that does not apply to the event (the
 	// price of a drift, the fill of an intent): "0" and "" show as empty.
 	"blank": func(s string) string {
@@ -65,50 +83,22 @@ var funcs = template.FuncMap{
 	"json": func(b []byte) string { return string(b) },
 }
 
-// The dashboard shows amounts for reading, rounded half away from zero;
-// the API and the journal keep every digit. app.js formats live updates
-// the same way.
+// The dashboard shows amounts for reading, rounded half away from zero
+// (package numfmt, as the CLI tables); the API and the journal keep every
+// digit. app.js formats live updates the same way.
 
 // money is an amount of the valuation currency: two decimals, thousands
 // separated ("14,217.16").
-func money(d udecimal.Decimal) string {
-	return portfolio.FormatMoney(nonNegZero(d.RoundHAZ(2)))
-}
+func money(d udecimal.Decimal) string { return numfmt.Money(d) }
 
 // price is a unit price: two decimals from 1 up, else up to eight
-// significant decimals ("0.00001234").
-func price(d udecimal.Decimal) string {
-	if !d.Abs().LessThan(udecimal.One) {
-		return money(d)
-	}
-	return portfolio.FormatMoney(nonNegZero(d.RoundHAZ(8)))
-}
+// decimals ("0.00001234").
+func price(d udecimal.Decimal) string { return numfmt.Price(d) }
 
 // qty is a quantity of an asset: at most eight decimals, trailing zeros
 // dropped, thousands separated; dust that rounds to nothing reads
 // "<0.00000001", never a misleading "0".
-func qty(d udecimal.Decimal) string {
-	r := d.RoundHAZ(8)
-	if r.IsZero() && !d.IsZero() {
-		if d.Sign() < 0 {
-			return "-<0.00000001"
-		}
-		return "<0.00000001"
-	}
-	s := strings.TrimSuffix(portfolio.FormatMoney(nonNegZero(r)), ".00")
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(s, "0")
-	}
-	return s
-}
-
-// nonNegZero turns a rounded -0 into 0.
-func nonNegZero(d udecimal.Decimal) udecimal.Decimal {
-	if d.IsZero() {
-		return udecimal.Zero
-	}
-	return d
-}
+func qty(d udecimal.Decimal) string { return numfmt.Trim(d, 8) }
 
 // parsePages parses every page with the layout; a broken template fails
 // at start (and in every test), never at request time.
