@@ -2,6 +2,7 @@ package server
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -79,8 +80,9 @@ var funcs = template.FuncMap{
 	"age": func(ms int64) string {
 		return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
 	},
-	"join": strings.Join,
-	"json": func(b []byte) string { return string(b) },
+	"join":  strings.Join,
+	"chart": chartHTML,
+	"json":  func(b []byte) string { return string(b) },
 }
 
 // The dashboard shows amounts for reading, rounded half away from zero
@@ -154,6 +156,7 @@ func (s *Server) registerPages() {
 	page("GET /alerts", s.alertsPage)
 	page("GET /charts/equity.svg", s.chart(renderEquitySVG))
 	page("GET /charts/averages.svg", s.chart(renderAveragesSVG))
+	page("GET /charts/pnl.svg", s.chart(renderPnLSVG))
 }
 
 // pageErr renders an error inside the layout with the status of its class.
@@ -172,8 +175,13 @@ type overviewData struct {
 	Alerts        []alertJSON
 	SessionStates map[string]int
 	Nodes         []NodeView
-	Error         string
+	// Equity is the desk's equity over the last 30 days, hourly.
+	Equity *chartSpec
+	Error  string
 }
+
+// overviewDays is how far back the overview's equity chart looks.
+const overviewDays = 30
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	var d overviewData
@@ -186,6 +194,15 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 			d.PnLToday = &v
 		} else {
 			s.log.Warn("overview: pnl today", "err", err)
+		}
+		now := s.clk.Now().UTC()
+		q := PnLQuery{Scope: "desk", Interval: "1h", From: now.Add(-overviewDays * 24 * time.Hour), To: now}
+		if rep, err := s.deps.PnL.Report(r.Context(), q); err == nil {
+			c := equityChart("chart-overview-equity", rep, s.currency())
+			c.Title = fmt.Sprintf("Desk equity, last %d days", overviewDays)
+			d.Equity = &c
+		} else {
+			s.log.Warn("overview: equity", "err", err)
 		}
 	}
 	if as, err := s.deps.Store.Alerts(r.Context(), 0, 10); err == nil {
@@ -356,7 +373,9 @@ func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := "scope=" + urlQueryEscape(pq.Scope) + "&interval=" + pq.Interval + "&from=" + urlQueryEscape(pq.From.Format(time.RFC3339)) + "&to=" + urlQueryEscape(pq.To.Format(time.RFC3339))
-	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": s.currency()})
+	cur := s.currency()
+	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": cur,
+		"EquityChart": equityChart("chart-equity", rep, cur), "AveragesChart": averagesChart("chart-averages", rep, cur)})
 }
 
 func (s *Server) collateralPage(w http.ResponseWriter, r *http.Request) {

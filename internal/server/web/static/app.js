@@ -365,13 +365,16 @@ const pages = {
       const r = await api("GET", "/api/v1/pnl?" + params);
       if (!r.ok) return;
       for (const [id, k] of Object.entries(cards)) { const e = $(id); if (!e) continue; if (k === "fees_quote") e.textContent = money(r.data[k]); else setPnL(e, r.data[k]); }
-      for (const id of ["chart-equity", "chart-averages"]) {
-        const img = $(id);
-        if (!img) continue;
-        const u = new URL(img.getAttribute("src"), location.href);
+      // The charts are inline SVG (the page's font, a tooltip per point);
+      // each is redrawn from its /charts/ URL.
+      for (const box of document.querySelectorAll("div.chart[data-src]")) {
+        const u = new URL(box.dataset.src, location.href);
         for (const k of ["from", "to"]) if (!params.has(k)) u.searchParams.delete(k);
         u.searchParams.set("t", String(last));
-        img.src = u.pathname + "?" + u.searchParams;
+        const resp = await fetch(u.pathname + "?" + u.searchParams, {credentials: "same-origin"});
+        if (!resp.ok) continue;
+        box.innerHTML = await resp.text();
+        box.dataset.drawn = String(last);
       }
       document.body.dataset.pnlRefreshed = String(last);
     }
