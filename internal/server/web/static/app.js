@@ -227,6 +227,9 @@ const pages = {
     listen(["sessions"], {sessions: update, "session-deleted": d => remove(d.id)});
   },
 
+  // A session's own page has the same actions as its row in the list.
+  session() { pages.sessions(); },
+
   "trade-all"() {
     let selection = null, run = null;
     const $ = id => document.getElementById(id);
