@@ -57,6 +57,7 @@ var apiOps = []apiOp{
 	{method: "GET", path: "/api/v1/journal", summary: "Journal events, newest first", tag: "journal", role: "viewer", query: []string{"session", "kind", "failures", "limit", "cursor"}, response: "JournalList"},
 	{method: "GET", path: "/api/v1/journal/stream", summary: "New journal events (SSE, event \"journal\")", tag: "journal", role: "viewer", stream: true},
 	{method: "GET", path: "/api/v1/pnl", summary: "PnL report with equity and interval averages", tag: "pnl", role: "viewer", query: []string{"scope", "interval", "from", "to"}, response: "PnLReport"},
+	{method: "GET", path: "/api/v1/reliability", summary: "Reliability measures over a window (default the last 30 days): execution success rate per day, failures by class, restarts per week, time to recovery, backfill accuracy, latency, journal write rate, each with its source", tag: "reliability", role: "viewer", query: []string{"from", "to"}, response: "Any"},
 	{method: "POST", path: "/api/v1/pnl/backfill", summary: "Start a PnL backfill job; follow it at /api/v1/jobs/{id}", tag: "pnl", role: "trader", request: "BackfillRequest", response: "Job", status: "202"},
 	{method: "GET", path: "/api/v1/jobs/{id}", summary: "A background job's progress", tag: "jobs", role: "viewer", response: "Job"},
 	{method: "GET", path: "/api/v1/alerts", summary: "Alerts, newest first", tag: "alerts", role: "viewer", query: []string{"limit", "cursor"}, response: "AlertList"},

@@ -23,7 +23,7 @@ var webFiles embed.FS
 
 // pageNames are the dashboard pages; each is web/templates/<name>.html
 // rendered inside layout.html.
-var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login", "session"}
+var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login", "session", "reliability"}
 
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
@@ -150,6 +150,8 @@ func (s *Server) registerPages() {
 	page("GET /accounts", s.accountsPage)
 	page("GET /sessions", s.sessionsPage)
 	page("GET /sessions/{id}", s.sessionPage)
+	page("GET /reliability", s.reliabilityPage)
+	s.handle(KindAPI, v, "GET /api/v1/reliability", s.getReliability)
 	page("GET /trade-all", s.tradeAllPage)
 	page("GET /journal", s.journalPage)
 	page("GET /pnl", s.pnlPage)
