@@ -303,7 +303,9 @@ func (rep *Report) journal(ctx context.Context, db *store.DB) error {
 	for c, n := range classes {
 		rep.Failures = append(rep.Failures, ClassCount{Class: c, Count: n})
 	}
-	slices.SortFunc(rep.Failures, func(a, b ClassCount) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Class, b.Class)) })
+	slices.SortFunc(rep.Failures, func(a, b ClassCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Class, b.Class))
+	})
 	for d, n := range perDay {
 		rep.Journal.PerDay = append(rep.Journal.PerDay, DayCount{Day: d, Count: n})
 	}
