@@ -77,6 +77,17 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the stream reconnect backoff
 	// (default 500 ms and 30 s).
 	ReconnectMin, ReconnectMax time.Duration
+	// RecvWindow is how long after its timestamp Binance still accepts a
+	// signed request (the recvWindow parameter, default 5 s, at most 60 s).
+	// Every order placement and cancellation carries it, so an order that
+	// reaches Binance later than that is refused (-1021) instead of
+	// executed late; RecvWindow() tells the journal how long a sent order
+	// can still arrive.
+	RecvWindow time.Duration
+	// OnBalanceChange is called from the user stream's goroutine with each
+	// balanceUpdate (deposit, withdrawal, transfer) and externalLockUpdate
+	// event. It must not block.
+	OnBalanceChange func(BalanceChange)
 }
 
 // defaultBaseURL and defaultFuturesBaseURL are Binance's spot and USDⓈ-M
@@ -84,6 +95,13 @@ type Config struct {
 const (
 	defaultBaseURL        = "https://api.binance.com"
 	defaultFuturesBaseURL = "https://fapi.binance.com"
+)
+
+// defaultRecvWindow and maxRecvWindow are Binance's default recvWindow and
+// the largest it accepts (-1131 above).
+const (
+	defaultRecvWindow = 5 * time.Second
+	maxRecvWindow     = 60 * time.Second
 )
 
 // Client is one Binance account. It is safe for concurrent use.
@@ -174,6 +192,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 30 * time.Second
 	}
+	if cfg.RecvWindow == 0 {
+		cfg.RecvWindow = defaultRecvWindow
+	}
+	if cfg.RecvWindow < time.Millisecond || cfg.RecvWindow > maxRecvWindow {
+		return nil, fmt.Errorf("new binance client: RecvWindow %s: Binance accepts 1 ms to 60 s", cfg.RecvWindow)
+	}
 	lim := &limiter{
 		b:                  budget,
 		onBan:              cfg.OnBan,
@@ -195,6 +219,18 @@ func New(cfg Config) (*Client, error) {
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
 	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000)}, nil
+}
+
+// RecvWindow is the recvWindow every order placement and cancellation
+// carries: Binance executes such a request only if it arrives within this
+// long of its timestamp (its estimate of the server's time when it was
+// sent), so once that much time has passed after a request was sent, plus
+// the clock uncertainty, it can no longer execute.
+func (c *Client) RecvWindow() time.Duration { return c.cfg.RecvWindow }
+
+// recvWindowOpt is RecvWindow as go-binance's request option.
+func (c *Client) recvWindowOpt() gobinance.RequestOption {
+	return gobinance.WithRecvWindow(c.cfg.RecvWindow.Milliseconds())
 }
 
 // Name is "binance".
@@ -371,7 +407,7 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	}
 	var r *gobinance.CreateOrderResponse
 	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
-		r, err = s.Do(ctx)
+		r, err = s.Do(ctx, c.recvWindowOpt())
 		return err
 	})
 	if err != nil {
@@ -434,7 +470,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}
 	var r *gobinance.CancelOrderResponse
 	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
-		r, err = c.spot.NewCancelOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx)
+		r, err = c.spot.NewCancelOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx, c.recvWindowOpt())
 		return err
 	})
 	if err != nil {

@@ -1,22 +1,18 @@
 package binance_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
 )
 
 // docsServer answers each route with a response example from Binance's
@@ -37,25 +33,11 @@ type docsAnswer struct {
 	headers map[string]string
 }
 
-// fixture reads a testdata/docs file without its leading "//" comment lines.
+// fixture is a documented example of binancetest/docs without its source
+// lines: the bytes Binance sends.
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "docs", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	body := false
-	for sc.Scan() {
-		line := sc.Text()
-		if !body && strings.HasPrefix(strings.TrimSpace(line), "//") {
-			continue
-		}
-		body = true
-		out.WriteString(line + "\n")
-	}
-	return out.Bytes()
+	return binancetest.Doc(name)
 }
 
 func newDocsServer(t *testing.T) *docsServer {

@@ -144,6 +144,7 @@ type Server struct {
 	futTrades   map[string][]*trade // USDⓈ-M futures fills by symbol
 	nextOrderID int64
 	nextTradeID map[string]int64
+	nextExecID  int64 // executionReport "I", the execution id
 	faults      map[string][]Fault
 	sticky      []*StickyFault
 	skew        time.Duration
@@ -718,7 +719,9 @@ func (s *Server) checkTimestamp(tsParam, rwParam string) (int, apiError) {
 	s.mu.Lock()
 	now := s.now().UnixMilli()
 	s.mu.Unlock()
-	if ts > now+1000 {
+	// Binance's rule ("Timing security"): a request is processed only if
+	// timestamp < serverTime + 1000 and serverTime - timestamp <= recvWindow.
+	if ts >= now+1000 {
 		return http.StatusBadRequest, apiError{-1021, "Timestamp for this request was 1000ms ahead of the server's time."}
 	}
 	if now-ts > recv {
