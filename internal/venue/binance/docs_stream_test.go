@@ -231,3 +231,76 @@ func TestDocumentedExecutionReport(t *testing.T) {
 		t.Fatalf("account position: %+v %+v", ev, ev.Balance)
 	}
 }
+
+// TestDocumentedStreamEvents: balanceUpdate and externalLockUpdate reach
+// OnBalanceChange; serverShutdown and eventStreamTerminated make the client
+// subscribe again at once (the old connection closed only after the new
+// one is subscribed) and tell the consumer to resync; and the subscription
+// is signed with the server's time, synced first: the server's clock here
+// is the documented one, years behind ours.
+func TestDocumentedStreamEvents(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := newDocsServer(t)
+	w := newWSDocsServer(t)
+	w.serverTime = func() int64 { return 1499827319559 } // time.json
+	changes := make(chan binance.BalanceChange, 4)
+	c := streamDocsClient(t, d, w, binance.Config{ReconnectMin: time.Hour, ReconnectMax: time.Hour,
+		OnBalanceChange: func(b binance.BalanceChange) { changes <- b }})
+	ch, err := c.SubscribeUser(ctx)
+	if err != nil {
+		t.Fatalf("subscribe with a clock years ahead of the server's: %v", err)
+	}
+	w.waitSubscribed(t)
+	if n := d.count("GET /api/v3/time"); n != 1 {
+		t.Errorf("%d time syncs before the subscription, want 1", n)
+	}
+
+	w.push(event(binancetest.Doc("ws_balance_update.json")))
+	w.push(event(binancetest.Doc("ws_external_lock_update.json")))
+	for _, want := range []binance.BalanceChange{
+		{Kind: "balanceUpdate", Asset: "BTC", Delta: dec("100.00000000"), Time: ms(1573200697068)},
+		{Kind: "externalLockUpdate", Asset: "NEO", Delta: dec("10.00000000"), Time: ms(1581557507268)},
+	} {
+		select {
+		case got := <-changes:
+			if !same(got, want) {
+				t.Errorf("balance change:\n got %+v\nwant %+v", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", want.Kind)
+		}
+	}
+
+	// Reconnects wait an hour (ReconnectMin): only a resubscription made
+	// at once, without backoff, passes.
+	for i, doc := range []string{"ws_server_shutdown.json", "ws_event_stream_terminated.json"} {
+		w.push(binancetest.Doc(doc))
+		w.waitSubscribed(t)
+		if ev := next(t, ch); ev.Kind != venue.EventReconnected {
+			t.Fatalf("after %s: %+v, want reconnected", doc, ev)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			w.mu.Lock()
+			subs, oldClosed := w.subs, w.closed[i+1]
+			w.mu.Unlock()
+			if subs == i+2 && oldClosed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: %d subscriptions, old connection closed %v; want %d and closed", doc, subs, oldClosed, i+2)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Events flow on the new connection.
+	w.push(event(binancetest.Doc("ws_outbound_account_position.json")))
+	if ev := next(t, ch); ev.Kind != venue.EventBalance || ev.Balance.Asset != "ETH" {
+		t.Fatalf("after resubscribing: %+v", ev)
+	}
+	if n := d.count("GET /api/v3/time"); n != 3 {
+		t.Errorf("%d time syncs, want 3: before each subscription", n)
+	}
+}
