@@ -888,17 +888,26 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		add(venue.WalletFunding, b.Asset, parseDec(b.Free), parseDec(b.Locked).Add(parseDec(b.Freeze)), venue.Decimal{})
 	}
 
-	var fut []*futures.Balance
-	err = c.call(ctx, "get futures balances", false, func(ctx context.Context) (err error) {
-		fut, err = c.futures.NewGetBalanceService().Do(ctx)
-		return err
-	})
+	fut, err := c.FuturesBalances(ctx)
 	if err = optional(err); err != nil {
 		return nil, err
 	}
 	for _, b := range fut {
-		avail := parseDec(b.AvailableBalance)
-		add(venue.WalletFutures, b.Asset, avail, parseDec(b.Balance).Sub(avail), venue.Decimal{})
+		free, locked := b.Wallet, venue.Decimal{}
+		if !b.MultiAssets {
+			// Single-Asset mode: the available balance is the asset's own,
+			// wallet plus unrealized PnL less the margin in use; that
+			// margin is the locked part, bounded to the wallet.
+			locked = b.Wallet.Add(b.UnrealizedPnl).Sub(b.Available)
+			if locked.IsNeg() {
+				locked = venue.Decimal{}
+			}
+			if locked.GreaterThan(b.Wallet) {
+				locked = b.Wallet
+			}
+			free = b.Wallet.Sub(locked)
+		}
+		add(venue.WalletFutures, b.Asset, free, locked, venue.Decimal{})
 	}
 
 	var margin *gobinance.MarginAccount
@@ -933,6 +942,61 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		if len(earn.Rows) < 100 || page*100 >= earn.Total {
 			break
 		}
+	}
+	return out, nil
+}
+
+// FuturesBalance is one asset of the USDⓈ-M futures wallet.
+type FuturesBalance struct {
+	Asset string
+	// Wallet is the wallet balance: deposits, transfers and realized PnL,
+	// not unrealized PnL. It is what Balances reports as the asset's
+	// quantity (Free plus Locked).
+	Wallet venue.Decimal
+	// UnrealizedPnl is the unrealized profit of the asset's cross positions
+	// (crossUnPnl), apart from Wallet.
+	UnrealizedPnl venue.Decimal
+	// Available is Binance's availableBalance. In Multi-Assets mode it is
+	// the whole account's, in USD value, and repeated on every asset: it
+	// says nothing about this asset.
+	Available venue.Decimal
+	// MultiAssets tells that the account is in Multi-Assets mode.
+	MultiAssets bool
+}
+
+// FuturesBalances lists the USDⓈ-M futures wallet (/fapi/v3/balance,
+// weight 5) with the account's margin mode (/fapi/v1/multiAssetsMargin,
+// weight 30), asked only when some asset is not empty.
+func (c *Client) FuturesBalances(ctx context.Context) ([]FuturesBalance, error) {
+	var fut []*futures.Balance
+	if err := c.call(ctx, "get futures balances", false, func(ctx context.Context) (err error) {
+		fut, err = c.futures.NewGetBalanceService().Do(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var out []FuturesBalance
+	for _, b := range fut {
+		fb := FuturesBalance{Asset: b.Asset, Wallet: parseDec(b.Balance), UnrealizedPnl: parseDec(b.CrossUnPnl),
+			Available: parseDec(b.AvailableBalance)}
+		if fb.Wallet.IsZero() && fb.UnrealizedPnl.IsZero() {
+			continue
+		}
+		out = append(out, fb)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	var mode struct {
+		MultiAssetsMargin bool `json:"multiAssetsMargin"`
+	}
+	if err := c.call(ctx, "get futures margin mode", false, func(ctx context.Context) error {
+		return c.signedAt(ctx, c.cfg.FuturesBaseURL, http.MethodGet, "/fapi/v1/multiAssetsMargin", url.Values{}, &mode)
+	}); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].MultiAssets = mode.MultiAssetsMargin
 	}
 	return out, nil
 }

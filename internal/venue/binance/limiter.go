@@ -65,6 +65,8 @@ func costOf(method, path string, q map[string][]string) cost {
 		return cost{weight: 4}
 	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance":
 		return cost{weight: 5}
+	case "GET /fapi/v1/multiAssetsMargin":
+		return cost{weight: 30}
 	}
 	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/fapi/") {
 		return cost{weight: 1}

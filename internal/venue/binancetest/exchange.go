@@ -1,6 +1,7 @@
 package binancetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -120,18 +121,64 @@ func (s *Server) handleFunding(_ http.ResponseWriter, q url.Values) (int, any) {
 	return 200, rows
 }
 
+// handleFuturesBalance is GET /fapi/v2|v3/balance, edited from the
+// documented example. "balance" is each asset's wallet balance (free plus
+// locked). In Single-Asset mode availableBalance is the asset's own free
+// amount plus its unrealized PnL; in Multi-Assets mode, as on Binance, it is account-wide and the
+// same on every row (the fake values every margin asset 1:1, where Binance
+// applies index prices and haircuts), and every margin asset is listed,
+// empty ones too.
 func (s *Server) handleFuturesBalance(http.ResponseWriter, url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows := []map[string]any{}
-	for _, a := range s.walletRows(venue.WalletFutures) {
+	row := element(Doc("futures_balance.json"), 0)
+	assets := s.walletRows(venue.WalletFutures)
+	var pooled venue.Decimal
+	if s.multiAssets {
+		for _, a := range assets {
+			pooled = pooled.Add(s.wallets[venue.WalletFutures][a].free)
+		}
+	}
+	var rows [][]byte
+	for _, a := range assets {
 		h := s.wallets[venue.WalletFutures][a]
 		total := h.free.Add(h.locked)
-		rows = append(rows, map[string]any{"accountAlias": "SgsR", "asset": a, "balance": total.StringFixed(8),
-			"crossWalletBalance": total.StringFixed(8), "crossUnPnl": "0.00000000", "availableBalance": h.free.StringFixed(8),
-			"maxWithdrawAmount": h.free.StringFixed(8), "marginAvailable": true, "updateTime": ms(s.now())})
+		avail := h.free.Add(h.unrealized)
+		if s.multiAssets {
+			avail = pooled
+		}
+		rows = append(rows, mustEdit(row, "asset", q(a), "balance", q(total.StringFixed(8)),
+			"crossWalletBalance", q(total.StringFixed(8)), "crossUnPnl", q(h.unrealized.StringFixed(8)),
+			"availableBalance", q(avail.StringFixed(8)), "maxWithdrawAmount", q(h.free.StringFixed(8)),
+			"updateTime", strconv.FormatInt(ms(s.now()), 10)))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
+}
+
+// handleMultiAssetsMargin is GET /fapi/v1/multiAssetsMargin.
+func (s *Server) handleMultiAssetsMargin(http.ResponseWriter, url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 200, json.RawMessage(mustEdit(Doc("futures_multi_assets_margin.json"), "multiAssetsMargin", strconv.FormatBool(s.multiAssets)))
+}
+
+// SetFuturesMultiAssets switches the USDⓈ-M futures account between
+// Multi-Assets mode (true) and Single-Asset mode (false, the default).
+func (s *Server) SetFuturesMultiAssets(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.multiAssets = on
+}
+
+// SetFuturesPosition sets the futures wallet's locked (margin in use)
+// amount and the unrealized PnL of asset's positions: what the fake reports
+// as balance − availableBalance and crossUnPnl.
+func (s *Server) SetFuturesPosition(asset string, margin, unrealized venue.Decimal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holding(venue.WalletFutures, asset)
+	h.free = h.free.Add(h.locked).Sub(margin)
+	h.locked, h.unrealized = margin, unrealized
 }
 
 func (s *Server) handleMargin(http.ResponseWriter, url.Values) (int, any) {

@@ -137,6 +137,7 @@ type Server struct {
 	pricePath   map[string][]pricePoint
 	wallets     map[venue.Wallet]map[string]*holding
 	marginOpen  bool
+	multiAssets bool // USDⓈ-M futures Multi-Assets mode
 	subAccounts []SubAccount
 	orders      []*order
 	byClientID  map[string]*order
@@ -171,7 +172,10 @@ type SubAccount struct {
 	Created time.Time
 }
 
-type holding struct{ free, locked, borrowed venue.Decimal }
+type holding struct {
+	free, locked, borrowed venue.Decimal
+	unrealized             venue.Decimal // futures: unrealized PnL of the asset's positions
+}
 
 type pricePoint struct {
 	t time.Time
@@ -457,6 +461,7 @@ func (s *Server) routes() http.Handler {
 	add("POST /sapi/v1/asset/get-funding-asset", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleFunding})
 	add("GET /fapi/v2/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
 	add("GET /fapi/v3/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v1/multiAssetsMargin", route{weight: fixed(30), futures: true, signed: true, op: OpBalances, handle: s.handleMultiAssetsMargin})
 	add("GET /fapi/v1/userTrades", route{weight: fixed(5), futures: true, signed: true, op: OpFuturesTrades, handle: s.handleFuturesTrades})
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
