@@ -113,6 +113,7 @@ type Client struct {
 	spot    *gobinance.Client
 	futures *futures.Client
 	ids     *idCache
+	rules   rulesCache  // exchangeInfo's rules of every symbol
 	synced  atomic.Bool // the clock offset was measured at least once
 }
 
@@ -334,6 +335,7 @@ func (c *Client) Symbols(ctx context.Context) ([]venue.Symbol, error) {
 		return nil, err
 	}
 	c.lim.adoptLimits(info.RateLimits)
+	c.rules.set(c.cfg.Clock.Now(), info.Symbols)
 	out := make([]venue.Symbol, 0, len(info.Symbols))
 	for _, s := range info.Symbols {
 		sym := venue.Symbol{Name: s.Symbol, Base: s.BaseAsset, Quote: s.QuoteAsset}
@@ -374,6 +376,26 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	if req.Symbol == "" || !req.Side.Valid() {
 		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
 	}
+	switch req.Type {
+	case venue.Limit:
+		if !req.Price.IsPos() || !req.Quantity.IsPos() || req.QuoteQuantity.IsPos() {
+			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity, and no quote quantity")
+		}
+	case venue.Market:
+		if req.Quantity.IsPos() == req.QuoteQuantity.IsPos() || req.Quantity.IsNeg() || req.QuoteQuantity.IsNeg() {
+			return venue.Order{}, invalid(op, "market order needs exactly one of quantity and quote quantity")
+		}
+	default:
+		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
+	}
+	rules, err := c.rulesFor(ctx, op, req.Symbol)
+	if err != nil {
+		return venue.Order{}, err
+	}
+	sh, err := shape(op, rules, req)
+	if err != nil {
+		return venue.Order{}, err
+	}
 	s := c.spot.NewCreateOrderService().Symbol(req.Symbol).NewClientOrderID(req.ClientOrderID).
 		NewOrderRespType(gobinance.NewOrderRespTypeFULL)
 	if req.Side == venue.Buy {
@@ -381,32 +403,23 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	} else {
 		s.Side(gobinance.SideTypeSell)
 	}
-	switch req.Type {
-	case venue.Limit:
-		if !req.Price.IsPos() || !req.Quantity.IsPos() {
-			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity")
-		}
+	if req.Type == venue.Limit {
 		tif := req.TimeInForce
 		if tif == "" {
 			tif = venue.GTC
 		}
-		s.Type(gobinance.OrderTypeLimit).Price(req.Price.String()).Quantity(req.Quantity.String()).
+		s.Type(gobinance.OrderTypeLimit).Price(sh.price.String()).Quantity(sh.qty.String()).
 			TimeInForce(gobinance.TimeInForceType(tif))
-	case venue.Market:
+	} else {
 		s.Type(gobinance.OrderTypeMarket)
-		switch {
-		case req.Quantity.IsPos() && req.QuoteQuantity.IsZero():
-			s.Quantity(req.Quantity.String())
-		case req.QuoteQuantity.IsPos() && req.Quantity.IsZero():
-			s.QuoteOrderQty(req.QuoteQuantity.String())
-		default:
-			return venue.Order{}, invalid(op, "market order needs exactly one of quantity and quote quantity")
+		if sh.quote.IsPos() {
+			s.QuoteOrderQty(sh.quote.String())
+		} else {
+			s.Quantity(sh.qty.String())
 		}
-	default:
-		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
 	}
 	var r *gobinance.CreateOrderResponse
-	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
+	err = c.call(ctx, op, true, func(ctx context.Context) (err error) {
 		r, err = s.Do(ctx, c.recvWindowOpt())
 		return err
 	})

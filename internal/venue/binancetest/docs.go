@@ -168,8 +168,8 @@ func join(items [][]byte) []byte {
 	return out.Bytes()
 }
 
-// q quotes s as a JSON string.
-func q(s string) string {
+// jstr quotes s as a JSON string.
+func jstr(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }

@@ -47,6 +47,9 @@ func (s *Server) handleTime(http.ResponseWriter, url.Values) (int, any) {
 	return 200, map[string]int64{"serverTime": ms(s.now())}
 }
 
+// handleExchangeInfo edits the documented exchangeInfo example: its one
+// symbol becomes each listed symbol, its filters carry the symbol's values,
+// its rateLimits the fake's limits.
 func (s *Server) handleExchangeInfo(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,33 +57,72 @@ func (s *Server) handleExchangeInfo(_ http.ResponseWriter, q url.Values) (int, a
 	if v := q.Get("symbol"); v != "" {
 		want[v] = true
 	}
-	var syms []any
+	doc := Doc("exchange_info.json")
+	symDoc := element(field(doc, "symbols"), 0)
+	filters := map[string][]byte{}
+	var filterOrder []string
+	var docFilters []json.RawMessage
+	_ = json.Unmarshal(field(symDoc, "filters"), &docFilters)
+	for _, f := range docFilters {
+		var ft struct {
+			FilterType string `json:"filterType"`
+		}
+		_ = json.Unmarshal(f, &ft)
+		filters[ft.FilterType] = f
+		filterOrder = append(filterOrder, ft.FilterType)
+	}
+	f8 := func(d venue.Decimal) string { return jstr(d.StringFixed(8)) }
+	var syms [][]byte
 	for _, name := range s.symbolOrder {
 		if len(want) > 0 && !want[name] {
 			continue
 		}
 		sp := s.symbols[name]
-		syms = append(syms, map[string]any{
-			"symbol": sp.Name, "status": "TRADING", "baseAsset": sp.Base, "baseAssetPrecision": 8,
-			"quoteAsset": sp.Quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-			"orderTypes": []string{"LIMIT", "MARKET"}, "isSpotTradingAllowed": true, "isMarginTradingAllowed": true,
-			"permissions": []string{}, "permissionSets": [][]string{{"SPOT", "MARGIN"}},
-			"filters": []map[string]any{
-				{"filterType": "PRICE_FILTER", "minPrice": sp.TickSize.StringFixed(8), "maxPrice": "1000000.00000000", "tickSize": sp.TickSize.StringFixed(8)},
-				{"filterType": "LOT_SIZE", "minQty": sp.MinQty.StringFixed(8), "maxQty": sp.MaxQty.StringFixed(8), "stepSize": sp.StepSize.StringFixed(8)},
-				{"filterType": "NOTIONAL", "minNotional": sp.MinNotional.StringFixed(8), "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5},
-			},
-		})
+		var fs [][]byte
+		for _, ft := range filterOrder {
+			f := filters[ft]
+			switch ft {
+			case "PRICE_FILTER":
+				f = mustEdit(f, "minPrice", f8(sp.TickSize), "maxPrice", f8(dec("1000000")), "tickSize", f8(sp.TickSize))
+			case "LOT_SIZE":
+				f = mustEdit(f, "minQty", f8(sp.MinQty), "maxQty", f8(sp.MaxQty), "stepSize", f8(sp.StepSize))
+			case "MARKET_LOT_SIZE":
+				f = mustEdit(f, "minQty", f8(sp.MarketMinQty), "maxQty", f8(sp.MarketMaxQty), "stepSize", f8(sp.MarketStepSize))
+			case "NOTIONAL":
+				f = mustEdit(f, "minNotional", f8(sp.MinNotional), "applyMinToMarket", strconv.FormatBool(!sp.MinNotionalNotForMarket),
+					"maxNotional", f8(sp.MaxNotional), "applyMaxToMarket", strconv.FormatBool(sp.ApplyMaxToMarket))
+			case "PERCENT_PRICE":
+				continue // the fake does not enforce it, so it does not list it
+			}
+			fs = append(fs, f)
+		}
+		syms = append(syms, mustEdit(symDoc, "symbol", jstr(sp.Name), "status", jstr(sp.Status), "baseAsset", jstr(sp.Base),
+			"quoteAsset", jstr(sp.Quote), "quotePrecision", strconv.Itoa(sp.QuotePrecision), "quoteAssetPrecision", strconv.Itoa(sp.QuotePrecision),
+			"orderTypes", `["LIMIT","MARKET"]`, "quoteOrderQtyMarketAllowed", strconv.FormatBool(!sp.NoQuoteOrderQty),
+			"filters", string(join(fs)), "allowedSelfTradePreventionModes", `["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"]`,
+			"defaultSelfTradePreventionMode", jstr("EXPIRE_MAKER")))
 	}
-	return 200, map[string]any{
-		"timezone": "UTC", "serverTime": ms(s.now()),
-		"rateLimits": []map[string]any{
-			{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": s.cfg.WeightLimit},
-			{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": s.cfg.OrderLimit10s},
-			{"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": s.cfg.OrderLimitDay},
-		},
-		"exchangeFilters": []any{}, "symbols": syms,
+	var limits []json.RawMessage
+	_ = json.Unmarshal(field(doc, "rateLimits"), &limits)
+	var rl [][]byte
+	for _, l := range limits {
+		var k struct {
+			Type     string `json:"rateLimitType"`
+			Interval string `json:"interval"`
+		}
+		_ = json.Unmarshal(l, &k)
+		switch {
+		case k.Type == "REQUEST_WEIGHT":
+			l = mustEdit(l, "limit", strconv.Itoa(s.cfg.WeightLimit))
+		case k.Type == "ORDERS" && k.Interval == "SECOND":
+			l = mustEdit(l, "limit", strconv.Itoa(s.cfg.OrderLimit10s))
+		case k.Type == "ORDERS" && k.Interval == "DAY":
+			l = mustEdit(l, "limit", strconv.Itoa(s.cfg.OrderLimitDay))
+		}
+		rl = append(rl, l)
 	}
+	return 200, json.RawMessage(mustEdit(doc, "serverTime", strconv.FormatInt(ms(s.now()), 10), "rateLimits", string(join(rl)),
+		"symbols", string(join(syms))))
 }
 
 func (s *Server) walletRows(w venue.Wallet) []string {
@@ -147,9 +189,9 @@ func (s *Server) handleFuturesBalance(http.ResponseWriter, url.Values) (int, any
 		if s.multiAssets {
 			avail = pooled
 		}
-		rows = append(rows, mustEdit(row, "asset", q(a), "balance", q(total.StringFixed(8)),
-			"crossWalletBalance", q(total.StringFixed(8)), "crossUnPnl", q(h.unrealized.StringFixed(8)),
-			"availableBalance", q(avail.StringFixed(8)), "maxWithdrawAmount", q(h.free.StringFixed(8)),
+		rows = append(rows, mustEdit(row, "asset", jstr(a), "balance", jstr(total.StringFixed(8)),
+			"crossWalletBalance", jstr(total.StringFixed(8)), "crossUnPnl", jstr(h.unrealized.StringFixed(8)),
+			"availableBalance", jstr(avail.StringFixed(8)), "maxWithdrawAmount", jstr(h.free.StringFixed(8)),
 			"updateTime", strconv.FormatInt(ms(s.now()), 10)))
 	}
 	return 200, json.RawMessage(join(rows))
@@ -315,6 +357,18 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 		st, v := e400(-1100, "Illegal characters found in a parameter.")
 		return st, v, nil
 	}
+	if sp.Status != "TRADING" {
+		st, v := e400(-2010, "This order type is not possible in this trading phase.")
+		return st, v, nil
+	}
+	if hasQuote && (typ != "MARKET" || sp.NoQuoteOrderQty) {
+		st, v := e400(-2010, "Quote order qty market orders are not support for this symbol.")
+		return st, v, nil
+	}
+	if hasQuote && quote.Prec() > sp.QuotePrecision || hasQty && qty.Prec() > 8 || hasPrice && price.Prec() > 8 {
+		st, v := e400(-1111, "Precision is over the maximum defined for this asset.")
+		return st, v, nil
+	}
 	tif := q.Get("timeInForce")
 	market, hasMarket := s.prices[sp.Name]
 	if typ == "LIMIT" {
@@ -351,7 +405,19 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 		st, v := e400(-1013, "Filter failure: LOT_SIZE")
 		return st, v, nil
 	}
-	if price.Mul(qty).LessThan(sp.MinNotional) {
+	if typ == "MARKET" && (!multipleOf(qty, sp.MarketStepSize) || qty.LessThan(sp.MarketMinQty) ||
+		(!sp.MarketMaxQty.IsZero() && qty.GreaterThan(sp.MarketMaxQty))) {
+		st, v := e400(-1013, "Filter failure: MARKET_LOT_SIZE")
+		return st, v, nil
+	}
+	// NOTIONAL: the fake's market price stands in for Binance's average
+	// price over avgPriceMins.
+	notional := price.Mul(qty)
+	if hasQuote {
+		notional = quote
+	}
+	if (typ == "LIMIT" || !sp.MinNotionalNotForMarket) && notional.LessThan(sp.MinNotional) ||
+		(typ == "LIMIT" || sp.ApplyMaxToMarket) && notional.GreaterThan(sp.MaxNotional) {
 		st, v := e400(-1013, "Filter failure: NOTIONAL")
 		return st, v, nil
 	}

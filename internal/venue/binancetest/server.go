@@ -61,11 +61,61 @@ const (
 )
 
 // SymbolSpec is one market the fake lists, with its exchangeInfo filters.
+// The zero values of the fields after QtyPrecision are Binance's usual
+// ones: status TRADING, MARKET_LOT_SIZE as LOT_SIZE (market orders may be
+// up to MarketMaxQty when it is set), maxNotional 9,000,000 (not applied to
+// market orders), minNotional applied to market orders, market orders by
+// quote quantity allowed, 8 decimals of quote quantity.
 type SymbolSpec struct {
 	Name, Base, Quote            string
 	TickSize, StepSize, MinQty   venue.Decimal
 	MaxQty, MinNotional          venue.Decimal
 	PricePrecision, QtyPrecision int
+
+	// Status is exchangeInfo's status: TRADING (default), HALT, BREAK,
+	// CANCEL_ONLY...; only TRADING takes new orders.
+	Status string
+	// MarketMinQty, MarketMaxQty and MarketStepSize are MARKET_LOT_SIZE.
+	MarketMinQty, MarketMaxQty, MarketStepSize venue.Decimal
+	// MaxNotional is NOTIONAL's maxNotional; ApplyMaxToMarket applies it
+	// to market orders, MinNotionalNotForMarket exempts them from minNotional.
+	MaxNotional                               venue.Decimal
+	ApplyMaxToMarket, MinNotionalNotForMarket bool
+	// NoQuoteOrderQty sets quoteOrderQtyMarketAllowed false.
+	NoQuoteOrderQty bool
+	// QuotePrecision is quoteAssetPrecision (default 8): a quoteOrderQty
+	// with more decimals is refused with -1111.
+	QuotePrecision int
+}
+
+// withDefaults fills the zero values with Binance's usual ones.
+func (sp SymbolSpec) withDefaults() SymbolSpec {
+	if sp.Status == "" {
+		sp.Status = "TRADING"
+	}
+	if sp.MarketMinQty.IsZero() {
+		sp.MarketMinQty = sp.MinQty
+	}
+	if sp.MarketMaxQty.IsZero() {
+		sp.MarketMaxQty = sp.MaxQty
+	}
+	if sp.MaxNotional.IsZero() {
+		sp.MaxNotional = dec("9000000")
+	}
+	if sp.QuotePrecision == 0 {
+		sp.QuotePrecision = 8
+	}
+	return sp
+}
+
+// SetSymbolStatus changes a symbol's exchangeInfo status (HALT, BREAK,
+// CANCEL_ONLY, TRADING).
+func (s *Server) SetSymbolStatus(symbol, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.symbols[symbol]
+	sp.Status = status
+	s.symbols[symbol] = sp
 }
 
 // DefaultSymbols are the markets every harness lists.
@@ -237,7 +287,7 @@ func New(cfg Config) *Server {
 		nextOrderID: 1000,
 	}
 	for _, sp := range cfg.Symbols {
-		s.symbols[sp.Name] = sp
+		s.symbols[sp.Name] = sp.withDefaults()
 		s.symbolOrder = append(s.symbolOrder, sp.Name)
 	}
 	s.streams = newHub(s)

@@ -335,7 +335,7 @@ func (s *Server) executionReportLocked(o *order, execType string, t *trade) []by
 	}
 	last, lastPrice, fee, feeAsset, tradeID, maker, lastQuote, tx := "0.00000000", "0.00000000", "0", "null", "-1", "false", "0.00000000", ms(o.updated)
 	if t != nil {
-		last, lastPrice, fee, feeAsset = t.qty.StringFixed(8), t.price.StringFixed(8), t.fee.StringFixed(8), q(t.feeAsset)
+		last, lastPrice, fee, feeAsset = t.qty.StringFixed(8), t.price.StringFixed(8), t.fee.StringFixed(8), jstr(t.feeAsset)
 		tradeID, lastQuote, tx = strconv.FormatInt(t.id, 10), t.quote.StringFixed(8), ms(t.time)
 		if t.maker {
 			maker = "true"
@@ -346,13 +346,13 @@ func (s *Server) executionReportLocked(o *order, execType string, t *trade) []by
 		working = "true"
 	}
 	return compact(mustEdit(Doc("ws_execution_report.json"),
-		"E", strconv.FormatInt(ms(now), 10), "s", q(o.symbol), "c", q(cid), "S", q(o.side), "o", q(o.typ),
-		"f", q(orDefault(o.tif, "GTC")), "q", q(o.qty.StringFixed(8)), "p", q(o.price.StringFixed(8)), "C", q(orig),
-		"x", q(execType), "X", q(o.status), "i", strconv.FormatInt(o.id, 10), "l", q(last),
-		"z", q(o.executed.StringFixed(8)), "L", q(lastPrice), "n", q(fee), "N", feeAsset, "T", strconv.FormatInt(tx, 10),
+		"E", strconv.FormatInt(ms(now), 10), "s", jstr(o.symbol), "c", jstr(cid), "S", jstr(o.side), "o", jstr(o.typ),
+		"f", jstr(orDefault(o.tif, "GTC")), "q", jstr(o.qty.StringFixed(8)), "p", jstr(o.price.StringFixed(8)), "C", jstr(orig),
+		"x", jstr(execType), "X", jstr(o.status), "i", strconv.FormatInt(o.id, 10), "l", jstr(last),
+		"z", jstr(o.executed.StringFixed(8)), "L", jstr(lastPrice), "n", jstr(fee), "N", feeAsset, "T", strconv.FormatInt(tx, 10),
 		"t", tradeID, "I", strconv.FormatInt(s.nextExecID, 10), "w", working, "m", maker,
-		"O", strconv.FormatInt(ms(o.created), 10), "Z", q(o.cum.StringFixed(8)), "Y", q(lastQuote),
-		"Q", q(o.origQuote.StringFixed(8)), "W", strconv.FormatInt(ms(o.created), 10), "V", q("EXPIRE_MAKER")))
+		"O", strconv.FormatInt(ms(o.created), 10), "Z", jstr(o.cum.StringFixed(8)), "Y", jstr(lastQuote),
+		"Q", jstr(o.origQuote.StringFixed(8)), "W", strconv.FormatInt(ms(o.created), 10), "V", jstr("EXPIRE_MAKER")))
 }
 
 // accountPositionLocked renders outboundAccountPosition for the spot assets
@@ -364,7 +364,7 @@ func (s *Server) accountPositionLocked(assets ...string) []byte {
 	var rows [][]byte
 	for _, a := range assets {
 		h := s.holding(venue.WalletSpot, a)
-		rows = append(rows, mustEdit(row, "a", q(a), "f", q(h.free.StringFixed(8)), "l", q(h.locked.StringFixed(8))))
+		rows = append(rows, mustEdit(row, "a", jstr(a), "f", jstr(h.free.StringFixed(8)), "l", jstr(h.locked.StringFixed(8))))
 	}
 	return compact(mustEdit(doc, "E", now, "u", now, "B", string(join(rows))))
 }
