@@ -113,6 +113,7 @@ type Client struct {
 	spot    *gobinance.Client
 	futures *futures.Client
 	ids     *idCache
+	fills   *fillBook   // fills seen outside myTrades, and executed quantities
 	rules   rulesCache  // exchangeInfo's rules of every symbol
 	synced  atomic.Bool // the clock offset was measured at least once
 }
@@ -219,7 +220,7 @@ func New(cfg Config) (*Client, error) {
 	fut.BaseURL = cfg.FuturesBaseURL
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
-	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000)}, nil
+	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000), fills: newFillBook(100000)}, nil
 }
 
 // RecvWindow is the recvWindow every order placement and cancellation
@@ -427,13 +428,26 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 		return venue.Order{}, err
 	}
 	t := time.UnixMilli(r.TransactTime).UTC()
-	c.ids.put(r.Symbol, strconv.FormatInt(r.OrderID, 10), r.ClientOrderID)
-	return venue.Order{
-		ClientOrderID: r.ClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
+	vid := strconv.FormatInt(r.OrderID, 10)
+	c.ids.put(r.Symbol, vid, r.ClientOrderID)
+	o := venue.Order{
+		ClientOrderID: r.ClientOrderID, VenueOrderID: vid, Symbol: r.Symbol,
 		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
 		ExecutedQty: parseDec(r.ExecutedQuantity), QuoteQty: parseDec(r.CummulativeQuoteQuantity), Status: status(string(r.Status)),
 		Created: t, Updated: t,
-	}, nil
+	}
+	// The FULL response carries the fills made on placement (taker fills):
+	// OrderTrades answers with them even while myTrades lags.
+	fills := make([]venue.Trade, 0, len(r.Fills))
+	for _, f := range r.Fills {
+		price, qty := parseDec(f.Price), parseDec(f.Quantity)
+		fills = append(fills, venue.Trade{ID: strconv.FormatInt(f.TradeID, 10), VenueOrderID: vid, ClientOrderID: o.ClientOrderID,
+			Symbol: o.Symbol, Side: o.Side, Price: price, Quantity: qty, QuoteQty: price.Mul(qty), Fee: parseDec(f.Commission),
+			FeeAsset: f.CommissionAsset, Time: t})
+	}
+	c.fills.add(o.Symbol, vid, fills...)
+	c.fills.executed(o.Symbol, vid, o.ExecutedQty)
+	return o, nil
 }
 
 func side(s string) venue.Side {
@@ -491,6 +505,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}
 	t := time.UnixMilli(r.TransactTime).UTC()
 	c.ids.put(r.Symbol, strconv.FormatInt(r.OrderID, 10), r.OrigClientOrderID)
+	c.fills.executed(r.Symbol, strconv.FormatInt(r.OrderID, 10), parseDec(r.ExecutedQuantity))
 	return venue.Order{
 		ClientOrderID: r.OrigClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
 		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
@@ -514,6 +529,7 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 		return venue.Order{}, err
 	}
 	c.ids.put(o.Symbol, strconv.FormatInt(o.OrderID, 10), o.ClientOrderID)
+	c.fills.executed(o.Symbol, strconv.FormatInt(o.OrderID, 10), parseDec(o.ExecutedQuantity))
 	return fromOrder(o), nil
 }
 
@@ -534,6 +550,7 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, 
 	out := make([]venue.Order, 0, len(os))
 	for _, o := range os {
 		c.ids.put(o.Symbol, strconv.FormatInt(o.OrderID, 10), o.ClientOrderID)
+		c.fills.executed(o.Symbol, strconv.FormatInt(o.OrderID, 10), parseDec(o.ExecutedQuantity))
 		out = append(out, fromOrder(o))
 	}
 	return out, nil
@@ -551,7 +568,11 @@ func fromTrade(t *gobinance.TradeV3) venue.Trade {
 	}
 }
 
-// OrderTrades lists the fills of one order (myTrades by orderId, weight 5).
+// OrderTrades lists the fills of one order (myTrades by orderId, weight
+// 5), with the fills this Client saw in the order's FULL response or on the
+// user stream that myTrades does not have yet. When the fills still fall
+// short of the order's executed quantity as Binance last reported it to
+// this Client, it fails with class unavailable: read them again later.
 func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) ([]venue.Trade, error) {
 	op := fmt.Sprintf("list trades of order %q", venueOrderID)
 	id, err := strconv.ParseInt(venueOrderID, 10, 64)
@@ -574,10 +595,16 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 			return nil, err
 		}
 		for _, t := range ts {
-			out = append(out, fromTrade(t))
+			if t.OrderID == id {
+				out = append(out, fromTrade(t))
+			}
 		}
 		if len(ts) < 1000 {
-			return c.withClientIDs(ctx, symbol, id, out)
+			merged, missing := c.fills.merge(symbol, venueOrderID, out)
+			if missing.IsPos() {
+				return nil, fillsMissing(op, missing)
+			}
+			return c.withClientIDs(ctx, symbol, id, merged)
 		}
 		from = ts[len(ts)-1].ID + 1
 	}

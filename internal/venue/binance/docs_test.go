@@ -188,6 +188,23 @@ func TestDocumentedResponses(t *testing.T) {
 		if !same(o, want) {
 			t.Errorf("order:\n got %+v\nwant %+v", o, want)
 		}
+		// Its fills, from the FULL response: myTrades (the documented
+		// example is another order's) has none of them yet.
+		ts, err := c.OrderTrades(ctx, "BTCUSDT", "28")
+		if err != nil || len(ts) != 5 {
+			t.Fatalf("fills of the FULL order: %+v, %v; want the 5 documented fills", ts, err)
+		}
+		for i, w := range []struct{ id, price, qty, fee string }{
+			{"56", "4000", "1", "4"}, {"57", "3999", "5", "19.995"}, {"58", "3998", "2", "7.996"},
+			{"59", "3997", "1", "3.997"}, {"60", "3995", "1", "3.995"},
+		} {
+			want := venue.Trade{ID: w.id, VenueOrderID: "28", ClientOrderID: "6gCrw2kRUAF9CvJDGP16IP", Symbol: "BTCUSDT",
+				Side: venue.Sell, Price: dec(w.price), Quantity: dec(w.qty), QuoteQty: dec(w.price).Mul(dec(w.qty)),
+				Fee: dec(w.fee), FeeAsset: "USDT", Time: ms(1507725176595)}
+			if !same(ts[i], want) {
+				t.Errorf("fill %d:\n got %+v\nwant %+v", i, ts[i], want)
+			}
+		}
 	})
 	t.Run("query order", func(t *testing.T) {
 		o, err := c.QueryOrder(ctx, "LTCBTC", "myOrder1")

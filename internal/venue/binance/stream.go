@@ -357,11 +357,13 @@ func (c *Client) toUserEvents(ev eventFields) []venue.UserEvent {
 			ExecutedQty: ev.dec("z"), QuoteQty: ev.dec("Z"), Status: status(ev.str("X")),
 			Created: time.UnixMilli(ev.int64("O")).UTC(), Updated: time.UnixMilli(ev.int64("T")).UTC()}
 		c.ids.put(o.Symbol, o.VenueOrderID, cid)
+		c.fills.executed(o.Symbol, o.VenueOrderID, o.ExecutedQty)
 		out := []venue.UserEvent{{Kind: venue.EventOrder, Order: o, Time: at}}
 		if ev.str("x") == "TRADE" {
 			t := &venue.Trade{ID: strconv.FormatInt(ev.int64("t"), 10), VenueOrderID: o.VenueOrderID, ClientOrderID: cid,
 				Symbol: o.Symbol, Side: o.Side, Price: ev.dec("L"), Quantity: ev.dec("l"), QuoteQty: ev.dec("Y"),
 				Fee: ev.dec("n"), FeeAsset: ev.str("N"), Maker: ev.bool("m"), Time: time.UnixMilli(ev.int64("T")).UTC()}
+			c.fills.add(o.Symbol, o.VenueOrderID, *t)
 			out = append(out, venue.UserEvent{Kind: venue.EventTrade, Trade: t, Time: at})
 		}
 		return out

@@ -680,7 +680,11 @@ func (s *Server) handleMyTrades(_ http.ResponseWriter, q url.Values) (int, any) 
 		st, hasStart = et-int64(24*time.Hour/time.Millisecond), true
 	}
 	var sel []*trade
+	visible := s.now().Add(-s.tradesLag)
 	for _, t := range s.trades[sym] {
+		if t.time.After(visible) {
+			continue // not in the trade database yet
+		}
 		if hasOrder && t.orderID != orderID {
 			continue
 		}
@@ -912,4 +916,13 @@ func (s *Server) handleFuturesTrades(_ http.ResponseWriter, q url.Values) (int, 
 			"positionSide": t.positionSide, "symbol": t.symbol, "time": ms(t.time)})
 	}
 	return 200, rows
+}
+
+// SetTradesLag makes myTrades leave out fills younger than d, as Binance's
+// myTrades, which reads from a database, can lag right after a fill. The
+// order responses and the user stream report fills at once.
+func (s *Server) SetTradesLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tradesLag = d
 }

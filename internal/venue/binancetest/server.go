@@ -199,6 +199,7 @@ type Server struct {
 	faults      map[string][]Fault
 	sticky      []*StickyFault
 	skew        time.Duration
+	tradesLag   time.Duration // myTrades leaves out fills younger than this
 
 	weightStart  time.Time
 	weightUsed   int
