@@ -211,7 +211,8 @@ func New(cfg Config) (*Client, error) {
 	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
 		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
-	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout}}
+	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout},
+		CheckRedirect: checkRedirect}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
 	spot.BaseURL = cfg.BaseURL
 	spot.HTTPClient = hc

@@ -49,7 +49,7 @@ func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan 
 		defer cancel()
 		conn, _, err := websocket.Dial(dctx, u, nil)
 		if err != nil {
-			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: "subscribe prices"}
+			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: "subscribe prices"}
 		}
 		conn.SetReadLimit(1 << 22)
 		return conn, nil
@@ -149,7 +149,7 @@ func (c *Client) subscribeUser(ctx context.Context) (*websocket.Conn, error) {
 	defer cancel()
 	conn, _, err := websocket.Dial(dctx, c.cfg.WSAPIURL, nil)
 	if err != nil {
-		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: op}
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: op}
 	}
 	conn.SetReadLimit(1 << 22)
 	ts := c.lim.serverNow().UnixMilli()
@@ -159,13 +159,13 @@ func (c *Client) subscribeUser(ctx context.Context) (*websocket.Conn, error) {
 		"params": map[string]any{"apiKey": c.cfg.APIKey, "timestamp": ts, "signature": sign(c.cfg.APISecret, payload)}})
 	if err := conn.Write(dctx, websocket.MessageText, req); err != nil {
 		_ = conn.CloseNow()
-		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: op}
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: op}
 	}
 	for {
 		_, b, err := conn.Read(dctx)
 		if err != nil {
 			_ = conn.CloseNow()
-			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: op}
+			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: op}
 		}
 		var resp struct {
 			ID     string `json:"id"`
