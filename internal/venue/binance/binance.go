@@ -65,8 +65,9 @@ type Config struct {
 	// per day); like WeightLimit, left zero they follow exchangeInfo.
 	OrderLimit10s int
 	OrderLimitDay int
-	// OnBan is called once per ban (HTTP 418) with when it ends, so the caller
-	// can raise an alert. It must not block.
+	// OnBan is called once per ban (HTTP 418) or WAF block (HTTP 403, which
+	// pauses the host 5 minutes unless Retry-After says otherwise) with when
+	// it ends, so the caller can raise an alert. It must not block.
 	OnBan func(until time.Time)
 	// HTTPTimeout bounds each REST request on the wire (default 10 s). A
 	// wait for rate budget (a spent window, a 429's Retry-After) comes before
@@ -515,7 +516,13 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}, nil
 }
 
-// QueryOrder looks an order up by origClientOrderId.
+// codeArchived is Binance's -2026, an archived order.
+const codeArchived = -2026
+
+// QueryOrder looks an order up by origClientOrderId. An archived order
+// (-2026: canceled or expired with nothing executed, over 90 days ago)
+// settles as canceled with nothing executed (and no venue order id, which
+// Binance no longer reports).
 func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {
 	op := fmt.Sprintf("query order %q", clientOrderID)
 	if err := checkClientID(op, clientOrderID); err != nil {
@@ -526,6 +533,12 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 		o, err = c.spot.NewGetOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx)
 		return err
 	})
+	if ve, ok := err.(*venue.Error); ok && ve.Code == codeArchived {
+		// -2026: "Order was canceled or expired with no executed qty over
+		// 90 days ago and has been archived." The outcome is known: it
+		// ended without a fill, so its trade history is empty.
+		return venue.Order{ClientOrderID: clientOrderID, Symbol: symbol, Status: venue.StatusCanceled}, nil
+	}
 	if err != nil {
 		return venue.Order{}, err
 	}

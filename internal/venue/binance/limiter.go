@@ -590,7 +590,7 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusTeapot,
-		resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout:
+		resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusForbidden:
 	default:
 		return resp, nil
 	}
@@ -621,9 +621,27 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		}
 		until := lim.ban(ra)
 		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: ae.Msg, Until: until}
+	case http.StatusForbidden:
+		// "HTTP 403 return code is used when the WAF Limit (Web
+		// Application Firewall) has been violated" (rest-api.md, HTTP
+		// Return Codes): the edge refused the request, which never reached
+		// the engine. Binance says nothing of how long; the host is paused
+		// like a ban (wafPause, or Retry-After when sent), and OnBan alerts.
+		if !hasRA {
+			ra = wafPause
+		}
+		until := lim.ban(ra)
+		msg := "HTTP 403: the WAF (web application firewall) blocked this IP; not executed"
+		if ae.Msg != "" {
+			msg += ": " + ae.Msg
+		}
+		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: msg, Until: until}
 	}
 	return nil, &statusError{status: resp.StatusCode, code: ae.Code, msg: ae.Msg}
 }
+
+// wafPause is how long a 403 (WAF block) without Retry-After pauses the host.
+const wafPause = 5 * time.Minute
 
 func retryAfter(h http.Header) (time.Duration, bool) {
 	v := h.Get("Retry-After")

@@ -23,6 +23,7 @@ type order struct {
 	created, updated                     time.Time
 	lockAsset                            string
 	locked                               venue.Decimal
+	archived                             bool // GET /api/v3/order answers -2026
 }
 
 type trade struct {
@@ -584,6 +585,9 @@ func (s *Server) handleGetOrder(_ http.ResponseWriter, q url.Values) (int, any) 
 	if o == nil {
 		return e400(-2013, "Order does not exist.")
 	}
+	if o.archived {
+		return e400(-2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived.")
+	}
 	return 200, orderJSON(o)
 }
 
@@ -926,3 +930,22 @@ func (s *Server) SetTradesLag(d time.Duration) {
 	defer s.mu.Unlock()
 	s.tradesLag = d
 }
+
+// Archive makes the order with clientOrderID archived, as Binance archives
+// orders canceled or expired with nothing executed after 90 days: querying
+// it answers -2026. It reports false for an order that cannot be archived
+// (unknown, open, or with fills).
+func (s *Server) Archive(clientOrderID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.byClientID[clientOrderID]
+	if o == nil || (o.status != "CANCELED" && o.status != "EXPIRED") || !o.executed.IsZero() {
+		return false
+	}
+	o.archived = true
+	return true
+}
+
+// FailNextForbidden makes the next request of op answer HTTP 403 (a WAF
+// block) with an HTML body, as Binance's edge answers it.
+func (s *Server) FailNextForbidden(op string) { s.FailNext(op, FaultForbidden) }

@@ -46,6 +46,7 @@ const (
 	FaultServerError            Fault = "server_error"             // 500, -1000, nothing executed
 	FaultTimestamp              Fault = "timestamp"                // 400, -1021
 	FaultAuth                   Fault = "auth"                     // 401, -2015
+	FaultForbidden              Fault = "forbidden"                // 403 WAF block, HTML body, nothing executed
 )
 
 // Operations FailNext accepts.
@@ -672,6 +673,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		return
 	case FaultAuth:
 		writeJSON(w, http.StatusUnauthorized, apiError{-2015, "Invalid API-key, IP, or permissions for action."})
+		return
+	case FaultForbidden:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center></body></html>\n"))
 		return
 	case FaultServerError:
 		writeJSON(w, http.StatusInternalServerError, apiError{-1000, "An unknown error occurred while processing the request."})
