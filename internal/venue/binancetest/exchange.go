@@ -347,7 +347,10 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 		st, v := e400(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.")
 		return st, v, nil
 	}
-	if _, dup := s.byClientID[cid]; dup {
+	// Binance: newClientOrderId is "a unique id among open orders". An id
+	// whose order is filled, canceled or expired is accepted again, and
+	// queries by it then find the new order.
+	if prev, dup := s.byClientID[cid]; dup && (prev.status == "NEW" || prev.status == "PARTIALLY_FILLED") {
 		st, v := e400(-2010, "Duplicate order sent.")
 		return st, v, nil
 	}
