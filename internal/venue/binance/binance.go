@@ -110,6 +110,8 @@ type Client struct {
 	cfg     Config
 	lim     *limiter
 	futLim  *limiter // USDⓈ-M futures requests
+	sapiLim *limiter // /sapi requests
+	wsLim   *limiter // WebSocket connection attempts
 	http    *http.Client
 	spot    *gobinance.Client
 	futures *futures.Client
@@ -212,7 +214,12 @@ func New(cfg Config) (*Client, error) {
 	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
 		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
-	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout},
+	// /sapi and the WebSocket connections have IP budgets of their own;
+	// these are this Client's (not shared like Budget).
+	sapiLim := &limiter{b: NewBudget(BudgetConfig{WeightLimit: defaultSapiWeight, WeightWindow: time.Minute, Clock: cfg.Clock}),
+		onBan: cfg.OnBan}
+	wsLim := &limiter{b: NewBudget(BudgetConfig{WeightLimit: wsConnectLimit, WeightWindow: wsConnectWindow, Clock: cfg.Clock})}
+	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, sapi: sapiLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout},
 		CheckRedirect: checkRedirect}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
 	spot.BaseURL = cfg.BaseURL
@@ -222,7 +229,8 @@ func New(cfg Config) (*Client, error) {
 	fut.BaseURL = cfg.FuturesBaseURL
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
-	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000), fills: newFillBook(100000)}, nil
+	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000), fills: newFillBook(100000),
+		sapiLim: sapiLim, wsLim: wsLim}, nil
 }
 
 // RecvWindow is the recvWindow every order placement and cancellation

@@ -45,6 +45,9 @@ func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan 
 		u = c.cfg.WSBaseURL + "/stream?streams=" + strings.Join(names, "/")
 	}
 	dial := func() (*websocket.Conn, error) {
+		if _, err := c.wsLim.acquire(ctx, cost{weight: 1}); err != nil {
+			return nil, classify("subscribe prices", false, err)
+		}
 		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 		conn, _, err := websocket.Dial(dctx, u, nil)
@@ -143,6 +146,14 @@ func (c *Client) subscribeUser(ctx context.Context) (*websocket.Conn, error) {
 	// -1021), and again on every resubscription, since clocks drift over
 	// the hours a stream lives.
 	if err := c.SyncTime(ctx); err != nil {
+		return nil, classify(op, false, err)
+	}
+	// A connection attempt, and the subscription request's weight on the
+	// REQUEST_WEIGHT the WebSocket API shares with REST.
+	if _, err := c.wsLim.acquire(ctx, cost{weight: 1}); err != nil {
+		return nil, classify(op, false, err)
+	}
+	if _, err := c.lim.acquire(ctx, cost{weight: wsSubscribeWeight}); err != nil {
 		return nil, classify(op, false, err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)

@@ -469,11 +469,14 @@ func (s *Server) holding(w venue.Wallet, asset string) *holding {
 type route struct {
 	weight  func(q url.Values) int
 	counted bool
-	futures bool // counted against the /fapi weight instead
-	signed  bool
-	apiKey  bool
-	op      string
-	handle  func(w http.ResponseWriter, q url.Values) (int, any)
+	// freeOnSuccess: the weight is given back when the answer is 2xx
+	// (order placement and cancellation since 2026-04-02).
+	freeOnSuccess bool
+	futures       bool // counted against the /fapi weight instead
+	signed        bool
+	apiKey        bool
+	op            string
+	handle        func(w http.ResponseWriter, q url.Values) (int, any)
 }
 
 func fixed(n int) func(url.Values) int { return func(url.Values) int { return n } }
@@ -488,9 +491,9 @@ func (s *Server) routes() http.Handler {
 	add("GET /fapi/v1/time", route{weight: fixed(1), futures: true, handle: s.handleTime})
 	add("GET /api/v3/exchangeInfo", route{weight: fixed(20), counted: true, handle: s.handleExchangeInfo})
 	add("GET /api/v3/account", route{weight: fixed(20), counted: true, signed: true, op: OpBalances, handle: s.handleAccount})
-	add("POST /api/v3/order", route{weight: fixed(1), counted: true, signed: true, op: OpPlace, handle: s.handleNewOrder})
+	add("POST /api/v3/order", route{weight: fixed(1), counted: true, freeOnSuccess: true, signed: true, op: OpPlace, handle: s.handleNewOrder})
 	add("GET /api/v3/order", route{weight: fixed(4), counted: true, signed: true, op: OpQuery, handle: s.handleGetOrder})
-	add("DELETE /api/v3/order", route{weight: fixed(1), counted: true, signed: true, op: OpCancel, handle: s.handleCancelOrder})
+	add("DELETE /api/v3/order", route{weight: fixed(1), counted: true, freeOnSuccess: true, signed: true, op: OpCancel, handle: s.handleCancelOrder})
 	add("GET /api/v3/openOrders", route{weight: func(q url.Values) int {
 		if q.Get("symbol") == "" {
 			return 80
@@ -689,6 +692,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		rec := httptest.NewRecorder()
 		rt.handleTo(rec, q)
 		writeJSON(w, http.StatusServiceUnavailable, apiError{-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."})
+		return
+	}
+	if rt.counted && rt.freeOnSuccess {
+		rec := httptest.NewRecorder()
+		rt.handleTo(rec, q)
+		if rec.Code/100 == 2 {
+			s.mu.Lock()
+			if s.weightStart.Equal(now.Truncate(s.cfg.WeightWindow)) && s.weightUsed >= weight {
+				s.weightUsed -= weight
+			}
+			s.stats.Weight -= weight
+			used := s.weightUsed
+			s.mu.Unlock()
+			rec.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+			rec.Header().Set("X-MBX-USED-WEIGHT", strconv.Itoa(used))
+		}
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 		return
 	}
 	rt.handleTo(w, q)
