@@ -583,7 +583,10 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
 	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
 	if len(points) > 0 {
-		means, err := pnl.IntervalMeans(points, interval, q.From, q.To)
+		means, err := pnl.IntervalMeansContext(ctx, points, interval, q.From, q.To)
+		if err != nil && ctx.Err() != nil {
+			return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+		}
 		if err == nil {
 			for _, m := range means {
 				if m.Covered > 0 {

@@ -815,7 +815,7 @@ func (s *Server) pnlQuery(r *http.Request) (PnLQuery, error) {
 	if !pq.From.Before(pq.To) {
 		return pq, invalidf("from must be before to")
 	}
-	return pq, nil
+	return pq, checkPnLRange(pq)
 }
 
 func (s *Server) getPnL(w http.ResponseWriter, r *http.Request) {
@@ -828,7 +828,7 @@ func (s *Server) getPnL(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	rep, err := s.pnlReport(r.Context(), pq)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

@@ -360,7 +360,7 @@ func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	rep, err := s.pnlReport(r.Context(), pq)
 	if err != nil {
 		s.pageErr(w, r, err)
 		return

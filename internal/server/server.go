@@ -120,6 +120,8 @@ type Server struct {
 	pages    *template.Template
 	snaps    *snapshotCache
 	done     chan struct{}
+	// reports holds one token per PnL report being built (limits.go).
+	reports chan struct{}
 }
 
 // New returns the HTTP handler of a node.
@@ -150,6 +152,7 @@ func New(cfg Config, deps Deps) *Server {
 		pages:    parsePages(),
 		snaps:    &snapshotCache{maxAge: cfg.PortfolioMaxAge},
 		done:     make(chan struct{}),
+		reports:  make(chan struct{}, maxPnLReports),
 	}
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
