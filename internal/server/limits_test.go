@@ -19,7 +19,7 @@ func TestPnLRangeCapped(t *testing.T) {
 	for _, path := range []string{
 		"/api/v1/pnl?from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
 		"/api/v1/pnl?from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z&interval=1d",
-		"/api/v1/pnl?from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",                // 8760 hours
+		"/api/v1/pnl?from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z",             // 8760 hours
 		"/api/v1/pnl?from=2000-01-01T00:00:00Z&to=2020-01-01T00:00:00Z&interval=1d", // 7305 days
 	} {
 		r := b.do(t, "GET", path, b.viewer, nil)

@@ -329,6 +329,16 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *auth.Login, err
 	if !ok {
 		return auth.Principal{}, nil, auth.ErrUnauthenticated
 	}
+	// A login lives no longer than its token: a revoke anywhere ends it
+	// within the token cache's TTL.
+	live, err := s.verifier.Live(r.Context(), l.Principal.TokenID)
+	if err != nil {
+		return auth.Principal{}, nil, err
+	}
+	if !live {
+		s.logins.DeleteToken(l.Principal.TokenID)
+		return auth.Principal{}, nil, auth.ErrUnauthenticated
+	}
 	return l.Principal, &l, nil
 }
 
