@@ -17,6 +17,7 @@ import (
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -53,7 +54,9 @@ func (s *Server) registerAPI() {
 	s.handleStream(v, "GET /api/v1/journal/stream", s.topicStream(TopicJournal))
 	api(v, "GET /api/v1/pnl", s.getPnL)
 	api(t, "POST /api/v1/pnl/backfill", s.startBackfill)
+	api(t, "POST /api/v1/pnl/backfill/preview", s.previewBackfill)
 	api(v, "GET /api/v1/jobs/{id}", s.getJob)
+	api(t, "POST /api/v1/jobs/{id}/cancel", s.cancelJob)
 	api(v, "GET /api/v1/alerts", s.listAlerts)
 	s.handleStream(v, "GET /api/v1/alerts/stream", s.topicStream(TopicAlerts))
 	api(t, "POST /api/v1/alerts/{id}/ack", s.ackAlert)
@@ -918,6 +921,10 @@ func backfillRequest(b backfillBody) (BackfillRequest, error) {
 	}
 	if !req.From.Before(req.To) {
 		return req, invalidf("from must be before to")
+	}
+	if err := backfill.CheckSpan(req.From, req.To); err != nil {
+		return req, invalidf("from %s to %s is longer than %d days, the most one backfill may cover: split it into several ranges",
+			req.From.Format(time.DateOnly), req.To.Format(time.DateOnly), int64(backfill.MaxSpan/(24*time.Hour)))
 	}
 	if b.OpeningEquity != "" {
 		if req.OpeningEquity, err = udecimal.Parse(b.OpeningEquity); err != nil {

@@ -75,6 +75,10 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	// JobStoppers stop jobs running on this node when they are canceled,
+	// by job kind (see JobStopper); a kind without one stops on its own
+	// next row write.
+	JobStoppers map[string]JobStopper
 }
 
 // RouteKind says how a route authenticates and answers errors.
