@@ -481,6 +481,10 @@ func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount
 		}
 		acct.APISecretEnc = sealed
 	}
+	// An account that cannot be opened is refused, not stored.
+	if _, err := c.a.factory.Open(*acct); err != nil {
+		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q cannot be opened on venue %s: %v", na.Name, na.Venue, err)}
+	}
 	if err := c.a.db.CreateAccount(ctx, acct); err != nil {
 		return store.Account{}, err
 	}
@@ -662,6 +666,9 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	if err != nil {
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: no such account", spec.Account)}
 	}
+	if err := s.checkSymbols(ctx, acct, spec.Symbols); err != nil {
+		return server.SessionView{}, err
+	}
 	kind := session.AllocationKind(spec.AllocationKind)
 	if kind == "" {
 		kind = session.AllocFixed
@@ -698,6 +705,33 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 		v.Warnings = []string{warning}
 	}
 	return v, nil
+}
+
+// checkSymbols refuses symbols the account's venue does not list; a venue
+// that cannot list its symbols now refuses the creation (503), so nothing
+// unknown is stored.
+func (s sessionsAdapter) checkSymbols(ctx context.Context, acct store.Account, syms []string) error {
+	if len(syms) == 0 {
+		return nil
+	}
+	rt, err := s.a.account(acct.ID)
+	if err != nil {
+		return &server.Error{Kind: server.ErrUnavailable, Message: fmt.Sprintf("account %q is not open on this node; its symbols cannot be checked", acct.Name)}
+	}
+	list, err := rt.v.Symbols(ctx)
+	if err != nil {
+		return &server.Error{Kind: server.ErrUnavailable, Message: fmt.Sprintf("venue of account %q did not list its symbols; retry", acct.Name)}
+	}
+	known := make(map[string]bool, len(list))
+	for _, sym := range list {
+		known[sym.Name] = true
+	}
+	for i, sym := range syms {
+		if !known[sym] {
+			return &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("symbols[%d]: %q is not a symbol of account %q's venue (%s)", i, sym, acct.Name, acct.Venue)}
+		}
+	}
+	return nil
 }
 
 // allocMu serializes the allocation check with the session insert.
