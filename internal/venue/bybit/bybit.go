@@ -195,7 +195,7 @@ func (c *Client) SyncTime(ctx context.Context) error {
 		return &venue.Error{Class: venue.ClassUnavailable, Op: "sync time", Message: fmt.Sprintf("timeNano %q", r.Result.TimeNano)}
 	}
 	mid := before.Add(after.Sub(before) / 2)
-	c.lim.setOffset(time.Unix(0, ns).Sub(mid))
+	c.lim.setOffset(time.Unix(0, ns).Sub(mid), after.Sub(before)/2)
 	c.synced.Store(true)
 	return nil
 }
@@ -439,7 +439,8 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, 
 			c.ids.put(string(o.Symbol), o.OrderID, o.OrderLinkID)
 			out = append(out, fromOrder(o))
 		}
-		if r.Result.NextPageCursor == "" || len(r.Result.List) == 0 {
+		// A cursor that does not move would page forever.
+		if r.Result.NextPageCursor == "" || len(r.Result.List) == 0 || r.Result.NextPageCursor == cursor {
 			return out, nil
 		}
 		cursor = r.Result.NextPageCursor
@@ -481,7 +482,7 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 		for _, e := range r.Result.List {
 			out = append(out, c.fromExec(e))
 		}
-		if r.Result.NextPageCursor == "" || len(r.Result.List) == 0 {
+		if r.Result.NextPageCursor == "" || len(r.Result.List) == 0 || r.Result.NextPageCursor == cursor {
 			break
 		}
 		cursor = r.Result.NextPageCursor
@@ -686,6 +687,33 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 			continue
 		}
 		out = append(out, venue.Balance{Wallet: venue.WalletFunding, Asset: string(b.Coin), Free: free, Locked: total.Sub(free)})
+	}
+	return out, nil
+}
+
+// Tickers returns the last, best bid and best ask price of spot symbols
+// (/v5/market/tickers): of symbol, or of every symbol when it is empty.
+func (c *Client) Tickers(ctx context.Context, symbol string) ([]venue.PriceTick, error) {
+	p := bybitapi.V5GetTickersParam{Category: bybitapi.CategoryV5Spot}
+	if symbol != "" {
+		s := bybitapi.SymbolV5(symbol)
+		p.Symbol = &s
+	}
+	var r *bybitapi.V5GetTickersResponse
+	if err := c.call(ctx, fmt.Sprintf("list tickers %q", symbol), false, func(api bybitapi.V5ServiceI) (err error) {
+		r, err = api.Market().GetTickers(p)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if r.Result.Spot == nil {
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no spot list"}
+	}
+	at := time.UnixMilli(int64(r.Time)).UTC()
+	out := make([]venue.PriceTick, 0, len(r.Result.Spot.List))
+	for _, t := range r.Result.Spot.List {
+		out = append(out, venue.PriceTick{Symbol: string(t.Symbol), Price: parseDec(t.LastPrice),
+			Bid: parseDec(t.Bid1Price), Ask: parseDec(t.Ask1Price), Time: at})
 	}
 	return out, nil
 }

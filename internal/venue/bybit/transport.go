@@ -54,6 +54,7 @@ type limiter struct {
 	endpoints   map[string]endpointLimit
 	bannedUntil time.Time
 	offset      time.Duration // server clock minus ours
+	uncertainty time.Duration // how far off offset may be: half the sync round trip
 	stats       Stats
 }
 
@@ -79,11 +80,15 @@ func (l *limiter) serverNow() time.Time {
 	return l.clk.Now().Add(l.offset)
 }
 
-func (l *limiter) setOffset(d time.Duration) {
+func (l *limiter) setOffset(d, uncertainty time.Duration) {
 	l.mu.Lock()
-	l.offset = d
+	l.offset, l.uncertainty = d, uncertainty
 	l.mu.Unlock()
 }
+
+// resetSlack is added to a window's reset time, beyond the offset's
+// uncertainty, so that a request sent at the reset does not arrive before it.
+const resetSlack = 10 * time.Millisecond
 
 // errBanned is returned without a request while an IP ban lasts.
 type errBanned struct{ until time.Time }
@@ -105,7 +110,8 @@ func (l *limiter) wait(ctx context.Context, path string) error {
 			return &errBanned{until: until}
 		}
 		e, ok := l.endpoints[path]
-		if !ok || e.remaining > 0 || !now.Before(e.resetAt) {
+		reset := e.resetAt.Add(l.uncertainty + resetSlack)
+		if !ok || e.remaining > 0 || !now.Before(reset) {
 			if ok && e.remaining > 0 {
 				// Count this request against the window until its answer
 				// says otherwise, so concurrent callers cannot overshoot.
@@ -116,7 +122,7 @@ func (l *limiter) wait(ctx context.Context, path string) error {
 			l.mu.Unlock()
 			return nil
 		}
-		d := e.resetAt.Sub(now)
+		d := reset.Sub(now)
 		l.stats.Waits++
 		l.mu.Unlock()
 		select {
