@@ -27,22 +27,23 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Use:   "add",
 		Short: "Store an account; its API secret is encrypted at rest",
 		Example: `  tradeplane accounts add --name main --venue paper
-  tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt`,
+  tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt
+  tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name == "" {
 				return usagef("--name is required")
 			}
-			if venueName != "paper" && venueName != "binance" {
-				return usagef("--venue %q: want paper or binance", venueName)
+			if venueName != "paper" && venueName != "binance" && venueName != "bybit" {
+				return usagef("--venue %q: want paper, binance or bybit", venueName)
 			}
 			if baseURL != "" {
 				if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return usagef("--base-url %q: want an http(s) URL such as https://testnet.binance.vision", baseURL)
+					return usagef("--base-url %q: want an http(s) URL such as https://testnet.binance.vision or https://api-testnet.bybit.com", baseURL)
 				}
 			}
-			if venueName == "binance" && (apiKey == "" || secretFile == "") {
-				return usagef("a binance account needs --api-key and --api-secret-file")
+			if venueName != "paper" && (apiKey == "" || secretFile == "") {
+				return usagef("a %s account needs --api-key and --api-secret-file", venueName)
 			}
 			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
 			if secretFile != "" {
@@ -83,7 +84,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	}
 	f := add.Flags()
 	f.StringVar(&name, "name", "", "account name (unique)")
-	f.StringVar(&venueName, "venue", "paper", "venue: paper or binance")
+	f.StringVar(&venueName, "venue", "paper", "venue: paper, binance or bybit")
 	f.StringVar(&baseURL, "base-url", "", "venue REST base URL (testnets, tests)")
 	f.StringVar(&apiKey, "api-key", "", "API key")
 	f.StringVar(&secretFile, "api-secret-file", "", "file holding the API secret (never pass a secret on the command line)")

@@ -467,8 +467,11 @@ func (a *App) accountKey(ctx context.Context, name string) (string, error) {
 type accountsAdapter struct{ a *App }
 
 func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
-	if na.Venue != "paper" && na.Venue != "binance" {
-		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("venue %q: want paper or binance", na.Venue)}
+	if na.Venue != "paper" && na.Venue != "binance" && na.Venue != "bybit" {
+		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("venue %q: want paper, binance or bybit", na.Venue)}
+	}
+	if na.Venue == "bybit" && (na.APIKey == "" || na.APISecret == "") {
+		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: "a bybit account needs api_key and api_secret"}
 	}
 	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
 	if na.APISecret != "" {
