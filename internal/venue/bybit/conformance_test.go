@@ -11,7 +11,9 @@ import (
 )
 
 // newClient returns an adapter talking to fake.
-func newClient(t *testing.T, fake *bybittest.Server) *bybit.Client {
+func newClient(t *testing.T, fake *bybittest.Server) *bybit.Client { return newClientB(t, fake) }
+
+func newClientB(t testing.TB, fake *bybittest.Server) *bybit.Client {
 	t.Helper()
 	c, err := bybit.New(bybit.Config{APIKey: bybittest.APIKey, APISecret: bybittest.APISecret, BaseURL: fake.BaseURL(),
 		PublicWSURL: fake.PublicWSURL(), PrivateWSURL: fake.PrivateWSURL(), HTTPTimeout: 5 * time.Second,
