@@ -198,3 +198,40 @@ func TestTimestampFaultResyncs(t *testing.T) {
 		t.Fatalf("retry: %v", err)
 	}
 }
+
+// TestUserStreamReconnects: when Bybit drops the private stream the client
+// reconnects (authenticating again), says venue.EventReconnected, and
+// events flow again.
+func TestUserStreamReconnects(t *testing.T) {
+	t.Parallel()
+	fake := bybittest.New(t, bybittest.Config{})
+	c := newClient(t, fake)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := fake.SetPrice("BTCUSDT", dec("20000")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Fund(venue.WalletSpot, "USDT", dec("1000")); err != nil {
+		t.Fatal(err)
+	}
+	events, err := c.SubscribeUser(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.DropStreams()
+	for ev := range events {
+		if ev.Kind == venue.EventReconnected {
+			break
+		}
+	}
+	if _, err := c.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "after-drop", Symbol: "BTCUSDT", Side: venue.Buy,
+		Type: venue.Market, QuoteQuantity: dec("50")}); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range events {
+		if ev.Kind == venue.EventTrade && ev.Trade.ClientOrderID == "after-drop" {
+			return
+		}
+	}
+	t.Fatal("user stream closed before the fill after the reconnect")
+}

@@ -119,6 +119,7 @@ type Server struct {
 	limit    int
 
 	mu     sync.Mutex
+	conns  map[*websocket.Conn]bool // open stream connections
 	faults map[string][]Fault
 	window map[string]*rateWindow
 	calls  map[string]int
@@ -147,7 +148,7 @@ func NewServer(cfg Config) *Server {
 		cfg.EndpointLimit = 600
 	}
 	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit,
-		faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
+		conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v5/market/time", s.serverTime)
 	mux.HandleFunc("GET /v5/market/instruments-info", s.instruments)
@@ -190,6 +191,29 @@ func (s *Server) FailNext(op string, f Fault) {
 	s.mu.Lock()
 	s.faults[op] = append(s.faults[op], f)
 	s.mu.Unlock()
+}
+
+// DropStreams closes every open stream connection, as a network drop or a
+// Bybit restart would.
+func (s *Server) DropStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		_ = c.CloseNow()
+		delete(s.conns, c)
+	}
+}
+
+// track registers a stream connection until the returned func is called.
+func (s *Server) track(c *websocket.Conn) func() {
+	s.mu.Lock()
+	s.conns[c] = true
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}
 }
 
 // Calls is how many requests reached path.
@@ -972,6 +996,7 @@ func (s *Server) publicWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	defer s.track(raw)()
 	c := &wsConn{c: raw}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -1031,6 +1056,7 @@ func (s *Server) privateWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	defer s.track(raw)()
 	c := &wsConn{c: raw}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
