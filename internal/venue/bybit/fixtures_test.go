@@ -47,6 +47,8 @@ func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
 		"/v5/execution/list":                             "execution-list.json",
 		"/v5/account/wallet-balance":                     "account-wallet-balance.json",
 		"/v5/asset/transfer/query-account-coins-balance": "asset-all-balance.json",
+		"/v5/position/list":           "position-list.json",
+		"/v5/account/transaction-log": "account-transaction-log.json",
 	}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if ts := req.Header.Get("X-BAPI-TIMESTAMP"); ts != "" {
@@ -254,6 +256,27 @@ func TestFixturesReplay(t *testing.T) {
 	check(t, "funding", field{"wallet", bs[0].Wallet, venue.WalletFunding}, field{"asset", bs[0].Asset, "USDT"},
 		field{"free", bs[0].Free, dec("1")}, field{"locked", bs[0].Locked, dec("0")})
 	used["account-wallet-balance.json"], used["asset-all-balance.json"] = true, true
+
+	ps, err := c.Positions(ctx)
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("positions: %v %+v", err, ps)
+	}
+	check(t, "position", field{"symbol", ps[0].Symbol, "BTCUSD"}, field{"settle", ps[0].SettleAsset, "USDT"},
+		field{"size", ps[0].Size, dec("-300")}, field{"entry", ps[0].EntryPrice, dec("27464.50441675")},
+		field{"mark", ps[0].MarkPrice, dec("28224.50")}, field{"upnl", ps[0].UnrealizedPnL, dec("-0.00029413")},
+		field{"leverage", ps[0].Leverage, dec("10")}, field{"liquidation", ps[0].LiquidationPrice, dec("0")},
+		field{"margin mode", ps[0].MarginMode, venue.MarginCross}, field{"updated", ps[0].Updated, time.UnixMilli(1697673600012)})
+	used["position-list.json"] = true
+
+	at := time.UnixMilli(1672128000000)
+	fps, err := c.FundingPayments(ctx, "", at.Add(-time.Hour), at.Add(time.Hour))
+	if err != nil || len(fps) != 1 {
+		t.Fatalf("funding payments: %v %+v", err, fps)
+	}
+	check(t, "funding", field{"id", fps[0].ID, "534c0003-4bf7-486f-aa02-78cee36825e4"}, field{"symbol", fps[0].Symbol, "XRPUSDT"},
+		field{"asset", fps[0].Asset, "USDT"}, field{"amount", fps[0].Amount, dec("-0.003676")},
+		field{"size", fps[0].PositionSize, dec("100")}, field{"time", fps[0].Time, at})
+	used["account-transaction-log.json"] = true
 
 	r.mu.Lock()
 	stamps := append([]string(nil), r.ts...)

@@ -118,11 +118,13 @@ type Server struct {
 	srv      *httptest.Server
 	limit    int
 
-	mu     sync.Mutex
-	conns  map[*websocket.Conn]bool // open stream connections
-	faults map[string][]Fault
-	window map[string]*rateWindow
-	calls  map[string]int
+	mu        sync.Mutex
+	positions map[string]venue.Position // linear, by symbol
+	fundings  []venue.FundingPayment
+	conns     map[*websocket.Conn]bool // open stream connections
+	faults    map[string][]Fault
+	window    map[string]*rateWindow
+	calls     map[string]int
 }
 
 type rateWindow struct {
@@ -148,7 +150,7 @@ func NewServer(cfg Config) *Server {
 		cfg.EndpointLimit = 600
 	}
 	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit,
-		conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
+		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v5/market/time", s.serverTime)
 	mux.HandleFunc("GET /v5/market/instruments-info", s.instruments)
@@ -161,6 +163,8 @@ func NewServer(cfg Config) *Server {
 	mux.HandleFunc("GET /v5/execution/list", s.private(OpTrades, s.executions))
 	mux.HandleFunc("GET /v5/account/wallet-balance", s.private(OpBalances, s.wallet))
 	mux.HandleFunc("GET /v5/asset/transfer/query-account-coins-balance", s.private("", s.funding))
+	mux.HandleFunc("GET /v5/position/list", s.private("", s.positionList))
+	mux.HandleFunc("GET /v5/account/transaction-log", s.private("", s.transactionLog))
 	mux.HandleFunc("GET /v5/public/spot", s.publicWS)
 	mux.HandleFunc("GET /v5/private", s.privateWS)
 	s.srv = httptest.NewServer(s.limited(mux))
@@ -190,6 +194,27 @@ func (s *Server) Account() *paper.Account { return s.acct }
 func (s *Server) FailNext(op string, f Fault) {
 	s.mu.Lock()
 	s.faults[op] = append(s.faults[op], f)
+	s.mu.Unlock()
+}
+
+// SetPosition sets (or, with a zero size, clears) the linear position of
+// p.Symbol that /v5/position/list reports. The fake does not trade linear
+// contracts: positions are what a test says they are.
+func (s *Server) SetPosition(p venue.Position) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.Size.IsZero() {
+		delete(s.positions, p.Symbol)
+		return
+	}
+	s.positions[p.Symbol] = p
+}
+
+// AddFunding records a funding settlement that
+// /v5/account/transaction-log reports with type SETTLEMENT.
+func (s *Server) AddFunding(f venue.FundingPayment) {
+	s.mu.Lock()
+	s.fundings = append(s.fundings, f)
 	s.mu.Unlock()
 }
 
@@ -1139,4 +1164,120 @@ func (s *Server) pushUser(ctx context.Context, c *wsConn, events <-chan venue.Us
 			return
 		}
 	}
+}
+
+func (s *Server) positionList(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
+	if p.Get("category").String() != "linear" {
+		writeError(w, 10001, "the fake keeps linear positions only")
+		return
+	}
+	sym, settle := p.Get("symbol").String(), p.Get("settleCoin").String()
+	if sym == "" && settle == "" {
+		writeError(w, 10001, "symbol or settleCoin is required")
+		return
+	}
+	s.mu.Lock()
+	var ps []venue.Position
+	for _, x := range s.positions {
+		if (sym == "" || x.Symbol == sym) && (settle == "" || x.SettleAsset == settle) {
+			ps = append(ps, x)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Symbol < ps[j].Symbol })
+	b := Fixture("position-list.json")
+	tmpl := element(b, "result.list")
+	var items [][]byte
+	for _, x := range ps {
+		side, size := "Buy", x.Size
+		if x.Size.IsNeg() {
+			side, size = "Sell", x.Size.Neg()
+		}
+		mode := 0
+		if x.MarginMode == venue.MarginIsolated {
+			mode = 1
+		}
+		liq := ""
+		if !x.LiquidationPrice.IsZero() {
+			liq = x.LiquidationPrice.String()
+		}
+		e := set(tmpl, "symbol", x.Symbol)
+		e = set(e, "side", side)
+		e = set(e, "size", size.String())
+		e = set(e, "avgPrice", x.EntryPrice.String())
+		e = set(e, "positionValue", size.Mul(x.EntryPrice).String())
+		e = set(e, "markPrice", x.MarkPrice.String())
+		e = set(e, "unrealisedPnl", x.UnrealizedPnL.String())
+		e = set(e, "leverage", x.Leverage.String())
+		e = set(e, "liqPrice", liq)
+		e = set(e, "tradeMode", mode)
+		e = set(e, "updatedTime", strconv.FormatInt(x.Updated.UnixMilli(), 10))
+		items = append(items, e)
+	}
+	b = setRaw(b, "result.list", array(items))
+	b = set(b, "result.category", "linear")
+	write(w, b)
+}
+
+// transactionLog answers SETTLEMENT entries in [startTime, endTime] (at
+// most 7 days), newest first, in one page.
+func (s *Server) transactionLog(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
+	start, end := p.Get("startTime").Int(), p.Get("endTime").Int()
+	if end == 0 {
+		end = nowMS()
+	}
+	if start == 0 {
+		start = end - 7*24*3600*1000
+	}
+	if end-start > 7*24*3600*1000 {
+		writeError(w, 10001, "endTime - startTime must be at most 7 days")
+		return
+	}
+	if t := p.Get("type").String(); t != "" && t != "SETTLEMENT" {
+		s.write0(w)
+		return
+	}
+	s.mu.Lock()
+	var fs []venue.FundingPayment
+	for _, f := range s.fundings {
+		if ms := f.Time.UnixMilli(); ms >= start && ms <= end {
+			fs = append(fs, f)
+		}
+	}
+	s.mu.Unlock()
+	sort.SliceStable(fs, func(i, j int) bool { return fs[i].Time.After(fs[j].Time) })
+	b := Fixture("account-transaction-log.json")
+	tmpl := element(b, "result.list")
+	var items [][]byte
+	for _, f := range fs {
+		side, size := "Buy", f.PositionSize
+		if size.IsNeg() {
+			side, size = "Sell", size.Neg()
+		}
+		e := set(tmpl, "id", f.ID)
+		e = set(e, "symbol", f.Symbol)
+		e = set(e, "side", side)
+		e = set(e, "funding", f.Amount.String())
+		e = set(e, "change", f.Amount.String())
+		e = set(e, "orderId", "")
+		e = set(e, "transactionTime", strconv.FormatInt(f.Time.UnixMilli(), 10))
+		e = set(e, "size", size.String())
+		e = set(e, "qty", size.String())
+		e = set(e, "cashBalance", "")
+		e = set(e, "currency", f.Asset)
+		e = set(e, "tradePrice", "")
+		e = set(e, "tradeId", f.ID)
+		items = append(items, e)
+	}
+	b = setRaw(b, "result.list", array(items))
+	b = set(b, "result.nextPageCursor", "")
+	write(w, b)
+}
+
+// write0 answers the transaction log with no entries.
+func (s *Server) write0(w http.ResponseWriter) {
+	b := Fixture("account-transaction-log.json")
+	b = setRaw(b, "result.list", []byte("[]"))
+	b = set(b, "result.nextPageCursor", "")
+	write(w, b)
 }
