@@ -47,8 +47,8 @@ func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
 		"/v5/execution/list":                             "execution-list.json",
 		"/v5/account/wallet-balance":                     "account-wallet-balance.json",
 		"/v5/asset/transfer/query-account-coins-balance": "asset-all-balance.json",
-		"/v5/position/list":           "position-list.json",
-		"/v5/account/transaction-log": "account-transaction-log.json",
+		"/v5/position/list":                              "position-list.json",
+		"/v5/account/transaction-log":                    "account-transaction-log.json",
 	}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if ts := req.Header.Get("X-BAPI-TIMESTAMP"); ts != "" {
