@@ -17,7 +17,8 @@ import (
 // TestBalancesAcrossBinanceAndBybit: a desk of one Binance and one Bybit
 // account (loopback fakes) added with `accounts add` shows, in `balances
 // --json`, one total equal to the sum of both venues' balances at the
-// fakes' prices, exactly, and each venue's own total.
+// fakes' prices, exactly, and each venue's own total; the Bybit account's
+// linear position is listed next to its balances and counted in no total.
 func TestBalancesAcrossBinanceAndBybit(t *testing.T) {
 	t.Parallel()
 	d := udecimal.MustParse
@@ -41,6 +42,10 @@ func TestBalancesAcrossBinanceAndBybit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	// A linear position: shown next to the balances, not in any total.
+	by.SetPosition(venue.Position{Symbol: "BTCUSDT", SettleAsset: "USDT", Size: d("-0.2"), EntryPrice: d("31000"),
+		MarkPrice: d("30000"), UnrealizedPnL: d("200"), Leverage: d("3"), LiquidationPrice: d("40100"), MarginMode: venue.MarginCross})
 
 	dir := t.TempDir()
 	flags := []string{"--db", tempDB(t), "--master-key-file", filepath.Join(dir, "master.key")}
@@ -78,6 +83,20 @@ func TestBalancesAcrossBinanceAndBybit(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("venues missing from balances: %v\n%s", want, out.stdout)
+	}
+	for _, a := range snap.Accounts {
+		switch a.Name {
+		case "uta":
+			if len(a.Positions) != 1 || a.Positions[0].Symbol != "BTCUSDT" || !a.Positions[0].Size.Equal(d("-0.2")) ||
+				!a.Positions[0].UnrealizedPnL.Equal(d("200")) || a.Positions[0].LiquidationPrice == nil ||
+				!a.Positions[0].LiquidationPrice.Equal(d("40100")) || a.Positions[0].MarginMode != "cross" {
+				t.Errorf("uta positions: got %+v, want the BTCUSDT short", a.Positions)
+			}
+		case "bn":
+			if len(a.Positions) != 0 || a.PositionsError != "" {
+				t.Errorf("binance account positions: got %+v %q, want none (it reads no positions)", a.Positions, a.PositionsError)
+			}
+		}
 	}
 	if !snap.Total.Value.Equal(d("22350.75")) || snap.Total.Partial || len(snap.Total.UnpricedAssets) > 0 || len(snap.Total.UnknownWallets) > 0 {
 		t.Errorf("desk total %s (partial %v, unpriced %v, unknown %v), want exactly 22350.75",
