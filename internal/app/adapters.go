@@ -467,9 +467,8 @@ func (a *App) accountKey(ctx context.Context, name string) (string, error) {
 type accountsAdapter struct{ a *App }
 
 func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
-	if na.Venue != "paper" && na.Venue != "binance" {
-		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("venue %q: want paper or binance", na.Venue)}
-	}
+	// The fields were checked by the API (fieldcheck.CheckAccount, the one
+	// validation the CLI runs too) before they reach here.
 	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
 	if na.APISecret != "" {
 		if c.a.factory.Box == nil {
