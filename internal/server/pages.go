@@ -82,7 +82,15 @@ var funcs = template.FuncMap{
 	},
 	"join":  strings.Join,
 	"chart": chartHTML,
-	"json":  func(b []byte) string { return string(b) },
+	// pct shows a ratio string ("0.9875") as a percentage ("98.75%"); "" is "—".
+	"pct": func(s string) string {
+		d, err := udecimal.Parse(s)
+		if err != nil {
+			return "—"
+		}
+		return numfmt.Trim(d.Mul(udecimal.MustFromInt64(100, 0)), 2) + "%"
+	},
+	"json": func(b []byte) string { return string(b) },
 }
 
 // The dashboard shows amounts for reading, rounded half away from zero

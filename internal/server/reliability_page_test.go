@@ -206,7 +206,7 @@ func TestReliabilityPageMatchesJournalAndMetrics(t *testing.T) {
 	}
 	exec := cell("rel-execution")
 	for k, d := range days {
-		row := fmt.Sprintf(`<tr><td>%s</td><td class="num">%d</td><td class="num">%d</td><td class="num">%d</td><td class="num">%d</td><td class="num">0.5</td></tr>`, k, d.orders, d.ok, d.failed, d.pending)
+		row := fmt.Sprintf(`<tr><td>%s</td><td class="num">%d</td><td class="num">%d</td><td class="num">%d</td><td class="num">%d</td><td class="num">50%%</td></tr>`, k, d.orders, d.ok, d.failed, d.pending)
 		if !strings.Contains(exec, row) {
 			t.Errorf("page execution table lacks %s:\n%s", row, exec)
 		}
