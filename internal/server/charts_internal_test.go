@@ -121,3 +121,10 @@ func TestTimeStep(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkRenderEquity30Days(b *testing.B) {
+	rep := sampleReport()
+	for b.Loop() {
+		renderChart(equityChart("eq", rep, "USDT"))
+	}
+}
