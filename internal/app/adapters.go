@@ -498,6 +498,10 @@ func (c accountsAdapter) RemoveAccount(ctx context.Context, name, actor string) 
 	if err := c.a.db.DeleteAccount(ctx, name); err != nil {
 		return err
 	}
+	// Its live feed, user stream, resync and order settling stop (and are
+	// waited for) before the portfolio forgets it, so none of them reports
+	// the account missing.
+	c.a.feed.RemoveAccount(acct.ID)
 	c.a.pf.RemoveAccount(livefeed.AccountKey(acct))
 	c.a.mu.Lock()
 	delete(c.a.accounts, acct.ID)
