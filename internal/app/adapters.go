@@ -12,6 +12,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/livefeed"
@@ -20,7 +21,6 @@ import (
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
-	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 )
 
@@ -39,33 +39,48 @@ var (
 	_ server.Backfills  = backfillAdapter{}
 )
 
-// serviceErr maps a service error onto the server's classes, keeping the
-// message (these messages are written for users).
+// serviceErr keeps a service's coded error (internal/apperr) with its
+// whole message, which services write for users; the code alone decides
+// the status and exit code, through apperr's one table. An uncoded error
+// is returned as it is: the server logs it and shows its class only.
 func serviceErr(err error) error {
-	var (
-		inv    *session.InvalidError
-		params *strategy.ParamsError
-		nf     *session.NotFlatError
-		sel    *tradeall.SelectionError
-		step   *session.StepError
-	)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, session.ErrNotFound), errors.Is(err, tradeall.ErrRunNotFound):
-		return &server.Error{Kind: server.ErrNotFound, Message: err.Error()}
-	case errors.Is(err, session.ErrIllegalState), errors.As(err, &nf), errors.Is(err, tradeall.ErrKeyConflict),
-		errors.Is(err, tradeall.ErrRunFinished), errors.Is(err, session.ErrStale):
-		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
-	case errors.As(err, &inv), errors.As(err, &params), errors.Is(err, strategy.ErrUnknown), errors.As(err, &sel):
-		return &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
-	case errors.As(err, &step):
-		// The step ran and failed (a venue rejection, a refused
-		// allocation, an unknown outcome): a conflict with the world,
-		// not a server fault; the journal and the alert carry the rest.
-		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
+	switch c := apperr.CodeOf(err); c {
+	case "", apperr.Internal, apperr.Timeout:
+		return err
+	default:
+		return &apperr.Error{Code: c, Message: err.Error(), Err: err}
 	}
-	return err
+}
+
+// notOwnerErr adds to err (which has code apperr.NotOwner) the node that
+// owns session id now and that node's address, when the leases say so,
+// so a client can send the command there.
+func (a *App) notOwnerErr(ctx context.Context, id string, err error) error {
+	e := &apperr.Error{Code: apperr.NotOwner, Err: err}
+	var node, addr string
+	if a.cluster != nil {
+		if l, lerr := a.db.Lease(ctx, id); lerr == nil && l.NodeID != "" && l.NodeID != a.nodeID && l.ExpiresAt.After(a.clk.Now()) {
+			node = l.NodeID
+			if nodes, nerr := a.db.Nodes(ctx, a.clk.Now()); nerr == nil {
+				for _, n := range nodes {
+					if n.ID == node {
+						addr = n.Addr
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case node == "":
+		e.Message = fmt.Sprintf("session %s is not run by this node (%s) and no node holds it now; retry in a few seconds, the node that takes it over will run it (%v)", id, a.nodeID, err)
+	case addr == "":
+		e.Message = fmt.Sprintf("session %s is run by node %s, not this node (%s); send the command to that node", id, node, a.nodeID)
+		e.Details = map[string]string{"node": node}
+	default:
+		e.Message = fmt.Sprintf("session %s is run by node %s at %s, not this node (%s); send the command to that node", id, node, addr, a.nodeID)
+		e.Details = map[string]string{"node": node, "addr": addr}
+	}
+	return e
 }
 
 type sessionsAdapter struct{ a *App }
@@ -123,7 +138,8 @@ func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.Sess
 	case server.CommandTrade:
 		rep, terr := m.TradeNow(ctx, id, actor)
 		if terr != nil {
-			return server.SessionView{}, serviceErr(terr)
+			err = terr
+			break
 		}
 		if rep.Error != "" {
 			// The step ran and failed (a venue rejection, a refused
@@ -135,6 +151,9 @@ func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.Sess
 		se, err = m.Get(ctx, id)
 	default:
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: "unknown session command " + string(cmd)}
+	}
+	if apperr.CodeOf(err) == apperr.NotOwner {
+		return server.SessionView{}, s.a.notOwnerErr(ctx, id, err)
 	}
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)

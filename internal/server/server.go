@@ -400,7 +400,7 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "60")
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Details: errorDetails(err)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
