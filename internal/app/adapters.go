@@ -384,7 +384,16 @@ func (a *App) followRun(id string) {
 	}()
 }
 
-// runView flattens a run for the API: partial counts as done with failures.
+// runStates maps every Trade All run state to the API's.
+var runStates = map[tradeall.RunState]string{
+	tradeall.RunRunning:  server.RunRunning,
+	tradeall.RunDone:     server.RunDone,
+	tradeall.RunPartial:  server.RunPartial,
+	tradeall.RunFailed:   server.RunFailed,
+	tradeall.RunCanceled: server.RunCanceled,
+}
+
+// runView flattens a run for the API.
 func runView(r tradeall.Run) server.TradeAllRun {
 	v := server.TradeAllRun{ID: r.ID, Key: r.Key, Actor: r.Actor, CreatedAt: r.CreatedAt, Total: r.Counts.Total,
 		Results: []server.TradeAllResult{}}
@@ -393,15 +402,9 @@ func runView(r tradeall.Run) server.TradeAllRun {
 	if len(r.Selection.Tags) == 1 {
 		v.Request.Tag = r.Selection.Tags[0] // as older clients read it
 	}
-	switch r.State {
-	case tradeall.RunRunning:
-		v.State = server.RunRunning
-	case tradeall.RunCanceled:
-		v.State = server.RunCanceled
-	case tradeall.RunFailed:
-		v.State = server.RunFailed
-	default:
-		v.State = string(r.State) // done, partial
+	v.State = runStates[r.State]
+	if v.State == "" {
+		v.State = string(r.State) // a state added to tradeall but not here: TestTradeAllStatesInOpenAPI fails
 	}
 	if !r.FinishedAt.IsZero() {
 		f := r.FinishedAt
@@ -534,7 +537,7 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 	if n.a.cluster == nil {
 		st := n.a.sessions.Stats()
 		return []server.NodeView{{ID: n.a.nodeID, Addr: n.a.cfg.Addr, Version: n.a.cfg.Version, Sessions: st.Running,
-			StartedAt: n.a.started, SeenAt: n.a.clk.Now(), Health: "up", Self: true}}, nil
+			StartedAt: n.a.started, SeenAt: n.a.clk.Now(), Health: server.NodeUp, Self: true}}, nil
 	}
 	nodes, err := n.a.db.Nodes(ctx, n.a.clk.Now())
 	if err != nil {
@@ -550,12 +553,12 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 		if !nd.StoppedAt.IsZero() {
 			continue
 		}
-		health := "up"
+		health := server.NodeUp
 		switch age := now.Sub(nd.HeartbeatAt); {
 		case age > ttl:
-			health = "down"
+			health = server.NodeDown
 		case age > 2*ttl/3: // two heartbeats (every TTL/3) missed
-			health = "late"
+			health = server.NodeLate
 		}
 		v := server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, StartedAt: nd.StartedAt, SeenAt: nd.HeartbeatAt,
 			Health: health, Self: nd.ID == n.a.nodeID}

@@ -99,6 +99,9 @@ const (
 // Terminal reports whether the run is over.
 func (s RunState) Terminal() bool { return s != RunRunning && s != "" }
 
+// RunStates lists every run state (a test checks it against the constants).
+var RunStates = []RunState{RunRunning, RunDone, RunPartial, RunFailed, RunCanceled}
+
 // ItemState is the state of one session's step within a run.
 type ItemState string
 
@@ -114,6 +117,10 @@ const (
 
 // Terminal reports whether the item is settled.
 func (s ItemState) Terminal() bool { return s != ItemPending && s != ItemRunning }
+
+// ItemStates lists every item state (a test checks it against the
+// constants).
+var ItemStates = []ItemState{ItemPending, ItemRunning, ItemDone, ItemSkipped, ItemFailed, ItemCanceled}
 
 // SkipReason says why a session's step placed nothing on purpose.
 type SkipReason string
