@@ -46,6 +46,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds non-streaming requests; default 30 s.
 	RequestTimeout time.Duration
+	// StreamWriteTimeout bounds each write (and flush) of an event stream:
+	// a client that stops reading is disconnected after it, so its handler
+	// never outlives Close; default 10 s.
+	StreamWriteTimeout time.Duration
 	// LoginBurst failed logins per remote address, refilled one per
 	// LoginEvery; defaults 5 and 12 s.
 	LoginBurst int
@@ -135,6 +139,9 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = 10 * time.Second
 	}
 	if cfg.PortfolioMaxAge <= 0 {
 		cfg.PortfolioMaxAge = 250 * time.Millisecond
