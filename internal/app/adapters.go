@@ -175,6 +175,20 @@ func (s sessionsAdapter) UpdateParams(ctx context.Context, id string, params jso
 	return s.a.sessionView(ctx, se), nil
 }
 
+// accountName is the name of account id ("" when it is gone).
+func (a *App) accountName(ctx context.Context, id int64) string {
+	a.mu.Lock()
+	rt := a.accounts[id]
+	a.mu.Unlock()
+	if rt != nil {
+		return rt.acct.Name
+	}
+	if acct, err := a.db.AccountByID(ctx, id); err == nil {
+		return acct.Name
+	}
+	return ""
+}
+
 func (a *App) accountNames(ctx context.Context) map[int64]string {
 	names := map[int64]string{}
 	if accts, err := a.db.Accounts(ctx); err == nil {
@@ -185,8 +199,11 @@ func (a *App) accountNames(ctx context.Context) map[int64]string {
 	return names
 }
 
+// sessionView is one session's view. It runs after every trade step, so it
+// reads only that session's account name: from the accounts open on this
+// node, else by id from the store.
 func (a *App) sessionView(ctx context.Context, se session.Session) server.SessionView {
-	v := a.sessionViewNamed(se, a.accountNames(ctx))
+	v := a.sessionViewNamed(se, map[int64]string{se.AccountID: a.accountName(ctx, se.AccountID)})
 	v.Node = a.nodeOfOne(ctx, se)
 	return v
 }
