@@ -615,3 +615,44 @@ func orTime(t, def time.Time) time.Time {
 	}
 	return t
 }
+
+// UnsettledOrders lists a session's orders whose outcome is not known yet
+// (intent or unknown), oldest first. A session makes no new decision on the
+// symbol of such an order until the venue's answer about it is certain.
+func (db *DB) UnsettledOrders(ctx context.Context, sessionID string) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
+		ORDER BY created_at, client_order_id`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("list unsettled orders of session %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unsettled orders of session %s: %w", sessionID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// AllUnsettledOrders lists every order whose outcome is not known yet
+// (intent or unknown), oldest first, for the API and the dashboard.
+func (db *DB) AllUnsettledOrders(ctx context.Context) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown')
+		ORDER BY created_at, client_order_id LIMIT 10000`)
+	if err != nil {
+		return nil, fmt.Errorf("list unsettled orders: %w", err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unsettled orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
