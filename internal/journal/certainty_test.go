@@ -30,7 +30,7 @@ func (c *jumpClock) Now() time.Time {
 	return time.Now().UTC().Add(c.off)
 }
 func (c *jumpClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-func (c *jumpClock) NewTicker(d time.Duration) clock.Ticker  { return clock.Real{}.NewTicker(d) }
+func (c *jumpClock) NewTicker(d time.Duration) clock.Ticker { return clock.Real{}.NewTicker(d) }
 func (c *jumpClock) Jump(d time.Duration) {
 	c.mu.Lock()
 	c.off += d

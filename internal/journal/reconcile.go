@@ -183,7 +183,9 @@ func (x *Executor) RunReconciler(ctx context.Context, every time.Duration) error
 }
 
 // unsettled reports whether a stored status is an outcome not yet known.
-func unsettled(status string) bool { return status == store.OrderIntent || status == store.OrderUnknown }
+func unsettled(status string) bool {
+	return status == store.OrderIntent || status == store.OrderUnknown
+}
 
 // SettleUnknown is Reconcile for the orders whose outcome is unknown
 // (intent or unknown, not in flight here), run often (every few seconds) so
