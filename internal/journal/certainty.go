@@ -119,6 +119,12 @@ func (x *Executor) judge(ctx context.Context, o store.Order, checkFlight bool) (
 	if checkFlight && x.inFlight(o.ClientOrderID) {
 		return absence{deadline: x.clock.Now().Add(x.opts.RecvWindow + x.opts.ConsistencyLag), reason: "a request for it is in flight here"}, nil
 	}
+	if fills, err := x.j.db.FillsOfOrder(ctx, x.account, o.ClientOrderID); err != nil {
+		return absence{}, err
+	} else if len(fills) > 0 {
+		return absence{deadline: x.clock.Now().Add(x.opts.RecvWindow + x.opts.ConsistencyLag),
+			reason: fmt.Sprintf("not found, but %d fills of it are recorded: it executed", len(fills))}, nil
+	}
 	last, err := x.lastSend(ctx, o)
 	if err != nil {
 		return absence{}, err

@@ -760,7 +760,13 @@ func (x *Executor) RecordTrade(ctx context.Context, t venue.Trade, sessionID str
 			}
 		}
 	}
-	return x.recordTrade(ctx, t, sessionID, "stream", fence)
+	inserted, err := x.recordTrade(ctx, t, sessionID, "stream", fence)
+	if err == nil && inserted && t.ClientOrderID != "" {
+		if cerr := x.CorrectLate(ctx, t.ClientOrderID, "the user stream"); cerr != nil {
+			x.log.Error("correct a late fill", "order", t.ClientOrderID, "err", cerr)
+		}
+	}
+	return inserted, err
 }
 
 func (x *Executor) recordTrade(ctx context.Context, t venue.Trade, sessionID, source string, fence int64) (bool, error) {

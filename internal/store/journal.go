@@ -656,3 +656,27 @@ func (db *DB) AllUnsettledOrders(ctx context.Context) ([]Order, error) {
 	}
 	return out, rows.Err()
 }
+
+// FillsOfOrder lists the stored fills of one order (by client order id) of
+// an account, oldest first.
+func (db *DB) FillsOfOrder(ctx context.Context, accountID int64, clientOrderID string) ([]Fill, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side,
+		price, quantity, quote_qty, fee, fee_asset, maker, source, at FROM fills WHERE client_order_id = $1 AND account_id = $2
+		ORDER BY at, id`, clientOrderID, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("fills of order %q: %w", clientOrderID, err)
+	}
+	defer rows.Close()
+	var out []Fill
+	for rows.Next() {
+		var f Fill
+		var at int64
+		if err := rows.Scan(&f.ID, &f.AccountID, &f.Symbol, &f.TradeID, &f.ClientOrderID, &f.VenueOrderID, &f.SessionID,
+			&f.Side, &f.Price, &f.Quantity, &f.QuoteQty, &f.Fee, &f.FeeAsset, &f.Maker, &f.Source, &at); err != nil {
+			return nil, fmt.Errorf("fills of order %q: %w", clientOrderID, err)
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
