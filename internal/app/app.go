@@ -204,7 +204,7 @@ func (a *App) build(ctx context.Context) error {
 
 	// Alerts, journal, metrics.
 	a.alerts = alert.New(alert.Options{
-		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram,
+		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram, Registerer: a.registry,
 		OnAlert: func(al alert.Alert) {
 			if a.srv != nil {
 				a.publishAlert(store.Alert{ID: al.ID, At: al.At, Severity: string(al.Severity), Source: al.Source,
@@ -429,6 +429,7 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 		a.goLoop(func() { a.cluster.Run(ctx) })
+		a.goLoop(func() { a.nodeWatchLoop(ctx) })
 	} else if err := a.sessions.Boot(ctx); err != nil {
 		return err
 	}
