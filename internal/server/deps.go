@@ -84,6 +84,21 @@ type SessionView struct {
 	// Warnings are things the change was allowed to do but that deserve a
 	// look, e.g. fixed allocations over the account's collateral value.
 	Warnings []string `json:"warnings,omitempty"`
+	// UnknownOrders are the session's orders whose outcome is not known
+	// yet; while one is, the session places no new order on its symbol.
+	UnknownOrders []UnknownOrderView `json:"unknown_orders,omitempty"`
+}
+
+// UnknownOrderView is an order whose outcome the venue has not yet
+// answered for certain, and how long it has been so.
+type UnknownOrderView struct {
+	ClientOrderID string           `json:"client_order_id"`
+	Symbol        string           `json:"symbol"`
+	Side          string           `json:"side"`
+	Quantity      udecimal.Decimal `json:"quantity"`
+	Status        string           `json:"status"` // intent or unknown
+	Since         time.Time        `json:"since"`
+	AgeSeconds    int64            `json:"age_seconds"`
 }
 
 // Allocation kinds of a session.
