@@ -680,3 +680,23 @@ func (db *DB) FillsOfOrder(ctx context.Context, accountID int64, clientOrderID s
 	}
 	return out, rows.Err()
 }
+
+// OrdersCreated lists an account's orders created in [from, to), oldest
+// first (at most 100000), for the journal audit.
+func (db *DB) OrdersCreated(ctx context.Context, accountID int64, from, to time.Time) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE account_id = $1 AND created_at >= $2 AND created_at < $3
+		ORDER BY created_at, client_order_id LIMIT 100000`, accountID, micros(from), micros(to))
+	if err != nil {
+		return nil, fmt.Errorf("orders of account %d created in [%s, %s): %w", accountID, from, to, err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("orders of account %d: %w", accountID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
