@@ -78,6 +78,11 @@ type Config struct {
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
+	// AuditEvery runs the journal audit of every account on a schedule
+	// (default hourly; negative: never) over the last AuditWindow (default
+	// 24 h), alerting on any difference with the venue.
+	AuditEvery  time.Duration
+	AuditWindow time.Duration
 	// ResyncEvery and SnapshotEvery tune the balance feed (default 1 min).
 	ResyncEvery   time.Duration
 	SnapshotEvery time.Duration
@@ -312,6 +317,7 @@ func (a *App) build(ctx context.Context) error {
 		Sessions:   sessionsAdapter{a},
 		TradeAll:   tradeAllAdapter{a},
 		Journal:    a.db,
+		Auditor:    auditAdapter{a},
 		PnL:        pnlAdapter{a},
 		Accounts:   accountsAdapter{a},
 		Nodes:      nodesAdapter{a},
@@ -417,6 +423,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.feed.Run(ctx) })
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
+	a.goLoop(func() { a.auditLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {

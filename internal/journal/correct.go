@@ -95,3 +95,47 @@ func (x *Executor) CorrectLate(ctx context.Context, clientOrderID, source string
 		o.ClientOrderID, o.SessionID, o.Status, wrongFor, cor.FilledQty, after)
 	return nil
 }
+
+// followFills moves an open order's row (new, partially filled) to what
+// its stored fills say once they exceed its executed quantity: fills are
+// facts, and the order is filled when they add up to its quantity. Fills
+// reported by the user stream so reach the order row at once, not at the
+// next Reconcile.
+func (x *Executor) followFills(ctx context.Context, clientOrderID string) error {
+	o, err := x.j.db.OrderByClientID(ctx, clientOrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("follow fills of order %q: %w", clientOrderID, err)
+	}
+	if o.AccountID != x.account || (o.Status != string(venue.StatusNew) && o.Status != string(venue.StatusPartiallyFilled)) {
+		return nil
+	}
+	fills, err := x.j.db.FillsOfOrder(ctx, x.account, clientOrderID)
+	if err != nil {
+		return fmt.Errorf("follow fills of order %q: %w", clientOrderID, err)
+	}
+	var qty, quote venue.Decimal
+	for _, f := range fills {
+		qty, quote = qty.Add(f.Quantity), quote.Add(f.QuoteQty)
+	}
+	if !qty.GreaterThan(o.ExecutedQty) {
+		return nil
+	}
+	status, kind := venue.StatusPartiallyFilled, KindPartiallyFilled
+	if o.Quantity.IsPos() && !qty.LessThan(o.Quantity) {
+		status, kind = venue.StatusFilled, KindFilled
+	}
+	in := Intent{SessionID: o.SessionID, AccountID: o.AccountID, Fence: o.Fence, Request: venue.OrderRequest{
+		ClientOrderID: o.ClientOrderID, Symbol: o.Symbol, Side: venue.Side(o.Side), Type: venue.OrderType(o.Type),
+		Quantity: o.Quantity, Price: o.Price}}
+	ev := x.base(kind, in)
+	ev.VenueOrderID, ev.FilledQty, ev.Message = o.VenueOrderID, qty, "from the fills reported by the user stream"
+	_, err = x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: string(status),
+		ExecutedQty: qty, QuoteQty: quote, Fence: o.Fence, At: x.clock.Now()}, events: []*Event{ev}})
+	if err == nil && status == venue.StatusFilled {
+		x.m.settled(string(status))
+	}
+	return err
+}

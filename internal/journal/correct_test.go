@@ -1,6 +1,7 @@
 package journal_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -66,5 +67,29 @@ func TestLateFillCorrectsAFailedOrder(t *testing.T) {
 	c.x.RecordTrade(ctx, trades[0], "")
 	if n := len(slices.DeleteFunc(c.kinds(t, "late-2"), func(k string) bool { return k != "corrected" })); n != 1 {
 		t.Fatalf("%d corrected events, want 1", n)
+	}
+}
+
+// TestStreamFillsMoveAnOpenOrder: fills of a resting order reported by the
+// user stream move its row (executed quantity, then filled) at once; the
+// audit found grid orders journaled new with all their fills recorded.
+func TestStreamFillsMoveAnOpenOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	if err := b.db.InsertOrder(ctx, store.Order{ClientOrderID: "rest-1", SessionID: "s1", AccountID: b.account, Symbol: "BTCUSDT",
+		Side: "buy", Type: "limit", Price: dec("40000"), Quantity: dec("0.002"), Status: "new", VenueOrderID: "v1", Fence: 1,
+		CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"partially_filled", "filled"} {
+		tr := venue.Trade{ID: fmt.Sprint("t", i), VenueOrderID: "v1", ClientOrderID: "rest-1", Symbol: "BTCUSDT", Side: venue.Buy,
+			Price: dec("40000"), Quantity: dec("0.001"), QuoteQty: dec("40"), Fee: dec("0.000001"), FeeAsset: "BTC", Time: time.Now()}
+		if _, err := b.x.RecordTrade(ctx, tr, ""); err != nil {
+			t.Fatal(err)
+		}
+		row, _ := b.db.OrderByClientID(ctx, "rest-1")
+		if row.Status != want || !row.ExecutedQty.Equal(dec("0.001").Mul(dec(fmt.Sprint(i+1)))) {
+			t.Fatalf("after fill %d: %s %s, want %s", i+1, row.Status, row.ExecutedQty, want)
+		}
 	}
 }

@@ -765,6 +765,9 @@ func (x *Executor) RecordTrade(ctx context.Context, t venue.Trade, sessionID str
 		if cerr := x.CorrectLate(ctx, t.ClientOrderID, "the user stream"); cerr != nil {
 			x.log.Error("correct a late fill", "order", t.ClientOrderID, "err", cerr)
 		}
+		if ferr := x.followFills(ctx, t.ClientOrderID); ferr != nil {
+			x.log.Error("record a stream fill on its order", "order", t.ClientOrderID, "err", ferr)
+		}
 	}
 	return inserted, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
@@ -283,6 +284,13 @@ type TradeAll interface {
 // Journal reads the execution journal; *store.DB satisfies it.
 type Journal interface {
 	JournalEvents(ctx context.Context, q store.EventQuery) ([]store.JournalEvent, error)
+}
+
+// Auditor compares an account's journal with the venue's own history
+// (journal.Audit) on the node that holds the venue. A nil Auditor makes
+// GET /api/v1/journal/audit answer 503.
+type Auditor interface {
+	AuditJournal(ctx context.Context, account string, from, to time.Time) (journal.AuditReport, error)
 }
 
 // PnLQuery selects a PnL report. Scope is "desk", "account:<name>" or
