@@ -8,8 +8,8 @@ import (
 
 	"github.com/quagmt/udecimal"
 
-	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
