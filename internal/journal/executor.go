@@ -87,7 +87,8 @@ type ExecutorOptions struct {
 	// order id before it is left to the reconciler (default 4).
 	SettleTries int
 	// RecvWindow is how long after its timestamp the venue still accepts a
-	// signed request (Binance's recvWindow; default 5 s). ConsistencyLag is
+	// signed request (Binance's recvWindow; default: the venue's
+	// RecvWindow() when it has one, else 5 s). ConsistencyLag is
 	// how long the venue's views may lag what it accepted (zero: the
 	// venue's default, DefaultConsistencyLag; negative: none). Together
 	// they decide when "not found" is proof (see certainty.go).
@@ -145,6 +146,9 @@ func NewExecutor(j *Journal, v venue.Venue, accountID int64, opts ExecutorOption
 	}
 	if opts.RecvWindow <= 0 {
 		opts.RecvWindow = DefaultRecvWindow
+		if rw, ok := v.(interface{ RecvWindow() time.Duration }); ok && rw.RecvWindow() > 0 {
+			opts.RecvWindow = rw.RecvWindow() // what the adapter stamps on every order request
+		}
 	}
 	switch {
 	case opts.ConsistencyLag == 0:
