@@ -265,7 +265,11 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 			h.nextID++
 			id := wc.userSub
 			h.mu.Unlock()
-			reply(200, "result", map[string]any{"subscriptionId": id})
+			// The documented response, with this request's id (raw, as
+			// sent: a string or a number) and the subscription's id.
+			doc := Doc("ws_subscribe_response.json")
+			res := mustEdit(field(doc, "result"), "subscriptionId", strconv.Itoa(id))
+			h.send(wc, compact(mustEdit(doc, "id", string(req.ID), "result", string(res))))
 		case "userDataStream.unsubscribe":
 			h.mu.Lock()
 			wc.userSub = -1
