@@ -421,6 +421,8 @@ var replayedBy = map[string]string{
 	"query_order.json":                  "TestDocumentedResponses/query_order",
 	"time.json":                         "TestDocumentedErrors/-1021_timestamp (the sync), TestDocumentedStreamEvents",
 	"ws_balance_update.json":            "TestDocumentedStreamEvents",
+	"ws_book_ticker.json":               "TestDocumentedPriceStreams",
+	"ws_mini_ticker.json":               "TestDocumentedPriceStreams",
 	"ws_event_stream_terminated.json":   "TestDocumentedStreamEvents",
 	"ws_execution_report.json":          "TestDocumentedExecutionReport",
 	"ws_external_lock_update.json":      "TestDocumentedStreamEvents",

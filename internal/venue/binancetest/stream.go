@@ -168,21 +168,21 @@ func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
 
 func (h *hub) marketMessages(wc *wsConn, sym string, p venue.Decimal, now time.Time) [][]byte {
 	var out [][]byte
-	wrap := func(stream string, data any) {
-		var v any = data
+	wrap := func(stream string, data []byte) {
 		if wc.combined {
-			v = map[string]any{"stream": stream, "data": data}
+			data = []byte(`{"stream":` + jstr(stream) + `,"data":` + string(data) + `}`)
 		}
-		b, _ := json.Marshal(v)
-		out = append(out, b)
+		out = append(out, data)
 	}
 	if wc.streams["!miniticker@arr"] {
-		wrap("!miniTicker@arr", []map[string]any{{"e": "24hrMiniTicker", "E": ms(now), "s": sym, "c": p.StringFixed(8),
-			"o": p.StringFixed(8), "h": p.StringFixed(8), "l": p.StringFixed(8), "v": "0", "q": "0"}})
+		p8 := jstr(p.StringFixed(8))
+		wrap("!miniTicker@arr", join([][]byte{compact(mustEdit(Doc("ws_mini_ticker.json"), "E", i64(ms(now)), "s", jstr(sym),
+			"c", p8, "o", p8, "h", p8, "l", p8, "v", jstr("0"), "q", jstr("0")))}))
 	}
 	if name := strings.ToLower(sym) + "@bookticker"; wc.streams[name] {
-		wrap(strings.ToLower(sym)+"@bookTicker", map[string]any{"u": ms(now), "s": sym, "b": p.StringFixed(8), "B": "1.00000000",
-			"a": p.StringFixed(8), "A": "1.00000000"})
+		p8 := jstr(p.StringFixed(8))
+		wrap(strings.ToLower(sym)+"@bookTicker", compact(mustEdit(Doc("ws_book_ticker.json"), "u", i64(ms(now)), "s", jstr(sym),
+			"b", p8, "B", jstr("1.00000000"), "a", p8, "A", jstr("1.00000000"))))
 	}
 	return out
 }
