@@ -987,10 +987,22 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 	}
 
 	for page := 1; ; page++ {
-		var earn *gobinance.SimpleEarnFlexiblePositionResp
-		err = c.call(ctx, "get simple earn balances", false, func(ctx context.Context) (err error) {
-			earn, err = c.spot.NewSimpleEarnService().FlexibleService().GetPosition().Current(page).Size(100).Do(ctx)
-			return err
+		// Decoded here, only the fields used: go-binance types
+		// tierAnnualPercentageRate as map[string]string, and Binance
+		// sends its rates as numbers ({"0-5BTC":0.05}), which failed the
+		// whole answer.
+		var earn *struct {
+			Rows []struct {
+				Asset       string `json:"asset"`
+				TotalAmount string `json:"totalAmount"`
+			} `json:"rows"`
+			Total int `json:"total"`
+		}
+		err = c.call(ctx, "get simple earn balances", false, func(ctx context.Context) error {
+			params := url.Values{}
+			params.Set("current", strconv.Itoa(page))
+			params.Set("size", "100")
+			return c.signed(ctx, http.MethodGet, "/sapi/v1/simple-earn/flexible/position", params, &earn)
 		})
 		if err = optional(err); err != nil {
 			return nil, err

@@ -153,15 +153,17 @@ func (s *Server) handleAccount(http.ResponseWriter, url.Values) (int, any) {
 func (s *Server) handleFunding(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows := []map[string]string{}
+	row := element(Doc("funding_asset.json"), 0)
+	var rows [][]byte
 	for _, a := range s.walletRows(venue.WalletFunding) {
 		if v := q.Get("asset"); v != "" && v != a {
 			continue
 		}
 		h := s.wallets[venue.WalletFunding][a]
-		rows = append(rows, map[string]string{"asset": a, "free": h.free.String(), "locked": h.locked.String(), "freeze": "0", "withdrawing": "0", "btcValuation": "0"})
+		rows = append(rows, mustEdit(row, "asset", jstr(a), "free", jstr(h.free.String()), "locked", jstr(h.locked.String()),
+			"freeze", jstr("0"), "withdrawing", jstr("0"), "btcValuation", jstr("0")))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
 // handleFuturesBalance is GET /fapi/v2|v3/balance, edited from the
@@ -230,27 +232,30 @@ func (s *Server) handleMargin(http.ResponseWriter, url.Values) (int, any) {
 	if !s.marginOpen {
 		return e400(-3003, "Margin account does not exist.")
 	}
-	rows := []map[string]string{}
+	doc := Doc("margin_account.json")
+	row := element(field(doc, "userAssets"), 0)
+	var rows [][]byte
 	for _, a := range s.walletRows(venue.WalletMargin) {
 		h := s.wallets[venue.WalletMargin][a]
 		net := h.free.Add(h.locked).Sub(h.borrowed)
-		rows = append(rows, map[string]string{"asset": a, "borrowed": h.borrowed.StringFixed(8), "free": h.free.StringFixed(8),
-			"interest": "0.00000000", "locked": h.locked.StringFixed(8), "netAsset": net.StringFixed(8)})
+		rows = append(rows, mustEdit(row, "asset", jstr(a), "borrowed", jstr(h.borrowed.StringFixed(8)), "free", jstr(h.free.StringFixed(8)),
+			"interest", jstr("0.00000000"), "locked", jstr(h.locked.StringFixed(8)), "netAsset", jstr(net.StringFixed(8))))
 	}
-	return 200, map[string]any{"created": true, "borrowEnabled": true, "marginLevel": "999.00000000", "tradeEnabled": true,
-		"transferInEnabled": true, "transferOutEnabled": true, "accountType": "MARGIN_1", "userAssets": rows}
+	return 200, json.RawMessage(mustEdit(doc, "marginLevel", jstr("999.00000000"), "userAssets", string(join(rows))))
 }
 
 func (s *Server) handleEarn(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows := []map[string]any{}
+	doc := Doc("earn_flexible_position.json")
+	row := element(field(doc, "rows"), 0)
+	var rows [][]byte
 	for _, a := range s.walletRows(venue.WalletEarn) {
 		h := s.wallets[venue.WalletEarn][a]
-		rows = append(rows, map[string]any{"totalAmount": h.free.StringFixed(8), "latestAnnualPercentageRate": "0.02", "asset": a,
-			"canRedeem": true, "collateralAmount": "0", "productId": a + "001", "autoSubscribe": true})
+		rows = append(rows, mustEdit(row, "totalAmount", jstr(h.free.StringFixed(8)), "asset", jstr(a),
+			"collateralAmount", jstr("0"), "productId", jstr(a+"001")))
 	}
-	return 200, map[string]any{"rows": rows, "total": len(rows)}
+	return 200, json.RawMessage(mustEdit(doc, "rows", string(join(rows)), "total", strconv.Itoa(len(rows))))
 }
 
 func (s *Server) handleSubAccounts(_ http.ResponseWriter, q url.Values) (int, any) {
