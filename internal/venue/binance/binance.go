@@ -240,6 +240,21 @@ func New(cfg Config) (*Client, error) {
 // the clock uncertainty, it can no longer execute.
 func (c *Client) RecvWindow() time.Duration { return c.cfg.RecvWindow }
 
+// WindowClosed returns when, on this process's clock, an order placement
+// or cancellation whose call returned at returned can no longer be
+// accepted by Binance: its timestamp was stamped before the call returned
+// (after any wait for rate budget), Binance refuses it once the server's
+// time is RecvWindow past that timestamp, and our estimate of the server's
+// time is off by at most the last sync's uncertainty. Before this time a
+// request whose answer was lost may still arrive and be accepted, so "not
+// found" from QueryOrder is not yet final.
+func (c *Client) WindowClosed(returned time.Time) time.Time {
+	c.lim.b.mu.Lock()
+	unc := c.lim.b.uncertainty
+	c.lim.b.mu.Unlock()
+	return returned.Add(c.cfg.RecvWindow + unc)
+}
+
 // recvWindowOpt is RecvWindow as go-binance's request option.
 func (c *Client) recvWindowOpt() gobinance.RequestOption {
 	return gobinance.WithRecvWindow(c.cfg.RecvWindow.Milliseconds())
