@@ -80,7 +80,7 @@ func TestWindowClosed(t *testing.T) {
 	}
 	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	got := b.client.WindowClosed(at)
-	if got.Before(at.Add(2*time.Second + time.Millisecond)) || got.After(at.Add(3*time.Second)) {
+	if got.Before(at.Add(2*time.Second+time.Millisecond)) || got.After(at.Add(3*time.Second)) {
 		t.Errorf("WindowClosed = %s after the return, want 2 s plus the sync uncertainty (about 1 ms on loopback)", got.Sub(at))
 	}
 }
