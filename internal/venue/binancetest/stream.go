@@ -215,6 +215,14 @@ func (h *hub) pushUser(events ...[]byte) {
 	}
 }
 
+// wsReply is a WebSocket API response, its keys in Binance's order.
+type wsReply struct {
+	ID     json.RawMessage `json:"id"`
+	Status int             `json:"status"`
+	Result any             `json:"result,omitempty"`
+	Error  *apiError       `json:"error,omitempty"`
+}
+
 type wsRequest struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
@@ -241,11 +249,20 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		var req wsRequest
 		if err := json.Unmarshal(b, &req); err != nil {
-			h.send(wc, mustJSON(map[string]any{"id": nil, "status": 400, "error": apiError{-1100, "Malformed request."}}))
+			h.send(wc, mustJSON(wsReply{ID: json.RawMessage("null"), Status: 400, Error: &apiError{-1100, "Malformed request."}}))
 			continue
 		}
+		// Binance's WebSocket API answers id, status, then result or
+		// error, in that order.
 		reply := func(status int, key string, v any) {
-			h.send(wc, mustJSON(map[string]any{"id": req.ID, "status": status, key: v}))
+			r := wsReply{ID: req.ID, Status: status}
+			if key == "error" {
+				e := v.(apiError)
+				r.Error = &e
+			} else {
+				r.Result = v
+			}
+			h.send(wc, mustJSON(r))
 		}
 		switch req.Method {
 		case "ping":
