@@ -108,6 +108,7 @@ type App struct {
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
 	started   time.Time                // when New built this node
+	health    health                   // what the health checks read (health.go)
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -214,6 +215,7 @@ func (a *App) build(ctx context.Context) error {
 		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
 		OnEvent: a.onJournalEvent,
 		OnWriteError: func(err error) {
+			a.health.journalFailed(err)
 			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
 				Message: "journal write failed: " + err.Error()})
 		},
@@ -358,6 +360,8 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 		}
 		return err
 	}
+	a.health.serving.Store(true)
+	defer a.health.serving.Store(false)
 	a.log.Info("serving", "url", url, "db", a.db.Engine(), "node", a.nodeID, "demo", a.cfg.Demo)
 	if a.cfg.Demo && !a.cfg.NoDemoLogin {
 		if login, token, err := a.srv.DemoLogin(ctx, url); err == nil {

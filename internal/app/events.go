@@ -27,6 +27,7 @@ func (a *App) onBan(acct store.Account, until time.Time) {
 // onJournalEvent runs on the journal's writer goroutine after commit: it
 // must not block.
 func (a *App) onJournalEvent(e journal.Event) {
+	a.health.journalWritten()
 	if e.Kind == journal.KindFill {
 		a.tracker.fill(e)
 	}
