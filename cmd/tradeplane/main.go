@@ -85,6 +85,8 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 	root.AddCommand(
 		newServeCmd(g),
 		newMigrateCmd(g),
+		newBackupCmd(g),
+		newRestoreCmd(g),
 		newVersionCmd(),
 		newAccountsCmd(g),
 		newSessionsCmd(g),
