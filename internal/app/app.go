@@ -110,6 +110,8 @@ type App struct {
 	started   time.Time                // when New built this node
 	health    health                   // what the health checks read (health.go)
 
+	leaseChanges *prometheus.CounterVec // opsmetrics.go
+
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
 }
@@ -161,6 +163,9 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.registerOpsMetrics(); err != nil { // opsmetrics.go
+		return err
+	}
 
 	// Venues.
 	pcfg := cfg.Paper
