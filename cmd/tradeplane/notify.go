@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/tradeplane/tradeplane/internal/app"
@@ -84,4 +88,41 @@ func envDuration(name string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+func newProbeCmd() *cobra.Command {
+	var target string
+	cmd := &cobra.Command{
+		Use:   "probe",
+		Short: "Exit 0 when the server's health URL answers 200 (container health checks)",
+		Long: `Probe GETs --url (default the local /readyz) and exits 0 on 200, 1 otherwise,
+printing the answer. Container images without a shell or curl use it as their
+HEALTHCHECK: tradeplane probe --url http://127.0.0.1:8080/readyz`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			u, err := url.Parse(target)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usagef("--url %q: want http://host:port/readyz or /healthz", target)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("probe %s: %w", target, err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+			fmt.Fprint(cmd.OutOrStdout(), string(body))
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("probe %s: status %d", target, resp.StatusCode)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&target, "url", "http://127.0.0.1:8080/readyz", "health URL to GET")
+	return cmd
 }

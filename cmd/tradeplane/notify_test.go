@@ -149,7 +149,11 @@ func TestServeNotifiesSystemd(t *testing.T) {
 	if code, body := getStatus(t, base+"/healthz"); code != 200 || body["ready"] != "true" {
 		t.Errorf("/healthz %d %v, want 200 and ready", code, body)
 	}
+	if r := cli(t, "", "probe", "--url", base+"/readyz").want(t, 0); !strings.Contains(r.stdout, `"ready"`) {
+		t.Errorf("probe printed %q", r.stdout)
+	}
 	stop()
+	cli(t, "", "probe", "--url", base+"/readyz").want(t, 1) // stopped: nothing answers
 	if n := sock.Count("STOPPING=1"); n != 1 {
 		t.Errorf("STOPPING=1 sent %d times, want once", n)
 	}
