@@ -63,6 +63,8 @@ func exitCode(err error) int {
 
 func newRoot() *cobra.Command {
 	g := &globals{}
+	configPath := new(string)
+	var fromFile configSources // global settings taken from --config (config.go)
 	root := &cobra.Command{
 		Use:   "tradeplane",
 		Short: "Control plane for automated crypto trading sessions",
@@ -74,6 +76,10 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if fromFile, err = applyConfigPath(cmd, *configPath); err != nil {
+				return err
+			}
 			return g.setup(cmd)
 		},
 	}
@@ -81,6 +87,7 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
 	g.register(root)
+	registerConfigFlag(root, configPath)
 	defer usageArgs(root)
 	root.AddCommand(
 		newServeCmd(g),
@@ -88,6 +95,7 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		newBackupCmd(g),
 		newRestoreCmd(g),
 		newProbeCmd(),
+		newConfigCmd(g, configPath, func() configSources { return fromFile }),
 		newVersionCmd(),
 		newAccountsCmd(g),
 		newSessionsCmd(g),
