@@ -166,6 +166,13 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 		f.report(ctx, fa.acct, "resync balances", err)
 		return
 	}
+	if pr, ok := fa.v.(venue.PositionReader); ok {
+		ps, err := pr.Positions(ctx)
+		if err != nil {
+			f.report(ctx, fa.acct, "read positions", err)
+		}
+		_ = f.cfg.Portfolio.SetPositions(AccountKey(fa.acct), ps, err)
+	}
 	f.mu.Lock()
 	first := !fa.synced
 	fa.synced = true
