@@ -270,7 +270,7 @@ func (w *Watchdog) heartbeat(ctx context.Context, st Status) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(body))
 	if err != nil {
 		w.heartbeatErrs.Inc()
-		w.log.Warn("heartbeat: bad URL", "err", err)
+		w.log.Warn("heartbeat: bad URL", "err", redact(err, w.cfg.HeartbeatURL))
 		return
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
