@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -185,4 +186,51 @@ func TestLiveFailsWhenChecksHang(t *testing.T) {
 	if err := w.Live(); err != nil {
 		t.Errorf("live after the round ended: %v", err)
 	}
+}
+
+// TestHeartbeatURLNeverLogged: a push monitor's URL is its secret (a
+// Healthchecks UUID); a failed delivery is logged without it.
+func TestHeartbeatURLNeverLogged(t *testing.T) {
+	t.Parallel()
+	dead := httptest.NewServer(http.NotFoundHandler())
+	url := dead.URL + "/ping/very-secret-uuid"
+	dead.Close() // nothing listens: delivery fails
+	var buf syncWriter
+	w, err := watchdog.New(watchdog.Config{
+		Checks:   []watchdog.Check{{Name: "x", Fn: func(context.Context) error { return nil }}},
+		Interval: 10 * time.Millisecond, WatchdogInterval: -1,
+		Notify:       func(string) (bool, error) { return false, nil },
+		HeartbeatURL: url, HeartbeatEvery: 10 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(&buf, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	w.Run(ctx)
+	out := buf.String()
+	if !strings.Contains(out, "heartbeat not delivered") {
+		t.Fatalf("no failed delivery logged:\n%s", out)
+	}
+	if strings.Contains(out, "very-secret-uuid") {
+		t.Errorf("the heartbeat URL was logged:\n%s", out)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
