@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,6 +120,7 @@ type Server struct {
 	limit    int
 
 	mu        sync.Mutex
+	created   []venue.OrderRequest      // every order the fake accepted, in order
 	positions map[string]venue.Position // linear, by symbol
 	fundings  []venue.FundingPayment
 	conns     map[*websocket.Conn]bool // open stream connections
@@ -195,6 +197,21 @@ func (s *Server) FailNext(op string, f Fault) {
 	s.mu.Lock()
 	s.faults[op] = append(s.faults[op], f)
 	s.mu.Unlock()
+}
+
+// Orders returns every order the fake accepted, as it is now, in the
+// order they were placed.
+func (s *Server) Orders() []venue.Order {
+	s.mu.Lock()
+	reqs := slices.Clone(s.created)
+	s.mu.Unlock()
+	out := make([]venue.Order, 0, len(reqs))
+	for _, r := range reqs {
+		if o, err := s.acct.QueryOrder(context.Background(), r.Symbol, r.ClientOrderID); err == nil {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // SetPosition sets (or, with a zero size, clears) the linear position of
@@ -651,6 +668,11 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, p gjson.Res
 		return
 	}
 	o, err := s.acct.PlaceOrder(context.WithoutCancel(r.Context()), req)
+	if err == nil {
+		s.mu.Lock()
+		s.created = append(s.created, req)
+		s.mu.Unlock()
+	}
 	if after {
 		http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		return
