@@ -21,6 +21,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -109,7 +111,22 @@ type Config struct {
 	// EndpointLimit is each endpoint's requests per second (default 600);
 	// the next one in the same second answers retCode 10006.
 	EndpointLimit int
+	// FaultRates fails each call of an operation (an Op constant) with
+	// this probability, with one of RandomFaults drawn from Seed, after
+	// any fault FailNext queued.
+	FaultRates map[string]float64
+	Seed       uint64
 }
+
+// RandomFaults are the faults FaultRates draws from for each operation:
+// for an order, both timeouts (before and after it executed), a rate limit
+// and a server error; for a read, all but the timeouts.
+var RandomFaults = map[string][]Fault{
+	OpPlace: {FaultTimeoutAfterExecution, FaultTimeoutBeforeExecution, FaultRateLimited, FaultServerError},
+}
+
+// readFaults are what a read draws when RandomFaults has no entry for it.
+var readFaults = []Fault{FaultServerError, FaultRateLimited, FaultTimestamp}
 
 // Server is the fake. Its URLs are BaseURL (REST), PublicWSURL and
 // PrivateWSURL.
@@ -118,6 +135,8 @@ type Server struct {
 	acct     *paper.Account
 	srv      *httptest.Server
 	limit    int
+	rates    map[string]float64
+	rng      *rand.Rand // guarded by mu
 
 	mu        sync.Mutex
 	created   []venue.OrderRequest      // every order the fake accepted, in order
@@ -151,7 +170,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.EndpointLimit <= 0 {
 		cfg.EndpointLimit = 600
 	}
-	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit,
+	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit, rates: maps.Clone(cfg.FaultRates),
+		rng:       rand.New(rand.NewPCG(cfg.Seed, 0x62796269)),
 		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v5/market/time", s.serverTime)
@@ -196,6 +216,13 @@ func (s *Server) Account() *paper.Account { return s.acct }
 func (s *Server) FailNext(op string, f Fault) {
 	s.mu.Lock()
 	s.faults[op] = append(s.faults[op], f)
+	s.mu.Unlock()
+}
+
+// SetFaultRates replaces Config.FaultRates; nil stops random faults.
+func (s *Server) SetFaultRates(rates map[string]float64) {
+	s.mu.Lock()
+	s.rates = maps.Clone(rates)
 	s.mu.Unlock()
 }
 
@@ -284,6 +311,13 @@ func (s *Server) takeFault(op string) Fault {
 	defer s.mu.Unlock()
 	fs := s.faults[op]
 	if len(fs) == 0 {
+		if r := s.rates[op]; r > 0 && s.rng.Float64() < r {
+			pool := RandomFaults[op]
+			if len(pool) == 0 {
+				pool = readFaults
+			}
+			return pool[s.rng.IntN(len(pool))]
+		}
 		return ""
 	}
 	s.faults[op] = fs[1:]
