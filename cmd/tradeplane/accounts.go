@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -31,30 +31,23 @@ func newAccountsCmd(g *globals) *cobra.Command {
   tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return usagef("--name is required")
-			}
-			if venueName != "paper" && venueName != "binance" && venueName != "bybit" {
-				return usagef("--venue %q: want paper, binance or bybit", venueName)
-			}
-			if baseURL != "" {
-				if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return usagef("--base-url %q: want an http(s) URL such as https://testnet.binance.vision or https://api-testnet.bybit.com", baseURL)
-				}
-			}
-			if venueName != "paper" && (apiKey == "" || secretFile == "") {
-				return usagef("a %s account needs --api-key and --api-secret-file", venueName)
-			}
-			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
+			secret := ""
 			if secretFile != "" {
 				raw, err := os.ReadFile(secretFile)
 				if err != nil {
 					return usagef("--api-secret-file: %v", err)
 				}
-				secret := strings.TrimSpace(string(raw))
-				if secret == "" {
+				if secret = strings.TrimSpace(string(raw)); secret == "" {
 					return usagef("--api-secret-file %s is empty", secretFile)
 				}
+			}
+			// The one validation the API runs too.
+			if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey,
+				APISecret: secret, Tags: tags}, fieldcheck.FlagFields); err != nil {
+				return usagef("%v", err)
+			}
+			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
+			if secret != "" {
 				key, err := g.masterKey()
 				if err != nil {
 					return err
@@ -65,6 +58,13 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				}
 				if a.APISecretEnc, err = box.Seal([]byte(secret)); err != nil {
 					return err
+				}
+			}
+			// An account that cannot be opened is refused, not stored (a
+			// paper account opens in the server, where its exchange lives).
+			if a.Venue != "paper" {
+				if _, err := offlineFactory(g).Open(*a); err != nil {
+					return usagef("account %q cannot be opened: %v", a.Name, err)
 				}
 			}
 			db, err := openDB(cmd.Context(), g, store.Options{})

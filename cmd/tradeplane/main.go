@@ -90,6 +90,7 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		newJournalCmd(g),
 		newImportCmd(g),
 		newPnlCmd(g),
+		newJobsCmd(g),
 		newTokensCmd(g),
 		newBenchCmd(g),
 	)

@@ -467,12 +467,8 @@ func (a *App) accountKey(ctx context.Context, name string) (string, error) {
 type accountsAdapter struct{ a *App }
 
 func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
-	if na.Venue != "paper" && na.Venue != "binance" && na.Venue != "bybit" {
-		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("venue %q: want paper, binance or bybit", na.Venue)}
-	}
-	if na.Venue == "bybit" && (na.APIKey == "" || na.APISecret == "") {
-		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: "a bybit account needs api_key and api_secret"}
-	}
+	// The fields were checked by the API (fieldcheck.CheckAccount, the one
+	// validation the CLI runs too) before they reach here.
 	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
 	if na.APISecret != "" {
 		if c.a.factory.Box == nil {
@@ -483,6 +479,10 @@ func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount
 			return store.Account{}, err
 		}
 		acct.APISecretEnc = sealed
+	}
+	// An account that cannot be opened is refused, not stored.
+	if _, err := c.a.factory.Open(*acct); err != nil {
+		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q cannot be opened on venue %s: %v", na.Name, na.Venue, err)}
 	}
 	if err := c.a.db.CreateAccount(ctx, acct); err != nil {
 		return store.Account{}, err
@@ -586,7 +586,10 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
 	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
 	if len(points) > 0 {
-		means, err := pnl.IntervalMeans(points, interval, q.From, q.To)
+		means, err := pnl.IntervalMeansContext(ctx, points, interval, q.From, q.To)
+		if err != nil && ctx.Err() != nil {
+			return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+		}
 		if err == nil {
 			for _, m := range means {
 				if m.Covered > 0 {
@@ -662,6 +665,9 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	if err != nil {
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: no such account", spec.Account)}
 	}
+	if err := s.checkSymbols(ctx, acct, spec.Symbols); err != nil {
+		return server.SessionView{}, err
+	}
 	kind := session.AllocationKind(spec.AllocationKind)
 	if kind == "" {
 		kind = session.AllocFixed
@@ -698,6 +704,33 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 		v.Warnings = []string{warning}
 	}
 	return v, nil
+}
+
+// checkSymbols refuses symbols the account's venue does not list; a venue
+// that cannot list its symbols now refuses the creation (503), so nothing
+// unknown is stored.
+func (s sessionsAdapter) checkSymbols(ctx context.Context, acct store.Account, syms []string) error {
+	if len(syms) == 0 {
+		return nil
+	}
+	rt, err := s.a.account(acct.ID)
+	if err != nil {
+		return &server.Error{Kind: server.ErrUnavailable, Message: fmt.Sprintf("account %q is not open on this node; its symbols cannot be checked", acct.Name)}
+	}
+	list, err := rt.v.Symbols(ctx)
+	if err != nil {
+		return &server.Error{Kind: server.ErrUnavailable, Message: fmt.Sprintf("venue of account %q did not list its symbols; retry", acct.Name)}
+	}
+	known := make(map[string]bool, len(list))
+	for _, sym := range list {
+		known[sym.Name] = true
+	}
+	for i, sym := range syms {
+		if !known[sym] {
+			return &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("symbols[%d]: %q is not a symbol of account %q's venue (%s)", i, sym, acct.Name, acct.Venue)}
+		}
+	}
+	return nil
 }
 
 // allocMu serializes the allocation check with the session insert.

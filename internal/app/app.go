@@ -308,6 +308,8 @@ func (a *App) build(ctx context.Context) error {
 		Nodes:      nodesAdapter{a},
 		Stats:      statsAdapter{a},
 		Backfills:  backfillAdapter{a},
+		// Every long job kind registers its stopper here.
+		JobStoppers: map[string]server.JobStopper{backfill.JobKind: a.jobs},
 	})
 	return nil
 }

@@ -197,6 +197,10 @@ type Verifier struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // by hash
+	// live is the set of unrevoked token ids as read from the store at
+	// liveAt; Live trusts it for ttl.
+	live   map[string]bool
+	liveAt time.Time
 }
 
 type cached struct {
@@ -290,4 +294,31 @@ func (v *Verifier) Forget(id string) {
 			delete(v.cache, k)
 		}
 	}
+	delete(v.live, id)
+}
+
+// Live reports whether the token with id still exists unrevoked: a
+// dashboard login lasts only as long as the token it was made with. The
+// answer comes from a list of live token ids read from the store at most
+// once per CacheTTL, so a revoke by any process (the CLI, another node)
+// ends the token's logins everywhere within CacheTTL. A failed read is an
+// error, never a yes.
+func (v *Verifier) Live(ctx context.Context, id string) (bool, error) {
+	now := v.clk.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.live == nil || !now.Before(v.liveAt.Add(v.ttl)) || now.Before(v.liveAt) {
+		ts, err := v.db.Tokens(ctx)
+		if err != nil {
+			return false, fmt.Errorf("check token %s is live: %w", id, err)
+		}
+		live := make(map[string]bool, len(ts))
+		for _, t := range ts {
+			if t.RevokedAt.IsZero() {
+				live[t.ID] = true
+			}
+		}
+		v.live, v.liveAt = live, now
+	}
+	return v.live[id], nil
 }

@@ -164,6 +164,7 @@ func (s *Server) registerPages() {
 	page("GET /alerts", s.alertsPage)
 	page("GET /charts/equity.svg", s.chart(renderEquitySVG))
 	page("GET /charts/averages.svg", s.chart(renderAveragesSVG))
+	s.handle(KindPage, auth.RoleTrader, "POST /jobs/{id}/cancel", s.cancelJobPage)
 }
 
 // pageErr renders an error inside the layout with the status of its class.
@@ -360,13 +361,13 @@ func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	rep, err := s.pnlReport(r.Context(), pq)
 	if err != nil {
 		s.pageErr(w, r, err)
 		return
 	}
 	qs := "scope=" + urlQueryEscape(pq.Scope) + "&interval=" + pq.Interval + "&from=" + urlQueryEscape(pq.From.Format(time.RFC3339)) + "&to=" + urlQueryEscape(pq.To.Format(time.RFC3339))
-	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": s.currency()})
+	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": s.currency(), "Jobs": s.activeJobs(r)})
 }
 
 func (s *Server) collateralPage(w http.ResponseWriter, r *http.Request) {

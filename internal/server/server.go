@@ -75,6 +75,10 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	// JobStoppers stop jobs running on this node when they are canceled,
+	// by job kind (see JobStopper); a kind without one stops on its own
+	// next row write.
+	JobStoppers map[string]JobStopper
 }
 
 // RouteKind says how a route authenticates and answers errors.
@@ -120,6 +124,8 @@ type Server struct {
 	pages    *template.Template
 	snaps    *snapshotCache
 	done     chan struct{}
+	// reports holds one token per PnL report being built (limits.go).
+	reports chan struct{}
 }
 
 // New returns the HTTP handler of a node.
@@ -150,6 +156,7 @@ func New(cfg Config, deps Deps) *Server {
 		pages:    parsePages(),
 		snaps:    &snapshotCache{maxAge: cfg.PortfolioMaxAge},
 		done:     make(chan struct{}),
+		reports:  make(chan struct{}, maxPnLReports),
 	}
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
@@ -324,6 +331,16 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *auth.Login, err
 	}
 	l, ok := s.logins.Get(c.Value)
 	if !ok {
+		return auth.Principal{}, nil, auth.ErrUnauthenticated
+	}
+	// A login lives no longer than its token: a revoke anywhere ends it
+	// within the token cache's TTL.
+	live, err := s.verifier.Live(r.Context(), l.Principal.TokenID)
+	if err != nil {
+		return auth.Principal{}, nil, err
+	}
+	if !live {
+		s.logins.DeleteToken(l.Principal.TokenID)
 		return auth.Principal{}, nil, auth.ErrUnauthenticated
 	}
 	return l.Principal, &l, nil
