@@ -48,7 +48,7 @@ func TestBybitSessionsUnderFaults(t *testing.T) {
 	if err := db.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
-	ids := (&desk{db: db, acct: *acct}).createSessions(t, 4, "200ms")
+	ids := (&desk{db: db, acct: *acct}).createSessions(t, 6, "1s")
 
 	n := startNode(t, app.Config{DBURL: dbURL, MasterKey: key, ReconcileEvery: time.Second, ResyncEvery: time.Second})
 	eventually(t, 60*time.Second, "30 orders at the fake Bybit", func() bool { return len(fake.Orders()) >= 30 })

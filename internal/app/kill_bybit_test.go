@@ -58,7 +58,7 @@ func TestSIGKILLBybitLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	dk := &desk{dbURL: dbURL, keyHex: hex.EncodeToString(key), db: db, acct: *acct}
-	ids := dk.createSessions(t, 6, "300ms")
+	ids := dk.createSessions(t, 6, "1s")
 
 	// Move the market so price streams tick.
 	mctx, cancel := context.WithCancel(ctx)
