@@ -833,7 +833,8 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request, p gjson.Result
 	s.lookup(w, r, p, false)
 }
 
-// history answers closed orders by orderLinkId or symbol.
+// history answers closed orders: by orderLinkId, or of a symbol in a
+// window.
 func (s *Server) history(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
 	s.lookup(w, r, p, true)
 }
@@ -841,7 +842,27 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p gjson.Result,
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, p gjson.Result, closed bool) {
 	sym, link := p.Get("symbol").String(), p.Get("orderLinkId").String()
 	var os []venue.Order
-	if link != "" {
+	if closed && link == "" {
+		// History of a symbol in [startTime, endTime] (at most 7 days),
+		// newest first, in one page.
+		start, end := p.Get("startTime").Int(), p.Get("endTime").Int()
+		if end == 0 {
+			end = nowMS()
+		}
+		if start == 0 {
+			start = end - 7*24*3600*1000
+		}
+		if end-start > 7*24*3600*1000 {
+			writeError(w, 10001, "endTime - startTime must be at most 7 days")
+			return
+		}
+		for _, o := range s.Orders() {
+			if o.Status.Terminal() && (sym == "" || o.Symbol == sym) && o.Created.UnixMilli() >= start && o.Created.UnixMilli() <= end {
+				os = append(os, o)
+			}
+		}
+		sort.SliceStable(os, func(i, j int) bool { return os[i].Created.After(os[j].Created) })
+	} else if link != "" {
 		o, err := s.acct.QueryOrder(r.Context(), sym, link)
 		if err == nil && o.Status.Terminal() == closed {
 			os = append(os, o)
