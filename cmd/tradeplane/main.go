@@ -92,6 +92,7 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		newPnlCmd(g),
 		newTokensCmd(g),
 		newBenchCmd(g),
+		newReplayCmd(g),
 	)
 	return root
 }

@@ -43,8 +43,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -136,8 +134,8 @@ type Config struct {
 	Method pnl.Method
 	// Symbols are the markets; empty means paper.DefaultSymbols().
 	Symbols []venue.Symbol
-	// DB is the store URL to replay into; empty means a scratch SQLite
-	// database in a temporary directory, removed afterwards.
+	// DB is the store URL to replay into; empty means a private in-memory
+	// SQLite database, gone when Run returns.
 	DB string
 	// Progress, when set, is called every ProgressEvery bars (default
 	// 100000) and once at the end, on the replay's goroutine.
@@ -163,36 +161,34 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // engine is one replay in progress.
 type engine struct {
-	cfg        Config
-	log        *slog.Logger
-	sim        *simClock
-	db         *store.DB
-	tmp        string
-	j          *journal.Journal
-	ex         *paper.Exchange
-	pf         *portfolio.Portfolio
-	mgr        *session.Manager
-	accts      map[string]*acct // by name
-	byID       map[int64]*acct
-	sess       []*sess
-	srcs       []*src
-	h          srcHeap
-	track      *tracker
-	closes     map[string]Decimal // last close by symbol
-	opens      map[string]Decimal
-	firstOpens map[string]Decimal
-	syms       map[string]venue.Symbol
-	equity     []EquityPoint
-	nextEq     time.Time
-	tradeAt    []time.Time
-	bars       int64
-	steps      int64
-	first      time.Time
-	last       time.Time
-	restart    map[int64]*sess // pending restart backoff (sim After seq) → session
-	failMu     chan struct{}
-	fails      map[string]int64 // failures by class
-	stepErr    map[string]int64 // failed steps by kind
+	cfg     Config
+	log     *slog.Logger
+	sim     *simClock
+	db      *store.DB
+	tmp     string
+	j       *journal.Journal
+	ex      *paper.Exchange
+	pf      *portfolio.Portfolio
+	mgr     *session.Manager
+	accts   map[string]*acct // by name
+	byID    map[int64]*acct
+	sess    []*sess
+	srcs    []*src
+	h       srcHeap
+	track   *tracker
+	bySym   map[string]*src
+	syms    map[string]venue.Symbol
+	equity  []EquityPoint
+	nextEq  time.Time
+	tradeAt []time.Time
+	bars    int64
+	steps   int64
+	first   time.Time
+	last    time.Time
+	restart map[int64]*sess // pending restart backoff (sim After seq) → session
+	failMu  chan struct{}
+	fails   map[string]int64 // failures by class
+	stepErr map[string]int64 // failed steps by kind
 }
 
 type acct struct {
@@ -219,12 +215,16 @@ type sess struct {
 // src is one source's cursor: the bar it holds.
 type src struct {
 	Source
-	cur    venue.Kline
-	ok     bool
-	prev   time.Time
-	n      int64
-	phase  int // 0: the bar opens at cur.OpenTime; 1: it closes at its end
-	closed bool
+	// open is the open of the current bar, pending until the venue needs
+	// it; close and first are the last close and the very first open.
+	open, close, first Decimal
+	pending, hasClose  bool
+	cur                venue.Kline
+	ok                 bool
+	prev               time.Time
+	n                  int64
+	phase              int // 0: the bar opens at cur.OpenTime; 1: it closes at its end
+	closed             bool
 }
 
 func (s *src) at() time.Time {
@@ -275,7 +275,7 @@ func newEngine(ctx context.Context, cfg Config) (e *engine, err error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e = &engine{cfg: cfg, log: cfg.Logger, accts: map[string]*acct{}, byID: map[int64]*acct{},
-		closes: map[string]Decimal{}, opens: map[string]Decimal{}, firstOpens: map[string]Decimal{}, syms: map[string]venue.Symbol{},
+		bySym: map[string]*src{}, syms: map[string]venue.Symbol{},
 		restart: map[int64]*sess{}, fails: map[string]int64{}, stepErr: map[string]int64{}}
 	defer func() {
 		if err != nil {
@@ -408,6 +408,7 @@ func (e *engine) prime() error {
 			return &InputError{Place: place, Err: fmt.Errorf("no klines for %s at or after %s", s.Symbol, e.cfg.From.Format(time.RFC3339))}
 		}
 		e.srcs = append(e.srcs, c)
+		e.bySym[c.Symbol] = c
 	}
 	for _, c := range e.srcs {
 		if e.first.IsZero() || c.cur.OpenTime.Before(e.first) {
@@ -471,12 +472,9 @@ func (e *engine) build(ctx context.Context) error {
 	clk := instant{e.sim}
 	url := cfg.DB
 	if url == "" {
-		dir, err := os.MkdirTemp("", "tradeplane-replay-")
-		if err != nil {
-			return fmt.Errorf("replay scratch database: %w", err)
-		}
-		e.tmp = dir
-		url = "sqlite:" + filepath.Join(dir, "replay.db")
+		// In memory: nothing of a replay needs to outlive it, and an
+		// fsync per journal write would be most of its time.
+		url = "sqlite::memory:"
 	}
 	db, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
@@ -593,9 +591,6 @@ func (e *engine) close() {
 	if e.db != nil {
 		e.db.Close()
 	}
-	if e.tmp != "" {
-		os.RemoveAll(e.tmp)
-	}
 }
 
 // account gives a session its account: the paper venue, the executor and
@@ -610,11 +605,13 @@ func (e *engine) account(_ context.Context, id int64) (session.Account, error) {
 
 // price is the last close of symbol: what is known when a step decides.
 func (e *engine) price(_ context.Context, symbol string) (Decimal, error) {
-	if p, ok := e.closes[symbol]; ok {
-		return p, nil
-	}
-	if p, ok := e.opens[symbol]; ok {
-		return p, nil
+	if c, ok := e.bySym[symbol]; ok {
+		if c.hasClose {
+			return c.close, nil
+		}
+		if c.first.IsPos() {
+			return c.open, nil
+		}
 	}
 	return Decimal{}, fmt.Errorf("price of %s: no kline yet", symbol)
 }
@@ -774,14 +771,23 @@ func (e *engine) setClock(ctx context.Context, t time.Time) error {
 	return nil
 }
 
-// open applies a bar's open: the price market orders of this instant fill
-// at, with the slippage as the spread.
+// open records a bar's open: the price market orders of this instant fill
+// at, with the slippage as the spread. The venue gets it when it needs it:
+// at once when orders rest on the symbol, else before the instant's steps.
 func (e *engine) open(c *src) error {
-	k := c.cur
-	e.opens[c.Symbol] = k.Open
-	if _, ok := e.firstOpens[c.Symbol]; !ok {
-		e.firstOpens[c.Symbol] = k.Open
+	c.open, c.pending = c.cur.Open, true
+	if !c.first.IsPos() {
+		c.first = c.cur.Open
 	}
+	if e.ex.Resting(c.Symbol) {
+		return e.applyOpen(c)
+	}
+	return nil
+}
+
+func (e *engine) applyOpen(c *src) error {
+	k := c.cur
+	c.pending = false
 	tk := venue.PriceTick{Symbol: c.Symbol, Price: k.Open, Time: k.OpenTime}
 	if s := e.cfg.Fill.Slippage; s.IsPos() {
 		tk.Ask = k.Open.Add(k.Open.Mul(s))
@@ -793,6 +799,18 @@ func (e *engine) open(c *src) error {
 	return e.drain(context.Background())
 }
 
+// applyOpens gives the venue every pending open before steps run.
+func (e *engine) applyOpens() error {
+	for _, c := range e.srcs {
+		if c.pending {
+			if err := e.applyOpen(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // end applies the rest of a bar: its path through low and high (only when
 // orders rest on the symbol) and its close, stamped at the bar's close
 // time.
@@ -800,6 +818,11 @@ func (e *engine) end(ctx context.Context, c *src) error {
 	k := c.cur
 	at := k.OpenTime.Add(c.Interval - time.Millisecond)
 	if e.ex.Resting(c.Symbol) {
+		if c.pending {
+			if err := e.applyOpen(c); err != nil {
+				return err
+			}
+		}
 		path := [3]Decimal{k.Low, k.High, k.Close}
 		if k.High.Sub(k.Open).LessThan(k.Open.Sub(k.Low)) {
 			path = [3]Decimal{k.High, k.Low, k.Close}
@@ -813,7 +836,7 @@ func (e *engine) end(ctx context.Context, c *src) error {
 			return err
 		}
 	}
-	e.closes[c.Symbol] = k.Close
+	c.close, c.hasClose = k.Close, true
 	return nil
 }
 
@@ -871,6 +894,9 @@ func (e *engine) instant(ctx context.Context, t time.Time) error {
 			s.next = s.next.Add(s.interval)
 		}
 		if !synced {
+			if err := e.applyOpens(); err != nil {
+				return err
+			}
 			if err := e.sync(ctx); err != nil {
 				return err
 			}
@@ -882,6 +908,9 @@ func (e *engine) instant(ctx context.Context, t time.Time) error {
 	}
 	for len(e.tradeAt) > 0 && !t.Before(e.tradeAt[0]) {
 		e.tradeAt = e.tradeAt[1:]
+		if err := e.applyOpens(); err != nil {
+			return err
+		}
 		if err := e.sync(ctx); err != nil {
 			return err
 		}
@@ -898,14 +927,11 @@ func (e *engine) instant(ctx context.Context, t time.Time) error {
 // the live balance feed and price stream do, before steps are checked
 // against it.
 func (e *engine) sync(ctx context.Context) error {
-	for _, sym := range slices.Sorted(func(yield func(string) bool) {
-		for k := range e.closes {
-			if !yield(k) {
-				return
-			}
+	for _, c := range e.srcs {
+		if !c.hasClose {
+			continue
 		}
-	}) {
-		if err := e.pf.Tick(venue.PriceTick{Symbol: sym, Price: e.closes[sym], Time: e.sim.Now()}); err != nil {
+		if err := e.pf.Tick(venue.PriceTick{Symbol: c.Symbol, Price: c.close, Time: e.sim.Now()}); err != nil {
 			return err
 		}
 	}

@@ -59,10 +59,11 @@ type Summary struct {
 	ExposureMax Decimal `json:"exposure_max"`
 	// Orders counts orders by final journal state (intent = placed).
 	Orders map[string]int64 `json:"orders"`
-	// Failures counts journal events that record an error, by class
-	// (insufficient_funds, rejected, allocation, error, panic, ...).
+	// Failures counts the orders that ended rejected or failed, by error
+	// class (insufficient_funds, rejected, allocation, rate_limited, ...).
 	Failures map[string]int64 `json:"failures"`
-	// StepFailures counts failed steps by kind.
+	// StepFailures counts failed steps by kind (error, panic, aborted,
+	// ...); a step whose order was refused fails with it.
 	StepFailures map[string]int64 `json:"step_failures"`
 	Trades       int              `json:"trades"`
 }
@@ -179,8 +180,8 @@ func (e *engine) value() (total, other Decimal) {
 				total = total.Add(amt)
 				continue
 			}
-			if p, ok := e.closes[asset+q]; ok {
-				v := amt.Mul(p)
+			if c, ok := e.bySym[asset+q]; ok && c.hasClose {
+				v := amt.Mul(c.close)
 				total, other = total.Add(v), other.Add(v)
 			}
 		}
@@ -217,8 +218,10 @@ func (e *engine) result(ctx context.Context) (*Result, error) {
 	e.mgr.Close()
 	e.mgr = nil
 	res := &Result{marks: map[string]Decimal{}}
-	for sym, p := range e.closes {
-		res.marks[sym] = p
+	for _, c := range e.srcs {
+		if c.hasClose {
+			res.marks[c.Symbol] = c.close
+		}
 	}
 	names := map[int64]string{}
 	for _, a := range e.accts {
@@ -349,29 +352,40 @@ func (e *engine) summary(res *Result) Summary {
 			s.NetPnL, s.Fees = q.NetPnL, q.FeesQuote
 		}
 	}
-	final := map[string]string{}
+	// One count per order: its final state, and for a rejected or failed
+	// one its error class.
+	final := map[string]store.JournalEvent{}
+	var ids []string
 	for _, ev := range res.events {
-		if ev.ErrorClass != "" {
-			s.Failures[ev.ErrorClass]++
-		}
 		switch journal.Kind(ev.Kind) {
 		case journal.KindIntent:
 			s.Orders["placed"]++
 		case journal.KindFilled, journal.KindCanceled, journal.KindRejected, journal.KindFailed:
-			if ev.ClientOrderID != "" {
-				final[ev.ClientOrderID] = ev.Kind
+			if ev.ClientOrderID == "" {
+				continue
 			}
+			if _, seen := final[ev.ClientOrderID]; !seen {
+				ids = append(ids, ev.ClientOrderID)
+			}
+			final[ev.ClientOrderID] = ev
 		}
 	}
-	for _, k := range final {
-		s.Orders[k]++
+	for _, id := range ids {
+		ev := final[id]
+		s.Orders[ev.Kind]++
+		if ev.ErrorClass != "" {
+			s.Failures[ev.ErrorClass]++
+		}
 	}
 	return s
 }
 
 func (e *engine) firstOpen(symbol string) (Decimal, bool) {
-	p, ok := e.firstOpens[symbol]
-	return p, ok
+	c, ok := e.bySym[symbol]
+	if !ok || !c.first.IsPos() {
+		return Decimal{}, false
+	}
+	return c.first, true
 }
 
 // WriteTrades writes the replay's fills as the canonical trade CSV, in the
