@@ -1013,7 +1013,9 @@ func (e *engine) failed(ctx context.Context, s *sess) error {
 }
 
 // settle waits for a session whose backoff fired to be running again (or
-// failed once more and waiting, or quarantined).
+// quarantined). A restart that fails at once (the strategy cannot be
+// built: replay checks that up front) would leave it waiting; after 30 s
+// of wall time that is an error rather than a hang.
 func (e *engine) settle(ctx context.Context, s *sess, seq int64) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -1021,19 +1023,16 @@ func (e *engine) settle(ctx context.Context, s *sess, seq int64) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case got.State == session.Running:
+		switch got.State {
+		case session.Running:
 			s.state = session.Running
 			return nil
-		case got.State == session.Quarantined:
+		case session.Quarantined:
 			s.state = session.Quarantined
-			return nil
-		case got.State == session.Restarting && e.sim.lastSeq() > seq:
-			e.restart[e.sim.lastSeq()] = s
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("replay session %s: not back from its restart (state %s)", s.spec.Name, got.State)
+			return fmt.Errorf("replay session %s: not back from its restart (state %s, timer %d)", s.spec.Name, got.State, seq)
 		}
 		time.Sleep(50 * time.Microsecond)
 	}

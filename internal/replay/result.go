@@ -180,8 +180,8 @@ func (e *engine) value() (total, other Decimal) {
 				total = total.Add(amt)
 				continue
 			}
-			if c, ok := e.bySym[asset+q]; ok && c.hasClose {
-				v := amt.Mul(c.close)
+			if p, err := e.price(context.Background(), asset+q); err == nil {
+				v := amt.Mul(p)
 				total, other = total.Add(v), other.Add(v)
 			}
 		}
