@@ -161,34 +161,35 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 // engine is one replay in progress.
 type engine struct {
-	cfg     Config
-	log     *slog.Logger
-	sim     *simClock
-	db      *store.DB
-	tmp     string
-	j       *journal.Journal
-	ex      *paper.Exchange
-	pf      *portfolio.Portfolio
-	mgr     *session.Manager
-	accts   map[string]*acct // by name
-	byID    map[int64]*acct
-	sess    []*sess
-	srcs    []*src
-	h       srcHeap
-	track   *tracker
-	bySym   map[string]*src
-	syms    map[string]venue.Symbol
-	equity  []EquityPoint
-	nextEq  time.Time
-	tradeAt []time.Time
-	bars    int64
-	steps   int64
-	first   time.Time
-	last    time.Time
-	restart map[int64]*sess // pending restart backoff (sim After seq) → session
-	failMu  chan struct{}
-	fails   map[string]int64 // failures by class
-	stepErr map[string]int64 // failed steps by kind
+	cfg      Config
+	log      *slog.Logger
+	sim      *simClock
+	db       *store.DB
+	tmp      string
+	j        *journal.Journal
+	ex       *paper.Exchange
+	pf       *portfolio.Portfolio
+	mgr      *session.Manager
+	accts    map[string]*acct // by name
+	byID     map[int64]*acct
+	sessByID map[string]*sess
+	sess     []*sess
+	srcs     []*src
+	h        srcHeap
+	track    *tracker
+	bySym    map[string]*src
+	syms     map[string]venue.Symbol
+	equity   []EquityPoint
+	nextEq   time.Time
+	tradeAt  []time.Time
+	bars     int64
+	steps    int64
+	first    time.Time
+	last     time.Time
+	restart  map[int64]*sess // pending restart backoff (sim After seq) → session
+	failMu   chan struct{}
+	fails    map[string]int64 // failures by class
+	stepErr  map[string]int64 // failed steps by kind
 }
 
 type acct struct {
@@ -258,7 +259,7 @@ func (h *srcHeap) Pop() any {
 	return x
 }
 
-func newEngine(ctx context.Context, cfg Config) (e *engine, err error) {
+func newEngine(ctx context.Context, cfg Config) (_ *engine, err error) {
 	if cfg.EquityEvery <= 0 {
 		cfg.EquityEvery = time.Hour
 	}
@@ -274,7 +275,7 @@ func newEngine(ctx context.Context, cfg Config) (e *engine, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e = &engine{cfg: cfg, log: cfg.Logger, accts: map[string]*acct{}, byID: map[int64]*acct{},
+	e := &engine{cfg: cfg, log: cfg.Logger, accts: map[string]*acct{}, byID: map[int64]*acct{}, sessByID: map[string]*sess{},
 		bySym: map[string]*src{}, syms: map[string]venue.Symbol{},
 		restart: map[int64]*sess{}, fails: map[string]int64{}, stepErr: map[string]int64{}}
 	defer func() {
@@ -446,7 +447,7 @@ func (e *engine) advance(c *src) (bool, error) {
 				c.Symbol, k.OpenTime.Format(time.RFC3339), c.prev.Format(time.RFC3339))}
 		case k.OpenTime.Sub(c.prev) != c.Interval:
 			missing := k.OpenTime.Sub(c.prev)/c.Interval - 1
-			return false, &InputError{Place: where(), Err: fmt.Errorf("%s klines have a gap: after %s the next opens at %s (%d %s bars missing); fill the gap (pnl backfill, or a complete file) or replay a range without it",
+			return false, &InputError{Place: where(), Err: fmt.Errorf("%s klines have a gap: after %s the next opens at %s (%d bars of %s missing); fill the gap (pnl backfill, or a complete file) or replay a range without it",
 				c.Symbol, c.prev.Format(time.RFC3339), k.OpenTime.Format(time.RFC3339), missing, c.Interval)}
 		}
 	} else if k.OpenTime.Truncate(c.Interval) != k.OpenTime && c.Interval <= 24*time.Hour {
@@ -550,7 +551,9 @@ func (e *engine) build(ctx context.Context) error {
 			}
 			return fmt.Errorf("replay session %s: %w", s.Name, err)
 		}
-		e.sess = append(e.sess, &sess{spec: s, id: got.ID, interval: st.Interval(), next: e.first.Add(st.Interval()), acct: a})
+		rs := &sess{spec: s, id: got.ID, interval: st.Interval(), next: e.first.Add(st.Interval()), acct: a}
+		e.sess = append(e.sess, rs)
+		e.sessByID[got.ID] = rs
 	}
 	for _, s := range e.sess {
 		if _, err := e.mgr.Start(ctx, s.id, "replay"); err != nil {
@@ -644,10 +647,14 @@ func (c checker) CheckOrder(ctx context.Context, in journal.Intent) error {
 	if in.SessionID == "" || in.Request.Side != venue.Buy {
 		return nil
 	}
-	s, err := c.e.mgr.Get(ctx, in.SessionID)
-	if err != nil {
-		return err
+	// The replay's sessions keep the allocation they were created with
+	// (nothing edits them mid-run), so it is read from the config rather
+	// than the store.
+	s, ok := c.e.sessByID[in.SessionID]
+	if !ok {
+		return fmt.Errorf("order %s: session %s is not one of the replay's", in.Request.ClientOrderID, in.SessionID)
 	}
+	var err error
 	value := in.Request.QuoteQuantity
 	if value.IsZero() {
 		price := in.Request.Price
@@ -659,10 +666,10 @@ func (c checker) CheckOrder(ctx context.Context, in journal.Intent) error {
 		value = in.Request.Quantity.Mul(price)
 	}
 	al := portfolio.Allocation{Session: in.SessionID, Account: strconv.FormatInt(in.AccountID, 10)}
-	if s.Allocation.Kind == session.AllocShare {
-		al.Share = s.Allocation.Amount
+	if s.spec.Allocation.Kind == session.AllocShare {
+		al.Share = s.spec.Allocation.Amount
 	} else {
-		al.Fixed = s.Allocation.Amount
+		al.Fixed = s.spec.Allocation.Amount
 	}
 	if al.Fixed.IsZero() && al.Share.IsZero() {
 		return nil
