@@ -109,8 +109,10 @@ type App struct {
 	demoFirst map[string]venue.Decimal // first demo price per symbol
 	started   time.Time                // when New built this node
 
-	bg     sync.WaitGroup
-	cancel context.CancelFunc
+	bg sync.WaitGroup
+	// replays runs replay jobs (replay.go).
+	replays *replays
+	cancel  context.CancelFunc
 }
 
 // accountRT is one account's live handles.
@@ -308,7 +310,9 @@ func (a *App) build(ctx context.Context) error {
 		Nodes:      nodesAdapter{a},
 		Stats:      statsAdapter{a},
 		Backfills:  backfillAdapter{a},
+		Replays:    replayAdapter{a},
 	})
+	a.replays = newReplays(a)
 	return nil
 }
 
@@ -549,6 +553,9 @@ func (a *App) closeAll() {
 	}
 	if a.sessions != nil {
 		a.sessions.Close()
+	}
+	if a.replays != nil {
+		a.replays.close()
 	}
 	a.bg.Wait()
 	if a.journal != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +191,24 @@ func TestTradesThroughPnLCompute(t *testing.T) {
 	endFromPnL := start.Add(rep.TotalsByQuote[0].NetPnL).Add(d("0.2").Mul(ks[len(ks)-1].Close.Sub(ks[0].Open)))
 	if !endFromPnL.Equal(res.Summary.EndValue) {
 		t.Errorf("end value %s, start %s + pnl + beta's BTC move = %s", res.Summary.EndValue, start, endFromPnL)
+	}
+}
+
+// A canceled context ends a long run with an error naming where it stopped.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	ks := btc(t, 0)
+	cfg := dcaConfig(nil)
+	cfg.Sources[0].Stream = replay.Mirror(ks, 525600, ks[0].OpenTime, time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.ProgressEvery = 20000
+	cfg.Progress = func(p replay.Progress) {
+		if p.Bars >= 40000 {
+			cancel()
+		}
+	}
+	_, err := replay.Run(ctx, cfg)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "replay canceled at") {
+		t.Fatalf("err %v, want a cancellation", err)
 	}
 }

@@ -75,6 +75,7 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	Replays    Replays
 }
 
 // RouteKind says how a route authenticates and answers errors.
