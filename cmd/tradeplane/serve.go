@@ -64,7 +64,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", envOr("TRADEPLANE_ADDR", "127.0.0.1:8080"), "listen address (env TRADEPLANE_ADDR)")
 	f.BoolVar(&cfg.Demo, "demo", false, "run the demo: paper exchange, demo accounts and sessions, replayed market data")
-	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files the demo replays (a seeded random walk when absent)")
+	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files (SYMBOL-INTERVAL.csv) the demo replays; the klines embedded in the binary when absent")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.StringVar(&cfg.NodeID, "node-id", envOr("TRADEPLANE_NODE_ID", ""), "this node's name in a cluster on PostgreSQL; default host-pid; reuse it across restarts to keep its leases (env TRADEPLANE_NODE_ID)")

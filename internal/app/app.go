@@ -49,7 +49,7 @@ type Config struct {
 	Addr      string
 	DBURL     string
 	Demo      bool
-	DataDir   string // kline CSVs for the demo feed; "" or missing → random walk
+	DataDir   string // kline CSVs for the demo feed; "" or missing → the embedded klines (package demodata)
 	MasterKey []byte
 	TLSCert   string
 	TLSKey    string
