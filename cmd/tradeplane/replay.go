@@ -18,6 +18,7 @@ import (
 	"github.com/quagmt/udecimal"
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/demodata"
 	"github.com/tradeplane/tradeplane/internal/marketdata"
 	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/replay"
@@ -49,7 +50,7 @@ type replayFlags struct {
 	equityEvery                               time.Duration
 	tradesOut, journalOut, equityOut          string
 	replayDB                                  string
-	asJSON, quiet                             bool
+	asJSON, quiet, demoData                   bool
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -123,6 +124,7 @@ The same inputs and --seed give byte-identical reports.`,
 	fl.StringVar(&f.sessionID, "session", "", "copy this stored session's strategy, symbols, parameters and allocation (from --server, else --db)")
 	fl.StringVar(&f.desk, "desk", "", "desk file (JSON): accounts with starting balances, sessions, collateral ratios, Trade All times")
 	fl.StringArrayVar(&f.klines, "klines", nil, "kline file: FILE named SYMBOL-INTERVAL[...].csv, or SYMBOL:INTERVAL=FILE (repeat)")
+	fl.BoolVar(&f.demoData, "demo-data", false, "use the klines embedded in the binary (the demo's: BTCUSDT 1m, ETHUSDT and BNBUSDT 1h) for symbols without --klines")
 	fl.StringVar(&f.from, "from", "", "first bar (RFC 3339 or YYYY-MM-DD, UTC); default the data's first")
 	fl.StringVar(&f.to, "to", "", "end, exclusive (RFC 3339 or YYYY-MM-DD); default after the data's last bar")
 	fl.IntVar(&f.days, "days", 0, "replay the last N days (of --to, or of the data)")
@@ -375,8 +377,8 @@ func (f *replayFlags) config(cmd *cobra.Command, g *globals) (cfg replay.Config,
 	}
 
 	// Klines.
-	if len(f.klines) == 0 {
-		return cfg, nil, usagef("give the klines: --klines FILE (e.g. ../shared/data/BTCUSDT-1m.csv)")
+	if len(f.klines) == 0 && !f.demoData {
+		return cfg, nil, usagef("give the klines: --klines FILE (e.g. ../shared/data/BTCUSDT-1m.csv) or --demo-data")
 	}
 	type kfile struct {
 		symbol   string
@@ -437,6 +439,30 @@ func (f *replayFlags) config(cmd *cobra.Command, g *globals) (cfg replay.Config,
 		cfg.Sources = append(cfg.Sources, replay.Source{Symbol: sym, Interval: iv, Stream: st, Name: bySym[sym][0].path})
 		if f.days > 0 && f.to == "" && !lastBar.IsZero() {
 			lastBar = lastBar.Add(iv)
+		}
+	}
+	if f.demoData {
+		// The embedded klines of every session symbol no file gave.
+		seen := map[string]bool{}
+		for _, sym := range syms {
+			seen[sym] = true
+		}
+		for _, s := range cfg.Sessions {
+			for _, sym := range s.Symbols {
+				if seen[sym] {
+					continue
+				}
+				seen[sym] = true
+				src, derr := demodata.Source(sym)
+				if derr != nil {
+					return cfg, closers, usagef("--demo-data: %v (embedded: %s)", derr, strings.Join(demodata.Symbols(), ", "))
+				}
+				cfg.Sources = append(cfg.Sources, replay.Source{Symbol: sym, Interval: src.Interval,
+					Stream: &replay.SliceStream{Klines: src.Klines}, Name: "embedded " + sym + " klines"})
+				if end := src.Klines[len(src.Klines)-1].OpenTime.Add(src.Interval); end.After(lastBar) {
+					lastBar = end
+				}
+			}
 		}
 	}
 	if f.from != "" {

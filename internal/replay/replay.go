@@ -45,6 +45,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/journal"
@@ -436,7 +437,11 @@ func (e *engine) advance(c *src) (bool, error) {
 	}
 	where := func() string {
 		if p, ok := c.Stream.(Positioner); ok {
-			return p.Position()
+			if pos := p.Position(); strings.Contains(pos, c.Name) {
+				return pos
+			} else {
+				return "klines " + c.Name + ", " + pos
+			}
 		}
 		return "klines " + c.Name
 	}
