@@ -12,6 +12,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/demodata"
 	"github.com/tradeplane/tradeplane/internal/marketdata"
 	"github.com/tradeplane/tradeplane/internal/replay"
 	"github.com/tradeplane/tradeplane/internal/server"
@@ -97,6 +98,15 @@ func (ad replayAdapter) Start(ctx context.Context, req server.ReplayRequest, act
 		return store.Job{}, invalid("interval: %v", err)
 	}
 	to := a.clk.Now().Truncate(iv)
+	if acct.Venue == "paper" && a.paper != nil {
+		// The paper venue's market runs on its own (market) time, e.g. the
+		// demo's recorded klines: end where its prices are.
+		for _, sym := range spec.Symbols {
+			if tk, ok := a.paper.Price(sym); ok && tk.Time.Before(to) {
+				to = tk.Time.Truncate(iv)
+			}
+		}
+	}
 	from := to.Add(-time.Duration(req.Days) * 24 * time.Hour)
 	cfg := replay.Config{Sessions: []replay.Session{spec}, From: from, To: to, Fill: replay.Fill{Slippage: req.Slippage}, Seed: req.Seed}
 	if cfg.Seed == 0 {
@@ -116,6 +126,17 @@ func (ad replayAdapter) Start(ctx context.Context, req server.ReplayRequest, act
 		ks, err := rt.v.Klines(ctx, sym, req.Interval, from, to)
 		if err != nil {
 			return store.Job{}, fmt.Errorf("klines of %s on account %s: %w", sym, acct.Name, err)
+		}
+		if acct.Venue == "paper" && int64(len(ks)) < int64(to.Sub(from)/iv)/2 {
+			// A paper market without that much history (the demo records
+			// its candles as it goes): the last days of the klines
+			// embedded in the binary, at their own interval.
+			if src, derr := demodata.Last(sym, time.Duration(req.Days)*24*time.Hour); derr == nil && len(src.Klines) > 0 {
+				cfg.Sources = append(cfg.Sources, replay.Source{Symbol: sym, Interval: src.Interval,
+					Stream: &replay.SliceStream{Klines: src.Klines}, Name: "embedded " + sym + " klines"})
+				cfg.From, cfg.To = time.Time{}, time.Time{}
+				continue
+			}
 		}
 		if len(ks) == 0 {
 			return store.Job{}, invalid("symbol %s has no %s klines on account %s in the last %d days", sym, req.Interval, acct.Name, req.Days)
