@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tradeplane/tradeplane/internal/store"
 )
 
 const sharedBTC1m = "../../../shared/data/BTCUSDT-1m.csv"
@@ -96,4 +98,82 @@ func mustRead(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestReplayDeskAndSession: a desk file of two accounts and sessions, and
+// --session copying a stored session's settings from --db.
+func TestReplayDeskAndSession(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	k := firstLines(t, dir, "BTCUSDT-1m.csv", 24*60, nil)
+	desk := filepath.Join(dir, "desk.json")
+	os.WriteFile(desk, []byte(`{
+  "accounts": [
+    {"name": "alpha", "balances": [{"asset": "USDT", "amount": "5000"}]},
+    {"name": "beta", "balances": [{"asset": "USDT", "amount": "3000"}, {"asset": "BTC", "amount": "0.1"}], "collateral": {"BTC": "0.8"}}
+  ],
+  "sessions": [
+    {"name": "a-dca", "strategy": "dca", "account": "alpha", "symbols": ["BTCUSDT"], "params": {"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1h"}, "allocation": "300"},
+    {"name": "b-dca", "strategy": "dca", "account": "beta", "symbols": ["BTCUSDT"], "params": {"symbol": "BTCUSDT", "quote_amount": "20", "interval": "2h"}, "allocation": "0.02", "allocation_kind": "share"}
+  ],
+  "collateral": {"BTC": "0.9"},
+  "trade_all": ["2023-03-01T12:00:00Z"]
+}`), 0o644)
+	r := cli(t, "", "replay", "--quiet", "--json", "--desk", desk, "--klines", k).want(t, 0)
+	var doc struct {
+		Summary struct {
+			Failures map[string]int64 `json:"failures"`
+		} `json:"summary"`
+		Sessions []struct {
+			Name   string `json:"name"`
+			Steps  int64  `json:"steps"`
+			Failed int64  `json:"failed_steps"`
+			PnL    struct {
+				Symbols []struct {
+					Trades int `json:"trades"`
+				} `json:"symbols"`
+			} `json:"pnl"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	// a-dca: 23 scheduled steps and the Trade All; its 300 USDT allocation
+	// stops it after 15 buys of 20. b-dca: 11 scheduled and the Trade All.
+	if len(doc.Sessions) != 2 || doc.Sessions[0].Steps != 24 || doc.Sessions[1].Steps != 12 {
+		t.Fatalf("sessions %+v", doc.Sessions)
+	}
+	if n := doc.Sessions[0].PnL.Symbols[0].Trades; n != 15 {
+		t.Errorf("a-dca made %d buys of 20 USDT under its 300 USDT allocation, want 15", n)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"accounts": [], "sesions": []}`), 0o644)
+	if r := cli(t, "", "replay", "--quiet", "--desk", bad, "--klines", k).want(t, 2); !strings.Contains(r.stderr, `unknown field "sesions"`) {
+		t.Errorf("bad desk: %s", r.stderr)
+	}
+
+	// --session: the stored session's strategy, symbols and parameters.
+	db := tempDB(t)
+	cli(t, "", "--db", db, "migrate").want(t, 0)
+	st, err := store.Open(t.Context(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &store.Account{Name: "main", Venue: "paper"}
+	if err := st.CreateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	s := &store.Session{ID: "s-copyme00", Name: "stored", Strategy: "dca", AccountID: a.ID, Symbols: []string{"BTCUSDT"},
+		Params: json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"15","interval":"3h"}`), AllocationKind: "fixed", State: "stopped", Desired: "stopped"}
+	if err := st.CreateSession(t.Context(), s, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r = cli(t, "", "--db", db, "replay", "--quiet", "--json", "--session", "s-copyme00", "--klines", k).want(t, 0)
+	doc.Sessions = nil
+	json.Unmarshal([]byte(r.stdout), &doc)
+	if len(doc.Sessions) != 1 || doc.Sessions[0].Name != "stored" || doc.Sessions[0].Steps != 7 {
+		t.Fatalf("--session replay: %+v (want 7 steps of 3 h in a day)", doc.Sessions)
+	}
+	cli(t, "", "--db", db, "replay", "--quiet", "--session", "s-nothere0", "--klines", k).want(t, 2)
 }

@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quagmt/udecimal"
+
 	"github.com/tradeplane/tradeplane/internal/replay"
+	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -64,4 +67,31 @@ func TestFillModel(t *testing.T) {
 	if !lim.Fee.Equal(d("0.00002")) {
 		t.Errorf("limit buy fee %s, want the maker fee 0.1 × 0.0002", lim.Fee)
 	}
+}
+
+// The executor's allocation check (the portfolio's, as live) refuses a buy
+// that would take a session past its allocation: a grid with 500 USDT whose
+// filled buys (exposure counts fills, as the server's tracker does, not
+// resting orders) plus a new 225 USDT order exceed it.
+func TestAllocationChecked(t *testing.T) {
+	t.Parallel()
+	cfg := dcaConfig(btc(t, 3*24*60))
+	cfg.Accounts[0].Balances = append(cfg.Accounts[0].Balances, replay.Balance{Asset: "BTC", Amount: d("1")})
+	cfg.Sessions = []replay.Session{{Name: "grid", Strategy: "grid", Account: "alpha", Symbols: []string{"BTCUSDT"},
+		Params:     json.RawMessage(`{"symbol":"BTCUSDT","lower":"22000","upper":"24000","levels":11,"quantity":"0.01","interval":"15m"}`),
+		Allocation: session.Allocation{Kind: session.AllocFixed, Amount: d("500")}}}
+	res, err := replay.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Failures["allocation"] == 0 {
+		t.Fatalf("no order refused for its allocation: %+v", res.Summary)
+	}
+	var spent udecimal.Decimal
+	for _, ev := range res.Journal() {
+		if ev.Kind == "intent" && ev.Side == "buy" {
+			spent = spent.Add(ev.Price.Mul(ev.Quantity))
+		}
+	}
+	t.Logf("buy intents worth %s; refusals %v", spent, res.Summary.Failures)
 }

@@ -212,3 +212,38 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("err %v, want a cancellation", err)
 	}
 }
+
+// Trade All at a chosen time runs one extra step of every session at the
+// first bar at or after it, trigger "trade-all", beside their schedules.
+func TestTradeAllAtChosenTimes(t *testing.T) {
+	t.Parallel()
+	ks := btc(t, 6*60)
+	base := dcaConfig(ks)
+	base.Sessions = append(base.Sessions, replay.Session{Name: "eth-less", Strategy: "dca", Account: "alpha", Symbols: []string{"BTCUSDT"},
+		Params: json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"10","interval":"2h"}`)})
+	plain, err := replay.Run(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := dcaConfig(ks)
+	with.Sessions = base.Sessions
+	at := ks[0].OpenTime.Add(90*time.Minute + 30*time.Second) // between bars: the next bar's open
+	with.TradeAll = []time.Time{at, ks[0].OpenTime.Add(5 * time.Hour)}
+	res, err := replay.Run(context.Background(), with)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Summary.Steps, plain.Summary.Steps+2*2; got != want {
+		t.Errorf("steps with two Trade Alls over two sessions: %d, want %d", got, want)
+	}
+	var first time.Time
+	for _, tr := range res.Trades {
+		if tr.Time.After(ks[0].OpenTime.Add(time.Hour)) {
+			first = tr.Time
+			break
+		}
+	}
+	if want := ks[0].OpenTime.Add(91 * time.Minute); !first.Equal(want) {
+		t.Errorf("first trade after the first hour at %s, want the Trade All's at %s", first, want)
+	}
+}
