@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -27,33 +27,27 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Use:   "add",
 		Short: "Store an account; its API secret is encrypted at rest",
 		Example: `  tradeplane accounts add --name main --venue paper
-  tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt`,
+  tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt
+  tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if name == "" {
-				return usagef("--name is required")
-			}
-			if venueName != "paper" && venueName != "binance" {
-				return usagef("--venue %q: want paper or binance", venueName)
-			}
-			if baseURL != "" {
-				if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-					return usagef("--base-url %q: want an http(s) URL such as https://testnet.binance.vision", baseURL)
-				}
-			}
-			if venueName == "binance" && (apiKey == "" || secretFile == "") {
-				return usagef("a binance account needs --api-key and --api-secret-file")
-			}
-			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
+			secret := ""
 			if secretFile != "" {
 				raw, err := os.ReadFile(secretFile)
 				if err != nil {
 					return usagef("--api-secret-file: %v", err)
 				}
-				secret := strings.TrimSpace(string(raw))
-				if secret == "" {
+				if secret = strings.TrimSpace(string(raw)); secret == "" {
 					return usagef("--api-secret-file %s is empty", secretFile)
 				}
+			}
+			// The one validation the API runs too.
+			if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey,
+				APISecret: secret, Tags: tags}, fieldcheck.FlagFields); err != nil {
+				return usagef("%v", err)
+			}
+			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
+			if secret != "" {
 				key, err := g.masterKey()
 				if err != nil {
 					return err
@@ -64,6 +58,13 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				}
 				if a.APISecretEnc, err = box.Seal([]byte(secret)); err != nil {
 					return err
+				}
+			}
+			// An account that cannot be opened is refused, not stored (a
+			// paper account opens in the server, where its exchange lives).
+			if a.Venue != "paper" {
+				if _, err := offlineFactory(g).Open(*a); err != nil {
+					return usagef("account %q cannot be opened: %v", a.Name, err)
 				}
 			}
 			db, err := openDB(cmd.Context(), g, store.Options{})
@@ -83,7 +84,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	}
 	f := add.Flags()
 	f.StringVar(&name, "name", "", "account name (unique)")
-	f.StringVar(&venueName, "venue", "paper", "venue: paper or binance")
+	f.StringVar(&venueName, "venue", "paper", "venue: paper, binance or bybit")
 	f.StringVar(&baseURL, "base-url", "", "venue REST base URL (testnets, tests)")
 	f.StringVar(&apiKey, "api-key", "", "API key")
 	f.StringVar(&secretFile, "api-secret-file", "", "file holding the API secret (never pass a secret on the command line)")

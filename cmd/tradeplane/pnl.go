@@ -135,7 +135,7 @@ func newPnlBackfillCmd(g *globals) *cobra.Command {
 		account, from, to, interval, opening string
 		valuation                            string
 		symbols                              []string
-		asJSON                               bool
+		asJSON, dryRun                       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backfill --account NAME --from DATE --to DATE",
@@ -166,6 +166,18 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			iv, err := backfill.ParseInterval(interval)
 			if err != nil {
 				return usagef("--interval %q: want 1h or 1d", interval)
+			}
+			size, err := backfill.SizeOf(f, t, iv)
+			if err != nil {
+				return usagef("--from %s --to %s: %s", from, to, strings.TrimSuffix(err.Error(), ": "+backfill.ErrInput.Error()))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "backfill %s: %d days, %d trade windows of %d h per symbol, %d points per series\n",
+				account, size.Days, size.WindowsPerSymbol, size.WindowHours, size.PointsPerSeries)
+			if dryRun {
+				if asJSON {
+					return json.NewEncoder(cmd.OutOrStdout()).Encode(size)
+				}
+				return nil
 			}
 			open := udecimal.Zero
 			if opening != "" {
@@ -239,6 +251,7 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 	fl.StringVar(&opening, "opening-equity", "", "the account's equity before its first fill, in the valuation asset")
 	fl.StringVar(&valuation, "valuation", "", "asset of sums and equity (default: the symbols' quote, USDT first when they differ); other quotes are converted at QUOTE+VALUATION candles")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fl.BoolVar(&dryRun, "dry-run", false, "print the backfill's size (days, trade windows, points) and start nothing")
 	return cmd
 }
 
@@ -257,7 +270,7 @@ func backfillOnServer(cmd *cobra.Command, g *globals, req map[string]any, asJSON
 		select {
 		case <-cmd.Context().Done():
 			bar.finish()
-			fmt.Fprintf(cmd.ErrOrStderr(), "stopped following; the job goes on in the server\n")
+			fmt.Fprintf(cmd.ErrOrStderr(), "stopped following; the job goes on in the server (stop it with 'tradeplane jobs cancel %s')\n", job.ID)
 			return cmd.Context().Err()
 		case <-time.After(time.Second):
 		}
@@ -313,6 +326,7 @@ deposits and holdings the backfill does not replay).`,
 			if err != nil {
 				return usagef("--interval %q: want 1h or 1d", interval)
 			}
+
 			now := time.Now().UTC()
 			t := now.Truncate(iv).Add(iv)
 			if to != "" {

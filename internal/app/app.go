@@ -297,6 +297,7 @@ func (a *App) build(ctx context.Context) error {
 			return rt.v, nil
 		}})
 
+	a.replays = newReplays(a)
 	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, SecureCookies: cfg.TLSCert != "", NodeID: a.nodeID}, server.Deps{
 		Store:      a.db,
 		Gatherer:   a.registry,
@@ -311,8 +312,9 @@ func (a *App) build(ctx context.Context) error {
 		Stats:      statsAdapter{a},
 		Backfills:  backfillAdapter{a},
 		Replays:    replayAdapter{a},
+		// Every long job kind registers its stopper here.
+		JobStoppers: map[string]server.JobStopper{backfill.JobKind: a.jobs, replayJobKind: a.replays},
 	})
-	a.replays = newReplays(a)
 	return nil
 }
 

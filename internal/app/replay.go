@@ -47,7 +47,10 @@ func (r *replays) close() { r.stop() }
 // replayAdapter is server.Replays.
 type replayAdapter struct{ a *App }
 
-var _ server.Replays = replayAdapter{}
+var (
+	_ server.Replays    = replayAdapter{}
+	_ server.JobStopper = (*replays)(nil)
+)
 
 func invalid(format string, args ...any) error {
 	return &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf(format, args...)}
@@ -220,23 +223,15 @@ func (ad replayAdapter) Result(ctx context.Context, id string) (json.RawMessage,
 	return nil, &server.Error{Kind: server.ErrConflict, Message: fmt.Sprintf("replay %s is %s, no result yet", id, j.State)}
 }
 
-// Cancel ends a running replay; the job ends "canceled".
-func (ad replayAdapter) Cancel(ctx context.Context, id, actor string) (store.Job, error) {
-	r := ad.a.replays
+// Stop cancels a replay running on this node (server.JobStopper: the
+// jobs API's cancel has already marked the job canceled); false when none
+// runs here.
+func (r *replays) Stop(id string) bool {
 	r.mu.Lock()
 	cancel, ok := r.cancel[id]
 	r.mu.Unlock()
-	j, err := ad.a.db.Job(ctx, id)
-	if err != nil {
-		return j, err
+	if ok {
+		cancel()
 	}
-	if j.Kind != replayJobKind {
-		return j, fmt.Errorf("job %s is not a replay: %w", id, server.ErrNotFound)
-	}
-	if !ok {
-		return j, &server.Error{Kind: server.ErrConflict, Message: fmt.Sprintf("replay %s is %s, not running on this node", id, j.State)}
-	}
-	ad.a.log.Info("cancel replay", "job", id, "actor", actor)
-	cancel()
-	return j, nil
+	return ok
 }

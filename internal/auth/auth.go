@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -34,13 +35,13 @@ import (
 var (
 	// ErrUnauthenticated: no credentials, or credentials that do not verify
 	// (malformed, unknown, revoked, expired). Maps to HTTP 401.
-	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrUnauthenticated = apperr.New(apperr.Unauthenticated, "unauthenticated")
 	// ErrForbidden: the principal's role is too low. Maps to HTTP 403.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = apperr.New(apperr.Forbidden, "forbidden")
 	// ErrRateLimited: too many failed login attempts. Maps to HTTP 429.
-	ErrRateLimited = errors.New("too many attempts")
+	ErrRateLimited = apperr.New(apperr.RateLimited, "too many attempts")
 	// ErrBadRole: a role name that is not viewer, trader or admin.
-	ErrBadRole = errors.New("unknown role")
+	ErrBadRole = apperr.New(apperr.Invalid, "unknown role")
 )
 
 // Role orders what a principal may do: viewer < trader < admin.
@@ -197,6 +198,10 @@ type Verifier struct {
 
 	mu    sync.Mutex
 	cache map[string]cached // by hash
+	// live is the set of unrevoked token ids as read from the store at
+	// liveAt; Live trusts it for ttl.
+	live   map[string]bool
+	liveAt time.Time
 }
 
 type cached struct {
@@ -290,4 +295,31 @@ func (v *Verifier) Forget(id string) {
 			delete(v.cache, k)
 		}
 	}
+	delete(v.live, id)
+}
+
+// Live reports whether the token with id still exists unrevoked: a
+// dashboard login lasts only as long as the token it was made with. The
+// answer comes from a list of live token ids read from the store at most
+// once per CacheTTL, so a revoke by any process (the CLI, another node)
+// ends the token's logins everywhere within CacheTTL. A failed read is an
+// error, never a yes.
+func (v *Verifier) Live(ctx context.Context, id string) (bool, error) {
+	now := v.clk.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.live == nil || !now.Before(v.liveAt.Add(v.ttl)) || now.Before(v.liveAt) {
+		ts, err := v.db.Tokens(ctx)
+		if err != nil {
+			return false, fmt.Errorf("check token %s is live: %w", id, err)
+		}
+		live := make(map[string]bool, len(ts))
+		for _, t := range ts {
+			if t.RevokedAt.IsZero() {
+				live[t.ID] = true
+			}
+		}
+		v.live, v.liveAt = live, now
+	}
+	return v.live[id], nil
 }

@@ -173,9 +173,8 @@ func newRun(ctx context.Context, cfg Config) (*runner, error) {
 		return nil, fmt.Errorf("backfill %q: interval %s: want 1h or 1d: %w", cfg.Account.Name, cfg.Interval, ErrInput)
 	}
 	cfg.From, cfg.To = cfg.From.UTC(), cfg.To.UTC()
-	if !cfg.From.Before(cfg.To) {
-		return nil, fmt.Errorf("backfill %q: from %s is not before to %s: %w", cfg.Account.Name,
-			cfg.From.Format(time.RFC3339), cfg.To.Format(time.RFC3339), ErrInput)
+	if err := CheckSpan(cfg.From, cfg.To); err != nil {
+		return nil, fmt.Errorf("backfill %q: %w", cfg.Account.Name, err)
 	}
 	if _, err := pnl.ParseMethod(string(cfg.Method)); err != nil {
 		return nil, fmt.Errorf("backfill %q: %w: %w", cfg.Account.Name, ErrInput, err)

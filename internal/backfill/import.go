@@ -2,10 +2,12 @@ package backfill
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradecsv"
@@ -101,16 +103,24 @@ func ImportTrades(ctx context.Context, db *store.DB, accountName string, r io.Re
 			report(p.Bytes, total())
 		}
 	})
+	conflicts := newConflictCheck(db, acct.ID)
 	for {
-		if _, err := rd.Next(); err == io.EOF {
+		t, err := rd.Next()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			return ImportResult{}, importError(accountName, err)
 		}
 		res.Rows++
+		if err := conflicts.add(ctx, t); err != nil {
+			return ImportResult{}, importError(accountName, err)
+		}
 		if res.Rows%ImportBatch == 0 && ctx.Err() != nil {
 			return ImportResult{}, fmt.Errorf("import trades into account %q: %w", accountName, ctx.Err())
 		}
+	}
+	if err := conflicts.flush(ctx); err != nil {
+		return ImportResult{}, importError(accountName, err)
 	}
 	f, _ := rd.Format()
 	res.Format = f.String()
@@ -185,4 +195,82 @@ func FillFromTrade(accountID int64, t tradecsv.Trade, source string) store.Fill 
 		Price: t.Price, Quantity: t.Quantity, QuoteQty: t.Price.Mul(t.Quantity),
 		Fee: t.Fee, FeeAsset: t.FeeAsset, Source: source, At: t.Time,
 	}
+}
+
+// conflictCheck finds, while a file is validated, rows that reuse a trade
+// id (per account and symbol) for a different fill: two rows of the file,
+// or a row and a fill stored already. Such a row would be dropped as
+// "already imported"; it is refused as a *tradecsv.ParseError naming its
+// line instead. Rows with the same values are duplicates, not conflicts.
+type conflictCheck struct {
+	db      *store.DB
+	account int64
+	seen    map[store.FillKey]seenRow
+	pending []tradecsv.Trade
+}
+
+type seenRow struct {
+	line int
+	sum  [16]byte
+}
+
+func newConflictCheck(db *store.DB, account int64) *conflictCheck {
+	return &conflictCheck{db: db, account: account, seen: map[store.FillKey]seenRow{}}
+}
+
+// sameFill is what must agree for two records of one trade id to be the
+// same fill: side, price, quantity and the time to the second (exports
+// round times); fees are left out (their asset and rounding vary by
+// source).
+func sameFill(side string, price, qty Decimal, at time.Time) [16]byte {
+	h := sha256.Sum256([]byte(side + "|" + price.String() + "|" + qty.String() + "|" + at.UTC().Truncate(time.Second).Format(time.RFC3339)))
+	var out [16]byte
+	copy(out[:], h[:16])
+	return out
+}
+
+func (c *conflictCheck) add(ctx context.Context, t tradecsv.Trade) error {
+	if tradecsv.IsHashID(t.ID) {
+		return nil // keyed by its content: it cannot conflict
+	}
+	k := store.FillKey{Symbol: t.Symbol, TradeID: t.ID}
+	sum := sameFill(string(t.Side), t.Price, t.Quantity, t.Time)
+	if prev, ok := c.seen[k]; ok {
+		if prev.sum != sum {
+			return &tradecsv.ParseError{Line: t.Line, Column: "trade_id", Value: t.ID,
+				Reason: fmt.Sprintf("is used by line %d for a different %s fill; one trade id names one fill (fix or remove one of the rows)", prev.line, t.Symbol)}
+		}
+		return nil
+	}
+	c.seen[k] = seenRow{line: t.Line, sum: sum}
+	c.pending = append(c.pending, t)
+	if len(c.pending) >= 500 {
+		return c.flush(ctx)
+	}
+	return nil
+}
+
+// flush compares the pending rows with the fills stored under their keys.
+func (c *conflictCheck) flush(ctx context.Context) error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	keys := make([]store.FillKey, len(c.pending))
+	for i, t := range c.pending {
+		keys[i] = store.FillKey{Symbol: t.Symbol, TradeID: t.ID}
+	}
+	stored, err := c.db.FillsByKey(ctx, c.account, keys)
+	if err != nil {
+		return err
+	}
+	for _, t := range c.pending {
+		f, ok := stored[store.FillKey{Symbol: t.Symbol, TradeID: t.ID}]
+		if ok && sameFill(f.Side, f.Price, f.Quantity, f.At) != sameFill(string(t.Side), t.Price, t.Quantity, t.Time) {
+			return &tradecsv.ParseError{Line: t.Line, Column: "trade_id", Value: t.ID,
+				Reason: fmt.Sprintf("is stored already for a different %s fill (%s %s at %s, %s); one trade id names one fill",
+					t.Symbol, f.Side, f.Quantity, f.Price, f.At.UTC().Format(time.RFC3339))}
+		}
+	}
+	c.pending = c.pending[:0]
+	return nil
 }

@@ -261,7 +261,7 @@ func (j *Jobs) renew(ctx context.Context) {
 			r.renewed = now
 			j.mu.Unlock()
 		case errors.Is(err, store.ErrStaleFence):
-			j.lose(id, r, "taken over by another node")
+			j.lose(id, r, "its row was canceled, or another node took it over")
 		case ctx.Err() != nil:
 			return
 		default:
@@ -304,6 +304,25 @@ func (j *Jobs) Cancel(id string) error {
 	r.cancel()
 	<-r.done
 	return nil
+}
+
+// Stop stops at once a job running here whose row has been canceled
+// (store.CancelJob) and reports whether it ran here; it writes nothing more
+// to the row. A job canceled while it runs on another node stops there on
+// that node's next row write or renewal, which fail once the row has ended.
+// Stop implements server.JobStopper.
+func (j *Jobs) Stop(id string) bool {
+	j.mu.Lock()
+	r := j.running[id]
+	if r != nil {
+		r.canceled, r.lost = true, true
+	}
+	j.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	r.cancel()
+	return true
 }
 
 // Wait blocks until the job running here ends (or ctx does) and returns its
@@ -374,9 +393,8 @@ func (j *Jobs) config(ctx context.Context, args JobArgs, open bool) (Config, err
 	if err != nil {
 		return Config{}, fmt.Errorf("backfill job for %q: %w", args.Account, err)
 	}
-	if !args.From.Before(args.To) {
-		return Config{}, fmt.Errorf("backfill job for %q: from %s is not before to %s: %w", args.Account,
-			args.From.Format(time.RFC3339), args.To.Format(time.RFC3339), ErrInput)
+	if err := CheckSpan(args.From, args.To); err != nil {
+		return Config{}, fmt.Errorf("backfill job for %q: %w", args.Account, err)
 	}
 	m, err := pnl.ParseMethod(args.Method)
 	if err != nil {
@@ -414,7 +432,7 @@ func (j *Jobs) run(ctx context.Context, job store.Job, r *jobRun) {
 			r.renewed = now
 			j.mu.Unlock()
 		case errors.Is(err, store.ErrStaleFence):
-			j.lose(job.ID, r, "taken over by another node")
+			j.lose(job.ID, r, "its row was canceled, or another node took it over")
 		default:
 			log.Warn("backfill: update job row failed", "err", err)
 		}

@@ -8,7 +8,7 @@
 package marketdata
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -67,7 +67,8 @@ func (e *ParseError) Unwrap() error { return e.Err }
 // open and close, and open times strictly increase. The first bad row ends
 // the read with a *ParseError.
 func ReadKlines(r io.Reader) ([]venue.Kline, error) {
-	cr := csv.NewReader(r)
+	lim := &lineLimit{r: r, line: 1}
+	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	rec, err := cr.Read()
@@ -98,10 +99,17 @@ func ReadKlines(r io.Reader) ([]venue.Kline, error) {
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
+		var tl *lineTooLong
+		if errors.As(err, &tl) {
+			return nil, &ParseError{Line: tl.line, Err: fmt.Errorf("the row is longer than %d bytes, the most a klines row may be", MaxKlineRowBytes)}
+		}
 		if err != nil {
 			return nil, csvError(err)
 		}
 		line, _ := cr.FieldPos(0)
+		if len(out) == MaxKlineRows {
+			return nil, &ParseError{Line: line, Err: fmt.Errorf("more than %d candles; split the file", MaxKlineRows)}
+		}
 		if len(rec) != len(Header) {
 			return nil, &ParseError{Line: line, Column: min(len(rec), len(Header)) + 1, Err: fmt.Errorf("got %d columns, want %d", len(rec), len(Header))}
 		}
@@ -185,13 +193,64 @@ func csvError(err error) error {
 	return fmt.Errorf("read klines: %w", err)
 }
 
-// ReadKlinesFile reads a klines CSV file; errors name the file.
+// Limits of a klines file: a row is about 60 bytes; the caps keep a
+// hostile or mistaken file from being read into memory whole.
+const (
+	// MaxKlineRowBytes is the longest row.
+	MaxKlineRowBytes = 1024
+	// MaxKlineRows is the most candles one file may hold (9.5 years of
+	// minutes).
+	MaxKlineRows = 5_000_000
+	// MaxKlinesFileBytes is the largest file ReadKlinesFile opens.
+	MaxKlinesFileBytes = 512 << 20
+)
+
+// lineTooLong is lineLimit's refusal of a row over MaxKlineRowBytes.
+type lineTooLong struct{ line int }
+
+func (e *lineTooLong) Error() string { return fmt.Sprintf("line %d is too long", e.line) }
+
+// lineLimit passes r through and fails once a line passes
+// MaxKlineRowBytes, before the csv reader buffers it (klines have no quoted
+// fields, so a line is a row).
+type lineLimit struct {
+	r    io.Reader
+	line int
+	run  int
+	err  error
+}
+
+func (l *lineLimit) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
+	n, err := l.r.Read(p)
+	for i := 0; i < n; i++ {
+		if p[i] == '\n' {
+			l.line++
+			l.run = 0
+			continue
+		}
+		if l.run++; l.run > MaxKlineRowBytes {
+			l.err = &lineTooLong{line: l.line}
+			return i, l.err
+		}
+	}
+	return n, err
+}
+
+// ReadKlinesFile reads a klines CSV file of at most MaxKlinesFileBytes;
+// errors name the file.
 func ReadKlinesFile(path string) ([]venue.Kline, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read klines: %w", err)
 	}
-	ks, err := ReadKlines(bytes.NewReader(data))
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > MaxKlinesFileBytes {
+		return nil, fmt.Errorf("read klines %s: %d bytes, more than the %d a klines file may have; split it", path, st.Size(), MaxKlinesFileBytes)
+	}
+	ks, err := ReadKlines(bufio.NewReaderSize(io.LimitReader(f, MaxKlinesFileBytes+1), 64<<10))
 	var pe *ParseError
 	if errors.As(err, &pe) {
 		pe.File = path

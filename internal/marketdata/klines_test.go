@@ -182,3 +182,34 @@ func FuzzReadKlines(f *testing.F) {
 		}
 	})
 }
+
+// endlessRow is a klines file whose second row never ends.
+type endlessRow struct {
+	prefix []byte
+	read   int64
+}
+
+func (e *endlessRow) Read(p []byte) (int, error) {
+	n := copy(p, e.prefix)
+	e.prefix = e.prefix[n:]
+	for i := n; i < len(p); i++ {
+		p[i] = '7'
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+// A row longer than MaxKlineRowBytes ends the read with a ParseError naming
+// its line, after reading about that much: the old reader buffered it whole.
+func TestReadKlinesRowCap(t *testing.T) {
+	t.Parallel()
+	src := &endlessRow{prefix: []byte("open_time,open,high,low,close,volume\n1700000000000,1,1,1,1,1\n1700000060000,")}
+	_, err := marketdata.ReadKlines(src)
+	var pe *marketdata.ParseError
+	if !errors.As(err, &pe) || pe.Line != 3 {
+		t.Fatalf("endless row: %v, want a ParseError at line 3", err)
+	}
+	if src.read > 1<<20 {
+		t.Errorf("read %d bytes before refusing", src.read)
+	}
+}

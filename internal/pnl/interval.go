@@ -1,6 +1,7 @@
 package pnl
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -34,6 +35,13 @@ type IntervalMean struct {
 // sum is exact and the division is truncated toward zero to Scale (18)
 // decimal places.
 func IntervalMeans(points []Point, interval time.Duration, from, to time.Time) ([]IntervalMean, error) {
+	return IntervalMeansContext(context.Background(), points, interval, from, to)
+}
+
+// IntervalMeansContext is IntervalMeans that gives up with ctx's error once
+// ctx is done: the walk is one step per interval of [from, to), which a
+// caller that serves requests must be able to stop.
+func IntervalMeansContext(ctx context.Context, points []Point, interval time.Duration, from, to time.Time) ([]IntervalMean, error) {
 	if interval <= 0 || (24*time.Hour)%interval != 0 {
 		return nil, fmt.Errorf("interval means: interval %s does not divide 24h: %w", interval, ErrInput)
 	}
@@ -49,6 +57,9 @@ func IntervalMeans(points []Point, interval time.Duration, from, to time.Time) (
 	}
 	j := 0 // points[j] is the first point after the segment start
 	for start := from.UTC().Truncate(interval); start.Before(to); start = start.Add(interval) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("interval means at %s: %w", start.Format(time.RFC3339), err)
+		}
 		end := start.Add(interval)
 		lo, hi := maxTime(start, from), minTime(end, to)
 		var sum Decimal

@@ -1,6 +1,7 @@
 package pnl
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -108,5 +109,20 @@ func TestCompareIntervals(t *testing.T) {
 	}
 	if _, err := CompareIntervals(live[1:2], append(live[:1:1], live[0]), 1); !errors.Is(err, ErrOutOfOrder) {
 		t.Errorf("duplicate start: %v", err)
+	}
+}
+
+// A canceled context stops the walk over intervals: year 1 to year 9999
+// in hours would otherwise run (and allocate) for minutes.
+func TestIntervalMeansContextCanceled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	from := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	pts := []Point{{Time: from, Value: dec("1")}}
+	_, err := IntervalMeansContext(ctx, pts, time.Hour, from, to)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }

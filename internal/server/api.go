@@ -17,6 +17,8 @@ import (
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/backfill"
+	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -53,7 +55,9 @@ func (s *Server) registerAPI() {
 	s.handleStream(v, "GET /api/v1/journal/stream", s.topicStream(TopicJournal))
 	api(v, "GET /api/v1/pnl", s.getPnL)
 	api(t, "POST /api/v1/pnl/backfill", s.startBackfill)
+	api(t, "POST /api/v1/pnl/backfill/preview", s.previewBackfill)
 	api(v, "GET /api/v1/jobs/{id}", s.getJob)
+	api(t, "POST /api/v1/jobs/{id}/cancel", s.cancelJob)
 	api(v, "GET /api/v1/alerts", s.listAlerts)
 	s.handleStream(v, "GET /api/v1/alerts/stream", s.topicStream(TopicAlerts))
 	api(t, "POST /api/v1/alerts/{id}/ack", s.ackAlert)
@@ -233,8 +237,9 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	if in.Name == "" || in.Venue == "" {
-		s.writeErr(w, r, invalidf("name and venue are required"))
+	if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: in.Name, Venue: in.Venue, BaseURL: in.BaseURL, APIKey: in.APIKey,
+		APISecret: in.APISecret, Tags: in.Tags}, fieldcheck.JSONFields); err != nil {
+		s.writeErr(w, r, invalidf("%s", redactErr(err, in.APIKey, in.APISecret).Error()))
 		return
 	}
 	noteAudit(r, "account:"+in.Name, "venue "+in.Venue+", credentials "+strconv.FormatBool(in.APIKey != "" || in.APISecret != ""))
@@ -362,6 +367,10 @@ func (s *Server) patchParams(w http.ResponseWriter, r *http.Request) {
 	raw, _ := json.Marshal(params)
 	id := r.PathValue("id")
 	noteAudit(r, "session:"+id, "params "+truncate(string(raw), 500))
+	if err := fieldcheck.Params("params", raw); err != nil {
+		s.writeErr(w, r, invalidf("%s", err.Error()))
+		return
+	}
 	v, err := s.deps.Sessions.UpdateParams(r.Context(), id, raw, principalOf(r).Actor())
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -395,6 +404,14 @@ func sessionSpec(b sessionSpecBody) (SessionSpec, error) {
 	if spec.Account == "" {
 		return spec, invalidf("account is required")
 	}
+	if spec.Name != "" {
+		if err := fieldcheck.Name("name", spec.Name); err != nil {
+			return spec, invalidf("%s", err.Error())
+		}
+	}
+	if err := fieldcheck.AccountName("account", spec.Account); err != nil {
+		return spec, invalidf("%s", err.Error())
+	}
 	for i, sym := range b.Symbols {
 		sym = strings.ToUpper(strings.TrimSpace(sym))
 		if sym == "" {
@@ -404,6 +421,9 @@ func sessionSpec(b sessionSpecBody) (SessionSpec, error) {
 			spec.Symbols = append(spec.Symbols, sym)
 		}
 	}
+	if err := fieldcheck.Symbols("symbols", spec.Symbols); err != nil {
+		return spec, invalidf("%s", err.Error())
+	}
 	for i, tag := range b.Tags {
 		tag = strings.TrimSpace(tag)
 		if tag == "" {
@@ -412,6 +432,9 @@ func sessionSpec(b sessionSpecBody) (SessionSpec, error) {
 		if !slices.Contains(spec.Tags, tag) {
 			spec.Tags = append(spec.Tags, tag)
 		}
+	}
+	if err := fieldcheck.Tags("tags", spec.Tags); err != nil {
+		return spec, invalidf("%s", err.Error())
 	}
 	switch spec.AllocationKind {
 	case "":
@@ -427,8 +450,8 @@ func sessionSpec(b sessionSpecBody) (SessionSpec, error) {
 	if err != nil {
 		return spec, invalidf("allocation %q is not a decimal", truncate(b.Allocation, 40))
 	}
-	if d.Sign() <= 0 {
-		return spec, invalidf("allocation %s must be positive", d)
+	if err := fieldcheck.Amount("allocation", d); err != nil {
+		return spec, invalidf("%s", err.Error())
 	}
 	if spec.AllocationKind == AllocationShare && d.GreaterThan(udecimal.One) {
 		return spec, invalidf("allocation %s: a share allocation is at most 1", d)
@@ -441,6 +464,9 @@ func sessionSpec(b sessionSpecBody) (SessionSpec, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(spec.Params, &obj); err != nil {
 		return spec, invalidf("params must be a JSON object")
+	}
+	if err := fieldcheck.Params("params", spec.Params); err != nil {
+		return spec, invalidf("%s", err.Error())
 	}
 	return spec, nil
 }
@@ -816,7 +842,7 @@ func (s *Server) pnlQuery(r *http.Request) (PnLQuery, error) {
 	if !pq.From.Before(pq.To) {
 		return pq, invalidf("from must be before to")
 	}
-	return pq, nil
+	return pq, checkPnLRange(pq)
 }
 
 func (s *Server) getPnL(w http.ResponseWriter, r *http.Request) {
@@ -829,7 +855,7 @@ func (s *Server) getPnL(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	rep, err := s.pnlReport(r.Context(), pq)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -919,6 +945,10 @@ func backfillRequest(b backfillBody) (BackfillRequest, error) {
 	}
 	if !req.From.Before(req.To) {
 		return req, invalidf("from must be before to")
+	}
+	if err := backfill.CheckSpan(req.From, req.To); err != nil {
+		return req, invalidf("from %s to %s is longer than %d days, the most one backfill may cover: split it into several ranges",
+			req.From.Format(time.DateOnly), req.To.Format(time.DateOnly), int64(backfill.MaxSpan/(24*time.Hour)))
 	}
 	if b.OpeningEquity != "" {
 		if req.OpeningEquity, err = udecimal.Parse(b.OpeningEquity); err != nil {

@@ -436,7 +436,7 @@ func (s *Server) chart(render func(PnLReport, string) ([]byte, error)) http.Hand
 			http.Error(w, msg, http.StatusBadRequest)
 			return
 		}
-		rep, err := s.deps.PnL.Report(r.Context(), pq)
+		rep, err := s.pnlReport(r.Context(), pq)
 		if err != nil {
 			status, _, msg := classify(err)
 			s.log.Error("chart: pnl report", "err", err)

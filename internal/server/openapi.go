@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/tradeplane/tradeplane/internal/auth"
 )
 
 // The OpenAPI 3.1 document is written here as data, by hand and apart from
@@ -58,7 +60,9 @@ var apiOps = []apiOp{
 	{method: "GET", path: "/api/v1/journal/stream", summary: "New journal events (SSE, event \"journal\")", tag: "journal", role: "viewer", stream: true},
 	{method: "GET", path: "/api/v1/pnl", summary: "PnL report with equity and interval averages", tag: "pnl", role: "viewer", query: []string{"scope", "interval", "from", "to"}, response: "PnLReport"},
 	{method: "POST", path: "/api/v1/pnl/backfill", summary: "Start a PnL backfill job; follow it at /api/v1/jobs/{id}", tag: "pnl", role: "trader", request: "BackfillRequest", response: "Job", status: "202"},
+	{method: "POST", path: "/api/v1/pnl/backfill/preview", summary: "How big a PnL backfill would be (days, trade windows per symbol, points per series); starts nothing", tag: "pnl", role: "trader", request: "BackfillRequest", response: "BackfillPreview"},
 	{method: "GET", path: "/api/v1/jobs/{id}", summary: "A background job's progress", tag: "jobs", role: "viewer", response: "Job"},
+	{method: "POST", path: "/api/v1/jobs/{id}/cancel", summary: "Cancel a queued or running job of any kind (409 once it has ended); the node running it stops it", tag: "jobs", role: "trader", response: "Job"},
 	{method: "GET", path: "/api/v1/alerts", summary: "Alerts, newest first", tag: "alerts", role: "viewer", query: []string{"limit", "cursor"}, response: "AlertList"},
 	{method: "GET", path: "/api/v1/alerts/stream", summary: "New alerts (SSE, event \"alert\")", tag: "alerts", role: "viewer", stream: true},
 	{method: "POST", path: "/api/v1/alerts/{id}/ack", summary: "Acknowledge an alert", tag: "alerts", role: "trader", response: "Any"},
@@ -73,7 +77,10 @@ var apiOps = []apiOp{
 
 type obj = map[string]any
 
-func str() obj             { return obj{"type": "string"} }
+func str() obj { return obj{"type": "string"} }
+func enum(values []string) obj {
+	return obj{"type": "string", "enum": values}
+}
 func dec() obj             { return obj{"type": "string", "description": "exact decimal"} }
 func tstamp() obj          { return obj{"type": "string", "format": "date-time"} }
 func integer() obj         { return obj{"type": "integer"} }
@@ -88,7 +95,7 @@ func listOf(key, item string) obj {
 var schemas = obj{
 	"Any":   obj{"type": "object"},
 	"Error": object(obj{"error": object(obj{"code": str(), "message": str()})}),
-	"Me":    object(obj{"token_id": str(), "name": str(), "role": obj{"enum": []string{"viewer", "trader", "admin"}}}),
+	"Me":    object(obj{"token_id": str(), "name": str(), "role": enum(roleNames())}),
 	"Account": object(obj{"id": integer(), "name": str(), "venue": str(), "tags": arr(str()),
 		"has_credentials": boolean(), "created_at": tstamp()}),
 	"AccountList": listOf("accounts", "Account"),
@@ -100,14 +107,17 @@ var schemas = obj{
 		"warnings": obj{"type": "array", "items": str(), "description": "what a change was allowed to do but deserves a look"}}),
 	"SessionList": listOf("sessions", "Session"),
 	"Node": object(obj{"id": str(), "addr": str(), "version": str(), "sessions": integer(), "started_at": tstamp(), "seen_at": tstamp(),
-		"health": obj{"enum": []string{"up", "late", "down"}}, "self": boolean()}),
+		"health": enum(NodeHealths), "self": boolean()}),
 	"NodeList": listOf("nodes", "Node"),
 	"NewSession": object(obj{"name": str(), "strategy": obj{"type": "string", "description": "dca, grid, rebalance, twap, ..."}, "account": str(),
-		"symbols": arr(str()), "params": obj{"type": "object"}, "allocation_kind": obj{"enum": []string{"fixed", "share"}, "default": "fixed"},
+		"symbols": arr(str()), "params": obj{"type": "object"}, "allocation_kind": withDefault(enum(AllocationKinds), AllocationFixed),
 		"allocation": dec(), "tags": arr(str()), "start": boolean()}),
 	"BackfillRequest": object(obj{"account": str(), "from": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"},
-		"to": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"}, "interval": obj{"enum": []string{"1h", "1d"}, "default": "1h"}, "symbols": arr(str()),
+		"to": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"}, "interval": withDefault(enum(PnLIntervals), PnLIntervals[0]), "symbols": arr(str()),
 		"opening_equity": obj{"type": "string", "description": "the account's equity before its first fill, in the quote asset (a decimal; default 0)"}}),
+	"BackfillPreview": object(obj{"account": str(), "from": tstamp(), "to": tstamp(), "interval": str(), "symbols": arr(str()),
+		"size": object(obj{"days": integer(), "windows_per_symbol": integer(), "points_per_series": integer(), "max_days": integer(),
+			"window_hours": integer(), "interval_seconds": integer()})}),
 	"Stats": object(obj{
 		"supervisor": object(obj{"running": integer(), "restarts_auto": integer(), "restarts_manual": integer(), "steps": integer(),
 			"failures": obj{"type": "object", "additionalProperties": integer(), "description": "failed steps by kind"},
@@ -131,12 +141,12 @@ var schemas = obj{
 		"message": str(), "error": str(), "orders": arr(ref("PlannedOrder")),
 		"allocation": object(obj{"ok": boolean(), "required": dec(), "available": obj{"type": "string", "description": "exact decimal; absent without an allocation limit"},
 			"message": str()})}),
-	"TradeAllResult": object(obj{"session_id": str(), "state": obj{"enum": []string{"pending", "running", "ok", "failed", "skipped"}},
+	"TradeAllResult": object(obj{"session_id": str(), "state": enum(ResultStates),
 		"message": str(), "orders": integer(), "started_at": tstamp(), "finished_at": tstamp(),
 		"node": obj{"type": "string", "description": "the node that stepped the session"}}),
 	"TradeAllPreview": object(obj{"sessions": arr(ref("Session")), "skipped": arr(ref("TradeAllResult")), "plans": arr(ref("TradeAllPlan")),
 		"orders": integer()}),
-	"TradeAllRun": object(obj{"id": str(), "idempotency_key": str(), "state": obj{"enum": []string{"running", "done", "canceled", "failed"}},
+	"TradeAllRun": object(obj{"id": str(), "idempotency_key": str(), "state": enum(RunStates),
 		"request": ref("TradeAllRequest"), "actor": str(), "total": integer(), "done": integer(), "failed": integer(),
 		"created_at": tstamp(), "finished_at": tstamp(), "results": arr(ref("TradeAllResult"))}),
 	"Portfolio":   obj{"type": "object", "description": "portfolio.Snapshot: accounts with wallets and lines (price, route, age) as of version/as_of; total and by_* breakdowns live as of totals_version/totals_as_of"},
@@ -161,8 +171,15 @@ var schemas = obj{
 	"AuditList":    listOf("entries", "AuditEntry"),
 	"Token":        object(obj{"id": str(), "name": str(), "role": str(), "created_at": tstamp(), "last_used_at": tstamp(), "revoked_at": tstamp()}),
 	"TokenList":    listOf("tokens", "Token"),
-	"NewToken":     object(obj{"role": obj{"enum": []string{"viewer", "trader", "admin"}}, "name": str()}),
+	"NewToken":     object(obj{"role": enum(roleNames()), "name": str()}),
 	"CreatedToken": object(obj{"token": str(), "info": ref("Token")}),
+}
+
+func withDefault(o obj, def string) obj { o["default"] = def; return o }
+
+// roleNames are the roles a token can have, from auth.
+func roleNames() []string {
+	return []string{auth.RoleViewer.String(), auth.RoleTrader.String(), auth.RoleAdmin.String()}
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
@@ -238,8 +255,13 @@ var (
 	openAPIJSON []byte
 )
 
+// OpenAPI returns the API's OpenAPI 3.1 document for version.
+func OpenAPI(version string) ([]byte, error) {
+	return json.MarshalIndent(buildOpenAPI(version), "", "  ")
+}
+
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	openAPIOnce.Do(func() { openAPIJSON, _ = json.MarshalIndent(buildOpenAPI(s.cfg.Version), "", "  ") })
+	openAPIOnce.Do(func() { openAPIJSON, _ = OpenAPI(s.cfg.Version) })
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openAPIJSON)
 }

@@ -158,6 +158,7 @@ func (s *Server) registerPages() {
 	page("GET /charts/equity.svg", s.chart(renderEquitySVG))
 	page("GET /charts/averages.svg", s.chart(renderAveragesSVG))
 	page("GET /charts/pnl.svg", s.chart(renderPnLSVG))
+	s.handle(KindPage, auth.RoleTrader, "POST /jobs/{id}/cancel", s.cancelJobPage)
 }
 
 // pageErr renders an error inside the layout with the status of its class.
@@ -368,14 +369,14 @@ func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	rep, err := s.deps.PnL.Report(r.Context(), pq)
+	rep, err := s.pnlReport(r.Context(), pq)
 	if err != nil {
 		s.pageErr(w, r, err)
 		return
 	}
 	qs := "scope=" + urlQueryEscape(pq.Scope) + "&interval=" + pq.Interval + "&from=" + urlQueryEscape(pq.From.Format(time.RFC3339)) + "&to=" + urlQueryEscape(pq.To.Format(time.RFC3339))
 	cur := s.currency()
-	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": cur,
+	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": cur, "Jobs": s.activeJobs(r),
 		"EquityChart": equityChart("chart-equity", rep, cur), "AveragesChart": averagesChart("chart-averages", rep, cur)})
 }
 

@@ -35,18 +35,18 @@ type ReplayRequest struct {
 // Replays runs replays as background jobs (package replay). Start checks
 // the request (an error wrapping ErrInvalid stores nothing), stores a job
 // and runs it; its progress is GET /api/v1/jobs/{id}, its result
-// GET /api/v1/replays/{id} once the job is done. Cancel ends a running one.
+// GET /api/v1/replays/{id} once the job is done; POST
+// /api/v1/jobs/{id}/cancel ends a running one (the replay kind's
+// JobStopper).
 type Replays interface {
 	Start(ctx context.Context, req ReplayRequest, actor string) (store.Job, error)
 	Result(ctx context.Context, id string) (json.RawMessage, error)
-	Cancel(ctx context.Context, id, actor string) (store.Job, error)
 }
 
 func init() {
 	apiOps = append(apiOps,
 		apiOp{method: "POST", path: "/api/v1/replays", summary: "Replay a session's settings over its account's recent klines as a job; follow it at /api/v1/jobs/{id}", tag: "jobs", role: "trader", request: "Any", response: "Job", status: "202"},
 		apiOp{method: "GET", path: "/api/v1/replays/{id}", summary: "A finished replay's result: summary, per-session PnL, equity curve and interval averages", tag: "jobs", role: "viewer", response: "Any"},
-		apiOp{method: "POST", path: "/api/v1/replays/{id}/cancel", summary: "Cancel a running replay", tag: "jobs", role: "trader", response: "Job"},
 	)
 }
 
@@ -54,7 +54,6 @@ func init() {
 func (s *Server) registerReplay() {
 	s.handle(KindAPI, auth.RoleTrader, "POST /api/v1/replays", s.startReplay)
 	s.handle(KindAPI, auth.RoleViewer, "GET /api/v1/replays/{id}", s.getReplay)
-	s.handle(KindAPI, auth.RoleTrader, "POST /api/v1/replays/{id}/cancel", s.cancelReplay)
 }
 
 func (s *Server) startReplay(w http.ResponseWriter, r *http.Request) {
@@ -132,18 +131,4 @@ func (s *Server) getReplay(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
-}
-
-func (s *Server) cancelReplay(w http.ResponseWriter, r *http.Request) {
-	if s.deps.Replays == nil {
-		s.writeErr(w, r, unavailable("replay"))
-		return
-	}
-	j, err := s.deps.Replays.Cancel(r.Context(), r.PathValue("id"), principalOf(r).Actor())
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	noteAudit(r, "job:"+j.ID, "cancel replay")
-	writeJSON(w, http.StatusOK, toJobJSON(j))
 }

@@ -46,6 +46,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds non-streaming requests; default 30 s.
 	RequestTimeout time.Duration
+	// StreamWriteTimeout bounds each write (and flush) of an event stream:
+	// a client that stops reading is disconnected after it, so its handler
+	// never outlives Close; default 10 s.
+	StreamWriteTimeout time.Duration
 	// LoginBurst failed logins per remote address, refilled one per
 	// LoginEvery; defaults 5 and 12 s.
 	LoginBurst int
@@ -76,6 +80,10 @@ type Deps struct {
 	Stats      Stats
 	Backfills  Backfills
 	Replays    Replays
+	// JobStoppers stop jobs running on this node when they are canceled,
+	// by job kind (see JobStopper); a kind without one stops on its own
+	// next row write.
+	JobStoppers map[string]JobStopper
 }
 
 // RouteKind says how a route authenticates and answers errors.
@@ -121,6 +129,8 @@ type Server struct {
 	pages    *template.Template
 	snaps    *snapshotCache
 	done     chan struct{}
+	// reports holds one token per PnL report being built (limits.go).
+	reports chan struct{}
 }
 
 // New returns the HTTP handler of a node.
@@ -137,6 +147,9 @@ func New(cfg Config, deps Deps) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
 	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = 10 * time.Second
+	}
 	if cfg.PortfolioMaxAge <= 0 {
 		cfg.PortfolioMaxAge = 250 * time.Millisecond
 	}
@@ -151,6 +164,7 @@ func New(cfg Config, deps Deps) *Server {
 		pages:    parsePages(),
 		snaps:    &snapshotCache{maxAge: cfg.PortfolioMaxAge},
 		done:     make(chan struct{}),
+		reports:  make(chan struct{}, maxPnLReports),
 	}
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
@@ -327,6 +341,16 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *auth.Login, err
 	if !ok {
 		return auth.Principal{}, nil, auth.ErrUnauthenticated
 	}
+	// A login lives no longer than its token: a revoke anywhere ends it
+	// within the token cache's TTL.
+	live, err := s.verifier.Live(r.Context(), l.Principal.TokenID)
+	if err != nil {
+		return auth.Principal{}, nil, err
+	}
+	if !live {
+		s.logins.DeleteToken(l.Principal.TokenID)
+		return auth.Principal{}, nil, auth.ErrUnauthenticated
+	}
 	return l.Principal, &l, nil
 }
 
@@ -401,7 +425,7 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "60")
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Details: errorDetails(err)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -26,7 +26,7 @@ func (noop) Step(context.Context, strategy.Env) (strategy.StepResult, error) {
 }
 
 func init() {
-	strategy.Register(strategy.Info{Name: "bench-noop", Factory: func(raw json.RawMessage) (strategy.Strategy, error) {
+	strategy.Register(strategy.Info{Name: "bench-noop", MinInterval: time.Millisecond, Factory: func(raw json.RawMessage) (strategy.Strategy, error) {
 		var p struct{ Interval strategy.Duration }
 		json.Unmarshal(raw, &p)
 		return noop{every: time.Duration(p.Interval)}, nil

@@ -65,6 +65,17 @@ func (d sqliteDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 				return nil, &UnreachableError{URL: rawURL, Err: fmt.Errorf("directory %s does not exist", dir)}
 			}
 		}
+		// The file holds key material and the audit log: only its owner
+		// reads it. SQLite creates -wal and -shm with the database
+		// file's mode; files made by older versions are tightened too.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, &UnreachableError{URL: rawURL, Err: err}
+		}
+		f.Close()
+		if err := ownerOnly(path); err != nil {
+			return nil, &UnreachableError{URL: rawURL, Err: err}
+		}
 	}
 	pragmas := "_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_time_format=sqlite"
 	var wdsn, rdsn string
@@ -86,6 +97,14 @@ func (d sqliteDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, &UnreachableError{URL: rawURL, Err: err}
+	}
+	if !memory {
+		for _, side := range []string{path + "-wal", path + "-shm"} {
+			if err := ownerOnly(side); err != nil && !errors.Is(err, os.ErrNotExist) {
+				w.Close()
+				return nil, &UnreachableError{URL: rawURL, Err: err}
+			}
+		}
 	}
 	r := w
 	if !memory {
@@ -141,4 +160,19 @@ func (d postgresDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, &UnreachableError{URL: rawURL, Err: err}
 	}
 	return &DB{w: db, r: db, dialect: d}, nil
+}
+
+// ownerOnly takes group and other permissions off a file.
+func ownerOnly(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, st.Mode().Perm()&0o700); err != nil {
+		return fmt.Errorf("make %s readable by its owner only: %w", path, err)
+	}
+	return nil
 }

@@ -22,12 +22,12 @@ package strategy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -113,10 +113,18 @@ type Info struct {
 	Name        string
 	Description string
 	Factory     Factory
+	// MinInterval is the shortest time between steps the strategy accepts;
+	// zero means DefaultMinInterval. New refuses parameters that ask for
+	// less (a "1ns" interval ran 10k steps in 5 s).
+	MinInterval time.Duration
 }
 
+// DefaultMinInterval is the minimum step interval of a strategy that
+// declares none.
+const DefaultMinInterval = time.Second
+
 // ErrUnknown: no strategy is registered under the name.
-var ErrUnknown = errors.New("unknown strategy")
+var ErrUnknown = apperr.New(apperr.Invalid, "unknown strategy")
 
 // ParamsError is a bad strategy parameter.
 type ParamsError struct {
@@ -124,6 +132,9 @@ type ParamsError struct {
 	Field    string
 	Reason   string
 }
+
+// ErrorCode is apperr.Invalid.
+func (e *ParamsError) ErrorCode() apperr.Code { return apperr.Invalid }
 
 func (e *ParamsError) Error() string {
 	return fmt.Sprintf("strategy %s: parameter %q: %s", e.Strategy, e.Field, e.Reason)
@@ -160,13 +171,27 @@ func Lookup(name string) (Info, error) {
 	return info, nil
 }
 
-// New builds the strategy name with params.
+// New builds the strategy name with params. Parameters whose step
+// interval is under the strategy's MinInterval are a *ParamsError naming
+// "interval".
 func New(name string, params json.RawMessage) (Strategy, error) {
 	info, err := Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	return info.Factory(params)
+	s, err := info.Factory(params)
+	if err != nil {
+		return nil, err
+	}
+	min := info.MinInterval
+	if min <= 0 {
+		min = DefaultMinInterval
+	}
+	if iv := s.Interval(); iv < min {
+		return nil, &ParamsError{Strategy: name, Field: "interval",
+			Reason: fmt.Sprintf("the parameters make it step every %s; the least this strategy allows is %s", iv, min)}
+	}
+	return s, nil
 }
 
 // Registered lists the registered strategies by name.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/quagmt/udecimal"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -158,6 +159,10 @@ func (r *Reader) readError(err error) error {
 	if err == io.EOF {
 		return io.EOF
 	}
+	var tl *recordTooLong
+	if errors.As(err, &tl) {
+		return &ParseError{Line: tl.line, Reason: fmt.Sprintf("the row is longer than %d bytes, the most a trade file row may be", MaxRecordBytes), Err: err}
+	}
 	var ce *csv.ParseError
 	if errors.As(err, &ce) {
 		return &ParseError{Line: ce.Line, Reason: ce.Err.Error(), Err: err}
@@ -250,7 +255,12 @@ func (r *Reader) parseRecord(rec []string, line int) (Trade, error) {
 	field := func(slot int) string { return strings.TrimSpace(rec[r.colIdx[slot]]) }
 	bad := func(slot int, reason string, err error) error {
 		l, _ := r.csv.FieldPos(r.colIdx[slot])
-		return &ParseError{Line: l, Column: r.header[slot], Value: rec[r.colIdx[slot]], Reason: reason, Err: err}
+		return &ParseError{Line: l, Column: r.header[slot], Value: clipValue(rec[r.colIdx[slot]]), Reason: reason, Err: err}
+	}
+	for slot, idx := range r.colIdx {
+		if idx >= 0 && len(rec[idx]) > MaxFieldBytes {
+			return Trade{}, bad(slot, fmt.Sprintf("is %d bytes long; a field may be at most %d", len(rec[idx]), MaxFieldBytes), nil)
+		}
 	}
 	t := Trade{Line: line}
 	var err error
@@ -499,14 +509,75 @@ func parseBinanceTime(s string) (time.Time, error) {
 	return t, nil
 }
 
-// countingReader counts the bytes taken from r.
+// MaxRecordBytes is the longest record (row) a trade file may have, and
+// MaxFieldBytes the longest field. A real row is under 200 bytes; the caps
+// keep a hostile file (one 300 MB field took 2.45 GB) from being read
+// into memory: a longer record stops the read with a *ParseError naming
+// its line before it is buffered.
+const (
+	MaxRecordBytes = 64 << 10
+	MaxFieldBytes  = 256
+)
+
+// recordTooLong is the countingReader's refusal of a record over
+// MaxRecordBytes; readError turns it into a *ParseError.
+type recordTooLong struct{ line int }
+
+func (e *recordTooLong) Error() string {
+	return fmt.Sprintf("line %d: record longer than %d bytes", e.line, MaxRecordBytes)
+}
+
+// countingReader counts the bytes taken from r and refuses a record of
+// more than MaxRecordBytes: it counts the bytes since the last line break
+// outside quotes (a doubled quote inside a quoted field toggles twice, so
+// it keeps the state right).
 type countingReader struct {
-	r io.Reader
-	n int64
+	r       io.Reader
+	n       int64
+	line    int // physical line of the byte last read, 1-based
+	run     int // bytes of the current record so far
+	inQuote bool
+	err     error
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
 	n, err := c.r.Read(p)
+	if c.line == 0 {
+		c.line = 1
+	}
+	for i := 0; i < n; i++ {
+		switch p[i] {
+		case '"':
+			c.inQuote = !c.inQuote
+		case '\n':
+			c.line++
+			if !c.inQuote {
+				c.run = 0
+				continue
+			}
+		}
+		c.run++
+		if c.run > MaxRecordBytes {
+			c.err = &recordTooLong{line: c.line}
+			c.n += int64(i)
+			return i, c.err
+		}
+	}
 	c.n += int64(n)
 	return n, err
+}
+
+// clipValue shortens a value quoted in a message to 40 bytes.
+func clipValue(v string) string {
+	if len(v) <= 40 {
+		return v
+	}
+	i := 40
+	for i > 0 && !utf8.RuneStart(v[i]) {
+		i--
+	}
+	return v[:i] + "…"
 }

@@ -386,3 +386,43 @@ func TestIsHashID(t *testing.T) {
 		}
 	}
 }
+
+// endless is a field that never ends: the reader must refuse the row after
+// MaxRecordBytes instead of buffering it (one 300 MB field took 2.45 GB).
+type endless struct {
+	prefix []byte
+	read   int64
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	n := copy(p, e.prefix)
+	e.prefix = e.prefix[n:]
+	for i := n; i < len(p); i++ {
+		p[i] = '9'
+	}
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+func TestRecordAndFieldCaps(t *testing.T) {
+	t.Parallel()
+	src := &endless{prefix: []byte("time,symbol,side,price,quantity,fee,fee_asset\n2025-03-01T00:00:00Z,BTCUSDT,buy,90000,0.01,0.9,USDT\n2025-03-01T00:00:00Z,BTCUSDT,buy,")}
+	_, err := ReadAll(src)
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Line != 3 || !strings.Contains(pe.Error(), "longer than") {
+		t.Fatalf("endless field: %v, want a ParseError at line 3", err)
+	}
+	if src.read > 4*MaxRecordBytes {
+		t.Errorf("read %d bytes before refusing, want about %d", src.read, MaxRecordBytes)
+	}
+	long := strings.Repeat("1", MaxFieldBytes+1)
+	_, err = ReadAll(strings.NewReader("time,symbol,side,price,quantity,fee,fee_asset\n2025-03-01T00:00:00Z,BTCUSDT,buy," + long + ",0.01,0.9,USDT\n"))
+	if !errors.As(err, &pe) || pe.Line != 2 || pe.Column != "price" || len(pe.Error()) > 300 {
+		t.Fatalf("long field: %v, want a short ParseError naming line 2, column price", err)
+	}
+	// A quoted field may hold line breaks; the record counts as one.
+	_, err = ReadAll(strings.NewReader("time,symbol,side,price,quantity,fee,fee_asset\n2025-03-01T00:00:00Z,\"BTC\nUSDT\",buy,1,0.01,0.9,USDT\n"))
+	if !errors.As(err, &pe) || pe.Line != 2 {
+		t.Fatalf("multi-line record: %v, want a ParseError at line 2 (bad symbol)", err)
+	}
+}

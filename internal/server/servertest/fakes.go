@@ -584,6 +584,9 @@ func (f *PnL) Report(ctx context.Context, q server.PnLQuery) (server.PnLReport, 
 	}
 	i := 0
 	for t := start; t.Before(q.To); t = t.Add(time.Hour) {
+		if err := ctx.Err(); err != nil {
+			return server.PnLReport{}, fmt.Errorf("fake pnl report: %w", err)
+		}
 		// A deterministic wave around 100k.
 		v := 100000 + (i%24)*37 - (i%7)*53 + i*3
 		src := "live"
@@ -593,11 +596,16 @@ func (f *PnL) Report(ctx context.Context, q server.PnLQuery) (server.PnLReport, 
 		rep.Equity = append(rep.Equity, server.EquityPoint{At: t, Equity: udecimal.MustParse(strconv.Itoa(v)), Source: src})
 		i++
 	}
+	// Equity is in time order: one pass sums each interval's points.
+	k := 0
 	for t := start.Truncate(step); t.Before(q.To); t = t.Add(step) {
+		if err := ctx.Err(); err != nil {
+			return server.PnLReport{}, fmt.Errorf("fake pnl report: %w", err)
+		}
 		var sum, n int64
-		for _, e := range rep.Equity {
-			if !e.At.Before(t) && e.At.Before(t.Add(step)) {
-				x, _ := strconv.ParseInt(e.Equity.String(), 10, 64)
+		for ; k < len(rep.Equity) && rep.Equity[k].At.Before(t.Add(step)); k++ {
+			if !rep.Equity[k].At.Before(t) {
+				x, _ := strconv.ParseInt(rep.Equity[k].Equity.String(), 10, 64)
 				sum, n = sum+x, n+1
 			}
 		}

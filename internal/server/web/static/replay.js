@@ -95,7 +95,7 @@
     const status = box.querySelector(".rp-status"), run = box.querySelector(".rp-run"), cancel = box.querySelector(".rp-cancel");
     let job = null;
     cancel.addEventListener("click", async () => {
-      if (job) await call("POST", "/api/v1/replays/" + encodeURIComponent(job) + "/cancel");
+      if (job) await call("POST", "/api/v1/jobs/" + encodeURIComponent(job) + "/cancel");
     });
     run.addEventListener("click", async () => {
       let body;

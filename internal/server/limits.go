@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Limits on what one request may ask of the server. A PnL report (JSON, the
+// PnL page and both charts) walks its range one interval at a time and
+// answers one average per interval, so an unbounded range is an unbounded
+// amount of work and memory: the range is capped in intervals, the equity
+// series is thinned to a fixed number of points, and only a few reports are
+// built at once (the rest wait their turn or give up with their request).
+
+// MaxPnLIntervals is the most intervals (hours or days) one PnL request may
+// span: about 11 years of days or 5.5 months of hours.
+const MaxPnLIntervals = 4000
+
+// MaxPnLEquityPoints is the most equity points one PnL answer carries; a
+// longer series is thinned to the last point of each of this many equal
+// slices of the range.
+const MaxPnLEquityPoints = 2000
+
+// maxPnLReports is how many PnL reports one node builds at once.
+const maxPnLReports = 4
+
+// pnlIntervals is the number of UTC-aligned intervals of length d that
+// [from, to) touches, saturating at MaxPnLIntervals+1 so that no range (not
+// even year 1 to year 9999, which overflows a time.Duration) is counted
+// one interval at a time.
+func pnlIntervals(from, to time.Time, d time.Duration) int64 {
+	start := from.Truncate(d)
+	// Whole days first: a Duration overflows past 292 years.
+	days := to.Sub(start) / (24 * time.Hour)
+	if to.Year()-start.Year() > 200 || int64(days)*int64(24*time.Hour/d) > MaxPnLIntervals {
+		return MaxPnLIntervals + 1
+	}
+	span := to.Sub(start)
+	return int64((span + d - 1) / d)
+}
+
+// checkPnLRange refuses a range of more than MaxPnLIntervals intervals
+// with an error that names the limit and what to do.
+func checkPnLRange(q PnLQuery) error {
+	d := time.Hour
+	if q.Interval == "1d" {
+		d = 24 * time.Hour
+	}
+	if pnlIntervals(q.From, q.To, d) > MaxPnLIntervals {
+		hint := "narrow from/to"
+		if q.Interval != "1d" {
+			hint += " or use interval=1d"
+		}
+		return invalidf("from %s to %s spans more than %d %s intervals, the most one request may span: %s",
+			q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), MaxPnLIntervals, q.Interval, hint)
+	}
+	return nil
+}
+
+// pnlReport builds the report of a checked query: it waits for one of
+// maxPnLReports slots (or for the request to end) and bounds the equity
+// series it answers.
+func (s *Server) pnlReport(ctx context.Context, q PnLQuery) (PnLReport, error) {
+	if err := checkPnLRange(q); err != nil {
+		return PnLReport{}, err
+	}
+	select {
+	case s.reports <- struct{}{}:
+	case <-ctx.Done():
+		return PnLReport{}, fmt.Errorf("pnl report %s: waiting for a slot: %w", q.Scope, ctx.Err())
+	}
+	defer func() { <-s.reports }()
+	rep, err := s.deps.PnL.Report(ctx, q)
+	if err != nil {
+		return rep, err
+	}
+	if err := ctx.Err(); err != nil {
+		return PnLReport{}, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	rep.Equity = thinEquity(rep.Equity, q.From, q.To, MaxPnLEquityPoints)
+	if len(rep.Averages) > MaxPnLIntervals {
+		rep.Averages = rep.Averages[len(rep.Averages)-MaxPnLIntervals:]
+	}
+	return rep, nil
+}
+
+// thinEquity keeps at most max points of a time-ordered series: the last
+// point of each of max equal slices of [from, to), plus the first point
+// overall so the series starts where it did.
+func thinEquity(pts []EquityPoint, from, to time.Time, max int) []EquityPoint {
+	if len(pts) <= max || max < 2 || !from.Before(to) {
+		return pts
+	}
+	slice := to.Sub(from) / time.Duration(max-1)
+	if slice <= 0 {
+		slice = 1
+	}
+	out := make([]EquityPoint, 0, max)
+	out = append(out, pts[0])
+	slot := func(t time.Time) int64 { return int64(t.Sub(from) / slice) }
+	for i := 1; i < len(pts); i++ {
+		last := i == len(pts)-1
+		if last || slot(pts[i+1].At) != slot(pts[i].At) || pts[i+1].Source != pts[i].Source {
+			out = append(out, pts[i])
+		}
+	}
+	if len(out) > max { // sources interleaving: keep the newest
+		out = append(out[:1], out[len(out)-max+1:]...)
+	}
+	return out
+}
