@@ -18,6 +18,8 @@
 //     low is below the price, a sell when its high is above it. Within a bar
 //     the path is open, then the extreme nearer the open, the other
 //     extreme, the close; such fills are stamped at the bar's close time.
+//   - Request latency adds no market time (orders are stamped at the step's
+//     bar); the venue's seeded faults, fees and partial fills apply as live.
 //
 // It owns the replay loop and its outputs (summary, equity curve, PnL
 // report, trades, journal); not the strategies, the session model or the
@@ -437,11 +439,11 @@ func (e *engine) advance(c *src) (bool, error) {
 	}
 	where := func() string {
 		if p, ok := c.Stream.(Positioner); ok {
-			if pos := p.Position(); strings.Contains(pos, c.Name) {
+			pos := p.Position()
+			if strings.Contains(pos, c.Name) {
 				return pos
-			} else {
-				return "klines " + c.Name + ", " + pos
 			}
+			return "klines " + c.Name + ", " + pos
 		}
 		return "klines " + c.Name
 	}
@@ -715,7 +717,7 @@ func (e *engine) run(ctx context.Context) error {
 		t := c.at()
 		if t != lastT {
 			if !lastT.IsZero() {
-				if err := e.instant(ctx, lastT); err != nil {
+				if err := e.runInstant(ctx, lastT); err != nil {
 					return err
 				}
 			}
@@ -888,9 +890,9 @@ func (e *engine) acctNames() []string {
 	return out
 }
 
-// instant runs what happens at t once every bar of t has opened or closed:
+// runInstant runs what happens at t once every bar of t has opened or closed:
 // the equity snapshot, the steps due and Trade All.
-func (e *engine) instant(ctx context.Context, t time.Time) error {
+func (e *engine) runInstant(ctx context.Context, t time.Time) error {
 	if !t.Before(e.nextEq) {
 		if err := e.snapshot(ctx, t, false); err != nil {
 			return err
