@@ -18,6 +18,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // replayJobKind is the kind of a replay job in the jobs table.
@@ -126,9 +127,10 @@ func (ad replayAdapter) Start(ctx context.Context, req server.ReplayRequest, act
 	// The klines come from the account's own venue (the paper exchange
 	// serves the market data it was loaded with; Binance its history).
 	for _, sym := range spec.Symbols {
-		ks, err := rt.v.Klines(ctx, sym, req.Interval, from, to)
+		ks, err := klinesWithRetry(ctx, rt.v, sym, req.Interval, from, to)
 		if err != nil {
-			return store.Job{}, fmt.Errorf("klines of %s on account %s: %w", sym, acct.Name, err)
+			return store.Job{}, &server.Error{Kind: server.ErrUnavailable,
+				Message: fmt.Sprintf("klines of %s on account %s: %v; try again", sym, acct.Name, err)}
 		}
 		if acct.Venue == "paper" && int64(len(ks)) < int64(to.Sub(from)/iv)/2 {
 			// A paper market without that much history (the demo records
@@ -163,7 +165,9 @@ func (ad replayAdapter) Start(ctx context.Context, req server.ReplayRequest, act
 	cfg.ProgressEvery = 1000
 	cfg.Progress = func(p replay.Progress) {
 		j := job
-		j.Done, j.UpdatedAt = int64(p.At.Sub(from)/iv), a.clk.Now()
+		// Bars of the range done, counted from where the data starts (the
+		// embedded klines have their own dates).
+		j.Done, j.UpdatedAt = min(int64(p.At.Sub(p.From)/iv), j.Total), a.clk.Now()
 		if err := a.db.UpdateJob(context.Background(), j); err != nil {
 			a.log.Warn("replay progress", "job", job.ID, "err", err)
 		}
@@ -234,4 +238,22 @@ func (r *replays) Stop(id string) bool {
 		cancel()
 	}
 	return ok
+}
+
+// klinesWithRetry reads klines, retrying a retryable venue error (a rate
+// limit, an outage: the demo's paper venue injects them) a few times.
+func klinesWithRetry(ctx context.Context, v venue.Venue, symbol, interval string, from, to time.Time) ([]venue.Kline, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ks, err := v.Klines(ctx, symbol, interval, from, to)
+		if err == nil || attempt == 5 || !venue.Retryable(venue.ClassOf(err)) {
+			return ks, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }

@@ -34,8 +34,9 @@ func TestBrowserReplay(t *testing.T) {
 		t.Helper()
 		w.Click(box + " summary")
 		w.WaitJS("the replay controls", `return !!document.querySelector(arguments[0] + " .rp-run")`, box)
+		w.JS(`document.querySelector(arguments[0] + " .rp-days").value = "5"`, nil, box)
 		w.Click(box + " .rp-run")
-		w.WaitJSFor(60*time.Second, "the replay's result",
+		w.WaitJSFor(120*time.Second, "the replay's result",
 			`const b = document.querySelector(arguments[0]); return !b.querySelector(".rp-result").classList.contains("hidden") && !!b.querySelector(".rp-equity svg polyline")`, box)
 		return w.Text(box + " .rp-summary")
 	}
