@@ -138,10 +138,10 @@ func printSessions(w io.Writer, ss []server.SessionView) error {
 	}
 	allocs, pnls = padLeft(allocs, "ALLOCATION"), padLeft(pnls, "PNL")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ID\tNAME\tSTRATEGY\tACCOUNT\tSTATE\t%s\t%s\tRESTARTS\tLAST STEP\n", allocs[len(ss)], pnls[len(ss)])
+	fmt.Fprintf(tw, "ID\tNAME\tSTRATEGY\tACCOUNT\tSTATE\t%s\t%s\tRESTARTS\tLAST STEP\tUNKNOWN ORDERS\n", allocs[len(ss)], pnls[len(ss)])
 	for i, v := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d auto, %d manual\t%s\n", v.ID, v.Name, v.Strategy, v.Account, v.State,
-			allocs[i], numfmt.Colour(pnls[i], numfmt.Sign(v.PnL), colour), v.RestartsAuto, v.RestartsManual, timeOrDash(v.LastStepAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d auto, %d manual\t%s\t%s\n", v.ID, v.Name, v.Strategy, v.Account, v.State,
+			allocs[i], numfmt.Colour(pnls[i], numfmt.Sign(v.PnL), colour), v.RestartsAuto, v.RestartsManual, timeOrDash(v.LastStepAt), unknownSummary(v.UnknownOrders))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -173,6 +173,19 @@ func allocationCell(v server.SessionView) string {
 		return numfmt.Trim(v.Allocation.Mul(udecimal.MustFromInt64(100, 0)), 2) + "% of collateral"
 	}
 	return numfmt.Money(v.Allocation) + " " + v.AllocationKind
+}
+
+// unknownSummary shows a session's orders with an unknown outcome: each
+// order's symbol and age, "-" when there is none.
+func unknownSummary(us []server.UnknownOrderView) string {
+	if len(us) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(us))
+	for i, u := range us {
+		parts[i] = fmt.Sprintf("%s %s %s (%ds)", u.ClientOrderID, u.Symbol, u.Status, u.AgeSeconds)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func timeOrDash(t *time.Time) string {

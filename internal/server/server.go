@@ -74,6 +74,7 @@ type Deps struct {
 	Sessions   Sessions
 	TradeAll   TradeAll
 	Journal    Journal
+	Auditor    Auditor
 	PnL        PnL
 	Accounts   Accounts
 	Nodes      Nodes
