@@ -69,6 +69,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.StringVar(&cfg.NodeID, "node-id", envOr("TRADEPLANE_NODE_ID", ""), "this node's name in a cluster on PostgreSQL; default host-pid; reuse it across restarts to keep its leases (env TRADEPLANE_NODE_ID)")
 	f.StringVar(&cfg.Currency, "currency", envOr("TRADEPLANE_CURRENCY", "USDT"), "valuation currency of balances, collateral and totals: an asset with markets (USDT, USDC, BTC, ...) or USD, valued through the stablecoins (env TRADEPLANE_CURRENCY)")
+	f.DurationVar(&cfg.SnapshotEvery, "snapshot-every", time.Minute, "how often live equity is recorded for the PnL and overview charts")
 	f.DurationVar(&cfg.BinanceLag, "binance-consistency-lag", 90*time.Second, "how long Binance's order lookup and history may lag what it accepted: an order with an unknown outcome is called never executed only after its recvWindow and this have passed and neither lookup nor history has it")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "on PostgreSQL, how long a node owns a session without renewing its lease: a dead node's sessions move to others after about this long")
 	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")

@@ -73,6 +73,13 @@ func (a *App) startDemo(ctx context.Context) error {
 		if err := a.paper.SetPrice(sym, p, time.Time{}); err != nil {
 			return err
 		}
+		// The price book too: the venue's price stream is not subscribed
+		// yet, and later ticks of the hourly markets can be dropped by a
+		// busy reader (the 1m BTCUSDT replay ticks 40 times a second), so
+		// without this ETH and BNB could stay unpriced for many seconds.
+		if err := a.pf.Tick(venue.PriceTick{Symbol: sym, Price: p, Time: a.clk.Now()}); err != nil {
+			return fmt.Errorf("demo: first price of %s: %w", sym, err)
+		}
 	}
 	feed, err := marketdata.NewFeed(marketdata.FeedConfig{Sources: sources, Speed: demoSpeed, Clock: a.clk, Seed: 1})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/demodata"
+	"github.com/tradeplane/tradeplane/internal/marketdata"
 )
 
 func TestSets(t *testing.T) {
@@ -123,6 +124,19 @@ func BenchmarkDecodeBTCUSDT(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := io.Copy(io.Discard, r); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+	}
+}
+
+func BenchmarkParseBTCUSDT(b *testing.B) {
+	for b.Loop() {
+		r, err := demodata.Open("BTCUSDT")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := marketdata.ReadKlines(r); err != nil {
 			b.Fatal(err)
 		}
 		r.Close()

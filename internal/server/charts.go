@@ -309,7 +309,7 @@ func axisNumber(v float64, places int) string {
 // timeStep picks a round tick step giving at most about eight ticks over
 // span, and the label format that step needs.
 func timeStep(span time.Duration) (time.Duration, string) {
-	steps := []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour,
+	steps := []time.Duration{time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 3 * time.Hour,
 		6 * time.Hour, 12 * time.Hour, 24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour}
 	step := steps[len(steps)-1]
 	for _, s := range steps {
@@ -323,6 +323,8 @@ func timeStep(span time.Duration) (time.Duration, string) {
 		return step, "Jan 2"
 	case span > 24*time.Hour:
 		return step, "Jan 2 15:04"
+	case step < time.Minute:
+		return step, "15:04:05"
 	}
 	return step, "15:04"
 }
@@ -404,6 +406,10 @@ func scopeLabel(scope string) string {
 
 // noDataReason says why a report has nothing to draw.
 func noDataReason(rep PnLReport, what string) string {
+	if strings.HasPrefix(rep.Scope, "session:") {
+		return fmt.Sprintf("No %s for %s between %s and %s: live equity is recorded for the desk and each account, not per session; `tradeplane pnl backfill` builds a session's series from its fills.",
+			what, rep.Scope, rep.From.UTC().Format("Jan 2 15:04"), rep.To.UTC().Format("Jan 2 15:04 UTC"))
+	}
 	return fmt.Sprintf("No %s for %s between %s and %s yet: the node records equity every minute while it runs, and `pnl backfill` reconstructs earlier history.",
 		what, scopeLabel(rep.Scope), rep.From.UTC().Format("Jan 2 15:04"), rep.To.UTC().Format("Jan 2 15:04 UTC"))
 }

@@ -81,7 +81,7 @@ func TestChartContent(t *testing.T) {
 
 func TestChartEmptySaysWhy(t *testing.T) {
 	t.Parallel()
-	rep := PnLReport{Scope: `session:<script>x</script>`, Interval: "1h",
+	rep := PnLReport{Scope: `account:<script>x</script>`, Interval: "1h",
 		From: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)}
 	for _, c := range []chartSpec{equityChart("e", rep, "USDT"), averagesChart("a", rep, "USDT"), pnlChart("p", rep, "USDT")} {
 		svg := string(renderChart(c))
@@ -95,6 +95,10 @@ func TestChartEmptySaysWhy(t *testing.T) {
 			t.Errorf("%s: the scope is not escaped", c.ID)
 		}
 	}
+	rep.Scope = "session:s_1"
+	if svg := string(renderChart(pnlChart("p", rep, "USDT"))); !strings.Contains(svg, "not per session") {
+		t.Errorf("an empty session chart must say sessions have no live series:\n%s", svg)
+	}
 }
 
 func TestTimeStep(t *testing.T) {
@@ -104,6 +108,8 @@ func TestTimeStep(t *testing.T) {
 		step   time.Duration
 		format string
 	}{
+		{20 * time.Second, 5 * time.Second, "15:04:05"},
+		{90 * time.Second, 15 * time.Second, "15:04:05"},
 		{20 * time.Minute, 5 * time.Minute, "15:04"},
 		{6 * time.Hour, time.Hour, "15:04"},
 		{3 * 24 * time.Hour, 12 * time.Hour, "Jan 2 15:04"},
@@ -113,5 +119,12 @@ func TestTimeStep(t *testing.T) {
 		if step != tt.step || format != tt.format {
 			t.Errorf("timeStep(%s) = %s %q, want %s %q", tt.span, step, format, tt.step, tt.format)
 		}
+	}
+}
+
+func BenchmarkRenderEquity30Days(b *testing.B) {
+	rep := sampleReport()
+	for b.Loop() {
+		renderChart(equityChart("eq", rep, "USDT"))
 	}
 }

@@ -23,7 +23,7 @@ var webFiles embed.FS
 
 // pageNames are the dashboard pages; each is web/templates/<name>.html
 // rendered inside layout.html.
-var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login", "session"}
+var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login", "session", "reliability"}
 
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
@@ -82,7 +82,15 @@ var funcs = template.FuncMap{
 	},
 	"join":  strings.Join,
 	"chart": chartHTML,
-	"json":  func(b []byte) string { return string(b) },
+	// pct shows a ratio string ("0.9875") as a percentage ("98.75%"); "" is "—".
+	"pct": func(s string) string {
+		d, err := udecimal.Parse(s)
+		if err != nil {
+			return "—"
+		}
+		return numfmt.Trim(d.Mul(udecimal.MustFromInt64(100, 0)), 2) + "%"
+	},
+	"json": func(b []byte) string { return string(b) },
 }
 
 // The dashboard shows amounts for reading, rounded half away from zero
@@ -150,6 +158,8 @@ func (s *Server) registerPages() {
 	page("GET /accounts", s.accountsPage)
 	page("GET /sessions", s.sessionsPage)
 	page("GET /sessions/{id}", s.sessionPage)
+	page("GET /reliability", s.reliabilityPage)
+	s.handle(KindAPI, v, "GET /api/v1/reliability", s.getReliability)
 	page("GET /trade-all", s.tradeAllPage)
 	page("GET /journal", s.journalPage)
 	page("GET /pnl", s.pnlPage)

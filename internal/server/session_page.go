@@ -2,11 +2,11 @@ package server
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/reliability"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
@@ -19,22 +19,10 @@ type transitionRow struct {
 	Restart string
 }
 
-// RestartKind classifies a recorded transition: "auto" for the
-// supervisor's failed → restarting, "manual" for an operator's restart
-// (reason "manual restart…", into restarting), "" for anything else. The
-// session page and the reliability report count restarts this way.
-func RestartKind(t store.SessionTransition) string {
-	if t.To != "restarting" || t.From == "restarting" {
-		return ""
-	}
-	switch {
-	case strings.HasPrefix(t.Reason, "manual restart"):
-		return "manual"
-	case t.From == "failed" && t.Actor == "supervisor":
-		return "auto"
-	}
-	return ""
-}
+// RestartKind classifies a recorded transition as an "auto" or "manual"
+// restart or "" (see reliability.RestartKind, which the reliability report
+// counts with).
+func RestartKind(t store.SessionTransition) string { return reliability.RestartKind(t) }
 
 type sessionPageData struct {
 	Session     SessionView
