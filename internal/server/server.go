@@ -81,6 +81,7 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	Replays    Replays
 	// JobStoppers stop jobs running on this node when they are canceled,
 	// by job kind (see JobStopper); a kind without one stops on its own
 	// next row write.
