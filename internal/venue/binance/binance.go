@@ -1131,21 +1131,32 @@ type SubAccount struct {
 	Created time.Time
 }
 
-// SubAccounts lists the sub-accounts of this master account (the library
-// asks for those that are not frozen).
+// SubAccounts lists every sub-account of this master account, frozen ones
+// included (Frozen says so). It decodes the list itself: go-binance reads
+// subUserId as a string, and Binance sends it as a number
+// (sub_account_list.json), which fails the whole answer.
 func (c *Client) SubAccounts(ctx context.Context) ([]SubAccount, error) {
 	var out []SubAccount
 	for page := 1; ; page++ {
-		var r *gobinance.SubAccountList
-		if err := c.call(ctx, "list sub-accounts", false, func(ctx context.Context) (err error) {
-			r, err = c.spot.NewSubAccountListService().Page(page).Limit(200).Do(ctx)
-			return err
+		var r struct {
+			SubAccounts []struct {
+				Email               string `json:"email"`
+				IsFreeze            bool   `json:"isFreeze"`
+				CreateTime          int64  `json:"createTime"`
+				IsManagedSubAccount bool   `json:"isManagedSubAccount"`
+			} `json:"subAccounts"`
+		}
+		if err := c.call(ctx, "list sub-accounts", false, func(ctx context.Context) error {
+			params := url.Values{}
+			params.Set("page", strconv.Itoa(page))
+			params.Set("limit", "200")
+			return c.signed(ctx, http.MethodGet, "/sapi/v1/sub-account/list", params, &r)
 		}); err != nil {
 			return nil, err
 		}
 		for _, s := range r.SubAccounts {
 			out = append(out, SubAccount{Email: s.Email, Frozen: s.IsFreeze, Managed: s.IsManagedSubAccount,
-				Created: time.UnixMilli(int64(s.CreateTime)).UTC()})
+				Created: time.UnixMilli(s.CreateTime).UTC()})
 		}
 		if len(r.SubAccounts) < 200 {
 			return out, nil

@@ -432,6 +432,11 @@ var replayedBy = map[string]string{
 	"ws_outbound_account_position.json": "TestDocumentedExecutionReport",
 	"ws_server_shutdown.json":           "TestDocumentedStreamEvents",
 	"ws_subscribe_response.json":        "TestDocumentedExecutionReport (every subscription)",
+	"klines.json":                       "TestDocumentedMarketData/klines",
+	"ticker_price.json":                 "TestDocumentedMarketData/ticker_price",
+	"ticker_price_list.json":            "TestDocumentedMarketData/ticker_price",
+	"ping.json":                         "TestDocumentedMarketData/ping",
+	"sub_account_list.json":             "TestDocumentedMarketData/sub-account_list",
 	// The adapter always asks for FULL; only the fake answers these, to
 	// clients that ask for ACK or RESULT.
 	"order_ack.json":    "",
