@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -21,8 +20,10 @@ type VenueFactory struct {
 	Paper *paper.Exchange
 	// Box opens sealed API secrets; nil when no master key is configured.
 	Box *secrets.Box
-	// OnBan is told when a venue bans us (HTTP 418), for an alert.
-	OnBan func(acct store.Account, until time.Time)
+	// OnBan is told when a Binance host stops taking our requests, for an
+	// alert: an IP ban (HTTP 418) or a WAF block (HTTP 403); p says which
+	// and until when.
+	OnBan func(acct store.Account, p binance.Pause)
 	// Budgets holds the request-weight budgets (spot and USDⓈ-M futures) of
 	// each Binance REST host, shared by every account of this process on that
 	// host, since Binance counts weight per IP; nil means the process-wide
@@ -78,7 +79,7 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		}
 		if f.OnBan != nil {
 			acct := a
-			cfg.OnBan = func(until time.Time) { f.OnBan(acct, until) }
+			cfg.OnBan = func(p binance.Pause) { f.OnBan(acct, p) }
 		}
 		c, err := binance.New(cfg)
 		if err != nil {

@@ -65,10 +65,11 @@ type Config struct {
 	// per day); like WeightLimit, left zero they follow exchangeInfo.
 	OrderLimit10s int
 	OrderLimitDay int
-	// OnBan is called once per ban (HTTP 418) or WAF block (HTTP 403, which
-	// pauses the host 5 minutes unless Retry-After says otherwise) with when
-	// it ends, so the caller can raise an alert. It must not block.
-	OnBan func(until time.Time)
+	// OnBan is called once per pause of a host, so the caller can raise an
+	// alert: an IP ban (HTTP 418, Cause PauseBanned) or a WAF block (HTTP
+	// 403, Cause PauseWAF, which pauses the host 5 minutes unless
+	// Retry-After says otherwise), with when it ends. It must not block.
+	OnBan func(Pause)
 	// HTTPTimeout bounds each REST request on the wire (default 10 s). A
 	// wait for rate budget (a spent window, a 429's Retry-After) comes before
 	// it and is bounded only by the caller's context.

@@ -290,7 +290,7 @@ func hostKey(baseURL string) (string, error) {
 // its own buckets (guarded by the Budget's mutex).
 type limiter struct {
 	b     *Budget
-	onBan func(until time.Time)
+	onBan func(Pause)
 	// publishedOrders says which order limits follow exchangeInfo's rateLimits.
 	publishedOrders10s, publishedOrdersDay bool
 
@@ -515,9 +515,10 @@ func (l *limiter) orderCountWait(msg string) time.Duration {
 	return srv.Truncate(window).Add(window).Add(l.b.guard + l.b.uncertainty).Sub(srv)
 }
 
-// ban refuses every request of the IP until d from now (HTTP 418) and tells
-// this Client's OnBan.
-func (l *limiter) ban(d time.Duration) time.Time {
+// ban refuses every request of the IP until d from now (HTTP 418, or 403
+// for a WAF block: p says which) and, when that pauses the host longer than
+// it already was, tells this Client's OnBan.
+func (l *limiter) ban(d time.Duration, p Pause) time.Time {
 	l.b.mu.Lock()
 	l.stats.Banned++
 	until := l.b.clk.Now().Add(d)
@@ -529,7 +530,8 @@ func (l *limiter) ban(d time.Duration) time.Time {
 	onBan := l.onBan
 	l.b.mu.Unlock()
 	if extended && onBan != nil {
-		onBan(until)
+		p.Until = until
+		onBan(p)
 	}
 	return until
 }
@@ -669,7 +671,7 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		if !hasRA {
 			ra = 2 * time.Minute
 		}
-		until := lim.ban(ra)
+		until := lim.ban(ra, Pause{Cause: PauseBanned, Status: resp.StatusCode, Host: req.URL.Host, Message: Redact(ae.Msg)})
 		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: ae.Msg, Until: until}
 	case http.StatusForbidden:
 		// "HTTP 403 return code is used when the WAF Limit (Web
@@ -680,7 +682,7 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		if !hasRA {
 			ra = wafPause
 		}
-		until := lim.ban(ra)
+		until := lim.ban(ra, Pause{Cause: PauseWAF, Status: resp.StatusCode, Host: req.URL.Host, Message: Redact(ae.Msg)})
 		msg := "HTTP 403: the WAF (web application firewall) blocked this IP; not executed"
 		if ae.Msg != "" {
 			msg += ": " + ae.Msg
