@@ -24,8 +24,8 @@ type VenueFactory struct {
 	// alert: an IP ban (HTTP 418) or a WAF block (HTTP 403); p says which
 	// and until when.
 	OnBan func(acct store.Account, p binance.Pause)
-	// Budgets holds the request-weight budgets (spot and USDⓈ-M futures) of
-	// each Binance REST host, shared by every account of this process on that
+	// Budgets holds the request budgets (spot, USDⓈ-M futures and /sapi
+	// weight, WebSocket connection attempts) of each Binance host, shared by every account of this process on that
 	// host, since Binance counts weight per IP; nil means the process-wide
 	// binanceBudgets.
 	Budgets *binance.Budgets
@@ -75,6 +75,15 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		if cfg.FuturesBudget, err = budgets.ForFutures(cfg.FuturesBaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		if cfg.SapiBudget, err = budgets.ForSapi(cfg.BaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		if cfg.WSBudget, err = budgets.ForWS(cfg.WSBaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		if cfg.WSAPIBudget, err = budgets.ForWSAPI(cfg.WSAPIURL); err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
 		if f.OnBan != nil {
