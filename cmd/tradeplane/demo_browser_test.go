@@ -174,6 +174,23 @@ func TestDemoFirstHour(t *testing.T) {
 		return len(rep.Equity) >= 3
 	})
 
+	// The demo replays 30 days of history in the background; wait for it
+	// (the overview says how far it has got meanwhile).
+	histFrom := time.Now().UTC().Add(-31 * 24 * time.Hour).Format(time.RFC3339)
+	eventually(120*time.Second, "30 days of replayed desk equity", func() bool {
+		var rep struct {
+			Equity []struct{ Source string } `json:"equity"`
+		}
+		api("/api/v1/pnl?scope=desk&interval=1h&from="+histFrom, &rep)
+		n := 0
+		for _, e := range rep.Equity {
+			if e.Source == "history" {
+				n++
+			}
+		}
+		return n >= 30*24
+	})
+
 	// Log in with the printed link: one press.
 	w.Open(login)
 	w.WaitJS("the login page", `return !!document.getElementById("ticket-explain")`)
@@ -202,8 +219,10 @@ func TestDemoFirstHour(t *testing.T) {
 		w.WaitJS(p.page+" page", `return document.body.dataset.page === arguments[0] && document.readyState === "complete"`, p.page)
 		switch p.page {
 		case "overview":
-			if n := points("chart-overview-equity"); n < 3 {
-				t.Errorf("overview equity chart has %d points, want at least 3", n)
+			// 30 days of hourly history (the window starts within the
+			// first replayed hour), then the live snapshots.
+			if n := points("chart-overview-equity"); n < 30*24 {
+				t.Errorf("overview equity chart has %d points, want at least 30 days of hourly points", n)
 			}
 			if v := w.Text("#total-value"); v == "" || v == "0.00" {
 				t.Errorf("overview total value %q", v)
@@ -213,6 +232,11 @@ func TestDemoFirstHour(t *testing.T) {
 			w.JS(`return document.querySelectorAll("#session-journal tbody tr:not(.empty)").length`, &rows)
 			if rows == 0 {
 				t.Errorf("session page %s shows no journal rows", sid)
+			}
+			var hist int
+			w.JS(`return [...document.querySelectorAll("#session-journal tbody tr")].filter(r => r.textContent.includes("replayed history")).length`, &hist)
+			if hist == 0 {
+				t.Errorf("session page %s shows no replayed history row", sid)
 			}
 			if n := points("chart-session-pnl"); n < 0 {
 				t.Error("session page has no PnL chart")

@@ -635,7 +635,9 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
 	scope := scopeKey(q.Scope)
 	var points []pnl.Point
-	for _, source := range []string{"live", "backfill"} {
+	// The demo's replayed history (source "history") counts as live for the
+	// averages: it is what the desk's sessions would have done.
+	for _, source := range []string{HistorySource, "live", "backfill"} {
 		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
 		if err != nil {
 			return rep, err
@@ -646,7 +648,7 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 		if source == "backfill" && len(snaps) > 0 {
 			rep.Backfills = append(rep.Backfills, server.TimeRange{From: snaps[0].At, To: snaps[len(snaps)-1].At})
 		}
-		if source == "live" || len(points) == 0 {
+		if source != "backfill" || len(points) == 0 {
 			for _, s := range snaps {
 				points = append(points, pnl.Point{Time: s.At, Value: s.Equity})
 			}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,8 +122,11 @@ type App struct {
 	accounts map[int64]*accountRT
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
-	started   time.Time                // when New built this node
-	health    health                   // what the health checks read (health.go)
+	// demoHistoryPct is how far the demo's history replay has got (0-100).
+	demoHistoryPct  atomic.Int32
+	demoHistoryDone atomic.Bool // written, already there, or failed
+	started         time.Time   // when New built this node
+	health          health      // what the health checks read (health.go)
 
 	leaseChanges *prometheus.CounterVec // opsmetrics.go
 
@@ -320,7 +324,13 @@ func (a *App) build(ctx context.Context) error {
 
 	a.replays = newReplays(a)
 	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, SecureCookies: cfg.TLSCert != "", NodeID: a.nodeID}, server.Deps{
-		Store:      a.db,
+		Store: a.db,
+		DemoHistory: func() (int, bool) {
+			if !cfg.Demo {
+				return 0, true
+			}
+			return int(a.demoHistoryPct.Load()), a.demoHistoryDone.Load()
+		},
 		Gatherer:   a.registry,
 		Portfolio:  a.pf,
 		Collateral: collateralAdapter{a},
@@ -459,6 +469,12 @@ func (a *App) start(ctx context.Context) error {
 		if err := a.seedDemoSessions(ctx); err != nil {
 			return fmt.Errorf("demo sessions: %w", err)
 		}
+		// History fills in the background: /healthz answers meanwhile.
+		a.goLoop(func() {
+			if err := a.fillDemoHistory(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("demo history not written", "err", err)
+			}
+		})
 	}
 	if err := a.listenTradeAll(ctx); err != nil {
 		return err

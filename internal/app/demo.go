@@ -159,25 +159,7 @@ func (a *App) seedDemoSessions(ctx context.Context) error {
 	}
 	ethLo, ethHi := band("ETHUSDT", "2800", "3200")
 	btcLo, btcHi := band("BTCUSDT", "22000", "24000")
-	specs := []struct {
-		name, account, strategy string
-		symbols, tags           []string
-		params                  any
-		fixed                   string
-	}{
-		{"btc-dca", "alpha", "dca", []string{"BTCUSDT"}, []string{"dca", "core"},
-			map[string]any{"symbol": "BTCUSDT", "quote_amount": "50", "interval": "20s"}, "5000"},
-		{"eth-grid", "alpha", "grid", []string{"ETHUSDT"}, []string{"grid", "core"},
-			map[string]any{"symbol": "ETHUSDT", "lower": ethLo, "upper": ethHi, "levels": 6, "quantity": "0.05", "interval": "5s"}, "8000"},
-		{"btc-grid", "bravo", "grid", []string{"BTCUSDT"}, []string{"grid"},
-			map[string]any{"symbol": "BTCUSDT", "lower": btcLo, "upper": btcHi, "levels": 5, "quantity": "0.002", "interval": "5s"}, "6000"},
-		{"bravo-rebalance", "bravo", "rebalance", []string{"BTCUSDT", "ETHUSDT"}, []string{"rebalance", "core"},
-			map[string]any{"quote": "USDT", "weights": map[string]string{"BTC": "0.3", "ETH": "0.3", "USDT": "0.4"}, "threshold": "0.05", "interval": "30s"}, "10000"},
-		{"bnb-twap", "charlie", "twap", []string{"BNBUSDT"}, []string{"twap"},
-			map[string]any{"symbol": "BNBUSDT", "side": "sell", "quantity": "10", "duration": "10m", "slices": 20}, "3000"},
-		{"bnb-dca", "charlie", "dca", []string{"BNBUSDT"}, []string{"dca"},
-			map[string]any{"symbol": "BNBUSDT", "quote_amount": "25", "interval": "30s"}, "2000"},
-	}
+	specs := demoSpecs(ethLo, ethHi, btcLo, btcHi, "")
 	for _, sp := range specs {
 		params, err := json.Marshal(sp.params)
 		if err != nil {
@@ -195,4 +177,38 @@ func (a *App) seedDemoSessions(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// demoSpec is one demo session.
+type demoSpec struct {
+	name, account, strategy string
+	symbols, tags           []string
+	params                  map[string]any
+	fixed                   string
+}
+
+// demoSpecs lists the demo's sessions. A non-empty every replaces each
+// strategy's step interval (the history replays them hourly, which keeps
+// 30 days of 1-minute bars a few seconds' work).
+func demoSpecs(ethLo, ethHi, btcLo, btcHi, every string) []demoSpec {
+	iv := func(live string) string {
+		if every != "" {
+			return every
+		}
+		return live
+	}
+	return []demoSpec{
+		{"btc-dca", "alpha", "dca", []string{"BTCUSDT"}, []string{"dca", "core"},
+			map[string]any{"symbol": "BTCUSDT", "quote_amount": "50", "interval": iv("20s")}, "5000"},
+		{"eth-grid", "alpha", "grid", []string{"ETHUSDT"}, []string{"grid", "core"},
+			map[string]any{"symbol": "ETHUSDT", "lower": ethLo, "upper": ethHi, "levels": 6, "quantity": "0.05", "interval": iv("5s")}, "8000"},
+		{"btc-grid", "bravo", "grid", []string{"BTCUSDT"}, []string{"grid"},
+			map[string]any{"symbol": "BTCUSDT", "lower": btcLo, "upper": btcHi, "levels": 5, "quantity": "0.002", "interval": iv("5s")}, "6000"},
+		{"bravo-rebalance", "bravo", "rebalance", []string{"BTCUSDT", "ETHUSDT"}, []string{"rebalance", "core"},
+			map[string]any{"quote": "USDT", "weights": map[string]string{"BTC": "0.3", "ETH": "0.3", "USDT": "0.4"}, "threshold": "0.05", "interval": iv("30s")}, "10000"},
+		{"bnb-twap", "charlie", "twap", []string{"BNBUSDT"}, []string{"twap"},
+			map[string]any{"symbol": "BNBUSDT", "side": "sell", "quantity": "10", "duration": "10m", "slices": 20}, "3000"},
+		{"bnb-dca", "charlie", "dca", []string{"BNBUSDT"}, []string{"dca"},
+			map[string]any{"symbol": "BNBUSDT", "quote_amount": "25", "interval": iv("30s")}, "2000"},
+	}
 }

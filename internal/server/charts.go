@@ -237,8 +237,11 @@ func renderChart(spec chartSpec) []byte {
 
 // seriesColour is the stroke and fill of a series class.
 func seriesColour(class string) string {
-	if class == "backfill" {
+	switch class {
+	case "backfill":
 		return "#d98a1c"
+	case "history":
+		return "#7a7f8c"
 	}
 	return "#1f6fd1"
 }
@@ -353,15 +356,23 @@ func maxTime(a, b time.Time) time.Time {
 func equityChart(id string, rep PnLReport, currency string) chartSpec {
 	live := chartSeries{Name: "live", Class: "live"}
 	back := chartSeries{Name: "backfill", Class: "backfill"}
+	hist := chartSeries{Name: "replayed history", Class: "history"}
 	for _, e := range rep.Equity {
 		p := chartPoint{T: e.At, V: e.Equity}
-		if e.Source == "backfill" {
+		switch e.Source {
+		case "backfill":
 			back.Points = append(back.Points, p)
-		} else {
+		case "history":
+			hist.Points = append(hist.Points, p)
+		default:
 			live.Points = append(live.Points, p)
 		}
 	}
-	return chartSpec{ID: id, Title: "Equity — " + scopeLabel(rep.Scope), Unit: currency, Series: []chartSeries{live, back},
+	series := []chartSeries{live, back}
+	if len(hist.Points) > 0 {
+		series = append(series, hist)
+	}
+	return chartSpec{ID: id, Title: "Equity — " + scopeLabel(rep.Scope), Unit: currency, Series: series,
 		Shade: rep.Backfills, Empty: noDataReason(rep, "equity snapshots")}
 }
 

@@ -189,7 +189,10 @@ type overviewData struct {
 	Nodes         []NodeView
 	// Equity is the desk's equity over the last 30 days, hourly.
 	Equity *chartSpec
-	Error  string
+	// HistoryPct is how far the demo's history replay has got while it
+	// runs; nil otherwise.
+	HistoryPct *int
+	Error      string
 }
 
 // overviewDays is how far back the overview's equity chart looks.
@@ -200,6 +203,11 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	if s.deps.Portfolio != nil {
 		snap := s.deps.Portfolio.Snapshot()
 		d.Snapshot = &snap
+	}
+	if s.deps.DemoHistory != nil {
+		if pct, done := s.deps.DemoHistory(); !done {
+			d.HistoryPct = &pct
+		}
 	}
 	if s.deps.PnL != nil {
 		if v, err := s.deps.PnL.Today(r.Context()); err == nil {

@@ -68,20 +68,24 @@ type Config struct {
 // Deps are the services the server exposes. Store and Gatherer are
 // required; a nil service makes its routes answer 503 "unavailable".
 type Deps struct {
-	Store      *store.DB
-	Gatherer   prometheus.Gatherer
-	Portfolio  Portfolio
-	Collateral Collateral
-	Sessions   Sessions
-	TradeAll   TradeAll
-	Journal    Journal
-	Auditor    Auditor
-	PnL        PnL
-	Accounts   Accounts
-	Nodes      Nodes
-	Stats      Stats
-	Backfills  Backfills
-	Replays    Replays
+	Store *store.DB
+	// DemoHistory, set by the demo, says how far its replay of 30 days of
+	// history has got, in percent; done is true once it is written (or
+	// there is none to write).
+	DemoHistory func() (percent int, done bool)
+	Gatherer    prometheus.Gatherer
+	Portfolio   Portfolio
+	Collateral  Collateral
+	Sessions    Sessions
+	TradeAll    TradeAll
+	Journal     Journal
+	Auditor     Auditor
+	PnL         PnL
+	Accounts    Accounts
+	Nodes       Nodes
+	Stats       Stats
+	Backfills   Backfills
+	Replays     Replays
 	// JobStoppers stop jobs running on this node when they are canceled,
 	// by job kind (see JobStopper); a kind without one stops on its own
 	// next row write.

@@ -1,0 +1,177 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/demodata"
+	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/replay"
+	"github.com/tradeplane/tradeplane/internal/session"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// demoHistoryDays is how much history the demo replays before its live
+// sessions' first hour.
+const demoHistoryDays = 30
+
+// HistorySource is the equity snapshot source of the demo's replayed
+// history, and KindHistory the journal kind of its replayed fills: both
+// say the rows were replayed, not traded.
+const (
+	HistorySource = "history"
+	KindHistory   = journal.Kind("history")
+)
+
+// fillDemoHistory gives the demo 30 days of history: it replays the demo's
+// sessions (same strategies and allocations, stepped hourly) over the last
+// 30 days of each embedded klines series through the replay engine, in the
+// engine's own scratch store, then writes the result into the demo's store
+// marked as history: the desk's hourly equity as equity snapshots of source
+// "history" and every replayed fill as a journal event of kind "history" on
+// the live session of the same name.
+//
+// The embedded series do not share dates (BTCUSDT is March 2023, ETHUSDT
+// ends May 2026, BNBUSDT December 2023), so each is shifted in time, by a
+// whole number of its intervals, to start 30 days before the current hour;
+// the journal messages name the klines' real dates. BTCUSDT's series is 21
+// days long: for the last 9 days of the history its sessions have no new
+// bar (so no step) and BTC is valued at its last close. It runs once per store: a store
+// that already has history is left alone. It is deterministic for a given
+// current hour (seeded replay, fixed inputs).
+func (a *App) fillDemoHistory(ctx context.Context) error {
+	defer a.demoHistoryDone.Store(true)
+	now := a.clk.Now().UTC()
+	have, err := a.db.EquitySnapshots(ctx, "total", HistorySource, time.Time{}, now.Add(time.Hour))
+	if err != nil {
+		return fmt.Errorf("demo history: %w", err)
+	}
+	if len(have) > 0 {
+		a.log.Info("demo history: already in the store", "points", len(have))
+		return nil
+	}
+	end := now.Truncate(time.Hour)
+	from := end.Add(-demoHistoryDays * 24 * time.Hour)
+	var sources []replay.Source
+	firstOpen := map[string]venue.Decimal{}
+	shiftOf := map[string]time.Duration{}
+	for _, sym := range demodata.Symbols() {
+		src, err := demodata.Last(sym, demoHistoryDays*24*time.Hour)
+		if err != nil {
+			return fmt.Errorf("demo history: %w", err)
+		}
+		if len(src.Klines) == 0 {
+			continue
+		}
+		shift := from.Sub(src.Klines[0].OpenTime)
+		ks := make([]venue.Kline, len(src.Klines))
+		for i, k := range src.Klines {
+			k.OpenTime = k.OpenTime.Add(shift)
+			ks[i] = k
+		}
+		firstOpen[sym] = ks[0].Open
+		shiftOf[sym] = shift
+		sources = append(sources, replay.Source{Symbol: sym, Interval: src.Interval, Name: "demo " + sym,
+			Stream: &replay.SliceStream{Klines: ks}})
+	}
+	band := func(sym string) (string, string) {
+		p := firstOpen[sym]
+		return p.Mul(udecimal.MustParse("0.97")).Trunc(2).String(), p.Mul(udecimal.MustParse("1.03")).Trunc(2).String()
+	}
+	ethLo, ethHi := band("ETHUSDT")
+	btcLo, btcHi := band("BTCUSDT")
+	cfg := replay.Config{Sources: sources, From: from, To: end, Seed: 1, EquityEvery: time.Hour,
+		ProgressEvery: 10000, Logger: slog.New(slog.DiscardHandler)} // the sessions' step log would bury the demo's
+	for _, da := range demoAccounts {
+		sum := map[string]venue.Decimal{}
+		var order []string
+		for _, w := range []venue.Wallet{venue.WalletSpot, venue.WalletFunding, venue.WalletFutures} {
+			for asset, amount := range da.wallets[w] {
+				if _, ok := sum[asset]; !ok {
+					order = append(order, asset)
+				}
+				sum[asset] = sum[asset].Add(udecimal.MustParse(amount))
+			}
+		}
+		acct := replay.Account{Name: da.name}
+		for _, asset := range order {
+			acct.Balances = append(acct.Balances, replay.Balance{Asset: asset, Amount: sum[asset]})
+		}
+		cfg.Accounts = append(cfg.Accounts, acct)
+	}
+	for _, sp := range demoSpecs(ethLo, ethHi, btcLo, btcHi, "1h") {
+		params, err := json.Marshal(sp.params)
+		if err != nil {
+			return err
+		}
+		cfg.Sessions = append(cfg.Sessions, replay.Session{Name: sp.name, Strategy: sp.strategy, Account: sp.account,
+			Symbols: sp.symbols, Params: params,
+			Allocation: session.Allocation{Kind: session.AllocFixed, Amount: udecimal.MustParse(sp.fixed)}})
+	}
+	cfg.Progress = func(p replay.Progress) {
+		done := 0
+		if span := end.Sub(from); span > 0 && !p.At.IsZero() {
+			done = int(100 * p.At.Sub(from) / span)
+		}
+		a.demoHistoryPct.Store(int32(done))
+		a.log.Info("demo history: replaying", "reached", p.At.Format(time.RFC3339), "percent", done, "bars", p.Bars, "steps", p.Steps)
+	}
+	started := time.Now()
+	res, err := replay.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("demo history: replay: %w", err)
+	}
+	// The desk's equity, hourly.
+	snaps := make([]store.EquitySnapshot, 0, len(res.Equity))
+	for _, p := range res.Equity {
+		snaps = append(snaps, store.EquitySnapshot{Scope: "total", Source: HistorySource, At: p.Time, Equity: p.Value})
+	}
+	// The fills, on the live sessions of the same names.
+	live, err := a.sessions.List(ctx, session.Filter{})
+	if err != nil {
+		return fmt.Errorf("demo history: %w", err)
+	}
+	liveByName := map[string]session.Session{}
+	for _, s := range live {
+		liveByName[s.Name] = s
+	}
+	nameByID := map[string]string{}
+	for _, s := range res.Sessions {
+		nameByID[s.ID] = s.Name
+	}
+	var evs []*journal.Event
+	for _, e := range res.Journal() {
+		if e.Kind != string(journal.KindFill) {
+			continue
+		}
+		ls, ok := liveByName[nameByID[e.SessionID]]
+		if !ok {
+			continue
+		}
+		evs = append(evs, &journal.Event{At: e.At, Kind: KindHistory, SessionID: ls.ID, AccountID: ls.AccountID,
+			Symbol: e.Symbol, Side: venue.Side(e.Side), Type: venue.OrderType(e.OrderType), Quantity: e.Quantity,
+			Price: e.Price, FilledQty: e.FilledQty, Fee: e.Fee, FeeAsset: e.FeeAsset,
+			Message: fmt.Sprintf("replayed history: a fill of %s on the %s klines of %s (shifted to now)",
+				nameByID[e.SessionID], e.Symbol, e.At.Add(-shiftOf[e.Symbol]).Format("2006-01-02 15:04 UTC"))})
+	}
+	const batch = 500
+	for i := 0; i < len(evs); i += batch {
+		if err := a.journal.Append(ctx, evs[i:min(i+batch, len(evs))]...); err != nil {
+			return fmt.Errorf("demo history: journal: %w", err)
+		}
+	}
+	// Equity last: its presence is what marks the history as written.
+	if err := a.db.UpsertEquitySnapshots(ctx, snaps); err != nil {
+		return fmt.Errorf("demo history: %w", err)
+	}
+	a.demoHistoryPct.Store(100)
+	a.log.Info("demo history: done", "from", from.Format(time.RFC3339), "to", end.Format(time.RFC3339),
+		"equity_points", len(snaps), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
+	return nil
+}
