@@ -10,6 +10,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 )
 
 // TestOpenAPIEnumsAreTheGoValues: every enum anywhere in the OpenAPI
@@ -26,6 +27,7 @@ func TestOpenAPIEnumsAreTheGoValues(t *testing.T) {
 		"components.schemas.BackfillRequest.properties.interval":   server.PnLIntervals,
 		"components.schemas.Me.properties.role":                    roles,
 		"components.schemas.NewToken.properties.role":              roles,
+		"components.schemas.NewSession.properties.strategy":        strategy.Names(),
 	}
 	raw, err := server.OpenAPI("test")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 )
 
 //go:embed web/templates/*.html web/static/*
@@ -271,7 +272,7 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		for _, a := range accts {
 			names = append(names, a.Name)
 		}
-		strategies := slices.Clone(builtinStrategies)
+		strategies := strategy.Names()
 		for _, v := range ss {
 			if !slices.Contains(strategies, v.Strategy) {
 				strategies = append(strategies, v.Strategy)
@@ -290,10 +291,6 @@ func (s *Server) currency() string {
 	}
 	return s.deps.Portfolio.Snapshot().Currency
 }
-
-// builtinStrategies are suggested by the new-session form; the supervisor
-// decides what exists.
-var builtinStrategies = []string{"dca", "grid", "rebalance", "twap"}
 
 func (s *Server) tradeAllPage(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionViews(r, SessionQuery{})

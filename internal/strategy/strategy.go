@@ -194,6 +194,17 @@ func New(name string, params json.RawMessage) (Strategy, error) {
 	return s, nil
 }
 
+// Names lists the registered strategies' names, sorted: what the CLI, the
+// dashboard, the API's validation and its OpenAPI document offer.
+func Names() []string {
+	infos := Registered()
+	out := make([]string, len(infos))
+	for i, info := range infos {
+		out[i] = info.Name
+	}
+	return out
+}
+
 // Registered lists the registered strategies by name.
 func Registered() []Info {
 	registry.RLock()
