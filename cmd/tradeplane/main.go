@@ -139,8 +139,3 @@ func newVersionCmd() *cobra.Command {
 		},
 	}
 }
-
-// notYet is the honest answer of a command whose capability has not landed.
-func notYet(what string) error {
-	return fmt.Errorf("%s is not available yet in this build", what)
-}

@@ -20,10 +20,6 @@ import (
 //go:embed web/templates/*.html web/static/*
 var webFiles embed.FS
 
-// pageNames are the dashboard pages; each is web/templates/<name>.html
-// rendered inside layout.html.
-var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login"}
-
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
 		if t.IsZero() {

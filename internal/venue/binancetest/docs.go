@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -173,6 +172,3 @@ func jstr(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
-
-// writeRaw writes a documented body as it is.
-func writeRaw(w io.Writer, b []byte) { _, _ = w.Write(b) }
