@@ -101,13 +101,38 @@ func (s sessionsAdapter) Sessions(ctx context.Context, q server.SessionQuery) ([
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	names := s.a.accountNames(ctx)
 	owners := s.a.owners(ctx)
+	unknown := s.a.unknownOrders(ctx, "")
 	out := make([]server.SessionView, 0, len(list))
 	for _, se := range list {
 		v := s.a.sessionViewNamed(se, names)
 		v.Node = s.a.nodeOf(se, owners)
+		v.UnknownOrders = unknown[se.ID]
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// unknownOrders lists the orders whose outcome is not known yet by session
+// (of one session when sessionID is set), with their age.
+func (a *App) unknownOrders(ctx context.Context, sessionID string) map[string][]server.UnknownOrderView {
+	var os []store.Order
+	var err error
+	if sessionID != "" {
+		os, err = a.db.UnsettledOrders(ctx, sessionID)
+	} else {
+		os, err = a.db.AllUnsettledOrders(ctx)
+	}
+	if err != nil {
+		a.log.Warn("list unknown orders: sessions are shown without them", "err", err)
+		return nil
+	}
+	now := a.clk.Now()
+	out := map[string][]server.UnknownOrderView{}
+	for _, o := range os {
+		out[o.SessionID] = append(out[o.SessionID], server.UnknownOrderView{ClientOrderID: o.ClientOrderID, Symbol: o.Symbol,
+			Side: o.Side, Quantity: o.Quantity, Status: o.Status, Since: o.CreatedAt, AgeSeconds: int64(now.Sub(o.CreatedAt) / time.Second)})
+	}
+	return out
 }
 
 func (s sessionsAdapter) Session(ctx context.Context, id string) (server.SessionView, error) {
@@ -205,6 +230,7 @@ func (a *App) accountNames(ctx context.Context) map[int64]string {
 func (a *App) sessionView(ctx context.Context, se session.Session) server.SessionView {
 	v := a.sessionViewNamed(se, map[int64]string{se.AccountID: a.accountName(ctx, se.AccountID)})
 	v.Node = a.nodeOfOne(ctx, se)
+	v.UnknownOrders = a.unknownOrders(ctx, se.ID)[se.ID]
 	return v
 }
 

@@ -69,6 +69,20 @@ type Config struct {
 	Paper paper.Config
 	// ReconcileEvery settles non-terminal orders on a schedule (default 30 s).
 	ReconcileEvery time.Duration
+	// UnknownEvery asks the venue again about orders whose outcome is
+	// unknown, and alerts on their age (default 5 s).
+	UnknownEvery time.Duration
+	// RecvWindow is how long a venue accepts a signed order request after
+	// its timestamp (default 5 s); BinanceLag how long Binance's views may
+	// lag what it accepted (default 90 s). Together they decide when an
+	// order that is not found certainly never executed.
+	RecvWindow time.Duration
+	BinanceLag time.Duration
+	// AuditEvery runs the journal audit of every account on a schedule
+	// (default hourly; negative: never) over the last AuditWindow (default
+	// 24 h), alerting on any difference with the venue.
+	AuditEvery  time.Duration
+	AuditWindow time.Duration
 	// ResyncEvery and SnapshotEvery tune the balance feed (default 1 min).
 	ResyncEvery   time.Duration
 	SnapshotEvery time.Duration
@@ -108,6 +122,9 @@ type App struct {
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
 	started   time.Time                // when New built this node
+	health    health                   // what the health checks read (health.go)
+
+	leaseChanges *prometheus.CounterVec // opsmetrics.go
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -160,6 +177,9 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.registerOpsMetrics(); err != nil { // opsmetrics.go
+		return err
+	}
 
 	// Venues.
 	pcfg := cfg.Paper
@@ -195,7 +215,7 @@ func (a *App) build(ctx context.Context) error {
 
 	// Alerts, journal, metrics.
 	a.alerts = alert.New(alert.Options{
-		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram,
+		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram, Registerer: a.registry,
 		OnAlert: func(al alert.Alert) {
 			if a.srv != nil {
 				a.publishAlert(store.Alert{ID: al.ID, At: al.At, Severity: string(al.Severity), Source: al.Source,
@@ -214,6 +234,7 @@ func (a *App) build(ctx context.Context) error {
 		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
 		OnEvent: a.onJournalEvent,
 		OnWriteError: func(err error) {
+			a.health.journalFailed(err)
 			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
 				Message: "journal write failed: " + err.Error()})
 		},
@@ -303,6 +324,7 @@ func (a *App) build(ctx context.Context) error {
 		Sessions:   sessionsAdapter{a},
 		TradeAll:   tradeAllAdapter{a},
 		Journal:    a.db,
+		Auditor:    auditAdapter{a},
 		PnL:        pnlAdapter{a},
 		Accounts:   accountsAdapter{a},
 		Nodes:      nodesAdapter{a},
@@ -360,6 +382,8 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 		}
 		return err
 	}
+	a.health.serving.Store(true)
+	defer a.health.serving.Store(false)
 	a.log.Info("serving", "url", url, "db", a.db.Engine(), "node", a.nodeID, "demo", a.cfg.Demo)
 	if a.cfg.Demo && !a.cfg.NoDemoLogin {
 		if login, token, err := a.srv.DemoLogin(ctx, url); err == nil {
@@ -409,6 +433,8 @@ func (a *App) start(ctx context.Context) error {
 	}
 	a.goLoop(func() { a.feed.Run(ctx) })
 	a.goLoop(func() { a.reconcileLoop(ctx) })
+	a.goLoop(func() { a.unknownLoop(ctx) })
+	a.goLoop(func() { a.auditLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {
@@ -421,6 +447,7 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 		a.goLoop(func() { a.cluster.Run(ctx) })
+		a.goLoop(func() { a.nodeWatchLoop(ctx) })
 	} else if err := a.sessions.Boot(ctx); err != nil {
 		return err
 	}
@@ -457,8 +484,13 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 	if err != nil {
 		return err
 	}
+	lag := time.Duration(0) // the venue's default
+	if v.Name() == "binance" && a.cfg.BinanceLag > 0 {
+		lag = a.cfg.BinanceLag
+	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
 		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
+		RecvWindow: a.cfg.RecvWindow, ConsistencyLag: lag,
 	})
 	a.mu.Lock()
 	a.accounts[acct.ID] = &accountRT{acct: acct, v: v, x: x}
@@ -511,6 +543,36 @@ func (a *App) reconcileLoop(ctx context.Context) {
 		for _, rt := range rts {
 			if _, err := rt.x.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("scheduled reconcile failed", "account", rt.acct.Name, "err", err)
+			}
+		}
+	}
+}
+
+// unknownLoop asks the venues about orders whose outcome is unknown every
+// few seconds, so each is settled as soon as its answer is certain, and
+// raises the alerts of those that stay unknown.
+func (a *App) unknownLoop(ctx context.Context) {
+	every := a.cfg.UnknownEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := a.clk.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		a.mu.Lock()
+		rts := make([]*accountRT, 0, len(a.accounts))
+		for _, rt := range a.accounts {
+			rts = append(rts, rt)
+		}
+		a.mu.Unlock()
+		for _, rt := range rts {
+			if _, err := rt.x.SettleUnknown(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("settling unknown orders failed", "account", rt.acct.Name, "err", err)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -84,6 +85,21 @@ type SessionView struct {
 	// Warnings are things the change was allowed to do but that deserve a
 	// look, e.g. fixed allocations over the account's collateral value.
 	Warnings []string `json:"warnings,omitempty"`
+	// UnknownOrders are the session's orders whose outcome is not known
+	// yet; while one is, the session places no new order on its symbol.
+	UnknownOrders []UnknownOrderView `json:"unknown_orders,omitempty"`
+}
+
+// UnknownOrderView is an order whose outcome the venue has not yet
+// answered for certain, and how long it has been so.
+type UnknownOrderView struct {
+	ClientOrderID string           `json:"client_order_id"`
+	Symbol        string           `json:"symbol"`
+	Side          string           `json:"side"`
+	Quantity      udecimal.Decimal `json:"quantity"`
+	Status        string           `json:"status"` // intent or unknown
+	Since         time.Time        `json:"since"`
+	AgeSeconds    int64            `json:"age_seconds"`
 }
 
 // Allocation kinds of a session.
@@ -287,6 +303,13 @@ type TradeAll interface {
 // Journal reads the execution journal; *store.DB satisfies it.
 type Journal interface {
 	JournalEvents(ctx context.Context, q store.EventQuery) ([]store.JournalEvent, error)
+}
+
+// Auditor compares an account's journal with the venue's own history
+// (journal.Audit) on the node that holds the venue. A nil Auditor makes
+// GET /api/v1/journal/audit answer 503.
+type Auditor interface {
+	AuditJournal(ctx context.Context, account string, from, to time.Time) (journal.AuditReport, error)
 }
 
 // PnLQuery selects a PnL report. Scope is "desk", "account:<name>" or

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 )
 
@@ -58,6 +59,7 @@ var apiOps = []apiOp{
 	{method: "GET", path: "/api/v1/collateral", summary: "Effective collateral ratios", tag: "collateral", role: "viewer", query: []string{"account"}, response: "Ratios"},
 	{method: "PUT", path: "/api/v1/collateral/{asset}", summary: "Set an asset's ratio (0 to 1; empty removes the override)", tag: "collateral", role: "admin", request: "RatioChange", response: "CollateralVersion"},
 	{method: "GET", path: "/api/v1/journal", summary: "Journal events, newest first", tag: "journal", role: "viewer", query: []string{"session", "kind", "failures", "limit", "cursor"}, response: "JournalList"},
+	{method: "GET", path: "/api/v1/journal/audit", summary: "Compare an account's journal with the venue's own order and trade history; every difference", tag: "journal", role: "viewer", query: []string{"account", "from", "to"}, response: "AuditReport"},
 	{method: "GET", path: "/api/v1/journal/stream", summary: "New journal events (SSE, event \"journal\")", tag: "journal", role: "viewer", stream: true},
 	{method: "GET", path: "/api/v1/pnl", summary: "PnL report with equity and interval averages", tag: "pnl", role: "viewer", query: []string{"scope", "interval", "from", "to"}, response: "PnLReport"},
 	{method: "POST", path: "/api/v1/pnl/backfill", summary: "Start a PnL backfill job; follow it at /api/v1/jobs/{id}", tag: "pnl", role: "trader", request: "BackfillRequest", response: "Job", status: "202"},
@@ -109,8 +111,13 @@ func componentSchemas() obj {
 			"state": str(), "state_reason": str(), "allocation_kind": str(), "allocation": dec(), "pnl": dec(), "last_step_at": tstamp(),
 			"last_error": str(), "restarts_auto": integer(), "restarts_manual": integer(), "params": obj{"type": "object"}, "updated_at": tstamp(),
 			"node":     obj{"type": "string", "description": "the node that runs the session now; empty when none does"},
-			"warnings": obj{"type": "array", "items": str(), "description": "what a change was allowed to do but deserves a look"}}),
+			"warnings": obj{"type": "array", "items": str(), "description": "what a change was allowed to do but deserves a look"},
+			"unknown_orders": obj{"type": "array", "description": "orders whose outcome is not known yet; the session places no new order on their symbols meanwhile",
+				"items": object(obj{"client_order_id": str(), "symbol": str(), "side": str(), "quantity": dec(), "status": str(), "since": tstamp(), "age_seconds": integer()})}}),
 		"SessionList": listOf("sessions", "Session"),
+		"AuditReport": object(obj{"account_id": integer(), "from": tstamp(), "to": tstamp(), "symbols": arr(str()), "orders": integer(), "trades": integer(),
+			"differences": arr(object(obj{"kinds": arr(obj{"enum": journal.DiffKinds}), "symbol": str(),
+				"client_order_id": str(), "venue_order_id": str(), "trade_id": str(), "journal": str(), "venue": str()}))}),
 		"Node": object(obj{"id": str(), "addr": str(), "version": str(), "sessions": integer(), "started_at": tstamp(), "seen_at": tstamp(),
 			"health": enum(NodeHealths), "self": boolean()}),
 		"NodeList": listOf("nodes", "Node"),

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,6 +75,7 @@ type Deps struct {
 	Sessions   Sessions
 	TradeAll   TradeAll
 	Journal    Journal
+	Auditor    Auditor
 	PnL        PnL
 	Accounts   Accounts
 	Nodes      Nodes
@@ -90,7 +92,7 @@ type RouteKind int
 
 // Route kinds.
 const (
-	// KindPublic routes need no credentials: /healthz, /metrics, /login,
+	// KindPublic routes need no credentials: /healthz, /readyz, /metrics, /login,
 	// static assets.
 	KindPublic RouteKind = iota
 	// KindAPI routes take a bearer token or the login cookie and answer
@@ -130,6 +132,7 @@ type Server struct {
 	done     chan struct{}
 	// reports holds one token per PnL report being built (limits.go).
 	reports chan struct{}
+	health  atomic.Pointer[healthBox] // health.go
 }
 
 // New returns the HTTP handler of a node.
@@ -166,6 +169,7 @@ func New(cfg Config, deps Deps) *Server {
 		reports:  make(chan struct{}, maxPnLReports),
 	}
 	s.public("GET /healthz", s.healthz)
+	s.public("GET /readyz", s.readyz)
 	s.public("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	s.registerAPI()
 	s.registerPages()
@@ -401,18 +405,6 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// healthz answers 200 when the database answers, 503 otherwise.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.deps.Store.Ping(ctx); err != nil {
-		s.log.Error("healthz: database unreachable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "database": "unreachable"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": s.deps.Store.Engine(), "version": s.cfg.Version})
-}
 
 // writeErr logs err when it is the server's fault and writes the one error
 // shape with the status from the error table.
