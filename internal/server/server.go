@@ -81,6 +81,7 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	Replays    Replays
 	// JobStoppers stop jobs running on this node when they are canceled,
 	// by job kind (see JobStopper); a kind without one stops on its own
 	// next row write.
@@ -130,6 +131,8 @@ type Server struct {
 	pages    *template.Template
 	snaps    *snapshotCache
 	done     chan struct{}
+	metrics  *prometheus.Registry     // the server's own (request latency)
+	latency  *prometheus.HistogramVec // see latency.go
 	// reports holds one token per PnL report being built (limits.go).
 	reports chan struct{}
 	health  atomic.Pointer[healthBox] // health.go
@@ -170,7 +173,8 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /readyz", s.readyz)
-	s.public("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	s.metrics, s.latency = newRequestLatency()
+	s.public("GET /metrics", promhttp.HandlerFor(s.gatherer(), promhttp.HandlerOpts{}).ServeHTTP)
 	s.registerAPI()
 	s.registerPages()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -255,6 +259,9 @@ func (s *Server) add(kind RouteKind, role auth.Role, stream bool, pattern string
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Kind: kind, Role: role, Stream: stream})
 	mutates := method != http.MethodGet && method != http.MethodHead
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !stream {
+			defer s.observe(kind, method, path, time.Now())
+		}
 		s.limitRequest(w, r, stream)
 		if !stream {
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
