@@ -231,8 +231,10 @@ type TradeAllAllocation struct {
 
 // Trade All run and result states.
 const (
-	RunRunning  = "running"
-	RunDone     = "done"
+	RunRunning = "running"
+	RunDone    = "done"
+	// RunPartial: the run is over; some steps failed and some were done.
+	RunPartial  = "partial"
 	RunCanceled = "canceled"
 	RunFailed   = "failed"
 
@@ -241,6 +243,23 @@ const (
 	ResultOK      = "ok"
 	ResultFailed  = "failed"
 	ResultSkipped = "skipped"
+)
+
+// The value sets of the API's enumerated fields. The OpenAPI document's
+// enums are these lists (a test checks that every enum in it is one of
+// them, and internal/app's that every service state maps into them).
+var (
+	// RunStates are TradeAllRun.State's values.
+	RunStates = []string{RunRunning, RunDone, RunPartial, RunCanceled, RunFailed}
+	// ResultStates are TradeAllResult.State's values.
+	ResultStates = []string{ResultPending, ResultRunning, ResultOK, ResultFailed, ResultSkipped}
+	// AllocationKinds are SessionSpec.AllocationKind's values.
+	AllocationKinds = []string{AllocationFixed, AllocationShare}
+	// NodeHealths are NodeView.Health's values.
+	NodeHealths = []string{NodeUp, NodeLate, NodeDown}
+	// PnLIntervals are the interval values of PnL reports and backfills;
+	// the first is the default.
+	PnLIntervals = []string{"1h", "1d"}
 )
 
 // TradeAllResult is one session's part of a run.
@@ -376,6 +395,13 @@ type NodeView struct {
 	Health string `json:"health"`
 	Self   bool   `json:"self"`
 }
+
+// Node health values (NodeView.Health).
+const (
+	NodeUp   = "up"
+	NodeLate = "late"
+	NodeDown = "down"
+)
 
 // Nodes lists the cluster's nodes (one on SQLite).
 type Nodes interface {
