@@ -74,7 +74,8 @@ type Config struct {
 	UnknownEvery time.Duration
 	// RecvWindow is how long a venue accepts a signed order request after
 	// its timestamp (default 5 s); BinanceLag how long Binance's views may
-	// lag what it accepted (default 90 s). Together they decide when an
+	// lag what it accepted (default 90 s; negative: none, for a venue that
+	// shows an order as soon as it accepts it). Together they decide when an
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
@@ -476,8 +477,8 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 		return err
 	}
 	lag := time.Duration(0) // the venue's default
-	if v.Name() == "binance" && a.cfg.BinanceLag > 0 {
-		lag = a.cfg.BinanceLag
+	if v.Name() == "binance" && a.cfg.BinanceLag != 0 {
+		lag = a.cfg.BinanceLag // negative: none
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
 		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
