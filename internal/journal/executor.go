@@ -94,6 +94,11 @@ type ExecutorOptions struct {
 	// they decide when "not found" is proof (see certainty.go).
 	RecvWindow     time.Duration
 	ConsistencyLag time.Duration
+	// SettleWait: when the certainty rule will decide within this long
+	// (recvWindow on a venue without lag), the Place that met the unknown
+	// outcome waits for it instead of leaving it unknown (default 10 s;
+	// negative: never waits).
+	SettleWait time.Duration
 	// UnknownAlertAfter: an order whose outcome is still unknown this long
 	// after its intent raises a warning (default 30 s); one still unknown
 	// at max(ConsistencyLag, 2×UnknownAlertAfter) a critical alert.
@@ -155,6 +160,9 @@ func NewExecutor(j *Journal, v venue.Venue, accountID int64, opts ExecutorOption
 		opts.ConsistencyLag = DefaultConsistencyLag(v.Name())
 	case opts.ConsistencyLag < 0:
 		opts.ConsistencyLag = 0
+	}
+	if opts.SettleWait == 0 {
+		opts.SettleWait = 10 * time.Second
 	}
 	if opts.UnknownAlertAfter <= 0 {
 		opts.UnknownAlertAfter = DefaultUnknownAlertAfter
@@ -623,11 +631,28 @@ func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, stored b
 		if err != nil {
 			lastErr = err
 		} else {
-			var ab absence
-			if stored {
-				ab, err = x.judgeAbsent(ctx, row)
-			} else {
-				ab, err = x.judgeAbsentSelf(ctx, row)
+			judge := func() (absence, error) {
+				if stored {
+					return x.judgeAbsent(ctx, row)
+				}
+				return x.judgeAbsentSelf(ctx, row)
+			}
+			ab, err := judge()
+			if wait := ab.deadline.Sub(x.clock.Now()); err == nil && ab.found == nil && !ab.proven && !ab.deadline.IsZero() &&
+				wait <= x.opts.SettleWait && x.sleep(ctx, wait+time.Millisecond) == nil {
+				// Certain soon (recvWindow without a long lag): wait for it
+				// here, so the step settles in one go.
+				o, qerr := x.v.QueryOrder(ctx, in.Request.Symbol, id)
+				switch {
+				case qerr == nil:
+					x.m.settled(string(o.Status))
+					x.m.outcome(in.SessionID, outcomeOf(o.Status), from)
+					return x.answered(ctx, in, o, "settled by query", nil)
+				case venue.ClassOf(qerr) == venue.ClassNotFound:
+					ab, err = judge()
+				default:
+					lastErr = qerr
+				}
 			}
 			switch {
 			case err != nil:

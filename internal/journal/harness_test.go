@@ -199,7 +199,7 @@ func runHarness(t *testing.T, seed uint64, st *harnessStats) {
 	j := journal.Open(db, journal.Options{Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	defer j.Close()
 	opts := journal.ExecutorOptions{Clock: clk, Backoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond, SettleTries: 2,
-		MaxRetries: 1, RecvWindow: 5 * time.Second, ConsistencyLag: 90 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+		MaxRetries: 1, RecvWindow: 5 * time.Second, ConsistencyLag: 90 * time.Second, SettleWait: -1, Logger: slog.New(slog.DiscardHandler)}
 	xA := journal.NewExecutor(j, hv, a.ID, opts)
 	const session, ttl = "s", 15 * time.Second
 	if err := db.EnsureLeases(ctx, []string{session}); err != nil {
