@@ -121,6 +121,7 @@ type Executor struct {
 	fmu     sync.Mutex
 	flight  map[string]int            // client order ids with a request in flight here
 	alerted map[string]alert.Severity // unknown orders alerted, by the highest severity raised
+	hist    map[string]historyEntry   // order history by symbol, shared by the orders judged together
 }
 
 // NewExecutor returns an Executor for accountID on v.
@@ -169,7 +170,7 @@ func NewExecutor(j *Journal, v venue.Venue, accountID int64, opts ExecutorOption
 	}
 	return &Executor{j: j, v: v, account: accountID, opts: opts, clock: opts.Clock, alerter: opts.Alerter,
 		m: opts.Metrics, log: opts.Logger.With("component", "executor", "account", accountID),
-		started: opts.Clock.Now(), flight: map[string]int{}, alerted: map[string]alert.Severity{}}
+		started: opts.Clock.Now(), flight: map[string]int{}, alerted: map[string]alert.Severity{}, hist: map[string]historyEntry{}}
 }
 
 // Stats returns the execution counters (overall and per session) of the
