@@ -24,6 +24,7 @@ var currencyPattern = regexp.MustCompile(`^[A-Z0-9]{2,12}$`)
 func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
 	var alertFlags alertOptions
+	var wd watchdogOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, dashboard and session supervisor",
@@ -58,11 +59,14 @@ accounts and a handful of sessions, fed by real market data when available.`,
 			if len(cfg.Webhooks) > 0 || cfg.Telegram != nil {
 				g.log.Info("alerts are also sent out", "webhooks", len(cfg.Webhooks), "telegram", cfg.Telegram != nil)
 			}
+			if err := wd.check(); err != nil {
+				return err
+			}
 			a, err := app.New(cmd.Context(), cfg)
 			if err != nil {
 				return describeDBError(err)
 			}
-			return a.Run(cmd.Context(), func(url string) {
+			return runWithWatchdog(cmd.Context(), a, wd, g.log, func(url string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "tradeplane %s serving on %s\n", Version, url)
 			})
 		},
@@ -70,16 +74,18 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", envOr("TRADEPLANE_ADDR", "127.0.0.1:8080"), "listen address (env TRADEPLANE_ADDR)")
 	f.BoolVar(&cfg.Demo, "demo", false, "run the demo: paper exchange, demo accounts and sessions, replayed market data")
-	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files the demo replays (a seeded random walk when absent)")
+	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files (SYMBOL-INTERVAL.csv) the demo replays; the klines embedded in the binary when absent")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.StringVar(&cfg.NodeID, "node-id", envOr("TRADEPLANE_NODE_ID", ""), "this node's name in a cluster on PostgreSQL; default host-pid; reuse it across restarts to keep its leases (env TRADEPLANE_NODE_ID)")
 	f.StringVar(&cfg.Currency, "currency", envOr("TRADEPLANE_CURRENCY", "USDT"), "valuation currency of balances, collateral and totals: an asset with markets (USDT, USDC, BTC, ...) or USD, valued through the stablecoins (env TRADEPLANE_CURRENCY)")
+	f.DurationVar(&cfg.SnapshotEvery, "snapshot-every", time.Minute, "how often live equity is recorded for the PnL and overview charts")
 	f.DurationVar(&cfg.BinanceLag, "binance-consistency-lag", 90*time.Second, "how long Binance's order lookup and history may lag what it accepted: an order with an unknown outcome is called never executed only after its recvWindow and this have passed and neither lookup nor history has it (0: none)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "on PostgreSQL, how long a node owns a session without renewing its lease: a dead node's sessions move to others after about this long")
 	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")
 	f.StringVar(&alertFlags.telegramTokenFile, "alert-telegram-token-file", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE"), "file holding the Telegram bot token that sends alerts to --alert-telegram-chat, or set TRADEPLANE_ALERT_TELEGRAM_TOKEN (env TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE)")
 	f.StringVar(&alertFlags.telegramChat, "alert-telegram-chat", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_CHAT"), "Telegram chat id (a number, or @channel) that receives every alert (env TRADEPLANE_ALERT_TELEGRAM_CHAT)")
+	wd.register(f)
 	return cmd
 }
 

@@ -49,7 +49,7 @@ type Config struct {
 	Addr      string
 	DBURL     string
 	Demo      bool
-	DataDir   string // kline CSVs for the demo feed; "" or missing → random walk
+	DataDir   string // kline CSVs for the demo feed; "" or missing → the embedded klines (package demodata)
 	MasterKey []byte
 	TLSCert   string
 	TLSKey    string
@@ -123,9 +123,14 @@ type App struct {
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
 	started   time.Time                // when New built this node
+	health    health                   // what the health checks read (health.go)
 
-	bg     sync.WaitGroup
-	cancel context.CancelFunc
+	leaseChanges *prometheus.CounterVec // opsmetrics.go
+
+	bg sync.WaitGroup
+	// replays runs replay jobs (replay.go).
+	replays *replays
+	cancel  context.CancelFunc
 }
 
 // accountRT is one account's live handles.
@@ -175,6 +180,9 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.registerOpsMetrics(); err != nil { // opsmetrics.go
+		return err
+	}
 
 	// Venues.
 	pcfg := cfg.Paper
@@ -229,6 +237,7 @@ func (a *App) build(ctx context.Context) error {
 		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
 		OnEvent: a.onJournalEvent,
 		OnWriteError: func(err error) {
+			a.health.journalFailed(err)
 			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
 				Message: "journal write failed: " + err.Error()})
 		},
@@ -310,6 +319,7 @@ func (a *App) build(ctx context.Context) error {
 			return rt.v, nil
 		}})
 
+	a.replays = newReplays(a)
 	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, SecureCookies: cfg.TLSCert != "", NodeID: a.nodeID}, server.Deps{
 		Store:      a.db,
 		Gatherer:   a.registry,
@@ -324,8 +334,9 @@ func (a *App) build(ctx context.Context) error {
 		Nodes:      nodesAdapter{a},
 		Stats:      statsAdapter{a},
 		Backfills:  backfillAdapter{a},
+		Replays:    replayAdapter{a},
 		// Every long job kind registers its stopper here.
-		JobStoppers: map[string]server.JobStopper{backfill.JobKind: a.jobs},
+		JobStoppers: map[string]server.JobStopper{backfill.JobKind: a.jobs, replayJobKind: a.replays},
 	})
 	return nil
 }
@@ -376,6 +387,8 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 		}
 		return err
 	}
+	a.health.serving.Store(true)
+	defer a.health.serving.Store(false)
 	a.log.Info("serving", "url", url, "db", a.db.Engine(), "node", a.nodeID, "demo", a.cfg.Demo)
 	if a.cfg.Demo && !a.cfg.NoDemoLogin {
 		if login, token, err := a.srv.DemoLogin(ctx, url); err == nil {
@@ -605,6 +618,9 @@ func (a *App) closeAll() {
 	}
 	if a.sessions != nil {
 		a.sessions.Close()
+	}
+	if a.replays != nil {
+		a.replays.close()
 	}
 	a.bg.Wait()
 	if a.journal != nil {

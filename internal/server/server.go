@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,7 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	Replays    Replays
 	// JobStoppers stop jobs running on this node when they are canceled,
 	// by job kind (see JobStopper); a kind without one stops on its own
 	// next row write.
@@ -91,7 +93,7 @@ type RouteKind int
 
 // Route kinds.
 const (
-	// KindPublic routes need no credentials: /healthz, /metrics, /login,
+	// KindPublic routes need no credentials: /healthz, /readyz, /metrics, /login,
 	// static assets.
 	KindPublic RouteKind = iota
 	// KindAPI routes take a bearer token or the login cookie and answer
@@ -129,8 +131,11 @@ type Server struct {
 	pages    *template.Template
 	snaps    *snapshotCache
 	done     chan struct{}
+	metrics  *prometheus.Registry     // the server's own (request latency)
+	latency  *prometheus.HistogramVec // see latency.go
 	// reports holds one token per PnL report being built (limits.go).
 	reports chan struct{}
+	health  atomic.Pointer[healthBox] // health.go
 }
 
 // New returns the HTTP handler of a node.
@@ -167,7 +172,9 @@ func New(cfg Config, deps Deps) *Server {
 		reports:  make(chan struct{}, maxPnLReports),
 	}
 	s.public("GET /healthz", s.healthz)
-	s.public("GET /metrics", promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	s.public("GET /readyz", s.readyz)
+	s.metrics, s.latency = newRequestLatency()
+	s.public("GET /metrics", promhttp.HandlerFor(s.gatherer(), promhttp.HandlerOpts{}).ServeHTTP)
 	s.registerAPI()
 	s.registerPages()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -252,6 +259,9 @@ func (s *Server) add(kind RouteKind, role auth.Role, stream bool, pattern string
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Kind: kind, Role: role, Stream: stream})
 	mutates := method != http.MethodGet && method != http.MethodHead
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !stream {
+			defer s.observe(kind, method, path, time.Now())
+		}
 		s.limitRequest(w, r, stream)
 		if !stream {
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -402,18 +412,6 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// healthz answers 200 when the database answers, 503 otherwise.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.deps.Store.Ping(ctx); err != nil {
-		s.log.Error("healthz: database unreachable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "database": "unreachable"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": s.deps.Store.Engine(), "version": s.cfg.Version})
-}
 
 // writeErr logs err when it is the server's fault and writes the one error
 // shape with the status from the error table.
