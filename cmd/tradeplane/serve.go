@@ -24,6 +24,7 @@ var currencyPattern = regexp.MustCompile(`^[A-Z0-9]{2,12}$`)
 func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
 	var alertFlags alertOptions
+	var checkSecurity func() error
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, dashboard and session supervisor",
@@ -37,6 +38,9 @@ accounts and a handful of sessions, fed by real market data when available.`,
 			cfg.Currency = strings.ToUpper(strings.TrimSpace(cfg.Currency))
 			if !currencyPattern.MatchString(cfg.Currency) {
 				return usagef("--currency %q: want an asset code such as USDT, USDC or USD", cfg.Currency)
+			}
+			if err := checkSecurity(); err != nil {
+				return err
 			}
 			cfg.DBURL = g.db
 			cfg.Logger = g.log
@@ -62,6 +66,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 		},
 	}
 	f := cmd.Flags()
+	checkSecurity = securityFlags(f, &cfg)
 	f.StringVar(&cfg.Addr, "addr", envOr("TRADEPLANE_ADDR", "127.0.0.1:8080"), "listen address (env TRADEPLANE_ADDR)")
 	f.BoolVar(&cfg.Demo, "demo", false, "run the demo: paper exchange, demo accounts and sessions, replayed market data")
 	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files the demo replays (a seeded random walk when absent)")
