@@ -22,8 +22,12 @@ const MaxPnLIntervals = 4000
 // slices of the range.
 const MaxPnLEquityPoints = 2000
 
-// maxPnLReports is how many PnL reports one node builds at once.
-const maxPnLReports = 4
+// maxPnLReports is how many PnL reports one node builds at once. It is
+// below the SQLite store's 4 read connections, so that reports alone never
+// hold them all: with 4, /healthz (which pings through that pool) waited
+// for a connection past its 2 s deadline and answered 503 while 50 viewers
+// asked for the largest range (bench viewers).
+const maxPnLReports = 2
 
 // pnlIntervals is the number of UTC-aligned intervals of length d that
 // [from, to) touches, saturating at MaxPnLIntervals+1 so that no range (not
