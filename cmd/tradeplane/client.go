@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // apiClient is shared by the commands that talk to a running server.
@@ -58,18 +60,7 @@ func apiDoHeaders(cmd *cobra.Command, g *globals, method, path string, headers m
 		return err
 	}
 	if resp.StatusCode >= 400 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			msg = e.Error.Message + " (" + e.Error.Code + ")"
-		}
-		err := fmt.Errorf("server answered %d: %s", resp.StatusCode, msg)
-		if resp.StatusCode < 500 && resp.StatusCode != http.StatusConflict {
-			return usageError{err}
-		}
-		return err
+		return apiError(resp.StatusCode, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -77,4 +68,30 @@ func apiDoHeaders(cmd *cobra.Command, g *globals, method, path string, headers m
 		}
 	}
 	return nil
+}
+
+// apiError is the server's error answer as a coded error (internal/apperr),
+// so its exit code comes from apperr's table like a local error's. An
+// answer without the API's error shape (a proxy's page) is coded by its
+// status: a 4xx but 409 is the caller's to fix (exit 2).
+func apiError(status int, data []byte) error {
+	var e struct {
+		Error struct {
+			Code    string            `json:"code"`
+			Message string            `json:"message"`
+			Details map[string]string `json:"details"`
+		} `json:"error"`
+	}
+	msg := strings.TrimSpace(string(data))
+	code := apperr.Internal
+	switch {
+	case json.Unmarshal(data, &e) == nil && e.Error.Code != "":
+		code = apperr.Code(e.Error.Code)
+		msg = e.Error.Message + " (" + e.Error.Code + ")"
+	case status == http.StatusConflict:
+		code = apperr.Conflict
+	case status < 500:
+		code = apperr.Invalid
+	}
+	return &apperr.Error{Code: code, Message: fmt.Sprintf("server answered %d: %s", status, msg), Details: e.Error.Details}
 }

@@ -96,6 +96,7 @@ the server's API is read; without it the database named by --db.
 	fl.IntVar(&f.limit, "limit", 100, "how many of the newest events to show")
 	fl.BoolVar(&follow, "follow", false, "keep printing new events until interrupted")
 	fl.BoolVar(&asJSON, "json", false, "print JSON (one array; one object per line with --follow)")
+	cmd.AddCommand(newJournalAuditCmd(g))
 	return cmd
 }
 

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -45,16 +47,21 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// ErrorCode is apperr.Invalid: the caller must change the command.
+func (e usageError) ErrorCode() apperr.Code { return apperr.Invalid }
+
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// exitCode is 2 for usage errors and bad input, else the exit code of the
+// error's code in apperr's one table (1 for an uncoded error).
 func exitCode(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) || isBadInput(err) || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
-	return 1
+	return apperr.Lookup(apperr.CodeOf(err)).ExitCode
 }
 
 func newRoot() *cobra.Command {

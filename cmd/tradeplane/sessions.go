@@ -130,10 +130,10 @@ func newSessionsListCmd(g *globals) *cobra.Command {
 
 func printSessions(w io.Writer, ss []server.SessionView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTRATEGY\tACCOUNT\tSTATE\tPNL\tRESTARTS\tLAST STEP")
+	fmt.Fprintln(tw, "ID\tNAME\tSTRATEGY\tACCOUNT\tSTATE\tPNL\tRESTARTS\tLAST STEP\tUNKNOWN ORDERS")
 	for _, v := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d auto, %d manual\t%s\n", v.ID, v.Name, v.Strategy, v.Account, v.State,
-			portfolio.FormatMoney(v.PnL), v.RestartsAuto, v.RestartsManual, timeOrDash(v.LastStepAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d auto, %d manual\t%s\t%s\n", v.ID, v.Name, v.Strategy, v.Account, v.State,
+			portfolio.FormatMoney(v.PnL), v.RestartsAuto, v.RestartsManual, timeOrDash(v.LastStepAt), unknownSummary(v.UnknownOrders))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -142,6 +142,19 @@ func printSessions(w io.Writer, ss []server.SessionView) error {
 		fmt.Fprintln(w, "no sessions")
 	}
 	return nil
+}
+
+// unknownSummary shows a session's orders with an unknown outcome: each
+// order's symbol and age, "-" when there is none.
+func unknownSummary(us []server.UnknownOrderView) string {
+	if len(us) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(us))
+	for i, u := range us {
+		parts[i] = fmt.Sprintf("%s %s %s (%ds)", u.ClientOrderID, u.Symbol, u.Status, u.AgeSeconds)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func timeOrDash(t *time.Time) string {

@@ -39,6 +39,10 @@ type Alert struct {
 	// Repeats is how many identical alerts were suppressed by
 	// deduplication before this one (0 for a first occurrence).
 	Repeats int
+	// Key, when set, names the event the alert is about (a node that went
+	// down) so the same alert raised by several nodes is stored and
+	// delivered once (durable mode).
+	Key string
 }
 
 // Alerter raises alerts. Raise never fails the caller: delivery problems are

@@ -105,6 +105,8 @@ func TestDedupBursts(t *testing.T) {
 	if st.Raised != 3 || st.Suppressed != 49 {
 		t.Fatalf("stats %+v", st)
 	}
+	// Stored by the Service's writer, not on the caller's goroutine.
+	waitFor(t, "three stored alerts", func() bool { a, _ := db.Alerts(ctx, 0, 100); return len(a) == 3 })
 	stored, _ := db.Alerts(ctx, 0, 100)
 	if len(stored) != 3 || stored[0].Message != "rate limited (and 49 more like it)" {
 		t.Fatalf("stored %+v", stored)

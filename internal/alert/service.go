@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -58,8 +60,19 @@ type Options struct {
 	MaxAttempts int
 	Backoff     time.Duration
 	// QueueSize bounds pending webhook deliveries (default 256); when full,
-	// deliveries are dropped and logged, never blocking Raise.
+	// deliveries are dropped and logged, never blocking Raise. Only without
+	// a durable outbox (a Store that is not an Outbox).
 	QueueSize int
+	// With an Outbox store, deliveries are durable and retried without
+	// limit: the wait after the n-th failure is Backoff×2^n up to
+	// MaxBackoff (default 5 min); the sender polls for due deliveries every
+	// PollEvery (default 1 s). MaxPending bounds the alerts waiting for the
+	// database to store them (default 100000).
+	MaxBackoff time.Duration
+	PollEvery  time.Duration
+	MaxPending int
+	// Registerer receives the delivery metrics (durable mode).
+	Registerer prometheus.Registerer
 }
 
 // Service is the Alerter the server uses. Close stops its sender goroutine.
@@ -75,6 +88,15 @@ type Service struct {
 	mu                          sync.Mutex
 	raised, suppressed, dropped int64
 	delivered, failedDeliveries int64
+
+	// Durable mode (outbox != nil): Raise queues into pending for the
+	// writer (wake), which stores and kicks the sender.
+	outbox  Outbox
+	om      *outboxMetrics
+	pmu     sync.Mutex
+	pending []pendingAlert
+	wake    chan struct{}
+	kick    chan struct{}
 }
 
 type delivery struct {
@@ -103,12 +125,29 @@ func New(opts Options) *Service {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 256
 	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	if opts.PollEvery <= 0 {
+		opts.PollEvery = time.Second
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = 100000
+	}
 	s := &Service{
 		opts:  opts,
 		log:   opts.Logger.With("component", "alert"),
 		dedup: dedup{window: opts.DedupWindow, seen: map[string]*dedupEntry{}},
 		queue: make(chan delivery, opts.QueueSize),
 		stop:  make(chan struct{}),
+	}
+	if ob, ok := opts.Store.(Outbox); ok {
+		s.outbox, s.om = ob, newOutboxMetrics(opts.Registerer)
+		s.wake, s.kick = make(chan struct{}, 1), make(chan struct{}, 1)
+		s.wg.Add(2)
+		go s.writeLoop()
+		go s.sendLoop()
+		return s
 	}
 	s.wg.Add(1)
 	go s.send()
@@ -136,11 +175,16 @@ func (s *Service) Raise(ctx context.Context, a Alert) {
 		return
 	}
 	a.Repeats = repeats
+	msg := a.Message
+	if repeats > 0 {
+		msg = fmt.Sprintf("%s (and %d more like it)", msg, repeats)
+	}
+	if s.outbox != nil {
+		s.logAlert(ctx, a)
+		s.raiseDurable(a, msg)
+		return
+	}
 	if s.opts.Store != nil {
-		msg := a.Message
-		if repeats > 0 {
-			msg = fmt.Sprintf("%s (and %d more like it)", msg, repeats)
-		}
 		id, err := s.opts.Store.InsertAlert(context.WithoutCancel(ctx), store.Alert{At: a.At, Severity: string(a.Severity),
 			Source: a.Source, SessionID: a.SessionID, AccountID: a.AccountID, Message: msg})
 		if err != nil {
@@ -148,6 +192,14 @@ func (s *Service) Raise(ctx context.Context, a Alert) {
 		}
 		a.ID = id
 	}
+	s.logAlert(ctx, a)
+	if s.opts.OnAlert != nil {
+		s.opts.OnAlert(a)
+	}
+	s.enqueue(a)
+}
+
+func (s *Service) logAlert(ctx context.Context, a Alert) {
 	level := slog.LevelWarn
 	switch a.Severity {
 	case Critical:
@@ -157,39 +209,38 @@ func (s *Service) Raise(ctx context.Context, a Alert) {
 	}
 	s.log.Log(ctx, level, "alert", "severity", a.Severity, "source", a.Source, "session", a.SessionID,
 		"account", a.AccountID, "message", a.Message, "repeats", a.Repeats)
-	if s.opts.OnAlert != nil {
-		s.opts.OnAlert(a)
+}
+
+func webhookBody(a Alert) []byte {
+	body, _ := json.Marshal(map[string]any{"id": a.ID, "at": a.At.UTC().Format(time.RFC3339Nano), "severity": a.Severity,
+		"source": a.Source, "session_id": a.SessionID, "account_id": a.AccountID, "message": a.Message, "repeats": a.Repeats})
+	return body
+}
+
+func telegramURL(tg *Telegram) string {
+	base := strings.TrimRight(tg.BaseURL, "/")
+	if base == "" {
+		base = "https://api.telegram.org"
 	}
-	s.enqueue(a)
+	return base + "/bot" + tg.BotToken + "/sendMessage"
+}
+
+func telegramBody(tg *Telegram, a Alert) []byte {
+	text := fmt.Sprintf("[%s] %s: %s", strings.ToUpper(string(a.Severity)), a.Source, a.Message)
+	if a.SessionID != "" {
+		text += " (session " + a.SessionID + ")"
+	}
+	if a.Repeats > 0 {
+		text += fmt.Sprintf(" (+%d similar)", a.Repeats)
+	}
+	body, _ := json.Marshal(map[string]any{"chat_id": tg.ChatID, "text": text, "disable_web_page_preview": true})
+	return body
 }
 
 func (s *Service) enqueue(a Alert) {
 	var ds []delivery
-	if len(s.opts.Webhooks) > 0 {
-		body, _ := json.Marshal(map[string]any{"id": a.ID, "at": a.At.UTC().Format(time.RFC3339Nano), "severity": a.Severity,
-			"source": a.Source, "session_id": a.SessionID, "account_id": a.AccountID, "message": a.Message, "repeats": a.Repeats})
-		for i, w := range s.opts.Webhooks {
-			name := w.Name
-			if name == "" {
-				name = fmt.Sprintf("webhook %d", i+1)
-			}
-			ds = append(ds, delivery{target: name, url: w.URL, body: body})
-		}
-	}
-	if tg := s.opts.Telegram; tg != nil && tg.BotToken != "" && tg.ChatID != "" {
-		base := strings.TrimRight(tg.BaseURL, "/")
-		if base == "" {
-			base = "https://api.telegram.org"
-		}
-		text := fmt.Sprintf("[%s] %s: %s", strings.ToUpper(string(a.Severity)), a.Source, a.Message)
-		if a.SessionID != "" {
-			text += " (session " + a.SessionID + ")"
-		}
-		if a.Repeats > 0 {
-			text += fmt.Sprintf(" (+%d similar)", a.Repeats)
-		}
-		body, _ := json.Marshal(map[string]any{"chat_id": tg.ChatID, "text": text, "disable_web_page_preview": true})
-		ds = append(ds, delivery{target: "telegram", url: base + "/bot" + tg.BotToken + "/sendMessage", body: body})
+	for _, k := range s.sinks() {
+		ds = append(ds, delivery{target: k.name, url: k.url, body: k.render(a)})
 	}
 	for _, d := range ds {
 		select {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/livefeed"
@@ -20,7 +21,6 @@ import (
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
-	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 )
 
@@ -39,33 +39,48 @@ var (
 	_ server.Backfills  = backfillAdapter{}
 )
 
-// serviceErr maps a service error onto the server's classes, keeping the
-// message (these messages are written for users).
+// serviceErr keeps a service's coded error (internal/apperr) with its
+// whole message, which services write for users; the code alone decides
+// the status and exit code, through apperr's one table. An uncoded error
+// is returned as it is: the server logs it and shows its class only.
 func serviceErr(err error) error {
-	var (
-		inv    *session.InvalidError
-		params *strategy.ParamsError
-		nf     *session.NotFlatError
-		sel    *tradeall.SelectionError
-		step   *session.StepError
-	)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, session.ErrNotFound), errors.Is(err, tradeall.ErrRunNotFound):
-		return &server.Error{Kind: server.ErrNotFound, Message: err.Error()}
-	case errors.Is(err, session.ErrIllegalState), errors.As(err, &nf), errors.Is(err, tradeall.ErrKeyConflict),
-		errors.Is(err, tradeall.ErrRunFinished), errors.Is(err, session.ErrStale):
-		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
-	case errors.As(err, &inv), errors.As(err, &params), errors.Is(err, strategy.ErrUnknown), errors.As(err, &sel):
-		return &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
-	case errors.As(err, &step):
-		// The step ran and failed (a venue rejection, a refused
-		// allocation, an unknown outcome): a conflict with the world,
-		// not a server fault; the journal and the alert carry the rest.
-		return &server.Error{Kind: server.ErrConflict, Message: err.Error()}
+	switch c := apperr.CodeOf(err); c {
+	case "", apperr.Internal, apperr.Timeout:
+		return err
+	default:
+		return &apperr.Error{Code: c, Message: err.Error(), Err: err}
 	}
-	return err
+}
+
+// notOwnerErr adds to err (which has code apperr.NotOwner) the node that
+// owns session id now and that node's address, when the leases say so,
+// so a client can send the command there.
+func (a *App) notOwnerErr(ctx context.Context, id string, err error) error {
+	e := &apperr.Error{Code: apperr.NotOwner, Err: err}
+	var node, addr string
+	if a.cluster != nil {
+		if l, lerr := a.db.Lease(ctx, id); lerr == nil && l.NodeID != "" && l.NodeID != a.nodeID && l.ExpiresAt.After(a.clk.Now()) {
+			node = l.NodeID
+			if nodes, nerr := a.db.Nodes(ctx, a.clk.Now()); nerr == nil {
+				for _, n := range nodes {
+					if n.ID == node {
+						addr = n.Addr
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case node == "":
+		e.Message = fmt.Sprintf("session %s is not run by this node (%s) and no node holds it now; retry in a few seconds, the node that takes it over will run it (%v)", id, a.nodeID, err)
+	case addr == "":
+		e.Message = fmt.Sprintf("session %s is run by node %s, not this node (%s); send the command to that node", id, node, a.nodeID)
+		e.Details = map[string]string{"node": node}
+	default:
+		e.Message = fmt.Sprintf("session %s is run by node %s at %s, not this node (%s); send the command to that node", id, node, addr, a.nodeID)
+		e.Details = map[string]string{"node": node, "addr": addr}
+	}
+	return e
 }
 
 type sessionsAdapter struct{ a *App }
@@ -86,13 +101,38 @@ func (s sessionsAdapter) Sessions(ctx context.Context, q server.SessionQuery) ([
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	names := s.a.accountNames(ctx)
 	owners := s.a.owners(ctx)
+	unknown := s.a.unknownOrders(ctx, "")
 	out := make([]server.SessionView, 0, len(list))
 	for _, se := range list {
 		v := s.a.sessionViewNamed(se, names)
 		v.Node = s.a.nodeOf(se, owners)
+		v.UnknownOrders = unknown[se.ID]
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// unknownOrders lists the orders whose outcome is not known yet by session
+// (of one session when sessionID is set), with their age.
+func (a *App) unknownOrders(ctx context.Context, sessionID string) map[string][]server.UnknownOrderView {
+	var os []store.Order
+	var err error
+	if sessionID != "" {
+		os, err = a.db.UnsettledOrders(ctx, sessionID)
+	} else {
+		os, err = a.db.AllUnsettledOrders(ctx)
+	}
+	if err != nil {
+		a.log.Warn("list unknown orders: sessions are shown without them", "err", err)
+		return nil
+	}
+	now := a.clk.Now()
+	out := map[string][]server.UnknownOrderView{}
+	for _, o := range os {
+		out[o.SessionID] = append(out[o.SessionID], server.UnknownOrderView{ClientOrderID: o.ClientOrderID, Symbol: o.Symbol,
+			Side: o.Side, Quantity: o.Quantity, Status: o.Status, Since: o.CreatedAt, AgeSeconds: int64(now.Sub(o.CreatedAt) / time.Second)})
+	}
+	return out
 }
 
 func (s sessionsAdapter) Session(ctx context.Context, id string) (server.SessionView, error) {
@@ -123,7 +163,8 @@ func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.Sess
 	case server.CommandTrade:
 		rep, terr := m.TradeNow(ctx, id, actor)
 		if terr != nil {
-			return server.SessionView{}, serviceErr(terr)
+			err = terr
+			break
 		}
 		if rep.Error != "" {
 			// The step ran and failed (a venue rejection, a refused
@@ -135,6 +176,9 @@ func (s sessionsAdapter) Command(ctx context.Context, id string, cmd server.Sess
 		se, err = m.Get(ctx, id)
 	default:
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: "unknown session command " + string(cmd)}
+	}
+	if apperr.CodeOf(err) == apperr.NotOwner {
+		return server.SessionView{}, s.a.notOwnerErr(ctx, id, err)
 	}
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)
@@ -156,6 +200,20 @@ func (s sessionsAdapter) UpdateParams(ctx context.Context, id string, params jso
 	return s.a.sessionView(ctx, se), nil
 }
 
+// accountName is the name of account id ("" when it is gone).
+func (a *App) accountName(ctx context.Context, id int64) string {
+	a.mu.Lock()
+	rt := a.accounts[id]
+	a.mu.Unlock()
+	if rt != nil {
+		return rt.acct.Name
+	}
+	if acct, err := a.db.AccountByID(ctx, id); err == nil {
+		return acct.Name
+	}
+	return ""
+}
+
 func (a *App) accountNames(ctx context.Context) map[int64]string {
 	names := map[int64]string{}
 	if accts, err := a.db.Accounts(ctx); err == nil {
@@ -166,9 +224,13 @@ func (a *App) accountNames(ctx context.Context) map[int64]string {
 	return names
 }
 
+// sessionView is one session's view. It runs after every trade step, so it
+// reads only that session's account name: from the accounts open on this
+// node, else by id from the store.
 func (a *App) sessionView(ctx context.Context, se session.Session) server.SessionView {
-	v := a.sessionViewNamed(se, a.accountNames(ctx))
+	v := a.sessionViewNamed(se, map[int64]string{se.AccountID: a.accountName(ctx, se.AccountID)})
 	v.Node = a.nodeOfOne(ctx, se)
+	v.UnknownOrders = a.unknownOrders(ctx, se.ID)[se.ID]
 	return v
 }
 
@@ -365,7 +427,16 @@ func (a *App) followRun(id string) {
 	}()
 }
 
-// runView flattens a run for the API: partial counts as done with failures.
+// runStates maps every Trade All run state to the API's.
+var runStates = map[tradeall.RunState]string{
+	tradeall.RunRunning:  server.RunRunning,
+	tradeall.RunDone:     server.RunDone,
+	tradeall.RunPartial:  server.RunPartial,
+	tradeall.RunFailed:   server.RunFailed,
+	tradeall.RunCanceled: server.RunCanceled,
+}
+
+// runView flattens a run for the API.
 func runView(r tradeall.Run) server.TradeAllRun {
 	v := server.TradeAllRun{ID: r.ID, Key: r.Key, Actor: r.Actor, CreatedAt: r.CreatedAt, Total: r.Counts.Total,
 		Results: []server.TradeAllResult{}}
@@ -374,15 +445,9 @@ func runView(r tradeall.Run) server.TradeAllRun {
 	if len(r.Selection.Tags) == 1 {
 		v.Request.Tag = r.Selection.Tags[0] // as older clients read it
 	}
-	switch r.State {
-	case tradeall.RunRunning:
-		v.State = server.RunRunning
-	case tradeall.RunCanceled:
-		v.State = server.RunCanceled
-	case tradeall.RunFailed:
-		v.State = server.RunFailed
-	default:
-		v.State = string(r.State) // done, partial
+	v.State = runStates[r.State]
+	if v.State == "" {
+		v.State = string(r.State) // a state added to tradeall but not here: TestTradeAllStatesInOpenAPI fails
 	}
 	if !r.FinishedAt.IsZero() {
 		f := r.FinishedAt
@@ -467,9 +532,8 @@ func (a *App) accountKey(ctx context.Context, name string) (string, error) {
 type accountsAdapter struct{ a *App }
 
 func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
-	if na.Venue != "paper" && na.Venue != "binance" {
-		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("venue %q: want paper or binance", na.Venue)}
-	}
+	// The fields were checked by the API (fieldcheck.CheckAccount, the one
+	// validation the CLI runs too) before they reach here.
 	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
 	if na.APISecret != "" {
 		if c.a.factory.Box == nil {
@@ -502,6 +566,10 @@ func (c accountsAdapter) RemoveAccount(ctx context.Context, name, actor string) 
 	if err := c.a.db.DeleteAccount(ctx, name); err != nil {
 		return err
 	}
+	// Its live feed, user stream, resync and order settling stop (and are
+	// waited for) before the portfolio forgets it, so none of them reports
+	// the account missing.
+	c.a.feed.RemoveAccount(acct.ID)
 	c.a.pf.RemoveAccount(livefeed.AccountKey(acct))
 	c.a.mu.Lock()
 	delete(c.a.accounts, acct.ID)
@@ -515,7 +583,7 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 	if n.a.cluster == nil {
 		st := n.a.sessions.Stats()
 		return []server.NodeView{{ID: n.a.nodeID, Addr: n.a.cfg.Addr, Version: n.a.cfg.Version, Sessions: st.Running,
-			StartedAt: n.a.started, SeenAt: n.a.clk.Now(), Health: "up", Self: true}}, nil
+			StartedAt: n.a.started, SeenAt: n.a.clk.Now(), Health: server.NodeUp, Self: true}}, nil
 	}
 	nodes, err := n.a.db.Nodes(ctx, n.a.clk.Now())
 	if err != nil {
@@ -531,12 +599,12 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 		if !nd.StoppedAt.IsZero() {
 			continue
 		}
-		health := "up"
+		health := server.NodeUp
 		switch age := now.Sub(nd.HeartbeatAt); {
 		case age > ttl:
-			health = "down"
+			health = server.NodeDown
 		case age > 2*ttl/3: // two heartbeats (every TTL/3) missed
-			health = "late"
+			health = server.NodeLate
 		}
 		v := server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, StartedAt: nd.StartedAt, SeenAt: nd.HeartbeatAt,
 			Health: health, Self: nd.ID == n.a.nodeID}

@@ -70,6 +70,20 @@ type Config struct {
 	Paper paper.Config
 	// ReconcileEvery settles non-terminal orders on a schedule (default 30 s).
 	ReconcileEvery time.Duration
+	// UnknownEvery asks the venue again about orders whose outcome is
+	// unknown, and alerts on their age (default 5 s).
+	UnknownEvery time.Duration
+	// RecvWindow is how long a venue accepts a signed order request after
+	// its timestamp (default 5 s); BinanceLag how long Binance's views may
+	// lag what it accepted (default 90 s). Together they decide when an
+	// order that is not found certainly never executed.
+	RecvWindow time.Duration
+	BinanceLag time.Duration
+	// AuditEvery runs the journal audit of every account on a schedule
+	// (default hourly; negative: never) over the last AuditWindow (default
+	// 24 h), alerting on any difference with the venue.
+	AuditEvery  time.Duration
+	AuditWindow time.Duration
 	// ResyncEvery and SnapshotEvery tune the balance feed (default 1 min).
 	ResyncEvery   time.Duration
 	SnapshotEvery time.Duration
@@ -201,7 +215,7 @@ func (a *App) build(ctx context.Context) error {
 
 	// Alerts, journal, metrics.
 	a.alerts = alert.New(alert.Options{
-		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram,
+		Store: a.db, Logger: a.log, Clock: a.clk, Webhooks: cfg.Webhooks, Telegram: cfg.Telegram, Registerer: a.registry,
 		OnAlert: func(al alert.Alert) {
 			if a.srv != nil {
 				a.publishAlert(store.Alert{ID: al.ID, At: al.At, Severity: string(al.Severity), Source: al.Source,
@@ -310,6 +324,7 @@ func (a *App) build(ctx context.Context) error {
 		Sessions:   sessionsAdapter{a},
 		TradeAll:   tradeAllAdapter{a},
 		Journal:    a.db,
+		Auditor:    auditAdapter{a},
 		PnL:        pnlAdapter{a},
 		Accounts:   accountsAdapter{a},
 		Nodes:      nodesAdapter{a},
@@ -416,6 +431,8 @@ func (a *App) start(ctx context.Context) error {
 	}
 	a.goLoop(func() { a.feed.Run(ctx) })
 	a.goLoop(func() { a.reconcileLoop(ctx) })
+	a.goLoop(func() { a.unknownLoop(ctx) })
+	a.goLoop(func() { a.auditLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {
@@ -428,6 +445,7 @@ func (a *App) start(ctx context.Context) error {
 			return err
 		}
 		a.goLoop(func() { a.cluster.Run(ctx) })
+		a.goLoop(func() { a.nodeWatchLoop(ctx) })
 	} else if err := a.sessions.Boot(ctx); err != nil {
 		return err
 	}
@@ -464,8 +482,13 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 	if err != nil {
 		return err
 	}
+	lag := time.Duration(0) // the venue's default
+	if v.Name() == "binance" && a.cfg.BinanceLag > 0 {
+		lag = a.cfg.BinanceLag
+	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
 		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
+		RecvWindow: a.cfg.RecvWindow, ConsistencyLag: lag,
 	})
 	a.mu.Lock()
 	a.accounts[acct.ID] = &accountRT{acct: acct, v: v, x: x}
@@ -518,6 +541,36 @@ func (a *App) reconcileLoop(ctx context.Context) {
 		for _, rt := range rts {
 			if _, err := rt.x.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("scheduled reconcile failed", "account", rt.acct.Name, "err", err)
+			}
+		}
+	}
+}
+
+// unknownLoop asks the venues about orders whose outcome is unknown every
+// few seconds, so each is settled as soon as its answer is certain, and
+// raises the alerts of those that stay unknown.
+func (a *App) unknownLoop(ctx context.Context) {
+	every := a.cfg.UnknownEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := a.clk.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		a.mu.Lock()
+		rts := make([]*accountRT, 0, len(a.accounts))
+		for _, rt := range a.accounts {
+			rts = append(rts, rt)
+		}
+		a.mu.Unlock()
+		for _, rt := range rts {
+			if _, err := rt.x.SettleUnknown(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("settling unknown orders failed", "account", rt.acct.Name, "err", err)
 			}
 		}
 	}

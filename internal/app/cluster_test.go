@@ -447,7 +447,10 @@ func TestClusterFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := journal.NewExecutor(j, v, d.acct.ID, journal.ExecutorOptions{NotFoundGrace: time.Millisecond})
+		// The nodes are stopped: their requests have expired once the
+		// (here 1 ms) recvWindow passed, and the fake venue has no lag.
+		x := journal.NewExecutor(j, v, d.acct.ID, journal.ExecutorOptions{RecvWindow: time.Millisecond, ConsistencyLag: -1})
+		time.Sleep(5 * time.Millisecond)
 		if _, err := x.Reconcile(context.Background()); err != nil {
 			t.Errorf("final reconcile of %s: %v", d.acct.Name, err)
 		}

@@ -144,14 +144,29 @@ func TestEveryFaultThroughEveryStrategy(t *testing.T) {
 			t.Errorf("class %s never counted in tradeplane_execution_failures_total", f.class)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // alerts are stored by the raiser, synchronously
-	alerts, err := a.db.Alerts(ctx, 0, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Alerts are stored by the alert Service's writer, and an order whose
+	// outcome was unknown is failed (and alerted) only once it is proven
+	// absent: recvWindow (5 s) after its send, at the next SettleUnknown.
 	alertedSessions := map[string]bool{}
-	for _, al := range alerts {
-		alertedSessions[al.SessionID] = true
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		alerts, err := a.db.Alerts(ctx, 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, al := range alerts {
+			alertedSessions[al.SessionID] = true
+		}
+		missing := 0
+		for _, c := range combos {
+			if c.alerted && !alertedSessions[c.session] {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for _, c := range combos {
 		if c.alerted && !alertedSessions[c.session] {

@@ -151,6 +151,10 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 			continue
 		}
 		p.ResyncAccount(key, bals)
+		if pr, ok := v.(venue.PositionReader); ok {
+			ps, err := pr.Positions(ctx)
+			p.SetPositions(key, ps, err)
+		}
 		held := map[string]bool{}
 		for _, b := range bals {
 			held[b.Asset] = true

@@ -10,6 +10,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/bybit"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
@@ -42,16 +43,24 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 			return nil, fmt.Errorf("account %q: no paper exchange in this process", a.Name)
 		}
 		return f.Paper.Account(a.Name), nil
-	case "binance":
-		if len(a.APISecretEnc) == 0 {
-			return nil, fmt.Errorf("account %q has no API secret: add it again with --api-secret-file", a.Name)
+	case "bybit":
+		secret, err := f.secret(a)
+		if err != nil {
+			return nil, err
 		}
-		if f.Box == nil {
-			return nil, fmt.Errorf("account %q: no master key to decrypt its API secret (set TRADEPLANE_MASTER_KEY or --master-key-file)", a.Name)
+		cfg := bybit.Config{APIKey: a.APIKey, APISecret: string(secret)}
+		if a.BaseURL != "" {
+			applyBybitBaseURL(&cfg, a.BaseURL)
 		}
-		secret, err := f.Box.Open(a.APISecretEnc)
+		c, err := bybit.New(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		return c, nil
+	case "binance":
+		secret, err := f.secret(a)
+		if err != nil {
+			return nil, err
 		}
 		cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
 		if a.BaseURL != "" {
@@ -79,6 +88,51 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 	default:
 		return nil, fmt.Errorf("account %q: unknown venue %q", a.Name, a.Venue)
 	}
+}
+
+// secret opens the sealed API secret of a.
+func (f VenueFactory) secret(a store.Account) ([]byte, error) {
+	if len(a.APISecretEnc) == 0 {
+		return nil, fmt.Errorf("account %q has no API secret: add it again with --api-secret-file", a.Name)
+	}
+	if f.Box == nil {
+		return nil, fmt.Errorf("account %q: no master key to decrypt its API secret (set TRADEPLANE_MASTER_KEY or --master-key-file)", a.Name)
+	}
+	secret, err := f.Box.Open(a.APISecretEnc)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	return secret, nil
+}
+
+// bybitStreamHosts are the stream hosts of Bybit's REST hosts other than
+// mainnet's (the client's default): testnet and demo trading serve
+// websockets from their own host.
+var bybitStreamHosts = map[string]string{
+	"api-testnet.bybit.com": "stream-testnet.bybit.com",
+	"api-demo.bybit.com":    "stream-demo.bybit.com",
+}
+
+// applyBybitBaseURL points a Bybit client at base: REST there, and the
+// streams at base's stream host (a testnet's), or at base itself (the
+// loopback fake serves all from one host).
+func applyBybitBaseURL(cfg *bybit.Config, base string) {
+	base = strings.TrimRight(base, "/")
+	cfg.BaseURL = base
+	u, err := url.Parse(base)
+	if err != nil {
+		return
+	}
+	ws := *u
+	ws.Scheme = "ws"
+	if u.Scheme == "https" {
+		ws.Scheme = "wss"
+	}
+	if h, ok := bybitStreamHosts[u.Hostname()]; ok {
+		ws.Host = h
+	}
+	cfg.PublicWSURL = ws.String() + "/v5/public/spot"
+	cfg.PrivateWSURL = ws.String() + "/v5/private"
 }
 
 // applyBaseURL points every endpoint at one host, as testnets and the

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -34,13 +35,13 @@ import (
 var (
 	// ErrUnauthenticated: no credentials, or credentials that do not verify
 	// (malformed, unknown, revoked, expired). Maps to HTTP 401.
-	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrUnauthenticated = apperr.New(apperr.Unauthenticated, "unauthenticated")
 	// ErrForbidden: the principal's role is too low. Maps to HTTP 403.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = apperr.New(apperr.Forbidden, "forbidden")
 	// ErrRateLimited: too many failed login attempts. Maps to HTTP 429.
-	ErrRateLimited = errors.New("too many attempts")
+	ErrRateLimited = apperr.New(apperr.RateLimited, "too many attempts")
 	// ErrBadRole: a role name that is not viewer, trader or admin.
-	ErrBadRole = errors.New("unknown role")
+	ErrBadRole = apperr.New(apperr.Invalid, "unknown role")
 )
 
 // Role orders what a principal may do: viewer < trader < admin.

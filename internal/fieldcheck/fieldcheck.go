@@ -174,15 +174,15 @@ var JSONFields = AccountFields{Name: "name", Venue: "venue", BaseURL: "base_url"
 var FlagFields = AccountFields{Name: "--name", Venue: "--venue", BaseURL: "--base-url", APIKey: "--api-key", APISecret: "--api-secret-file", Tags: "--tag"}
 
 // CheckAccount is the one validation of a new account: a valid name, a
-// known venue (paper or binance), an http(s) base URL with a host and no
+// known venue (paper, binance or bybit), an http(s) base URL with a host and no
 // credentials in it, and for binance both an API key and a secret. Whether
 // the venue client can be opened with it is the caller's second check.
 func CheckAccount(a Account, f AccountFields) error {
 	if err := AccountName(f.Name, a.Name); err != nil {
 		return err
 	}
-	if a.Venue != "paper" && a.Venue != "binance" {
-		return bad(f.Venue, "%q: want paper or binance", clip(a.Venue))
+	if a.Venue != "paper" && a.Venue != "binance" && a.Venue != "bybit" {
+		return bad(f.Venue, "%q: want paper, binance or bybit", clip(a.Venue))
 	}
 	if a.BaseURL != "" {
 		if len(a.BaseURL) > MaxURLLen {
@@ -203,8 +203,8 @@ func CheckAccount(a Account, f AccountFields) error {
 	if strings.ContainsFunc(a.APIKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		return bad(f.APIKey, "contains a character that is not printable ASCII")
 	}
-	if a.Venue == "binance" && (a.APIKey == "" || a.APISecret == "") {
-		return bad(f.APIKey, "a binance account needs both %s and %s", f.APIKey, f.APISecret)
+	if a.Venue != "paper" && (a.APIKey == "" || a.APISecret == "") {
+		return bad(f.APIKey, "a %s account needs both %s and %s", a.Venue, f.APIKey, f.APISecret)
 	}
 	return Tags(f.Tags, a.Tags)
 }

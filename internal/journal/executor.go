@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/alert"
@@ -85,10 +86,18 @@ type ExecutorOptions struct {
 	// SettleTries is how many times an unknown outcome is queried by client
 	// order id before it is left to the reconciler (default 4).
 	SettleTries int
-	// NotFoundGrace: Reconcile treats "order not found" as final only for
-	// orders whose last update is at least this old (default 10 s), so a
-	// request still in flight is not declared dead.
-	NotFoundGrace time.Duration
+	// RecvWindow is how long after its timestamp the venue still accepts a
+	// signed request (Binance's recvWindow; default: the venue's
+	// RecvWindow() when it has one, else 5 s). ConsistencyLag is
+	// how long the venue's views may lag what it accepted (zero: the
+	// venue's default, DefaultConsistencyLag; negative: none). Together
+	// they decide when "not found" is proof (see certainty.go).
+	RecvWindow     time.Duration
+	ConsistencyLag time.Duration
+	// UnknownAlertAfter: an order whose outcome is still unknown this long
+	// after its intent raises a warning (default 30 s); one still unknown
+	// at max(ConsistencyLag, 2×UnknownAlertAfter) a critical alert.
+	UnknownAlertAfter time.Duration
 }
 
 // Executor places and cancels the orders of one account through the
@@ -102,6 +111,11 @@ type Executor struct {
 	alerter alert.Alerter
 	m       *Metrics
 	log     *slog.Logger
+	started time.Time // orders last sent before this were sent by an earlier process
+
+	fmu     sync.Mutex
+	flight  map[string]int            // client order ids with a request in flight here
+	alerted map[string]alert.Severity // unknown orders alerted, by the highest severity raised
 }
 
 // NewExecutor returns an Executor for accountID on v.
@@ -130,11 +144,24 @@ func NewExecutor(j *Journal, v venue.Venue, accountID int64, opts ExecutorOption
 	if opts.SettleTries <= 0 {
 		opts.SettleTries = 4
 	}
-	if opts.NotFoundGrace <= 0 {
-		opts.NotFoundGrace = 10 * time.Second
+	if opts.RecvWindow <= 0 {
+		opts.RecvWindow = DefaultRecvWindow
+		if rw, ok := v.(interface{ RecvWindow() time.Duration }); ok && rw.RecvWindow() > 0 {
+			opts.RecvWindow = rw.RecvWindow() // what the adapter stamps on every order request
+		}
+	}
+	switch {
+	case opts.ConsistencyLag == 0:
+		opts.ConsistencyLag = DefaultConsistencyLag(v.Name())
+	case opts.ConsistencyLag < 0:
+		opts.ConsistencyLag = 0
+	}
+	if opts.UnknownAlertAfter <= 0 {
+		opts.UnknownAlertAfter = DefaultUnknownAlertAfter
 	}
 	return &Executor{j: j, v: v, account: accountID, opts: opts, clock: opts.Clock, alerter: opts.Alerter,
-		m: opts.Metrics, log: opts.Logger.With("component", "executor", "account", accountID)}
+		m: opts.Metrics, log: opts.Logger.With("component", "executor", "account", accountID),
+		started: opts.Clock.Now(), flight: map[string]int{}, alerted: map[string]alert.Severity{}}
 }
 
 // Stats returns the execution counters (overall and per session) of the
@@ -271,6 +298,9 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 		return x.placeRace(ctx, in)
 	}
 	x.m.intent(in.SessionID)
+	// In flight until Place returns: SettleUnknown and Reconcile never
+	// judge an order whose request may still be on its way.
+	defer x.sending(id)()
 
 	var attempt int
 	backoff := x.opts.Backoff
@@ -549,10 +579,12 @@ func (x *Executor) fillWrites(ctx context.Context, in Intent, o venue.Order) ([]
 
 // settle queries an order whose outcome is unknown (or that was stored
 // non-terminal) up to SettleTries times. Found: reconciled and the venue's
-// view recorded. Not found on every try: the venue never saw it, so it is
-// failed (terminal) — safe because the request is no longer in flight after
-// the tries' backoff. Otherwise it stays unknown for Reconcile, with a
-// critical alert. from is the outcome counted earlier for this order.
+// view recorded. Not found on every try: failed (terminal) only when the
+// certainty rule proves the venue never executed it (see certainty.go);
+// otherwise it stays unknown, for SettleUnknown and Reconcile, and the error
+// wraps venue.ErrUnknownOutcome so the caller's step stays open. from is the
+// outcome counted earlier for this order; stored says the order is not
+// being placed by this call (another call may have it in flight).
 func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, stored bool) (venue.Order, error) {
 	id := in.Request.ClientOrderID
 	backoff := x.opts.Backoff
@@ -585,29 +617,75 @@ func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, stored b
 		}
 		x.m.failure(string(venue.ClassOf(err)))
 	}
+	msg := ""
 	if notFound > 0 && notFound == tries && tries == x.opts.SettleTries {
-		rec := x.base(KindReconciled, in)
-		rec.Message = fmt.Sprintf("venue never saw the order (not found %d times)", notFound)
-		fail := x.base(KindFailed, in)
-		fail.ErrorClass, fail.Message = string(venue.ClassNotFound), "order not executed: "+lastErr.Error()
-		x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: id, Status: store.OrderFailed,
-			ExecutedQty: zero, QuoteQty: zero, Fence: in.Fence, At: x.clock.Now()}, events: []*Event{rec, fail}})
-		x.m.failure(string(venue.ClassNotFound))
-		x.m.settled(store.OrderFailed)
-		x.m.outcome(in.SessionID, OutcomeFailed, from)
-		x.raise(ctx, alert.Warning, in, "order %q: outcome was unknown and the venue never saw it: failed", id)
-		return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: string(venue.ClassNotFound), Err: lastErr}
+		row, err := x.j.db.OrderByClientID(ctx, id)
+		if err != nil {
+			lastErr = err
+		} else {
+			var ab absence
+			if stored {
+				ab, err = x.judgeAbsent(ctx, row)
+			} else {
+				ab, err = x.judgeAbsentSelf(ctx, row)
+			}
+			switch {
+			case err != nil:
+				lastErr = err
+			case ab.found != nil:
+				x.m.settled(string(ab.found.Status))
+				x.m.outcome(in.SessionID, outcomeOf(ab.found.Status), from)
+				return x.answered(ctx, in, *ab.found, "settled by order history", nil)
+			case ab.proven:
+				return venue.Order{}, x.neverExecuted(ctx, in, row, from, ab, lastErr)
+			default:
+				msg = ab.reason
+			}
+		}
 	}
 	if lastErr == nil {
 		lastErr = errors.New("not settled")
 	}
+	if msg == "" {
+		msg = fmt.Sprintf("outcome still unknown after %d queries: %v", tries, lastErr)
+	}
 	ev := x.base(KindError, in)
-	ev.ErrorClass, ev.Message = ClassUnsettled, fmt.Sprintf("outcome still unknown after %d queries: %v; left to reconciliation", tries, lastErr)
+	ev.ErrorClass, ev.Message = ClassUnsettled, msg+"; left to reconciliation"
 	x.durable(ctx, in, write{events: []*Event{ev}})
 	x.m.failure(ClassUnsettled)
 	x.m.outcome(in.SessionID, OutcomeUnsettled, from)
-	x.raise(ctx, alert.Critical, in, "order %q: outcome unknown and not settled: %v", id, lastErr)
-	return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindUnknownOutcome, Class: ClassUnsettled, Err: lastErr}
+	return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindUnknownOutcome, Class: ClassUnsettled,
+		Err: fmt.Errorf("%w: %s", venue.ErrUnknownOutcome, msg)}
+}
+
+// judgeAbsentSelf is judgeAbsent for the Place call that sent the order
+// itself: its own request has been answered, so it is not in flight.
+func (x *Executor) judgeAbsentSelf(ctx context.Context, o store.Order) (absence, error) {
+	return x.judge(ctx, o, false)
+}
+
+// neverExecuted fails an order the certainty rule proved the venue never
+// executed: journaled (reconciled with class not_found, failed), counted and
+// alerted.
+func (x *Executor) neverExecuted(ctx context.Context, in Intent, o store.Order, from Outcome, ab absence, lastErr error) error {
+	id := o.ClientOrderID
+	rec := x.base(KindReconciled, in)
+	rec.ErrorClass, rec.Message = string(venue.ClassNotFound), "venue never saw the order: "+ab.reason
+	fail := x.base(KindFailed, in)
+	fail.ErrorClass, fail.Message = string(venue.ClassNotFound), "order not executed: "+ab.reason
+	if _, err := x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: id, Status: store.OrderFailed,
+		ExecutedQty: o.ExecutedQty, QuoteQty: o.QuoteQty, Fence: max(in.Fence, o.Fence), At: x.clock.Now()}, events: []*Event{rec, fail}}); err != nil {
+		return &Error{Op: "place order", ClientOrderID: id, Kind: KindUnknownOutcome, Class: ClassJournal, Err: err}
+	}
+	x.m.failure(string(venue.ClassNotFound))
+	x.m.settled(store.OrderFailed)
+	x.m.outcome(in.SessionID, OutcomeFailed, from)
+	x.forgetUnknown(id)
+	x.raise(ctx, alert.Warning, in, "order %q: outcome was unknown; %s: failed", id, ab.reason)
+	if lastErr == nil {
+		lastErr = venue.ErrOrderNotFound
+	}
+	return &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: string(venue.ClassNotFound), Err: lastErr}
 }
 
 // Cancel cancels the order named by in.Request.ClientOrderID (and Symbol).
@@ -686,7 +764,16 @@ func (x *Executor) RecordTrade(ctx context.Context, t venue.Trade, sessionID str
 			}
 		}
 	}
-	return x.recordTrade(ctx, t, sessionID, "stream", fence)
+	inserted, err := x.recordTrade(ctx, t, sessionID, "stream", fence)
+	if err == nil && inserted && t.ClientOrderID != "" {
+		if cerr := x.CorrectLate(ctx, t.ClientOrderID, "the user stream"); cerr != nil {
+			x.log.Error("correct a late fill", "order", t.ClientOrderID, "err", cerr)
+		}
+		if ferr := x.followFills(ctx, t.ClientOrderID); ferr != nil {
+			x.log.Error("record a stream fill on its order", "order", t.ClientOrderID, "err", ferr)
+		}
+	}
+	return inserted, err
 }
 
 func (x *Executor) recordTrade(ctx context.Context, t venue.Trade, sessionID, source string, fence int64) (bool, error) {

@@ -181,12 +181,20 @@ func TestPlaceEveryFaultClass(t *testing.T) {
 		{fault: paper.FaultFilterReject, kinds: []string{"intent", "sent(rejected)", "rejected(rejected)"},
 			status: "rejected", errKind: journal.KindRejected, class: "rejected", alerted: alert.Warning, sends: 1,
 			outcome: journal.OutcomeRejected, errIsWant: venue.ErrRejected},
+		// Not found right after an unknown outcome is no proof: the order
+		// stays unknown until recvWindow and the venue's lag have passed
+		// (TestUnknownUntilCertain goes on from here).
 		{fault: paper.FaultTimeoutBeforeExecution,
-			kinds:  []string{"intent", "sent(unknown_outcome)", "unknown_outcome(unknown_outcome)", "reconciled", "failed(not_found)"},
-			status: "failed", errKind: journal.KindFailed, class: "unknown_outcome", alerted: alert.Warning, sends: 1, outcome: journal.OutcomeFailed},
+			kinds:  []string{"intent", "sent(unknown_outcome)", "unknown_outcome(unknown_outcome)", "error(unsettled)"},
+			status: "unknown", errKind: journal.KindUnknownOutcome, class: "unknown_outcome", sends: 1, outcome: journal.OutcomeUnsettled,
+			errIsWant: venue.ErrUnknownOutcome},
+		// Not found right after an unknown outcome is no proof: the order
+		// stays unknown until recvWindow and the venue's lag have passed
+		// (TestUnknownUntilCertain goes on from here).
 		{fault: paper.FaultServerError,
-			kinds:  []string{"intent", "sent(unknown_outcome)", "unknown_outcome(unknown_outcome)", "reconciled", "failed(not_found)"},
-			status: "failed", errKind: journal.KindFailed, class: "unknown_outcome", alerted: alert.Warning, sends: 1, outcome: journal.OutcomeFailed},
+			kinds:  []string{"intent", "sent(unknown_outcome)", "unknown_outcome(unknown_outcome)", "error(unsettled)"},
+			status: "unknown", errKind: journal.KindUnknownOutcome, class: "unknown_outcome", sends: 1, outcome: journal.OutcomeUnsettled,
+			errIsWant: venue.ErrUnknownOutcome},
 		{fault: paper.FaultTimeoutAfterExecution,
 			kinds:  []string{"intent", "sent(unknown_outcome)", "unknown_outcome(unknown_outcome)", "reconciled", "acknowledged", "filled", "fill"},
 			status: "filled", class: "unknown_outcome", sends: 1, venueHas: true, outcome: journal.OutcomeFilled},
@@ -299,8 +307,9 @@ func TestUnsettledIsLeftForReconcile(t *testing.T) {
 	if o, _ := b.db.OrderByClientID(ctx, "s1-3-0"); o.Status != store.OrderUnknown {
 		t.Fatalf("status %s", o.Status)
 	}
-	al := b.alerts.Alerts()
-	if len(al) != 1 || al[0].Severity != alert.Critical {
+	// Unknown for a moment is not yet alarming: alerts come with age
+	// (SettleUnknown), not at once.
+	if al := b.alerts.Alerts(); len(al) != 0 {
 		t.Fatalf("alerts %+v", al)
 	}
 	rep, err := b.x.Reconcile(ctx)
@@ -323,7 +332,7 @@ func TestUnsettledIsLeftForReconcile(t *testing.T) {
 
 func TestReconcileAtStartup(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(o *journal.ExecutorOptions) { o.NotFoundGrace = time.Minute })
+	b := setup(t, nil)
 	old := time.Now().Add(-time.Hour)
 	// A crash after the intent committed: one request never left, one did
 	// (the venue has it), one is too fresh to call dead, one was open.
@@ -450,7 +459,7 @@ func TestFilledOrderNeverTerminalWithoutFills(t *testing.T) {
 	b := setup(t, nil)
 	fv := &flakyTrades{spyVenue: b.spy, failing: true}
 	x := journal.NewExecutor(b.j, fv, b.account, journal.ExecutorOptions{Alerter: b.alerts, Metrics: b.metrics,
-		Backoff: time.Millisecond, NotFoundGrace: time.Nanosecond, Logger: slog.New(slog.DiscardHandler)})
+		Backoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	o, err := x.Place(ctx, b.intent("fills-later"))
 	if err != nil || o.Status != venue.StatusFilled {
 		t.Fatalf("place: %+v %v", o, err)

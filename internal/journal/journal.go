@@ -46,6 +46,7 @@ const (
 	KindUnknownOutcome  Kind = "unknown_outcome"  // the request may or may not have executed
 	KindReconciled      Kind = "reconciled"       // what the venue said when asked by client order id
 	KindFill            Kind = "fill"             // one trade, recorded once (fills table)
+	KindCorrected       Kind = "corrected"        // the journal had closed the order (failed, canceled) but the venue executed it: the row moves to its true state
 	KindDrift           Kind = "drift"            // state disagreed with the venue (other parts)
 	KindError           Kind = "error"            // an error without a better kind (other parts)
 )

@@ -65,17 +65,23 @@ type Config struct {
 	SettleOrders SettleFunc
 }
 
-// Feed runs the loops. Create with New, add accounts, then Run.
+// Feed runs the loops. Create with New, add accounts, then Run; remove an
+// account with RemoveAccount, which stops its loops.
 type Feed struct {
 	cfg Config
 	log *slog.Logger
 
 	mu       sync.Mutex
 	accounts map[int64]*feedAccount
-	streams  map[string]bool // venue key → price stream started
-	prices   map[string]venue.PriceTick
+	// streams maps a venue key to the account whose venue streams the
+	// prices of every account with that key.
+	streams map[string]*feedAccount
+	prices  map[string]venue.PriceTick
+	// wg counts every goroutine of the feed; Add is only called under mu
+	// while !stopping, so it never races Run's Wait.
 	wg       sync.WaitGroup
 	ctx      context.Context
+	stopping bool
 }
 
 type feedAccount struct {
@@ -87,6 +93,14 @@ type feedAccount struct {
 	// settling: a SettleOrders call runs; again: another was asked for
 	// meanwhile. Both guarded by Feed.mu.
 	settling, again bool
+	// ctx ends the account's loops (canceled by RemoveAccount or when
+	// Run's context ends); loops counts them. Guarded by Feed.mu; nil
+	// until the loops start.
+	ctx    context.Context
+	cancel context.CancelFunc
+	loops  sync.WaitGroup
+	// removed: RemoveAccount took the account out; nothing starts for it.
+	removed bool
 }
 
 // New returns a feed; nothing runs until Run.
@@ -106,7 +120,7 @@ func New(cfg Config) *Feed {
 	if cfg.PriceSnapshotEvery <= 0 {
 		cfg.PriceSnapshotEvery = time.Minute
 	}
-	return &Feed{cfg: cfg, log: cfg.Log, accounts: map[int64]*feedAccount{}, streams: map[string]bool{}, prices: map[string]venue.PriceTick{}}
+	return &Feed{cfg: cfg, log: cfg.Log, accounts: map[int64]*feedAccount{}, streams: map[string]*feedAccount{}, prices: map[string]venue.PriceTick{}}
 }
 
 // AccountKey is the portfolio's id of a stored account.
@@ -131,14 +145,67 @@ func (f *Feed) AddAccount(ctx context.Context, a store.Account, v venue.Venue) e
 	}
 	f.mu.Lock()
 	fa := &feedAccount{acct: a, v: v}
+	old := f.accounts[a.ID]
 	f.accounts[a.ID] = fa
-	running := f.ctx
 	f.mu.Unlock()
-	f.Resync(ctx, a.ID)
-	if running != nil {
-		f.startAccount(running, fa)
+	if old != nil {
+		f.stopAccount(old) // added again (e.g. new credentials): one set of loops
 	}
+	f.Resync(ctx, a.ID)
+	f.mu.Lock()
+	f.startAccountLocked(fa)
+	f.mu.Unlock()
 	return nil
+}
+
+// RemoveAccount stops the account's loops (user stream, resync, order
+// settling, and the price stream when it was this account's, which another
+// account of the same venue then takes over) and waits for them; the feed
+// no longer reads or writes anything of the account. The caller removes it
+// from the portfolio and the store. An unknown id is ignored.
+func (f *Feed) RemoveAccount(accountID int64) {
+	f.mu.Lock()
+	fa := f.accounts[accountID]
+	if fa != nil {
+		delete(f.accounts, accountID)
+	}
+	f.mu.Unlock()
+	if fa != nil {
+		f.stopAccount(fa)
+	}
+}
+
+// stopAccount cancels fa's loops, waits for them, and hands its price stream
+// to another account of its venue.
+func (f *Feed) stopAccount(fa *feedAccount) {
+	f.mu.Lock()
+	fa.removed = true
+	cancel := fa.cancel
+	key := venueKey(fa.acct)
+	handOver := f.streams[key] == fa
+	if handOver {
+		delete(f.streams, key)
+	}
+	f.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	fa.loops.Wait()
+	if !handOver {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.streams[key] != nil {
+		return
+	}
+	for _, other := range f.accounts {
+		if venueKey(other.acct) == key && other.ctx != nil && !other.removed {
+			f.streams[key] = other
+			f.goLocked(other, func(ctx context.Context) { f.priceLoop(ctx, other) })
+			return
+		}
+	}
 }
 
 // Resync reads every wallet of one account from its venue, replaces our
@@ -156,6 +223,9 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 	}
 	now := f.cfg.Clock.Now()
 	bals, err := fa.v.Balances(ctx)
+	if err != nil && ctx.Err() != nil {
+		return // stopped (the account was removed, or the feed ends)
+	}
 	if err != nil {
 		f.report(ctx, fa.acct, "read balances", err)
 		f.markFailed(ctx, fa.acct, err.Error(), now)
@@ -165,6 +235,13 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 	if err != nil {
 		f.report(ctx, fa.acct, "resync balances", err)
 		return
+	}
+	if pr, ok := fa.v.(venue.PositionReader); ok {
+		ps, err := pr.Positions(ctx)
+		if err != nil {
+			f.report(ctx, fa.acct, "read positions", err)
+		}
+		_ = f.cfg.Portfolio.SetPositions(AccountKey(fa.acct), ps, err)
 	}
 	f.mu.Lock()
 	first := !fa.synced
@@ -188,7 +265,7 @@ func (f *Feed) Resync(ctx context.Context, accountID int64) {
 		})
 	}
 	for w, bs := range byWallet {
-		if err := f.cfg.Store.ReplaceWallet(ctx, fa.acct.ID, w, bs, now); err != nil {
+		if err := f.cfg.Store.ReplaceWallet(ctx, fa.acct.ID, w, bs, now); err != nil && ctx.Err() == nil {
 			f.report(ctx, fa.acct, "store balances", err)
 		}
 	}
@@ -250,44 +327,38 @@ func (f *Feed) report(ctx context.Context, a store.Account, what string, err err
 func (f *Feed) Run(ctx context.Context) error {
 	f.mu.Lock()
 	f.ctx = ctx
-	accts := make([]*feedAccount, 0, len(f.accounts))
 	for _, fa := range f.accounts {
-		accts = append(accts, fa)
-	}
-	f.mu.Unlock()
-	for _, fa := range accts {
-		f.startAccount(ctx, fa)
+		f.startAccountLocked(fa)
 	}
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
 		f.snapshotLoop(ctx)
 	}()
+	f.mu.Unlock()
 	<-ctx.Done()
+	f.mu.Lock()
+	f.stopping = true // no wg.Add from here on: Wait cannot race one
+	f.mu.Unlock()
 	f.wg.Wait()
 	return nil
 }
 
-func (f *Feed) startAccount(ctx context.Context, fa *feedAccount) {
-	f.mu.Lock()
-	key := venueKey(fa.acct)
-	startPrices := !f.streams[key]
-	f.streams[key] = true
-	f.mu.Unlock()
-	if startPrices {
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			f.priceLoop(ctx, fa)
-		}()
+// startAccountLocked starts fa's loops under a context of its own, unless
+// Run has not started (Run starts them), the feed is stopping, fa was
+// removed or its loops run already. The caller holds f.mu.
+func (f *Feed) startAccountLocked(fa *feedAccount) {
+	if f.ctx == nil || f.stopping || fa.removed || fa.ctx != nil {
+		return
 	}
-	f.wg.Add(2)
-	go func() {
-		defer f.wg.Done()
-		f.userLoop(ctx, fa)
-	}()
-	go func() {
-		defer f.wg.Done()
+	fa.ctx, fa.cancel = context.WithCancel(f.ctx)
+	key := venueKey(fa.acct)
+	if f.streams[key] == nil {
+		f.streams[key] = fa
+		f.goLocked(fa, func(ctx context.Context) { f.priceLoop(ctx, fa) })
+	}
+	f.goLocked(fa, func(ctx context.Context) { f.userLoop(ctx, fa) })
+	f.goLocked(fa, func(ctx context.Context) {
 		t := f.cfg.Clock.NewTicker(f.cfg.ResyncEvery)
 		defer t.Stop()
 		for {
@@ -298,7 +369,26 @@ func (f *Feed) startAccount(ctx context.Context, fa *feedAccount) {
 				f.Resync(ctx, fa.acct.ID)
 			}
 		}
+	})
+}
+
+// goLocked runs fn(fa's context) as one of fa's loops, counted by the feed
+// (Run waits for it) and by fa (RemoveAccount waits for it); it reports
+// false, starting nothing, when the feed is stopping or fa's loops were
+// stopped. The caller holds f.mu.
+func (f *Feed) goLocked(fa *feedAccount, fn func(ctx context.Context)) bool {
+	if f.stopping || fa.removed || fa.ctx == nil {
+		return false
+	}
+	f.wg.Add(1)
+	fa.loops.Add(1)
+	ctx := fa.ctx
+	go func() {
+		defer f.wg.Done()
+		defer fa.loops.Done()
+		fn(ctx)
 	}()
+	return true
 }
 
 // priceLoop streams prices into the book, resubscribing with a backoff when
@@ -307,6 +397,9 @@ func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
 	backoff := time.Second
 	for ctx.Err() == nil {
 		ch, err := fa.v.SubscribePrices(ctx, nil)
+		if err != nil && ctx.Err() != nil {
+			return
+		}
 		if err != nil {
 			f.report(ctx, fa.acct, "subscribe prices", err)
 		} else {
@@ -340,6 +433,9 @@ func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 	key := AccountKey(fa.acct)
 	for first := true; ctx.Err() == nil; first = false {
 		ch, err := fa.v.SubscribeUser(ctx)
+		if err != nil && ctx.Err() != nil {
+			return
+		}
 		if err != nil {
 			f.report(ctx, fa.acct, "subscribe user stream", err)
 		} else {
@@ -393,11 +489,7 @@ func (f *Feed) settleOrders(ctx context.Context, fa *feedAccount) {
 		f.mu.Unlock()
 		return
 	}
-	fa.settling = true
-	f.mu.Unlock()
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
+	started := f.goLocked(fa, func(ctx context.Context) {
 		for {
 			if err := f.cfg.SettleOrders(ctx, fa.acct.ID); err != nil && ctx.Err() == nil {
 				f.report(ctx, fa.acct, "settle orders after reconnect", err)
@@ -411,7 +503,9 @@ func (f *Feed) settleOrders(ctx context.Context, fa *feedAccount) {
 			fa.again = false
 			f.mu.Unlock()
 		}
-	}()
+	})
+	fa.settling = started
+	f.mu.Unlock()
 }
 
 // snapshotLoop records equity (total and per account) and prices.

@@ -3,11 +3,13 @@ package portfolio
 import (
 	"errors"
 	"strings"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // ErrNotFound is matched (errors.Is) by errors about an account or market the
 // portfolio does not know.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = apperr.New(apperr.NotFound, "not found")
 
 // Problem is one reason an input was refused; Field names the offender (an
 // asset, an account, a session) and Message says what is wrong with it.
@@ -23,6 +25,9 @@ type Problem struct {
 type ValidationError struct {
 	Problems []Problem
 }
+
+// ErrorCode is apperr.Invalid: the input was refused, nothing changed.
+func (e *ValidationError) ErrorCode() apperr.Code { return apperr.Invalid }
 
 // Error joins the problems, each naming its offender.
 func (e *ValidationError) Error() string {

@@ -141,6 +141,10 @@ type account struct {
 	meta    Account
 	wallets map[venue.Wallet]*walletState
 	groups  []*group // account, venue, then each distinct tag
+	// positions are shown, not valued (see PositionView); positionsErr
+	// says why they could not be read.
+	positions    []PositionView
+	positionsErr string
 }
 
 type walletState struct {

@@ -92,6 +92,10 @@ type AccountView struct {
 	Account
 	Totals
 	Wallets []WalletView `json:"wallets"`
+	// Positions are the account's open derivatives positions, not counted
+	// in Totals; PositionsError says why they could not be read.
+	Positions      []PositionView `json:"positions,omitempty"`
+	PositionsError string         `json:"positions_error,omitempty"`
 }
 
 // Snapshot is the full breakdown at one version, ready for JSON (decimals as
@@ -306,7 +310,7 @@ func (p *Portfolio) Snapshot() Snapshot {
 
 	byAcct, byVenue, byWallet, byTag, byAsset := builders{}, builders{}, builders{}, builders{}, builders{}
 	for _, acc := range p.accts {
-		av := AccountView{Account: acc.meta, Wallets: []WalletView{}}
+		av := AccountView{Account: acc.meta, Wallets: []WalletView{}, Positions: slices.Clone(acc.positions), PositionsError: acc.positionsErr}
 		av.Tags = slices.Clone(acc.meta.Tags)
 		targets := []*builder{byAcct.get(acc.meta.ID), byVenue.get(acc.meta.Venue)}
 		for _, tag := range groupTags(acc.meta.Tags) { // a tag given twice counts once

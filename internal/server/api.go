@@ -53,6 +53,7 @@ func (s *Server) registerAPI() {
 	api(v, "GET /api/v1/collateral", s.getCollateral)
 	api(a, "PUT /api/v1/collateral/{asset}", s.putCollateral)
 	api(v, "GET /api/v1/journal", s.getJournal)
+	api(v, "GET /api/v1/journal/audit", s.auditJournal)
 	s.handleStream(v, "GET /api/v1/journal/stream", s.topicStream(TopicJournal))
 	api(v, "GET /api/v1/pnl", s.getPnL)
 	api(t, "POST /api/v1/pnl/backfill", s.startBackfill)
@@ -851,6 +852,43 @@ func (s *Server) getJournal(w http.ResponseWriter, r *http.Request) {
 		out = append(out, ToJournalJSON(e))
 	}
 	writeJSON(w, http.StatusOK, list("events", out, next))
+}
+
+// auditJournal runs the journal audit of ?account= over [from, to)
+// (RFC 3339; default the last 24 hours).
+func (s *Server) auditJournal(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Auditor == nil {
+		s.writeErr(w, r, unavailable("the journal audit"))
+		return
+	}
+	q := r.URL.Query()
+	account := q.Get("account")
+	if account == "" {
+		s.writeErr(w, r, invalidf("account is required"))
+		return
+	}
+	to := s.clk.Now().UTC()
+	from := to.Add(-24 * time.Hour)
+	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				s.writeErr(w, r, invalidf("%s %q: want an RFC 3339 time", name, truncate(v, 40)))
+				return
+			}
+			*dst = t.UTC()
+		}
+	}
+	if !from.Before(to) {
+		s.writeErr(w, r, invalidf("from must be before to"))
+		return
+	}
+	rep, err := s.deps.Auditor.AuditJournal(r.Context(), account, from, to)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // --- pnl and jobs ----------------------------------------------------------

@@ -8,6 +8,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -84,6 +85,21 @@ type SessionView struct {
 	// Warnings are things the change was allowed to do but that deserve a
 	// look, e.g. fixed allocations over the account's collateral value.
 	Warnings []string `json:"warnings,omitempty"`
+	// UnknownOrders are the session's orders whose outcome is not known
+	// yet; while one is, the session places no new order on its symbol.
+	UnknownOrders []UnknownOrderView `json:"unknown_orders,omitempty"`
+}
+
+// UnknownOrderView is an order whose outcome the venue has not yet
+// answered for certain, and how long it has been so.
+type UnknownOrderView struct {
+	ClientOrderID string           `json:"client_order_id"`
+	Symbol        string           `json:"symbol"`
+	Side          string           `json:"side"`
+	Quantity      udecimal.Decimal `json:"quantity"`
+	Status        string           `json:"status"` // intent or unknown
+	Since         time.Time        `json:"since"`
+	AgeSeconds    int64            `json:"age_seconds"`
 }
 
 // Allocation kinds of a session.
@@ -215,8 +231,10 @@ type TradeAllAllocation struct {
 
 // Trade All run and result states.
 const (
-	RunRunning  = "running"
-	RunDone     = "done"
+	RunRunning = "running"
+	RunDone    = "done"
+	// RunPartial: the run is over; some steps failed and some were done.
+	RunPartial  = "partial"
 	RunCanceled = "canceled"
 	RunFailed   = "failed"
 
@@ -225,6 +243,23 @@ const (
 	ResultOK      = "ok"
 	ResultFailed  = "failed"
 	ResultSkipped = "skipped"
+)
+
+// The value sets of the API's enumerated fields. The OpenAPI document's
+// enums are these lists (a test checks that every enum in it is one of
+// them, and internal/app's that every service state maps into them).
+var (
+	// RunStates are TradeAllRun.State's values.
+	RunStates = []string{RunRunning, RunDone, RunPartial, RunCanceled, RunFailed}
+	// ResultStates are TradeAllResult.State's values.
+	ResultStates = []string{ResultPending, ResultRunning, ResultOK, ResultFailed, ResultSkipped}
+	// AllocationKinds are SessionSpec.AllocationKind's values.
+	AllocationKinds = []string{AllocationFixed, AllocationShare}
+	// NodeHealths are NodeView.Health's values.
+	NodeHealths = []string{NodeUp, NodeLate, NodeDown}
+	// PnLIntervals are the interval values of PnL reports and backfills;
+	// the first is the default.
+	PnLIntervals = []string{"1h", "1d"}
 )
 
 // TradeAllResult is one session's part of a run.
@@ -268,6 +303,13 @@ type TradeAll interface {
 // Journal reads the execution journal; *store.DB satisfies it.
 type Journal interface {
 	JournalEvents(ctx context.Context, q store.EventQuery) ([]store.JournalEvent, error)
+}
+
+// Auditor compares an account's journal with the venue's own history
+// (journal.Audit) on the node that holds the venue. A nil Auditor makes
+// GET /api/v1/journal/audit answer 503.
+type Auditor interface {
+	AuditJournal(ctx context.Context, account string, from, to time.Time) (journal.AuditReport, error)
 }
 
 // PnLQuery selects a PnL report. Scope is "desk", "account:<name>" or
@@ -353,6 +395,13 @@ type NodeView struct {
 	Health string `json:"health"`
 	Self   bool   `json:"self"`
 }
+
+// Node health values (NodeView.Health).
+const (
+	NodeUp   = "up"
+	NodeLate = "late"
+	NodeDown = "down"
+)
 
 // Nodes lists the cluster's nodes (one on SQLite).
 type Nodes interface {

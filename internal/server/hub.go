@@ -112,11 +112,15 @@ func (h *hub) count() int {
 // stream serves s as text/event-stream until the client goes, the
 // subscriber is dropped or the server stops. initial frames (the current
 // state) are written first so a client never misses what happened before
-// it subscribed.
+// it subscribed. Every batch of writes has StreamWriteTimeout to reach the
+// client: one that stops reading is cut off then, so a stalled client never
+// pins the handler past Close.
 func (srv *Server) stream(w http.ResponseWriter, r *http.Request, s *subscriber, initial ...[]byte) {
 	defer srv.hub.unsubscribe(s)
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // streams outlive the request timeout
+	// Network deadlines are wall-clock time, not the server's clock.
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(srv.cfg.StreamWriteTimeout)) }
+	deadline()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -142,6 +146,7 @@ func (srv *Server) stream(w http.ResponseWriter, r *http.Request, s *subscriber,
 		case <-srv.done:
 			return
 		case <-keepalive.C:
+			deadline()
 			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
 				return
 			}
@@ -149,6 +154,7 @@ func (srv *Server) stream(w http.ResponseWriter, r *http.Request, s *subscriber,
 			if !ok {
 				return
 			}
+			deadline()
 			if _, err := w.Write(m.frame()); err != nil {
 				return
 			}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/tradeplane/tradeplane/internal/auth"
 )
 
 // The OpenAPI 3.1 document is written here as data, by hand and apart from
@@ -55,6 +57,7 @@ var apiOps = []apiOp{
 	{method: "GET", path: "/api/v1/collateral", summary: "Effective collateral ratios", tag: "collateral", role: "viewer", query: []string{"account"}, response: "Ratios"},
 	{method: "PUT", path: "/api/v1/collateral/{asset}", summary: "Set an asset's ratio (0 to 1; empty removes the override)", tag: "collateral", role: "admin", request: "RatioChange", response: "CollateralVersion"},
 	{method: "GET", path: "/api/v1/journal", summary: "Journal events, newest first", tag: "journal", role: "viewer", query: []string{"session", "kind", "failures", "limit", "cursor"}, response: "JournalList"},
+	{method: "GET", path: "/api/v1/journal/audit", summary: "Compare an account's journal with the venue's own order and trade history; every difference", tag: "journal", role: "viewer", query: []string{"account", "from", "to"}, response: "AuditReport"},
 	{method: "GET", path: "/api/v1/journal/stream", summary: "New journal events (SSE, event \"journal\")", tag: "journal", role: "viewer", stream: true},
 	{method: "GET", path: "/api/v1/pnl", summary: "PnL report with equity and interval averages", tag: "pnl", role: "viewer", query: []string{"scope", "interval", "from", "to"}, response: "PnLReport"},
 	{method: "POST", path: "/api/v1/pnl/backfill", summary: "Start a PnL backfill job; follow it at /api/v1/jobs/{id}", tag: "pnl", role: "trader", request: "BackfillRequest", response: "Job", status: "202"},
@@ -75,7 +78,10 @@ var apiOps = []apiOp{
 
 type obj = map[string]any
 
-func str() obj             { return obj{"type": "string"} }
+func str() obj { return obj{"type": "string"} }
+func enum(values []string) obj {
+	return obj{"type": "string", "enum": values}
+}
 func dec() obj             { return obj{"type": "string", "description": "exact decimal"} }
 func tstamp() obj          { return obj{"type": "string", "format": "date-time"} }
 func integer() obj         { return obj{"type": "integer"} }
@@ -90,7 +96,7 @@ func listOf(key, item string) obj {
 var schemas = obj{
 	"Any":   obj{"type": "object"},
 	"Error": object(obj{"error": object(obj{"code": str(), "message": str()})}),
-	"Me":    object(obj{"token_id": str(), "name": str(), "role": obj{"enum": []string{"viewer", "trader", "admin"}}}),
+	"Me":    object(obj{"token_id": str(), "name": str(), "role": enum(roleNames())}),
 	"Account": object(obj{"id": integer(), "name": str(), "venue": str(), "tags": arr(str()),
 		"has_credentials": boolean(), "created_at": tstamp()}),
 	"AccountList": listOf("accounts", "Account"),
@@ -99,16 +105,21 @@ var schemas = obj{
 		"state": str(), "state_reason": str(), "allocation_kind": str(), "allocation": dec(), "pnl": dec(), "last_step_at": tstamp(),
 		"last_error": str(), "restarts_auto": integer(), "restarts_manual": integer(), "params": obj{"type": "object"}, "updated_at": tstamp(),
 		"node":     obj{"type": "string", "description": "the node that runs the session now; empty when none does"},
-		"warnings": obj{"type": "array", "items": str(), "description": "what a change was allowed to do but deserves a look"}}),
+		"warnings": obj{"type": "array", "items": str(), "description": "what a change was allowed to do but deserves a look"},
+		"unknown_orders": obj{"type": "array", "description": "orders whose outcome is not known yet; the session places no new order on their symbols meanwhile",
+			"items": object(obj{"client_order_id": str(), "symbol": str(), "side": str(), "quantity": dec(), "status": str(), "since": tstamp(), "age_seconds": integer()})}}),
 	"SessionList": listOf("sessions", "Session"),
+	"AuditReport": object(obj{"account_id": integer(), "from": tstamp(), "to": tstamp(), "symbols": arr(str()), "orders": integer(), "trades": integer(),
+		"differences": arr(object(obj{"kinds": arr(obj{"enum": []string{"missing", "extra", "status", "executed_qty", "fee", "fills"}}), "symbol": str(),
+			"client_order_id": str(), "venue_order_id": str(), "trade_id": str(), "journal": str(), "venue": str()}))}),
 	"Node": object(obj{"id": str(), "addr": str(), "version": str(), "sessions": integer(), "started_at": tstamp(), "seen_at": tstamp(),
-		"health": obj{"enum": []string{"up", "late", "down"}}, "self": boolean()}),
+		"health": enum(NodeHealths), "self": boolean()}),
 	"NodeList": listOf("nodes", "Node"),
 	"NewSession": object(obj{"name": str(), "strategy": obj{"type": "string", "description": "dca, grid, rebalance, twap, ..."}, "account": str(),
-		"symbols": arr(str()), "params": obj{"type": "object"}, "allocation_kind": obj{"enum": []string{"fixed", "share"}, "default": "fixed"},
+		"symbols": arr(str()), "params": obj{"type": "object"}, "allocation_kind": withDefault(enum(AllocationKinds), AllocationFixed),
 		"allocation": dec(), "tags": arr(str()), "start": boolean()}),
 	"BackfillRequest": object(obj{"account": str(), "from": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"},
-		"to": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"}, "interval": obj{"enum": []string{"1h", "1d"}, "default": "1h"}, "symbols": arr(str()),
+		"to": obj{"type": "string", "description": "RFC 3339 time or YYYY-MM-DD"}, "interval": withDefault(enum(PnLIntervals), PnLIntervals[0]), "symbols": arr(str()),
 		"opening_equity": obj{"type": "string", "description": "the account's equity before its first fill, in the quote asset (a decimal; default 0)"}}),
 	"BackfillPreview": object(obj{"account": str(), "from": tstamp(), "to": tstamp(), "interval": str(), "symbols": arr(str()),
 		"size": object(obj{"days": integer(), "windows_per_symbol": integer(), "points_per_series": integer(), "max_days": integer(),
@@ -136,12 +147,12 @@ var schemas = obj{
 		"message": str(), "error": str(), "orders": arr(ref("PlannedOrder")),
 		"allocation": object(obj{"ok": boolean(), "required": dec(), "available": obj{"type": "string", "description": "exact decimal; absent without an allocation limit"},
 			"message": str()})}),
-	"TradeAllResult": object(obj{"session_id": str(), "state": obj{"enum": []string{"pending", "running", "ok", "failed", "skipped"}},
+	"TradeAllResult": object(obj{"session_id": str(), "state": enum(ResultStates),
 		"message": str(), "orders": integer(), "started_at": tstamp(), "finished_at": tstamp(),
 		"node": obj{"type": "string", "description": "the node that stepped the session"}}),
 	"TradeAllPreview": object(obj{"sessions": arr(ref("Session")), "skipped": arr(ref("TradeAllResult")), "plans": arr(ref("TradeAllPlan")),
 		"orders": integer()}),
-	"TradeAllRun": object(obj{"id": str(), "idempotency_key": str(), "state": obj{"enum": []string{"running", "done", "canceled", "failed"}},
+	"TradeAllRun": object(obj{"id": str(), "idempotency_key": str(), "state": enum(RunStates),
 		"request": ref("TradeAllRequest"), "actor": str(), "total": integer(), "done": integer(), "failed": integer(),
 		"created_at": tstamp(), "finished_at": tstamp(), "results": arr(ref("TradeAllResult"))}),
 	"Portfolio":   obj{"type": "object", "description": "portfolio.Snapshot: accounts with wallets and lines (price, route, age) as of version/as_of; total and by_* breakdowns live as of totals_version/totals_as_of"},
@@ -166,8 +177,15 @@ var schemas = obj{
 	"AuditList":    listOf("entries", "AuditEntry"),
 	"Token":        object(obj{"id": str(), "name": str(), "role": str(), "created_at": tstamp(), "last_used_at": tstamp(), "revoked_at": tstamp()}),
 	"TokenList":    listOf("tokens", "Token"),
-	"NewToken":     object(obj{"role": obj{"enum": []string{"viewer", "trader", "admin"}}, "name": str()}),
+	"NewToken":     object(obj{"role": enum(roleNames()), "name": str()}),
 	"CreatedToken": object(obj{"token": str(), "info": ref("Token")}),
+}
+
+func withDefault(o obj, def string) obj { o["default"] = def; return o }
+
+// roleNames are the roles a token can have, from auth.
+func roleNames() []string {
+	return []string{auth.RoleViewer.String(), auth.RoleTrader.String(), auth.RoleAdmin.String()}
 }
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
@@ -243,8 +261,13 @@ var (
 	openAPIJSON []byte
 )
 
+// OpenAPI returns the API's OpenAPI 3.1 document for version.
+func OpenAPI(version string) ([]byte, error) {
+	return json.MarshalIndent(buildOpenAPI(version), "", "  ")
+}
+
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
-	openAPIOnce.Do(func() { openAPIJSON, _ = json.MarshalIndent(buildOpenAPI(s.cfg.Version), "", "  ") })
+	openAPIOnce.Do(func() { openAPIJSON, _ = OpenAPI(s.cfg.Version) })
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openAPIJSON)
 }

@@ -47,6 +47,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestTimeout bounds non-streaming requests; default 30 s.
 	RequestTimeout time.Duration
+	// StreamWriteTimeout bounds each write (and flush) of an event stream:
+	// a client that stops reading is disconnected after it, so its handler
+	// never outlives Close; default 10 s.
+	StreamWriteTimeout time.Duration
 	// LoginBurst failed logins per remote address, refilled one per
 	// LoginEvery; defaults 5 and 12 s.
 	LoginBurst int
@@ -74,6 +78,7 @@ type Deps struct {
 	Sessions   Sessions
 	TradeAll   TradeAll
 	Journal    Journal
+	Auditor    Auditor
 	PnL        PnL
 	Accounts   Accounts
 	Nodes      Nodes
@@ -145,6 +150,9 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = 10 * time.Second
 	}
 	if cfg.PortfolioMaxAge <= 0 {
 		cfg.PortfolioMaxAge = 250 * time.Millisecond
@@ -436,7 +444,7 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "60")
 	}
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg, Details: errorDetails(err)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -161,14 +162,14 @@ func (e *StuckError) Error() string {
 // Errors callers branch on with errors.Is.
 var (
 	// ErrNotFound: no session has the id.
-	ErrNotFound = errors.New("session not found")
+	ErrNotFound = apperr.New(apperr.NotFound, "session not found")
 	// ErrStale: the session changed since the caller read it.
-	ErrStale = errors.New("session changed concurrently")
+	ErrStale = apperr.New(apperr.Conflict, "session changed concurrently")
 	// ErrClosed: the Manager is closed.
 	ErrClosed = errors.New("session manager closed")
 	// ErrNotOwner: this node does not own the session (Options.Owns or
 	// Options.Guard said no), so it may not run or trade it here.
-	ErrNotOwner = errors.New("session not owned by this node")
+	ErrNotOwner = apperr.New(apperr.NotOwner, "session not owned by this node")
 )
 
 // InvalidError is a bad field in a request.
@@ -176,6 +177,9 @@ type InvalidError struct {
 	Field  string
 	Reason string
 }
+
+// ErrorCode: a bad request (apperr.Invalid).
+func (e *InvalidError) ErrorCode() apperr.Code { return apperr.Invalid }
 
 func (e *InvalidError) Error() string {
 	return fmt.Sprintf("invalid session %s: %s", e.Field, e.Reason)
@@ -188,6 +192,9 @@ type NotFlatError struct {
 	OpenOrders int
 	Positions  map[string]venue.Decimal // symbol → base quantity
 }
+
+// ErrorCode: the session's state refuses the deletion (apperr.Conflict).
+func (e *NotFlatError) ErrorCode() apperr.Code { return apperr.Conflict }
 
 func (e *NotFlatError) Error() string {
 	return fmt.Sprintf("session %s is not flat: %d open orders, positions %v (stop it and flatten, or delete with force)",

@@ -52,6 +52,9 @@ type env struct {
 	// makes of the refusal.
 	abort     error
 	abortKind FailureKind
+	// unsettled: the session's orders with an unknown outcome by symbol,
+	// read at the step's first Place.
+	unsettled map[string][]string
 }
 
 // setAbort records the first reason the step must end.
@@ -161,6 +164,23 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	}
 	e.n++
 	e.mu.Unlock()
+	if !e.dry {
+		// An order whose outcome is unknown holds its symbol: the session
+		// makes no new decision there until the venue's answer is certain.
+		// Its own id (a replayed step deciding it again) is answered by the
+		// journal.
+		if held, err := e.heldBy(ctx, req); err != nil || held != "" {
+			if err == nil {
+				err = fmt.Errorf("session %s: order %q on %s has an unknown outcome; no new order on %s until the venue's answer is certain: %w",
+					e.id, held, req.Symbol, req.Symbol, venue.ErrUnknownOutcome)
+			}
+			e.setAbort(FailAborted, err)
+			e.mu.Lock()
+			e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
+			e.mu.Unlock()
+			return venue.Order{}, err
+		}
+	}
 	if !venue.ClientOrderIDPattern.MatchString(req.ClientOrderID) {
 		return venue.Order{}, fmt.Errorf("session %s: client order id %q breaks the venue rule", e.id, req.ClientOrderID)
 	}
@@ -192,9 +212,38 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	}
 	e.mu.Unlock()
 	if err != nil {
+		if errors.Is(err, venue.ErrUnknownOutcome) {
+			// Unknown until the venue's answer is certain: the step ends
+			// here, stays open (replayed under the same ids) and the session
+			// keeps its schedule; this is not the session's failure.
+			e.setAbort(FailAborted, fmt.Errorf("session %s: %w", e.id, err))
+		}
 		return o, fmt.Errorf("session %s: %w", e.id, err)
 	}
 	return o, nil
+}
+
+// heldBy returns the id of an order of the session on req's symbol whose
+// outcome is unknown, other than req's own id; "" when there is none. The
+// session's unsettled orders are read once per step.
+func (e *env) heldBy(ctx context.Context, req venue.OrderRequest) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.unsettled == nil {
+		os, err := e.m.db.UnsettledOrders(ctx, e.id)
+		if err != nil {
+			return "", fmt.Errorf("session %s: %w", e.id, err)
+		}
+		e.unsettled = map[string][]string{}
+		for _, o := range os {
+			e.unsettled[o.Symbol] = append(e.unsettled[o.Symbol], o.ClientOrderID)
+		}
+	}
+	ids := e.unsettled[req.Symbol]
+	if len(ids) == 0 || slices.Contains(ids, req.ClientOrderID) {
+		return "", nil
+	}
+	return ids[0], nil
 }
 
 // replayID picks the client order id of req in a replayed step (e.mu

@@ -105,7 +105,7 @@ type Manager struct {
 	mu      sync.Mutex
 	closed  bool
 	runners map[string]*runner
-	locks   map[string]*sync.Mutex
+	locks   map[string]*idLock // only while someone holds or waits
 	counts  map[string]*RestartCounts
 	steps   int64
 	fails   map[FailureKind]int64
@@ -146,7 +146,7 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{
 		opts: opts, db: opts.Store, clk: opts.Clock, cid: opts.ClientOrderID, deadline: opts.StepDeadline,
 		grace: opts.AbandonGrace, log: opts.Logger,
-		runners: map[string]*runner{}, locks: map[string]*sync.Mutex{}, counts: map[string]*RestartCounts{},
+		runners: map[string]*runner{}, locks: map[string]*idLock{}, counts: map[string]*RestartCounts{},
 		fails: map[FailureKind]int64{}, syms: map[int64]map[string]venue.Symbol{},
 		ext: map[string]string{}, reconAt: map[int64]time.Time{},
 	}
@@ -272,17 +272,34 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 }
 
-// withLock serializes actions on one session.
+// idLock is one session's action lock; refs counts its holder and
+// waiters (under Manager.mu).
+type idLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// withLock serializes actions on one session. A lock exists only while
+// someone holds or waits for it, so ids that do not exist, or no longer
+// do, leave nothing behind.
 func (m *Manager) withLock(id string, fn func() error) error {
 	m.mu.Lock()
 	l := m.locks[id]
 	if l == nil {
-		l = &sync.Mutex{}
+		l = &idLock{}
 		m.locks[id] = l
 	}
+	l.refs++
 	m.mu.Unlock()
-	l.Lock()
-	defer l.Unlock()
+	l.mu.Lock()
+	defer func() {
+		l.mu.Unlock()
+		m.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(m.locks, id)
+		}
+		m.mu.Unlock()
+	}()
 	return fn()
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -61,6 +62,17 @@ func (e *StepError) Error() string {
 }
 
 func (e *StepError) Unwrap() error { return e.Err }
+
+// ErrorCode is the cause's code when it has one (e.g. apperr.NotOwner),
+// else apperr.Conflict: the step ran and failed against the world (a venue
+// rejection, a refused allocation, an unknown outcome), which is not a
+// fault of the server; the journal and the alert carry the rest.
+func (e *StepError) ErrorCode() apperr.Code {
+	if c := apperr.CodeOf(e.Err); c != apperr.Internal && c != "" {
+		return c
+	}
+	return apperr.Conflict
+}
 
 type tradeReq struct {
 	ctx   context.Context // the caller's: when it ends the step is canceled

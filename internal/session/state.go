@@ -1,8 +1,9 @@
 package session
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // State is where a session is in its life cycle.
@@ -57,7 +58,7 @@ func (s State) Valid() bool {
 }
 
 // ErrIllegalState matches every *StateError with errors.Is.
-var ErrIllegalState = errors.New("illegal session state")
+var ErrIllegalState = apperr.New(apperr.Conflict, "illegal session state")
 
 // StateError refuses an action that the session's state does not allow:
 // "cannot pause session s-1 in state stopped".
@@ -78,6 +79,9 @@ func (e *StateError) Error() string {
 
 // Is makes errors.Is(err, ErrIllegalState) true.
 func (e *StateError) Is(target error) bool { return target == ErrIllegalState }
+
+// ErrorCode: the session's state refuses the action (apperr.Conflict).
+func (e *StateError) ErrorCode() apperr.Code { return apperr.Conflict }
 
 // check returns a *StateError unless from → to is legal.
 func check(id, action string, from, to State) error {

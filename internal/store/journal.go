@@ -615,3 +615,88 @@ func orTime(t, def time.Time) time.Time {
 	}
 	return t
 }
+
+// UnsettledOrders lists a session's orders whose outcome is not known yet
+// (intent or unknown), oldest first. A session makes no new decision on the
+// symbol of such an order until the venue's answer about it is certain.
+func (db *DB) UnsettledOrders(ctx context.Context, sessionID string) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
+		ORDER BY created_at, client_order_id`, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("list unsettled orders of session %s: %w", sessionID, err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unsettled orders of session %s: %w", sessionID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// AllUnsettledOrders lists every order whose outcome is not known yet
+// (intent or unknown), oldest first, for the API and the dashboard.
+func (db *DB) AllUnsettledOrders(ctx context.Context) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown')
+		ORDER BY created_at, client_order_id LIMIT 10000`)
+	if err != nil {
+		return nil, fmt.Errorf("list unsettled orders: %w", err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list unsettled orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// FillsOfOrder lists the stored fills of one order (by client order id) of
+// an account, oldest first.
+func (db *DB) FillsOfOrder(ctx context.Context, accountID int64, clientOrderID string) ([]Fill, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side,
+		price, quantity, quote_qty, fee, fee_asset, maker, source, at FROM fills WHERE client_order_id = $1 AND account_id = $2
+		ORDER BY at, id`, clientOrderID, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("fills of order %q: %w", clientOrderID, err)
+	}
+	defer rows.Close()
+	var out []Fill
+	for rows.Next() {
+		var f Fill
+		var at int64
+		if err := rows.Scan(&f.ID, &f.AccountID, &f.Symbol, &f.TradeID, &f.ClientOrderID, &f.VenueOrderID, &f.SessionID,
+			&f.Side, &f.Price, &f.Quantity, &f.QuoteQty, &f.Fee, &f.FeeAsset, &f.Maker, &f.Source, &at); err != nil {
+			return nil, fmt.Errorf("fills of order %q: %w", clientOrderID, err)
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// OrdersCreated lists an account's orders created in [from, to), oldest
+// first (at most 100000), for the journal audit.
+func (db *DB) OrdersCreated(ctx context.Context, accountID int64, from, to time.Time) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE account_id = $1 AND created_at >= $2 AND created_at < $3
+		ORDER BY created_at, client_order_id LIMIT 100000`, accountID, micros(from), micros(to))
+	if err != nil {
+		return nil, fmt.Errorf("orders of account %d created in [%s, %s): %w", accountID, from, to, err)
+	}
+	defer rows.Close()
+	var out []Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("orders of account %d: %w", accountID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

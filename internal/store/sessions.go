@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // ErrStale: an optimistic write lost a race. The row changed (another
 // writer moved its state or bumped updated_at) since the caller read it;
 // re-read and decide again.
-var ErrStale = errors.New("stale write")
+var ErrStale = apperr.New(apperr.Conflict, "stale write")
 
 // Session is the stored form of a trading session. Params, StrategyState
 // and RestartPolicy are JSON documents the store does not interpret; State,

@@ -22,14 +22,16 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // Errors callers branch on with errors.Is.
 var (
 	// ErrNotFound: the row does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = apperr.New(apperr.NotFound, "not found")
 	// ErrConflict: a row with the same unique key exists.
-	ErrConflict = errors.New("already exists")
+	ErrConflict = apperr.New(apperr.Conflict, "already exists")
 	// ErrStaleFence: a write carried a fencing token older than the lease's.
 	ErrStaleFence = errors.New("stale fencing token")
 )

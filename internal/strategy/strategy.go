@@ -22,12 +22,12 @@ package strategy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -124,7 +124,7 @@ type Info struct {
 const DefaultMinInterval = time.Second
 
 // ErrUnknown: no strategy is registered under the name.
-var ErrUnknown = errors.New("unknown strategy")
+var ErrUnknown = apperr.New(apperr.Invalid, "unknown strategy")
 
 // ParamsError is a bad strategy parameter.
 type ParamsError struct {
@@ -132,6 +132,9 @@ type ParamsError struct {
 	Field    string
 	Reason   string
 }
+
+// ErrorCode is apperr.Invalid.
+func (e *ParamsError) ErrorCode() apperr.Code { return apperr.Invalid }
 
 func (e *ParamsError) Error() string {
 	return fmt.Sprintf("strategy %s: parameter %q: %s", e.Strategy, e.Field, e.Reason)

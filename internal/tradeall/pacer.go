@@ -30,11 +30,14 @@ type Pacing struct {
 }
 
 // DefaultPacing stays inside Binance's spot limits (100 orders per 10 s per
-// account, request weight 6000 a minute per IP) with headroom, and leaves
-// the paper venue unlimited.
+// account, request weight 6000 a minute per IP) and Bybit's with headroom,
+// and leaves the paper venue unlimited.
 func DefaultPacing() Pacing {
 	return Pacing{Venues: map[string]VenuePacing{
 		"binance": {Venue: Rate{PerSecond: 50, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},
+		// Bybit: under its per-UID order-create limits (10 to 20 a second
+		// by account type) and its 600 requests per 5 s per IP.
+		"bybit": {Venue: Rate{PerSecond: 40, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},
 	}}
 }
 

@@ -25,6 +25,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -98,6 +99,9 @@ const (
 // Terminal reports whether the run is over.
 func (s RunState) Terminal() bool { return s != RunRunning && s != "" }
 
+// RunStates lists every run state (a test checks it against the constants).
+var RunStates = []RunState{RunRunning, RunDone, RunPartial, RunFailed, RunCanceled}
+
 // ItemState is the state of one session's step within a run.
 type ItemState string
 
@@ -113,6 +117,10 @@ const (
 
 // Terminal reports whether the item is settled.
 func (s ItemState) Terminal() bool { return s != ItemPending && s != ItemRunning }
+
+// ItemStates lists every item state (a test checks it against the
+// constants).
+var ItemStates = []ItemState{ItemPending, ItemRunning, ItemDone, ItemSkipped, ItemFailed, ItemCanceled}
 
 // SkipReason says why a session's step placed nothing on purpose.
 type SkipReason string
@@ -253,15 +261,15 @@ type Plan struct {
 // Errors callers branch on with errors.Is.
 var (
 	// ErrRunNotFound: no run with that id.
-	ErrRunNotFound = errors.New("trade-all run not found")
+	ErrRunNotFound = apperr.New(apperr.NotFound, "trade-all run not found")
 	// ErrKeyConflict: the idempotency key belongs to a run with another
 	// selection; *ConflictError carries the details.
-	ErrKeyConflict = errors.New("idempotency key reused with a different selection")
+	ErrKeyConflict = apperr.New(apperr.Conflict, "idempotency key reused with a different selection")
 	// ErrBadSelection: the selection is empty or names unknown sessions;
 	// *SelectionError carries the details.
-	ErrBadSelection = errors.New("bad selection")
+	ErrBadSelection = apperr.New(apperr.Invalid, "bad selection")
 	// ErrRunFinished: the run is already over (cancel came too late).
-	ErrRunFinished = errors.New("trade-all run already finished")
+	ErrRunFinished = apperr.New(apperr.Conflict, "trade-all run already finished")
 	// ErrClosed: the runner was closed.
 	ErrClosed = errors.New("trade-all runner closed")
 	// ErrNotHere: a Stepper's answer, before anything of the step was
@@ -302,6 +310,12 @@ func (e *ConflictError) Error() string {
 
 // Is matches ErrKeyConflict.
 func (e *ConflictError) Is(target error) bool { return target == ErrKeyConflict }
+
+// ErrorCode is apperr.Conflict.
+func (e *ConflictError) ErrorCode() apperr.Code { return apperr.Conflict }
+
+// ErrorCode is apperr.Invalid.
+func (e *SelectionError) ErrorCode() apperr.Code { return apperr.Invalid }
 
 // SelectionError: the selection cannot be run as given.
 type SelectionError struct {

@@ -117,7 +117,14 @@ type Balance struct {
 var ClientOrderIDPattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,36}$`)
 
 // OrderRequest asks the venue for a new order. ClientOrderID is required and
-// is the idempotency handle: a venue refuses a second order with the same id.
+// is how the order is found again (QueryOrder, CancelOrder). It is NOT an
+// idempotency guarantee: a venue refuses a second order with the same id
+// only while the first is open. Binance takes newClientOrderId as "a unique
+// id among open orders" and accepts it again once that order is filled,
+// canceled or expired, placing a second order. So a request whose outcome
+// is unknown is settled with QueryOrder, never by sending it again and
+// counting on ErrDuplicateOrder; only a request that certainly did not
+// execute (venue.Retryable) may be sent again.
 type OrderRequest struct {
 	ClientOrderID string
 	Symbol        string

@@ -65,8 +65,9 @@ type Config struct {
 	// per day); like WeightLimit, left zero they follow exchangeInfo.
 	OrderLimit10s int
 	OrderLimitDay int
-	// OnBan is called once per ban (HTTP 418) with when it ends, so the caller
-	// can raise an alert. It must not block.
+	// OnBan is called once per ban (HTTP 418) or WAF block (HTTP 403, which
+	// pauses the host 5 minutes unless Retry-After says otherwise) with when
+	// it ends, so the caller can raise an alert. It must not block.
 	OnBan func(until time.Time)
 	// HTTPTimeout bounds each REST request on the wire (default 10 s). A
 	// wait for rate budget (a spent window, a 429's Retry-After) comes before
@@ -77,6 +78,17 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the stream reconnect backoff
 	// (default 500 ms and 30 s).
 	ReconnectMin, ReconnectMax time.Duration
+	// RecvWindow is how long after its timestamp Binance still accepts a
+	// signed request (the recvWindow parameter, default 5 s, at most 60 s).
+	// Every order placement and cancellation carries it, so an order that
+	// reaches Binance later than that is refused (-1021) instead of
+	// executed late; RecvWindow() tells the journal how long a sent order
+	// can still arrive.
+	RecvWindow time.Duration
+	// OnBalanceChange is called from the user stream's goroutine with each
+	// balanceUpdate (deposit, withdrawal, transfer) and externalLockUpdate
+	// event. It must not block.
+	OnBalanceChange func(BalanceChange)
 }
 
 // defaultBaseURL and defaultFuturesBaseURL are Binance's spot and USDⓈ-M
@@ -86,15 +98,26 @@ const (
 	defaultFuturesBaseURL = "https://fapi.binance.com"
 )
 
+// defaultRecvWindow and maxRecvWindow are Binance's default recvWindow and
+// the largest it accepts (-1131 above).
+const (
+	defaultRecvWindow = 5 * time.Second
+	maxRecvWindow     = 60 * time.Second
+)
+
 // Client is one Binance account. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
 	lim     *limiter
 	futLim  *limiter // USDⓈ-M futures requests
+	sapiLim *limiter // /sapi requests
+	wsLim   *limiter // WebSocket connection attempts
 	http    *http.Client
 	spot    *gobinance.Client
 	futures *futures.Client
 	ids     *idCache
+	fills   *fillBook   // fills seen outside myTrades, and executed quantities
+	rules   rulesCache  // exchangeInfo's rules of every symbol
 	synced  atomic.Bool // the clock offset was measured at least once
 }
 
@@ -174,6 +197,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ReconnectMax <= 0 {
 		cfg.ReconnectMax = 30 * time.Second
 	}
+	if cfg.RecvWindow == 0 {
+		cfg.RecvWindow = defaultRecvWindow
+	}
+	if cfg.RecvWindow < time.Millisecond || cfg.RecvWindow > maxRecvWindow {
+		return nil, fmt.Errorf("new binance client: RecvWindow %s: Binance accepts 1 ms to 60 s", cfg.RecvWindow)
+	}
 	lim := &limiter{
 		b:                  budget,
 		onBan:              cfg.OnBan,
@@ -185,7 +214,13 @@ func New(cfg Config) (*Client, error) {
 	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
 		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
-	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout}}
+	// /sapi and the WebSocket connections have IP budgets of their own;
+	// these are this Client's (not shared like Budget).
+	sapiLim := &limiter{b: NewBudget(BudgetConfig{WeightLimit: defaultSapiWeight, WeightWindow: time.Minute, Clock: cfg.Clock}),
+		onBan: cfg.OnBan}
+	wsLim := &limiter{b: NewBudget(BudgetConfig{WeightLimit: wsConnectLimit, WeightWindow: wsConnectWindow, Clock: cfg.Clock})}
+	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, sapi: sapiLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout},
+		CheckRedirect: checkRedirect}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
 	spot.BaseURL = cfg.BaseURL
 	spot.HTTPClient = hc
@@ -194,7 +229,20 @@ func New(cfg Config) (*Client, error) {
 	fut.BaseURL = cfg.FuturesBaseURL
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
-	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000)}, nil
+	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000), fills: newFillBook(100000),
+		sapiLim: sapiLim, wsLim: wsLim}, nil
+}
+
+// RecvWindow is the recvWindow every order placement and cancellation
+// carries: Binance executes such a request only if it arrives within this
+// long of its timestamp (its estimate of the server's time when it was
+// sent), so once that much time has passed after a request was sent, plus
+// the clock uncertainty, it can no longer execute.
+func (c *Client) RecvWindow() time.Duration { return c.cfg.RecvWindow }
+
+// recvWindowOpt is RecvWindow as go-binance's request option.
+func (c *Client) recvWindowOpt() gobinance.RequestOption {
+	return gobinance.WithRecvWindow(c.cfg.RecvWindow.Milliseconds())
 }
 
 // Name is "binance".
@@ -298,6 +346,7 @@ func (c *Client) Symbols(ctx context.Context) ([]venue.Symbol, error) {
 		return nil, err
 	}
 	c.lim.adoptLimits(info.RateLimits)
+	c.rules.set(c.cfg.Clock.Now(), info.Symbols)
 	out := make([]venue.Symbol, 0, len(info.Symbols))
 	for _, s := range info.Symbols {
 		sym := venue.Symbol{Name: s.Symbol, Base: s.BaseAsset, Quote: s.QuoteAsset}
@@ -338,6 +387,26 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	if req.Symbol == "" || !req.Side.Valid() {
 		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
 	}
+	switch req.Type {
+	case venue.Limit:
+		if !req.Price.IsPos() || !req.Quantity.IsPos() || req.QuoteQuantity.IsPos() {
+			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity, and no quote quantity")
+		}
+	case venue.Market:
+		if req.Quantity.IsPos() == req.QuoteQuantity.IsPos() || req.Quantity.IsNeg() || req.QuoteQuantity.IsNeg() {
+			return venue.Order{}, invalid(op, "market order needs exactly one of quantity and quote quantity")
+		}
+	default:
+		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
+	}
+	rules, err := c.rulesFor(ctx, op, req.Symbol)
+	if err != nil {
+		return venue.Order{}, err
+	}
+	sh, err := shape(op, rules, req)
+	if err != nil {
+		return venue.Order{}, err
+	}
 	s := c.spot.NewCreateOrderService().Symbol(req.Symbol).NewClientOrderID(req.ClientOrderID).
 		NewOrderRespType(gobinance.NewOrderRespTypeFULL)
 	if req.Side == venue.Buy {
@@ -345,46 +414,50 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	} else {
 		s.Side(gobinance.SideTypeSell)
 	}
-	switch req.Type {
-	case venue.Limit:
-		if !req.Price.IsPos() || !req.Quantity.IsPos() {
-			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity")
-		}
+	if req.Type == venue.Limit {
 		tif := req.TimeInForce
 		if tif == "" {
 			tif = venue.GTC
 		}
-		s.Type(gobinance.OrderTypeLimit).Price(req.Price.String()).Quantity(req.Quantity.String()).
+		s.Type(gobinance.OrderTypeLimit).Price(sh.price.String()).Quantity(sh.qty.String()).
 			TimeInForce(gobinance.TimeInForceType(tif))
-	case venue.Market:
+	} else {
 		s.Type(gobinance.OrderTypeMarket)
-		switch {
-		case req.Quantity.IsPos() && req.QuoteQuantity.IsZero():
-			s.Quantity(req.Quantity.String())
-		case req.QuoteQuantity.IsPos() && req.Quantity.IsZero():
-			s.QuoteOrderQty(req.QuoteQuantity.String())
-		default:
-			return venue.Order{}, invalid(op, "market order needs exactly one of quantity and quote quantity")
+		if sh.quote.IsPos() {
+			s.QuoteOrderQty(sh.quote.String())
+		} else {
+			s.Quantity(sh.qty.String())
 		}
-	default:
-		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
 	}
 	var r *gobinance.CreateOrderResponse
-	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
-		r, err = s.Do(ctx)
+	err = c.call(ctx, op, true, func(ctx context.Context) (err error) {
+		r, err = s.Do(ctx, c.recvWindowOpt())
 		return err
 	})
 	if err != nil {
 		return venue.Order{}, err
 	}
 	t := time.UnixMilli(r.TransactTime).UTC()
-	c.ids.put(r.Symbol, strconv.FormatInt(r.OrderID, 10), r.ClientOrderID)
-	return venue.Order{
-		ClientOrderID: r.ClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
+	vid := strconv.FormatInt(r.OrderID, 10)
+	c.ids.put(r.Symbol, vid, r.ClientOrderID)
+	o := venue.Order{
+		ClientOrderID: r.ClientOrderID, VenueOrderID: vid, Symbol: r.Symbol,
 		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
 		ExecutedQty: parseDec(r.ExecutedQuantity), QuoteQty: parseDec(r.CummulativeQuoteQuantity), Status: status(string(r.Status)),
 		Created: t, Updated: t,
-	}, nil
+	}
+	// The FULL response carries the fills made on placement (taker fills):
+	// OrderTrades answers with them even while myTrades lags.
+	fills := make([]venue.Trade, 0, len(r.Fills))
+	for _, f := range r.Fills {
+		price, qty := parseDec(f.Price), parseDec(f.Quantity)
+		fills = append(fills, venue.Trade{ID: strconv.FormatInt(f.TradeID, 10), VenueOrderID: vid, ClientOrderID: o.ClientOrderID,
+			Symbol: o.Symbol, Side: o.Side, Price: price, Quantity: qty, QuoteQty: price.Mul(qty), Fee: parseDec(f.Commission),
+			FeeAsset: f.CommissionAsset, Time: t})
+	}
+	c.fills.add(o.Symbol, vid, fills...)
+	c.fills.executed(o.Symbol, vid, o.ExecutedQty)
+	return o, nil
 }
 
 func side(s string) venue.Side {
@@ -434,7 +507,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}
 	var r *gobinance.CancelOrderResponse
 	err := c.call(ctx, op, true, func(ctx context.Context) (err error) {
-		r, err = c.spot.NewCancelOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx)
+		r, err = c.spot.NewCancelOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx, c.recvWindowOpt())
 		return err
 	})
 	if err != nil {
@@ -442,6 +515,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}
 	t := time.UnixMilli(r.TransactTime).UTC()
 	c.ids.put(r.Symbol, strconv.FormatInt(r.OrderID, 10), r.OrigClientOrderID)
+	c.fills.executed(r.Symbol, strconv.FormatInt(r.OrderID, 10), parseDec(r.ExecutedQuantity))
 	return venue.Order{
 		ClientOrderID: r.OrigClientOrderID, VenueOrderID: strconv.FormatInt(r.OrderID, 10), Symbol: r.Symbol,
 		Side: side(string(r.Side)), Type: orderType(string(r.Type)), Price: parseDec(r.Price), Quantity: parseDec(r.OrigQuantity),
@@ -450,7 +524,13 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}, nil
 }
 
-// QueryOrder looks an order up by origClientOrderId.
+// codeArchived is Binance's -2026, an archived order.
+const codeArchived = -2026
+
+// QueryOrder looks an order up by origClientOrderId. An archived order
+// (-2026: canceled or expired with nothing executed, over 90 days ago)
+// settles as canceled with nothing executed (and no venue order id, which
+// Binance no longer reports).
 func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (venue.Order, error) {
 	op := fmt.Sprintf("query order %q", clientOrderID)
 	if err := checkClientID(op, clientOrderID); err != nil {
@@ -461,10 +541,17 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 		o, err = c.spot.NewGetOrderService().Symbol(symbol).OrigClientOrderID(clientOrderID).Do(ctx)
 		return err
 	})
+	if ve, ok := err.(*venue.Error); ok && ve.Code == codeArchived {
+		// -2026: "Order was canceled or expired with no executed qty over
+		// 90 days ago and has been archived." The outcome is known: it
+		// ended without a fill, so its trade history is empty.
+		return venue.Order{ClientOrderID: clientOrderID, Symbol: symbol, Status: venue.StatusCanceled}, nil
+	}
 	if err != nil {
 		return venue.Order{}, err
 	}
 	c.ids.put(o.Symbol, strconv.FormatInt(o.OrderID, 10), o.ClientOrderID)
+	c.fills.executed(o.Symbol, strconv.FormatInt(o.OrderID, 10), parseDec(o.ExecutedQuantity))
 	return fromOrder(o), nil
 }
 
@@ -485,6 +572,7 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, 
 	out := make([]venue.Order, 0, len(os))
 	for _, o := range os {
 		c.ids.put(o.Symbol, strconv.FormatInt(o.OrderID, 10), o.ClientOrderID)
+		c.fills.executed(o.Symbol, strconv.FormatInt(o.OrderID, 10), parseDec(o.ExecutedQuantity))
 		out = append(out, fromOrder(o))
 	}
 	return out, nil
@@ -502,7 +590,11 @@ func fromTrade(t *gobinance.TradeV3) venue.Trade {
 	}
 }
 
-// OrderTrades lists the fills of one order (myTrades by orderId, weight 5).
+// OrderTrades lists the fills of one order (myTrades by orderId, weight
+// 5), with the fills this Client saw in the order's FULL response or on the
+// user stream that myTrades does not have yet. When the fills still fall
+// short of the order's executed quantity as Binance last reported it to
+// this Client, it fails with class unavailable: read them again later.
 func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) ([]venue.Trade, error) {
 	op := fmt.Sprintf("list trades of order %q", venueOrderID)
 	id, err := strconv.ParseInt(venueOrderID, 10, 64)
@@ -525,10 +617,16 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 			return nil, err
 		}
 		for _, t := range ts {
-			out = append(out, fromTrade(t))
+			if t.OrderID == id {
+				out = append(out, fromTrade(t))
+			}
 		}
 		if len(ts) < 1000 {
-			return c.withClientIDs(ctx, symbol, id, out)
+			merged, missing := c.fills.merge(symbol, venueOrderID, out)
+			if missing.IsPos() {
+				return nil, fillsMissing(op, missing)
+			}
+			return c.withClientIDs(ctx, symbol, id, merged)
 		}
 		from = ts[len(ts)-1].ID + 1
 	}
@@ -852,17 +950,26 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		add(venue.WalletFunding, b.Asset, parseDec(b.Free), parseDec(b.Locked).Add(parseDec(b.Freeze)), venue.Decimal{})
 	}
 
-	var fut []*futures.Balance
-	err = c.call(ctx, "get futures balances", false, func(ctx context.Context) (err error) {
-		fut, err = c.futures.NewGetBalanceService().Do(ctx)
-		return err
-	})
+	fut, err := c.FuturesBalances(ctx)
 	if err = optional(err); err != nil {
 		return nil, err
 	}
 	for _, b := range fut {
-		avail := parseDec(b.AvailableBalance)
-		add(venue.WalletFutures, b.Asset, avail, parseDec(b.Balance).Sub(avail), venue.Decimal{})
+		free, locked := b.Wallet, venue.Decimal{}
+		if !b.MultiAssets {
+			// Single-Asset mode: the available balance is the asset's own,
+			// wallet plus unrealized PnL less the margin in use; that
+			// margin is the locked part, bounded to the wallet.
+			locked = b.Wallet.Add(b.UnrealizedPnl).Sub(b.Available)
+			if locked.IsNeg() {
+				locked = venue.Decimal{}
+			}
+			if locked.GreaterThan(b.Wallet) {
+				locked = b.Wallet
+			}
+			free = b.Wallet.Sub(locked)
+		}
+		add(venue.WalletFutures, b.Asset, free, locked, venue.Decimal{})
 	}
 
 	var margin *gobinance.MarginAccount
@@ -897,6 +1004,61 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		if len(earn.Rows) < 100 || page*100 >= earn.Total {
 			break
 		}
+	}
+	return out, nil
+}
+
+// FuturesBalance is one asset of the USDⓈ-M futures wallet.
+type FuturesBalance struct {
+	Asset string
+	// Wallet is the wallet balance: deposits, transfers and realized PnL,
+	// not unrealized PnL. It is what Balances reports as the asset's
+	// quantity (Free plus Locked).
+	Wallet venue.Decimal
+	// UnrealizedPnl is the unrealized profit of the asset's cross positions
+	// (crossUnPnl), apart from Wallet.
+	UnrealizedPnl venue.Decimal
+	// Available is Binance's availableBalance. In Multi-Assets mode it is
+	// the whole account's, in USD value, and repeated on every asset: it
+	// says nothing about this asset.
+	Available venue.Decimal
+	// MultiAssets tells that the account is in Multi-Assets mode.
+	MultiAssets bool
+}
+
+// FuturesBalances lists the USDⓈ-M futures wallet (/fapi/v3/balance,
+// weight 5) with the account's margin mode (/fapi/v1/multiAssetsMargin,
+// weight 30), asked only when some asset is not empty.
+func (c *Client) FuturesBalances(ctx context.Context) ([]FuturesBalance, error) {
+	var fut []*futures.Balance
+	if err := c.call(ctx, "get futures balances", false, func(ctx context.Context) (err error) {
+		fut, err = c.futures.NewGetBalanceService().Do(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var out []FuturesBalance
+	for _, b := range fut {
+		fb := FuturesBalance{Asset: b.Asset, Wallet: parseDec(b.Balance), UnrealizedPnl: parseDec(b.CrossUnPnl),
+			Available: parseDec(b.AvailableBalance)}
+		if fb.Wallet.IsZero() && fb.UnrealizedPnl.IsZero() {
+			continue
+		}
+		out = append(out, fb)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	var mode struct {
+		MultiAssetsMargin bool `json:"multiAssetsMargin"`
+	}
+	if err := c.call(ctx, "get futures margin mode", false, func(ctx context.Context) error {
+		return c.signedAt(ctx, c.cfg.FuturesBaseURL, http.MethodGet, "/fapi/v1/multiAssetsMargin", url.Values{}, &mode)
+	}); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].MultiAssets = mode.MultiAssetsMargin
 	}
 	return out, nil
 }

@@ -1,22 +1,19 @@
 package binance_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
 )
 
 // docsServer answers each route with a response example from Binance's
@@ -35,45 +32,32 @@ type docsAnswer struct {
 	status  int
 	file    string
 	headers map[string]string
+	body    []byte // when set, sent instead of file
 }
 
-// fixture reads a testdata/docs file without its leading "//" comment lines.
+// fixture is a documented example of binancetest/docs without its source
+// lines: the bytes Binance sends.
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "docs", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	body := false
-	for sc.Scan() {
-		line := sc.Text()
-		if !body && strings.HasPrefix(strings.TrimSpace(line), "//") {
-			continue
-		}
-		body = true
-		out.WriteString(line + "\n")
-	}
-	return out.Bytes()
+	return binancetest.Doc(name)
 }
 
 func newDocsServer(t *testing.T) *docsServer {
 	d := &docsServer{t: t, requests: map[string]int{}, answers: map[string]docsAnswer{
-		"GET /api/v3/time":         {200, "time.json", nil},
-		"GET /api/v3/exchangeInfo": {200, "exchange_info.json", nil},
-		"GET /api/v3/account":      {200, "account.json", nil},
-		"POST /api/v3/order":       {200, "order_full.json", nil},
-		"GET /api/v3/order":        {200, "query_order.json", nil},
-		"GET /api/v3/openOrders":   {200, "open_orders.json", nil},
-		"GET /api/v3/myTrades":     {200, "my_trades.json", nil},
-		"GET /fapi/v1/userTrades":  {200, "futures_user_trades.json", nil},
+		"GET /api/v3/time":         {200, "time.json", nil, nil},
+		"GET /api/v3/exchangeInfo": {200, "exchange_info.json", nil, nil},
+		"GET /api/v3/account":      {200, "account.json", nil, nil},
+		"POST /api/v3/order":       {200, "order_full.json", nil, nil},
+		"GET /api/v3/order":        {200, "query_order.json", nil, nil},
+		"GET /api/v3/openOrders":   {200, "open_orders.json", nil, nil},
+		"GET /api/v3/myTrades":     {200, "my_trades.json", nil, nil},
+		"GET /fapi/v1/userTrades":  {200, "futures_user_trades.json", nil, nil},
 		// A key with spot permissions only: the other wallets answer -2015.
-		"POST /sapi/v1/asset/get-funding-asset":      {401, "error_api_key.json", nil},
-		"GET /fapi/v2/balance":                       {401, "error_api_key.json", nil},
-		"GET /fapi/v3/balance":                       {401, "error_api_key.json", nil},
-		"GET /sapi/v1/margin/account":                {401, "error_api_key.json", nil},
-		"GET /sapi/v1/simple-earn/flexible/position": {401, "error_api_key.json", nil},
+		"POST /sapi/v1/asset/get-funding-asset":      {401, "error_api_key.json", nil, nil},
+		"GET /fapi/v2/balance":                       {401, "error_api_key.json", nil, nil},
+		"GET /fapi/v3/balance":                       {401, "error_api_key.json", nil, nil},
+		"GET /sapi/v1/margin/account":                {401, "error_api_key.json", nil, nil},
+		"GET /sapi/v1/simple-earn/flexible/position": {401, "error_api_key.json", nil, nil},
 	}}
 	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
 	t.Cleanup(d.srv.Close)
@@ -96,6 +80,10 @@ func (d *docsServer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(a.status)
+	if a.body != nil {
+		_, _ = w.Write(a.body)
+		return
+	}
 	_, _ = w.Write(fixture(d.t, a.file))
 }
 
@@ -103,7 +91,31 @@ func (d *docsServer) serve(w http.ResponseWriter, r *http.Request) {
 func (d *docsServer) answer(route string, status int, file string, headers map[string]string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.answers[route] = docsAnswer{status, file, headers}
+	d.answers[route] = docsAnswer{status, file, headers, nil}
+}
+
+// listBTCUSDT makes exchangeInfo list BTCUSDT too, with the documented
+// symbol's rules: the order examples are BTCUSDT's, and an order is checked
+// against its symbol's filters before it is sent.
+func (d *docsServer) listBTCUSDT() {
+	d.t.Helper()
+	doc := fixture(d.t, "exchange_info.json")
+	var m map[string]json.RawMessage
+	var syms []json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil || json.Unmarshal(m["symbols"], &syms) != nil {
+		d.t.Fatal("exchange_info.json has no symbols")
+	}
+	btc, err := binancetest.Edit(syms[0], "symbol", `"BTCUSDT"`, "baseAsset", `"BTC"`, "quoteAsset", `"USDT"`)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	body, err := binancetest.Edit(doc, "symbols", "["+string(syms[0])+","+string(btc)+"]")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.answers["GET /api/v3/exchangeInfo"] = docsAnswer{status: 200, body: body}
 }
 
 func (d *docsServer) count(route string) int {
@@ -164,6 +176,7 @@ func TestDocumentedResponses(t *testing.T) {
 		}
 	})
 	t.Run("order FULL", func(t *testing.T) {
+		d.listBTCUSDT()
 		o, err := c.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "6gCrw2kRUAF9CvJDGP16IP", Symbol: "BTCUSDT", Side: venue.Sell,
 			Type: venue.Market, Quantity: dec("10")})
 		if err != nil {
@@ -174,6 +187,23 @@ func TestDocumentedResponses(t *testing.T) {
 			Status: venue.StatusFilled, Created: ms(1507725176595), Updated: ms(1507725176595)}
 		if !same(o, want) {
 			t.Errorf("order:\n got %+v\nwant %+v", o, want)
+		}
+		// Its fills, from the FULL response: myTrades (the documented
+		// example is another order's) has none of them yet.
+		ts, err := c.OrderTrades(ctx, "BTCUSDT", "28")
+		if err != nil || len(ts) != 5 {
+			t.Fatalf("fills of the FULL order: %+v, %v; want the 5 documented fills", ts, err)
+		}
+		for i, w := range []struct{ id, price, qty, fee string }{
+			{"56", "4000", "1", "4"}, {"57", "3999", "5", "19.995"}, {"58", "3998", "2", "7.996"},
+			{"59", "3997", "1", "3.997"}, {"60", "3995", "1", "3.995"},
+		} {
+			want := venue.Trade{ID: w.id, VenueOrderID: "28", ClientOrderID: "6gCrw2kRUAF9CvJDGP16IP", Symbol: "BTCUSDT",
+				Side: venue.Sell, Price: dec(w.price), Quantity: dec(w.qty), QuoteQty: dec(w.price).Mul(dec(w.qty)),
+				Fee: dec(w.fee), FeeAsset: "USDT", Time: ms(1507725176595)}
+			if !same(ts[i], want) {
+				t.Errorf("fill %d:\n got %+v\nwant %+v", i, ts[i], want)
+			}
 		}
 	})
 	t.Run("query order", func(t *testing.T) {
@@ -229,7 +259,7 @@ func TestDocumentedResponses(t *testing.T) {
 func TestDocumentedErrors(t *testing.T) {
 	t.Parallel()
 	order := venue.OrderRequest{ClientOrderID: "doc-1", Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Limit,
-		Quantity: dec("1"), Price: dec("1")}
+		Quantity: dec("1"), Price: dec("20")}
 	code := func(err error) int {
 		var ve *venue.Error
 		if errors.As(err, &ve) {
@@ -242,6 +272,7 @@ func TestDocumentedErrors(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
 		d := newDocsServer(t)
+		d.listBTCUSDT()
 		d.answer("POST /api/v3/order", 400, "error_insufficient_balance.json", nil)
 		_, err := docsClient(t, d).PlaceOrder(ctx, order)
 		if !errors.Is(err, venue.ErrInsufficientFunds) || code(err) != -2010 {
@@ -252,6 +283,7 @@ func TestDocumentedErrors(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
 		d := newDocsServer(t)
+		d.listBTCUSDT()
 		d.answer("POST /api/v3/order", 400, "error_duplicate_order.json", nil)
 		_, err := docsClient(t, d).PlaceOrder(ctx, order)
 		if !errors.Is(err, venue.ErrDuplicateOrder) || code(err) != -2010 {
@@ -324,6 +356,7 @@ func TestDocumentedErrors(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
 		d := newDocsServer(t)
+		d.listBTCUSDT()
 		d.answer("POST /api/v3/order", 429, "error_too_many_orders.json", nil)
 		c := docsClient(t, d)
 		_, err := c.PlaceOrder(ctx, order)

@@ -21,6 +21,12 @@ func isDial(err error) bool {
 // cancel): for those, any doubt about delivery is an unknown outcome, while
 // for reads it is merely unavailable.
 func classify(op string, write bool, err error) *venue.Error {
+	e := classifyRaw(op, write, err)
+	e.Message = Redact(e.Message)
+	return e
+}
+
+func classifyRaw(op string, write bool, err error) *venue.Error {
 	doubt := venue.ClassUnavailable
 	if write {
 		doubt = venue.ClassUnknown
@@ -43,10 +49,12 @@ func classify(op string, write bool, err error) *venue.Error {
 	}
 	var send *sendError
 	if errors.As(err, &send) {
+		// err, not send.err: net/http's error names the request (its URL;
+		// classify redacts the signed query).
 		if send.dial {
-			return &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: " + send.err.Error(), Op: op}
+			return &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: " + err.Error(), Op: op}
 		}
-		return &venue.Error{Class: doubt, Message: send.err.Error(), Op: op}
+		return &venue.Error{Class: doubt, Message: err.Error(), Op: op}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &venue.Error{Class: doubt, Message: err.Error(), Op: op}

@@ -30,6 +30,12 @@ import (
 type cost struct {
 	weight int
 	order  bool
+	// freeOnSuccess: the weight is charged only if the request fails
+	// (order placement and cancellation since 2026-04-02); it is budgeted
+	// before sending, since the outcome is not known yet, and given back
+	// on a 2xx answer.
+	freeOnSuccess bool
+	sapi          bool // counted on the /sapi IP budget
 }
 
 // costOf returns the documented weight of a request. /api/ paths share the
@@ -39,10 +45,12 @@ func costOf(method, path string, q map[string][]string) cost {
 	has := func(k string) bool { return len(q[k]) > 0 && q[k][0] != "" }
 	switch method + " " + path {
 	case "POST /api/v3/order":
-		return cost{weight: 1, order: true}
+		return cost{weight: 1, order: true, freeOnSuccess: true}
+	case "DELETE /api/v3/order":
+		return cost{weight: 1, freeOnSuccess: true}
 	case "GET /api/v3/order":
 		return cost{weight: 4}
-	case "DELETE /api/v3/order", "GET /api/v3/time", "GET /api/v3/ping":
+	case "GET /api/v3/time", "GET /api/v3/ping":
 		return cost{weight: 1}
 	case "GET /api/v3/exchangeInfo", "GET /api/v3/account":
 		return cost{weight: 20}
@@ -65,12 +73,38 @@ func costOf(method, path string, q map[string][]string) cost {
 		return cost{weight: 4}
 	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance":
 		return cost{weight: 5}
+	case "GET /fapi/v1/multiAssetsMargin":
+		return cost{weight: 30}
 	}
 	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/fapi/") {
 		return cost{weight: 1}
 	}
+	if strings.HasPrefix(path, "/sapi/") {
+		// The /sapi endpoints count against their own IP weight
+		// (12,000 per minute), with the documented weight of each.
+		w := map[string]int{
+			"POST /sapi/v1/asset/get-funding-asset":      1,
+			"GET /sapi/v1/margin/account":                10,
+			"GET /sapi/v1/simple-earn/flexible/position": 150,
+			"GET /sapi/v1/sub-account/list":              1,
+		}[method+" "+path]
+		return cost{weight: max(w, 1), sapi: true}
+	}
 	return cost{}
 }
+
+// defaultSapiWeight is the /sapi IP weight limit per minute.
+const defaultSapiWeight = 12000
+
+// Budgets of the WebSocket endpoints, per IP: 300 connection attempts per 5
+// minutes (WebSocket API and market streams together), and the user data
+// subscription request's weight (userDataStream.subscribe.signature, 2),
+// which the WebSocket API counts on the REQUEST_WEIGHT it shares with REST.
+const (
+	wsConnectLimit    = 300
+	wsConnectWindow   = 5 * time.Minute
+	wsSubscribeWeight = 2
+)
 
 // bucket is one fixed-window counter, aligned like Binance's (to the minute,
 // the 10 seconds, the UTC day of server time).
@@ -431,6 +465,17 @@ func (l *limiter) observe(t ticket, h http.Header) {
 	adopt(&l.ordersDay, t.orderDayStart, "X-Mbx-Order-Count-1d")
 }
 
+// refund gives back weight spent under ticket t, while its window is
+// still the current one (a request that cost nothing after all).
+func (l *limiter) refund(t ticket, weight int) {
+	l.b.mu.Lock()
+	defer l.b.mu.Unlock()
+	if t.weightStart.Equal(l.b.weight.start) && l.b.weight.used >= weight {
+		l.b.weight.used -= weight
+	}
+	l.stats.Weight -= weight
+}
+
 // pause stops every request of the IP until d from now (HTTP 429 for
 // weight), or, for the order count (-1015, counted per account), this
 // account's new orders only.
@@ -500,8 +545,9 @@ func (l *limiter) ban(d time.Duration) time.Time {
 // delays a request instead of failing it.
 type transport struct {
 	base    http.RoundTripper
-	lim     *limiter // spot (/api/, /sapi/); its clock offset stamps every signed request
+	lim     *limiter // spot (/api/); its clock offset stamps every signed request
 	fut     *limiter // USDⓈ-M futures (/fapi/)
+	sapi    *limiter // wallet and account endpoints (/sapi/)
 	secret  string
 	timeout time.Duration
 }
@@ -546,8 +592,11 @@ func (e *statusError) Error() string {
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := costOf(req.Method, req.URL.Path, req.URL.Query())
 	lim := t.lim
-	if t.fut != nil && strings.HasPrefix(req.URL.Path, "/fapi/") {
+	switch {
+	case t.fut != nil && strings.HasPrefix(req.URL.Path, "/fapi/"):
 		lim = t.fut
+	case t.sapi != nil && c.sapi:
+		lim = t.sapi
 	}
 	tk, err := lim.acquire(req.Context(), c)
 	if err != nil {
@@ -579,6 +628,9 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		return nil, &sendError{err: err, dial: isDial(err)}
 	}
 	lim.observe(tk, resp.Header)
+	if c := costOf(req.Method, req.URL.Path, req.URL.Query()); c.freeOnSuccess && resp.StatusCode/100 == 2 {
+		lim.refund(tk, c.weight)
+	}
 	// go-binance copies these headers into unsynchronized fields of its
 	// Client, a data race under concurrent use; the limiter has them now.
 	for k := range resp.Header {
@@ -588,7 +640,7 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusTeapot,
-		resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout:
+		resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusForbidden:
 	default:
 		return resp, nil
 	}
@@ -619,9 +671,27 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		}
 		until := lim.ban(ra)
 		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: ae.Msg, Until: until}
+	case http.StatusForbidden:
+		// "HTTP 403 return code is used when the WAF Limit (Web
+		// Application Firewall) has been violated" (rest-api.md, HTTP
+		// Return Codes): the edge refused the request, which never reached
+		// the engine. Binance says nothing of how long; the host is paused
+		// like a ban (wafPause, or Retry-After when sent), and OnBan alerts.
+		if !hasRA {
+			ra = wafPause
+		}
+		until := lim.ban(ra)
+		msg := "HTTP 403: the WAF (web application firewall) blocked this IP; not executed"
+		if ae.Msg != "" {
+			msg += ": " + ae.Msg
+		}
+		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: msg, Until: until}
 	}
 	return nil, &statusError{status: resp.StatusCode, code: ae.Code, msg: ae.Msg}
 }
+
+// wafPause is how long a 403 (WAF block) without Retry-After pauses the host.
+const wafPause = 5 * time.Minute
 
 func retryAfter(h http.Header) (time.Duration, bool) {
 	v := h.Get("Retry-After")

@@ -45,11 +45,14 @@ func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan 
 		u = c.cfg.WSBaseURL + "/stream?streams=" + strings.Join(names, "/")
 	}
 	dial := func() (*websocket.Conn, error) {
+		if _, err := c.wsLim.acquire(ctx, cost{weight: 1}); err != nil {
+			return nil, classify("subscribe prices", false, err)
+		}
 		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		defer cancel()
 		conn, _, err := websocket.Dial(dctx, u, nil)
 		if err != nil {
-			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: "subscribe prices"}
+			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: "subscribe prices"}
 		}
 		conn.SetReadLimit(1 << 22)
 		return conn, nil
@@ -138,11 +141,26 @@ var wsRequestID atomic.Int64
 // data stream with userDataStream.subscribe.signature.
 func (c *Client) subscribeUser(ctx context.Context) (*websocket.Conn, error) {
 	const op = "subscribe user stream"
+	// The subscription is signed with our estimate of the server's time:
+	// measure it first (a skewed clock would fail the subscription with
+	// -1021), and again on every resubscription, since clocks drift over
+	// the hours a stream lives.
+	if err := c.SyncTime(ctx); err != nil {
+		return nil, classify(op, false, err)
+	}
+	// A connection attempt, and the subscription request's weight on the
+	// REQUEST_WEIGHT the WebSocket API shares with REST.
+	if _, err := c.wsLim.acquire(ctx, cost{weight: 1}); err != nil {
+		return nil, classify(op, false, err)
+	}
+	if _, err := c.lim.acquire(ctx, cost{weight: wsSubscribeWeight}); err != nil {
+		return nil, classify(op, false, err)
+	}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	conn, _, err := websocket.Dial(dctx, c.cfg.WSAPIURL, nil)
 	if err != nil {
-		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: op}
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: op}
 	}
 	conn.SetReadLimit(1 << 22)
 	ts := c.lim.serverNow().UnixMilli()
@@ -152,13 +170,13 @@ func (c *Client) subscribeUser(ctx context.Context) (*websocket.Conn, error) {
 		"params": map[string]any{"apiKey": c.cfg.APIKey, "timestamp": ts, "signature": sign(c.cfg.APISecret, payload)}})
 	if err := conn.Write(dctx, websocket.MessageText, req); err != nil {
 		_ = conn.CloseNow()
-		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: op}
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: op}
 	}
 	for {
 		_, b, err := conn.Read(dctx)
 		if err != nil {
 			_ = conn.CloseNow()
-			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: err.Error(), Op: op}
+			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: Redact(err.Error()), Op: op}
 		}
 		var resp struct {
 			ID     string `json:"id"`
@@ -198,7 +216,22 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 	go func() {
 		defer close(ch)
 		for attempt := 0; ; {
-			c.readUser(ctx, conn, ch)
+			end := c.readUser(ctx, conn, ch)
+			if end != endBroken && ctx.Err() == nil {
+				// The server announced the end (serverShutdown) or ended
+				// the subscription (eventStreamTerminated): subscribe again
+				// at once, on a new connection opened while the old one
+				// is still up, and close the old one only then.
+				if next, err := c.subscribeUser(ctx); err == nil {
+					_ = conn.CloseNow()
+					conn = next
+					if !c.reconnected(ctx, ch) {
+						_ = conn.CloseNow()
+						return
+					}
+					continue
+				}
+			}
 			_ = conn.CloseNow()
 			for {
 				if !c.backoff(ctx, attempt) {
@@ -210,9 +243,8 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 					break
 				}
 			}
-			select {
-			case ch <- venue.UserEvent{Kind: venue.EventReconnected, Time: c.cfg.Clock.Now()}:
-			case <-ctx.Done():
+			if !c.reconnected(ctx, ch) {
+				_ = conn.CloseNow()
 				return
 			}
 		}
@@ -220,44 +252,70 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 	return ch, nil
 }
 
-type userEvent struct {
-	Type string `json:"e"`
-	Time int64  `json:"E"`
-	// executionReport
-	Symbol     string  `json:"s"`
-	ClientID   string  `json:"c"`
-	OrigClient string  `json:"C"`
-	Side       string  `json:"S"`
-	OrderType  string  `json:"o"`
-	Qty        string  `json:"q"`
-	Price      string  `json:"p"`
-	ExecType   string  `json:"x"`
-	Status     string  `json:"X"`
-	OrderID    int64   `json:"i"`
-	LastQty    string  `json:"l"`
-	CumQty     string  `json:"z"`
-	LastPrice  string  `json:"L"`
-	Fee        string  `json:"n"`
-	FeeAsset   *string `json:"N"`
-	TxTime     int64   `json:"T"`
-	TradeID    int64   `json:"t"`
-	Maker      bool    `json:"m"`
-	Created    int64   `json:"O"`
-	CumQuote   string  `json:"Z"`
-	LastQuote  string  `json:"Y"`
-	// outboundAccountPosition
-	Balances []struct {
-		Asset  string `json:"a"`
-		Free   string `json:"f"`
-		Locked string `json:"l"`
-	} `json:"B"`
+// reconnected tells the consumer that events may have been lost; false when
+// ctx ended first.
+func (c *Client) reconnected(ctx context.Context, ch chan<- venue.UserEvent) bool {
+	select {
+	case ch <- venue.UserEvent{Kind: venue.EventReconnected, Time: c.cfg.Clock.Now()}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
-func (c *Client) readUser(ctx context.Context, conn *websocket.Conn, ch chan<- venue.UserEvent) {
+// eventFields is one user data event as Binance sends it, field by exact
+// key. executionReport carries keys that differ only in case (i and I, p and
+// P, q and Q, m and M, c and C, l and L, t and T, x and X, z and Z); a
+// struct decoded by encoding/json would match them case-insensitively and
+// let the later key overwrite the earlier, so every field is read from the
+// map, whose keys are exact.
+type eventFields map[string]json.RawMessage
+
+func (f eventFields) str(k string) string {
+	var s string
+	if json.Unmarshal(f[k], &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// int64 reads a number, or a number sent as a string ("E" of
+// listenKeyExpired is documented as "1699596037418").
+func (f eventFields) int64(k string) int64 {
+	v := f[k]
+	if len(v) > 0 && v[0] == '"' {
+		var s string
+		_ = json.Unmarshal(v, &s)
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return n
+	}
+	var n int64
+	_ = json.Unmarshal(v, &n)
+	return n
+}
+
+func (f eventFields) bool(k string) bool {
+	var b bool
+	_ = json.Unmarshal(f[k], &b)
+	return b
+}
+
+func (f eventFields) dec(k string) venue.Decimal { return parseDec(f.str(k)) }
+
+// streamEnd is why readUser returned.
+type streamEnd int
+
+const (
+	endBroken     streamEnd = iota // read error or ctx ended: reconnect with backoff
+	endShutdown                    // serverShutdown: the server cuts this connection soon
+	endTerminated                  // eventStreamTerminated: the subscription is over
+)
+
+func (c *Client) readUser(ctx context.Context, conn *websocket.Conn, ch chan<- venue.UserEvent) streamEnd {
 	for {
 		_, b, err := conn.Read(ctx)
 		if err != nil {
-			return
+			return endBroken
 		}
 		var env struct {
 			Event json.RawMessage `json:"event"`
@@ -265,51 +323,74 @@ func (c *Client) readUser(ctx context.Context, conn *websocket.Conn, ch chan<- v
 		if json.Unmarshal(b, &env) != nil || len(env.Event) == 0 {
 			continue
 		}
-		var ev userEvent
+		var ev eventFields
 		if json.Unmarshal(env.Event, &ev) != nil {
 			continue
+		}
+		switch ev.str("e") {
+		case "serverShutdown":
+			return endShutdown
+		case "eventStreamTerminated":
+			return endTerminated
 		}
 		for _, out := range c.toUserEvents(ev) {
 			select {
 			case ch <- out:
 			case <-ctx.Done():
-				return
+				return endBroken
 			}
 		}
 	}
 }
 
-func (c *Client) toUserEvents(ev userEvent) []venue.UserEvent {
-	at := time.UnixMilli(ev.Time).UTC()
-	switch ev.Type {
+// BalanceChange is a spot balance change the user stream reports as a
+// delta: Kind "balanceUpdate" (deposit, withdrawal, transfer between
+// wallets) or "externalLockUpdate" (locked or unlocked by another system,
+// e.g. as margin collateral). Free and locked amounts come separately in
+// outboundAccountPosition events (EventBalance).
+type BalanceChange struct {
+	Kind  string
+	Asset string
+	Delta venue.Decimal
+	Time  time.Time // when it cleared ("T")
+}
+
+func (c *Client) toUserEvents(ev eventFields) []venue.UserEvent {
+	at := time.UnixMilli(ev.int64("E")).UTC()
+	switch ev.str("e") {
 	case "executionReport":
-		cid := ev.ClientID
-		if ev.ExecType == "CANCELED" && ev.OrigClient != "" {
-			cid = ev.OrigClient
+		cid := ev.str("c")
+		if orig := ev.str("C"); ev.str("x") == "CANCELED" && orig != "" {
+			cid = orig
 		}
-		o := &venue.Order{ClientOrderID: cid, VenueOrderID: strconv.FormatInt(ev.OrderID, 10), Symbol: ev.Symbol,
-			Side: side(ev.Side), Type: orderType(ev.OrderType), Price: parseDec(ev.Price), Quantity: parseDec(ev.Qty),
-			ExecutedQty: parseDec(ev.CumQty), QuoteQty: parseDec(ev.CumQuote), Status: status(ev.Status),
-			Created: time.UnixMilli(ev.Created).UTC(), Updated: time.UnixMilli(ev.TxTime).UTC()}
+		o := &venue.Order{ClientOrderID: cid, VenueOrderID: strconv.FormatInt(ev.int64("i"), 10), Symbol: ev.str("s"),
+			Side: side(ev.str("S")), Type: orderType(ev.str("o")), Price: ev.dec("p"), Quantity: ev.dec("q"),
+			ExecutedQty: ev.dec("z"), QuoteQty: ev.dec("Z"), Status: status(ev.str("X")),
+			Created: time.UnixMilli(ev.int64("O")).UTC(), Updated: time.UnixMilli(ev.int64("T")).UTC()}
 		c.ids.put(o.Symbol, o.VenueOrderID, cid)
+		c.fills.executed(o.Symbol, o.VenueOrderID, o.ExecutedQty)
 		out := []venue.UserEvent{{Kind: venue.EventOrder, Order: o, Time: at}}
-		if ev.ExecType == "TRADE" {
-			t := &venue.Trade{ID: strconv.FormatInt(ev.TradeID, 10), VenueOrderID: o.VenueOrderID, ClientOrderID: cid,
-				Symbol: ev.Symbol, Side: o.Side, Price: parseDec(ev.LastPrice), Quantity: parseDec(ev.LastQty),
-				QuoteQty: parseDec(ev.LastQuote), Fee: parseDec(ev.Fee), Maker: ev.Maker, Time: time.UnixMilli(ev.TxTime).UTC()}
-			if ev.FeeAsset != nil {
-				t.FeeAsset = *ev.FeeAsset
-			}
+		if ev.str("x") == "TRADE" {
+			t := &venue.Trade{ID: strconv.FormatInt(ev.int64("t"), 10), VenueOrderID: o.VenueOrderID, ClientOrderID: cid,
+				Symbol: o.Symbol, Side: o.Side, Price: ev.dec("L"), Quantity: ev.dec("l"), QuoteQty: ev.dec("Y"),
+				Fee: ev.dec("n"), FeeAsset: ev.str("N"), Maker: ev.bool("m"), Time: time.UnixMilli(ev.int64("T")).UTC()}
+			c.fills.add(o.Symbol, o.VenueOrderID, *t)
 			out = append(out, venue.UserEvent{Kind: venue.EventTrade, Trade: t, Time: at})
 		}
 		return out
 	case "outboundAccountPosition":
+		var rows []eventFields
+		_ = json.Unmarshal(ev["B"], &rows)
 		var out []venue.UserEvent
-		for _, b := range ev.Balances {
+		for _, b := range rows {
 			out = append(out, venue.UserEvent{Kind: venue.EventBalance, Time: at, Balance: &venue.Balance{
-				Wallet: venue.WalletSpot, Asset: b.Asset, Free: parseDec(b.Free), Locked: parseDec(b.Locked)}})
+				Wallet: venue.WalletSpot, Asset: b.str("a"), Free: b.dec("f"), Locked: b.dec("l")}})
 		}
 		return out
+	case "balanceUpdate", "externalLockUpdate":
+		if f := c.cfg.OnBalanceChange; f != nil {
+			f(BalanceChange{Kind: ev.str("e"), Asset: ev.str("a"), Delta: ev.dec("d"), Time: time.UnixMilli(ev.int64("T")).UTC()})
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package binancetest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,7 @@ type order struct {
 	created, updated                     time.Time
 	lockAsset                            string
 	locked                               venue.Decimal
+	archived                             bool // GET /api/v3/order answers -2026
 }
 
 type trade struct {
@@ -46,6 +48,9 @@ func (s *Server) handleTime(http.ResponseWriter, url.Values) (int, any) {
 	return 200, map[string]int64{"serverTime": ms(s.now())}
 }
 
+// handleExchangeInfo edits the documented exchangeInfo example: its one
+// symbol becomes each listed symbol, its filters carry the symbol's values,
+// its rateLimits the fake's limits.
 func (s *Server) handleExchangeInfo(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -53,33 +58,72 @@ func (s *Server) handleExchangeInfo(_ http.ResponseWriter, q url.Values) (int, a
 	if v := q.Get("symbol"); v != "" {
 		want[v] = true
 	}
-	var syms []any
+	doc := Doc("exchange_info.json")
+	symDoc := element(field(doc, "symbols"), 0)
+	filters := map[string][]byte{}
+	var filterOrder []string
+	var docFilters []json.RawMessage
+	_ = json.Unmarshal(field(symDoc, "filters"), &docFilters)
+	for _, f := range docFilters {
+		var ft struct {
+			FilterType string `json:"filterType"`
+		}
+		_ = json.Unmarshal(f, &ft)
+		filters[ft.FilterType] = f
+		filterOrder = append(filterOrder, ft.FilterType)
+	}
+	f8 := func(d venue.Decimal) string { return jstr(d.StringFixed(8)) }
+	var syms [][]byte
 	for _, name := range s.symbolOrder {
 		if len(want) > 0 && !want[name] {
 			continue
 		}
 		sp := s.symbols[name]
-		syms = append(syms, map[string]any{
-			"symbol": sp.Name, "status": "TRADING", "baseAsset": sp.Base, "baseAssetPrecision": 8,
-			"quoteAsset": sp.Quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-			"orderTypes": []string{"LIMIT", "MARKET"}, "isSpotTradingAllowed": true, "isMarginTradingAllowed": true,
-			"permissions": []string{}, "permissionSets": [][]string{{"SPOT", "MARGIN"}},
-			"filters": []map[string]any{
-				{"filterType": "PRICE_FILTER", "minPrice": sp.TickSize.StringFixed(8), "maxPrice": "1000000.00000000", "tickSize": sp.TickSize.StringFixed(8)},
-				{"filterType": "LOT_SIZE", "minQty": sp.MinQty.StringFixed(8), "maxQty": sp.MaxQty.StringFixed(8), "stepSize": sp.StepSize.StringFixed(8)},
-				{"filterType": "NOTIONAL", "minNotional": sp.MinNotional.StringFixed(8), "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5},
-			},
-		})
+		var fs [][]byte
+		for _, ft := range filterOrder {
+			f := filters[ft]
+			switch ft {
+			case "PRICE_FILTER":
+				f = mustEdit(f, "minPrice", f8(sp.TickSize), "maxPrice", f8(dec("1000000")), "tickSize", f8(sp.TickSize))
+			case "LOT_SIZE":
+				f = mustEdit(f, "minQty", f8(sp.MinQty), "maxQty", f8(sp.MaxQty), "stepSize", f8(sp.StepSize))
+			case "MARKET_LOT_SIZE":
+				f = mustEdit(f, "minQty", f8(sp.MarketMinQty), "maxQty", f8(sp.MarketMaxQty), "stepSize", f8(sp.MarketStepSize))
+			case "NOTIONAL":
+				f = mustEdit(f, "minNotional", f8(sp.MinNotional), "applyMinToMarket", strconv.FormatBool(!sp.MinNotionalNotForMarket),
+					"maxNotional", f8(sp.MaxNotional), "applyMaxToMarket", strconv.FormatBool(sp.ApplyMaxToMarket))
+			case "PERCENT_PRICE":
+				continue // the fake does not enforce it, so it does not list it
+			}
+			fs = append(fs, f)
+		}
+		syms = append(syms, mustEdit(symDoc, "symbol", jstr(sp.Name), "status", jstr(sp.Status), "baseAsset", jstr(sp.Base),
+			"quoteAsset", jstr(sp.Quote), "quotePrecision", strconv.Itoa(sp.QuotePrecision), "quoteAssetPrecision", strconv.Itoa(sp.QuotePrecision),
+			"orderTypes", `["LIMIT","MARKET"]`, "quoteOrderQtyMarketAllowed", strconv.FormatBool(!sp.NoQuoteOrderQty),
+			"filters", string(join(fs)), "allowedSelfTradePreventionModes", `["NONE","EXPIRE_TAKER","EXPIRE_MAKER","EXPIRE_BOTH"]`,
+			"defaultSelfTradePreventionMode", jstr("EXPIRE_MAKER")))
 	}
-	return 200, map[string]any{
-		"timezone": "UTC", "serverTime": ms(s.now()),
-		"rateLimits": []map[string]any{
-			{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": s.cfg.WeightLimit},
-			{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": s.cfg.OrderLimit10s},
-			{"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": s.cfg.OrderLimitDay},
-		},
-		"exchangeFilters": []any{}, "symbols": syms,
+	var limits []json.RawMessage
+	_ = json.Unmarshal(field(doc, "rateLimits"), &limits)
+	var rl [][]byte
+	for _, l := range limits {
+		var k struct {
+			Type     string `json:"rateLimitType"`
+			Interval string `json:"interval"`
+		}
+		_ = json.Unmarshal(l, &k)
+		switch {
+		case k.Type == "REQUEST_WEIGHT":
+			l = mustEdit(l, "limit", strconv.Itoa(s.cfg.WeightLimit))
+		case k.Type == "ORDERS" && k.Interval == "SECOND":
+			l = mustEdit(l, "limit", strconv.Itoa(s.cfg.OrderLimit10s))
+		case k.Type == "ORDERS" && k.Interval == "DAY":
+			l = mustEdit(l, "limit", strconv.Itoa(s.cfg.OrderLimitDay))
+		}
+		rl = append(rl, l)
 	}
+	return 200, json.RawMessage(mustEdit(doc, "serverTime", strconv.FormatInt(ms(s.now()), 10), "rateLimits", string(join(rl)),
+		"symbols", string(join(syms))))
 }
 
 func (s *Server) walletRows(w venue.Wallet) []string {
@@ -120,18 +164,64 @@ func (s *Server) handleFunding(_ http.ResponseWriter, q url.Values) (int, any) {
 	return 200, rows
 }
 
+// handleFuturesBalance is GET /fapi/v2|v3/balance, edited from the
+// documented example. "balance" is each asset's wallet balance (free plus
+// locked). In Single-Asset mode availableBalance is the asset's own free
+// amount plus its unrealized PnL; in Multi-Assets mode, as on Binance, it is account-wide and the
+// same on every row (the fake values every margin asset 1:1, where Binance
+// applies index prices and haircuts), and every margin asset is listed,
+// empty ones too.
 func (s *Server) handleFuturesBalance(http.ResponseWriter, url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows := []map[string]any{}
-	for _, a := range s.walletRows(venue.WalletFutures) {
+	row := element(Doc("futures_balance.json"), 0)
+	assets := s.walletRows(venue.WalletFutures)
+	var pooled venue.Decimal
+	if s.multiAssets {
+		for _, a := range assets {
+			pooled = pooled.Add(s.wallets[venue.WalletFutures][a].free)
+		}
+	}
+	var rows [][]byte
+	for _, a := range assets {
 		h := s.wallets[venue.WalletFutures][a]
 		total := h.free.Add(h.locked)
-		rows = append(rows, map[string]any{"accountAlias": "SgsR", "asset": a, "balance": total.StringFixed(8),
-			"crossWalletBalance": total.StringFixed(8), "crossUnPnl": "0.00000000", "availableBalance": h.free.StringFixed(8),
-			"maxWithdrawAmount": h.free.StringFixed(8), "marginAvailable": true, "updateTime": ms(s.now())})
+		avail := h.free.Add(h.unrealized)
+		if s.multiAssets {
+			avail = pooled
+		}
+		rows = append(rows, mustEdit(row, "asset", jstr(a), "balance", jstr(total.StringFixed(8)),
+			"crossWalletBalance", jstr(total.StringFixed(8)), "crossUnPnl", jstr(h.unrealized.StringFixed(8)),
+			"availableBalance", jstr(avail.StringFixed(8)), "maxWithdrawAmount", jstr(h.free.StringFixed(8)),
+			"updateTime", strconv.FormatInt(ms(s.now()), 10)))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
+}
+
+// handleMultiAssetsMargin is GET /fapi/v1/multiAssetsMargin.
+func (s *Server) handleMultiAssetsMargin(http.ResponseWriter, url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 200, json.RawMessage(mustEdit(Doc("futures_multi_assets_margin.json"), "multiAssetsMargin", strconv.FormatBool(s.multiAssets)))
+}
+
+// SetFuturesMultiAssets switches the USDⓈ-M futures account between
+// Multi-Assets mode (true) and Single-Asset mode (false, the default).
+func (s *Server) SetFuturesMultiAssets(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.multiAssets = on
+}
+
+// SetFuturesPosition sets the futures wallet's locked (margin in use)
+// amount and the unrealized PnL of asset's positions: what the fake reports
+// as balance − availableBalance and crossUnPnl.
+func (s *Server) SetFuturesPosition(asset string, margin, unrealized venue.Decimal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.holding(venue.WalletFutures, asset)
+	h.free = h.free.Add(h.locked).Sub(margin)
+	h.locked, h.unrealized = margin, unrealized
 }
 
 func (s *Server) handleMargin(http.ResponseWriter, url.Values) (int, any) {
@@ -257,7 +347,10 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 		st, v := e400(-1100, "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'.")
 		return st, v, nil
 	}
-	if _, dup := s.byClientID[cid]; dup {
+	// Binance: newClientOrderId is "a unique id among open orders". An id
+	// whose order is filled, canceled or expired is accepted again, and
+	// queries by it then find the new order.
+	if prev, dup := s.byClientID[cid]; dup && (prev.status == "NEW" || prev.status == "PARTIALLY_FILLED") {
 		st, v := e400(-2010, "Duplicate order sent.")
 		return st, v, nil
 	}
@@ -266,6 +359,18 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 	price, hasPrice, err3 := parsePositive(q, "price")
 	if err1 != nil || err2 != nil || err3 != nil {
 		st, v := e400(-1100, "Illegal characters found in a parameter.")
+		return st, v, nil
+	}
+	if sp.Status != "TRADING" {
+		st, v := e400(-2010, "This order type is not possible in this trading phase.")
+		return st, v, nil
+	}
+	if hasQuote && (typ != "MARKET" || sp.NoQuoteOrderQty) {
+		st, v := e400(-2010, "Quote order qty market orders are not support for this symbol.")
+		return st, v, nil
+	}
+	if hasQuote && quote.Prec() > sp.QuotePrecision || hasQty && qty.Prec() > 8 || hasPrice && price.Prec() > 8 {
+		st, v := e400(-1111, "Precision is over the maximum defined for this asset.")
 		return st, v, nil
 	}
 	tif := q.Get("timeInForce")
@@ -304,7 +409,19 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 		st, v := e400(-1013, "Filter failure: LOT_SIZE")
 		return st, v, nil
 	}
-	if price.Mul(qty).LessThan(sp.MinNotional) {
+	if typ == "MARKET" && (!multipleOf(qty, sp.MarketStepSize) || qty.LessThan(sp.MarketMinQty) ||
+		(!sp.MarketMaxQty.IsZero() && qty.GreaterThan(sp.MarketMaxQty))) {
+		st, v := e400(-1013, "Filter failure: MARKET_LOT_SIZE")
+		return st, v, nil
+	}
+	// NOTIONAL: the fake's market price stands in for Binance's average
+	// price over avgPriceMins.
+	notional := price.Mul(qty)
+	if hasQuote {
+		notional = quote
+	}
+	if (typ == "LIMIT" || !sp.MinNotionalNotForMarket) && notional.LessThan(sp.MinNotional) ||
+		(typ == "LIMIT" || sp.ApplyMaxToMarket) && notional.GreaterThan(sp.MaxNotional) {
 		st, v := e400(-1013, "Filter failure: NOTIONAL")
 		return st, v, nil
 	}
@@ -471,6 +588,9 @@ func (s *Server) handleGetOrder(_ http.ResponseWriter, q url.Values) (int, any) 
 	if o == nil {
 		return e400(-2013, "Order does not exist.")
 	}
+	if o.archived {
+		return e400(-2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived.")
+	}
 	return 200, orderJSON(o)
 }
 
@@ -567,7 +687,11 @@ func (s *Server) handleMyTrades(_ http.ResponseWriter, q url.Values) (int, any) 
 		st, hasStart = et-int64(24*time.Hour/time.Millisecond), true
 	}
 	var sel []*trade
+	visible := s.now().Add(-s.tradesLag)
 	for _, t := range s.trades[sym] {
+		if t.time.After(visible) {
+			continue // not in the trade database yet
+		}
 		if hasOrder && t.orderID != orderID {
 			continue
 		}
@@ -800,3 +924,31 @@ func (s *Server) handleFuturesTrades(_ http.ResponseWriter, q url.Values) (int, 
 	}
 	return 200, rows
 }
+
+// SetTradesLag makes myTrades leave out fills younger than d, as Binance's
+// myTrades, which reads from a database, can lag right after a fill. The
+// order responses and the user stream report fills at once.
+func (s *Server) SetTradesLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tradesLag = d
+}
+
+// Archive makes the order with clientOrderID archived, as Binance archives
+// orders canceled or expired with nothing executed after 90 days: querying
+// it answers -2026. It reports false for an order that cannot be archived
+// (unknown, open, or with fills).
+func (s *Server) Archive(clientOrderID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.byClientID[clientOrderID]
+	if o == nil || (o.status != "CANCELED" && o.status != "EXPIRED") || !o.executed.IsZero() {
+		return false
+	}
+	o.archived = true
+	return true
+}
+
+// FailNextForbidden makes the next request of op answer HTTP 403 (a WAF
+// block) with an HTML body, as Binance's edge answers it.
+func (s *Server) FailNextForbidden(op string) { s.FailNext(op, FaultForbidden) }

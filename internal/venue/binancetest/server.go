@@ -46,6 +46,7 @@ const (
 	FaultServerError            Fault = "server_error"             // 500, -1000, nothing executed
 	FaultTimestamp              Fault = "timestamp"                // 400, -1021
 	FaultAuth                   Fault = "auth"                     // 401, -2015
+	FaultForbidden              Fault = "forbidden"                // 403 WAF block, HTML body, nothing executed
 )
 
 // Operations FailNext accepts.
@@ -61,11 +62,61 @@ const (
 )
 
 // SymbolSpec is one market the fake lists, with its exchangeInfo filters.
+// The zero values of the fields after QtyPrecision are Binance's usual
+// ones: status TRADING, MARKET_LOT_SIZE as LOT_SIZE (market orders may be
+// up to MarketMaxQty when it is set), maxNotional 9,000,000 (not applied to
+// market orders), minNotional applied to market orders, market orders by
+// quote quantity allowed, 8 decimals of quote quantity.
 type SymbolSpec struct {
 	Name, Base, Quote            string
 	TickSize, StepSize, MinQty   venue.Decimal
 	MaxQty, MinNotional          venue.Decimal
 	PricePrecision, QtyPrecision int
+
+	// Status is exchangeInfo's status: TRADING (default), HALT, BREAK,
+	// CANCEL_ONLY...; only TRADING takes new orders.
+	Status string
+	// MarketMinQty, MarketMaxQty and MarketStepSize are MARKET_LOT_SIZE.
+	MarketMinQty, MarketMaxQty, MarketStepSize venue.Decimal
+	// MaxNotional is NOTIONAL's maxNotional; ApplyMaxToMarket applies it
+	// to market orders, MinNotionalNotForMarket exempts them from minNotional.
+	MaxNotional                               venue.Decimal
+	ApplyMaxToMarket, MinNotionalNotForMarket bool
+	// NoQuoteOrderQty sets quoteOrderQtyMarketAllowed false.
+	NoQuoteOrderQty bool
+	// QuotePrecision is quoteAssetPrecision (default 8): a quoteOrderQty
+	// with more decimals is refused with -1111.
+	QuotePrecision int
+}
+
+// withDefaults fills the zero values with Binance's usual ones.
+func (sp SymbolSpec) withDefaults() SymbolSpec {
+	if sp.Status == "" {
+		sp.Status = "TRADING"
+	}
+	if sp.MarketMinQty.IsZero() {
+		sp.MarketMinQty = sp.MinQty
+	}
+	if sp.MarketMaxQty.IsZero() {
+		sp.MarketMaxQty = sp.MaxQty
+	}
+	if sp.MaxNotional.IsZero() {
+		sp.MaxNotional = dec("9000000")
+	}
+	if sp.QuotePrecision == 0 {
+		sp.QuotePrecision = 8
+	}
+	return sp
+}
+
+// SetSymbolStatus changes a symbol's exchangeInfo status (HALT, BREAK,
+// CANCEL_ONLY, TRADING).
+func (s *Server) SetSymbolStatus(symbol, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.symbols[symbol]
+	sp.Status = status
+	s.symbols[symbol] = sp
 }
 
 // DefaultSymbols are the markets every harness lists.
@@ -137,6 +188,7 @@ type Server struct {
 	pricePath   map[string][]pricePoint
 	wallets     map[venue.Wallet]map[string]*holding
 	marginOpen  bool
+	multiAssets bool // USDⓈ-M futures Multi-Assets mode
 	subAccounts []SubAccount
 	orders      []*order
 	byClientID  map[string]*order
@@ -144,9 +196,11 @@ type Server struct {
 	futTrades   map[string][]*trade // USDⓈ-M futures fills by symbol
 	nextOrderID int64
 	nextTradeID map[string]int64
+	nextExecID  int64 // executionReport "I", the execution id
 	faults      map[string][]Fault
 	sticky      []*StickyFault
 	skew        time.Duration
+	tradesLag   time.Duration // myTrades leaves out fills younger than this
 
 	weightStart  time.Time
 	weightUsed   int
@@ -170,7 +224,10 @@ type SubAccount struct {
 	Created time.Time
 }
 
-type holding struct{ free, locked, borrowed venue.Decimal }
+type holding struct {
+	free, locked, borrowed venue.Decimal
+	unrealized             venue.Decimal // futures: unrealized PnL of the asset's positions
+}
 
 type pricePoint struct {
 	t time.Time
@@ -232,7 +289,7 @@ func New(cfg Config) *Server {
 		nextOrderID: 1000,
 	}
 	for _, sp := range cfg.Symbols {
-		s.symbols[sp.Name] = sp
+		s.symbols[sp.Name] = sp.withDefaults()
 		s.symbolOrder = append(s.symbolOrder, sp.Name)
 	}
 	s.streams = newHub(s)
@@ -412,11 +469,14 @@ func (s *Server) holding(w venue.Wallet, asset string) *holding {
 type route struct {
 	weight  func(q url.Values) int
 	counted bool
-	futures bool // counted against the /fapi weight instead
-	signed  bool
-	apiKey  bool
-	op      string
-	handle  func(w http.ResponseWriter, q url.Values) (int, any)
+	// freeOnSuccess: the weight is given back when the answer is 2xx
+	// (order placement and cancellation since 2026-04-02).
+	freeOnSuccess bool
+	futures       bool // counted against the /fapi weight instead
+	signed        bool
+	apiKey        bool
+	op            string
+	handle        func(w http.ResponseWriter, q url.Values) (int, any)
 }
 
 func fixed(n int) func(url.Values) int { return func(url.Values) int { return n } }
@@ -431,9 +491,9 @@ func (s *Server) routes() http.Handler {
 	add("GET /fapi/v1/time", route{weight: fixed(1), futures: true, handle: s.handleTime})
 	add("GET /api/v3/exchangeInfo", route{weight: fixed(20), counted: true, handle: s.handleExchangeInfo})
 	add("GET /api/v3/account", route{weight: fixed(20), counted: true, signed: true, op: OpBalances, handle: s.handleAccount})
-	add("POST /api/v3/order", route{weight: fixed(1), counted: true, signed: true, op: OpPlace, handle: s.handleNewOrder})
+	add("POST /api/v3/order", route{weight: fixed(1), counted: true, freeOnSuccess: true, signed: true, op: OpPlace, handle: s.handleNewOrder})
 	add("GET /api/v3/order", route{weight: fixed(4), counted: true, signed: true, op: OpQuery, handle: s.handleGetOrder})
-	add("DELETE /api/v3/order", route{weight: fixed(1), counted: true, signed: true, op: OpCancel, handle: s.handleCancelOrder})
+	add("DELETE /api/v3/order", route{weight: fixed(1), counted: true, freeOnSuccess: true, signed: true, op: OpCancel, handle: s.handleCancelOrder})
 	add("GET /api/v3/openOrders", route{weight: func(q url.Values) int {
 		if q.Get("symbol") == "" {
 			return 80
@@ -446,6 +506,7 @@ func (s *Server) routes() http.Handler {
 		}
 		return 20
 	}, counted: true, signed: true, op: OpTrades, handle: s.handleMyTrades})
+	add("GET /api/v3/allOrders", route{weight: fixed(20), counted: true, signed: true, op: OpOrderHistory, handle: s.handleAllOrders})
 	add("GET /api/v3/klines", route{weight: fixed(2), counted: true, handle: s.handleKlines})
 	add("GET /api/v3/ticker/price", route{weight: func(q url.Values) int {
 		if q.Get("symbol") == "" {
@@ -456,6 +517,7 @@ func (s *Server) routes() http.Handler {
 	add("POST /sapi/v1/asset/get-funding-asset", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleFunding})
 	add("GET /fapi/v2/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
 	add("GET /fapi/v3/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v1/multiAssetsMargin", route{weight: fixed(30), futures: true, signed: true, op: OpBalances, handle: s.handleMultiAssetsMargin})
 	add("GET /fapi/v1/userTrades", route{weight: fixed(5), futures: true, signed: true, op: OpFuturesTrades, handle: s.handleFuturesTrades})
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
@@ -616,6 +678,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	case FaultAuth:
 		writeJSON(w, http.StatusUnauthorized, apiError{-2015, "Invalid API-key, IP, or permissions for action."})
 		return
+	case FaultForbidden:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte("<html><head><title>403 Forbidden</title></head><body><center><h1>403 Forbidden</h1></center></body></html>\n"))
+		return
 	case FaultServerError:
 		writeJSON(w, http.StatusInternalServerError, apiError{-1000, "An unknown error occurred while processing the request."})
 		return
@@ -626,6 +693,27 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		rec := httptest.NewRecorder()
 		rt.handleTo(rec, q)
 		writeJSON(w, http.StatusServiceUnavailable, apiError{-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."})
+		return
+	}
+	if rt.counted && rt.freeOnSuccess {
+		rec := httptest.NewRecorder()
+		rt.handleTo(rec, q)
+		if rec.Code/100 == 2 {
+			s.mu.Lock()
+			if s.weightStart.Equal(now.Truncate(s.cfg.WeightWindow)) && s.weightUsed >= weight {
+				s.weightUsed -= weight
+			}
+			s.stats.Weight -= weight
+			used := s.weightUsed
+			s.mu.Unlock()
+			rec.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
+			rec.Header().Set("X-MBX-USED-WEIGHT", strconv.Itoa(used))
+		}
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
 		return
 	}
 	rt.handleTo(w, q)
@@ -718,7 +806,9 @@ func (s *Server) checkTimestamp(tsParam, rwParam string) (int, apiError) {
 	s.mu.Lock()
 	now := s.now().UnixMilli()
 	s.mu.Unlock()
-	if ts > now+1000 {
+	// Binance's rule ("Timing security"): a request is processed only if
+	// timestamp < serverTime + 1000 and serverTime - timestamp <= recvWindow.
+	if ts >= now+1000 {
 		return http.StatusBadRequest, apiError{-1021, "Timestamp for this request was 1000ms ahead of the server's time."}
 	}
 	if now-ts > recv {

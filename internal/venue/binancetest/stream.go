@@ -322,37 +322,49 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-// executionReportLocked renders Binance's executionReport for o; t is the
-// fill for execution type TRADE.
+// executionReportLocked renders Binance's executionReport for o by editing
+// the documented example (docs/ws_execution_report.json), so the event has
+// Binance's keys in Binance's order, upper- and lower-case twins included;
+// t is the fill for execution type TRADE.
 func (s *Server) executionReportLocked(o *order, execType string, t *trade) []byte {
 	now := s.now()
-	ev := map[string]any{
-		"e": "executionReport", "E": ms(now), "s": o.symbol, "c": o.clientID, "S": o.side, "o": o.typ,
-		"f": orDefault(o.tif, "GTC"), "q": o.qty.StringFixed(8), "p": o.price.StringFixed(8), "P": "0.00000000", "F": "0.00000000",
-		"g": -1, "C": "", "x": execType, "X": o.status, "r": "NONE", "i": o.id, "l": "0.00000000",
-		"z": o.executed.StringFixed(8), "L": "0.00000000", "n": "0", "N": nil, "T": ms(o.updated), "t": -1, "I": o.id,
-		"w": o.status == "NEW", "m": false, "M": false, "O": ms(o.created), "Z": o.cum.StringFixed(8),
-		"Y": "0.00000000", "Q": o.origQuote.StringFixed(8), "W": ms(o.created), "V": "EXPIRE_MAKER",
-	}
+	s.nextExecID++
+	cid, orig := o.clientID, ""
 	if execType == "CANCELED" {
-		ev["c"] = fmt.Sprintf("cancel%d", o.id)
-		ev["C"] = o.clientID
+		cid, orig = fmt.Sprintf("cancel%d", o.id), o.clientID
 	}
+	last, lastPrice, fee, feeAsset, tradeID, maker, lastQuote, tx := "0.00000000", "0.00000000", "0", "null", "-1", "false", "0.00000000", ms(o.updated)
 	if t != nil {
-		ev["l"], ev["L"], ev["n"], ev["N"] = t.qty.StringFixed(8), t.price.StringFixed(8), t.fee.StringFixed(8), t.feeAsset
-		ev["t"], ev["m"], ev["T"] = t.id, t.maker, ms(t.time)
-		ev["Y"] = t.quote.StringFixed(8)
+		last, lastPrice, fee, feeAsset = t.qty.StringFixed(8), t.price.StringFixed(8), t.fee.StringFixed(8), jstr(t.feeAsset)
+		tradeID, lastQuote, tx = strconv.FormatInt(t.id, 10), t.quote.StringFixed(8), ms(t.time)
+		if t.maker {
+			maker = "true"
+		}
 	}
-	return mustJSON(ev)
+	working := "false"
+	if o.status == "NEW" || o.status == "PARTIALLY_FILLED" {
+		working = "true"
+	}
+	return compact(mustEdit(Doc("ws_execution_report.json"),
+		"E", strconv.FormatInt(ms(now), 10), "s", jstr(o.symbol), "c", jstr(cid), "S", jstr(o.side), "o", jstr(o.typ),
+		"f", jstr(orDefault(o.tif, "GTC")), "q", jstr(o.qty.StringFixed(8)), "p", jstr(o.price.StringFixed(8)), "C", jstr(orig),
+		"x", jstr(execType), "X", jstr(o.status), "i", strconv.FormatInt(o.id, 10), "l", jstr(last),
+		"z", jstr(o.executed.StringFixed(8)), "L", jstr(lastPrice), "n", jstr(fee), "N", feeAsset, "T", strconv.FormatInt(tx, 10),
+		"t", tradeID, "I", strconv.FormatInt(s.nextExecID, 10), "w", working, "m", maker,
+		"O", strconv.FormatInt(ms(o.created), 10), "Z", jstr(o.cum.StringFixed(8)), "Y", jstr(lastQuote),
+		"Q", jstr(o.origQuote.StringFixed(8)), "W", strconv.FormatInt(ms(o.created), 10), "V", jstr("EXPIRE_MAKER")))
 }
 
-// accountPositionLocked renders outboundAccountPosition for the spot assets.
+// accountPositionLocked renders outboundAccountPosition for the spot assets
+// from the documented example (docs/ws_outbound_account_position.json).
 func (s *Server) accountPositionLocked(assets ...string) []byte {
-	now := s.now()
-	var rows []map[string]string
+	now := strconv.FormatInt(ms(s.now()), 10)
+	doc := Doc("ws_outbound_account_position.json")
+	row := element(field(doc, "B"), 0)
+	var rows [][]byte
 	for _, a := range assets {
 		h := s.holding(venue.WalletSpot, a)
-		rows = append(rows, map[string]string{"a": a, "f": h.free.StringFixed(8), "l": h.locked.StringFixed(8)})
+		rows = append(rows, mustEdit(row, "a", jstr(a), "f", jstr(h.free.StringFixed(8)), "l", jstr(h.locked.StringFixed(8))))
 	}
-	return mustJSON(map[string]any{"e": "outboundAccountPosition", "E": ms(now), "u": ms(now), "B": rows})
+	return compact(mustEdit(doc, "E", now, "u", now, "B", string(join(rows))))
 }

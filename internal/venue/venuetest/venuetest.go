@@ -583,16 +583,34 @@ func testFilterViolations(t *testing.T, b *bundle) {
 	tests := []struct {
 		name string
 		req  venue.OrderRequest
+		// roundable: a venue may instead round the price to its tick
+		// (never to a worse price) or the quantity down to its step and
+		// place the order, as the Binance adapter does.
+		roundable bool
 	}{
-		{"bad tick", limit("vt-f-tick", btc, venue.Buy, "0.01", "19000.005")},
-		{"bad step", limit("vt-f-step", btc, venue.Buy, "0.000015", "19000")},
-		{"below min qty", limit("vt-f-minqty", eth, venue.Buy, "0.00005", "1000")},
-		{"below min notional", limit("vt-f-notional", btc, venue.Buy, "0.0002", "19000")},
-		{"market below min notional", market("vt-f-mkt-notional", btc, venue.Buy, "0.0001")},
-		{"eth bad step", limit("vt-f-eth-step", eth, venue.Sell, "0.01005", "1100")},
+		{"bad tick", limit("vt-f-tick", btc, venue.Buy, "0.01", "19000.005"), true},
+		{"bad step", limit("vt-f-step", btc, venue.Buy, "0.000015", "19000"), false}, // rounded down it is below min notional
+		{"below min qty", limit("vt-f-minqty", eth, venue.Buy, "0.00005", "1000"), false},
+		{"below min notional", limit("vt-f-notional", btc, venue.Buy, "0.0002", "19000"), false},
+		{"market below min notional", market("vt-f-mkt-notional", btc, venue.Buy, "0.0001"), false},
+		{"eth bad step", limit("vt-f-eth-step", eth, venue.Sell, "0.01005", "1100"), true},
 	}
 	for _, tc := range tests {
-		_, err := b.v.PlaceOrder(b.ctx, tc.req)
+		o, err := b.v.PlaceOrder(b.ctx, tc.req)
+		if err == nil && tc.roundable {
+			// Placed: on the tick and step, and never more or worse than asked.
+			if r, _ := o.Price.Mod(dec("0.01")); !r.IsZero() || (tc.req.Side == venue.Buy && o.Price.GreaterThan(tc.req.Price)) ||
+				(tc.req.Side == venue.Sell && o.Price.LessThan(tc.req.Price)) {
+				t.Errorf("%s: placed at price %s, want %s rounded to the tick, never worse", tc.name, o.Price, tc.req.Price)
+			}
+			if o.Quantity.GreaterThan(tc.req.Quantity) {
+				t.Errorf("%s: placed quantity %s, more than the %s asked", tc.name, o.Quantity, tc.req.Quantity)
+			}
+			if _, err := b.v.CancelOrder(b.ctx, tc.req.Symbol, tc.req.ClientOrderID); err != nil {
+				t.Errorf("%s: cancel the rounded order: %v", tc.name, err)
+			}
+			continue
+		}
 		ve := wantClass(t, tc.name, err, venue.ErrRejected)
 		if ve.Code == 0 {
 			t.Errorf("%s: rejected without a venue code: %v", tc.name, err)

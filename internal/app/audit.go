@@ -1,0 +1,129 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/alert"
+	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/store"
+)
+
+// The journal audit (journal.Audit) runs on the node that holds the
+// account's venue: on demand through the API (and `tradeplane journal
+// audit`), and on a schedule (Config.AuditEvery over Config.AuditWindow),
+// raising a critical alert for each account with a difference.
+
+var _ server.Auditor = auditAdapter{}
+
+type auditAdapter struct{ a *App }
+
+// AuditJournal audits the account named name over [from, to).
+func (ad auditAdapter) AuditJournal(ctx context.Context, name string, from, to time.Time) (journal.AuditReport, error) {
+	acct, err := ad.a.db.Account(ctx, name)
+	if err != nil {
+		return journal.AuditReport{}, fmt.Errorf("audit account %q: %w", name, err)
+	}
+	return ad.a.auditAccount(ctx, acct.ID, from, to)
+}
+
+// auditAccount audits one open account over [from, to); the symbols of its
+// sessions are asked too, where the venue may hold what the journal never
+// saw.
+func (a *App) auditAccount(ctx context.Context, accountID int64, from, to time.Time) (journal.AuditReport, error) {
+	rt, err := a.account(accountID)
+	if err != nil {
+		return journal.AuditReport{}, err
+	}
+	ss, err := a.db.Sessions(ctx, store.SessionFilter{AccountID: accountID})
+	if err != nil {
+		return journal.AuditReport{}, fmt.Errorf("audit account %d: %w", accountID, err)
+	}
+	var syms []string
+	for _, s := range ss {
+		for _, sym := range s.Symbols {
+			if !slices.Contains(syms, sym) {
+				syms = append(syms, sym)
+			}
+		}
+	}
+	rep, err := journal.Audit(ctx, a.db, rt.v, accountID, from, to, syms)
+	if errors.Is(err, journal.ErrNoOrderHistory) {
+		return rep, fmt.Errorf("%w: %w", server.ErrInvalid, err)
+	}
+	return rep, err
+}
+
+// auditLoop audits every open account on a schedule and alerts on any
+// difference.
+func (a *App) auditLoop(ctx context.Context) {
+	every, window := a.cfg.AuditEvery, a.cfg.AuditWindow
+	if every < 0 {
+		return
+	}
+	if every == 0 {
+		every = time.Hour
+	}
+	if window <= 0 {
+		window = 24 * time.Hour
+	}
+	t := a.clk.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		a.auditAll(ctx, window)
+	}
+}
+
+// auditAll runs one scheduled audit of every open account over the last
+// window and alerts on each account with differences.
+func (a *App) auditAll(ctx context.Context, window time.Duration) {
+	a.mu.Lock()
+	rts := make([]*accountRT, 0, len(a.accounts))
+	for _, rt := range a.accounts {
+		rts = append(rts, rt)
+	}
+	a.mu.Unlock()
+	to := a.clk.Now()
+	from := to.Add(-window)
+	for _, rt := range rts {
+		rep, err := a.auditAccount(ctx, rt.acct.ID, from, to)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, journal.ErrNoOrderHistory):
+			continue
+		case err != nil:
+			a.alerts.Raise(ctx, alert.Alert{Severity: alert.Warning, Source: "audit", AccountID: rt.acct.ID,
+				Message: fmt.Sprintf("journal audit of account %s could not run: %v", rt.acct.Name, err)})
+			continue
+		}
+		if len(rep.Differences) == 0 {
+			continue
+		}
+		var parts []string
+		for i, d := range rep.Differences {
+			if i == 5 {
+				parts = append(parts, fmt.Sprintf("and %d more", len(rep.Differences)-5))
+				break
+			}
+			what := d.ClientOrderID
+			if what == "" {
+				what = "trade " + d.TradeID
+			}
+			parts = append(parts, fmt.Sprintf("%s %s (%s): journal %q, venue %q", d.Symbol, what, strings.Join(d.Kinds, "+"), d.Journal, d.Venue))
+		}
+		a.alerts.Raise(ctx, alert.Alert{Severity: alert.Critical, Source: "audit", AccountID: rt.acct.ID,
+			Message: fmt.Sprintf("journal audit of account %s from %s to %s: %d differences with the venue: %s", rt.acct.Name,
+				from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), len(rep.Differences), strings.Join(parts, "; "))})
+	}
+}

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/session"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/paper"
+)
+
+// TestUnknownOrderHoldsItsSymbol: an order whose request timed out before
+// the venue executed it is unknown, not failed, until its recvWindow has
+// passed (the paper venue has no lag). Meanwhile the session's view shows it
+// with its age, the session is not restarted, and its steps send nothing:
+// the replayed step's decision is answered "unknown" from the journal. Once
+// proven absent it is failed, the view is clear and the session trades
+// again. Another session on the same account trades meanwhile, unslowed.
+func TestUnknownOrderHoldsItsSymbol(t *testing.T) {
+	t.Parallel()
+	a, ctx := startPaperNode(t, paper.Config{})
+	acct := &store.Account{Name: "held", Venue: "paper"}
+	if err := a.db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	a.paper.Fund("held", venue.WalletSpot, "USDT", udecimal.MustParse("100000"))
+	if err := a.addAccount(ctx, *acct); err != nil {
+		t.Fatal(err)
+	}
+	pv := a.paper.Account("held")
+	mk := func(name string) session.Session {
+		raw, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "50", "interval": "1h"})
+		s, err := a.sessions.Create(ctx, session.Spec{Name: name, Strategy: "dca", AccountID: acct.ID,
+			Symbols: []string{"BTCUSDT"}, Params: raw}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	held, other := mk("held-1"), mk("other-1")
+	trade := func(id string) error {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_, err := a.sessions.TradeNow(ctx, id, "test")
+			var se *session.StateError
+			if err == nil || !errors.As(err, &se) || time.Now().After(deadline) {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	venueOrders := func() int {
+		os, err := pv.OrderHistory(ctx, "BTCUSDT", time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(os)
+	}
+	pv.Faults().Next(paper.OpPlace, paper.FaultTimeoutBeforeExecution)
+	if _, err := a.sessions.Start(ctx, held.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The first step (at start, or this one) ends with the outcome unknown.
+	if err := trade(held.ID); err != nil && !errors.Is(err, venue.ErrUnknownOutcome) {
+		t.Fatalf("first step: %v", err)
+	}
+	var view []string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		v := a.sessionView(ctx, mustGet(t, a, held.ID))
+		if len(v.UnknownOrders) == 1 {
+			view = append(view, v.UnknownOrders[0].ClientOrderID)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(view) != 1 {
+		t.Fatalf("no unknown order shown for session %s", held.ID)
+	}
+	if err := trade(held.ID); err == nil || !errors.Is(err, venue.ErrUnknownOutcome) {
+		t.Fatalf("a step while the order is unknown: %v, want an unknown outcome", err)
+	}
+	if n := venueOrders(); n != 0 {
+		t.Fatalf("the venue has %d orders while one is unknown, want 0", n)
+	}
+	if s := mustGet(t, a, held.ID); s.State != session.Running || s.RestartsAuto != 0 {
+		t.Fatalf("held session %s with %d restarts, want running without restarts", s.State, s.RestartsAuto)
+	}
+	// Another session trades meanwhile.
+	if _, err := a.sessions.Start(ctx, other.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := trade(other.ID); err != nil {
+		t.Fatalf("other session: %v", err)
+	}
+	// Proven absent once recvWindow (5 s) has passed: failed, and the
+	// session trades again.
+	deadline = time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if o, _ := a.db.OrderByClientID(ctx, view[0]); o.Status == store.OrderFailed {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if o, _ := a.db.OrderByClientID(ctx, view[0]); o.Status != store.OrderFailed {
+		t.Fatalf("order %s still %s after its recvWindow", view[0], o.Status)
+	}
+	if v := a.sessionView(ctx, mustGet(t, a, held.ID)); len(v.UnknownOrders) != 0 {
+		t.Fatalf("unknown orders still shown: %+v", v.UnknownOrders)
+	}
+	before := venueOrders()
+	// The open step is replayed once more: its decision is answered with
+	// the journal's verdict (failed), which closes the step; then the
+	// session trades anew.
+	if err := trade(held.ID); err == nil || !errors.Is(err, venue.ErrOrderNotFound) && !containsStr(err.Error(), "failed earlier") {
+		t.Fatalf("replayed step after the order was failed: %v, want the failure", err)
+	}
+	if n := venueOrders(); n != before {
+		t.Fatalf("the replayed step sent an order")
+	}
+	if err := trade(held.ID); err != nil {
+		t.Fatalf("step after the order was settled: %v", err)
+	}
+	if n := venueOrders(); n != before+1 {
+		t.Fatalf("venue orders %d, want %d: the session trades again once settled", n, before+1)
+	}
+}
+
+func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
+
+func mustGet(t *testing.T, a *App, id string) session.Session {
+	t.Helper()
+	s, err := a.sessions.Get(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

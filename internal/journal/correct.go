@@ -1,0 +1,141 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/alert"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// A late truth is recorded, never dropped. The journal may have closed an
+// order that in fact executed: a previous owner of the session, frozen
+// between its lease check and the send, sent it after the new owner had
+// proven it absent; or a venue reported a fill after a cancel. When a fill
+// of such an order arrives, CorrectLate writes a corrected event and moves
+// the order row to the venue's view of it (the one way a row moves back
+// from a terminal status); the fills are stored like any other, so
+// positions and PnL, which are built from fills, see them.
+
+// CorrectLate checks the stored order clientOrderID against its stored
+// fills. When the row is closed but its fills say otherwise (failed or
+// rejected with any fill; canceled or expired with more executed than the
+// row holds) it asks the venue for the order and, in one commit, writes a
+// corrected event, the venue's status events and fills, and moves the row
+// to the venue's status; when the venue cannot be asked, the row moves to
+// unknown so SettleUnknown settles it (it is never proven absent again, as
+// it has fills). A critical alert says what was wrong and for how long.
+// Nothing is done when the row agrees with its fills. source names who
+// reported the fill, for the message.
+func (x *Executor) CorrectLate(ctx context.Context, clientOrderID, source string) error {
+	o, err := x.j.db.OrderByClientID(ctx, clientOrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // a fill of an order placed outside tradeplane
+	}
+	if err != nil {
+		return fmt.Errorf("correct order %q: %w", clientOrderID, err)
+	}
+	if o.AccountID != x.account {
+		return nil
+	}
+	fills, err := x.j.db.FillsOfOrder(ctx, x.account, clientOrderID)
+	if err != nil {
+		return fmt.Errorf("correct order %q: %w", clientOrderID, err)
+	}
+	var qty, quote venue.Decimal
+	for _, f := range fills {
+		qty, quote = qty.Add(f.Quantity), quote.Add(f.QuoteQty)
+	}
+	wrong := false
+	switch o.Status {
+	case store.OrderFailed, string(venue.StatusRejected):
+		wrong = qty.IsPos()
+	case string(venue.StatusCanceled), string(venue.StatusExpired):
+		wrong = qty.GreaterThan(o.ExecutedQty)
+	}
+	if !wrong {
+		return nil
+	}
+	in := Intent{SessionID: o.SessionID, AccountID: o.AccountID, Fence: o.Fence, Request: venue.OrderRequest{
+		ClientOrderID: o.ClientOrderID, Symbol: o.Symbol, Side: venue.Side(o.Side), Type: venue.OrderType(o.Type),
+		Quantity: o.Quantity, Price: o.Price}}
+	wrongFor := x.clock.Now().Sub(o.UpdatedAt).Round(time.Millisecond)
+	cor := x.base(KindCorrected, in)
+	cor.VenueOrderID, cor.FilledQty = o.VenueOrderID, qty
+	ws := []write{}
+	var after string
+	vo, qerr := x.v.QueryOrder(ctx, o.Symbol, o.ClientOrderID)
+	if qerr == nil {
+		after = string(vo.Status)
+		cor.VenueOrderID, cor.FilledQty = vo.VenueOrderID, vo.ExecutedQty
+		cor.Message = fmt.Sprintf("the journal said %s for %s, but %s reported a fill and the venue says %s with %s executed",
+			o.Status, wrongFor, source, vo.Status, vo.ExecutedQty)
+		fws, err := x.fillWrites(ctx, in, vo)
+		if err == nil {
+			ws = append(ws, fws...)
+		}
+		ws = append([]write{{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: after, VenueOrderID: vo.VenueOrderID,
+			ExecutedQty: vo.ExecutedQty, QuoteQty: vo.QuoteQty, Fence: o.Fence, At: x.clock.Now()},
+			events: append([]*Event{cor}, x.statusEvents(in, vo)...)}}, ws...)
+	} else {
+		after = store.OrderUnknown
+		cor.Message = fmt.Sprintf("the journal said %s for %s, but %s reported fills of %s; the venue could not be asked (%v), so the order is unknown until it is",
+			o.Status, wrongFor, source, qty, qerr)
+		ws = append(ws, write{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: after, ExecutedQty: qty,
+			QuoteQty: quote, Fence: o.Fence, At: x.clock.Now()}, events: []*Event{cor}})
+	}
+	if _, err := x.durable(ctx, in, ws...); err != nil {
+		return fmt.Errorf("correct order %q: %w", clientOrderID, err)
+	}
+	x.m.failure(string(KindCorrected))
+	x.raise(ctx, alert.Critical, in, "order %q of session %s was journaled %s for %s, but it executed (%s filled): corrected to %s",
+		o.ClientOrderID, o.SessionID, o.Status, wrongFor, cor.FilledQty, after)
+	return nil
+}
+
+// followFills moves an open order's row (new, partially filled) to what
+// its stored fills say once they exceed its executed quantity: fills are
+// facts, and the order is filled when they add up to its quantity. Fills
+// reported by the user stream so reach the order row at once, not at the
+// next Reconcile.
+func (x *Executor) followFills(ctx context.Context, clientOrderID string) error {
+	o, err := x.j.db.OrderByClientID(ctx, clientOrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("follow fills of order %q: %w", clientOrderID, err)
+	}
+	if o.AccountID != x.account || (o.Status != string(venue.StatusNew) && o.Status != string(venue.StatusPartiallyFilled)) {
+		return nil
+	}
+	fills, err := x.j.db.FillsOfOrder(ctx, x.account, clientOrderID)
+	if err != nil {
+		return fmt.Errorf("follow fills of order %q: %w", clientOrderID, err)
+	}
+	var qty, quote venue.Decimal
+	for _, f := range fills {
+		qty, quote = qty.Add(f.Quantity), quote.Add(f.QuoteQty)
+	}
+	if !qty.GreaterThan(o.ExecutedQty) {
+		return nil
+	}
+	status, kind := venue.StatusPartiallyFilled, KindPartiallyFilled
+	if o.Quantity.IsPos() && !qty.LessThan(o.Quantity) {
+		status, kind = venue.StatusFilled, KindFilled
+	}
+	in := Intent{SessionID: o.SessionID, AccountID: o.AccountID, Fence: o.Fence, Request: venue.OrderRequest{
+		ClientOrderID: o.ClientOrderID, Symbol: o.Symbol, Side: venue.Side(o.Side), Type: venue.OrderType(o.Type),
+		Quantity: o.Quantity, Price: o.Price}}
+	ev := x.base(kind, in)
+	ev.VenueOrderID, ev.FilledQty, ev.Message = o.VenueOrderID, qty, "from the fills reported by the user stream"
+	_, err = x.durable(ctx, in, write{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: string(status),
+		ExecutedQty: qty, QuoteQty: quote, Fence: o.Fence, At: x.clock.Now()}, events: []*Event{ev}})
+	if err == nil && status == venue.StatusFilled {
+		x.m.settled(string(status))
+	}
+	return err
+}

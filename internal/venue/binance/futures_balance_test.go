@@ -1,0 +1,111 @@
+package binance_test
+
+import (
+	"testing"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
+)
+
+func futuresRows(t *testing.T, bals []venue.Balance) map[string]venue.Balance {
+	t.Helper()
+	out := map[string]venue.Balance{}
+	for _, b := range bals {
+		if b.Wallet == venue.WalletFutures {
+			out[b.Asset] = b
+		}
+	}
+	return out
+}
+
+// TestFuturesBalancesMultiAssets: in Multi-Assets mode availableBalance is
+// the account's and repeated on every asset; each asset's quantity is its
+// wallet balance, an empty asset stays out, and nothing is negative.
+func TestFuturesBalancesMultiAssets(t *testing.T) {
+	t.Parallel()
+	b := setup(t, binancetest.Config{}, nil)
+	b.fake.Fund(venue.WalletFutures, "USDT", dec("18.47"))
+	b.fake.Fund(venue.WalletFutures, "FDUSD", dec("0"))
+	b.fake.Fund(venue.WalletFutures, "BNB", dec("2"))
+	b.fake.SetFuturesMultiAssets(true)
+	bals, err := b.client.Balances(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := futuresRows(t, bals)
+	want := map[string]venue.Balance{
+		"USDT": {Wallet: venue.WalletFutures, Asset: "USDT", Free: dec("18.47")},
+		"BNB":  {Wallet: venue.WalletFutures, Asset: "BNB", Free: dec("2")},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("futures balances %+v, want %+v", got, want)
+	}
+	for a, w := range want {
+		if g := got[a]; !same(g, w) {
+			t.Errorf("%s: got %+v, want %+v", a, g, w)
+		}
+	}
+	fb, err := b.client.FuturesBalances(b.ctx)
+	if err != nil || len(fb) != 2 || !fb[0].MultiAssets {
+		t.Fatalf("futures balances: %+v, %v; want 2 assets in Multi-Assets mode", fb, err)
+	}
+}
+
+// TestFuturesBalancesSingleAsset: in Single-Asset mode the margin in use is
+// locked (wallet + unrealized PnL − available), the unrealized PnL is
+// reported apart and never counted into the quantity.
+func TestFuturesBalancesSingleAsset(t *testing.T) {
+	t.Parallel()
+	b := setup(t, binancetest.Config{}, nil)
+	b.fake.Fund(venue.WalletFutures, "USDT", dec("100"))
+	b.fake.SetFuturesPosition("USDT", dec("30"), dec("50"))
+	b.fake.Fund(venue.WalletFutures, "BUSD", dec("40"))
+	b.fake.SetFuturesPosition("BUSD", dec("10"), dec("-25"))
+	bals, err := b.client.Balances(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := futuresRows(t, bals)
+	for a, w := range map[string]venue.Balance{
+		"USDT": {Wallet: venue.WalletFutures, Asset: "USDT", Free: dec("70"), Locked: dec("30")},
+		"BUSD": {Wallet: venue.WalletFutures, Asset: "BUSD", Free: dec("30"), Locked: dec("10")},
+	} {
+		if g := got[a]; !same(g, w) {
+			t.Errorf("%s: got %+v, want %+v", a, g, w)
+		}
+	}
+	fb, err := b.client.FuturesBalances(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fb {
+		if f.MultiAssets || (f.Asset == "USDT" && (!f.Wallet.Equal(dec("100")) || !f.UnrealizedPnl.Equal(dec("50")))) {
+			t.Errorf("futures balance %+v", f)
+		}
+	}
+}
+
+// TestDocumentedFuturesBalance replays the documented /fapi/v3/balance and
+// /fapi/v1/multiAssetsMargin examples (Multi-Assets mode): the quantity is
+// the wallet balance, not the account-wide availableBalance.
+func TestDocumentedFuturesBalance(t *testing.T) {
+	t.Parallel()
+	d := newDocsServer(t)
+	d.answer("GET /fapi/v3/balance", 200, "futures_balance.json", nil)
+	d.answer("GET /fapi/v1/multiAssetsMargin", 200, "futures_multi_assets_margin.json", nil)
+	c := docsClient(t, d)
+	fb, err := c.FuturesBalances(t.Context())
+	want := []binance.FuturesBalance{{Asset: "USDT", Wallet: dec("122607.35137903"), UnrealizedPnl: dec("0"),
+		Available: dec("23.72469206"), MultiAssets: true}}
+	if err != nil || !same(fb, want) {
+		t.Fatalf("futures balances:\n got %+v, %v\nwant %+v", fb, err, want)
+	}
+	bals, err := c.Balances(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := futuresRows(t, bals)["USDT"]; !same(g, venue.Balance{Wallet: venue.WalletFutures, Asset: "USDT", Free: dec("122607.35137903")}) {
+		t.Errorf("futures USDT: %+v, want the wallet balance free, nothing locked", g)
+	}
+}
