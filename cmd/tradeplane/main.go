@@ -18,8 +18,12 @@ import (
 	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "dev"
+// Version and Commit are stamped at build time (deploy/release.sh):
+// -ldflags "-X main.Version=v1.2.3 -X main.Commit=abc123". See version.go.
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,6 +70,8 @@ func exitCode(err error) int {
 
 func newRoot() *cobra.Command {
 	g := &globals{}
+	configPath := new(string)
+	var fromFile configSources // global settings taken from --config (config.go)
 	root := &cobra.Command{
 		Use:   "tradeplane",
 		Short: "Control plane for automated crypto trading sessions",
@@ -77,6 +83,10 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if fromFile, err = applyConfigPath(cmd, *configPath); err != nil {
+				return err
+			}
 			return g.setup(cmd)
 		},
 	}
@@ -84,10 +94,15 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, cmd.CommandPath())}
 	})
 	g.register(root)
+	registerConfigFlag(root, configPath)
 	defer usageArgs(root)
 	root.AddCommand(
 		newServeCmd(g),
 		newMigrateCmd(g),
+		newBackupCmd(g),
+		newRestoreCmd(g),
+		newProbeCmd(),
+		newConfigCmd(g, configPath, func() configSources { return fromFile }),
 		newVersionCmd(),
 		newAccountsCmd(g),
 		newSessionsCmd(g),
@@ -125,18 +140,6 @@ func usageArgs(cmd *cobra.Command) {
 	}
 	for _, sub := range cmd.Commands() {
 		usageArgs(sub)
-	}
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "tradeplane %s\n", Version)
-			return nil
-		},
 	}
 }
 

@@ -25,6 +25,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
 	var alertFlags alertOptions
 	var checkSecurity func() error
+	var wd watchdogOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, dashboard and session supervisor",
@@ -56,11 +57,14 @@ accounts and a handful of sessions, fed by real market data when available.`,
 			if len(cfg.Webhooks) > 0 || cfg.Telegram != nil {
 				g.log.Info("alerts are also sent out", "webhooks", len(cfg.Webhooks), "telegram", cfg.Telegram != nil)
 			}
+			if err := wd.check(); err != nil {
+				return err
+			}
 			a, err := app.New(cmd.Context(), cfg)
 			if err != nil {
 				return describeDBError(err)
 			}
-			return a.Run(cmd.Context(), func(url string) {
+			return runWithWatchdog(cmd.Context(), a, wd, g.log, func(url string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "tradeplane %s serving on %s\n", Version, url)
 			})
 		},
@@ -79,6 +83,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")
 	f.StringVar(&alertFlags.telegramTokenFile, "alert-telegram-token-file", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE"), "file holding the Telegram bot token that sends alerts to --alert-telegram-chat, or set TRADEPLANE_ALERT_TELEGRAM_TOKEN (env TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE)")
 	f.StringVar(&alertFlags.telegramChat, "alert-telegram-chat", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_CHAT"), "Telegram chat id (a number, or @channel) that receives every alert (env TRADEPLANE_ALERT_TELEGRAM_CHAT)")
+	wd.register(f)
 	return cmd
 }
 

@@ -128,6 +128,9 @@ type App struct {
 
 	demoFirst map[string]venue.Decimal // first demo price per symbol
 	started   time.Time                // when New built this node
+	health    health                   // what the health checks read (health.go)
+
+	leaseChanges *prometheus.CounterVec // opsmetrics.go
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -180,6 +183,9 @@ func (a *App) build(ctx context.Context) error {
 	}
 	a.registry = prometheus.NewRegistry()
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := a.registerOpsMetrics(); err != nil { // opsmetrics.go
+		return err
+	}
 
 	// Venues.
 	pcfg := cfg.Paper
@@ -234,6 +240,7 @@ func (a *App) build(ctx context.Context) error {
 		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
 		OnEvent: a.onJournalEvent,
 		OnWriteError: func(err error) {
+			a.health.journalFailed(err)
 			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
 				Message: "journal write failed: " + err.Error()})
 		},
@@ -382,6 +389,8 @@ func (a *App) Run(ctx context.Context, ready func(url string)) error {
 		}
 		return err
 	}
+	a.health.serving.Store(true)
+	defer a.health.serving.Store(false)
 	a.log.Info("serving", "url", url, "db", a.db.Engine(), "node", a.nodeID, "demo", a.cfg.Demo)
 	if a.cfg.Demo && !a.cfg.NoDemoLogin {
 		if login, token, err := a.srv.DemoLogin(ctx, url); err == nil {

@@ -52,7 +52,7 @@ func TestBybitSessionTrades(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "300ms"})
+	params, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}) // the least DCA allows
 	s, err := m.Create(ctx, session.Spec{Name: "dca-bybit", Strategy: "dca", AccountID: acct.ID,
 		Symbols: []string{"BTCUSDT"}, Params: params}, "test")
 	m.Close()

@@ -27,6 +27,7 @@ func (a *App) onBan(acct store.Account, until time.Time) {
 // onJournalEvent runs on the journal's writer goroutine after commit: it
 // must not block.
 func (a *App) onJournalEvent(e journal.Event) {
+	a.health.journalWritten()
 	if e.Kind == journal.KindFill {
 		a.tracker.fill(e)
 	}
@@ -220,6 +221,7 @@ type clusterHandler struct{ a *App }
 // races with the adoption is safe: Adopt refuses once Guard no longer
 // allows the session, and Release stops a session Adopt has just started.
 func (h clusterHandler) Acquire(ctx context.Context, id string, token int64) {
+	h.a.leaseChanges.WithLabelValues("acquired").Inc()
 	h.a.goLoop(func() {
 		if err := h.a.sessions.Adopt(ctx, id); err != nil && ctx.Err() == nil {
 			h.a.log.Warn("adopt session", "session", id, "token", token, "err", err)
@@ -227,7 +229,10 @@ func (h clusterHandler) Acquire(ctx context.Context, id string, token int64) {
 	})
 }
 
-func (h clusterHandler) Lose(id string) { h.a.sessions.Release(id) }
+func (h clusterHandler) Lose(id string) {
+	h.a.leaseChanges.WithLabelValues("lost").Inc()
+	h.a.sessions.Release(id)
+}
 
 // allocationChecker refuses an order that would take a session past its
 // allocation (portfolio.CheckOrder); the journal records the refusal.

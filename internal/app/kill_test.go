@@ -171,7 +171,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	// deadlines) need the CPU more than the suite needs the overlap.
 	dir := t.TempDir()
 	d := newDesk(t, "sqlite:"+filepath.Join(dir, "kill.db"), "main")
-	ids := d.createSessions(t, 8, "300ms")
+	ids := d.createSessions(t, 24, "1s") // 1 s is the least DCA allows; 24 sessions keep the order rate of 8 at 300 ms
 	cc := childConfig{DBURL: d.dbURL, NodeID: "solo", MasterKey: d.keyHex, ReconcileEvery: time.Second, LogFile: filepath.Join(dir, "node.log")}
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	d.moveMarket(t)

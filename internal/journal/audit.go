@@ -28,6 +28,10 @@ const (
 	DiffFills       = "fills"        // the order's trades differ (trade ids)
 )
 
+// DiffKinds are every audit difference kind, in the order above: the list
+// the API document names.
+var DiffKinds = []string{DiffMissing, DiffExtra, DiffStatus, DiffExecutedQty, DiffFee, DiffFills}
+
 // AuditDifference is one order (or one trade) on which the journal and the
 // venue disagree.
 type AuditDifference struct {

@@ -314,7 +314,13 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 			return venue.Order{}, x.notSent(ctx, in, attempt, ferr)
 		}
 		start := time.Now()
-		o, err := x.v.PlaceOrder(ctx, r)
+		o, err := x.v.PlaceOrder(venue.WithSendGuard(ctx, func(gctx context.Context) error {
+			// Checked again by an adapter that signs with a timestamp,
+			// after stamping: a node frozen between the check above and
+			// the request leaving sends nothing the venue would accept
+			// after its lease ran out (venue.SendGuard).
+			return x.j.db.CheckLease(gctx, in.SessionID, in.Fence, x.clock.Now())
+		}), r)
 		lat := time.Since(start)
 		x.m.observe("place", lat)
 		sent := x.base(KindSent, in)

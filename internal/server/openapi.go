@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/journal"
 )
 
 // The OpenAPI 3.1 document is written here as data, by hand and apart from
@@ -110,7 +111,7 @@ var schemas = obj{
 			"items": object(obj{"client_order_id": str(), "symbol": str(), "side": str(), "quantity": dec(), "status": str(), "since": tstamp(), "age_seconds": integer()})}}),
 	"SessionList": listOf("sessions", "Session"),
 	"AuditReport": object(obj{"account_id": integer(), "from": tstamp(), "to": tstamp(), "symbols": arr(str()), "orders": integer(), "trades": integer(),
-		"differences": arr(object(obj{"kinds": arr(obj{"enum": []string{"missing", "extra", "status", "executed_qty", "fee", "fills"}}), "symbol": str(),
+		"differences": arr(object(obj{"kinds": arr(obj{"enum": journal.DiffKinds}), "symbol": str(),
 			"client_order_id": str(), "venue_order_id": str(), "trade_id": str(), "journal": str(), "venue": str()}))}),
 	"Node": object(obj{"id": str(), "addr": str(), "version": str(), "sessions": integer(), "started_at": tstamp(), "seen_at": tstamp(),
 		"health": enum(NodeHealths), "self": boolean()}),

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/server"
 )
 
@@ -19,13 +20,14 @@ func TestOpenAPIEnumsAreTheGoValues(t *testing.T) {
 	t.Parallel()
 	roles := []string{auth.RoleViewer.String(), auth.RoleTrader.String(), auth.RoleAdmin.String()}
 	want := map[string][]string{
-		"components.schemas.TradeAllRun.properties.state":          server.RunStates,
-		"components.schemas.TradeAllResult.properties.state":       server.ResultStates,
-		"components.schemas.NewSession.properties.allocation_kind": server.AllocationKinds,
-		"components.schemas.Node.properties.health":                server.NodeHealths,
-		"components.schemas.BackfillRequest.properties.interval":   server.PnLIntervals,
-		"components.schemas.Me.properties.role":                    roles,
-		"components.schemas.NewToken.properties.role":              roles,
+		"components.schemas.TradeAllRun.properties.state":                                    server.RunStates,
+		"components.schemas.TradeAllResult.properties.state":                                 server.ResultStates,
+		"components.schemas.NewSession.properties.allocation_kind":                           server.AllocationKinds,
+		"components.schemas.Node.properties.health":                                          server.NodeHealths,
+		"components.schemas.BackfillRequest.properties.interval":                             server.PnLIntervals,
+		"components.schemas.Me.properties.role":                                              roles,
+		"components.schemas.NewToken.properties.role":                                        roles,
+		"components.schemas.AuditReport.properties.differences.items.properties.kinds.items": journal.DiffKinds,
 	}
 	raw, err := server.OpenAPI("test")
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,7 +96,7 @@ type RouteKind int
 
 // Route kinds.
 const (
-	// KindPublic routes need no credentials: /healthz, /metrics, /login,
+	// KindPublic routes need no credentials: /healthz, /readyz, /metrics, /login,
 	// static assets.
 	KindPublic RouteKind = iota
 	// KindAPI routes take a bearer token or the login cookie and answer
@@ -135,6 +136,7 @@ type Server struct {
 	done     chan struct{}
 	// reports holds one token per PnL report being built (limits.go).
 	reports chan struct{}
+	health  atomic.Pointer[healthBox] // health.go
 }
 
 // New returns the HTTP handler of a node.
@@ -171,6 +173,7 @@ func New(cfg Config, deps Deps) *Server {
 		reports:  make(chan struct{}, maxPnLReports),
 	}
 	s.public("GET /healthz", s.healthz)
+	s.public("GET /readyz", s.readyz)
 	s.public("GET /metrics", s.metrics(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 	s.registerAPI()
 	s.registerPages()
@@ -420,18 +423,6 @@ func (s *Server) metrics(h http.Handler) http.HandlerFunc {
 		}
 		h.ServeHTTP(w, r)
 	}
-}
-
-// healthz answers 200 when the database answers, 503 otherwise.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.deps.Store.Ping(ctx); err != nil {
-		s.log.Error("healthz: database unreachable", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "database": "unreachable"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "database": s.deps.Store.Engine(), "version": s.cfg.Version})
 }
 
 // writeErr logs err when it is the server's fault and writes the one error

@@ -165,7 +165,7 @@ func TestEveryRouteRefusesMissingBadAndLowCredentials(t *testing.T) {
 func TestPublicRoutesNeedNoCredentials(t *testing.T) {
 	t.Parallel()
 	b := setup(t, servertest.Options{})
-	for _, p := range []string{"/healthz", "/metrics", "/login", "/static/app.js", "/static/app.css"} {
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/login", "/static/app.js", "/static/app.css"} {
 		if r := b.do(t, "GET", p, "", nil); r.status != http.StatusOK {
 			t.Errorf("GET %s: status %d, want 200", p, r.status)
 		}

@@ -240,6 +240,21 @@ func New(cfg Config) (*Client, error) {
 // the clock uncertainty, it can no longer execute.
 func (c *Client) RecvWindow() time.Duration { return c.cfg.RecvWindow }
 
+// WindowClosed returns when, on this process's clock, an order placement
+// or cancellation whose call returned at returned can no longer be
+// accepted by Binance: its timestamp was stamped before the call returned
+// (after any wait for rate budget), Binance refuses it once the server's
+// time is RecvWindow past that timestamp, and our estimate of the server's
+// time is off by at most the last sync's uncertainty. Before this time a
+// request whose answer was lost may still arrive and be accepted, so "not
+// found" from QueryOrder is not yet final.
+func (c *Client) WindowClosed(returned time.Time) time.Time {
+	c.lim.b.mu.Lock()
+	unc := c.lim.b.uncertainty
+	c.lim.b.mu.Unlock()
+	return returned.Add(c.cfg.RecvWindow + unc)
+}
+
 // recvWindowOpt is RecvWindow as go-binance's request option.
 func (c *Client) recvWindowOpt() gobinance.RequestOption {
 	return gobinance.WithRecvWindow(c.cfg.RecvWindow.Milliseconds())
@@ -987,10 +1002,22 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 	}
 
 	for page := 1; ; page++ {
-		var earn *gobinance.SimpleEarnFlexiblePositionResp
-		err = c.call(ctx, "get simple earn balances", false, func(ctx context.Context) (err error) {
-			earn, err = c.spot.NewSimpleEarnService().FlexibleService().GetPosition().Current(page).Size(100).Do(ctx)
-			return err
+		// Decoded here, only the fields used: go-binance types
+		// tierAnnualPercentageRate as map[string]string, and Binance
+		// sends its rates as numbers ({"0-5BTC":0.05}), which failed the
+		// whole answer.
+		var earn *struct {
+			Rows []struct {
+				Asset       string `json:"asset"`
+				TotalAmount string `json:"totalAmount"`
+			} `json:"rows"`
+			Total int `json:"total"`
+		}
+		err = c.call(ctx, "get simple earn balances", false, func(ctx context.Context) error {
+			params := url.Values{}
+			params.Set("current", strconv.Itoa(page))
+			params.Set("size", "100")
+			return c.signed(ctx, http.MethodGet, "/sapi/v1/simple-earn/flexible/position", params, &earn)
 		})
 		if err = optional(err); err != nil {
 			return nil, err

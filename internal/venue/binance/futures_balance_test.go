@@ -109,3 +109,36 @@ func TestDocumentedFuturesBalance(t *testing.T) {
 		t.Errorf("futures USDT: %+v, want the wallet balance free, nothing locked", g)
 	}
 }
+
+// TestDocumentedWallets replays the documented examples of every wallet
+// Balances reads (spot account, funding, USDⓈ-M futures in Multi-Assets
+// mode, cross margin, simple earn) and checks each balance.
+func TestDocumentedWallets(t *testing.T) {
+	t.Parallel()
+	d := newDocsServer(t)
+	d.answer("POST /sapi/v1/asset/get-funding-asset", 200, "funding_asset.json", nil)
+	d.answer("GET /fapi/v3/balance", 200, "futures_balance.json", nil)
+	d.answer("GET /fapi/v1/multiAssetsMargin", 200, "futures_multi_assets_margin.json", nil)
+	d.answer("GET /sapi/v1/margin/account", 200, "margin_account.json", nil)
+	d.answer("GET /sapi/v1/simple-earn/flexible/position", 200, "earn_flexible_position.json", nil)
+	bals, err := docsClient(t, d).Balances(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []venue.Balance{
+		{Wallet: venue.WalletSpot, Asset: "BTC", Free: dec("4723846.89208129"), Locked: dec("0")},
+		{Wallet: venue.WalletSpot, Asset: "LTC", Free: dec("4763368.68006011"), Locked: dec("0")},
+		{Wallet: venue.WalletFunding, Asset: "USDT", Free: dec("1"), Locked: dec("0")},
+		{Wallet: venue.WalletFutures, Asset: "USDT", Free: dec("122607.35137903")},
+		{Wallet: venue.WalletMargin, Asset: "BTC", Free: dec("0.004995"), Locked: dec("0"), Borrowed: dec("0")},
+		{Wallet: venue.WalletEarn, Asset: "USDT", Free: dec("75.46")},
+	}
+	if len(bals) != len(want) {
+		t.Fatalf("balances:\n got %+v\nwant %+v", bals, want)
+	}
+	for i := range want {
+		if !same(bals[i], want[i]) {
+			t.Errorf("balance %d:\n got %+v\nwant %+v", i, bals[i], want[i])
+		}
+	}
+}

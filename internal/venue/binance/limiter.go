@@ -722,6 +722,13 @@ func (t *transport) stamp(req *http.Request) error {
 		req.ContentLength = int64(len(b))
 	}
 	ts := "timestamp=" + strconv.FormatInt(t.lim.serverNow().UnixMilli(), 10)
+	// Stamped first, guarded second: a request that passes the guard
+	// carries a timestamp from before the guard's check, so Binance refuses
+	// it once recvWindow has passed however long this process is frozen
+	// from here on (see venue.SendGuard).
+	if err := venue.CheckSend(req.Context()); err != nil {
+		return &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: " + err.Error()}
+	}
 	var parts []string
 	for _, p := range strings.Split(req.URL.RawQuery, "&") {
 		switch {

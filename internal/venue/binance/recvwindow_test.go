@@ -68,3 +68,19 @@ func TestRecvWindowBounds(t *testing.T) {
 		t.Errorf("default RecvWindow: %v, %v; want 5s", c, err)
 	}
 }
+
+// TestWindowClosed: the moment a sent order can no longer execute is the
+// call's return plus RecvWindow plus the clock's uncertainty (half the
+// sync's round trip and 1 ms), never earlier than RecvWindow after it.
+func TestWindowClosed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, binancetest.Config{}, func(c *binance.Config) { c.RecvWindow = 2 * time.Second })
+	if err := b.client.SyncTime(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	got := b.client.WindowClosed(at)
+	if got.Before(at.Add(2*time.Second+time.Millisecond)) || got.After(at.Add(3*time.Second)) {
+		t.Errorf("WindowClosed = %s after the return, want 2 s plus the sync uncertainty (about 1 ms on loopback)", got.Sub(at))
+	}
+}

@@ -82,18 +82,6 @@ func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan 
 	return ch, nil
 }
 
-type miniTicker struct {
-	E int64  `json:"E"`
-	S string `json:"s"`
-	C string `json:"c"`
-}
-
-type bookTicker struct {
-	S string `json:"s"`
-	B string `json:"b"`
-	A string `json:"a"`
-}
-
 func (c *Client) readPrices(ctx context.Context, conn *websocket.Conn, ch chan<- venue.PriceTick) {
 	for {
 		_, b, err := conn.Read(ctx)
@@ -107,23 +95,25 @@ func (c *Client) readPrices(ctx context.Context, conn *websocket.Conn, ch chan<-
 		if len(b) > 0 && b[0] == '{' && json.Unmarshal(b, &env) == nil && env.Stream != "" {
 			b = env.Data
 		}
+		// Both streams carry keys that differ only in case (bookTicker's b
+		// and B, a and A; miniTicker's e and E): read by exact key.
 		var ticks []venue.PriceTick
 		if len(b) > 0 && b[0] == '[' {
-			var arr []miniTicker
+			var arr []eventFields
 			if json.Unmarshal(b, &arr) != nil {
 				continue
 			}
 			for _, m := range arr {
-				ticks = append(ticks, venue.PriceTick{Symbol: m.S, Price: parseDec(m.C), Time: time.UnixMilli(m.E).UTC()})
+				ticks = append(ticks, venue.PriceTick{Symbol: m.str("s"), Price: m.dec("c"), Time: time.UnixMilli(m.int64("E")).UTC()})
 			}
 		} else {
-			var bt bookTicker
-			if json.Unmarshal(b, &bt) != nil || bt.S == "" {
+			var bt eventFields
+			if json.Unmarshal(b, &bt) != nil || bt.str("s") == "" {
 				continue
 			}
-			bid, ask := parseDec(bt.B), parseDec(bt.A)
+			bid, ask := bt.dec("b"), bt.dec("a")
 			mid, _ := bid.Add(ask).Div64(2)
-			ticks = append(ticks, venue.PriceTick{Symbol: bt.S, Price: mid, Bid: bid, Ask: ask, Time: c.cfg.Clock.Now()})
+			ticks = append(ticks, venue.PriceTick{Symbol: bt.str("s"), Price: mid, Bid: bid, Ask: ask, Time: c.cfg.Clock.Now()})
 		}
 		for _, t := range ticks {
 			select {

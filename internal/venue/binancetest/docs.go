@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // docs holds Binance's documented (or recorded) answers, one file per
@@ -23,6 +25,19 @@ var docs embed.FS
 // "ws_execution_report.json") without its leading "//" source lines. It
 // panics on a name that is not there: fixtures are part of the binary.
 func Doc(name string) []byte {
+	if b, ok := docCache.Load(name); ok {
+		return slices.Clone(b.([]byte))
+	}
+	b := readDoc(name)
+	docCache.Store(name, b)
+	return slices.Clone(b)
+}
+
+// docCache holds each documented example once read: the fake edits them on
+// every answer.
+var docCache sync.Map
+
+func readDoc(name string) []byte {
 	b, err := docs.ReadFile("docs/" + name)
 	if err != nil {
 		panic(fmt.Sprintf("binancetest: no documented example %q: %v", name, err))
@@ -63,24 +78,62 @@ func Edit(raw []byte, kv ...string) ([]byte, error) {
 	if len(kv)%2 != 0 {
 		return nil, fmt.Errorf("edit: odd number of key/value arguments")
 	}
-	want := map[string]string{}
+	t, err := templateOf(raw)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]string, len(t.keys))
 	for i := 0; i < len(kv); i += 2 {
-		if !json.Valid([]byte(kv[i+1])) {
-			return nil, fmt.Errorf("edit: value of %q is not JSON: %s", kv[i], kv[i+1])
+		k, v := kv[i], kv[i+1]
+		if !json.Valid([]byte(v)) {
+			return nil, fmt.Errorf("edit: value of %q is not JSON: %s", k, v)
 		}
-		want[kv[i]] = kv[i+1]
+		j, ok := t.index[k]
+		if !ok {
+			return nil, fmt.Errorf("edit: the documented object has no key %q", k)
+		}
+		vals[j] = v
 	}
-	type span struct {
-		start, end int64
-		val        string
+	var out bytes.Buffer
+	out.Grow(len(raw) + 64)
+	for i := range t.keys {
+		out.Write(t.before[i])
+		if vals[i] != "" {
+			out.WriteString(vals[i])
+		} else {
+			out.Write(t.values[i])
+		}
 	}
-	var spans []span
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	out.Write(t.tail)
+	return out.Bytes(), nil
+}
+
+// template is a JSON object cut at its top-level values: before[i] is
+// the text up to value i, values[i] the value as documented.
+type template struct {
+	keys   []string
+	index  map[string]int
+	before [][]byte
+	values [][]byte
+	tail   []byte
+}
+
+// templates caches each object's cuts by its text: the fake edits the
+// same few objects on every answer.
+var templates sync.Map
+
+func templateOf(raw []byte) (*template, error) {
+	if t, ok := templates.Load(string(raw)); ok {
+		return t.(*template), nil
+	}
+	own := slices.Clone(raw)
+	dec := json.NewDecoder(bytes.NewReader(own))
 	tok, err := dec.Token()
 	if err != nil || tok != json.Delim('{') {
 		return nil, fmt.Errorf("edit: not a JSON object")
 	}
-	seen := map[string]bool{}
+	t := &template{index: map[string]int{}}
+	var at int64
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -92,25 +145,18 @@ func Edit(raw []byte, kv ...string) ([]byte, error) {
 			return nil, fmt.Errorf("edit: value of %q: %w", key, err)
 		}
 		end := dec.InputOffset()
-		if nv, ok := want[key]; ok && !seen[key] {
-			seen[key] = true
-			spans = append(spans, span{end - int64(len(v)), end, nv})
+		start := end - int64(len(v))
+		if _, dup := t.index[key]; !dup {
+			t.index[key] = len(t.keys)
 		}
+		t.keys = append(t.keys, key)
+		t.before = append(t.before, own[at:start])
+		t.values = append(t.values, own[start:end])
+		at = end
 	}
-	for k := range want {
-		if !seen[k] {
-			return nil, fmt.Errorf("edit: the documented object has no key %q", k)
-		}
-	}
-	var out bytes.Buffer
-	var at int64
-	for _, s := range spans {
-		out.Write(raw[at:s.start])
-		out.WriteString(s.val)
-		at = s.end
-	}
-	out.Write(raw[at:])
-	return out.Bytes(), nil
+	t.tail = own[at:]
+	templates.Store(string(own), t)
+	return t, nil
 }
 
 // mustEdit is Edit for the fake's own templates, whose keys are known.
@@ -135,23 +181,34 @@ func compact(raw []byte) []byte {
 // element returns the i-th element of the JSON array raw, as raw bytes.
 func element(raw []byte, i int) []byte {
 	var arr []json.RawMessage
-	if err := json.Unmarshal(raw, &arr); err != nil || i >= len(arr) {
+	if v, ok := parsed.Load(string(raw)); ok {
+		arr = v.([]json.RawMessage)
+	} else {
+		if err := json.Unmarshal(raw, &arr); err != nil {
+			panic(fmt.Sprintf("binancetest: documented example is not an array: %v", err))
+		}
+		parsed.Store(string(raw), arr)
+	}
+	if i >= len(arr) {
 		panic(fmt.Sprintf("binancetest: documented array has no element %d", i))
 	}
 	return arr[i]
 }
 
+// parsed caches documented arrays by their text.
+var parsed sync.Map
+
 // field returns the raw value of key in the JSON object raw.
 func field(raw []byte, key string) []byte {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
+	t, err := templateOf(raw)
+	if err != nil {
 		panic(fmt.Sprintf("binancetest: documented example is not an object: %v", err))
 	}
-	v, ok := m[key]
+	i, ok := t.index[key]
 	if !ok {
 		panic(fmt.Sprintf("binancetest: documented example has no %q", key))
 	}
-	return v
+	return t.values[i]
 }
 
 // join renders raw JSON values as an array.

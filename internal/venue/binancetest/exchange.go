@@ -45,7 +45,7 @@ func e400(code int, msg string) (int, any) { return http.StatusBadRequest, apiEr
 func (s *Server) handleTime(http.ResponseWriter, url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return 200, map[string]int64{"serverTime": ms(s.now())}
+	return 200, json.RawMessage(mustEdit(Doc("time.json"), "serverTime", i64(ms(s.now()))))
 }
 
 // handleExchangeInfo edits the documented exchangeInfo example: its one
@@ -135,33 +135,35 @@ func (s *Server) walletRows(w venue.Wallet) []string {
 	return assets
 }
 
+// handleAccount is GET /api/v3/account, the documented example with the
+// spot wallet's balances.
 func (s *Server) handleAccount(http.ResponseWriter, url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bals := []map[string]string{}
+	doc := Doc("account.json")
+	row := element(field(doc, "balances"), 0)
+	var bals [][]byte
 	for _, a := range s.walletRows(venue.WalletSpot) {
 		h := s.wallets[venue.WalletSpot][a]
-		bals = append(bals, map[string]string{"asset": a, "free": h.free.StringFixed(8), "locked": h.locked.StringFixed(8)})
+		bals = append(bals, mustEdit(row, "asset", jstr(a), "free", jstr(h.free.StringFixed(8)), "locked", jstr(h.locked.StringFixed(8))))
 	}
-	return 200, map[string]any{
-		"makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-		"canTrade": true, "canWithdraw": true, "canDeposit": true, "brokered": false,
-		"updateTime": ms(s.now()), "accountType": "SPOT", "balances": bals, "permissions": []string{"SPOT"}, "uid": 354937868,
-	}
+	return 200, json.RawMessage(mustEdit(doc, "updateTime", i64(ms(s.now())), "balances", string(join(bals))))
 }
 
 func (s *Server) handleFunding(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows := []map[string]string{}
+	row := element(Doc("funding_asset.json"), 0)
+	var rows [][]byte
 	for _, a := range s.walletRows(venue.WalletFunding) {
 		if v := q.Get("asset"); v != "" && v != a {
 			continue
 		}
 		h := s.wallets[venue.WalletFunding][a]
-		rows = append(rows, map[string]string{"asset": a, "free": h.free.String(), "locked": h.locked.String(), "freeze": "0", "withdrawing": "0", "btcValuation": "0"})
+		rows = append(rows, mustEdit(row, "asset", jstr(a), "free", jstr(h.free.String()), "locked", jstr(h.locked.String()),
+			"freeze", jstr("0"), "withdrawing", jstr("0"), "btcValuation", jstr("0")))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
 // handleFuturesBalance is GET /fapi/v2|v3/balance, edited from the
@@ -230,27 +232,30 @@ func (s *Server) handleMargin(http.ResponseWriter, url.Values) (int, any) {
 	if !s.marginOpen {
 		return e400(-3003, "Margin account does not exist.")
 	}
-	rows := []map[string]string{}
+	doc := Doc("margin_account.json")
+	row := element(field(doc, "userAssets"), 0)
+	var rows [][]byte
 	for _, a := range s.walletRows(venue.WalletMargin) {
 		h := s.wallets[venue.WalletMargin][a]
 		net := h.free.Add(h.locked).Sub(h.borrowed)
-		rows = append(rows, map[string]string{"asset": a, "borrowed": h.borrowed.StringFixed(8), "free": h.free.StringFixed(8),
-			"interest": "0.00000000", "locked": h.locked.StringFixed(8), "netAsset": net.StringFixed(8)})
+		rows = append(rows, mustEdit(row, "asset", jstr(a), "borrowed", jstr(h.borrowed.StringFixed(8)), "free", jstr(h.free.StringFixed(8)),
+			"interest", jstr("0.00000000"), "locked", jstr(h.locked.StringFixed(8)), "netAsset", jstr(net.StringFixed(8))))
 	}
-	return 200, map[string]any{"created": true, "borrowEnabled": true, "marginLevel": "999.00000000", "tradeEnabled": true,
-		"transferInEnabled": true, "transferOutEnabled": true, "accountType": "MARGIN_1", "userAssets": rows}
+	return 200, json.RawMessage(mustEdit(doc, "marginLevel", jstr("999.00000000"), "userAssets", string(join(rows))))
 }
 
 func (s *Server) handleEarn(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rows := []map[string]any{}
+	doc := Doc("earn_flexible_position.json")
+	row := element(field(doc, "rows"), 0)
+	var rows [][]byte
 	for _, a := range s.walletRows(venue.WalletEarn) {
 		h := s.wallets[venue.WalletEarn][a]
-		rows = append(rows, map[string]any{"totalAmount": h.free.StringFixed(8), "latestAnnualPercentageRate": "0.02", "asset": a,
-			"canRedeem": true, "collateralAmount": "0", "productId": a + "001", "autoSubscribe": true})
+		rows = append(rows, mustEdit(row, "totalAmount", jstr(h.free.StringFixed(8)), "asset", jstr(a),
+			"collateralAmount", jstr("0"), "productId", jstr(a+"001")))
 	}
-	return 200, map[string]any{"rows": rows, "total": len(rows)}
+	return 200, json.RawMessage(mustEdit(doc, "rows", string(join(rows)), "total", strconv.Itoa(len(rows))))
 }
 
 func (s *Server) handleSubAccounts(_ http.ResponseWriter, q url.Values) (int, any) {
@@ -463,19 +468,22 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 		o.status = "EXPIRED"
 		events = append(events, s.executionReportLocked(o, "EXPIRED", nil))
 	}
-	resp := orderJSON(o)
-	resp["transactTime"] = ms(now)
-	fj := []map[string]any{}
-	for _, t := range fills {
-		fj = append(fj, map[string]any{"price": t.price.StringFixed(8), "qty": t.qty.StringFixed(8), "commission": t.fee.StringFixed(8),
-			"commissionAsset": t.feeAsset, "tradeId": t.id})
-	}
-	resp["fills"] = fj
+	var resp json.RawMessage
 	switch q.Get("newOrderRespType") {
 	case "ACK":
-		resp = map[string]any{"symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.clientID, "transactTime": ms(now)}
+		resp = mustEdit(Doc("order_ack.json"), "symbol", jstr(o.symbol), "orderId", i64(o.id),
+			"clientOrderId", jstr(o.clientID), "transactTime", i64(ms(now)))
 	case "RESULT":
-		delete(resp, "fills")
+		resp = orderResult(Doc("order_result.json"), o, now)
+	default: // FULL, the default of MARKET and LIMIT orders
+		doc := Doc("order_full.json")
+		row := element(field(doc, "fills"), 0)
+		var fj [][]byte
+		for _, t := range fills {
+			fj = append(fj, mustEdit(row, "price", jstr(t.price.StringFixed(8)), "qty", jstr(t.qty.StringFixed(8)),
+				"commission", jstr(t.fee.StringFixed(8)), "commissionAsset", jstr(t.feeAsset), "tradeId", i64(t.id)))
+		}
+		resp = mustEdit(orderResult(doc, o, now), "fills", string(join(fj)))
 	}
 	return 200, resp, events
 }
@@ -605,10 +613,12 @@ func (s *Server) handleCancelOrder(_ http.ResponseWriter, q url.Values) (int, an
 	s.releaseLocked(o)
 	o.status, o.updated = "CANCELED", now
 	events := [][]byte{s.executionReportLocked(o, "CANCELED", nil), s.accountPositionLocked(s.symbols[o.symbol].Base, s.symbols[o.symbol].Quote)}
-	resp := orderJSON(o)
-	resp["origClientOrderId"] = o.clientID
-	resp["clientOrderId"] = fmt.Sprintf("cancel%d", o.id)
-	resp["transactTime"] = ms(now)
+	resp := json.RawMessage(mustEdit(Doc("cancel_order.json"), "symbol", jstr(o.symbol), "origClientOrderId", jstr(o.clientID),
+		"orderId", i64(o.id), "clientOrderId", jstr(fmt.Sprintf("cancel%d", o.id)), "transactTime", i64(ms(now)),
+		"price", jstr(o.price.StringFixed(8)), "origQty", jstr(o.qty.StringFixed(8)), "executedQty", jstr(o.executed.StringFixed(8)),
+		"origQuoteOrderQty", jstr(o.origQuote.StringFixed(8)), "cummulativeQuoteQty", jstr(o.cum.StringFixed(8)),
+		"status", jstr(o.status), "timeInForce", jstr(orDefault(o.tif, "GTC")), "type", jstr(o.typ), "side", jstr(o.side),
+		"selfTradePreventionMode", jstr("EXPIRE_MAKER")))
 	s.mu.Unlock()
 	s.streams.pushUser(events...)
 	return 200, resp
@@ -621,24 +631,38 @@ func (s *Server) handleOpenOrders(_ http.ResponseWriter, q url.Values) (int, any
 	if _, ok := s.symbols[sym]; sym != "" && !ok {
 		return e400(-1121, "Invalid symbol.")
 	}
-	rows := []map[string]any{}
+	var rows [][]byte
 	for _, o := range s.orders {
 		if (sym == "" || o.symbol == sym) && (o.status == "NEW" || o.status == "PARTIALLY_FILLED") {
 			rows = append(rows, orderJSON(o))
 		}
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
-func orderJSON(o *order) map[string]any {
-	return map[string]any{
-		"symbol": o.symbol, "orderId": o.id, "orderListId": -1, "clientOrderId": o.clientID,
-		"price": o.price.StringFixed(8), "origQty": o.qty.StringFixed(8), "executedQty": o.executed.StringFixed(8),
-		"cummulativeQuoteQty": o.cum.StringFixed(8), "status": o.status, "timeInForce": orDefault(o.tif, "GTC"), "type": o.typ,
-		"side": o.side, "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": ms(o.created), "updateTime": ms(o.updated),
-		"isWorking": true, "workingTime": ms(o.created), "origQuoteOrderQty": o.origQuote.StringFixed(8), "selfTradePreventionMode": "EXPIRE_MAKER",
-	}
+// orderJSON renders o as the documented "Query order" answer
+// (docs/query_order.json), the shape of GET /api/v3/order and of each row of
+// GET /api/v3/openOrders.
+func orderJSON(o *order) json.RawMessage {
+	return mustEdit(Doc("query_order.json"), "symbol", jstr(o.symbol), "orderId", i64(o.id), "clientOrderId", jstr(o.clientID),
+		"price", jstr(o.price.StringFixed(8)), "origQty", jstr(o.qty.StringFixed(8)), "executedQty", jstr(o.executed.StringFixed(8)),
+		"cummulativeQuoteQty", jstr(o.cum.StringFixed(8)), "status", jstr(o.status), "timeInForce", jstr(orDefault(o.tif, "GTC")),
+		"type", jstr(o.typ), "side", jstr(o.side), "stopPrice", jstr("0.00000000"), "icebergQty", jstr("0.00000000"),
+		"time", i64(ms(o.created)), "updateTime", i64(ms(o.updated)), "isWorking", strconv.FormatBool(o.status == "NEW" || o.status == "PARTIALLY_FILLED"),
+		"workingTime", i64(ms(o.created)), "origQuoteOrderQty", jstr(o.origQuote.StringFixed(8)), "selfTradePreventionMode", jstr("EXPIRE_MAKER"))
 }
+
+// orderResult edits the order fields of a new-order answer (RESULT, or
+// FULL before its fills).
+func orderResult(doc []byte, o *order, now time.Time) []byte {
+	return mustEdit(doc, "symbol", jstr(o.symbol), "orderId", i64(o.id), "clientOrderId", jstr(o.clientID), "transactTime", i64(ms(now)),
+		"price", jstr(o.price.StringFixed(8)), "origQty", jstr(o.qty.StringFixed(8)), "executedQty", jstr(o.executed.StringFixed(8)),
+		"origQuoteOrderQty", jstr(o.origQuote.StringFixed(8)), "cummulativeQuoteQty", jstr(o.cum.StringFixed(8)), "status", jstr(o.status),
+		"timeInForce", jstr(orDefault(o.tif, "GTC")), "type", jstr(o.typ), "side", jstr(o.side), "workingTime", i64(ms(o.created)),
+		"selfTradePreventionMode", jstr("EXPIRE_MAKER"))
+}
+
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -710,14 +734,15 @@ func (s *Server) handleMyTrades(_ http.ResponseWriter, q url.Values) (int, any) 
 	} else if len(sel) > limit {
 		sel = sel[len(sel)-limit:]
 	}
-	rows := make([]map[string]any, 0, len(sel))
+	row := element(Doc("my_trades.json"), 0)
+	rows := make([][]byte, 0, len(sel))
 	for _, t := range sel {
-		rows = append(rows, map[string]any{"symbol": t.symbol, "id": t.id, "orderId": t.orderID, "orderListId": -1,
-			"price": t.price.StringFixed(8), "qty": t.qty.StringFixed(8), "quoteQty": t.quote.StringFixed(8),
-			"commission": t.fee.StringFixed(8), "commissionAsset": t.feeAsset, "time": ms(t.time), "isBuyer": t.buyer,
-			"isMaker": t.maker, "isBestMatch": true})
+		rows = append(rows, mustEdit(row, "symbol", jstr(t.symbol), "id", i64(t.id), "orderId", i64(t.orderID),
+			"price", jstr(t.price.StringFixed(8)), "qty", jstr(t.qty.StringFixed(8)), "quoteQty", jstr(t.quote.StringFixed(8)),
+			"commission", jstr(t.fee.StringFixed(8)), "commissionAsset", jstr(t.feeAsset), "time", i64(ms(t.time)),
+			"isBuyer", strconv.FormatBool(t.buyer), "isMaker", strconv.FormatBool(t.maker)))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
 var intervals = map[string]time.Duration{"1m": time.Minute, "3m": 3 * time.Minute, "5m": 5 * time.Minute, "15m": 15 * time.Minute,
@@ -911,18 +936,20 @@ func (s *Server) handleFuturesTrades(_ http.ResponseWriter, q url.Values) (int, 
 	} else if len(sel) > limit {
 		sel = sel[len(sel)-limit:]
 	}
-	rows := make([]map[string]any, 0, len(sel))
+	row := element(Doc("futures_user_trades.json"), 0)
+	rows := make([][]byte, 0, len(sel))
 	for _, t := range sel {
 		side := "SELL"
 		if t.buyer {
 			side = "BUY"
 		}
-		rows = append(rows, map[string]any{"buyer": t.buyer, "commission": t.fee.StringFixed(8), "commissionAsset": t.feeAsset,
-			"id": t.id, "maker": t.maker, "orderId": t.orderID, "price": t.price.StringFixed(2), "qty": t.qty.StringFixed(3),
-			"quoteQty": t.quote.StringFixed(5), "realizedPnl": t.realizedPnl.StringFixed(8), "side": side,
-			"positionSide": t.positionSide, "symbol": t.symbol, "time": ms(t.time)})
+		rows = append(rows, mustEdit(row, "buyer", strconv.FormatBool(t.buyer), "commission", jstr(t.fee.StringFixed(8)),
+			"commissionAsset", jstr(t.feeAsset), "id", i64(t.id), "maker", strconv.FormatBool(t.maker), "orderId", i64(t.orderID),
+			"price", jstr(t.price.StringFixed(2)), "qty", jstr(t.qty.StringFixed(3)), "quoteQty", jstr(t.quote.StringFixed(5)),
+			"realizedPnl", jstr(t.realizedPnl.StringFixed(8)), "side", jstr(side), "positionSide", jstr(t.positionSide),
+			"symbol", jstr(t.symbol), "time", i64(ms(t.time))))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
 // SetTradesLag makes myTrades leave out fills younger than d, as Binance's

@@ -1,6 +1,7 @@
 package binancetest
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,7 +53,6 @@ func (s *Server) handleAllOrders(_ http.ResponseWriter, q url.Values) (int, any)
 	if hasStart && hasEnd && end.Sub(start) > 24*time.Hour {
 		return e400(-1127, "More than 24 hours between startTime and endTime.")
 	}
-	rows := []map[string]any{}
 	var picked []*order
 	for _, o := range s.orders { // in creation order
 		if o.symbol != sym || o.id < fromID || (hasStart && o.created.Before(start)) || (hasEnd && o.created.After(end)) {
@@ -67,8 +67,9 @@ func (s *Server) handleAllOrders(_ http.ResponseWriter, q url.Values) (int, any)
 	default: // the most recent
 		picked = picked[len(picked)-limit:]
 	}
+	rows := make([][]byte, 0, len(picked))
 	for _, o := range picked {
-		rows = append(rows, orderJSON(o))
+		rows = append(rows, orderJSON(o)) // the documented query-order example, edited
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }

@@ -168,21 +168,21 @@ func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
 
 func (h *hub) marketMessages(wc *wsConn, sym string, p venue.Decimal, now time.Time) [][]byte {
 	var out [][]byte
-	wrap := func(stream string, data any) {
-		var v any = data
+	wrap := func(stream string, data []byte) {
 		if wc.combined {
-			v = map[string]any{"stream": stream, "data": data}
+			data = []byte(`{"stream":` + jstr(stream) + `,"data":` + string(data) + `}`)
 		}
-		b, _ := json.Marshal(v)
-		out = append(out, b)
+		out = append(out, data)
 	}
 	if wc.streams["!miniticker@arr"] {
-		wrap("!miniTicker@arr", []map[string]any{{"e": "24hrMiniTicker", "E": ms(now), "s": sym, "c": p.StringFixed(8),
-			"o": p.StringFixed(8), "h": p.StringFixed(8), "l": p.StringFixed(8), "v": "0", "q": "0"}})
+		p8 := jstr(p.StringFixed(8))
+		wrap("!miniTicker@arr", join([][]byte{compact(mustEdit(Doc("ws_mini_ticker.json"), "E", i64(ms(now)), "s", jstr(sym),
+			"c", p8, "o", p8, "h", p8, "l", p8, "v", jstr("0"), "q", jstr("0")))}))
 	}
 	if name := strings.ToLower(sym) + "@bookticker"; wc.streams[name] {
-		wrap(strings.ToLower(sym)+"@bookTicker", map[string]any{"u": ms(now), "s": sym, "b": p.StringFixed(8), "B": "1.00000000",
-			"a": p.StringFixed(8), "A": "1.00000000"})
+		p8 := jstr(p.StringFixed(8))
+		wrap(strings.ToLower(sym)+"@bookTicker", compact(mustEdit(Doc("ws_book_ticker.json"), "u", i64(ms(now)), "s", jstr(sym),
+			"b", p8, "B", jstr("1.00000000"), "a", p8, "A", jstr("1.00000000"))))
 	}
 	return out
 }
@@ -215,6 +215,14 @@ func (h *hub) pushUser(events ...[]byte) {
 	}
 }
 
+// wsReply is a WebSocket API response, its keys in Binance's order.
+type wsReply struct {
+	ID     json.RawMessage `json:"id"`
+	Status int             `json:"status"`
+	Result any             `json:"result,omitempty"`
+	Error  *apiError       `json:"error,omitempty"`
+}
+
 type wsRequest struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
@@ -241,11 +249,20 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		var req wsRequest
 		if err := json.Unmarshal(b, &req); err != nil {
-			h.send(wc, mustJSON(map[string]any{"id": nil, "status": 400, "error": apiError{-1100, "Malformed request."}}))
+			h.send(wc, mustJSON(wsReply{ID: json.RawMessage("null"), Status: 400, Error: &apiError{-1100, "Malformed request."}}))
 			continue
 		}
+		// Binance's WebSocket API answers id, status, then result or
+		// error, in that order.
 		reply := func(status int, key string, v any) {
-			h.send(wc, mustJSON(map[string]any{"id": req.ID, "status": status, key: v}))
+			r := wsReply{ID: req.ID, Status: status}
+			if key == "error" {
+				e := v.(apiError)
+				r.Error = &e
+			} else {
+				r.Result = v
+			}
+			h.send(wc, mustJSON(r))
 		}
 		switch req.Method {
 		case "ping":
@@ -265,7 +282,11 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 			h.nextID++
 			id := wc.userSub
 			h.mu.Unlock()
-			reply(200, "result", map[string]any{"subscriptionId": id})
+			// The documented response, with this request's id (raw, as
+			// sent: a string or a number) and the subscription's id.
+			doc := Doc("ws_subscribe_response.json")
+			res := mustEdit(field(doc, "result"), "subscriptionId", strconv.Itoa(id))
+			h.send(wc, compact(mustEdit(doc, "id", string(req.ID), "result", string(res))))
 		case "userDataStream.unsubscribe":
 			h.mu.Lock()
 			wc.userSub = -1
