@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tradeplane/tradeplane/internal/app"
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -73,10 +74,10 @@ func printBalances(w io.Writer, s portfolio.Snapshot) error {
 			for _, l := range wv.Lines {
 				price, value := "unpriced", "-"
 				if l.Price != nil {
-					price = l.Price.String()
+					price = numfmt.Price(*l.Price)
 				}
 				if l.Value != nil {
-					value = portfolio.FormatMoney(*l.Value)
+					value = numfmt.Money(*l.Value)
 				}
 				age := "-"
 				if l.PriceTime != nil {
@@ -89,7 +90,7 @@ func printBalances(w io.Writer, s portfolio.Snapshot) error {
 				if l.UnpricedReason != "" {
 					route = l.UnpricedReason
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", a.Name, wv.Wallet, l.Asset, l.Quantity, price, value, route, age)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", a.Name, wv.Wallet, l.Asset, numfmt.Amount(l.Quantity, l.Asset), price, value, route, age)
 			}
 		}
 	}
@@ -109,8 +110,8 @@ func printBalances(w io.Writer, s portfolio.Snapshot) error {
 	if s.Total.IncludesStale {
 		flags += " (includes stale prices)"
 	}
-	fmt.Fprintf(w, "\nTOTAL %s %s   collateral value %s %s%s\n", portfolio.FormatMoney(s.Total.Value), s.Currency,
-		portfolio.FormatMoney(s.Total.CollateralValue), s.Currency, flags)
+	fmt.Fprintf(w, "\nTOTAL %s %s   collateral value %s %s%s\n", numfmt.Money(s.Total.Value), s.Currency,
+		numfmt.Money(s.Total.CollateralValue), s.Currency, flags)
 	return nil
 }
 

@@ -115,6 +115,8 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		newJobsCmd(g),
 		newTokensCmd(g),
 		newBenchCmd(g),
+		newReplayCmd(g),
+		newReportCmd(g),
 	)
 	return root
 }

@@ -12,11 +12,12 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/quagmt/udecimal"
 	"github.com/spf13/cobra"
 
-	"github.com/tradeplane/tradeplane/internal/portfolio"
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/server"
 )
 
@@ -129,11 +130,18 @@ func newSessionsListCmd(g *globals) *cobra.Command {
 }
 
 func printSessions(w io.Writer, ss []server.SessionView) error {
+	colour := colourOn(w)
+	// Amounts are right-aligned so their decimal points line up.
+	allocs, pnls := make([]string, len(ss)), make([]string, len(ss))
+	for i, v := range ss {
+		allocs[i], pnls[i] = allocationCell(v), numfmt.PnL(v.PnL)
+	}
+	allocs, pnls = padLeft(allocs, "ALLOCATION"), padLeft(pnls, "PNL")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTRATEGY\tACCOUNT\tSTATE\tPNL\tRESTARTS\tLAST STEP\tUNKNOWN ORDERS")
-	for _, v := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d auto, %d manual\t%s\t%s\n", v.ID, v.Name, v.Strategy, v.Account, v.State,
-			portfolio.FormatMoney(v.PnL), v.RestartsAuto, v.RestartsManual, timeOrDash(v.LastStepAt), unknownSummary(v.UnknownOrders))
+	fmt.Fprintf(tw, "ID\tNAME\tSTRATEGY\tACCOUNT\tSTATE\t%s\t%s\tRESTARTS\tLAST STEP\tUNKNOWN ORDERS\n", allocs[len(ss)], pnls[len(ss)])
+	for i, v := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d auto, %d manual\t%s\t%s\n", v.ID, v.Name, v.Strategy, v.Account, v.State,
+			allocs[i], numfmt.Colour(pnls[i], numfmt.Sign(v.PnL), colour), v.RestartsAuto, v.RestartsManual, timeOrDash(v.LastStepAt), unknownSummary(v.UnknownOrders))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -142,6 +150,29 @@ func printSessions(w io.Writer, ss []server.SessionView) error {
 		fmt.Fprintln(w, "no sessions")
 	}
 	return nil
+}
+
+// padLeft right-aligns cells and their header (returned last) to one
+// width, for a tabwriter that aligns every column left.
+func padLeft(cells []string, header string) []string {
+	width := utf8.RuneCountInString(header)
+	for _, c := range cells {
+		width = max(width, utf8.RuneCountInString(c))
+	}
+	out := make([]string, 0, len(cells)+1)
+	for _, c := range append(cells, header) {
+		out = append(out, strings.Repeat(" ", width-utf8.RuneCountInString(c))+c)
+	}
+	return out
+}
+
+// allocationCell is a session's allocation for people: a fixed amount as
+// money, a share as a percentage of collateral.
+func allocationCell(v server.SessionView) string {
+	if v.AllocationKind == server.AllocationShare {
+		return numfmt.Trim(v.Allocation.Mul(udecimal.MustFromInt64(100, 0)), 2) + "% of collateral"
+	}
+	return numfmt.Money(v.Allocation) + " " + v.AllocationKind
 }
 
 // unknownSummary shows a session's orders with an unknown outcome: each
@@ -194,7 +225,7 @@ func printSession(w io.Writer, v server.SessionView) error {
 	rows := [][2]string{
 		{"id", v.ID}, {"name", v.Name}, {"strategy", v.Strategy}, {"account", v.Account},
 		{"symbols", strings.Join(v.Symbols, ", ")}, {"tags", strings.Join(v.Tags, ", ")}, {"state", state},
-		{"allocation", v.Allocation.String() + " (" + v.AllocationKind + ")"}, {"pnl", v.PnL.String()},
+		{"allocation", allocationCell(v)}, {"pnl", numfmt.Colour(numfmt.PnL(v.PnL), numfmt.Sign(v.PnL), colourOn(w))},
 		{"last step", timeOrDash(v.LastStepAt)}, {"last error", v.LastError},
 		{"restarts", fmt.Sprintf("%d auto, %d manual", v.RestartsAuto, v.RestartsManual)},
 		{"updated", v.UpdatedAt.UTC().Format(time.RFC3339)}, {"params", string(v.Params)},

@@ -19,6 +19,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/server"
 )
 
@@ -212,14 +213,15 @@ func priceText(o server.PlannedOrder) string {
 	if o.Price.IsZero() {
 		return "market"
 	}
-	return o.Price.String()
+	// Exact digits (this is the order that will be sent), grouped.
+	return numfmt.Group(o.Price.String())
 }
 
 func quantityText(o server.PlannedOrder) string {
 	if o.Quantity.IsZero() && !o.QuoteQuantity.IsZero() {
-		return o.QuoteQuantity.String() + " (quote)"
+		return numfmt.Group(o.QuoteQuantity.String()) + " (quote)"
 	}
-	return o.Quantity.String()
+	return numfmt.Group(o.Quantity.String())
 }
 
 // allocationText is the allocation check of a planned step, in a few words.
@@ -232,7 +234,7 @@ func allocationText(a server.TradeAllAllocation) string {
 	case a.Available == nil:
 		return "ok (no limit)"
 	}
-	return fmt.Sprintf("ok: %s of %s left", a.Required, *a.Available)
+	return fmt.Sprintf("ok: %s of %s left", numfmt.Money(a.Required), numfmt.Money(*a.Available))
 }
 
 func newIdempotencyKey() string {

@@ -46,7 +46,7 @@ func TestTradeAllSelectionFlags(t *testing.T) {
 	r = cli(t, "", b.args("trade-all", "--account", "acct-0001")...).want(t, 2)
 	for _, want := range []string{
 		`SESSION\s+NAME\s+ACCOUNT\s+SYMBOL\s+SIDE\s+TYPE\s+PRICE\s+QUANTITY\s+ALLOCATION`,
-		`s-0001\s+grid-0001\s+acct-0001\s+BTCUSDT\s+buy\s+limit\s+65000\s+0\.001\s+ok: 65 of 10000 left`,
+		`s-0001\s+grid-0001\s+acct-0001\s+BTCUSDT\s+buy\s+limit\s+65,000\s+0\.001\s+ok: 65\.00 of 10,000\.00 left`,
 		`s-0004\s+grid-0004\s+acct-0001\s+BTCUSDT\s+buy\s+limit`,
 		`2 sessions would run 2 orders, 0 would be skipped`,
 	} {

@@ -50,7 +50,7 @@ type Config struct {
 	Addr      string
 	DBURL     string
 	Demo      bool
-	DataDir   string // kline CSVs for the demo feed; "" or missing → random walk
+	DataDir   string // kline CSVs for the demo feed; "" or missing → the embedded klines (package demodata)
 	MasterKey []byte
 	TLSCert   string
 	TLSKey    string
@@ -132,8 +132,10 @@ type App struct {
 
 	leaseChanges *prometheus.CounterVec // opsmetrics.go
 
-	bg     sync.WaitGroup
-	cancel context.CancelFunc
+	bg sync.WaitGroup
+	// replays runs replay jobs (replay.go).
+	replays *replays
+	cancel  context.CancelFunc
 }
 
 // accountRT is one account's live handles.
@@ -322,6 +324,7 @@ func (a *App) build(ctx context.Context) error {
 			return rt.v, nil
 		}})
 
+	a.replays = newReplays(a)
 	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, NodeID: a.nodeID, MetricsToken: cfg.MetricsToken,
 		SecureCookies: cfg.TLSCert != "" || strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}, server.Deps{
 		Store:      a.db,
@@ -337,8 +340,9 @@ func (a *App) build(ctx context.Context) error {
 		Nodes:      nodesAdapter{a},
 		Stats:      statsAdapter{a},
 		Backfills:  backfillAdapter{a},
+		Replays:    replayAdapter{a},
 		// Every long job kind registers its stopper here.
-		JobStoppers: map[string]server.JobStopper{backfill.JobKind: a.jobs},
+		JobStoppers: map[string]server.JobStopper{backfill.JobKind: a.jobs, replayJobKind: a.replays},
 	})
 	return nil
 }
@@ -620,6 +624,9 @@ func (a *App) closeAll() {
 	}
 	if a.sessions != nil {
 		a.sessions.Close()
+	}
+	if a.replays != nil {
+		a.replays.close()
 	}
 	a.bg.Wait()
 	if a.journal != nil {

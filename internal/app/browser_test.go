@@ -103,7 +103,7 @@ func TestBrowserRealDemo(t *testing.T) {
 		case "journal":
 			w.WaitJSFor(20*time.Second, "journal events", `return document.querySelectorAll("#journal tbody tr").length > 0`)
 		case "pnl":
-			w.WaitJS("both charts", `return [...document.querySelectorAll("img.chart")].every(i => i.complete && i.naturalWidth > 0)`)
+			w.WaitJS("both charts", `return document.querySelectorAll("div.chart svg").length === 2`)
 		}
 		consoleErrors(p.page)
 		w.Screenshot(shots, fmt.Sprintf("%02d-%s", i+1, p.page))

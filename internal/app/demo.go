@@ -9,6 +9,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/demodata"
 	"github.com/tradeplane/tradeplane/internal/marketdata"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -41,8 +42,9 @@ const demoSpeed = 600
 
 // startDemo creates the demo accounts (once), funds them on the paper
 // exchange (whose state lives in this process, so on every start), and
-// starts the price feed: the real klines of DataDir when present, a seeded
-// random walk otherwise.
+// starts the price feed: the real klines of DataDir when it is set and
+// readable, the real klines embedded in the binary (package demodata)
+// otherwise, so the demo replays real prices from any folder.
 func (a *App) startDemo(ctx context.Context) error {
 	for _, da := range demoAccounts {
 		acct := &store.Account{Name: da.name, Venue: "paper", Tags: da.tags}
@@ -57,21 +59,9 @@ func (a *App) startDemo(ctx context.Context) error {
 			}
 		}
 	}
-	var sources []marketdata.Source
-	if a.cfg.DataDir != "" {
-		all, err := marketdata.LoadDir(a.cfg.DataDir)
-		if err != nil {
-			a.log.Warn("demo: market data unreadable; using a random walk", "dir", a.cfg.DataDir, "err", err)
-		}
-		known := map[string]bool{}
-		for _, s := range a.paper.Symbols() {
-			known[s.Name] = true
-		}
-		for _, s := range all {
-			if known[s.Symbol] {
-				sources = append(sources, s)
-			}
-		}
+	sources, origin, err := a.demoSources()
+	if err != nil {
+		return err
 	}
 	// Start every market at its first price so sessions and valuations have
 	// one from the first second.
@@ -79,14 +69,16 @@ func (a *App) startDemo(ctx context.Context) error {
 	for _, s := range sources {
 		first[s.Symbol] = s.Klines[0].Open
 	}
-	for _, w := range marketdata.DefaultWalks() {
-		if _, ok := first[w.Symbol]; !ok && len(sources) == 0 {
-			first[w.Symbol] = w.Start
-		}
-	}
 	for sym, p := range first {
 		if err := a.paper.SetPrice(sym, p, time.Time{}); err != nil {
 			return err
+		}
+		// The price book too: the venue's price stream is not subscribed
+		// yet, and later ticks of the hourly markets can be dropped by a
+		// busy reader (the 1m BTCUSDT replay ticks 40 times a second), so
+		// without this ETH and BNB could stay unpriced for many seconds.
+		if err := a.pf.Tick(venue.PriceTick{Symbol: sym, Price: p, Time: a.clk.Now()}); err != nil {
+			return fmt.Errorf("demo: first price of %s: %w", sym, err)
 		}
 	}
 	feed, err := marketdata.NewFeed(marketdata.FeedConfig{Sources: sources, Speed: demoSpeed, Clock: a.clk, Seed: 1})
@@ -94,7 +86,7 @@ func (a *App) startDemo(ctx context.Context) error {
 		return err
 	}
 	a.demoFirst = first
-	a.log.Info("demo market feed", "replayed_files", len(sources), "dir", a.cfg.DataDir)
+	a.log.Info("demo market feed", "symbols", len(sources), "from", origin)
 	a.goLoop(func() {
 		feed.Run(ctx, func(tk venue.PriceTick) error {
 			if err := a.paper.ApplyTick(tk); err != nil {
@@ -104,6 +96,41 @@ func (a *App) startDemo(ctx context.Context) error {
 		})
 	})
 	return nil
+}
+
+// demoSources picks the klines the demo replays: DataDir's files for the
+// paper venue's symbols when DataDir is set and has any, else the embedded
+// ones. origin says which, for the log.
+func (a *App) demoSources() (sources []marketdata.Source, origin string, err error) {
+	known := map[string]bool{}
+	for _, s := range a.paper.Symbols() {
+		known[s.Name] = true
+	}
+	if a.cfg.DataDir != "" {
+		all, err := marketdata.LoadDir(a.cfg.DataDir)
+		if err != nil {
+			a.log.Warn("demo: market data folder unreadable; replaying the embedded klines", "dir", a.cfg.DataDir, "err", err)
+		}
+		for _, s := range all {
+			if known[s.Symbol] {
+				sources = append(sources, s)
+			}
+		}
+		if len(sources) > 0 {
+			return sources, a.cfg.DataDir, nil
+		}
+	}
+	for _, sym := range demodata.Symbols() {
+		if !known[sym] {
+			continue
+		}
+		s, err := demodata.Source(sym)
+		if err != nil {
+			return nil, "", fmt.Errorf("demo: embedded klines: %w", err)
+		}
+		sources = append(sources, s)
+	}
+	return sources, "embedded", nil
 }
 
 // seedDemoSessions creates the demo's sessions on first start and starts

@@ -309,7 +309,13 @@ func (v *Verifier) Live(ctx context.Context, id string) (bool, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.live == nil || !now.Before(v.liveAt.Add(v.ttl)) || now.Before(v.liveAt) {
-		ts, err := v.db.Tokens(ctx)
+		// The list is shared by every caller, so one caller's cancellation
+		// (a browser leaving a page mid-request) must not cut the read: on
+		// SQLite a canceled query interrupts its connection, and the next
+		// request failed too (a page bounced to the login form).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		ts, err := v.db.Tokens(rctx)
+		cancel()
 		if err != nil {
 			return false, fmt.Errorf("check token %s is live: %w", id, err)
 		}

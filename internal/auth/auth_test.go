@@ -113,3 +113,25 @@ func TestSessionsAndTickets(t *testing.T) {
 		t.Fatal("ticket worked twice")
 	}
 }
+
+// TestLiveIgnoresOneCallersCancel: the live-token list is shared, so a
+// caller that went away (a browser leaving a page) must not fail the read
+// for itself and, on SQLite, interrupt the connection under the next one.
+func TestLiveIgnoresOneCallersCancel(t *testing.T) {
+	t.Parallel()
+	db := storetest.MustOpenSQLite(t)
+	_, tok, err := auth.CreateToken(context.Background(), db, auth.RoleViewer, "page")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := auth.NewVerifier(db, nil, time.Hour)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	live, err := v.Live(gone, tok.ID)
+	if err != nil || !live {
+		t.Fatalf("Live with a canceled caller: %v %v, want true <nil>", live, err)
+	}
+	if live, err := v.Live(context.Background(), tok.ID); err != nil || !live {
+		t.Fatalf("Live after: %v %v", live, err)
+	}
+}

@@ -70,6 +70,7 @@ func (s *Server) registerAPI() {
 	api(a, "GET /api/v1/tokens", s.listTokens)
 	api(a, "POST /api/v1/tokens", s.createToken)
 	api(a, "DELETE /api/v1/tokens/{id}", s.revokeToken)
+	s.registerReplay()
 }
 
 // --- request helpers -------------------------------------------------------

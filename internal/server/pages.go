@@ -2,6 +2,7 @@ package server
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -21,7 +23,7 @@ var webFiles embed.FS
 
 // pageNames are the dashboard pages; each is web/templates/<name>.html
 // rendered inside layout.html.
-var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login"}
+var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login", "session", "reliability"}
 
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
@@ -50,6 +52,23 @@ var funcs = template.FuncMap{
 		return price(*d)
 	},
 	"qty": qty,
+	// amount is a quantity to its asset's precision: {{amount .Quantity .Asset}}.
+	"amount": numfmt.Amount,
+	// pnl is a signed amount ("+12.50"), pnlclass its CSS class (pos, neg, zero).
+	"pnl":      numfmt.PnL,
+	"pnlclass": numfmt.Class,
+	"pnlp": func(d *udecimal.Decimal) string {
+		if d == nil {
+			return "—"
+		}
+		return numfmt.PnL(*d)
+	},
+	"pnlclassp": func(d *udecimal.Decimal) string {
+		if d == nil {
+			return ""
+		}
+		return numfmt.Class(*d)
+	},
 	// blank hides a journal field that does not apply to the event (the
 	// price of a drift, the fill of an intent): "0" and "" show as empty.
 	"blank": func(s string) string {
@@ -61,54 +80,35 @@ var funcs = template.FuncMap{
 	"age": func(ms int64) string {
 		return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
 	},
-	"join": strings.Join,
+	"join":  strings.Join,
+	"chart": chartHTML,
+	// pct shows a ratio string ("0.9875") as a percentage ("98.75%"); "" is "—".
+	"pct": func(s string) string {
+		d, err := udecimal.Parse(s)
+		if err != nil {
+			return "—"
+		}
+		return numfmt.Trim(d.Mul(udecimal.MustFromInt64(100, 0)), 2) + "%"
+	},
 	"json": func(b []byte) string { return string(b) },
 }
 
-// The dashboard shows amounts for reading, rounded half away from zero;
-// the API and the journal keep every digit. app.js formats live updates
-// the same way.
+// The dashboard shows amounts for reading, rounded half away from zero
+// (package numfmt, as the CLI tables); the API and the journal keep every
+// digit. app.js formats live updates the same way.
 
 // money is an amount of the valuation currency: two decimals, thousands
 // separated ("14,217.16").
-func money(d udecimal.Decimal) string {
-	return portfolio.FormatMoney(nonNegZero(d.RoundHAZ(2)))
-}
+func money(d udecimal.Decimal) string { return numfmt.Money(d) }
 
 // price is a unit price: two decimals from 1 up, else up to eight
-// significant decimals ("0.00001234").
-func price(d udecimal.Decimal) string {
-	if !d.Abs().LessThan(udecimal.One) {
-		return money(d)
-	}
-	return portfolio.FormatMoney(nonNegZero(d.RoundHAZ(8)))
-}
+// decimals ("0.00001234").
+func price(d udecimal.Decimal) string { return numfmt.Price(d) }
 
 // qty is a quantity of an asset: at most eight decimals, trailing zeros
 // dropped, thousands separated; dust that rounds to nothing reads
 // "<0.00000001", never a misleading "0".
-func qty(d udecimal.Decimal) string {
-	r := d.RoundHAZ(8)
-	if r.IsZero() && !d.IsZero() {
-		if d.Sign() < 0 {
-			return "-<0.00000001"
-		}
-		return "<0.00000001"
-	}
-	s := strings.TrimSuffix(portfolio.FormatMoney(nonNegZero(r)), ".00")
-	if strings.Contains(s, ".") {
-		s = strings.TrimRight(s, "0")
-	}
-	return s
-}
-
-// nonNegZero turns a rounded -0 into 0.
-func nonNegZero(d udecimal.Decimal) udecimal.Decimal {
-	if d.IsZero() {
-		return udecimal.Zero
-	}
-	return d
-}
+func qty(d udecimal.Decimal) string { return numfmt.Trim(d, 8) }
 
 // parsePages parses every page with the layout; a broken template fails
 // at start (and in every test), never at request time.
@@ -157,6 +157,9 @@ func (s *Server) registerPages() {
 	page("GET /{$}", s.overviewPage)
 	page("GET /accounts", s.accountsPage)
 	page("GET /sessions", s.sessionsPage)
+	page("GET /sessions/{id}", s.sessionPage)
+	page("GET /reliability", s.reliabilityPage)
+	s.handle(KindAPI, v, "GET /api/v1/reliability", s.getReliability)
 	page("GET /trade-all", s.tradeAllPage)
 	page("GET /journal", s.journalPage)
 	page("GET /pnl", s.pnlPage)
@@ -164,6 +167,7 @@ func (s *Server) registerPages() {
 	page("GET /alerts", s.alertsPage)
 	page("GET /charts/equity.svg", s.chart(renderEquitySVG))
 	page("GET /charts/averages.svg", s.chart(renderAveragesSVG))
+	page("GET /charts/pnl.svg", s.chart(renderPnLSVG))
 	s.handle(KindPage, auth.RoleTrader, "POST /jobs/{id}/cancel", s.cancelJobPage)
 }
 
@@ -183,8 +187,13 @@ type overviewData struct {
 	Alerts        []alertJSON
 	SessionStates map[string]int
 	Nodes         []NodeView
-	Error         string
+	// Equity is the desk's equity over the last 30 days, hourly.
+	Equity *chartSpec
+	Error  string
 }
+
+// overviewDays is how far back the overview's equity chart looks.
+const overviewDays = 30
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 	var d overviewData
@@ -197,6 +206,15 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 			d.PnLToday = &v
 		} else {
 			s.log.Warn("overview: pnl today", "err", err)
+		}
+		now := s.clk.Now().UTC()
+		q := PnLQuery{Scope: "desk", Interval: "1h", From: now.Add(-overviewDays * 24 * time.Hour), To: now}
+		if rep, err := s.deps.PnL.Report(r.Context(), q); err == nil {
+			c := equityChart("chart-overview-equity", rep, s.currency())
+			c.Title = fmt.Sprintf("Desk equity, last %d days", overviewDays)
+			d.Equity = &c
+		} else {
+			s.log.Warn("overview: equity", "err", err)
 		}
 	}
 	if as, err := s.deps.Store.Alerts(r.Context(), 0, 10); err == nil {
@@ -367,7 +385,9 @@ func (s *Server) pnlPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	qs := "scope=" + urlQueryEscape(pq.Scope) + "&interval=" + pq.Interval + "&from=" + urlQueryEscape(pq.From.Format(time.RFC3339)) + "&to=" + urlQueryEscape(pq.To.Format(time.RFC3339))
-	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": s.currency(), "Jobs": s.activeJobs(r)})
+	cur := s.currency()
+	s.render(w, r, "pnl", "PnL", map[string]any{"Report": rep, "Query": qs, "Currency": cur, "Jobs": s.activeJobs(r),
+		"EquityChart": equityChart("chart-equity", rep, cur), "AveragesChart": averagesChart("chart-averages", rep, cur)})
 }
 
 func (s *Server) collateralPage(w http.ResponseWriter, r *http.Request) {

@@ -85,6 +85,7 @@ type Deps struct {
 	Nodes      Nodes
 	Stats      Stats
 	Backfills  Backfills
+	Replays    Replays
 	// JobStoppers stop jobs running on this node when they are canceled,
 	// by job kind (see JobStopper); a kind without one stops on its own
 	// next row write.
@@ -134,6 +135,8 @@ type Server struct {
 	pages    *template.Template
 	snaps    *snapshotCache
 	done     chan struct{}
+	metrics  *prometheus.Registry     // the server's own (request latency)
+	latency  *prometheus.HistogramVec // see latency.go
 	// reports holds one token per PnL report being built (limits.go).
 	reports chan struct{}
 	health  atomic.Pointer[healthBox] // health.go
@@ -174,7 +177,8 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /readyz", s.readyz)
-	s.public("GET /metrics", s.metrics(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
+	s.metrics, s.latency = newRequestLatency()
+	s.public("GET /metrics", s.metricsGate(promhttp.HandlerFor(s.gatherer(), promhttp.HandlerOpts{})))
 	s.registerAPI()
 	s.registerPages()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -259,6 +263,9 @@ func (s *Server) add(kind RouteKind, role auth.Role, stream bool, pattern string
 	s.routes = append(s.routes, Route{Method: method, Pattern: path, Kind: kind, Role: role, Stream: stream})
 	mutates := method != http.MethodGet && method != http.MethodHead
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !stream {
+			defer s.observe(kind, method, path, time.Now())
+		}
 		s.limitRequest(w, r, stream)
 		if !stream {
 			ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
@@ -410,8 +417,8 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// metrics serves h, behind Config.MetricsToken when one is set.
-func (s *Server) metrics(h http.Handler) http.HandlerFunc {
+// metricsGate serves h, behind Config.MetricsToken when one is set.
+func (s *Server) metricsGate(h http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.cfg.MetricsToken != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -81,6 +81,12 @@ type Options struct {
 	// the supervisor moves on without it; 0 means 5 seconds.
 	AbandonGrace time.Duration
 	Logger       *slog.Logger
+
+	// ManualSchedule: the supervisor schedules no step of its own; steps
+	// run only through TradeNow and TradeNowWith. Replay sets it so that
+	// its simulated clock, not a ticker racing it, decides when each step
+	// runs; everything else (restarts, deadlines, state) is unchanged.
+	ManualSchedule bool
 }
 
 // Manager creates, controls and supervises sessions. Its methods are safe

@@ -325,7 +325,10 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 	if !s.LastStepAt.IsZero() {
 		firstDelay = min(interval, s.LastStepAt.Add(interval).Sub(m.clk.Now()))
 	}
-	first := m.clk.After(max(firstDelay, 0))
+	var first <-chan time.Time
+	if !m.opts.ManualSchedule {
+		first = m.clk.After(max(firstDelay, 0))
+	}
 	if err := m.move(ctx, r.id, Starting, Running, "started", "supervisor", "", nil); err != nil {
 		return FailStart, err
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// Clock gives every timestamp and the latency timers; nil means
 	// clock.Real{}.
 	Clock clock.Clock
+	// StrictCross fills a resting order only when the price goes past its
+	// limit (a buy when the price is below it, a sell when above), not when
+	// it merely touches it: replay's "the bar traded through the price".
+	StrictCross bool
 	// Seed seeds the fault injector and jitter of every account.
 	Seed uint64
 	// FaultRates are the random fault rates new accounts start with.
@@ -231,6 +235,15 @@ func (e *Exchange) Fund(account string, wallet venue.Wallet, asset string, amoun
 	return nil
 }
 
+// Resting reports whether symbol has resting orders (of any account) that a
+// tick could fill; replay skips the ticks inside a bar when it has none.
+func (e *Exchange) Resting(symbol string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, ok := e.markets[symbol]
+	return ok && (len(m.bids.orders) > 0 || len(m.asks.orders) > 0)
+}
+
 // Price returns the latest tick of symbol and whether there is one.
 func (e *Exchange) Price(symbol string) (venue.PriceTick, bool) {
 	e.mu.Lock()
@@ -277,8 +290,13 @@ func (e *Exchange) ApplyTick(tk venue.PriceTick) error {
 	m.observe(tk.Time, tk.Price, udecimal.Zero)
 	// Fills a tick causes happen at the tick's time, so a replay with
 	// market timestamps books its fills in market time.
-	e.cross(m, &m.bids, func(o *order) bool { return o.o.Price.GreaterThanOrEqual(tk.Price) }, tk.Time)
-	e.cross(m, &m.asks, func(o *order) bool { return o.o.Price.LessThanOrEqual(tk.Price) }, tk.Time)
+	if e.cfg.StrictCross {
+		e.cross(m, &m.bids, func(o *order) bool { return o.o.Price.GreaterThan(tk.Price) }, tk.Time)
+		e.cross(m, &m.asks, func(o *order) bool { return o.o.Price.LessThan(tk.Price) }, tk.Time)
+	} else {
+		e.cross(m, &m.bids, func(o *order) bool { return o.o.Price.GreaterThanOrEqual(tk.Price) }, tk.Time)
+		e.cross(m, &m.asks, func(o *order) bool { return o.o.Price.LessThanOrEqual(tk.Price) }, tk.Time)
+	}
 	for s := range e.priceSubs {
 		if s.wants(tk.Symbol) {
 			select {

@@ -47,6 +47,23 @@ function money(s) {
   return isFinite(n) ? n.toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2}) : s;
 }
 
+// pnl is a signed money amount ("+12.50", "-3.00", "0.00") and pnlClass
+// its colour class, as the server's pnl and pnlclass.
+function pnl(s) {
+  const t = money(s), n = Number(s);
+  return isFinite(n) && Math.round(n * 100) > 0 ? "+" + t : (t === "-0.00" ? "0.00" : t);
+}
+function pnlClass(s) {
+  const c = Math.round(Number(s) * 100);
+  return c > 0 ? "pos" : c < 0 ? "neg" : "zero";
+}
+function setPnL(e, s) {
+  if (!e) return;
+  e.textContent = pnl(s);
+  e.classList.remove("pos", "neg", "zero");
+  e.classList.add(pnlClass(s));
+}
+
 // price and qty mirror the server's template functions: a unit price
 // keeps up to eight decimals below 1, a quantity up to eight decimals
 // without trailing zeros, and dust never reads as 0.
@@ -198,7 +215,7 @@ const pages = {
       if (!tr) return;
       const st = tr.querySelector(".state"); st.textContent = s.state;
       if (s.state_reason) { st.appendChild(el("br")); st.appendChild(el("small", s.state_reason)); }
-      tr.querySelector(".pnl").textContent = money(s.pnl);
+      setPnL(tr.querySelector(".pnl"), s.pnl);
       tr.querySelector(".laststep").textContent = fmtTime(s.last_step_at);
       tr.querySelector(".restarts").textContent = s.restarts_auto + " auto / " + s.restarts_manual + " manual";
       tr.querySelector(".node").textContent = s.node || "—";
@@ -209,6 +226,9 @@ const pages = {
     }
     listen(["sessions"], {sessions: update, "session-deleted": d => remove(d.id)});
   },
+
+  // A session's own page has the same actions as its row in the list.
+  session() { pages.sessions(); },
 
   "trade-all"() {
     let selection = null, run = null;
@@ -347,14 +367,17 @@ const pages = {
       timer = null; last = Date.now();
       const r = await api("GET", "/api/v1/pnl?" + params);
       if (!r.ok) return;
-      for (const [id, k] of Object.entries(cards)) { const e = $(id); if (e) e.textContent = money(r.data[k]); }
-      for (const id of ["chart-equity", "chart-averages"]) {
-        const img = $(id);
-        if (!img) continue;
-        const u = new URL(img.getAttribute("src"), location.href);
+      for (const [id, k] of Object.entries(cards)) { const e = $(id); if (!e) continue; if (k === "fees_quote") e.textContent = money(r.data[k]); else setPnL(e, r.data[k]); }
+      // The charts are inline SVG (the page's font, a tooltip per point);
+      // each is redrawn from its /charts/ URL.
+      for (const box of document.querySelectorAll("div.chart[data-src]")) {
+        const u = new URL(box.dataset.src, location.href);
         for (const k of ["from", "to"]) if (!params.has(k)) u.searchParams.delete(k);
         u.searchParams.set("t", String(last));
-        img.src = u.pathname + "?" + u.searchParams;
+        const resp = await fetch(u.pathname + "?" + u.searchParams, {credentials: "same-origin"});
+        if (!resp.ok) continue;
+        box.innerHTML = await resp.text();
+        box.dataset.drawn = String(last);
       }
       document.body.dataset.pnlRefreshed = String(last);
     }
