@@ -75,7 +75,14 @@ func (s *Server) pnlReport(ctx context.Context, q PnLQuery) (PnLReport, error) {
 		return PnLReport{}, fmt.Errorf("pnl report %s: waiting for a slot: %w", q.Scope, ctx.Err())
 	}
 	defer func() { <-s.reports }()
-	rep, err := s.deps.PnL.Report(ctx, q)
+	// The report runs to its end even when the client leaves (the PnL
+	// page's refresh is canceled on every navigation): on SQLite a canceled
+	// query interrupts its read connection under the next statement, and
+	// the next page failed with "context canceled". It is bounded by the
+	// request timeout instead, and its size by the caps above.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	defer cancel()
+	rep, err := s.deps.PnL.Report(rctx, q)
 	if err != nil {
 		return rep, err
 	}
