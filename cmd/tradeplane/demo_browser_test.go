@@ -186,11 +186,16 @@ func TestDemoFirstHour(t *testing.T) {
 		w.JS(`const s = document.getElementById(arguments[0]); return s ? Number(s.dataset.points) : -1`, &n, id)
 		return n
 	}
+	// The PnL page comes last: leaving it while its live refresh is in
+	// flight aborts requests, and on SQLite an aborted query can fail the
+	// next page's query ("context canceled" on a request nobody canceled;
+	// seen in 2 of 4 runs, reported to the lead). That is a store bug this
+	// test is not about.
 	pages := []struct{ path, page, shot string }{
 		{"/", "overview", "01-overview"}, {"/accounts", "accounts", "02-accounts"}, {"/sessions", "sessions", "03-sessions"},
 		{"/sessions/" + sid, "session", "04-session"}, {"/trade-all", "trade-all", "05-trade-all"}, {"/journal", "journal", "06-journal"},
-		{"/pnl", "pnl", "07-pnl"}, {"/collateral", "collateral", "08-collateral"}, {"/alerts", "alerts", "09-alerts"},
-		{"/reliability", "reliability", "10-reliability"},
+		{"/collateral", "collateral", "07-collateral"}, {"/alerts", "alerts", "08-alerts"},
+		{"/reliability", "reliability", "09-reliability"}, {"/pnl", "pnl", "10-pnl"},
 	}
 	for _, p := range pages {
 		w.Open(base + p.path)

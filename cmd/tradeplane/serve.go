@@ -24,6 +24,7 @@ var currencyPattern = regexp.MustCompile(`^[A-Z0-9]{2,12}$`)
 func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
 	var alertFlags alertOptions
+	var checkSecurity func() error
 	var wd watchdogOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -44,6 +45,9 @@ accounts and a handful of sessions, fed by real market data when available.`,
 				return usagef("--binance-consistency-lag %s: want 0 or more", cfg.BinanceLag)
 			case cfg.BinanceLag == 0:
 				cfg.BinanceLag = -1 // none, as asked (app's zero means the default)
+			}
+			if err := checkSecurity(); err != nil {
+				return err
 			}
 			cfg.DBURL = g.db
 			cfg.Logger = g.log
@@ -72,6 +76,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 		},
 	}
 	f := cmd.Flags()
+	checkSecurity = securityFlags(f, &cfg)
 	f.StringVar(&cfg.Addr, "addr", envOr("TRADEPLANE_ADDR", "127.0.0.1:8080"), "listen address (env TRADEPLANE_ADDR)")
 	f.BoolVar(&cfg.Demo, "demo", false, "run the demo: paper exchange, demo accounts and sessions, replayed market data")
 	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files (SYMBOL-INTERVAL.csv) the demo replays; the klines embedded in the binary when absent")

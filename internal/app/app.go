@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,11 @@ type Config struct {
 	SnapshotEvery time.Duration
 	// NoDemoLogin skips printing the demo's one-time login (tests).
 	NoDemoLogin bool
+	// PublicURL is where users reach the node (behind a proxy that may
+	// terminate TLS); an https URL marks the login cookie Secure.
+	PublicURL string
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 
 	// tradeAllConfig overrides the Trade All runner's settings (benchmarks).
 	tradeAllConfig *tradeall.Config
@@ -320,7 +326,8 @@ func (a *App) build(ctx context.Context) error {
 		}})
 
 	a.replays = newReplays(a)
-	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, SecureCookies: cfg.TLSCert != "", NodeID: a.nodeID}, server.Deps{
+	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, NodeID: a.nodeID, MetricsToken: cfg.MetricsToken,
+		SecureCookies: cfg.TLSCert != "" || strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}, server.Deps{
 		Store:      a.db,
 		Gatherer:   a.registry,
 		Portfolio:  a.pf,

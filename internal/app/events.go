@@ -13,15 +13,44 @@ import (
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/binance"
 )
 
 // The hooks below turn the services' notifications into journal entries,
 // alerts, metrics and live events: no failure is silent.
 
-func (a *App) onBan(acct store.Account, until time.Time) {
-	a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "venue", AccountID: acct.ID,
-		Message: fmt.Sprintf("venue %s banned account %s until %s (HTTP 418): every request to it is stopped until then",
-			acct.Venue, acct.Name, until.UTC().Format(time.RFC3339))})
+func (a *App) onBan(acct store.Account, p binance.Pause) {
+	a.alerts.Raise(context.Background(), pauseAlert(acct, p))
+}
+
+// pauseAlert is the alert for a Binance host that stopped taking an
+// account's requests: it names the cause Binance gave (a WAF block is not a
+// ban, and the remedy differs), until when requests are held back, and what
+// to do.
+func pauseAlert(acct store.Account, p binance.Pause) alert.Alert {
+	until := p.Until.UTC().Format(time.RFC3339)
+	host := p.Host
+	if host == "" {
+		host = "its host"
+	}
+	var msg string
+	switch p.Cause {
+	case binance.PauseWAF:
+		msg = fmt.Sprintf("venue %s: Binance's WAF (web application firewall) blocked a request of account %s (HTTP 403): "+
+			"the firewall refused this IP or this request, which was not executed; requests to %s are paused until %s. "+
+			"Check that this machine's IP is not flagged or shared with heavy traffic and that requests are not malformed; "+
+			"if blocks repeat, ask Binance support whether the IP is blocked",
+			acct.Venue, acct.Name, host, until)
+	default:
+		msg = fmt.Sprintf("venue %s: Binance banned this IP (HTTP 418) for account %s until %s: every request to %s is stopped until then "+
+			"(a ban follows requests sent after a 429 rate-limit answer; it cannot be lifted sooner). "+
+			"Check what else sends from this IP and lower the request rate before the ban ends",
+			acct.Venue, acct.Name, until, host)
+	}
+	if p.Message != "" {
+		msg += " (Binance: " + p.Message + ")"
+	}
+	return alert.Alert{Severity: alert.Critical, Source: "venue", AccountID: acct.ID, Message: msg}
 }
 
 // onJournalEvent runs on the journal's writer goroutine after commit: it

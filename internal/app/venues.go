@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -21,10 +20,12 @@ type VenueFactory struct {
 	Paper *paper.Exchange
 	// Box opens sealed API secrets; nil when no master key is configured.
 	Box *secrets.Box
-	// OnBan is told when a venue bans us (HTTP 418), for an alert.
-	OnBan func(acct store.Account, until time.Time)
-	// Budgets holds the request-weight budgets (spot and USDⓈ-M futures) of
-	// each Binance REST host, shared by every account of this process on that
+	// OnBan is told when a Binance host stops taking our requests, for an
+	// alert: an IP ban (HTTP 418) or a WAF block (HTTP 403); p says which
+	// and until when.
+	OnBan func(acct store.Account, p binance.Pause)
+	// Budgets holds the request budgets (spot, USDⓈ-M futures and /sapi
+	// weight, WebSocket connection attempts) of each Binance host, shared by every account of this process on that
 	// host, since Binance counts weight per IP; nil means the process-wide
 	// binanceBudgets.
 	Budgets *binance.Budgets
@@ -76,9 +77,18 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		if cfg.FuturesBudget, err = budgets.ForFutures(cfg.FuturesBaseURL); err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
+		if cfg.SapiBudget, err = budgets.ForSapi(cfg.BaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		if cfg.WSBudget, err = budgets.ForWS(cfg.WSBaseURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
+		if cfg.WSAPIBudget, err = budgets.ForWSAPI(cfg.WSAPIURL); err != nil {
+			return nil, fmt.Errorf("account %q: %w", a.Name, err)
+		}
 		if f.OnBan != nil {
 			acct := a
-			cfg.OnBan = func(until time.Time) { f.OnBan(acct, until) }
+			cfg.OnBan = func(p binance.Pause) { f.OnBan(acct, p) }
 		}
 		c, err := binance.New(cfg)
 		if err != nil {

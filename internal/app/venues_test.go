@@ -44,6 +44,18 @@ func TestVenueFactorySharesBinanceBudgetPerHost(t *testing.T) {
 	if fa != fb || fa == a {
 		t.Error("accounts on one host do not share one futures budget apart from the spot one")
 	}
+	ca, cb := client(f, "sa", "http://127.0.0.1:9"), client(f, "sb", "http://127.0.0.1:9")
+	if ca.SapiBudget() != cb.SapiBudget() || ca.SapiBudget() == a || ca.SapiBudget() == fa {
+		t.Error("accounts on one host do not share one /sapi budget apart from the spot and futures ones")
+	}
+	wa, aa := ca.WSBudgets()
+	wb, ab := cb.WSBudgets()
+	if wa != wb || aa != ab || wa == ca.SapiBudget() {
+		t.Error("accounts on one host do not share its WebSocket connection budgets")
+	}
+	if client(f, "sc", "http://127.0.0.1:10").SapiBudget() == ca.SapiBudget() {
+		t.Error("accounts on two hosts share a /sapi budget")
+	}
 	if c := open(f, "c", "http://127.0.0.1:10"); c == a {
 		t.Error("accounts on two hosts share a weight budget")
 	}

@@ -36,9 +36,10 @@ func (p *Portfolio) SetPositions(accountID string, ps []venue.Position, err erro
 	if aerr != nil {
 		return fmt.Errorf("set positions: %w", aerr)
 	}
-	acc.positions, acc.positionsErr = nil, ""
+	var views []PositionView
+	reason := ""
 	if err != nil {
-		acc.positionsErr = err.Error()
+		reason = err.Error()
 	} else {
 		for _, x := range ps {
 			v := PositionView{Symbol: x.Symbol, SettleAsset: x.SettleAsset, Size: x.Size, EntryPrice: x.EntryPrice,
@@ -51,10 +52,22 @@ func (p *Portfolio) SetPositions(accountID string, ps []venue.Position, err erro
 				u := x.Updated.UTC()
 				v.UpdatedAt = &u
 			}
-			acc.positions = append(acc.positions, v)
+			views = append(views, v)
 		}
-		slices.SortFunc(acc.positions, func(a, b PositionView) int { return cmp.Compare(a.Symbol, b.Symbol) })
+		slices.SortFunc(views, func(a, b PositionView) int { return cmp.Compare(a.Symbol, b.Symbol) })
 	}
+	if reason == acc.positionsErr && slices.EqualFunc(views, acc.positions, samePosition) {
+		return nil // nothing changed: no new version
+	}
+	acc.positions, acc.positionsErr = views, reason
 	p.bump(CauseBalance)
 	return nil
+}
+
+func samePosition(a, b PositionView) bool {
+	samePtr := func(x, y *Decimal) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(*y)) }
+	sameTime := func(x, y *time.Time) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(*y)) }
+	return a.Symbol == b.Symbol && a.SettleAsset == b.SettleAsset && a.Size.Equal(b.Size) && a.EntryPrice.Equal(b.EntryPrice) &&
+		a.MarkPrice.Equal(b.MarkPrice) && a.UnrealizedPnL.Equal(b.UnrealizedPnL) && a.Leverage.Equal(b.Leverage) &&
+		samePtr(a.LiquidationPrice, b.LiquidationPrice) && a.MarginMode == b.MarginMode && sameTime(a.UpdatedAt, b.UpdatedAt)
 }

@@ -55,3 +55,34 @@ func TestPositionsShownNotValued(t *testing.T) {
 		t.Error("positions of an unknown account: nil error")
 	}
 }
+
+// TestPositionsUnchangedNoVersion: the same positions again (as every
+// resync of a venue without positions sends) make no new version.
+func TestPositionsUnchangedNoVersion(t *testing.T) {
+	t.Parallel()
+	d := udecimal.MustParse
+	p, err := portfolio.New(portfolio.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.UpsertAccount(portfolio.Account{ID: "1", Name: "a", Venue: "paper"}); err != nil {
+		t.Fatal(err)
+	}
+	v0 := p.Snapshot().Version
+	if err := p.SetPositions("1", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v := p.Snapshot().Version; v != v0 {
+		t.Errorf("no positions, again: version %d, want %d", v, v0)
+	}
+	ps := []venue.Position{{Symbol: "BTCUSDT", Size: d("1"), EntryPrice: d("10"), LiquidationPrice: d("5")}}
+	_ = p.SetPositions("1", ps, nil)
+	v1 := p.Snapshot().Version
+	if v1 == v0 {
+		t.Fatal("a new position made no new version")
+	}
+	_ = p.SetPositions("1", ps, nil)
+	if v := p.Snapshot().Version; v != v1 {
+		t.Errorf("the same position again: version %d, want %d", v, v1)
+	}
+}

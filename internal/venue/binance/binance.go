@@ -57,6 +57,15 @@ type Config struct {
 	// FuturesBaseURL's host, shared like Budget (see Budgets.ForFutures);
 	// nil gives the Client one of its own, 2,400 per minute.
 	FuturesBudget *Budget
+	// SapiBudget is the /sapi weight budget of BaseURL's host (12,000 per
+	// minute per IP, apart from Budget), shared like Budget (see
+	// Budgets.ForSapi); nil gives the Client one of its own.
+	SapiBudget *Budget
+	// WSBudget and WSAPIBudget are the connection-attempt budgets (300 per
+	// 5 minutes per IP) of WSBaseURL's and WSAPIURL's hosts, shared like
+	// Budget (see Budgets.ForWS, Budgets.ForWSAPI); nil gives the Client
+	// its own.
+	WSBudget, WSAPIBudget *Budget
 	// WeightLimit is the spot request weight per WeightWindow (6000 per minute)
 	// of a Client without a Budget; see BudgetConfig.WeightLimit.
 	WeightLimit  int
@@ -65,10 +74,11 @@ type Config struct {
 	// per day); like WeightLimit, left zero they follow exchangeInfo.
 	OrderLimit10s int
 	OrderLimitDay int
-	// OnBan is called once per ban (HTTP 418) or WAF block (HTTP 403, which
-	// pauses the host 5 minutes unless Retry-After says otherwise) with when
-	// it ends, so the caller can raise an alert. It must not block.
-	OnBan func(until time.Time)
+	// OnBan is called once per pause of a host, so the caller can raise an
+	// alert: an IP ban (HTTP 418, Cause PauseBanned) or a WAF block (HTTP
+	// 403, Cause PauseWAF, which pauses the host 5 minutes unless
+	// Retry-After says otherwise), with when it ends. It must not block.
+	OnBan func(Pause)
 	// HTTPTimeout bounds each REST request on the wire (default 10 s). A
 	// wait for rate budget (a spent window, a 429's Retry-After) comes before
 	// it and is bounded only by the caller's context.
@@ -96,6 +106,8 @@ type Config struct {
 const (
 	defaultBaseURL        = "https://api.binance.com"
 	defaultFuturesBaseURL = "https://fapi.binance.com"
+	defaultWSBaseURL      = "wss://stream.binance.com:9443"
+	defaultWSAPIURL       = "wss://ws-api.binance.com:443/ws-api/v3"
 )
 
 // defaultRecvWindow and maxRecvWindow are Binance's default recvWindow and
@@ -107,18 +119,19 @@ const (
 
 // Client is one Binance account. It is safe for concurrent use.
 type Client struct {
-	cfg     Config
-	lim     *limiter
-	futLim  *limiter // USDⓈ-M futures requests
-	sapiLim *limiter // /sapi requests
-	wsLim   *limiter // WebSocket connection attempts
-	http    *http.Client
-	spot    *gobinance.Client
-	futures *futures.Client
-	ids     *idCache
-	fills   *fillBook   // fills seen outside myTrades, and executed quantities
-	rules   rulesCache  // exchangeInfo's rules of every symbol
-	synced  atomic.Bool // the clock offset was measured at least once
+	cfg      Config
+	lim      *limiter
+	futLim   *limiter // USDⓈ-M futures requests
+	sapiLim  *limiter // /sapi requests
+	wsLim    *limiter // market stream connection attempts
+	wsAPILim *limiter // WebSocket API connection attempts
+	http     *http.Client
+	spot     *gobinance.Client
+	futures  *futures.Client
+	ids      *idCache
+	fills    *fillBook   // fills seen outside myTrades, and executed quantities
+	rules    rulesCache  // exchangeInfo's rules of every symbol
+	synced   atomic.Bool // the clock offset was measured at least once
 }
 
 var _ venue.Venue = (*Client)(nil)
@@ -138,8 +151,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	def(&cfg.BaseURL, defaultBaseURL)
 	def(&cfg.FuturesBaseURL, defaultFuturesBaseURL)
-	def(&cfg.WSBaseURL, "wss://stream.binance.com:9443")
-	def(&cfg.WSAPIURL, "wss://ws-api.binance.com:443/ws-api/v3")
+	def(&cfg.WSBaseURL, defaultWSBaseURL)
+	def(&cfg.WSAPIURL, defaultWSAPIURL)
 	for _, u := range []string{cfg.BaseURL, cfg.FuturesBaseURL, cfg.WSBaseURL, cfg.WSAPIURL} {
 		if _, err := url.Parse(u); err != nil {
 			return nil, fmt.Errorf("new binance client: url %q: %w", u, err)
@@ -177,6 +190,32 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	cfg.FuturesBudget = futBudget
+	// The /sapi and WebSocket budgets: shared ones must be their host's and
+	// on the client's clock.
+	shared := func(b **Budget, name, prefix, u string, mk func(clock.Clock) *Budget) error {
+		if *b == nil {
+			*b = mk(cfg.Clock)
+			return nil
+		}
+		if (*b).clk != cfg.Clock {
+			return fmt.Errorf("new binance client: the %s Budget's clock differs from the client's", name)
+		}
+		if (*b).host != "" {
+			if key, err := hostKey(u); err != nil || prefix+key != (*b).host {
+				return fmt.Errorf("new binance client: the shared %s Budget is %s's, not %s's", name, (*b).host, u)
+			}
+		}
+		return nil
+	}
+	if err := shared(&cfg.SapiBudget, "/sapi", sapiKeyPrefix, cfg.BaseURL, newSapiBudget); err != nil {
+		return nil, err
+	}
+	if err := shared(&cfg.WSBudget, "WebSocket streams", wsKeyPrefix, cfg.WSBaseURL, newWSBudget); err != nil {
+		return nil, err
+	}
+	if err := shared(&cfg.WSAPIBudget, "WebSocket API", wsKeyPrefix, cfg.WSAPIURL, newWSBudget); err != nil {
+		return nil, err
+	}
 	cfg.WeightLimit, cfg.WeightWindow = budget.weight.limit, budget.weight.window
 	published10s, publishedDay := cfg.OrderLimit10s <= 0, cfg.OrderLimitDay <= 0
 	if cfg.OrderLimit10s <= 0 {
@@ -214,11 +253,11 @@ func New(cfg Config) (*Client, error) {
 	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
 		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
-	// /sapi and the WebSocket connections have IP budgets of their own;
-	// these are this Client's (not shared like Budget).
-	sapiLim := &limiter{b: NewBudget(BudgetConfig{WeightLimit: defaultSapiWeight, WeightWindow: time.Minute, Clock: cfg.Clock}),
-		onBan: cfg.OnBan}
-	wsLim := &limiter{b: NewBudget(BudgetConfig{WeightLimit: wsConnectLimit, WeightWindow: wsConnectWindow, Clock: cfg.Clock})}
+	// /sapi and the WebSocket connections have IP budgets of their own,
+	// shared per host like Budget when the caller passes them.
+	sapiLim := &limiter{b: cfg.SapiBudget, onBan: cfg.OnBan}
+	wsLim := &limiter{b: cfg.WSBudget}
+	wsAPILim := &limiter{b: cfg.WSAPIBudget}
 	hc := &http.Client{Transport: &transport{base: cfg.Transport, lim: lim, fut: futLim, sapi: sapiLim, secret: cfg.APISecret, timeout: cfg.HTTPTimeout},
 		CheckRedirect: checkRedirect}
 	spot := gobinance.NewClient(cfg.APIKey, cfg.APISecret)
@@ -230,7 +269,7 @@ func New(cfg Config) (*Client, error) {
 	fut.HTTPClient = hc
 	fut.Logger.SetOutput(io.Discard)
 	return &Client{cfg: cfg, lim: lim, futLim: futLim, http: hc, spot: spot, futures: fut, ids: newIDCache(100000), fills: newFillBook(100000),
-		sapiLim: sapiLim, wsLim: wsLim}, nil
+		sapiLim: sapiLim, wsLim: wsLim, wsAPILim: wsAPILim}, nil
 }
 
 // RecvWindow is the recvWindow every order placement and cancellation
@@ -290,6 +329,13 @@ func (c *Client) FuturesStats() LimiterStats {
 // FuturesBudget returns the USDⓈ-M futures request-weight budget this
 // Client spends.
 func (c *Client) FuturesBudget() *Budget { return c.futLim.b }
+
+// SapiBudget returns the /sapi weight budget this Client spends.
+func (c *Client) SapiBudget() *Budget { return c.sapiLim.b }
+
+// WSBudgets returns the connection-attempt budgets this Client spends on
+// the market stream host and on the WebSocket API host.
+func (c *Client) WSBudgets() (streams, api *Budget) { return c.wsLim.b, c.wsAPILim.b }
 
 // BannedUntil returns when the current ban of this IP on the host ends;
 // zero when not banned.
@@ -1131,21 +1177,32 @@ type SubAccount struct {
 	Created time.Time
 }
 
-// SubAccounts lists the sub-accounts of this master account (the library
-// asks for those that are not frozen).
+// SubAccounts lists every sub-account of this master account, frozen ones
+// included (Frozen says so). It decodes the list itself: go-binance reads
+// subUserId as a string, and Binance sends it as a number
+// (sub_account_list.json), which fails the whole answer.
 func (c *Client) SubAccounts(ctx context.Context) ([]SubAccount, error) {
 	var out []SubAccount
 	for page := 1; ; page++ {
-		var r *gobinance.SubAccountList
-		if err := c.call(ctx, "list sub-accounts", false, func(ctx context.Context) (err error) {
-			r, err = c.spot.NewSubAccountListService().Page(page).Limit(200).Do(ctx)
-			return err
+		var r struct {
+			SubAccounts []struct {
+				Email               string `json:"email"`
+				IsFreeze            bool   `json:"isFreeze"`
+				CreateTime          int64  `json:"createTime"`
+				IsManagedSubAccount bool   `json:"isManagedSubAccount"`
+			} `json:"subAccounts"`
+		}
+		if err := c.call(ctx, "list sub-accounts", false, func(ctx context.Context) error {
+			params := url.Values{}
+			params.Set("page", strconv.Itoa(page))
+			params.Set("limit", "200")
+			return c.signed(ctx, http.MethodGet, "/sapi/v1/sub-account/list", params, &r)
 		}); err != nil {
 			return nil, err
 		}
 		for _, s := range r.SubAccounts {
 			out = append(out, SubAccount{Email: s.Email, Frozen: s.IsFreeze, Managed: s.IsManagedSubAccount,
-				Created: time.UnixMilli(int64(s.CreateTime)).UTC()})
+				Created: time.UnixMilli(s.CreateTime).UTC()})
 		}
 		if len(r.SubAccounts) < 200 {
 			return out, nil

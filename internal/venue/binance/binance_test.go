@@ -3,6 +3,7 @@ package binance_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,9 +85,9 @@ func TestBannedUntilBanEnds(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	var bans atomic.Int32
-	var bannedUntil atomic.Value
+	var bannedUntil, pause atomic.Value
 	b := setup(t, binancetest.Config{Clock: clk, BanDuration: 2 * time.Minute, FaultRetryAfter: 120 * time.Second}, func(c *binance.Config) {
-		c.OnBan = func(until time.Time) { bans.Add(1); bannedUntil.Store(until) }
+		c.OnBan = func(p binance.Pause) { bans.Add(1); bannedUntil.Store(p.Until); pause.Store(p) }
 	})
 	b.fake.FailNext(binancetest.OpBalances, binancetest.FaultBanned)
 	_, err := b.client.Balances(b.ctx)
@@ -97,6 +98,10 @@ func TestBannedUntilBanEnds(t *testing.T) {
 	want := clk.Now().Add(2 * time.Minute)
 	if !ve.Until.Equal(want) || bans.Load() != 1 || !bannedUntil.Load().(time.Time).Equal(want) {
 		t.Fatalf("ban until %s, OnBan calls %d, want %s and 1", ve.Until, bans.Load(), want)
+	}
+	if p := pause.Load().(binance.Pause); p.Cause != binance.PauseBanned || p.Status != 418 || p.Host == "" ||
+		!strings.Contains(p.Message, "banned until") {
+		t.Errorf("OnBan told %+v; want cause banned, HTTP 418, the host and Binance's message", p)
 	}
 	before := b.fake.Stats().Requests
 	for range 5 {

@@ -133,7 +133,7 @@ func TestSharedBudgetPauseAndBan(t *testing.T) {
 	cs := accounts(t, fake, budget, 2, nil)
 	for i, name := range []string{"a", "b"} {
 		c, err := binance.New(binance.Config{APIKey: fake.APIKey(), APISecret: fake.APISecret(), BaseURL: fake.URL, Budget: budget,
-			OnBan: func(time.Time) { mu.Lock(); bans = append(bans, name); mu.Unlock() }})
+			OnBan: func(binance.Pause) { mu.Lock(); bans = append(bans, name); mu.Unlock() }})
 		if err != nil {
 			t.Fatal(err)
 		}

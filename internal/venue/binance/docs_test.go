@@ -432,10 +432,19 @@ var replayedBy = map[string]string{
 	"ws_outbound_account_position.json": "TestDocumentedExecutionReport",
 	"ws_server_shutdown.json":           "TestDocumentedStreamEvents",
 	"ws_subscribe_response.json":        "TestDocumentedExecutionReport (every subscription)",
+	"klines.json":                       "TestDocumentedMarketData/klines",
+	"ticker_price.json":                 "TestDocumentedMarketData/ticker_price",
+	"ticker_price_list.json":            "TestDocumentedMarketData/ticker_price",
+	"ping.json":                         "TestDocumentedMarketData/ping",
+	"sub_account_list.json":             "TestDocumentedMarketData/sub-account_list",
 	// The adapter always asks for FULL; only the fake answers these, to
 	// clients that ask for ACK or RESULT.
 	"order_ack.json":    "",
 	"order_result.json": "",
+	// The adapter syncs time over REST and never sends the WebSocket API's
+	// ping or time; the fake's answers are checked byte-wise instead.
+	"ws_api_ping.json": "TestFakeWSAPIPingAndTime (the fake's reply)",
+	"ws_api_time.json": "TestFakeWSAPIPingAndTime (the fake's reply)",
 }
 
 // TestEveryFixtureIsReplayed: a documented example added to the fake must

@@ -239,30 +239,78 @@ func (s *Budgets) ForFutures(baseURL string) (*Budget, error) {
 	if baseURL == "" {
 		baseURL = defaultFuturesBaseURL
 	}
+	return s.get(futuresKeyPrefix, baseURL, newFuturesBudget)
+}
+
+// ForSapi returns the /sapi (wallet, margin, earn, sub-account) weight
+// budget of baseURL's host (an empty baseURL is Binance's default spot
+// host): 12,000 per minute per IP, counted apart from the spot
+// REQUEST_WEIGHT.
+func (s *Budgets) ForSapi(baseURL string) (*Budget, error) {
+	if baseURL == "" {
+		baseURL = defaultBaseURL
+	}
+	return s.get(sapiKeyPrefix, baseURL, newSapiBudget)
+}
+
+// ForWS returns the connection-attempt budget of a WebSocket host (300
+// per 5 minutes per IP): wsURL is Config.WSBaseURL (empty: Binance's
+// market stream host) or Config.WSAPIURL, each counted apart.
+func (s *Budgets) ForWS(wsURL string) (*Budget, error) {
+	if wsURL == "" {
+		wsURL = defaultWSBaseURL
+	}
+	return s.get(wsKeyPrefix, wsURL, newWSBudget)
+}
+
+// ForWSAPI is ForWS with an empty wsURL meaning Binance's WebSocket API host.
+func (s *Budgets) ForWSAPI(wsURL string) (*Budget, error) {
+	if wsURL == "" {
+		wsURL = defaultWSAPIURL
+	}
+	return s.ForWS(wsURL)
+}
+
+// get returns the budget of kind (its key prefix) for baseURL's host,
+// made by mk on first use.
+func (s *Budgets) get(prefix, baseURL string, mk func(clock.Clock) *Budget) (*Budget, error) {
 	key, err := hostKey(baseURL)
 	if err != nil {
 		return nil, err
 	}
-	key = futuresKeyPrefix + key
+	key = prefix + key
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := s.m[key]
 	if b == nil {
-		b = newFuturesBudget(s.cfg.Clock)
+		b = mk(s.cfg.Clock)
 		b.host = key
 		s.m[key] = b
 	}
 	return b, nil
 }
 
-// futuresKeyPrefix marks the futures budgets among Budgets' keys.
-const futuresKeyPrefix = "fapi "
+// futuresKeyPrefix, sapiKeyPrefix and wsKeyPrefix mark the futures, /sapi
+// and WebSocket budgets among Budgets' keys.
+const (
+	futuresKeyPrefix = "fapi "
+	sapiKeyPrefix    = "sapi "
+	wsKeyPrefix      = "ws "
+)
 
 // defaultFuturesWeight is USDⓈ-M futures' REQUEST_WEIGHT per minute.
 const defaultFuturesWeight = 2400
 
 func newFuturesBudget(clk clock.Clock) *Budget {
 	return NewBudget(BudgetConfig{WeightLimit: defaultFuturesWeight, WeightWindow: time.Minute, Clock: clk})
+}
+
+func newSapiBudget(clk clock.Clock) *Budget {
+	return NewBudget(BudgetConfig{WeightLimit: defaultSapiWeight, WeightWindow: time.Minute, Clock: clk})
+}
+
+func newWSBudget(clk clock.Clock) *Budget {
+	return NewBudget(BudgetConfig{WeightLimit: wsConnectLimit, WeightWindow: wsConnectWindow, Clock: clk})
 }
 
 // hostKey names the host a base URL sends requests to, with default ports
@@ -280,7 +328,7 @@ func hostKey(baseURL string) (string, error) {
 	}
 	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
 	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[scheme]
+		port = map[string]string{"http": "80", "https": "443", "ws": "80", "wss": "443"}[scheme]
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
@@ -290,7 +338,7 @@ func hostKey(baseURL string) (string, error) {
 // its own buckets (guarded by the Budget's mutex).
 type limiter struct {
 	b     *Budget
-	onBan func(until time.Time)
+	onBan func(Pause)
 	// publishedOrders says which order limits follow exchangeInfo's rateLimits.
 	publishedOrders10s, publishedOrdersDay bool
 
@@ -515,9 +563,10 @@ func (l *limiter) orderCountWait(msg string) time.Duration {
 	return srv.Truncate(window).Add(window).Add(l.b.guard + l.b.uncertainty).Sub(srv)
 }
 
-// ban refuses every request of the IP until d from now (HTTP 418) and tells
-// this Client's OnBan.
-func (l *limiter) ban(d time.Duration) time.Time {
+// ban refuses every request of the IP until d from now (HTTP 418, or 403
+// for a WAF block: p says which) and, when that pauses the host longer than
+// it already was, tells this Client's OnBan.
+func (l *limiter) ban(d time.Duration, p Pause) time.Time {
 	l.b.mu.Lock()
 	l.stats.Banned++
 	until := l.b.clk.Now().Add(d)
@@ -529,7 +578,8 @@ func (l *limiter) ban(d time.Duration) time.Time {
 	onBan := l.onBan
 	l.b.mu.Unlock()
 	if extended && onBan != nil {
-		onBan(until)
+		p.Until = until
+		onBan(p)
 	}
 	return until
 }
@@ -669,7 +719,7 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		if !hasRA {
 			ra = 2 * time.Minute
 		}
-		until := lim.ban(ra)
+		until := lim.ban(ra, Pause{Cause: PauseBanned, Status: resp.StatusCode, Host: req.URL.Host, Message: Redact(ae.Msg)})
 		return nil, &venue.Error{Class: venue.ClassBanned, Code: ae.Code, Message: ae.Msg, Until: until}
 	case http.StatusForbidden:
 		// "HTTP 403 return code is used when the WAF Limit (Web
@@ -680,7 +730,7 @@ func (t *transport) send(req *http.Request, lim *limiter, tk ticket) (*http.Resp
 		if !hasRA {
 			ra = wafPause
 		}
-		until := lim.ban(ra)
+		until := lim.ban(ra, Pause{Cause: PauseWAF, Status: resp.StatusCode, Host: req.URL.Host, Message: Redact(ae.Msg)})
 		msg := "HTTP 403: the WAF (web application firewall) blocked this IP; not executed"
 		if ae.Msg != "" {
 			msg += ": " + ae.Msg

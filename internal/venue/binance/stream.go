@@ -140,7 +140,7 @@ func (c *Client) subscribeUser(ctx context.Context) (*websocket.Conn, error) {
 	}
 	// A connection attempt, and the subscription request's weight on the
 	// REQUEST_WEIGHT the WebSocket API shares with REST.
-	if _, err := c.wsLim.acquire(ctx, cost{weight: 1}); err != nil {
+	if _, err := c.wsAPILim.acquire(ctx, cost{weight: 1}); err != nil {
 		return nil, classify(op, false, err)
 	}
 	if _, err := c.lim.acquire(ctx, cost{weight: wsSubscribeWeight}); err != nil {

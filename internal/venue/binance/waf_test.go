@@ -18,9 +18,9 @@ import (
 func TestWAFBlockPausesTheHost(t *testing.T) {
 	t.Parallel()
 	var alerts atomic.Int32
-	var until atomic.Value
+	var pause atomic.Value
 	b := setup(t, binancetest.Config{}, func(c *binance.Config) {
-		c.OnBan = func(u time.Time) { alerts.Add(1); until.Store(u) }
+		c.OnBan = func(p binance.Pause) { alerts.Add(1); pause.Store(p) }
 	})
 	if _, err := b.client.OpenOrders(b.ctx, "BTCUSDT"); err != nil {
 		t.Fatal(err)
@@ -34,7 +34,11 @@ func TestWAFBlockPausesTheHost(t *testing.T) {
 		t.Fatalf("after a 403: %v; want banned (paused) about 5 minutes, naming the WAF", err)
 	}
 	if alerts.Load() != 1 {
-		t.Errorf("%d alerts, want 1", alerts.Load())
+		t.Fatalf("%d alerts, want 1", alerts.Load())
+	}
+	// The alert names the WAF, not a 418 ban: the cause and what to do differ.
+	if p := pause.Load().(binance.Pause); p.Cause != binance.PauseWAF || p.Status != 403 || !p.Until.Equal(ve.Until) || p.Host == "" {
+		t.Errorf("OnBan told %+v; want cause waf, HTTP 403, until %s, the host", p, ve.Until)
 	}
 	n := b.fake.Stats().Requests
 	_, err = b.client.PlaceOrder(b.ctx, venue.OrderRequest{ClientOrderID: "waf-1", Symbol: "BTCUSDT", Side: venue.Buy,

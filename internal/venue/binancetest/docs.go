@@ -233,3 +233,64 @@ func jstr(s string) string {
 
 // writeRaw writes a documented body as it is.
 func writeRaw(w io.Writer, b []byte) { _, _ = w.Write(b) }
+
+// EditElems is Edit for a JSON array: the elements at the given positions
+// are replaced by new raw JSON values, every other byte kept as it was. kv
+// alternates a position and its new value; a position the array does not
+// have is an error, since an edit must never add what Binance does not send.
+func EditElems(raw []byte, kv ...any) ([]byte, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("edit array: odd number of position/value arguments")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, fmt.Errorf("edit array: not a JSON array")
+	}
+	var starts, ends []int64
+	for dec.More() {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("edit array: element %d: %w", len(starts), err)
+		}
+		end := dec.InputOffset()
+		starts, ends = append(starts, end-int64(len(v))), append(ends, end)
+	}
+	vals := make([]string, len(starts))
+	for i := 0; i < len(kv); i += 2 {
+		at, ok := kv[i].(int)
+		v, vok := kv[i+1].(string)
+		if !ok || !vok {
+			return nil, fmt.Errorf("edit array: argument %d: want an int position and a string value", i)
+		}
+		if at < 0 || at >= len(starts) {
+			return nil, fmt.Errorf("edit array: the documented array has no element %d", at)
+		}
+		if !json.Valid([]byte(v)) {
+			return nil, fmt.Errorf("edit array: value of element %d is not JSON: %s", at, v)
+		}
+		vals[at] = v
+	}
+	var out bytes.Buffer
+	out.Grow(len(raw) + 64)
+	var at int64
+	for i := range starts {
+		out.Write(raw[at:starts[i]])
+		if vals[i] != "" {
+			out.WriteString(vals[i])
+		} else {
+			out.Write(raw[starts[i]:ends[i]])
+		}
+		at = ends[i]
+	}
+	out.Write(raw[at:])
+	return out.Bytes(), nil
+}
+
+// mustEditElems is EditElems for the fake's own templates.
+func mustEditElems(raw []byte, kv ...any) []byte {
+	b, err := EditElems(raw, kv...)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -272,13 +272,27 @@ func (s *Server) handleSubAccounts(_ http.ResponseWriter, q url.Values) (int, an
 	if limit > 200 {
 		limit = 200
 	}
-	rows := []map[string]any{}
-	for i := (page - 1) * limit; i < len(s.subAccounts) && i < page*limit; i++ {
-		sa := s.subAccounts[i]
-		rows = append(rows, map[string]any{"email": sa.Email, "isFreeze": sa.Frozen, "createTime": ms(sa.Created),
-			"isManagedSubAccount": false, "isAssetManagementSubAccount": false})
+	// Each listed sub-account is the documented first row with its own
+	// values; the rest of the row (managed, asset management) as documented.
+	doc := Doc("sub_account_list.json")
+	row := element(field(doc, "subAccounts"), 0)
+	rows := [][]byte{}
+	// isFreeze, when sent, keeps only the sub-accounts in that state.
+	listed := s.subAccounts
+	if f := q.Get("isFreeze"); f != "" {
+		listed = nil
+		for _, sa := range s.subAccounts {
+			if strconv.FormatBool(sa.Frozen) == f {
+				listed = append(listed, sa)
+			}
+		}
 	}
-	return 200, map[string]any{"subAccounts": rows}
+	for i := (page - 1) * limit; i < len(listed) && i < page*limit; i++ {
+		sa := listed[i]
+		rows = append(rows, mustEdit(row, "subUserId", strconv.Itoa(i+1), "email", jstr(sa.Email), "remark", `""`,
+			"isFreeze", strconv.FormatBool(sa.Frozen), "createTime", i64(ms(sa.Created))))
+	}
+	return 200, json.RawMessage(mustEdit(doc, "subAccounts", string(join(rows))))
 }
 
 func parsePositive(q url.Values, key string) (venue.Decimal, bool, error) {
@@ -803,31 +817,39 @@ func (s *Server) handleKlines(_ http.ResponseWriter, q url.Values) (int, any) {
 			out = out[:limit]
 		}
 	}
-	rows := make([][]any, 0, len(out))
+	// Each candle is the documented row with its own times and prices; the
+	// fake trades nothing, so volumes and counts are zero.
+	row := element(Doc("klines.json"), 0)
+	rows := make([][]byte, 0, len(out))
+	f8 := func(d venue.Decimal) string { return jstr(d.StringFixed(8)) }
+	zero := jstr("0.00000000")
 	for _, c := range out {
-		rows = append(rows, []any{ms(c.open), c.o.StringFixed(8), c.h.StringFixed(8), c.l.StringFixed(8), c.c.StringFixed(8), "0.00000000",
-			ms(c.open.Add(iv)) - 1, "0.00000000", 0, "0.00000000", "0.00000000", "0"})
+		rows = append(rows, mustEditElems(row, 0, i64(ms(c.open)), 1, f8(c.o), 2, f8(c.h), 3, f8(c.l), 4, f8(c.c), 5, zero,
+			6, i64(ms(c.open.Add(iv))-1), 7, zero, 8, "0", 9, zero, 10, zero))
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
 func (s *Server) handleTickerPrice(_ http.ResponseWriter, q url.Values) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	one := Doc("ticker_price.json")
 	if sym := q.Get("symbol"); sym != "" {
 		p, ok := s.prices[sym]
 		if !ok {
 			return e400(-1121, "Invalid symbol.")
 		}
-		return 200, map[string]string{"symbol": sym, "price": p.StringFixed(8)}
+		return 200, json.RawMessage(mustEdit(one, "symbol", jstr(sym), "price", jstr(p.StringFixed(8))))
 	}
-	rows := []map[string]string{}
+	// Every symbol: the documented array's rows, each edited.
+	row := element(Doc("ticker_price_list.json"), 0)
+	rows := [][]byte{}
 	for _, name := range s.symbolOrder {
 		if p, ok := s.prices[name]; ok {
-			rows = append(rows, map[string]string{"symbol": name, "price": p.StringFixed(8)})
+			rows = append(rows, mustEdit(row, "symbol", jstr(name), "price", jstr(p.StringFixed(8))))
 		}
 	}
-	return 200, rows
+	return 200, json.RawMessage(join(rows))
 }
 
 // SeedFuturesTrades appends n USDⓈ-M futures fills of symbol, one every step

@@ -486,7 +486,7 @@ func (s *Server) routes() http.Handler {
 	add := func(pattern string, rt route) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
 	}
-	add("GET /api/v3/ping", route{weight: fixed(1), counted: true, handle: func(http.ResponseWriter, url.Values) (int, any) { return 200, map[string]any{} }})
+	add("GET /api/v3/ping", route{weight: fixed(1), counted: true, handle: func(http.ResponseWriter, url.Values) (int, any) { return 200, json.RawMessage(Doc("ping.json")) }})
 	add("GET /api/v3/time", route{weight: fixed(1), counted: true, handle: s.handleTime})
 	add("GET /fapi/v1/time", route{weight: fixed(1), futures: true, handle: s.handleTime})
 	add("GET /api/v3/exchangeInfo", route{weight: fixed(20), counted: true, handle: s.handleExchangeInfo})

@@ -252,6 +252,9 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 			h.send(wc, mustJSON(wsReply{ID: json.RawMessage("null"), Status: 400, Error: &apiError{-1100, "Malformed request."}}))
 			continue
 		}
+		if len(req.ID) == 0 {
+			req.ID = json.RawMessage("null") // a request without id: its reply's id is null
+		}
 		// Binance's WebSocket API answers id, status, then result or
 		// error, in that order.
 		reply := func(status int, key string, v any) {
@@ -265,13 +268,19 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 			h.send(wc, mustJSON(r))
 		}
 		switch req.Method {
-		case "ping":
-			reply(200, "result", map[string]any{})
-		case "time":
+		case "ping", "time":
+			// The documented reply, with this request's id, the server's
+			// time, and the REQUEST_WEIGHT the WebSocket API shares with REST.
 			h.s.mu.Lock()
-			now := h.s.now()
+			now, limit, used := h.s.now(), h.s.cfg.WeightLimit, h.s.weightUsed
 			h.s.mu.Unlock()
-			reply(200, "result", map[string]any{"serverTime": ms(now)})
+			doc := Doc("ws_api_ping.json")
+			if req.Method == "time" {
+				doc = Doc("ws_api_time.json")
+				doc = mustEdit(doc, "result", string(mustEdit(field(doc, "result"), "serverTime", i64(ms(now)))))
+			}
+			rl := mustEdit(element(field(doc, "rateLimits"), 0), "limit", strconv.Itoa(limit), "count", strconv.Itoa(used))
+			h.send(wc, compact(mustEdit(doc, "id", string(req.ID), "rateLimits", "["+string(rl)+"]")))
 		case "userDataStream.subscribe.signature":
 			if e, status := h.checkWSSignature(req.Params); status != 0 {
 				reply(status, "error", e)

@@ -255,9 +255,8 @@ func checkClientID(op, id string) error {
 
 // PlaceOrder submits a spot order whose orderLinkId is the client order id.
 // A market order by QuoteQuantity is sent with marketUnit quoteCoin. Bybit
-// acknowledges asynchronously, so the answer is read back by orderLinkId; a
-// failure of that read after an acknowledged create still returns the
-// order, as new. An unknown outcome must be settled with QueryOrder.
+// acknowledges asynchronously, so the answer is read back by orderLinkId
+// (see readBack). An unknown outcome must be settled with QueryOrder.
 func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.Order, error) {
 	op := fmt.Sprintf("place order %q", req.ClientOrderID)
 	if err := checkClientID(op, req.ClientOrderID); err != nil {
@@ -307,14 +306,48 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 		return venue.Order{}, err
 	}
 	c.ids.put(req.Symbol, r.Result.OrderID, req.ClientOrderID)
-	o, err := c.QueryOrder(ctx, req.Symbol, req.ClientOrderID)
-	if err != nil {
-		now := c.lim.serverNow().UTC()
-		return venue.Order{ClientOrderID: req.ClientOrderID, VenueOrderID: r.Result.OrderID, Symbol: req.Symbol,
-			Side: req.Side, Type: req.Type, Price: req.Price, Quantity: req.Quantity, Status: venue.StatusNew,
-			Created: now, Updated: now}, nil
+	return c.readBack(ctx, op, req, r.Result.OrderID)
+}
+
+// readBackTries bounds how often PlaceOrder reads an acknowledged order
+// back before giving its state up as unknown.
+const readBackTries = 4
+
+// readBack reads an order Bybit acknowledged (asynchronously: the create
+// answer carries only its ids) until it is visible and, for a market
+// order, executed. When that cannot be read the order's state is unknown
+// and so is the answer: ClassUnknown, to be settled with QueryOrder, never
+// a guessed "new" that would hide its fills.
+func (c *Client) readBack(ctx context.Context, op string, req venue.OrderRequest, orderID string) (venue.Order, error) {
+	var last error
+	for i := range readBackTries {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				i = readBackTries
+			case <-c.cfg.Clock.After(25 * time.Millisecond << i):
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		o, err := c.QueryOrder(ctx, req.Symbol, req.ClientOrderID)
+		switch {
+		case err == nil && (req.Type != venue.Market || o.Status.Terminal()):
+			return o, nil
+		case err == nil && i == readBackTries-1:
+			return o, nil // a market order still executing: as it is
+		case err == nil:
+			last = nil
+		default:
+			last = err
+		}
 	}
-	return o, nil
+	msg := fmt.Sprintf("Bybit accepted order %s but it could not be read back", orderID)
+	if last != nil {
+		msg += ": " + last.Error()
+	}
+	return venue.Order{}, &venue.Error{Class: venue.ClassUnknown, Op: op, Message: msg + "; settle it with QueryOrder"}
 }
 
 func side(s bybitapi.Side) venue.Side {

@@ -80,3 +80,49 @@ func TestFundingPaymentsWindows(t *testing.T) {
 		t.Errorf("transaction-log requests: %d, want at least 3 windows of 7 days for 20 days", n)
 	}
 }
+
+// TestOrderHistory lists a symbol's open and closed orders of a window,
+// oldest first, and none of another symbol or from before the window.
+func TestOrderHistory(t *testing.T) {
+	t.Parallel()
+	fake := bybittest.New(t, bybittest.Config{})
+	c := newClient(t, fake)
+	ctx := t.Context()
+	for sym, px := range map[string]string{"BTCUSDT": "20000", "ETHUSDT": "1000"} {
+		if err := fake.SetPrice(sym, dec(px)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fake.Fund(venue.WalletSpot, "USDT", dec("100000")); err != nil {
+		t.Fatal(err)
+	}
+	place := func(id, sym string, typ venue.OrderType) {
+		req := venue.OrderRequest{ClientOrderID: id, Symbol: sym, Side: venue.Buy, Type: typ, Quantity: dec("0.01"), Price: dec("15000")}
+		if typ == venue.Market {
+			req.Price = venue.Decimal{}
+		}
+		if _, err := c.PlaceOrder(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	place("h-old", "BTCUSDT", venue.Market)
+	time.Sleep(5 * time.Millisecond)
+	from := time.Now()
+	place("h-filled", "BTCUSDT", venue.Market)
+	place("h-open", "BTCUSDT", venue.Limit)
+	place("h-eth", "ETHUSDT", venue.Market)
+	got, err := c.OrderHistory(ctx, "BTCUSDT", from, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, o := range got {
+		ids = append(ids, o.ClientOrderID+"/"+string(o.Status))
+	}
+	if len(ids) != 2 || ids[0] != "h-filled/filled" || ids[1] != "h-open/new" {
+		t.Errorf("order history: got %v, want h-filled (filled) then h-open (new)", ids)
+	}
+	if c.RecvWindow() != 5*time.Second {
+		t.Errorf("recv window %s, want the default 5s", c.RecvWindow())
+	}
+}

@@ -21,8 +21,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -108,7 +111,22 @@ type Config struct {
 	// EndpointLimit is each endpoint's requests per second (default 600);
 	// the next one in the same second answers retCode 10006.
 	EndpointLimit int
+	// FaultRates fails each call of an operation (an Op constant) with
+	// this probability, with one of RandomFaults drawn from Seed, after
+	// any fault FailNext queued.
+	FaultRates map[string]float64
+	Seed       uint64
 }
+
+// RandomFaults are the faults FaultRates draws from for each operation:
+// for an order, both timeouts (before and after it executed), a rate limit
+// and a server error; for a read, all but the timeouts.
+var RandomFaults = map[string][]Fault{
+	OpPlace: {FaultTimeoutAfterExecution, FaultTimeoutBeforeExecution, FaultRateLimited, FaultServerError},
+}
+
+// readFaults are what a read draws when RandomFaults has no entry for it.
+var readFaults = []Fault{FaultServerError, FaultRateLimited, FaultTimestamp}
 
 // Server is the fake. Its URLs are BaseURL (REST), PublicWSURL and
 // PrivateWSURL.
@@ -117,8 +135,11 @@ type Server struct {
 	acct     *paper.Account
 	srv      *httptest.Server
 	limit    int
+	rates    map[string]float64
+	rng      *rand.Rand // guarded by mu
 
 	mu        sync.Mutex
+	created   []venue.OrderRequest      // every order the fake accepted, in order
 	positions map[string]venue.Position // linear, by symbol
 	fundings  []venue.FundingPayment
 	conns     map[*websocket.Conn]bool // open stream connections
@@ -149,7 +170,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.EndpointLimit <= 0 {
 		cfg.EndpointLimit = 600
 	}
-	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit,
+	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit, rates: maps.Clone(cfg.FaultRates),
+		rng:       rand.New(rand.NewPCG(cfg.Seed, 0x62796269)),
 		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v5/market/time", s.serverTime)
@@ -195,6 +217,28 @@ func (s *Server) FailNext(op string, f Fault) {
 	s.mu.Lock()
 	s.faults[op] = append(s.faults[op], f)
 	s.mu.Unlock()
+}
+
+// SetFaultRates replaces Config.FaultRates; nil stops random faults.
+func (s *Server) SetFaultRates(rates map[string]float64) {
+	s.mu.Lock()
+	s.rates = maps.Clone(rates)
+	s.mu.Unlock()
+}
+
+// Orders returns every order the fake accepted, as it is now, in the
+// order they were placed.
+func (s *Server) Orders() []venue.Order {
+	s.mu.Lock()
+	reqs := slices.Clone(s.created)
+	s.mu.Unlock()
+	out := make([]venue.Order, 0, len(reqs))
+	for _, r := range reqs {
+		if o, err := s.acct.QueryOrder(context.Background(), r.Symbol, r.ClientOrderID); err == nil {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // SetPosition sets (or, with a zero size, clears) the linear position of
@@ -267,6 +311,13 @@ func (s *Server) takeFault(op string) Fault {
 	defer s.mu.Unlock()
 	fs := s.faults[op]
 	if len(fs) == 0 {
+		if r := s.rates[op]; r > 0 && s.rng.Float64() < r {
+			pool := RandomFaults[op]
+			if len(pool) == 0 {
+				pool = readFaults
+			}
+			return pool[s.rng.IntN(len(pool))]
+		}
 		return ""
 	}
 	s.faults[op] = fs[1:]
@@ -651,6 +702,11 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, p gjson.Res
 		return
 	}
 	o, err := s.acct.PlaceOrder(context.WithoutCancel(r.Context()), req)
+	if err == nil {
+		s.mu.Lock()
+		s.created = append(s.created, req)
+		s.mu.Unlock()
+	}
 	if after {
 		http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
 		return
@@ -777,7 +833,8 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request, p gjson.Result
 	s.lookup(w, r, p, false)
 }
 
-// history answers closed orders by orderLinkId or symbol.
+// history answers closed orders: by orderLinkId, or of a symbol in a
+// window.
 func (s *Server) history(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
 	s.lookup(w, r, p, true)
 }
@@ -785,7 +842,27 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p gjson.Result,
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, p gjson.Result, closed bool) {
 	sym, link := p.Get("symbol").String(), p.Get("orderLinkId").String()
 	var os []venue.Order
-	if link != "" {
+	if closed && link == "" {
+		// History of a symbol in [startTime, endTime] (at most 7 days),
+		// newest first, in one page.
+		start, end := p.Get("startTime").Int(), p.Get("endTime").Int()
+		if end == 0 {
+			end = nowMS()
+		}
+		if start == 0 {
+			start = end - 7*24*3600*1000
+		}
+		if end-start > 7*24*3600*1000 {
+			writeError(w, 10001, "endTime - startTime must be at most 7 days")
+			return
+		}
+		for _, o := range s.Orders() {
+			if o.Status.Terminal() && (sym == "" || o.Symbol == sym) && o.Created.UnixMilli() >= start && o.Created.UnixMilli() <= end {
+				os = append(os, o)
+			}
+		}
+		sort.SliceStable(os, func(i, j int) bool { return os[i].Created.After(os[j].Created) })
+	} else if link != "" {
 		o, err := s.acct.QueryOrder(r.Context(), sym, link)
 		if err == nil && o.Status.Terminal() == closed {
 			os = append(os, o)

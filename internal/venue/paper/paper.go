@@ -106,6 +106,7 @@ type Exchange struct {
 	nextOrderID int64
 	nextTradeID int64
 	priceSubs   map[*priceSub]struct{}
+	perp        *perpState // nil until perpetuals are configured or traded
 }
 
 // market is one symbol's state.
@@ -297,6 +298,7 @@ func (e *Exchange) ApplyTick(tk venue.PriceTick) error {
 		e.cross(m, &m.bids, func(o *order) bool { return o.o.Price.GreaterThanOrEqual(tk.Price) }, tk.Time)
 		e.cross(m, &m.asks, func(o *order) bool { return o.o.Price.LessThanOrEqual(tk.Price) }, tk.Time)
 	}
+	e.markPerps(m, tk.Price, tk.Time)
 	for s := range e.priceSubs {
 		if s.wants(tk.Symbol) {
 			select {
