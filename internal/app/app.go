@@ -534,41 +534,35 @@ func (a *App) reconcileAccount(ctx context.Context, accountID int64) error {
 
 // reconcileLoop settles every non-terminal order on a schedule.
 func (a *App) reconcileLoop(ctx context.Context) {
-	every := a.cfg.ReconcileEvery
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	t := a.clk.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		a.mu.Lock()
-		rts := make([]*accountRT, 0, len(a.accounts))
-		for _, rt := range a.accounts {
-			rts = append(rts, rt)
-		}
-		a.mu.Unlock()
-		for _, rt := range rts {
+	a.every(ctx, a.cfg.ReconcileEvery, 30*time.Second, func() {
+		for _, rt := range a.openAccounts() {
 			if _, err := rt.x.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("scheduled reconcile failed", "account", rt.acct.Name, "err", err)
 			}
 		}
-	}
+	})
 }
 
 // unknownLoop asks the venues about orders whose outcome is unknown every
 // few seconds, so each is settled as soon as its answer is certain, and
 // raises the alerts of those that stay unknown.
 func (a *App) unknownLoop(ctx context.Context) {
-	every := a.cfg.UnknownEvery
-	if every <= 0 {
-		every = 5 * time.Second
+	a.every(ctx, a.cfg.UnknownEvery, 5*time.Second, func() {
+		for _, rt := range a.openAccounts() {
+			if _, err := rt.x.SettleUnknown(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("settling unknown orders failed", "account", rt.acct.Name, "err", err)
+			}
+		}
+	})
+}
+
+// every runs fn each interval (def when interval is not positive) on the
+// node's clock until ctx ends.
+func (a *App) every(ctx context.Context, interval, def time.Duration, fn func()) {
+	if interval <= 0 {
+		interval = def
 	}
-	t := a.clk.NewTicker(every)
+	t := a.clk.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -576,18 +570,19 @@ func (a *App) unknownLoop(ctx context.Context) {
 			return
 		case <-t.C():
 		}
-		a.mu.Lock()
-		rts := make([]*accountRT, 0, len(a.accounts))
-		for _, rt := range a.accounts {
-			rts = append(rts, rt)
-		}
-		a.mu.Unlock()
-		for _, rt := range rts {
-			if _, err := rt.x.SettleUnknown(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("settling unknown orders failed", "account", rt.acct.Name, "err", err)
-			}
-		}
+		fn()
 	}
+}
+
+// openAccounts is a snapshot of the accounts this node has open.
+func (a *App) openAccounts() []*accountRT {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rts := make([]*accountRT, 0, len(a.accounts))
+	for _, rt := range a.accounts {
+		rts = append(rts, rt)
+	}
+	return rts
 }
 
 // publishPortfolio streams coalesced portfolio changes to the server.
