@@ -406,7 +406,13 @@ func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
 	for _, a := range as {
 		out = append(out, toAlertJSON(a))
 	}
-	s.render(w, r, "alerts", "Alerts", map[string]any{"Alerts": out})
+	// Deliveries not yet taken by their sink (webhook, Telegram): an outage
+	// shows here while the outbox retries.
+	outbox, err := s.deps.Store.AlertOutbox(r.Context())
+	if err != nil {
+		s.log.Warn("alert outbox", "err", err)
+	}
+	s.render(w, r, "alerts", "Alerts", map[string]any{"Alerts": out, "Outbox": outbox})
 }
 
 var _ = store.Alert{}

@@ -183,6 +183,9 @@ func New(name string, params json.RawMessage) (Strategy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s == nil {
+		return nil, fmt.Errorf("strategy %q: its factory returned no strategy", name)
+	}
 	min := info.MinInterval
 	if min <= 0 {
 		min = DefaultMinInterval
