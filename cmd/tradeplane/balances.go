@@ -170,12 +170,16 @@ func newCollateralCmd(g *globals) *cobra.Command {
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asset, ratio := strings.ToUpper(args[0]), args[1]
-			if ratio == "default" {
-				ratio = ""
-			}
 			if g.server != "" {
+				// The API takes "default" as the removal; an empty ratio is a 400.
 				body := map[string]string{"ratio": ratio, "account": account}
 				return apiDo(cmd, g, http.MethodPut, "/api/v1/collateral/"+asset, body, nil)
+			}
+			if strings.TrimSpace(ratio) == "" {
+				return usagef(`RATIO is empty: give a decimal from 0 to 1, or "default" to remove the override`)
+			}
+			if ratio == "default" {
+				ratio = ""
 			}
 			p, accountKey, closeDB, err := offlineWithAccount(cmd, g, account)
 			if err != nil {

@@ -14,11 +14,11 @@ import (
 func newBenchCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench <scenario>",
-		Short: "End-to-end benchmarks: trade-all, api, cluster, replay",
+		Short: "End-to-end benchmarks: trade-all, api, cluster, replay, viewers",
 		Long: `End-to-end benchmarks on this machine, on the paper venue and loopback only.
 Record results with the command that produced them in docs/BENCHMARKS.md.`,
 	}
-	cmd.AddCommand(newBenchTradeAllCmd(), newBenchAPICmd(), newBenchClusterCmd(g), newBenchReplayCmd())
+	cmd.AddCommand(newBenchTradeAllCmd(), newBenchAPICmd(), newBenchClusterCmd(g), newBenchReplayCmd(), newBenchViewersCmd())
 	return cmd
 }
 

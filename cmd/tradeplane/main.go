@@ -144,8 +144,3 @@ func usageArgs(cmd *cobra.Command) {
 		usageArgs(sub)
 	}
 }
-
-// notYet is the honest answer of a command whose capability has not landed.
-func notYet(what string) error {
-	return fmt.Errorf("%s is not available yet in this build", what)
-}

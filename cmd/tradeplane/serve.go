@@ -24,6 +24,7 @@ var currencyPattern = regexp.MustCompile(`^[A-Z0-9]{2,12}$`)
 func newServeCmd(g *globals) *cobra.Command {
 	cfg := app.Config{}
 	var alertFlags alertOptions
+	var checkSecurity func() error
 	var wd watchdogOptions
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -38,6 +39,15 @@ accounts and a handful of sessions, fed by real market data when available.`,
 			cfg.Currency = strings.ToUpper(strings.TrimSpace(cfg.Currency))
 			if !currencyPattern.MatchString(cfg.Currency) {
 				return usagef("--currency %q: want an asset code such as USDT, USDC or USD", cfg.Currency)
+			}
+			switch {
+			case cfg.BinanceLag < 0:
+				return usagef("--binance-consistency-lag %s: want 0 or more", cfg.BinanceLag)
+			case cfg.BinanceLag == 0:
+				cfg.BinanceLag = -1 // none, as asked (app's zero means the default)
+			}
+			if err := checkSecurity(); err != nil {
+				return err
 			}
 			cfg.DBURL = g.db
 			cfg.Logger = g.log
@@ -66,6 +76,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 		},
 	}
 	f := cmd.Flags()
+	checkSecurity = securityFlags(f, &cfg)
 	f.StringVar(&cfg.Addr, "addr", envOr("TRADEPLANE_ADDR", "127.0.0.1:8080"), "listen address (env TRADEPLANE_ADDR)")
 	f.BoolVar(&cfg.Demo, "demo", false, "run the demo: paper exchange, demo accounts and sessions, replayed market data")
 	f.StringVar(&cfg.DataDir, "data-dir", envOr("TRADEPLANE_DATA_DIR", app.DefaultDataDir()), "directory of kline CSV files (SYMBOL-INTERVAL.csv) the demo replays; the klines embedded in the binary when absent")
@@ -74,7 +85,7 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f.StringVar(&cfg.NodeID, "node-id", envOr("TRADEPLANE_NODE_ID", ""), "this node's name in a cluster on PostgreSQL; default host-pid; reuse it across restarts to keep its leases (env TRADEPLANE_NODE_ID)")
 	f.StringVar(&cfg.Currency, "currency", envOr("TRADEPLANE_CURRENCY", "USDT"), "valuation currency of balances, collateral and totals: an asset with markets (USDT, USDC, BTC, ...) or USD, valued through the stablecoins (env TRADEPLANE_CURRENCY)")
 	f.DurationVar(&cfg.SnapshotEvery, "snapshot-every", time.Minute, "how often live equity is recorded for the PnL and overview charts")
-	f.DurationVar(&cfg.BinanceLag, "binance-consistency-lag", 90*time.Second, "how long Binance's order lookup and history may lag what it accepted: an order with an unknown outcome is called never executed only after its recvWindow and this have passed and neither lookup nor history has it")
+	f.DurationVar(&cfg.BinanceLag, "binance-consistency-lag", 90*time.Second, "how long Binance's order lookup and history may lag what it accepted: an order with an unknown outcome is called never executed only after its recvWindow and this have passed and neither lookup nor history has it (0: none)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "on PostgreSQL, how long a node owns a session without renewing its lease: a dead node's sessions move to others after about this long")
 	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")
 	f.StringVar(&alertFlags.telegramTokenFile, "alert-telegram-token-file", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE"), "file holding the Telegram bot token that sends alerts to --alert-telegram-chat, or set TRADEPLANE_ALERT_TELEGRAM_TOKEN (env TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE)")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 )
 
 // exactArgs wants n positional arguments named as in use; a wrong count is
@@ -39,9 +40,6 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	}
 	return nil
 }
-
-// strategies are the built-in strategies `sessions create` accepts.
-var strategies = []string{"dca", "grid", "rebalance", "twap"}
 
 // requireServer refuses a command that acts on live sessions when no
 // server is named.
@@ -273,10 +271,10 @@ func (p *paramsFlags) read() (json.RawMessage, error) {
 
 func newSessionsCreateCmd(g *globals) *cobra.Command {
 	var (
-		name, strategy, account, allocation, kind string
-		symbols, tags                             []string
-		start, asJSON                             bool
-		params                                    paramsFlags
+		name, strategyName, account, allocation, kind string
+		symbols, tags                                 []string
+		start, asJSON                                 bool
+		params                                        paramsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -287,8 +285,8 @@ func newSessionsCreateCmd(g *globals) *cobra.Command {
       --params-file rebalance.json --allocation 0.25 --allocation-kind share`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !slices.Contains(strategies, strategy) {
-				return usagef("--strategy %q: want one of %s", strategy, strings.Join(strategies, ", "))
+			if names := strategy.Names(); !slices.Contains(names, strategyName) {
+				return usagef("--strategy %q: want one of %s", strategyName, strings.Join(names, ", "))
 			}
 			if account == "" {
 				return usagef("--account is required")
@@ -312,7 +310,7 @@ func newSessionsCreateCmd(g *globals) *cobra.Command {
 			if p == nil {
 				p = json.RawMessage("{}")
 			}
-			body := map[string]any{"name": name, "strategy": strategy, "account": account, "symbols": symbols, "params": p,
+			body := map[string]any{"name": name, "strategy": strategyName, "account": account, "symbols": symbols, "params": p,
 				"allocation_kind": kind, "allocation": allocation, "tags": nonNilTags(tags), "start": start}
 			var v server.SessionView
 			if err := apiDo(cmd, g, http.MethodPost, "/api/v1/sessions", body, &v); err != nil {
@@ -330,7 +328,7 @@ func newSessionsCreateCmd(g *globals) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&name, "name", "", "display name (default: picked by the server)")
-	f.StringVar(&strategy, "strategy", "", "strategy: "+strings.Join(strategies, ", "))
+	f.StringVar(&strategyName, "strategy", "", "strategy: "+strings.Join(strategy.Names(), ", "))
 	f.StringVar(&account, "account", "", "account the session trades on")
 	f.StringSliceVar(&symbols, "symbol", nil, "symbol to trade, e.g. BTCUSDT (repeat or comma-separate)")
 	params.register(cmd, "strategy parameters")

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,7 +76,8 @@ type Config struct {
 	UnknownEvery time.Duration
 	// RecvWindow is how long a venue accepts a signed order request after
 	// its timestamp (default 5 s); BinanceLag how long Binance's views may
-	// lag what it accepted (default 90 s). Together they decide when an
+	// lag what it accepted (default 90 s; negative: none, for a venue that
+	// shows an order as soon as it accepts it). Together they decide when an
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
@@ -89,6 +91,11 @@ type Config struct {
 	SnapshotEvery time.Duration
 	// NoDemoLogin skips printing the demo's one-time login (tests).
 	NoDemoLogin bool
+	// PublicURL is where users reach the node (behind a proxy that may
+	// terminate TLS); an https URL marks the login cookie Secure.
+	PublicURL string
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 
 	// tradeAllConfig overrides the Trade All runner's settings (benchmarks).
 	tradeAllConfig *tradeall.Config
@@ -323,7 +330,8 @@ func (a *App) build(ctx context.Context) error {
 		}})
 
 	a.replays = newReplays(a)
-	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, SecureCookies: cfg.TLSCert != "", NodeID: a.nodeID}, server.Deps{
+	a.srv = server.New(server.Config{Version: cfg.Version, Logger: a.log, NodeID: a.nodeID, MetricsToken: cfg.MetricsToken,
+		SecureCookies: cfg.TLSCert != "" || strings.HasPrefix(strings.ToLower(cfg.PublicURL), "https://")}, server.Deps{
 		Store: a.db,
 		DemoHistory: func() (int, bool) {
 			if !cfg.Demo {
@@ -505,8 +513,8 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 		return err
 	}
 	lag := time.Duration(0) // the venue's default
-	if v.Name() == "binance" && a.cfg.BinanceLag > 0 {
-		lag = a.cfg.BinanceLag
+	if v.Name() == "binance" && a.cfg.BinanceLag != 0 {
+		lag = a.cfg.BinanceLag // negative: none
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
 		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
@@ -542,41 +550,35 @@ func (a *App) reconcileAccount(ctx context.Context, accountID int64) error {
 
 // reconcileLoop settles every non-terminal order on a schedule.
 func (a *App) reconcileLoop(ctx context.Context) {
-	every := a.cfg.ReconcileEvery
-	if every <= 0 {
-		every = 30 * time.Second
-	}
-	t := a.clk.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		a.mu.Lock()
-		rts := make([]*accountRT, 0, len(a.accounts))
-		for _, rt := range a.accounts {
-			rts = append(rts, rt)
-		}
-		a.mu.Unlock()
-		for _, rt := range rts {
+	a.every(ctx, a.cfg.ReconcileEvery, 30*time.Second, func() {
+		for _, rt := range a.openAccounts() {
 			if _, err := rt.x.Reconcile(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("scheduled reconcile failed", "account", rt.acct.Name, "err", err)
 			}
 		}
-	}
+	})
 }
 
 // unknownLoop asks the venues about orders whose outcome is unknown every
 // few seconds, so each is settled as soon as its answer is certain, and
 // raises the alerts of those that stay unknown.
 func (a *App) unknownLoop(ctx context.Context) {
-	every := a.cfg.UnknownEvery
-	if every <= 0 {
-		every = 5 * time.Second
+	a.every(ctx, a.cfg.UnknownEvery, 5*time.Second, func() {
+		for _, rt := range a.openAccounts() {
+			if _, err := rt.x.SettleUnknown(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("settling unknown orders failed", "account", rt.acct.Name, "err", err)
+			}
+		}
+	})
+}
+
+// every runs fn each interval (def when interval is not positive) on the
+// node's clock until ctx ends.
+func (a *App) every(ctx context.Context, interval, def time.Duration, fn func()) {
+	if interval <= 0 {
+		interval = def
 	}
-	t := a.clk.NewTicker(every)
+	t := a.clk.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -584,18 +586,19 @@ func (a *App) unknownLoop(ctx context.Context) {
 			return
 		case <-t.C():
 		}
-		a.mu.Lock()
-		rts := make([]*accountRT, 0, len(a.accounts))
-		for _, rt := range a.accounts {
-			rts = append(rts, rt)
-		}
-		a.mu.Unlock()
-		for _, rt := range rts {
-			if _, err := rt.x.SettleUnknown(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("settling unknown orders failed", "account", rt.acct.Name, "err", err)
-			}
-		}
+		fn()
 	}
+}
+
+// openAccounts is a snapshot of the accounts this node has open.
+func (a *App) openAccounts() []*accountRT {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rts := make([]*accountRT, 0, len(a.accounts))
+	for _, rt := range a.accounts {
+		rts = append(rts, rt)
+	}
+	return rts
 }
 
 // publishPortfolio streams coalesced portfolio changes to the server.

@@ -72,27 +72,13 @@ func (a *App) auditLoop(ctx context.Context) {
 	if window <= 0 {
 		window = 24 * time.Hour
 	}
-	t := a.clk.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		a.auditAll(ctx, window)
-	}
+	a.every(ctx, every, every, func() { a.auditAll(ctx, window) })
 }
 
 // auditAll runs one scheduled audit of every open account over the last
 // window and alerts on each account with differences.
 func (a *App) auditAll(ctx context.Context, window time.Duration) {
-	a.mu.Lock()
-	rts := make([]*accountRT, 0, len(a.accounts))
-	for _, rt := range a.accounts {
-		rts = append(rts, rt)
-	}
-	a.mu.Unlock()
+	rts := a.openAccounts()
 	to := a.clk.Now()
 	from := to.Add(-window)
 	for _, rt := range rts {

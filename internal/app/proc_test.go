@@ -59,7 +59,12 @@ func runChild(raw string) int {
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", DBURL: cc.DBURL, NodeID: cc.NodeID, MasterKey: key, LeaseTTL: cc.LeaseTTL,
 		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true,
-		Logger: slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		// The nodes trade on the loopback fake Binance, which shows an
+		// order in its lookup and history as soon as it accepts it: its
+		// consistency lag is none, so the certainty rule waits recvWindow
+		// only (internal/journal's fault harness covers a lagging venue).
+		BinanceLag: -1,
+		Logger:     slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child node:", err)

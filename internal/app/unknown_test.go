@@ -16,8 +16,9 @@ import (
 )
 
 // TestUnknownOrderHoldsItsSymbol: an order whose request timed out before
-// the venue executed it is unknown, not failed, until its recvWindow has
-// passed (the paper venue has no lag). Meanwhile the session's view shows it
+// the venue executed it, while the venue cannot be asked, is unknown, not
+// failed, until the venue answers and its recvWindow has passed (the paper
+// venue has no lag). Meanwhile the session's view shows it
 // with its age, the session is not restarted, and its steps send nothing:
 // the replayed step's decision is answered "unknown" from the journal. Once
 // proven absent it is failed, the view is clear and the session trades
@@ -56,14 +57,23 @@ func TestUnknownOrderHoldsItsSymbol(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	venueOrders := func() int {
-		os, err := pv.OrderHistory(ctx, "BTCUSDT", time.Time{}, time.Time{})
+	venueOrders := func() int { // orders that executed (one trade each here)
+		page, err := pv.Trades(ctx, venue.TradeQuery{Symbol: "BTCUSDT", Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(os)
+		ids := map[string]bool{}
+		for _, tr := range page.Trades {
+			ids[tr.VenueOrderID] = true
+		}
+		return len(ids)
 	}
 	pv.Faults().Next(paper.OpPlace, paper.FaultTimeoutBeforeExecution)
+	// The venue cannot be asked for a while either, so the order stays
+	// unknown (not even "not found" to wait on).
+	for range 200 {
+		pv.Faults().Next(paper.OpQuery, paper.FaultServerError)
+	}
 	if _, err := a.sessions.Start(ctx, held.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +110,9 @@ func TestUnknownOrderHoldsItsSymbol(t *testing.T) {
 	if err := trade(other.ID); err != nil {
 		t.Fatalf("other session: %v", err)
 	}
-	// Proven absent once recvWindow (5 s) has passed: failed, and the
-	// session trades again.
+	// The venue answers again: proven absent once recvWindow (5 s) has
+	// passed, failed, and the session trades again.
+	pv.Faults().Clear()
 	deadline = time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if o, _ := a.db.OrderByClientID(ctx, view[0]); o.Status == store.OrderFailed {

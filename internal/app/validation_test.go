@@ -59,3 +59,23 @@ func TestAPIRefusesBadAccountsAndSessions(t *testing.T) {
 		t.Errorf("a good session: status %d, want 201", st)
 	}
 }
+
+// Behind a TLS-terminating proxy (--public-url https://...) the login
+// cookies are Secure; they were Secure only with --tls-cert.
+func TestPublicHTTPSURLMakesCookiesSecure(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, app.Config{DBURL: storetest.SQLiteURL(t), PublicURL: "https://desk.example.com"})
+	res, err := http.Get(n.url + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if len(res.Cookies()) == 0 {
+		t.Fatal("login page set no cookie")
+	}
+	for _, c := range res.Cookies() {
+		if !c.Secure {
+			t.Errorf("cookie %s is not Secure", c.Name)
+		}
+	}
+}

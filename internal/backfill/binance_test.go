@@ -62,7 +62,7 @@ func setupBinance(t *testing.T) *binanceBundle {
 	// Candles: the fake stamps a price with its own clock, so move it back
 	// to each hour and set the price there.
 	for h := 0; h < fakeDays*24; h++ {
-		fake.SetSkew(from.Add(time.Duration(h)*time.Hour + time.Second).Sub(time.Now()))
+		fake.SetSkew(time.Until(from.Add(time.Duration(h)*time.Hour + time.Second)))
 		for i, s := range fakeSymbols {
 			fake.SetPrice(s, hourPrice(i, h))
 		}

@@ -44,7 +44,7 @@ func TestImportAndBackfillCountOnce(t *testing.T) {
 	// Trades at 00:07:00.250 + 20 min × i: the export truncates the 250 ms.
 	fake.SeedTrades("BTCUSDT", from.Add(7*time.Minute+250*time.Millisecond), 20*time.Minute, n)
 	for h := 0; h < hours; h++ {
-		fake.SetSkew(from.Add(time.Duration(h)*time.Hour + time.Second).Sub(time.Now()))
+		fake.SetSkew(time.Until(from.Add(time.Duration(h)*time.Hour + time.Second)))
 		fake.SetPrice("BTCUSDT", hourPrice(1, h))
 	}
 	fake.SetSkew(0)

@@ -6,5 +6,7 @@
 // govalues/decimal, and checks the exactness requirement every candidate must
 // meet: 1e15 units with 8 decimals (1000000000000000.12345678) times
 // 0.00001234 must be exact. The results are recorded in docs/BENCHMARKS.md
-// under "Decimals". Nothing outside tests imports this package.
+// under "Decimals". Nothing imports this package; it is a module of its own
+// (go.mod here) so that the candidates it measures stay out of the
+// product's go.mod. Run it from this directory: go test -bench . .
 package decimalbench

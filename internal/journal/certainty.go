@@ -142,7 +142,7 @@ func (x *Executor) judge(ctx context.Context, o store.Order, checkFlight bool) (
 			now.Sub(last).Round(time.Millisecond))
 		return a, nil
 	}
-	hist, err := h.OrderHistory(ctx, o.Symbol, o.CreatedAt.Add(-historySlack), now.Add(historySlack))
+	hist, err := x.history(ctx, h, o, a.deadline)
 	if err != nil {
 		a.reason = fmt.Sprintf("not found by lookup; order history not read: %v", err)
 		return a, nil
@@ -163,6 +163,42 @@ func (x *Executor) judge(ctx context.Context, o store.Order, checkFlight bool) (
 // the intent before the first, sent, retry and unknown_outcome after each.
 func sendKind(k Kind) bool {
 	return k == KindIntent || k == KindSent || k == KindRetry || k == KindUnknownOutcome
+}
+
+// historyEntry is one symbol's order history as read at a moment.
+type historyEntry struct {
+	at, from time.Time
+	orders   []venue.Order
+}
+
+// historyFresh is how long one read of a symbol's order history answers
+// for every order judged meanwhile (allOrders costs weight 20 on Binance; a
+// takeover judges many orders at once).
+const historyFresh = 3 * time.Second
+
+// history returns the order history of o's symbol read after deadline
+// (only a view taken after it counts) and covering o's creation, from a
+// read shared by the orders judged within historyFresh.
+func (x *Executor) history(ctx context.Context, h OrderHistory, o store.Order, deadline time.Time) ([]venue.Order, error) {
+	now := x.clock.Now()
+	from := o.CreatedAt.Add(-historySlack)
+	x.fmu.Lock()
+	e, ok := x.hist[o.Symbol]
+	x.fmu.Unlock()
+	if ok && !e.at.Before(deadline) && !e.from.After(from) && now.Sub(e.at) < historyFresh {
+		return e.orders, nil
+	}
+	if day := now.Add(-23 * time.Hour); day.Before(from) {
+		from = day // one read serves every order of the last day
+	}
+	orders, err := h.OrderHistory(ctx, o.Symbol, from, now.Add(historySlack))
+	if err != nil {
+		return nil, err
+	}
+	x.fmu.Lock()
+	x.hist[o.Symbol] = historyEntry{at: now, from: from, orders: orders}
+	x.fmu.Unlock()
+	return orders, nil
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -98,7 +98,7 @@ func setupLaggy(t *testing.T, lookupLag, historyLag time.Duration) *certaintyBun
 	clk := &jumpClock{}
 	lv := &laggyVenue{spyVenue: b.spy, acct: b.acct, clk: clk, lookupLag: lookupLag, historyLag: historyLag, created: map[string]time.Time{}}
 	x := journal.NewExecutor(b.j, lv, b.account, journal.ExecutorOptions{Alerter: b.alerts, Metrics: b.metrics, Clock: clk,
-		Backoff: time.Millisecond, SettleTries: 3, RecvWindow: 5 * time.Second, ConsistencyLag: 90 * time.Second})
+		Backoff: time.Millisecond, SettleTries: 3, RecvWindow: 5 * time.Second, ConsistencyLag: 90 * time.Second, SettleWait: -1})
 	return &certaintyBundle{bundle: b, clk: clk, lv: lv, x: x}
 }
 
@@ -205,4 +205,23 @@ func TestUnknownUntilCertain(t *testing.T) {
 			t.Fatalf("status %s, want filled from the order history", got)
 		}
 	})
+}
+
+// TestPlaceWaitsForACertaintyDueSoon: on a venue without lag the rule
+// decides recvWindow after the send; the Place that met the unknown outcome
+// waits for that and settles the order in one go (a step of a node that
+// took the session over does not need another round).
+func TestPlaceWaitsForACertaintyDueSoon(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(o *journal.ExecutorOptions) { o.SettleWait, o.RecvWindow = 0, 300*time.Millisecond })
+	b.acct.Faults().Next(paper.OpPlace, paper.FaultTimeoutBeforeExecution)
+	start := time.Now()
+	_, err := b.x.Place(ctx, b.intent("soon-1"))
+	var je *journal.Error
+	if !errors.As(err, &je) || je.Kind != journal.KindFailed || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("Place: %v after %s, want failed once recvWindow (300 ms) passed", err, time.Since(start))
+	}
+	if o, _ := b.db.OrderByClientID(ctx, "soon-1"); o.Status != store.OrderFailed {
+		t.Fatalf("status %s", o.Status)
+	}
 }

@@ -94,6 +94,11 @@ type ExecutorOptions struct {
 	// they decide when "not found" is proof (see certainty.go).
 	RecvWindow     time.Duration
 	ConsistencyLag time.Duration
+	// SettleWait: when the certainty rule will decide within this long
+	// (recvWindow on a venue without lag), the Place that met the unknown
+	// outcome waits for it instead of leaving it unknown (default 10 s;
+	// negative: never waits).
+	SettleWait time.Duration
 	// UnknownAlertAfter: an order whose outcome is still unknown this long
 	// after its intent raises a warning (default 30 s); one still unknown
 	// at max(ConsistencyLag, 2×UnknownAlertAfter) a critical alert.
@@ -116,6 +121,7 @@ type Executor struct {
 	fmu     sync.Mutex
 	flight  map[string]int            // client order ids with a request in flight here
 	alerted map[string]alert.Severity // unknown orders alerted, by the highest severity raised
+	hist    map[string]historyEntry   // order history by symbol, shared by the orders judged together
 }
 
 // NewExecutor returns an Executor for accountID on v.
@@ -156,12 +162,15 @@ func NewExecutor(j *Journal, v venue.Venue, accountID int64, opts ExecutorOption
 	case opts.ConsistencyLag < 0:
 		opts.ConsistencyLag = 0
 	}
+	if opts.SettleWait == 0 {
+		opts.SettleWait = 10 * time.Second
+	}
 	if opts.UnknownAlertAfter <= 0 {
 		opts.UnknownAlertAfter = DefaultUnknownAlertAfter
 	}
 	return &Executor{j: j, v: v, account: accountID, opts: opts, clock: opts.Clock, alerter: opts.Alerter,
 		m: opts.Metrics, log: opts.Logger.With("component", "executor", "account", accountID),
-		started: opts.Clock.Now(), flight: map[string]int{}, alerted: map[string]alert.Severity{}}
+		started: opts.Clock.Now(), flight: map[string]int{}, alerted: map[string]alert.Severity{}, hist: map[string]historyEntry{}}
 }
 
 // Stats returns the execution counters (overall and per session) of the
@@ -629,11 +638,28 @@ func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, stored b
 		if err != nil {
 			lastErr = err
 		} else {
-			var ab absence
-			if stored {
-				ab, err = x.judgeAbsent(ctx, row)
-			} else {
-				ab, err = x.judgeAbsentSelf(ctx, row)
+			judge := func() (absence, error) {
+				if stored {
+					return x.judgeAbsent(ctx, row)
+				}
+				return x.judgeAbsentSelf(ctx, row)
+			}
+			ab, err := judge()
+			if wait := ab.deadline.Sub(x.clock.Now()); err == nil && ab.found == nil && !ab.proven && !ab.deadline.IsZero() &&
+				wait <= x.opts.SettleWait && x.sleep(ctx, wait+time.Millisecond) == nil {
+				// Certain soon (recvWindow without a long lag): wait for it
+				// here, so the step settles in one go.
+				o, qerr := x.v.QueryOrder(ctx, in.Request.Symbol, id)
+				switch {
+				case qerr == nil:
+					x.m.settled(string(o.Status))
+					x.m.outcome(in.SessionID, outcomeOf(o.Status), from)
+					return x.answered(ctx, in, o, "settled by query", nil)
+				case venue.ClassOf(qerr) == venue.ClassNotFound:
+					ab, err = judge()
+				default:
+					lastErr = qerr
+				}
 			}
 			switch {
 			case err != nil:

@@ -95,7 +95,7 @@ func setup(t *testing.T, mod func(*journal.ExecutorOptions)) *bundle {
 	j := journal.Open(db, journal.Options{Metrics: m, Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { j.Close() })
 	rec := &alert.Recorder{}
-	opts := journal.ExecutorOptions{Alerter: rec, Metrics: m, Backoff: time.Millisecond, SettleTries: 3,
+	opts := journal.ExecutorOptions{Alerter: rec, Metrics: m, Backoff: time.Millisecond, SettleTries: 3, SettleWait: -1,
 		Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&opts)

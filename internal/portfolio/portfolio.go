@@ -425,13 +425,6 @@ func (p *Portfolio) revalueHoldings(a *asset) {
 	}
 }
 
-// candidate is a route under consideration.
-type candidate struct {
-	legs  []leg
-	pegs  int
-	score []int
-}
-
 // edge returns the preferred leg from x to y: a market (priced only when
 // wantPriced; non-inverted first, then by name), else a peg when both are
 // pegged and no priced market joins them.

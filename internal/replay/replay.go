@@ -168,7 +168,6 @@ type engine struct {
 	log      *slog.Logger
 	sim      *simClock
 	db       *store.DB
-	tmp      string
 	j        *journal.Journal
 	ex       *paper.Exchange
 	pf       *portfolio.Portfolio
@@ -189,8 +188,7 @@ type engine struct {
 	steps    int64
 	first    time.Time
 	last     time.Time
-	restart  map[int64]*sess // pending restart backoff (sim After seq) → session
-	failMu   chan struct{}
+	restart  map[int64]*sess  // pending restart backoff (sim After seq) → session
 	fails    map[string]int64 // failures by class
 	stepErr  map[string]int64 // failed steps by kind
 }
@@ -228,7 +226,6 @@ type src struct {
 	prev               time.Time
 	n                  int64
 	phase              int // 0: the bar opens at cur.OpenTime; 1: it closes at its end
-	closed             bool
 }
 
 func (s *src) at() time.Time {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,13 +96,49 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
+// jsonKind names what a Go type reads from JSON in the words of JSON (a
+// message names fields and JSON kinds, never Go types).
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a different JSON value"
+	}
+	if t.Implements(reflect.TypeFor[json.Unmarshaler]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		if t.Kind() == reflect.Struct || t.Kind() == reflect.Array { // decimals, times
+			return "a string"
+		}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "a different JSON value"
+}
+
 // jsonProblem describes a decode error without echoing input values.
 func jsonProblem(err error) string {
 	var ute *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
 	case errors.As(err, &ute):
-		return fmt.Sprintf("field %q has the wrong type (want %s)", ute.Field, ute.Type)
+		field := ute.Field
+		if field == "" {
+			return fmt.Sprintf("the body must be %s", jsonKind(ute.Type))
+		}
+		return fmt.Sprintf("field %q must be %s", field, jsonKind(ute.Type))
 	case errors.As(err, &se):
 		return fmt.Sprintf("syntax error at byte %d", se.Offset)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -712,8 +749,17 @@ func (s *Server) putCollateral(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	asset := strings.ToUpper(r.PathValue("asset"))
-	noteAudit(r, "collateral:"+asset, fmt.Sprintf("account %q ratio %q", body.Account, body.Ratio))
-	ver, err := s.deps.Collateral.SetRatio(r.Context(), principalOf(r).Actor(), body.Account, asset, body.Ratio)
+	noteAudit(r, "collateral:"+asset, fmt.Sprintf("account %q ratio %q", body.Account, truncate(body.Ratio, 40)))
+	ratio := strings.TrimSpace(body.Ratio)
+	switch ratio {
+	case "":
+		// An empty ratio used to remove the override silently.
+		s.writeErr(w, r, invalidf(`ratio is required: a decimal from 0 to 1, or "default" to remove the override`))
+		return
+	case "default":
+		ratio = "" // the portfolio's "remove the override"
+	}
+	ver, err := s.deps.Collateral.SetRatio(r.Context(), principalOf(r).Actor(), body.Account, asset, ratio)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

@@ -22,8 +22,12 @@ const MaxPnLIntervals = 4000
 // slices of the range.
 const MaxPnLEquityPoints = 2000
 
-// maxPnLReports is how many PnL reports one node builds at once.
-const maxPnLReports = 4
+// maxPnLReports is how many PnL reports one node builds at once. It is
+// below the SQLite store's 4 read connections, so that reports alone never
+// hold them all: with 4, /healthz (which pings through that pool) waited
+// for a connection past its 2 s deadline and answered 503 while 50 viewers
+// asked for the largest range (bench viewers).
+const maxPnLReports = 2
 
 // pnlIntervals is the number of UTC-aligned intervals of length d that
 // [from, to) touches, saturating at MaxPnLIntervals+1 so that no range (not
@@ -71,7 +75,14 @@ func (s *Server) pnlReport(ctx context.Context, q PnLQuery) (PnLReport, error) {
 		return PnLReport{}, fmt.Errorf("pnl report %s: waiting for a slot: %w", q.Scope, ctx.Err())
 	}
 	defer func() { <-s.reports }()
-	rep, err := s.deps.PnL.Report(ctx, q)
+	// The report runs to its end even when the client leaves (the PnL
+	// page's refresh is canceled on every navigation): on SQLite a canceled
+	// query interrupts its read connection under the next statement, and
+	// the next page failed with "context canceled". It is bounded by the
+	// request timeout instead, and its size by the caps above.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
+	defer cancel()
+	rep, err := s.deps.PnL.Report(rctx, q)
 	if err != nil {
 		return rep, err
 	}

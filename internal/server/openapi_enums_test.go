@@ -11,6 +11,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 )
 
 // TestOpenAPIEnumsAreTheGoValues: every enum anywhere in the OpenAPI
@@ -27,6 +28,7 @@ func TestOpenAPIEnumsAreTheGoValues(t *testing.T) {
 		"components.schemas.BackfillRequest.properties.interval":                             server.PnLIntervals,
 		"components.schemas.Me.properties.role":                                              roles,
 		"components.schemas.NewToken.properties.role":                                        roles,
+		"components.schemas.NewSession.properties.strategy":                                  strategy.Names(),
 		"components.schemas.AuditReport.properties.differences.items.properties.kinds.items": journal.DiffKinds,
 	}
 	raw, err := server.OpenAPI("test")

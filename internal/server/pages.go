@@ -16,14 +16,11 @@ import (
 	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 )
 
 //go:embed web/templates/*.html web/static/*
 var webFiles embed.FS
-
-// pageNames are the dashboard pages; each is web/templates/<name>.html
-// rendered inside layout.html.
-var pageNames = []string{"overview", "accounts", "sessions", "trade-all", "journal", "pnl", "collateral", "alerts", "login", "session", "reliability"}
 
 var funcs = template.FuncMap{
 	"ts": func(t time.Time) string {
@@ -297,7 +294,7 @@ func (s *Server) sessionsPage(w http.ResponseWriter, r *http.Request) {
 		for _, a := range accts {
 			names = append(names, a.Name)
 		}
-		strategies := slices.Clone(builtinStrategies)
+		strategies := strategy.Names()
 		for _, v := range ss {
 			if !slices.Contains(strategies, v.Strategy) {
 				strategies = append(strategies, v.Strategy)
@@ -316,10 +313,6 @@ func (s *Server) currency() string {
 	}
 	return s.deps.Portfolio.Snapshot().Currency
 }
-
-// builtinStrategies are suggested by the new-session form; the supervisor
-// decides what exists.
-var builtinStrategies = []string{"dca", "grid", "rebalance", "twap"}
 
 func (s *Server) tradeAllPage(w http.ResponseWriter, r *http.Request) {
 	ss, err := s.sessionViews(r, SessionQuery{})
@@ -421,7 +414,13 @@ func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
 	for _, a := range as {
 		out = append(out, toAlertJSON(a))
 	}
-	s.render(w, r, "alerts", "Alerts", map[string]any{"Alerts": out})
+	// Deliveries not yet taken by their sink (webhook, Telegram): an outage
+	// shows here while the outbox retries.
+	outbox, err := s.deps.Store.AlertOutbox(r.Context())
+	if err != nil {
+		s.log.Warn("alert outbox", "err", err)
+	}
+	s.render(w, r, "alerts", "Alerts", map[string]any{"Alerts": out, "Outbox": outbox})
 }
 
 var _ = store.Alert{}

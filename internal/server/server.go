@@ -16,6 +16,7 @@ package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -63,6 +64,9 @@ type Config struct {
 	PortfolioMaxAge time.Duration
 	// NodeID names this node in /api/v1/nodes when Deps.Nodes is nil.
 	NodeID string
+	// MetricsToken, when set, is the bearer token GET /metrics requires
+	// (a scraper's secret, not an API token); empty leaves /metrics open.
+	MetricsToken string
 }
 
 // Deps are the services the server exposes. Store and Gatherer are
@@ -178,7 +182,7 @@ func New(cfg Config, deps Deps) *Server {
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /readyz", s.readyz)
 	s.metrics, s.latency = newRequestLatency()
-	s.public("GET /metrics", promhttp.HandlerFor(s.gatherer(), promhttp.HandlerOpts{}).ServeHTTP)
+	s.public("GET /metrics", s.metricsGate(promhttp.HandlerFor(s.gatherer(), promhttp.HandlerOpts{})))
 	s.registerAPI()
 	s.registerPages()
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -416,6 +420,21 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// metricsGate serves h, behind Config.MetricsToken when one is set.
+func (s *Server) metricsGate(h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.MetricsToken != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.cfg.MetricsToken)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+				http.Error(w, "metrics need the metrics token as a bearer token", http.StatusUnauthorized)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	}
+}
 
 // writeErr logs err when it is the server's fault and writes the one error
 // shape with the status from the error table.

@@ -183,6 +183,9 @@ func New(name string, params json.RawMessage) (Strategy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s == nil {
+		return nil, fmt.Errorf("strategy %q: its factory returned no strategy", name)
+	}
 	min := info.MinInterval
 	if min <= 0 {
 		min = DefaultMinInterval
@@ -192,6 +195,17 @@ func New(name string, params json.RawMessage) (Strategy, error) {
 			Reason: fmt.Sprintf("the parameters make it step every %s; the least this strategy allows is %s", iv, min)}
 	}
 	return s, nil
+}
+
+// Names lists the registered strategies' names, sorted: what the CLI, the
+// dashboard, the API's validation and its OpenAPI document offer.
+func Names() []string {
+	infos := Registered()
+	out := make([]string, len(infos))
+	for i, info := range infos {
+		out[i] = info.Name
+	}
+	return out
 }
 
 // Registered lists the registered strategies by name.

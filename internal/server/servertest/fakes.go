@@ -25,6 +25,8 @@ import (
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	_ "github.com/tradeplane/tradeplane/internal/strategy/builtin" // the fake supervisor knows the built-in strategies
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -67,7 +69,8 @@ func (p *publisher) get() Publisher {
 // stopped → running ⇄ paused → stopped and refuse illegal moves with
 // server.ErrConflict.
 //
-// Create checks the strategy (one of Strategies) and that the account is in
+// Create checks the strategy (registered in internal/strategy: this package
+// links the built-in ones) and that the account is in
 // the store; Delete refuses a running or paused session without force.
 type Sessions struct {
 	pub *publisher
@@ -75,9 +78,6 @@ type Sessions struct {
 	mu  sync.Mutex
 	m   map[string]*server.SessionView
 }
-
-// Strategies are the strategies the fake supervisor knows.
-var Strategies = []string{"dca", "grid", "rebalance", "twap"}
 
 func newSessions(pub *publisher, db *store.DB) *Sessions {
 	return &Sessions{pub: pub, db: db, m: map[string]*server.SessionView{}}
@@ -194,8 +194,8 @@ func (f *Sessions) UpdateParams(ctx context.Context, id string, params json.RawM
 
 // Create implements server.Sessions.
 func (f *Sessions) Create(ctx context.Context, spec server.SessionSpec, actor string) (server.SessionView, error) {
-	if !slices.Contains(Strategies, spec.Strategy) {
-		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("strategy %q: want one of %s", spec.Strategy, strings.Join(Strategies, ", "))}
+	if names := strategy.Names(); !slices.Contains(names, spec.Strategy) {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("strategy %q: want one of %s", spec.Strategy, strings.Join(names, ", "))}
 	}
 	if len(spec.Symbols) == 0 {
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: "symbols: name at least one"}

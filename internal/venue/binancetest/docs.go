@@ -6,7 +6,6 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -230,9 +229,6 @@ func jstr(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
-
-// writeRaw writes a documented body as it is.
-func writeRaw(w io.Writer, b []byte) { _, _ = w.Write(b) }
 
 // EditElems is Edit for a JSON array: the elements at the given positions
 // are replaced by new raw JSON values, every other byte kept as it was. kv

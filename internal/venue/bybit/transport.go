@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/tradeplane/tradeplane/internal/venue"
 	"io"
 	"net/http"
 	"strconv"
@@ -222,6 +223,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Header.Set("X-BAPI-TIMESTAMP", ts)
 		req.Header.Set("X-BAPI-RECV-WINDOW", t.recvWindow)
 		req.Header.Set("X-BAPI-SIGN", sign(t.secret, ts+t.key+t.recvWindow+payload))
+		// Stamped first, guarded second (see venue.SendGuard): a request
+		// that passes carries a timestamp from before the journal's lease
+		// check, so Bybit refuses it once recv_window has passed.
+		if err := venue.CheckSend(ctx); err != nil {
+			return nil, &venue.Error{Class: venue.ClassUnavailable, Message: "not sent: " + err.Error()}
+		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
