@@ -125,6 +125,9 @@ type JournalWrites struct {
 	PerMinuteLastHr  string     `json:"per_minute_last_hour"`
 	PerDay           []DayCount `json:"per_day"`
 	PerSecondInRange string     `json:"per_second_in_range"`
+	// ReplayedHistory counts the demo's replayed history rows (kind
+	// "history"), left out of every other figure.
+	ReplayedHistory int `json:"replayed_history"`
 }
 
 // DayCount is a count on one UTC day.
@@ -155,7 +158,7 @@ var Sources = map[string]string{
 	"recovery":          "session_transitions: for each transition into failed at t in the window, the first later transition of that session into running",
 	"backfill_accuracy": "backfill.CompareLive(scope=account:NAME, 1h): change of backfilled net PnL (pnl_points source=backfill) against change of live equity (equity_snapshots source=live) per hour, as `pnl report --accuracy`",
 	"latency":           "Prometheus histograms tradeplane_http_request_duration_seconds{kind,route} (every API and page request) and tradeplane_execution_latency_seconds{op} (venue round trips), since the process started",
-	"journal_writes":    "journal: count(*) of events by day (at), and in [to − 1h, to)",
+	"journal_writes":    "journal: count(*) of events by day (at), and in [to − 1h, to), kind 'history' (the demo's replayed history) left out and counted apart",
 }
 
 // Compute builds the Report from db and opts.
@@ -243,6 +246,12 @@ func (rep *Report) journal(ctx context.Context, db *store.DB) error {
 		}
 		for _, e := range evs {
 			after = max(after, e.Seq)
+			if e.Kind == "history" {
+				// The demo's replayed history: stamped at simulated
+				// times, written all at once; not this journal's writes.
+				rep.Journal.ReplayedHistory++
+				continue
+			}
 			day := e.At.UTC().Format(dayFormat)
 			rep.Journal.Events++
 			perDay[day]++

@@ -77,6 +77,7 @@ func TestReliabilityPageMatchesJournalAndMetrics(t *testing.T) {
 		ev(day2.Add(time.Minute), "intent", "o4", ""), ev(day2.Add(time.Minute+time.Second), "sent", "o4", ""),
 		ev(day2.Add(2*time.Minute), "intent", "o5", ""), ev(day2.Add(2*time.Minute+time.Second), "rejected", "o5", "rejected"),
 		ev(day2.Add(3*time.Minute), "drift", "", "drift"),
+		ev(day1.Add(-time.Hour), "history", "", ""), // the demo's replayed history: in no figure
 	}
 	if err := db.AppendJournalEvents(ctx, evs); err != nil {
 		t.Fatal(err)
@@ -111,7 +112,12 @@ func TestReliabilityPageMatchesJournalAndMetrics(t *testing.T) {
 	last := map[string]store.JournalEvent{}
 	first := map[string]time.Time{}
 	classes := map[string]int{}
+	history := 0
 	for _, e := range all {
+		if e.Kind == "history" {
+			history++
+			continue
+		}
 		if e.ErrorClass != "" {
 			classes[e.ErrorClass]++
 		}
@@ -181,8 +187,9 @@ func TestReliabilityPageMatchesJournalAndMetrics(t *testing.T) {
 	if rep.Recovery.Recovered != 1 || rep.Recovery.Unrecovered != 1 || rep.Recovery.MedianSeconds != "90" {
 		t.Errorf("recovery %+v, want 1 recovered in 90 s and 1 not", rep.Recovery)
 	}
-	if rep.Journal.Events != len(all) {
-		t.Errorf("journal writes %d, journal has %d", rep.Journal.Events, len(all))
+	if rep.Journal.Events != len(all)-history || rep.Journal.ReplayedHistory != history || history != 1 {
+		t.Errorf("journal writes %d and %d replayed history rows; journal has %d events, %d of them history", rep.Journal.Events,
+			rep.Journal.ReplayedHistory, len(all), history)
 	}
 	var me *reliability.Latency
 	for i, l := range rep.Latency {
