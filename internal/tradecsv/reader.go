@@ -494,16 +494,19 @@ func parseCanonicalTime(s string) (time.Time, error) {
 // maxUnixMilli is 9999-12-31T23:59:59.999Z, the last time RFC 3339 can write.
 const maxUnixMilli = 253402300799999
 
-// parseBinanceTime reads "2020-08-04 10:11:12" (UTC, optional fraction) or RFC 3339.
+// parseBinanceTime reads "2020-08-04 10:11:12" (UTC, optional fraction) or
+// RFC 3339, in the same range as the canonical format, so that every trade
+// read from an export can be written out and read back.
 func parseBinanceTime(s string) (time.Time, error) {
 	t, err := time.Parse("2006-01-02 15:04:05.999999999", s)
 	if err != nil {
-		if t2, err2 := time.Parse(time.RFC3339Nano, s); err2 == nil {
-			return t2.UTC(), nil
+		t2, err2 := time.Parse(time.RFC3339Nano, s)
+		if err2 != nil {
+			return time.Time{}, fmt.Errorf("parse time: %w", err)
 		}
-		return time.Time{}, fmt.Errorf("parse time: %w", err)
+		t = t2.UTC()
 	}
-	if t.Year() < 1970 {
+	if t.Year() < 1970 || t.Year() > 9999 {
 		return time.Time{}, fmt.Errorf("time %q out of range", s)
 	}
 	return t, nil
