@@ -369,20 +369,8 @@ func (db *DB) NonTerminalOrders(ctx context.Context, accountID int64) ([]Order, 
 		q += ` AND account_id = $1`
 		args = append(args, accountID)
 	}
-	rows, err := db.r.QueryContext(ctx, q+` ORDER BY created_at, client_order_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list non-terminal orders of account %d: %w", accountID, err)
-	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list non-terminal orders of account %d: %w", accountID, err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return db.queryOrders(ctx, fmt.Sprintf("list non-terminal orders of account %d", accountID),
+		q+` ORDER BY created_at, client_order_id`, args...)
 }
 
 // EventQuery selects journal events. Zero fields do not filter.
@@ -620,41 +608,17 @@ func orTime(t, def time.Time) time.Time {
 // (intent or unknown), oldest first. A session makes no new decision on the
 // symbol of such an order until the venue's answer about it is certain.
 func (db *DB) UnsettledOrders(ctx context.Context, sessionID string) ([]Order, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
+	return db.queryOrders(ctx, "list unsettled orders of session "+sessionID,
+		`SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
 		ORDER BY created_at, client_order_id`, sessionID)
-	if err != nil {
-		return nil, fmt.Errorf("list unsettled orders of session %s: %w", sessionID, err)
-	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list unsettled orders of session %s: %w", sessionID, err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }
 
 // AllUnsettledOrders lists every order whose outcome is not known yet
 // (intent or unknown), oldest first, for the API and the dashboard.
 func (db *DB) AllUnsettledOrders(ctx context.Context) ([]Order, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown')
+	return db.queryOrders(ctx, "list unsettled orders",
+		`SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown')
 		ORDER BY created_at, client_order_id LIMIT 10000`)
-	if err != nil {
-		return nil, fmt.Errorf("list unsettled orders: %w", err)
-	}
-	defer rows.Close()
-	var out []Order
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list unsettled orders: %w", err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }
 
 // FillsOfOrder lists the stored fills of one order (by client order id) of
@@ -684,17 +648,24 @@ func (db *DB) FillsOfOrder(ctx context.Context, accountID int64, clientOrderID s
 // OrdersCreated lists an account's orders created in [from, to), oldest
 // first (at most 100000), for the journal audit.
 func (db *DB) OrdersCreated(ctx context.Context, accountID int64, from, to time.Time) ([]Order, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE account_id = $1 AND created_at >= $2 AND created_at < $3
+	return db.queryOrders(ctx, fmt.Sprintf("orders of account %d created in [%s, %s)", accountID, from, to),
+		`SELECT `+orderCols+` FROM orders WHERE account_id = $1 AND created_at >= $2 AND created_at < $3
 		ORDER BY created_at, client_order_id LIMIT 100000`, accountID, micros(from), micros(to))
+}
+
+// queryOrders runs a query selecting orderCols on the read pool and scans
+// every row; what names the query in errors.
+func (db *DB) queryOrders(ctx context.Context, what, q string, args ...any) ([]Order, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("orders of account %d created in [%s, %s): %w", accountID, from, to, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Order
 	for rows.Next() {
 		o, err := scanOrder(rows)
 		if err != nil {
-			return nil, fmt.Errorf("orders of account %d: %w", accountID, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, o)
 	}
