@@ -60,6 +60,9 @@ func (a *App) onJournalEvent(e journal.Event) {
 	if e.Kind == journal.KindFill {
 		a.tracker.fill(e)
 	}
+	if e.Kind == journal.KindCorrected && e.SessionID != "" && a.sessions != nil {
+		a.sessions.Corrected(e.SessionID) // the strategy's state sees the late truth now
+	}
 	if a.srv != nil {
 		a.publishJournal(store.JournalEvent{
 			Seq: e.Seq, At: e.At, Kind: string(e.Kind), SessionID: e.SessionID, AccountID: e.AccountID, Symbol: e.Symbol,

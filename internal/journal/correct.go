@@ -65,6 +65,17 @@ func (x *Executor) CorrectLate(ctx context.Context, clientOrderID, source string
 	wrongFor := x.clock.Now().Sub(o.UpdatedAt).Round(time.Millisecond)
 	cor := x.base(KindCorrected, in)
 	cor.VenueOrderID, cor.FilledQty = o.VenueOrderID, qty
+	// The session's strategy saw the order closed with what the row held
+	// (nothing for a failed or rejected order): that is the baseline its
+	// correction is measured from, committed with the corrected event so a
+	// crash cannot separate them.
+	var mark *store.CorrectionMark
+	if o.SessionID != "" {
+		mark = &store.CorrectionMark{SessionID: o.SessionID, ClientOrderID: o.ClientOrderID, WasStatus: o.Status, At: x.clock.Now()}
+		if o.Status != store.OrderFailed && o.Status != string(venue.StatusRejected) {
+			mark.SeenQty, mark.SeenQuote = o.ExecutedQty, o.QuoteQty
+		}
+	}
 	ws := []write{}
 	var after string
 	vo, qerr := x.v.QueryOrder(ctx, o.Symbol, o.ClientOrderID)
@@ -79,13 +90,13 @@ func (x *Executor) CorrectLate(ctx context.Context, clientOrderID, source string
 		}
 		ws = append([]write{{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: after, VenueOrderID: vo.VenueOrderID,
 			ExecutedQty: vo.ExecutedQty, QuoteQty: vo.QuoteQty, Fence: o.Fence, At: x.clock.Now()},
-			events: append([]*Event{cor}, x.statusEvents(in, vo)...)}}, ws...)
+			events: append([]*Event{cor}, x.statusEvents(in, vo)...), correction: mark}}, ws...)
 	} else {
 		after = store.OrderUnknown
 		cor.Message = fmt.Sprintf("the journal said %s for %s, but %s reported fills of %s; the venue could not be asked (%v), so the order is unknown until it is",
 			o.Status, wrongFor, source, qty, qerr)
 		ws = append(ws, write{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: after, ExecutedQty: qty,
-			QuoteQty: quote, Fence: o.Fence, At: x.clock.Now()}, events: []*Event{cor}})
+			QuoteQty: quote, Fence: o.Fence, At: x.clock.Now()}, events: []*Event{cor}, correction: mark})
 	}
 	if _, err := x.durable(ctx, in, ws...); err != nil {
 		return fmt.Errorf("correct order %q: %w", clientOrderID, err)

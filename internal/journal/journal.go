@@ -186,6 +186,8 @@ type write struct {
 	update   *store.OrderUpdate
 	fill     *store.Fill
 	events   []*Event
+	// correction opens the strategy's correction of the order (CorrectLate).
+	correction *store.CorrectionMark
 }
 
 // write commits ws in one batch, shared with concurrent callers; each
@@ -199,7 +201,7 @@ func (j *Journal) writeFlags(ctx context.Context, ws []write) ([]*store.JournalW
 	now := j.opts.Clock.Now()
 	r := &request{done: make(chan error, 1)}
 	for _, w := range ws {
-		sw := &store.JournalWrite{NewOrder: w.newOrder, Update: w.update, Fill: w.fill}
+		sw := &store.JournalWrite{NewOrder: w.newOrder, Update: w.update, Fill: w.fill, Correction: w.correction}
 		for _, e := range w.events {
 			if e.At.IsZero() {
 				e.At = now

@@ -55,6 +55,9 @@ type env struct {
 	// unsettled: the session's orders with an unknown outcome by symbol,
 	// read at the step's first Place.
 	unsettled map[string][]string
+	// seen: what a replayed step was answered from the journal, saved with
+	// the step so a corrected order it saw is not corrected again.
+	seen []store.CorrectionSeen
 }
 
 // setAbort records the first reason the step must end.
@@ -209,6 +212,11 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 		e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
 	} else {
 		e.placed = append(e.placed, o)
+		if e.replay || e.cidFn != nil {
+			// Possibly answered from the journal: if the order was
+			// corrected, the strategy sees its truth here.
+			e.seen = append(e.seen, store.CorrectionSeen{ClientOrderID: o.ClientOrderID, SeenQty: o.ExecutedQty, SeenQuote: o.QuoteQty})
+		}
 	}
 	e.mu.Unlock()
 	if err != nil {

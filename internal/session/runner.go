@@ -94,6 +94,7 @@ type runner struct {
 	stopOnce sync.Once
 	done     chan struct{}
 	trade    chan tradeReq
+	corr     chan struct{} // Corrected: apply the strategy's corrections
 	// released: another node takes the session over (Release, Close), so
 	// the goroutine writes nothing more to the store.
 	released atomic.Bool
@@ -113,7 +114,7 @@ type runner struct {
 var errStopped = errors.New("stopped")
 
 func newRunner(m *Manager, id string) *runner {
-	return &runner{m: m, id: id, stop: make(chan struct{}), done: make(chan struct{}), trade: make(chan tradeReq), state: Starting}
+	return &runner{m: m, id: id, stop: make(chan struct{}), done: make(chan struct{}), trade: make(chan tradeReq), corr: make(chan struct{}, 1), state: Starting}
 }
 
 // halt asks the goroutine to stop and waits for it.
@@ -333,6 +334,7 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 		return FailStart, err
 	}
 	r.state = Running
+	r.applyCorrections(ctx, strat) // those left open by a crash or made while stopped
 	for {
 		var req *tradeReq
 		scheduled := time.Time{}
@@ -350,6 +352,9 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 			scheduled = t
 		case q := <-r.trade:
 			req = &q
+		case <-r.corr:
+			r.applyCorrections(ctx, strat)
+			continue
 		}
 		r.mu.Lock()
 		newParams := r.params
@@ -372,6 +377,7 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 				}
 			}
 		}
+		r.applyCorrections(ctx, strat) // made on another node, or while a step ran
 		rep, kind, err := r.step(ctx, s, strat, acct, scheduled, req)
 		if req != nil {
 			var rerr error
@@ -524,7 +530,11 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 			st = state
 			r.sstate = state
 		}
-		if err := m.db.SaveSessionStep(ctx, r.id, store.StepOutcome{State: st, At: end, LastError: lastErr, Close: closing, ClosedStep: closedStep}); err != nil {
+		e.mu.Lock()
+		seen := e.seen
+		e.mu.Unlock()
+		if err := m.db.SaveSessionStep(ctx, r.id, store.StepOutcome{State: st, At: end, LastError: lastErr, Close: closing,
+			ClosedStep: closedStep, Seen: seen}); err != nil {
 			m.log.Error("save step", "session", r.id, "err", err)
 			if o.err == nil {
 				o.err, kind = fmt.Errorf("save step: %w", err), FailError

@@ -124,6 +124,9 @@ type JournalWrite struct {
 	Update   *OrderUpdate
 	Fill     *Fill
 	Events   []JournalEvent
+	// Correction, when set, opens a strategy correction of the order in
+	// the same commit as the events (see CorrectionMark).
+	Correction *CorrectionMark
 
 	// Set by WriteJournal.
 	OrderInserted bool
@@ -161,6 +164,11 @@ func (db *DB) WriteJournal(ctx context.Context, ws []*JournalWrite) error {
 			}
 			if w.Update != nil {
 				if err := db.updateOrder(ctx, tx, *w.Update); err != nil {
+					return err
+				}
+			}
+			if w.Correction != nil {
+				if err := db.markCorrection(ctx, tx, w.Correction); err != nil {
 					return err
 				}
 			}

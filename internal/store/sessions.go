@@ -324,6 +324,9 @@ type StepOutcome struct {
 	// ClosedStep, when set, names a caller-named step (Trade All) whose
 	// orders all have a known outcome and whose state this write saves.
 	ClosedStep string
+	// Seen records what the step saw of corrected orders (a replayed step
+	// answered from the journal), in the same commit as its state.
+	Seen []CorrectionSeen
 }
 
 // SaveSessionStep persists the outcome of a trade step in one write: the
@@ -341,7 +344,24 @@ func (db *DB) SaveSessionStep(ctx context.Context, id string, o StepOutcome) err
 		args = append(args, o.ClosedStep)
 		set += fmt.Sprintf(`, closed_step = $%d`, len(args))
 	}
-	if err := db.expectOne(ctx, id, `UPDATE sessions SET `+set+` WHERE id = $3`, args...); err != nil {
+	q := `UPDATE sessions SET ` + set + ` WHERE id = $3`
+	if len(o.Seen) == 0 {
+		if err := db.expectOne(ctx, id, q, args...); err != nil {
+			return fmt.Errorf("save session %s step: %w", id, err)
+		}
+		return nil
+	}
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return db.mapErr(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrNotFound
+		}
+		return db.saveSeen(ctx, tx, id, o.Seen)
+	})
+	if err != nil {
 		return fmt.Errorf("save session %s step: %w", id, err)
 	}
 	return nil

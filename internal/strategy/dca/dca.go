@@ -107,3 +107,27 @@ func (d *DCA) Step(ctx context.Context, env strategy.Env) (strategy.StepResult, 
 	}
 	return strategy.StepResult{Note: fmt.Sprintf("buy %s %s at ~%s", qty, d.p.Symbol, px)}, nil
 }
+
+var _ strategy.Corrector = (*DCA)(nil)
+
+// Correct counts a buy the venue executed after the journal had closed it:
+// a buy whose placement failed becomes a buy made (Buys, Spent by what it
+// cost), and any execution not yet seen adds to Bought. Spent of an order
+// that was placed already counts its whole amount at decision.
+func (d *DCA) Correct(st strategy.StateStore, c strategy.Correction) error {
+	if c.Symbol != d.p.Symbol || c.Side != venue.Buy {
+		return nil
+	}
+	var s State
+	if err := st.State(&s); err != nil {
+		return err
+	}
+	if c.WasFailed() {
+		if c.SeenQty.IsZero() {
+			s.Buys++
+		}
+		s.Spent = s.Spent.Add(c.QuoteQty)
+	}
+	s.Bought = s.Bought.Add(c.Executed)
+	return st.SetState(s)
+}

@@ -47,6 +47,20 @@ type State struct {
 	Placed bool   `json:"placed"`
 	Slots  []Slot `json:"slots"`
 	Fills  int    `json:"fills"`
+	// Late are orders found filled after the journal had closed them
+	// (Correct): the next step places their opposite orders, as for any
+	// filled slot.
+	Late []Late `json:"late,omitempty"`
+}
+
+// Late is a filled order the ladder learned of late.
+type Late struct {
+	Side          venue.Side    `json:"side"`
+	Price         venue.Decimal `json:"price"`
+	ClientOrderID string        `json:"client_order_id"`
+	// Open: the order still rests on the venue; the step adopts it as the
+	// slot of its level instead of placing an opposite order.
+	Open bool `json:"open,omitempty"`
 }
 
 // Grid is the strategy.
@@ -128,9 +142,39 @@ func (g *Grid) Step(ctx context.Context, env strategy.Env) (strategy.StepResult,
 		}
 		return strategy.StepResult{Note: fmt.Sprintf("placed %d grid orders around %s", len(st.Slots), px)}, nil
 	}
+	replaced, late := 0, len(st.Late)
+	// Orders filled late (Correct) get their opposite order like any
+	// filled slot: the level is the one whose price the order had.
+	for len(st.Late) > 0 {
+		l := st.Late[0]
+		st.Late = st.Late[1:]
+		level := -1
+		for i := 0; i < g.p.Levels; i++ {
+			if g.Level(sym, i, l.Side).Equal(l.Price) {
+				level = i
+				break
+			}
+		}
+		if level >= 0 && l.Open {
+			st.Slots = append(st.Slots, Slot{Level: level, Side: l.Side, ClientOrderID: l.ClientOrderID})
+			continue
+		}
+		next, side := level+1, venue.Sell
+		if l.Side == venue.Sell {
+			next, side = level-1, venue.Buy
+		}
+		if level < 0 || l.Open || next < 0 || next >= g.p.Levels {
+			continue // not a level of this ladder, or its edge: nothing to place
+		}
+		if err := place(next, side); err != nil {
+			st.Late = append([]Late{l}, st.Late...)
+			env.SetState(st)
+			return strategy.StepResult{}, err
+		}
+		replaced++
+	}
 	old := st.Slots
 	st.Slots = nil
-	replaced := 0
 	for i, sl := range old {
 		o, err := env.Order(ctx, g.p.Symbol, sl.ClientOrderID)
 		if errors.Is(err, venue.ErrOrderNotFound) {
@@ -164,7 +208,7 @@ func (g *Grid) Step(ctx context.Context, env strategy.Env) (strategy.StepResult,
 			return strategy.StepResult{}, err
 		}
 	}
-	if replaced == 0 {
+	if replaced == 0 && late == 0 {
 		return strategy.StepResult{Skip: "no grid order filled"}, nil
 	}
 	if err := env.SetState(st); err != nil {
@@ -174,3 +218,40 @@ func (g *Grid) Step(ctx context.Context, env strategy.Env) (strategy.StepResult,
 }
 
 func mustDec(s string) venue.Decimal { return strategy.MustDecimal(s) }
+
+var _ strategy.Corrector = (*Grid)(nil)
+
+// Correct takes a grid order that the venue filled after the journal had
+// closed it (its placement failed, or it was canceled and put back): it is
+// a fill of the ladder, and the next step places its opposite order. An
+// order still open on the venue is adopted as a slot, so the step follows
+// it like any other; partial executions change nothing until filled.
+func (g *Grid) Correct(st strategy.StateStore, c strategy.Correction) error {
+	if c.Symbol != g.p.Symbol || c.Type != venue.Limit {
+		return nil
+	}
+	var s State
+	if err := st.State(&s); err != nil {
+		return err
+	}
+	for _, sl := range s.Slots {
+		if sl.ClientOrderID == c.ClientOrderID {
+			return nil // a live slot: the step follows it
+		}
+	}
+	for _, l := range s.Late {
+		if l.ClientOrderID == c.ClientOrderID {
+			return nil
+		}
+	}
+	switch {
+	case c.Status == venue.StatusFilled:
+		s.Fills++
+		s.Late = append(s.Late, Late{Side: c.Side, Price: c.Price, ClientOrderID: c.ClientOrderID})
+	case !c.Status.Terminal():
+		s.Late = append(s.Late, Late{Side: c.Side, Price: c.Price, ClientOrderID: c.ClientOrderID, Open: true})
+	default:
+		return nil
+	}
+	return st.SetState(s)
+}

@@ -111,3 +111,24 @@ func (t *TWAP) Step(ctx context.Context, env strategy.Env) (strategy.StepResult,
 	}
 	return strategy.StepResult{Note: fmt.Sprintf("slice %d/%d: %s %s %s", st.Slices, t.p.Slices, t.p.Side, q, t.p.Symbol)}, nil
 }
+
+var _ strategy.Corrector = (*TWAP)(nil)
+
+// Correct counts a slice the venue executed after its placement had
+// failed: it was sent after all, so it is one slice more and its executed
+// quantity counts as sent (the remaining slices shrink by it). A slice
+// whose placement succeeded already counted what it sent.
+func (t *TWAP) Correct(st strategy.StateStore, c strategy.Correction) error {
+	if c.Symbol != t.p.Symbol || c.Side != t.p.Side || !c.WasFailed() {
+		return nil
+	}
+	var s State
+	if err := st.State(&s); err != nil {
+		return err
+	}
+	if c.SeenQty.IsZero() {
+		s.Slices++
+	}
+	s.Sent = s.Sent.Add(c.Executed)
+	return st.SetState(s)
+}
