@@ -1,10 +1,13 @@
 package dca_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/quagmt/udecimal"
-	_ "github.com/tradeplane/tradeplane/internal/strategy/dca"
+
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/strategy/dca"
 	"github.com/tradeplane/tradeplane/internal/strategy/strategytest"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -52,5 +55,44 @@ func TestDCASkipsAboveMaxPrice(t *testing.T) {
 	res, placed := b.Step(t, "dca")
 	if len(placed) != 0 || res.Skip != "price 70000 above max 65000" {
 		t.Fatalf("got %q with %d orders", res.Skip, len(placed))
+	}
+}
+
+// TestDCACorrectCountsALateBuy: a buy whose placement failed but which the
+// venue executed is a buy made (counted once: a second correction of the
+// same order adds only what it executed more); an order placed and seen
+// canceled adds only its new execution; another symbol changes nothing.
+func TestDCACorrectCountsALateBuy(t *testing.T) {
+	t.Parallel()
+	b := strategytest.NewPaper(t, map[string]string{"BTCUSDT": "50000"}, map[string]string{"USDT": "1000"},
+		`{"symbol":"BTCUSDT","quote_amount":"100","interval":"1h"}`)
+	s, err := dca.New(json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"100","interval":"1h"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := udecimal.MustParse
+	for i, tc := range []struct {
+		c    strategy.Correction
+		want dca.State
+	}{
+		{strategy.Correction{Symbol: "BTCUSDT", Side: venue.Buy, Was: "failed", Executed: d("0.002"), QuoteQty: d("100")},
+			dca.State{Buys: 1, Spent: d("100"), Bought: d("0.002")}},
+		{strategy.Correction{Symbol: "BTCUSDT", Side: venue.Buy, Was: "failed", SeenQty: d("0.002"), Executed: d("0.001"), QuoteQty: d("50")},
+			dca.State{Buys: 1, Spent: d("150"), Bought: d("0.003")}},
+		{strategy.Correction{Symbol: "BTCUSDT", Side: venue.Buy, Was: "canceled", SeenQty: d("0.001"), Executed: d("0.001"), QuoteQty: d("50")},
+			dca.State{Buys: 1, Spent: d("150"), Bought: d("0.004")}},
+		{strategy.Correction{Symbol: "ETHUSDT", Side: venue.Buy, Was: "failed", Executed: d("1"), QuoteQty: d("2000")},
+			dca.State{Buys: 1, Spent: d("150"), Bought: d("0.004")}},
+	} {
+		if err := s.(strategy.Corrector).Correct(b.Env, tc.c); err != nil {
+			t.Fatal(err)
+		}
+		var got dca.State
+		if err := b.Env.State(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Buys != tc.want.Buys || !got.Spent.Equal(tc.want.Spent) || !got.Bought.Equal(tc.want.Bought) {
+			t.Fatalf("correction %d: state %+v, want %+v", i, got, tc.want)
+		}
 	}
 }

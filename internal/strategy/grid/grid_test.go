@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/tradeplane/tradeplane/internal/strategy/grid"
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/strategy/grid"
 	"github.com/tradeplane/tradeplane/internal/strategy/strategytest"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -103,5 +106,58 @@ func TestGridReplacesAnOrderTheVenueForgot(t *testing.T) {
 	res, again := b.Step(t, "grid")
 	if len(again) != 1 {
 		t.Fatalf("step %+v re-placed %d orders, want the forgotten slot back", res, len(again))
+	}
+}
+
+// TestGridTakesALateFill: a grid order the venue filled after the journal
+// had failed it is a fill of the ladder; the next step places its opposite
+// order one level up, as for any filled slot. A corrected order still
+// resting on the venue is adopted as its level's slot and followed.
+func TestGridTakesALateFill(t *testing.T) {
+	t.Parallel()
+	b := strategytest.NewPaper(t, map[string]string{"ETHUSDT": "100"}, map[string]string{"USDT": "1000", "ETH": "1"},
+		`{"symbol":"ETHUSDT","lower":"90","upper":"110","levels":5,"quantity":"0.1","interval":"1m"}`)
+	g, err := grid.New(json.RawMessage(`{"symbol":"ETHUSDT","lower":"90","upper":"110","levels":5,"quantity":"0.1","interval":"1m"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Step(t, "grid")
+	d := udecimal.MustParse
+	c := strategy.Correction{ClientOrderID: "late-1", Symbol: "ETHUSDT", Side: venue.Buy, Type: venue.Limit, Price: d("95"),
+		Quantity: d("0.1"), Was: "failed", Status: venue.StatusFilled, Executed: d("0.1"), QuoteQty: d("9.5")}
+	if err := g.(strategy.Corrector).Correct(b.Env, c); err != nil {
+		t.Fatal(err)
+	}
+	// The same order again (a retried apply would not, but a strategy must
+	// not count an order it holds twice).
+	if err := g.(strategy.Corrector).Correct(b.Env, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b.Env.RawState()), `"fills":1`) {
+		t.Fatalf("state %s: want 1 fill", b.Env.RawState())
+	}
+	b.SetPrice(t, "ETHUSDT", "98") // the new sell rests
+	_, placed := b.Step(t, "grid")
+	if len(placed) != 1 || placed[0].Side != venue.Sell || !placed[0].Price.Equal(d("100")) {
+		t.Fatalf("placed %+v, want the late buy's sell one level up, at 100", placed)
+	}
+	if got, want := book(t, b), "buy@90 x0.1 buy@95 x0.1 sell@100 x0.1 sell@105 x0.1 sell@110 x0.1"; got != want {
+		t.Fatalf("book\n got %s\nwant %s", got, want)
+	}
+	// An order that rests on the venue after all: adopted, then followed.
+	rest, err := b.Env.Venue.PlaceOrder(t.Context(), venue.OrderRequest{ClientOrderID: "late-2", Symbol: "ETHUSDT", Side: venue.Buy,
+		Type: venue.Limit, Price: d("90"), Quantity: d("0.1"), TimeInForce: venue.GTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.(strategy.Corrector).Correct(b.Env, strategy.Correction{ClientOrderID: rest.ClientOrderID, Symbol: "ETHUSDT", Side: venue.Buy,
+		Type: venue.Limit, Price: d("90"), Quantity: d("0.1"), Was: "failed", Status: venue.StatusPartiallyFilled}); err != nil {
+		t.Fatal(err)
+	}
+	if _, placed := b.Step(t, "grid"); len(placed) != 0 {
+		t.Fatalf("adopting a resting order placed %+v", placed)
+	}
+	if !strings.Contains(string(b.Env.RawState()), `"late-2"`) || strings.Contains(string(b.Env.RawState()), `"late"`) {
+		t.Fatalf("state %s: want late-2 as a slot and nothing late left", b.Env.RawState())
 	}
 }
