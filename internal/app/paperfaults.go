@@ -11,3 +11,11 @@ import "github.com/tradeplane/tradeplane/internal/venue/paper"
 func (a *App) PaperFaults(name string) *paper.Faults {
 	return a.paper.Account(name).Faults()
 }
+
+// PaperAccount returns the paper exchange account called name (created
+// empty if it does not exist), so a test can act at the venue behind the
+// node's back — an order the journal never saw, for the journal audit to
+// find. Like PaperFaults it is a test hook: nothing in the node calls it.
+func (a *App) PaperAccount(name string) *paper.Account {
+	return a.paper.Account(name)
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/alert"
+	"github.com/tradeplane/tradeplane/internal/app"
+	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// TestJournalAuditOverDemoTrading is the audit's proof end to end: a demo
+// node trades (its sessions on their schedules plus Trade All rounds, with
+// the demo's replayed prices moving the grids); `tradeplane journal audit`
+// of every demo account then finds no difference and exits 0. A fill made
+// at the venue behind the journal's back is exactly one difference, exit 1,
+// and the node's scheduled audit raises a critical alert naming it, which
+// its webhook receives.
+func TestJournalAuditOverDemoTrading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a demo node for several seconds; skipped with -short")
+	}
+	t.Parallel()
+	var mu sync.Mutex
+	var hooked []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooked = append(hooked, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "demo.db")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := app.New(ctx, app.Config{DBURL: dbURL, Addr: "127.0.0.1:0", Demo: true, NoDemoLogin: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AuditEvery: 500 * time.Millisecond,
+		Webhooks: []alert.Webhook{{Name: "ops", URL: hook.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	urlc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, func(u string) { urlc <- u }) }()
+	var url string
+	select {
+	case url = <-urlc:
+	case err := <-done:
+		t.Fatalf("node stopped: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("node did not start")
+	}
+	defer func() { cancel(); <-done }()
+	token := strings.TrimSpace(cli(t, "", "--db", dbURL, "tokens", "create", "--role", "admin", "--name", "audit").want(t, 0).stdout)
+	srv := []string{"--server", url, "--token", token}
+	from := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+
+	// Demo trading: the sessions step on their own schedules (5 s to 30 s);
+	// Trade All rounds add steps while the replayed prices move.
+	for range 6 {
+		cli(t, "", append(srv, "trade-all", "--all", "--yes", "--json")...)
+		time.Sleep(time.Second)
+	}
+	to := func() string { return time.Now().Add(time.Minute).UTC().Format(time.RFC3339) }
+	orders := 0
+	for _, acct := range []string{"alpha", "bravo", "charlie"} {
+		r := cli(t, "", append(srv, "journal", "audit", "--account", acct, "--from", from, "--to", to(), "--json")...).want(t, 0)
+		var rep journal.AuditReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("audit of %s: %v\n%s", acct, err, r.stdout)
+		}
+		if len(rep.Differences) != 0 {
+			t.Fatalf("audit of %s after demo trading: %+v, want no difference", acct, rep.Differences)
+		}
+		orders += rep.Orders
+	}
+	if orders < 10 {
+		t.Fatalf("the audits saw %d orders: too little demo trading to prove anything", orders)
+	}
+	t.Logf("demo trading: %d orders audited, no difference", orders)
+
+	// A fill the journal never saw.
+	if _, err := a.PaperAccount("alpha").PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "behind-the-back", Symbol: "BTCUSDT",
+		Side: venue.Buy, Type: venue.Market, Quantity: udecimal.MustParse("0.001")}); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(t, "", append(srv, "journal", "audit", "--account", "alpha", "--from", from, "--to", to(), "--json")...).want(t, 1)
+	var rep journal.AuditReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("audit: %v\n%s", err, r.stdout)
+	}
+	if len(rep.Differences) != 1 || rep.Differences[0].ClientOrderID != "behind-the-back" {
+		t.Fatalf("differences %+v, want exactly the injected fill", rep.Differences)
+	}
+	if !strings.Contains(r.stderr, "1 differences") {
+		t.Errorf("stderr %q does not say why it failed", r.stderr)
+	}
+	waitFor(t, "the scheduled audit's alert at the webhook", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range hooked {
+			if strings.Contains(h, "behind-the-back") && strings.Contains(h, "critical") {
+				return true
+			}
+		}
+		return false
+	})
+}
