@@ -64,6 +64,17 @@ type sink struct {
 	name   string
 	url    string
 	render func(a Alert) []byte
+	// webhook: POSTs carry the alert's Idempotency-Key.
+	webhook bool
+}
+
+// key is the Idempotency-Key of a's deliveries to k: only webhooks (and
+// only stored alerts, which have an id) carry one.
+func (k sink) key(a Alert) string {
+	if !k.webhook || a.ID == 0 {
+		return ""
+	}
+	return IdempotencyKey(a.ID)
 }
 
 // sinks lists the configured targets. Names are what the outbox stores, so
@@ -75,7 +86,7 @@ func (s *Service) sinks() []sink {
 		if name == "" {
 			name = fmt.Sprintf("webhook %d", i+1)
 		}
-		out = append(out, sink{name: "webhook:" + name, url: w.URL, render: webhookBody})
+		out = append(out, sink{name: "webhook:" + name, url: w.URL, render: webhookBody, webhook: true})
 	}
 	if tg := s.opts.Telegram; tg != nil && tg.BotToken != "" && tg.ChatID != "" {
 		out = append(out, sink{name: "telegram", url: telegramURL(tg), render: func(a Alert) []byte { return telegramBody(tg, a) }})
@@ -201,12 +212,23 @@ func (s *Service) sendLoop() {
 	}
 }
 
+// A claim keeps other senders (other nodes) off a batch of deliveries while
+// this one posts them, one after another, each for up to postTimeout; it
+// must outlast the whole batch, or another node would post the batch's last
+// rows a second time. It is also how long a delivery a dead node had
+// claimed waits before a restarted or surviving node sends it.
+const (
+	postTimeout = 10 * time.Second
+	claimBatch  = 2
+	claimFor    = claimBatch*postTimeout + 10*time.Second
+)
+
 // sendDue claims and delivers one batch of due rows; it returns how many.
 func (s *Service) sendDue() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	at := now(s.opts.Clock)
-	ds, err := s.outbox.ClaimAlertDeliveries(ctx, at, 2*time.Minute, 50)
+	ds, err := s.outbox.ClaimAlertDeliveries(ctx, at, claimFor, claimBatch)
+	cancel()
 	if err != nil {
 		s.log.Error("alert outbox not read", "err", err)
 		return 0
@@ -223,9 +245,13 @@ func (s *Service) sendDue() int {
 		if !ok {
 			perr = fmt.Errorf("sink %q is not configured on this node", d.Sink)
 		} else {
-			perr = s.post(delivery{target: k.name, url: k.url, body: k.render(a)})
+			perr = s.post(delivery{target: k.name, url: k.url, body: k.render(a), key: k.key(a)})
 		}
 		at := now(s.opts.Clock)
+		// Each record gets its own deadline: the posts before it may have
+		// used up a shared one, and a delivery not marked is sent again.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		if perr == nil {
 			if err := s.outbox.AlertDelivered(ctx, d.ID, at); err != nil {
 				s.log.Error("alert delivered but not marked; it may be sent again", "sink", d.Sink, "alert", a.ID, "err", err)

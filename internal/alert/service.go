@@ -103,7 +103,16 @@ type delivery struct {
 	target string // name for logs
 	url    string
 	body   []byte
+	// key, when set, is sent as the Idempotency-Key header: the same for
+	// every attempt of one alert, so a receiver that dedupes on it takes
+	// each alert once even when a node dies after the receiver took it and
+	// before the outbox recorded that (the one case delivery repeats).
+	key string
 }
+
+// IdempotencyKey is the Idempotency-Key header of every webhook POST of the
+// alert with that id (and the JSON body's "id" names the alert too).
+func IdempotencyKey(alertID int64) string { return fmt.Sprintf("tradeplane-alert-%d", alertID) }
 
 // New starts a Service.
 func New(opts Options) *Service {
@@ -240,7 +249,7 @@ func telegramBody(tg *Telegram, a Alert) []byte {
 func (s *Service) enqueue(a Alert) {
 	var ds []delivery
 	for _, k := range s.sinks() {
-		ds = append(ds, delivery{target: k.name, url: k.url, body: k.render(a)})
+		ds = append(ds, delivery{target: k.name, url: k.url, body: k.render(a), key: k.key(a)})
 	}
 	for _, d := range ds {
 		select {
@@ -295,7 +304,7 @@ func (s *Service) deliver(d delivery) {
 
 // post sends one delivery; its error never contains the URL.
 func (s *Service) post(d delivery) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), postTimeout)
 	defer cancel()
 	go func() {
 		select {
@@ -309,6 +318,9 @@ func (s *Service) post(d delivery) error {
 		return errors.New("bad webhook URL")
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if d.key != "" {
+		req.Header.Set("Idempotency-Key", d.key)
+	}
 	resp, err := s.opts.HTTPClient.Do(req)
 	if err != nil {
 		var ue *url.Error

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/alert"
 	"github.com/tradeplane/tradeplane/internal/app"
 )
 
@@ -30,6 +31,7 @@ type childConfig struct {
 	LeaseTTL       time.Duration `json:"ttl"`
 	ReconcileEvery time.Duration `json:"reconcile"`
 	LogFile        string        `json:"log"`
+	Webhooks       []string      `json:"webhooks,omitempty"` // alert webhook URLs
 }
 
 func TestMain(m *testing.M) {
@@ -54,11 +56,15 @@ func runChild(raw string) int {
 			logw = f
 		}
 	}
+	var hooks []alert.Webhook
+	for i, u := range cc.Webhooks {
+		hooks = append(hooks, alert.Webhook{Name: fmt.Sprint("hook", i+1), URL: u})
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", DBURL: cc.DBURL, NodeID: cc.NodeID, MasterKey: key, LeaseTTL: cc.LeaseTTL,
-		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true,
+		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true, Webhooks: hooks,
 		// The nodes trade on the loopback fake Binance, which shows an
 		// order in its lookup and history as soon as it accepts it: its
 		// consistency lag is none, so the certainty rule waits recvWindow
