@@ -202,3 +202,51 @@ func TestKeyedAlertStoredOnce(t *testing.T) {
 		t.Fatalf("stored %d, delivered %v; want once", len(got), rcv.got())
 	}
 }
+
+// TestSlowReceiverEveryDeliveryRecorded: a receiver that takes 6 s per
+// alert gets a batch of two; both are recorded delivered. The sender used
+// one 10 s deadline for a whole batch, so the second record failed after
+// the second post and the alert was sent again once its claim ended.
+func TestSlowReceiverEveryDeliveryRecorded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a slow receiver (12 s); skipped with -short")
+	}
+	t.Parallel()
+	db := storetest.MustOpenSQLite(t)
+	var slow atomic.Bool
+	rcv := &receiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			time.Sleep(6 * time.Second)
+		}
+		rcv.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	fc := clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := alert.New(alert.Options{Store: db, Clock: fc, Logger: slog.New(slog.DiscardHandler), DedupWindow: -1,
+		Webhooks: []alert.Webhook{{Name: "ops", URL: srv.URL}}, Backoff: time.Second, MaxBackoff: time.Second,
+		PollEvery: 5 * time.Millisecond})
+	defer s.Close()
+	for _, m := range []string{"first", "second"} {
+		s.Raise(ctx, alert.Alert{Severity: alert.Critical, Source: "test", Message: m})
+	}
+	// Down at first, so both wait in the outbox and come due together.
+	waitFor(t, "both deliveries failed once", func() bool {
+		sum, _ := db.AlertOutbox(ctx)
+		return len(sum) == 1 && sum[0].Failing == 2
+	})
+	slow.Store(true)
+	rcv.up.Store(true)
+	fc.Advance(5 * time.Second)
+	deadline := time.Now().Add(25 * time.Second)
+	for {
+		sum, _ := db.AlertOutbox(ctx)
+		if len(rcv.got()) == 2 && (len(sum) == 0 || sum[0].Pending == 0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 25 s: received %v, outbox %+v; want both delivered and recorded", rcv.got(), sum)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
