@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -98,6 +100,18 @@ func TestAlertsSurviveSIGKILL(t *testing.T) {
 	waitUntil(t, 30*time.Second, "alerts stored and failing to deliver", func() bool {
 		st, _ := d.db.AlertOutbox(ctx)
 		return len(st) == 1 && st[0].Failing >= 3
+	})
+	// The failures show in the node's /metrics.
+	waitUntil(t, 30*time.Second, "failed deliveries and pending alerts in /metrics", func() bool {
+		resp, err := http.Get(p.url + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m := string(b)
+		return strings.Contains(m, `tradeplane_alert_deliveries_total{result="failed",sink="webhook:hook1"}`) &&
+			regexp.MustCompile(`tradeplane_alert_outbox_pending\{sink="webhook:hook1"\} [1-9]`).MatchString(m)
 	})
 	h.mode.Store(hookSwallow)
 	waitUntil(t, 30*time.Second, "a delivery in flight", func() bool {
