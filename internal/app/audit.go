@@ -96,6 +96,33 @@ func (a *App) auditAll(ctx context.Context, window time.Duration) {
 		if len(rep.Differences) == 0 {
 			continue
 		}
+		// Fills the journal missed (the user stream was down) of orders it
+		// holds are the venue's facts: record them, which corrects an order
+		// the journal had closed, and audit again for what remains.
+		recovered := 0
+		for _, d := range rep.Differences {
+			if d.ClientOrderID == "" || slices.Contains(d.Kinds, journal.DiffMissing) {
+				continue
+			}
+			n, err := rt.x.RecoverFills(ctx, d.ClientOrderID)
+			if err != nil {
+				a.log.Warn("audit: recover fills", "account", rt.acct.Name, "order", d.ClientOrderID, "err", err)
+			}
+			recovered += n
+		}
+		if recovered > 0 {
+			a.alerts.Raise(ctx, alert.Alert{Severity: alert.Critical, Source: "audit", AccountID: rt.acct.ID,
+				Message: fmt.Sprintf("journal audit of account %s: recorded %d fills the journal had missed (see the corrected events)",
+					rt.acct.Name, recovered)})
+			if rep, err = a.auditAccount(ctx, rt.acct.ID, from, to); err != nil {
+				a.alerts.Raise(ctx, alert.Alert{Severity: alert.Warning, Source: "audit", AccountID: rt.acct.ID,
+					Message: fmt.Sprintf("journal audit of account %s could not run again after recovering fills: %v", rt.acct.Name, err)})
+				continue
+			}
+			if len(rep.Differences) == 0 {
+				continue
+			}
+		}
 		var parts []string
 		for i, d := range rep.Differences {
 			if i == 5 {

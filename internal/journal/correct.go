@@ -150,3 +150,60 @@ func (x *Executor) followFills(ctx context.Context, clientOrderID string) error 
 	}
 	return err
 }
+
+// RecoverFills records the venue's fills of a journaled order that the
+// journal lacks: the user stream was down when they happened, and Reconcile
+// settles only orders that are still open, so a late fill of an order the
+// journal had closed would otherwise only ever show as an audit
+// difference. Each new fill is recorded as the stream's would be, so a
+// closed order is corrected (CorrectLate) and an open one follows its
+// fills. It returns how many fills were new. An order whose outcome is
+// still unknown is left to SettleUnknown. The journal audit runs it for
+// every journaled order on which it finds the venue disagreeing.
+func (x *Executor) RecoverFills(ctx context.Context, clientOrderID string) (int, error) {
+	o, err := x.j.db.OrderByClientID(ctx, clientOrderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("recover fills of order %q: %w", clientOrderID, err)
+	}
+	if o.AccountID != x.account || o.Status == store.OrderIntent || o.Status == store.OrderUnknown {
+		return 0, nil
+	}
+	vid := o.VenueOrderID
+	if vid == "" {
+		vo, err := x.v.QueryOrder(ctx, o.Symbol, clientOrderID)
+		if errors.Is(err, venue.ErrOrderNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("recover fills of order %q: %w", clientOrderID, err)
+		}
+		vid = vo.VenueOrderID
+	}
+	trades, err := x.v.OrderTrades(ctx, o.Symbol, vid)
+	if err != nil {
+		return 0, fmt.Errorf("recover fills of order %q: %w", clientOrderID, err)
+	}
+	n := 0
+	for _, t := range trades {
+		if t.ClientOrderID == "" {
+			t.ClientOrderID = clientOrderID
+		}
+		inserted, err := x.recordTrade(ctx, t, o.SessionID, "order_trades", o.Fence)
+		if err != nil {
+			return n, fmt.Errorf("recover fills of order %q: %w", clientOrderID, err)
+		}
+		if inserted {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := x.CorrectLate(ctx, clientOrderID, "the journal audit"); err != nil {
+		return n, err
+	}
+	return n, x.followFills(ctx, clientOrderID)
+}

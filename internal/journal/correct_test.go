@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/alert"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
@@ -91,5 +92,64 @@ func TestStreamFillsMoveAnOpenOrder(t *testing.T) {
 		if row.Status != want || !row.ExecutedQty.Equal(dec("0.001").Mul(dec(fmt.Sprint(i+1)))) {
 			t.Fatalf("after fill %d: %s %s, want %s", i+1, row.Status, row.ExecutedQty, want)
 		}
+	}
+}
+
+// TestAuditRecoversALateFillTheStreamMissed: an order the journal failed is
+// executed late while the user stream is down, so no fill reaches the
+// journal and Reconcile, which settles open orders only, never looks at it:
+// the audit finds the difference, and RecoverFills records the venue's
+// fills, which corrects the order. The audit then agrees with the venue.
+// On the old code the difference stayed, reported hourly, never corrected.
+func TestAuditRecoversALateFillTheStreamMissed(t *testing.T) {
+	t.Parallel()
+	c := setupLaggy(t, 0, 0)
+	from := c.clk.Now().Add(-time.Minute)
+	c.acct.Faults().Next(paper.OpPlace, paper.FaultTimeoutBeforeExecution)
+	c.x.Place(ctx, c.intent("missed-1"))
+	c.clk.Jump(96 * time.Second)
+	if _, err := c.x.SettleUnknown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.status(t, "missed-1"); got != store.OrderFailed {
+		t.Fatalf("status %s, want failed before the late send", got)
+	}
+	vo, err := c.acct.PlaceOrder(ctx, c.intent("missed-1").Request) // the late send; its fill is never streamed
+	if err != nil || vo.Status != venue.StatusFilled {
+		t.Fatalf("late send: %+v %v", vo, err)
+	}
+	c.lv.mu.Lock()
+	c.lv.created["missed-1"] = c.clk.Now()
+	c.lv.mu.Unlock()
+	if _, err := c.x.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.status(t, "missed-1"); got != store.OrderFailed {
+		t.Fatalf("status %s after Reconcile; the test assumes Reconcile leaves closed orders alone", got)
+	}
+	to := time.Now().Add(time.Hour)
+	rep, err := journal.Audit(ctx, c.db, c.acct, c.account, from, to, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Differences) != 1 || rep.Differences[0].ClientOrderID != "missed-1" {
+		t.Fatalf("differences %+v, want missed-1", rep.Differences)
+	}
+	n, err := c.x.RecoverFills(ctx, "missed-1")
+	if err != nil || n == 0 {
+		t.Fatalf("recovered %d fills: %v", n, err)
+	}
+	row, _ := c.db.OrderByClientID(ctx, "missed-1")
+	if row.Status != string(venue.StatusFilled) || !row.ExecutedQty.Equal(vo.ExecutedQty) {
+		t.Fatalf("row %s %s, want filled %s", row.Status, row.ExecutedQty, vo.ExecutedQty)
+	}
+	if kinds := c.kinds(t, "missed-1"); !slices.Contains(kinds, "corrected") {
+		t.Fatalf("kinds %q, want a corrected event", kinds)
+	}
+	if rep, err = journal.Audit(ctx, c.db, c.acct, c.account, from, to, nil); err != nil || len(rep.Differences) != 0 {
+		t.Fatalf("audit after recovery: %+v %v, want no difference", rep.Differences, err)
+	}
+	if n, err := c.x.RecoverFills(ctx, "missed-1"); err != nil || n != 0 {
+		t.Fatalf("second recovery: %d %v, want nothing new", n, err)
 	}
 }
