@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -186,6 +187,9 @@ func (f *fanout) publish(ctx context.Context, env envelope) error {
 			return err
 		}
 		srv.PublishJournal(e)
+		if e.Kind == string(journal.KindCorrected) && e.SessionID != "" {
+			f.a.sessions.Corrected(e.SessionID) // its runner may be on this node
+		}
 	case fanAlert:
 		var al store.Alert
 		if byRef {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
@@ -18,8 +19,11 @@ import (
 // and saves the state with what the strategy has now seen of the order in
 // one commit, so a crash between the corrected event and the state save
 // leaves the correction open and it is applied after the restart, once.
-// Corrections are applied when the runner starts, before every step, and
-// when Corrected says one was made. While the session has an open step
+// Corrections are applied when the runner starts, when Corrected says one
+// was made (the journal's event on this node, or another node's through
+// the cluster's fan-out), after a replayed step closes, and before a step
+// when they were last read correctionPoll ago (a notice between nodes is
+// best effort), so a quiet step costs no read. While the session has an open step
 // they wait: the step's replay answers its orders from the journal, so the
 // strategy sees a corrected order there (and the step's save records it as
 // seen), not twice.
@@ -40,6 +44,9 @@ func (m *Manager) Corrected(sessionID string) {
 	default: // one is pending already
 	}
 }
+
+// correctionPoll bounds how long a correction whose notice was lost waits.
+const correctionPoll = time.Minute
 
 // stateBox is a strategy.StateStore over a session's raw state.
 type stateBox struct {
@@ -69,6 +76,7 @@ func (b *stateBox) SetState(v any) error {
 // be applied at the next try.
 func (r *runner) applyCorrections(ctx context.Context, strat strategy.Strategy) {
 	m := r.m
+	r.corrChecked = m.clk.Now()
 	if r.released.Load() {
 		return
 	}

@@ -109,6 +109,9 @@ type runner struct {
 	sstate   json.RawMessage // the strategy's state
 	lastErr  string
 	restarts []time.Time // automatic restarts within the policy window
+	// corrChecked is when the open strategy corrections were last read;
+	// zero makes the next step read them (see applyCorrections).
+	corrChecked time.Time
 }
 
 var errStopped = errors.New("stopped")
@@ -377,7 +380,9 @@ func (r *runner) run(ctx context.Context) (FailureKind, error) {
 				}
 			}
 		}
-		r.applyCorrections(ctx, strat) // made on another node, or while a step ran
+		if m.clk.Now().Sub(r.corrChecked) >= correctionPoll {
+			r.applyCorrections(ctx, strat) // a notice lost between nodes, or one an open step held back
+		}
 		rep, kind, err := r.step(ctx, s, strat, acct, scheduled, req)
 		if req != nil {
 			var rerr error
@@ -539,6 +544,8 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 			if o.err == nil {
 				o.err, kind = fmt.Errorf("save step: %w", err), FailError
 			}
+		} else if closing != 0 && e.replay {
+			r.corrChecked = time.Time{} // corrections this open step held back are due
 		}
 		r.lastErr = lastErr
 	}
