@@ -1,12 +1,15 @@
 package twap_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/quagmt/udecimal"
+
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/strategy/strategytest"
-	_ "github.com/tradeplane/tradeplane/internal/strategy/twap"
+	"github.com/tradeplane/tradeplane/internal/strategy/twap"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -50,5 +53,40 @@ func TestTWAPCarriesSlicesBelowMinNotional(t *testing.T) {
 	_, placed = b.Step(t, "twap")
 	if len(placed) != 1 || placed[0].Quantity.String() != "0.004" {
 		t.Fatalf("second slice: %+v", placed)
+	}
+}
+
+// TestTWAPCorrectCountsALateSlice: a slice whose placement failed but which
+// the venue executed is a slice sent: one more slice, its quantity sent, so
+// the remaining slices shrink by it; a slice placed and seen already counted
+// what it sent.
+func TestTWAPCorrectCountsALateSlice(t *testing.T) {
+	t.Parallel()
+	b := strategytest.NewPaper(t, map[string]string{"BTCUSDT": "50000"}, map[string]string{"USDT": "100000"},
+		`{"symbol":"BTCUSDT","side":"buy","quantity":"0.01","duration":"10h","slices":10}`)
+	s, err := twap.New(json.RawMessage(`{"symbol":"BTCUSDT","side":"buy","quantity":"0.01","duration":"10h","slices":10}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := udecimal.MustParse
+	for _, c := range []strategy.Correction{
+		{Symbol: "BTCUSDT", Side: venue.Buy, Was: "failed", Executed: d("0.004")},
+		{Symbol: "BTCUSDT", Side: venue.Buy, Was: "canceled", SeenQty: d("0.0005"), Executed: d("0.0005")},
+		{Symbol: "BTCUSDT", Side: venue.Sell, Was: "failed", Executed: d("0.001")},
+	} {
+		if err := s.(strategy.Corrector).Correct(b.Env, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st twap.State
+	if err := b.Env.State(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Slices != 1 || !st.Sent.Equal(d("0.004")) {
+		t.Fatalf("state %+v, want 1 slice of 0.004 sent", st)
+	}
+	_, placed := b.Step(t, "twap")
+	if len(placed) != 1 || !placed[0].Quantity.Equal(d("0.00066")) {
+		t.Fatalf("next slice %+v, want the 0.006 left over 9 slices: 0.00066", placed)
 	}
 }
