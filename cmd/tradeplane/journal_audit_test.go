@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -68,8 +69,16 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 	from := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
 
 	// Demo trading: the sessions step on their own schedules (5 s to 30 s);
-	// Trade All rounds add steps while the replayed prices move.
-	for range 6 {
+	// Trade All rounds add steps while the replayed prices move (600× real
+	// time: 6 s is an hour of market). TRADEPLANE_TEST_AUDIT_DEMO sets how
+	// long (default 6s).
+	trade := 6 * time.Second
+	if v := os.Getenv("TRADEPLANE_TEST_AUDIT_DEMO"); v != "" {
+		if trade, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("TRADEPLANE_TEST_AUDIT_DEMO %q: %v", v, err)
+		}
+	}
+	for end := time.Now().Add(trade); time.Now().Before(end); {
 		cli(t, "", append(srv, "trade-all", "--all", "--yes", "--json")...)
 		time.Sleep(time.Second)
 	}
@@ -89,7 +98,7 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 	if orders < 10 {
 		t.Fatalf("the audits saw %d orders: too little demo trading to prove anything", orders)
 	}
-	t.Logf("demo trading: %d orders audited, no difference", orders)
+	t.Logf("demo trading for %s: %d orders audited, no difference", trade, orders)
 
 	// A fill the journal never saw.
 	if _, err := a.PaperAccount("alpha").PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "behind-the-back", Symbol: "BTCUSDT",
