@@ -18,7 +18,10 @@ import (
 // of such an order arrives, CorrectLate writes a corrected event and moves
 // the order row to the venue's view of it (the one way a row moves back
 // from a terminal status); the fills are stored like any other, so
-// positions and PnL, which are built from fills, see them.
+// positions and PnL, which are built from fills, see them; and the same
+// commit opens a strategy correction for the order's session
+// (store.CorrectionMark), which package session applies to the strategy's
+// state once.
 
 // CorrectLate checks the stored order clientOrderID against its stored
 // fills. When the row is closed but its fills say otherwise (failed or

@@ -12,6 +12,11 @@
 // preview): the session hands it an Env whose DryRun is true and whose
 // Place and Cancel only record what was asked.
 //
+// A strategy whose state counts what its orders executed also implements
+// Corrector: when the venue turns out to have executed an order the journal
+// had closed (failed, canceled), the session hands it the late execution
+// once, to fold into its state.
+//
 // Adding a strategy is one file in its own package with an init that calls
 // Register; package strategy/builtin imports the built-ins.
 //
