@@ -79,6 +79,16 @@ func TestStrategyCorrectionsConformance(t *testing.T) {
 			if s, _ := db.Session(ctx, "s-c"); string(s.StrategyState) != `{"buys":1}` {
 				t.Fatalf("state %s, want it kept", s.StrategyState)
 			}
+			// A deleted session's corrections go with it: a new session
+			// under the same id inherits none.
+			correct("0.004", "120")
+			if err := db.DeleteSession(ctx, "s-c"); err != nil {
+				t.Fatal(err)
+			}
+			mustCreateSession(t, db, "s-c", account)
+			if ps, err := db.PendingCorrections(ctx, "s-c"); err != nil || len(ps) != 0 {
+				t.Fatalf("pending for a new session under a deleted one's id: %+v %v", ps, err)
+			}
 		},
 	})
 }

@@ -415,8 +415,11 @@ func (db *DB) SetSessionRestartPolicy(ctx context.Context, id string, policy jso
 // there is none. Orders, fills and journal entries keep their session id.
 func (db *DB) DeleteSession(ctx context.Context, id string) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM session_transitions WHERE session_id = $1`, id); err != nil {
-			return err
+		for _, q := range []string{`DELETE FROM session_transitions WHERE session_id = $1`,
+			`DELETE FROM strategy_corrections WHERE session_id = $1`} {
+			if _, err := tx.ExecContext(ctx, q, id); err != nil {
+				return err
+			}
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, id)
 		if err != nil {
