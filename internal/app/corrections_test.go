@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,4 +249,67 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 	if ps, err := a.db.PendingCorrections(ctx, s.ID); err != nil || len(ps) != 0 {
 		t.Fatalf("pending corrections %+v %v, want none", ps, err)
 	}
+}
+
+// TestAuditRecordsALateFillTheStreamMissed: a DCA buy is journaled failed,
+// then executed late while the user stream drops its events, so the
+// journal never hears of the fill (Reconcile settles open orders only). The
+// scheduled audit records the venue's fills of the journaled order, which
+// corrects it, counts the buy in the strategy state and leaves no
+// difference. On the old code the audit alerted on the difference every
+// hour and nothing moved the order.
+func TestAuditRecordsALateFillTheStreamMissed(t *testing.T) {
+	t.Parallel()
+	a, ctx := startPaperNodeAt(t, filepath.Join(t.TempDir(), "node.db"))
+	acct := &store.Account{Name: "deaf", Venue: "paper"}
+	if err := a.db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	a.paper.Fund("deaf", venue.WalletSpot, "USDT", udecimal.MustParse("100000"))
+	if err := a.addAccount(ctx, *acct); err != nil {
+		t.Fatal(err)
+	}
+	pv := a.paper.Account("deaf")
+	raw, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "60", "interval": "1h"})
+	s, err := a.sessions.Create(ctx, session.Spec{Name: "deaf-dca", Strategy: "dca", AccountID: acct.ID,
+		Symbols: []string{"BTCUSDT"}, Params: raw}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.sessions.Start(ctx, s.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the session to run", func() bool { return mustGet(t, a, s.ID).State == session.Running })
+	failed := failThenClose(t, a, ctx, pv, acct.ID, s.ID, map[string]bool{})
+	from := time.Now().Add(-time.Hour)
+	drops := make([]paper.Fault, 50)
+	for i := range drops {
+		drops[i] = paper.FaultStreamDrop
+	}
+	pv.Faults().Next(paper.OpStream, drops...)
+	vo := lateSend(t, ctx, pv, failed)
+	time.Sleep(500 * time.Millisecond) // what the stream would have delivered by now
+	if row, _ := a.db.OrderByClientID(ctx, failed.ClientOrderID); row.Status != store.OrderFailed {
+		t.Fatalf("order %s reached the journal through the stream (%s): the test needs the stream to miss it", failed.ClientOrderID, row.Status)
+	}
+	pv.Faults().Clear()
+	a.auditAll(ctx, 24*time.Hour)
+	row, _ := a.db.OrderByClientID(ctx, failed.ClientOrderID)
+	if row.Status != string(venue.StatusFilled) || !row.ExecutedQty.Equal(vo.ExecutedQty) {
+		t.Fatalf("order after the audit: %s %s, want filled %s", row.Status, row.ExecutedQty, vo.ExecutedQty)
+	}
+	waitFor(t, 10*time.Second, "the late buy in the saved state", func() bool { return dcaState(t, a, s.ID).Buys == 1 })
+	rep, err := auditAdapter{a}.AuditJournal(ctx, "deaf", from, time.Now().Add(time.Minute))
+	if err != nil || len(rep.Differences) != 0 {
+		t.Fatalf("audit after the recovery: %+v %v, want no difference", rep.Differences, err)
+	}
+	waitFor(t, 10*time.Second, "the audit's alert", func() bool {
+		als, _ := a.db.Alerts(ctx, 0, 1000)
+		for _, al := range als {
+			if al.Source == "audit" && strings.Contains(al.Message, "recorded 1 fills") {
+				return true
+			}
+		}
+		return false
+	})
 }
