@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/quagmt/udecimal"
@@ -128,20 +129,11 @@ func (db *DB) saveSeen(ctx context.Context, tx *sql.Tx, sessionID string, seen [
 	return nil
 }
 
-// prefixed qualifies each column of a column list with p.
+// prefixed qualifies each column of a column list with p ("o.").
 func prefixed(p, cols string) string {
-	out := []byte{}
-	start := true
-	for i := 0; i < len(cols); i++ {
-		c := cols[i]
-		if start && c != ' ' && c != '\t' && c != '\n' {
-			out = append(out, p...)
-			start = false
-		}
-		out = append(out, c)
-		if c == ',' {
-			start = true
-		}
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
 	}
-	return string(out)
+	return strings.Join(parts, ", ")
 }
