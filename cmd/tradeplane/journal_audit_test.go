@@ -19,6 +19,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/alert"
 	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -47,7 +48,7 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a, err := app.New(ctx, app.Config{DBURL: dbURL, Addr: "127.0.0.1:0", Demo: true, NoDemoLogin: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AuditEvery: 500 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), AuditEvery: 500 * time.Millisecond, AuditConfirm: 2 * time.Second,
 		Webhooks: []alert.Webhook{{Name: "ops", URL: hook.URL}}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,31 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 		cli(t, "", append(srv, "trade-all", "--all", "--yes", "--json")...)
 		time.Sleep(time.Second)
 	}
+	// Quiesce, as one audits a window that has ended: pause every session,
+	// then wait until the journal holds no order still in flight (intent or
+	// unknown); an order whose answer is on its way differs for a moment.
+	var list []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(cli(t, "", append(srv, "sessions", "list", "--json")...).want(t, 0).stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list {
+		if s.State == "running" {
+			cli(t, "", append(srv, "sessions", "pause", s.ID)...).want(t, 0)
+		}
+	}
+	db, err := store.Open(ctx, dbURL, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waitFor(t, "no order in flight", func() bool {
+		os, err := db.AllUnsettledOrders(ctx)
+		return err == nil && len(os) == 0
+	})
+	time.Sleep(time.Second) // answered orders' fills recorded (stream, fetch)
 	to := func() string { return time.Now().Add(time.Minute).UTC().Format(time.RFC3339) }
 	orders := 0
 	for _, acct := range []string{"alpha", "bravo", "charlie"} {
@@ -99,6 +125,16 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 		t.Fatalf("the audits saw %d orders: too little demo trading to prove anything", orders)
 	}
 	t.Logf("demo trading for %s: %d orders audited, no difference", trade, orders)
+	// The scheduled audit ran all along (and would have recorded fills the
+	// journal lacked): it must have found nothing either.
+	mu.Lock()
+	for _, h := range hooked {
+		if strings.Contains(h, `"source":"audit"`) {
+			mu.Unlock()
+			t.Fatalf("the scheduled audit alerted during demo trading: %s", h)
+		}
+	}
+	mu.Unlock()
 
 	// A fill the journal never saw.
 	if _, err := a.PaperAccount("alpha").PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "behind-the-back", Symbol: "BTCUSDT",

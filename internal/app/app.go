@@ -86,6 +86,10 @@ type Config struct {
 	// 24 h), alerting on any difference with the venue.
 	AuditEvery  time.Duration
 	AuditWindow time.Duration
+	// AuditConfirm is how long a scheduled audit waits to confirm a
+	// difference with a second audit (orders in flight differ for a
+	// moment); default two ReconcileEvery, at most AuditEvery.
+	AuditConfirm time.Duration
 	// ResyncEvery and SnapshotEvery tune the balance feed (default 1 min).
 	ResyncEvery   time.Duration
 	SnapshotEvery time.Duration

@@ -76,13 +76,30 @@ func (a *App) auditLoop(ctx context.Context) {
 }
 
 // auditAll runs one scheduled audit of every open account over the last
-// window and alerts on each account with differences.
+// window and alerts on each account with differences. The journal and the
+// venue are compared while both move: an order whose answer is on its way,
+// or whose fills the executor or the stream is still recording, differs for
+// a moment. So a difference counts only when a second audit, auditConfirm
+// later, still finds it; then the venue's fills of journaled orders that
+// the journal lacks are recorded (RecoverFills) and what remains is alerted.
 func (a *App) auditAll(ctx context.Context, window time.Duration) {
 	rts := a.openAccounts()
-	to := a.clk.Now()
-	from := to.Add(-window)
 	for _, rt := range rts {
+		to := a.clk.Now()
+		from := to.Add(-window)
 		rep, err := a.auditAccount(ctx, rt.acct.ID, from, to)
+		if err == nil && len(rep.Differences) > 0 {
+			first := rep.Differences
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.clk.After(a.auditConfirm()):
+			}
+			rep, err = a.auditAccount(ctx, rt.acct.ID, from, a.clk.Now())
+			if err == nil {
+				rep.Differences = persisting(first, rep.Differences)
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -96,6 +113,7 @@ func (a *App) auditAll(ctx context.Context, window time.Duration) {
 		if len(rep.Differences) == 0 {
 			continue
 		}
+		to = rep.To
 		// Fills the journal missed (the user stream was down) of orders it
 		// holds are the venue's facts: record them, which corrects an order
 		// the journal had closed, and audit again for what remains.
@@ -114,12 +132,13 @@ func (a *App) auditAll(ctx context.Context, window time.Duration) {
 			a.alerts.Raise(ctx, alert.Alert{Severity: alert.Critical, Source: "audit", AccountID: rt.acct.ID,
 				Message: fmt.Sprintf("journal audit of account %s: recorded %d fills the journal had missed (see the corrected events)",
 					rt.acct.Name, recovered)})
-			if rep, err = a.auditAccount(ctx, rt.acct.ID, from, to); err != nil {
+			again, err := a.auditAccount(ctx, rt.acct.ID, from, to)
+			if err != nil {
 				a.alerts.Raise(ctx, alert.Alert{Severity: alert.Warning, Source: "audit", AccountID: rt.acct.ID,
 					Message: fmt.Sprintf("journal audit of account %s could not run again after recovering fills: %v", rt.acct.Name, err)})
 				continue
 			}
-			if len(rep.Differences) == 0 {
+			if rep.Differences = persisting(rep.Differences, again.Differences); len(rep.Differences) == 0 {
 				continue
 			}
 		}
@@ -139,4 +158,44 @@ func (a *App) auditAll(ctx context.Context, window time.Duration) {
 			Message: fmt.Sprintf("journal audit of account %s from %s to %s: %d differences with the venue: %s", rt.acct.Name,
 				from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), len(rep.Differences), strings.Join(parts, "; "))})
 	}
+}
+
+// auditConfirm is how long the scheduled audit waits before confirming a
+// difference: Config.AuditConfirm, else longer than the executor takes to
+// complete an answered order's fills (two Reconcile intervals) and no
+// longer than the schedule.
+func (a *App) auditConfirm() time.Duration {
+	if a.cfg.AuditConfirm > 0 {
+		return a.cfg.AuditConfirm
+	}
+	every, rec := a.cfg.AuditEvery, a.cfg.ReconcileEvery
+	if every <= 0 {
+		every = time.Hour
+	}
+	if rec <= 0 {
+		rec = 30 * time.Second
+	}
+	return min(every, 2*rec)
+}
+
+// persisting keeps the differences of later on an order (or trade) that
+// first found disagreeing too.
+func persisting(first, later []journal.AuditDifference) []journal.AuditDifference {
+	key := func(d journal.AuditDifference) string {
+		if d.ClientOrderID != "" {
+			return d.Symbol + "\x00" + d.ClientOrderID
+		}
+		return d.Symbol + "\x00\x00" + d.VenueOrderID + "\x00" + d.TradeID
+	}
+	seen := map[string]bool{}
+	for _, d := range first {
+		seen[key(d)] = true
+	}
+	out := []journal.AuditDifference{}
+	for _, d := range later {
+		if seen[key(d)] {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -22,6 +22,7 @@ import (
 func TestJournalAuditAndScheduledAlert(t *testing.T) {
 	t.Parallel()
 	a, ctx := startPaperNode(t, paper.Config{})
+	a.cfg.AuditConfirm = 50 * time.Millisecond // the confirming second audit comes at once
 	acct := &store.Account{Name: "audited", Venue: "paper"}
 	if err := a.db.CreateAccount(ctx, acct); err != nil {
 		t.Fatal(err)
