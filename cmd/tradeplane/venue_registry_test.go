@@ -40,8 +40,10 @@ func init() {
 // accounts page, with no list edited; an unknown venue's refusal names it.
 func TestRegisteredVenueIsOfferedEverywhere(t *testing.T) {
 	t.Parallel()
-	if r := cli(t, "", "accounts", "add", "--help").want(t, 0); !strings.Contains(r.stdout, probeVenue) {
-		t.Errorf("accounts add --help does not offer %s:\n%s", probeVenue, r.stdout)
+	for _, cmd := range [][]string{{"accounts", "add", "--help"}, {"trade-all", "--help"}} {
+		if r := cli(t, "", cmd...).want(t, 0); !strings.Contains(r.stdout, probeVenue) {
+			t.Errorf("%s does not offer %s:\n%s", strings.Join(cmd, " "), probeVenue, r.stdout)
+		}
 	}
 	db := tempDB(t)
 	cli(t, "", "--db", db, "accounts", "add", "--name", "probe-1", "--venue", probeVenue).want(t, 0)
