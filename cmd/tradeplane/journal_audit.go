@@ -31,8 +31,11 @@ when there is a difference.
 With --server (or TRADEPLANE_SERVER) the server runs it (needed for the
 paper venue, whose state lives in the server process); without it the
 database named by --db is read and Binance accounts are asked directly. The
-server also runs it on a schedule (hourly over the last 24 hours) and raises
-a critical alert on any difference.`,
+server also runs it on a schedule (hourly over the last 24 hours), records
+the venue's fills of journaled orders that the journal lacks, and raises a
+critical alert on any difference a second audit a minute later confirms. An
+order in flight while an audit runs differs for a moment: audit a range that
+has ended, or run it again.`,
 		Example: `  tradeplane journal audit --account main --from 2026-12-01 --to 2026-12-02
   tradeplane journal audit --account alpha --from 2026-12-04T09:00:00Z --to 2026-12-04T10:00:00Z --json`,
 		Args: noArgs,
