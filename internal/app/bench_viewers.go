@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
+	"github.com/tradeplane/tradeplane/internal/watchdog"
 )
 
 // ViewerLoadBench configures BenchViewerLoad: Viewers clients send the
@@ -42,6 +44,13 @@ type ViewerLoadBench struct {
 	// server.MaxPnLIntervals hours' worth (one per minute).
 	Snapshots int
 	DBURL     string // "" is a temporary SQLite file
+	// CPUProfile, when set, receives a pprof CPU profile of the whole
+	// process (server and load generator) over the load.
+	CPUProfile io.Writer
+	// NoWatchdog answers /healthz without the watchdog, as a node built
+	// without one does (a store ping per request); `serve` always runs
+	// the watchdog, so the default measures what it does.
+	NoWatchdog bool
 }
 
 // ViewerLoadBenchResult is what BenchViewerLoad measured. PeakRSS is the
@@ -188,6 +197,22 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	if err := a.start(rctx); err != nil {
 		return res, err
 	}
+	if !cfg.NoWatchdog {
+		// As `serve` does (cmd/tradeplane runWithWatchdog), with its
+		// default interval: /healthz answers from the last round.
+		w, err := watchdog.New(watchdog.Config{Checks: a.HealthChecks(), WatchdogInterval: -1,
+			Notify: func(string) (bool, error) { return false, nil }, Registerer: a.Registerer(),
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			return res, err
+		}
+		a.SetHealth(w)
+		var wwg sync.WaitGroup
+		wwg.Add(1)
+		go func() { defer wwg.Done(); _ = w.Run(rctx) }()
+		defer wwg.Wait()
+		defer cancel()
+	}
 	for i := 0; i < cfg.Sessions; i++ {
 		s, err := a.sessions.Create(ctx, session.Spec{Name: fmt.Sprintf("viewer-load-%03d", i), Strategy: viewerBenchStrategy,
 			AccountID: acct.ID, Symbols: []string{"BTCUSDT"}, Params: json.RawMessage(`{}`), Tags: []string{"bench"}}, "bench")
@@ -215,6 +240,11 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	time.Sleep(2 * time.Second) // the sessions' first steps
 	lctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -299,6 +329,9 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	}()
 	wg.Wait()
 	end := time.Now()
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	if healthErr != nil {
 		return res, healthErr
 	}
