@@ -634,39 +634,62 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	rep := server.PnLReport{Scope: q.Scope, Interval: q.Interval, From: q.From, To: q.To,
 		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
 	scope := scopeKey(q.Scope)
-	var points []pnl.Point
-	// The demo's replayed history (source "history") counts as live for the
-	// averages: it is what the desk's sessions would have done.
-	for _, source := range []string{HistorySource, "live", "backfill"} {
-		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
-		if err != nil {
-			return rep, err
-		}
-		for _, s := range snaps {
-			rep.Equity = append(rep.Equity, server.EquityPoint{At: s.At, Equity: s.Equity, Source: source})
-		}
-		if source == "backfill" && len(snaps) > 0 {
-			rep.Backfills = append(rep.Backfills, server.TimeRange{From: snaps[0].At, To: snaps[len(snaps)-1].At})
-		}
-		if source != "backfill" || len(points) == 0 {
-			for _, s := range snaps {
-				points = append(points, pnl.Point{Time: s.At, Value: s.Equity})
-			}
-		}
+	// The series streams from the store: equity thinned as it goes
+	// (q.MaxEquityPoints), averages summed as it goes, so a report over
+	// the largest range holds its answer, never its 240,000 rows. The
+	// demo's replayed history (source "history") counts as live for the
+	// averages: it is what the desk's sessions would have done; backfilled
+	// snapshots count only when the range has neither.
+	maxPts := q.MaxEquityPoints
+	if maxPts <= 0 {
+		maxPts = -1 // every point
 	}
-	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
-	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
-	if len(points) > 0 {
-		means, err := pnl.IntervalMeansContext(ctx, points, interval, q.From, q.To)
-		if err != nil && ctx.Err() != nil {
-			return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	thin := server.NewEquityThinner(q.From, q.To, maxPts)
+	main, err := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	if err != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	bf, _ := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	var mainPts int
+	var bfFirst, bfLast time.Time
+	err = p.a.db.EachEquitySample(ctx, scope, []string{HistorySource, "live", "backfill"}, q.From, q.To, func(s store.EquitySample) error {
+		thin.Add(server.EquityPoint{At: s.At, Equity: s.Equity, Source: s.Source})
+		pt := pnl.Point{Time: s.At, Value: s.Equity}
+		if s.Source != "backfill" {
+			mainPts++
+			return main.Add(pt)
 		}
-		if err == nil {
-			for _, m := range means {
-				if m.Covered > 0 {
-					rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
-						Backfilled: inRanges(m.Start, rep.Backfills)})
-				}
+		if bfFirst.IsZero() {
+			bfFirst = s.At
+		}
+		bfLast = s.At
+		return bf.Add(pt)
+	})
+	if err != nil && ctx.Err() != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	if err != nil {
+		return rep, err
+	}
+	if pts := thin.Points(); pts != nil {
+		rep.Equity = pts
+	}
+	if !bfFirst.IsZero() {
+		rep.Backfills = append(rep.Backfills, server.TimeRange{From: bfFirst, To: bfLast})
+	}
+	series := main
+	if mainPts == 0 {
+		series = bf
+	}
+	means, err := series.Means()
+	if err != nil && ctx.Err() != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	if err == nil {
+		for _, m := range means {
+			if m.Covered > 0 {
+				rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
+					Backfilled: inRanges(m.Start, rep.Backfills)})
 			}
 		}
 	}
