@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -22,12 +23,14 @@ const MaxPnLIntervals = 4000
 // slices of the range.
 const MaxPnLEquityPoints = 2000
 
-// maxPnLReports is how many PnL reports one node builds at once. It is
-// below the SQLite store's 4 read connections, so that reports alone never
-// hold them all: with 4, /healthz (which pings through that pool) waited
-// for a connection past its 2 s deadline and answered 503 while 50 viewers
-// asked for the largest range (bench viewers).
-const maxPnLReports = 2
+// maxPnLReports is how many PnL reports one node builds at once: half its
+// CPUs (at least one), so that reports, each CPU-bound while it reads its
+// series, leave the other half to trading steps and /healthz (with two
+// slots on two CPUs, 50 viewers kept both busy and /healthz missed 100 ms:
+// bench viewers). It stays below the SQLite store's 4 read connections,
+// so that reports alone never hold them all: with 4, /healthz (which
+// pinged through that pool) waited past its 2 s deadline and answered 503.
+func maxPnLReports() int { return max(1, min(3, runtime.GOMAXPROCS(0)/2)) }
 
 // pnlIntervals is the number of UTC-aligned intervals of length d that
 // [from, to) touches, saturating at MaxPnLIntervals+1 so that no range (not

@@ -401,7 +401,7 @@ type EquitySample struct {
 
 // equityPage is how many snapshots of one source EachEquitySample reads
 // per query.
-const equityPage = 1000
+const equityPage = 4096
 
 // EachEquitySample calls fn with every snapshot of scope from the given
 // sources in [from, to), in time order, ties in the order of sources. It
