@@ -645,31 +645,28 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 		maxPts = -1 // every point
 	}
 	thin := server.NewEquityThinner(q.From, q.To, maxPts)
-	main, err := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	liveMeans, err := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
 	if err != nil {
 		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
 	}
-	bf, _ := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
-	var mainPts int
+	bfMeans, _ := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	var livePts int
 	var bfFirst, bfLast time.Time
 	err = p.a.db.EachEquitySample(ctx, scope, []string{HistorySource, "live", "backfill"}, q.From, q.To, func(s store.EquitySample) error {
 		thin.Add(server.EquityPoint{At: s.At, Equity: s.Equity, Source: s.Source})
 		pt := pnl.Point{Time: s.At, Value: s.Equity}
 		if s.Source != "backfill" {
-			mainPts++
-			return main.Add(pt)
+			livePts++
+			return liveMeans.Add(pt)
 		}
 		if bfFirst.IsZero() {
 			bfFirst = s.At
 		}
 		bfLast = s.At
-		return bf.Add(pt)
+		return bfMeans.Add(pt)
 	})
-	if err != nil && ctx.Err() != nil {
-		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
-	}
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
 	}
 	if pts := thin.Points(); pts != nil {
 		rep.Equity = pts
@@ -677,9 +674,9 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	if !bfFirst.IsZero() {
 		rep.Backfills = append(rep.Backfills, server.TimeRange{From: bfFirst, To: bfLast})
 	}
-	series := main
-	if mainPts == 0 {
-		series = bf
+	series := liveMeans
+	if livePts == 0 {
+		series = bfMeans
 	}
 	means, err := series.Means()
 	if err != nil && ctx.Err() != nil {
