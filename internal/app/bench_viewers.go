@@ -68,6 +68,9 @@ type ViewerLoadBenchResult struct {
 	HealthzChecks int           `json:"healthz_checks"` // one every 50 ms
 	HealthzP99    time.Duration `json:"healthz_p99_ns"`
 	HealthzMax    time.Duration `json:"healthz_max_ns"`
+	// HealthzSlow lists the checks over 100 ms: "seconds into the load:
+	// latency".
+	HealthzSlow []string `json:"healthz_slow"`
 	PeakRSS       int64         `json:"peak_rss_bytes"`
 	PeakHeap      int64         `json:"peak_heap_inuse_bytes"`
 	Steps         int64         `json:"steps"`           // session steps during the load
@@ -86,11 +89,11 @@ func (r ViewerLoadBenchResult) String() string {
 		st = append(st, fmt.Sprintf("%d×%d", r.Status[c], c))
 	}
 	return fmt.Sprintf("viewers on %s: %d viewers × %s of the heaviest PnL queries (%d snapshots in range) while %d sessions trade: "+
-		"%d answers (%s), p50 %s, max %s; /healthz %d checks, p99 %s, max %s; peak RSS %.0f MB, peak heap %.0f MB; "+
+		"%d answers (%s), p50 %s, max %s; /healthz %d checks, p99 %s, max %s, %d over 100 ms %v; peak RSS %.0f MB, peak heap %.0f MB; "+
 		"%d steps, longest gap between steps %s, %d missed",
 		r.Engine, r.Viewers, r.Duration, r.Snapshots, r.Sessions, r.Requests, strings.Join(st, " "),
 		r.PnLP50.Round(time.Millisecond), r.PnLMax.Round(time.Millisecond), r.HealthzChecks,
-		r.HealthzP99.Round(time.Millisecond), r.HealthzMax.Round(time.Millisecond),
+		r.HealthzP99.Round(time.Millisecond), r.HealthzMax.Round(time.Millisecond), len(r.HealthzSlow), r.HealthzSlow,
 		float64(r.PeakRSS)/(1<<20), float64(r.PeakHeap)/(1<<20), r.Steps, r.MaxStepGap.Round(time.Millisecond), r.MissedSteps)
 }
 
@@ -279,6 +282,7 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 		}()
 	}
 	var health []time.Duration
+	var healthSlow []string
 	var healthErr error
 	wg.Add(1)
 	go func() {
@@ -306,6 +310,9 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 				healthErr = fmt.Errorf("/healthz answered %d", resp.StatusCode)
 			}
 			health = append(health, time.Since(t0))
+			if d := time.Since(t0); d > 100*time.Millisecond {
+				healthSlow = append(healthSlow, fmt.Sprintf("%.1fs:%s", t0.Sub(start).Seconds(), d.Round(time.Millisecond)))
+			}
 		}
 	}()
 	wg.Add(1)
@@ -343,6 +350,7 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	if n := len(health); n > 0 {
 		res.HealthzChecks, res.HealthzP99, res.HealthzMax = n, health[n*99/100], health[n-1]
 	}
+	res.HealthzSlow = healthSlow
 	viewerSteps.mu.Lock()
 	for _, ts := range viewerSteps.at {
 		var prev time.Time
