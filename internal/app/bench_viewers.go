@@ -70,12 +70,12 @@ type ViewerLoadBenchResult struct {
 	HealthzMax    time.Duration `json:"healthz_max_ns"`
 	// HealthzSlow lists the checks over 100 ms: "seconds into the load:
 	// latency".
-	HealthzSlow []string `json:"healthz_slow"`
-	PeakRSS       int64         `json:"peak_rss_bytes"`
-	PeakHeap      int64         `json:"peak_heap_inuse_bytes"`
-	Steps         int64         `json:"steps"`           // session steps during the load
-	MaxStepGap    time.Duration `json:"max_step_gap_ns"` // longest time between two steps of one session
-	MissedSteps   int64         `json:"missed_steps"`    // gaps of 1.5 intervals or more
+	HealthzSlow []string      `json:"healthz_slow"`
+	PeakRSS     int64         `json:"peak_rss_bytes"`
+	PeakHeap    int64         `json:"peak_heap_inuse_bytes"`
+	Steps       int64         `json:"steps"`           // session steps during the load
+	MaxStepGap  time.Duration `json:"max_step_gap_ns"` // longest time between two steps of one session
+	MissedSteps int64         `json:"missed_steps"`    // gaps of 1.5 intervals or more
 }
 
 func (r ViewerLoadBenchResult) String() string {
