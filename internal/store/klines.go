@@ -118,3 +118,16 @@ type KlineRange struct {
 	First, Last time.Time
 	Count       int64
 }
+
+// CountKlines counts the stored candles of one series opening in
+// [from, to): a caller compares it with the span's bar count to know
+// whether the store holds the span whole.
+func (db *DB) CountKlines(ctx context.Context, key KlineKey, from, to time.Time) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM klines WHERE venue = $1 AND symbol = $2 AND interval_ms = $3
+		AND open_time >= $4 AND open_time < $5`, key.Venue, key.Symbol, key.Interval.Milliseconds(), from.UnixMilli(), to.UnixMilli()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count klines %s: %w", key, err)
+	}
+	return n, nil
+}

@@ -57,6 +57,9 @@ func TestKlines(t *testing.T) {
 					t.Fatalf("kline %d: got %+v, want %+v", i, k, w)
 				}
 			}
+			if n, err := db.CountKlines(ctx, key, t0.Add(time.Hour), t0.Add(4*time.Hour)); err != nil || n != 3 {
+				t.Fatalf("count of [01:00, 04:00): %d %v, want 3", n, err)
+			}
 			series, err := db.KlineSeries(ctx)
 			if err != nil {
 				t.Fatal(err)
