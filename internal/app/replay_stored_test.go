@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,70 @@ func TestReplayJobUsesStoredKlines(t *testing.T) {
 	}
 	if res.Summary.Bars != 48 || res.Summary.Trades != 47 || len(res.PnL.Symbols) != 1 || res.PnL.Symbols[0].Mark != "100" {
 		t.Fatalf("result %+v: want 48 stored hourly bars at 100 and 47 buys", res)
+	}
+}
+
+// TestReplayJobCancel: a long replay job stops when the jobs API cancels
+// it: its state is canceled, it did not reach the end, and it has no result.
+func TestReplayJobCancel(t *testing.T) {
+	t.Parallel()
+	url := storetest.SQLiteURL(t)
+	n := startNode(t, app.Config{DBURL: url})
+	if code := n.do(t, "POST", "/api/v1/accounts", map[string]any{"name": "alpha", "venue": "paper"}, nil, &map[string]any{}); code != 201 {
+		t.Fatalf("create account: %d", code)
+	}
+	db, err := store.Open(t.Context(), url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// A week of 1 m klines and a DCA stepping every minute: 10,080 steps.
+	now := time.Now().UTC().Truncate(time.Minute)
+	var ks []store.Kline
+	p := udecimal.MustFromInt64(100, 0)
+	for m := -7*24*60 - 10; m < 10; m++ {
+		ks = append(ks, store.Kline{OpenTime: now.Add(time.Duration(m) * time.Minute), Open: p, High: p, Low: p, Close: p, Volume: p})
+	}
+	if err := db.PutKlines(t.Context(), store.KlineKey{Venue: "paper", Symbol: "BTCUSDT", Interval: time.Minute}, ks); err != nil {
+		t.Fatal(err)
+	}
+	type jobView struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+		Done  int64  `json:"done"`
+		Total int64  `json:"total"`
+		Error string `json:"error"`
+	}
+	var job jobView
+	body := map[string]any{"strategy": "dca", "account": "alpha", "symbols": []string{"BTCUSDT"}, "days": 7, "interval": "1m",
+		"params": json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"1","interval":"1m"}`),
+		"balances": map[string]string{"USDT": "1000000"}}
+	if code := n.do(t, "POST", "/api/v1/replays", body, nil, &job); code != 202 {
+		t.Fatalf("start replay: %d %+v", code, job)
+	}
+	if code := n.do(t, "POST", "/api/v1/jobs/"+job.ID+"/cancel", nil, nil, &map[string]any{}); code != 200 {
+		t.Fatalf("cancel: %d", code)
+	}
+	// The job's goroutine writes its own end once the run has stopped:
+	// canceled, with the market time it stopped at, short of the end (the
+	// API's own mark says "canceled by ...").
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n.do(t, "GET", "/api/v1/jobs/"+job.ID, nil, nil, &job)
+		if job.State != "running" && job.State != "canceled" || time.Now().After(deadline) {
+			t.Fatalf("job after cancel: %+v", job)
+		}
+		var res map[string]any
+		code := n.do(t, "GET", "/api/v1/replays/"+job.ID, nil, nil, &res)
+		if code == 200 {
+			t.Fatalf("a canceled replay has a result: %v", res)
+		}
+		if job.State == "canceled" && strings.Contains(job.Error, "replay canceled at") {
+			if job.Done >= job.Total {
+				t.Fatalf("the job ran to its end: %+v", job)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -53,7 +53,7 @@ func (s *DBStream) Next() (venue.Kline, error) {
 		n := cmp.Or(s.Page, dbPage)
 		page, err := s.db.Klines(s.ctx, s.key, s.from, s.to, n)
 		if err != nil {
-			return venue.Kline{}, err
+			return venue.Kline{}, &ReadError{Place: s.Position(), Err: err}
 		}
 		s.page, s.i = page, 0
 		if len(page) < n {
@@ -89,3 +89,13 @@ func intervalName(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// ReadError is a source that could not be read for a reason that is not
+// its data's (the store failed, the context ended): not bad input.
+type ReadError struct {
+	Place string
+	Err   error
+}
+
+func (e *ReadError) Error() string { return "read " + e.Place + ": " + e.Err.Error() }
+func (e *ReadError) Unwrap() error { return e.Err }

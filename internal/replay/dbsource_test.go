@@ -89,3 +89,19 @@ func TestDBSourceGapNamesThePlace(t *testing.T) {
 		t.Fatalf("error %q does not name the stored series, the kline and the gap", err)
 	}
 }
+
+// TestDBSourceCanceledIsNotBadInput: a read of stored klines that the
+// context ends is a cancellation, not bad input (which the CLI exits 2 on).
+func TestDBSourceCanceledIsNotBadInput(t *testing.T) {
+	t.Parallel()
+	key := store.KlineKey{Venue: "binance", Symbol: "BTCUSDT", Interval: time.Minute}
+	db := storeKlines(t, key, btc(t, 600))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg := dcaConfig(nil)
+	cfg.Sources = []replay.Source{replay.DBSource(ctx, db, key, time.Time{}, time.Time{})}
+	_, err := replay.Run(context.Background(), cfg)
+	if err == nil || replay.IsInput(err) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "replay canceled") {
+		t.Fatalf("got %v (bad input: %v), want a cancellation that is not bad input", err, replay.IsInput(err))
+	}
+}

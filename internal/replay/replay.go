@@ -429,8 +429,14 @@ func (e *engine) advance(c *src) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		if IsInput(err) {
+		var re *ReadError
+		switch {
+		case IsInput(err):
 			return false, err
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			return false, fmt.Errorf("replay canceled at %s, reading %s: %w", c.prev.Format(time.RFC3339), c.Name, err)
+		case errors.As(err, &re):
+			return false, err // not the data's fault: not bad input
 		}
 		return false, &InputError{Place: "klines " + c.Name, Err: err}
 	}
