@@ -110,7 +110,7 @@ func TestReplayJobCancel(t *testing.T) {
 	}
 	var job jobView
 	body := map[string]any{"strategy": "dca", "account": "alpha", "symbols": []string{"BTCUSDT"}, "days": 7, "interval": "1m",
-		"params": json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"1","interval":"1m"}`),
+		"params":   json.RawMessage(`{"symbol":"BTCUSDT","quote_amount":"1","interval":"1m"}`),
 		"balances": map[string]string{"USDT": "1000000"}}
 	if code := n.do(t, "POST", "/api/v1/replays", body, nil, &job); code != 202 {
 		t.Fatalf("start replay: %d %+v", code, job)
