@@ -15,8 +15,8 @@ import (
 // statement already in use on the connection (its rows still open while
 // the same text runs again) runs uncached.
 
-// stmtCacheMax bounds one connection's cached statements; queries built
-// with a varying WHERE (fill listings) stop being cached past it.
+// stmtCacheMax bounds one connection's cached statements; past it a new
+// text replaces an idle one.
 const stmtCacheMax = 256
 
 // cachingConnector opens connections of drv whose statements are kept.
@@ -148,7 +148,18 @@ func (c *cachingConn) take(ctx context.Context, q string) (*cachedStmt, error) {
 		return s, nil
 	}
 	if len(c.stmts) >= stmtCacheMax {
-		return nil, nil
+		// Full (queries with a varying WHERE): drop one idle statement, a
+		// random one by map order, so a text first seen late is cached too.
+		for old, s := range c.stmts {
+			if !s.busy {
+				s.s.Close()
+				delete(c.stmts, old)
+				break
+			}
+		}
+		if len(c.stmts) >= stmtCacheMax {
+			return nil, nil
+		}
 	}
 	st, err := c.inner.PrepareContext(ctx, q)
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -77,5 +78,39 @@ func TestStatementCache(t *testing.T) {
 	}
 	if cached != 1 {
 		t.Fatal("the statement is not in the connection's cache, or still marked busy")
+	}
+}
+
+// TestStatementCacheBounded: past stmtCacheMax texts the cache stays at its
+// bound and every query still answers.
+func TestStatementCacheBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite::memory:", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	conn, err := db.w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range stmtCacheMax + 50 {
+		var got int
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT %d + $1", i), 1).Scan(&got); err != nil || got != i+1 {
+			t.Fatalf("query %d: %d %v", i, got, err)
+		}
+	}
+	if err := conn.Raw(func(dc any) error {
+		c := dc.(*cachingConn)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.stmts) != stmtCacheMax {
+			t.Errorf("cache holds %d statements, want its bound %d", len(c.stmts), stmtCacheMax)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
