@@ -115,13 +115,22 @@ func TestReplayJobCancel(t *testing.T) {
 	if code := n.do(t, "POST", "/api/v1/replays", body, nil, &job); code != 202 {
 		t.Fatalf("start replay: %d %+v", code, job)
 	}
+	// Cancel once the run is under way (progress is written every 1,000
+	// bars), so what stops is the bar loop.
+	deadline := time.Now().Add(60 * time.Second)
+	for job.Done == 0 {
+		if job.State != "running" || time.Now().After(deadline) {
+			t.Fatalf("job before cancel: %+v", job)
+		}
+		time.Sleep(10 * time.Millisecond)
+		n.do(t, "GET", "/api/v1/jobs/"+job.ID, nil, nil, &job)
+	}
 	if code := n.do(t, "POST", "/api/v1/jobs/"+job.ID+"/cancel", nil, nil, &map[string]any{}); code != 200 {
 		t.Fatalf("cancel: %d", code)
 	}
 	// The job's goroutine writes its own end once the run has stopped:
 	// canceled, with the market time it stopped at, short of the end (the
 	// API's own mark says "canceled by ...").
-	deadline := time.Now().Add(60 * time.Second)
 	for {
 		n.do(t, "GET", "/api/v1/jobs/"+job.ID, nil, nil, &job)
 		if job.State != "running" && job.State != "canceled" || time.Now().After(deadline) {
