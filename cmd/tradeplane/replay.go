@@ -151,7 +151,7 @@ The same inputs and --seed give byte-identical reports.`,
 	fl.StringVar(&f.tradesOut, "trades", "", "write the fills to FILE as the canonical trade CSV (readable by pnl compute)")
 	fl.StringVar(&f.journalOut, "journal", "", "write the journal to FILE as JSON lines")
 	fl.StringVar(&f.equityOut, "equity", "", "write the equity curve to FILE as CSV (time,value,exposure)")
-	fl.StringVar(&f.replayDB, "replay-db", "", "store to replay into (default a scratch SQLite file, removed afterwards); never a live database")
+	fl.StringVar(&f.replayDB, "replay-db", "", "store to replay into (default a private in-memory SQLite database; sqlite:FILE for desks too large for memory); never a live database")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON document")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
 	return cmd
