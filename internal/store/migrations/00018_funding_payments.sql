@@ -1,0 +1,23 @@
+-- Funding payments of perpetual positions: one row per settlement of one
+-- account, keyed by the venue's id so that reading a window twice (a
+-- backfill rerun, the live path and a backfill) stores it once. amount is
+-- signed: positive received, negative paid, in asset (the settle asset).
+
+-- +goose Up
+CREATE TABLE funding_payments (
+    id            {{.ID}},
+    account_id    BIGINT NOT NULL REFERENCES accounts(id),
+    symbol        TEXT NOT NULL,
+    payment_id    TEXT NOT NULL,
+    asset         TEXT NOT NULL,
+    amount        {{.Money}} NOT NULL,
+    position_size {{.Money}} NOT NULL,
+    session_id    TEXT NOT NULL DEFAULT '',
+    source        TEXT NOT NULL,
+    at            BIGINT NOT NULL,
+    UNIQUE (account_id, symbol, payment_id)
+);
+CREATE INDEX funding_payments_account_time ON funding_payments (account_id, at);
+
+-- +goose Down
+DROP TABLE funding_payments;
