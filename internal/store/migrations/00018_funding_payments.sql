@@ -2,6 +2,7 @@
 -- account, keyed by the venue's id so that reading a window twice (a
 -- backfill rerun, the live path and a backfill) stores it once. amount is
 -- signed: positive received, negative paid, in asset (the settle asset).
+-- pnl_points gains their sum (net = realized − fees + funding + unrealized).
 
 -- +goose Up
 CREATE TABLE funding_payments (
@@ -18,6 +19,8 @@ CREATE TABLE funding_payments (
     UNIQUE (account_id, symbol, payment_id)
 );
 CREATE INDEX funding_payments_account_time ON funding_payments (account_id, at);
+ALTER TABLE pnl_points ADD COLUMN funding {{.Money}} NOT NULL DEFAULT '0';
 
 -- +goose Down
+ALTER TABLE pnl_points DROP COLUMN funding;
 DROP TABLE funding_payments;
