@@ -3,6 +3,10 @@
 -- backfill rerun, the live path and a backfill) stores it once. amount is
 -- signed: positive received, negative paid, in asset (the settle asset).
 -- pnl_points gains their sum (net = realized − fees + funding + unrealized).
+--
+-- Binance sub-accounts are accounts: master names the master account a
+-- sub-account belongs to and sub_account_email is its email there; a
+-- sub-account without a key of its own is read through the master's key.
 
 -- +goose Up
 CREATE TABLE funding_payments (
@@ -20,7 +24,11 @@ CREATE TABLE funding_payments (
 );
 CREATE INDEX funding_payments_account_time ON funding_payments (account_id, at);
 ALTER TABLE pnl_points ADD COLUMN funding {{.Money}} NOT NULL DEFAULT '0';
+ALTER TABLE accounts ADD COLUMN master TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN sub_account_email TEXT NOT NULL DEFAULT '';
 
 -- +goose Down
+ALTER TABLE accounts DROP COLUMN sub_account_email;
+ALTER TABLE accounts DROP COLUMN master;
 ALTER TABLE pnl_points DROP COLUMN funding;
 DROP TABLE funding_payments;

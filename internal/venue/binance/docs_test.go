@@ -437,6 +437,8 @@ var replayedBy = map[string]string{
 	"ticker_price_list.json":            "TestDocumentedMarketData/ticker_price",
 	"ping.json":                         "TestDocumentedMarketData/ping",
 	"sub_account_list.json":             "TestDocumentedMarketData/sub-account_list",
+	"sub_account_assets.json":           "TestDocumentedSubAccountBalances",
+	"sub_account_futures_account.json":  "TestDocumentedSubAccountBalances",
 	// The adapter always asks for FULL; only the fake answers these, to
 	// clients that ask for ACK or RESULT.
 	"order_ack.json":    "",

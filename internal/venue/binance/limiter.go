@@ -87,6 +87,10 @@ func costOf(method, path string, q map[string][]string) cost {
 			"GET /sapi/v1/margin/account":                10,
 			"GET /sapi/v1/simple-earn/flexible/position": 150,
 			"GET /sapi/v1/sub-account/list":              1,
+			// UID weight 60 per Binance; counted on the IP budget too,
+			// the tighter of the two.
+			"GET /sapi/v3/sub-account/assets":          60,
+			"GET /sapi/v2/sub-account/futures/account": 1,
 		}[method+" "+path]
 		return cost{weight: max(w, 1), sapi: true}
 	}

@@ -190,6 +190,7 @@ type Server struct {
 	marginOpen  bool
 	multiAssets bool // USDⓈ-M futures Multi-Assets mode
 	subAccounts []SubAccount
+	subWallets  map[string]map[venue.Wallet]map[string]*holding // sub-account balances by email (subaccount.go)
 	orders      []*order
 	byClientID  map[string]*order
 	trades      map[string][]*trade
@@ -522,6 +523,8 @@ func (s *Server) routes() http.Handler {
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
 	add("GET /sapi/v1/sub-account/list", route{weight: fixed(1), signed: true, handle: s.handleSubAccounts})
+	add("GET /sapi/v3/sub-account/assets", route{weight: fixed(60), signed: true, op: OpBalances, handle: s.handleSubAccountAssets})
+	add("GET /sapi/v2/sub-account/futures/account", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleSubAccountFutures})
 	mux.HandleFunc("GET /ws/{streams...}", s.streams.serveMarket)
 	mux.HandleFunc("GET /stream", s.streams.serveMarket)
 	mux.HandleFunc("GET /ws-api/v3", s.streams.serveAPI)
