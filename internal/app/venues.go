@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -29,6 +30,10 @@ type VenueFactory struct {
 	// host, since Binance counts weight per IP; nil means the process-wide
 	// binanceBudgets.
 	Budgets *binance.Budgets
+	// Lookup finds a stored account by name: the master of a Binance
+	// sub-account without a key of its own, whose key reads the
+	// sub-account's balances. Nil: such a sub-account cannot be opened.
+	Lookup func(ctx context.Context, name string) (store.Account, error)
 }
 
 // binanceBudgets is the weight budget per Binance host of this process:
@@ -59,6 +64,9 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		}
 		return c, nil
 	case "binance":
+		if a.SubAccountEmail != "" && a.APIKey == "" && len(a.APISecretEnc) == 0 {
+			return f.openSubAccount(a)
+		}
 		secret, err := f.secret(a)
 		if err != nil {
 			return nil, err
@@ -98,6 +106,31 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 	default:
 		return nil, fmt.Errorf("account %q: unknown venue %q", a.Name, a.Venue)
 	}
+}
+
+// openSubAccount opens a Binance sub-account without a key of its own: a
+// view of it through its master's client (balances and market data; trading
+// refused, see binance.SubAccountView).
+func (f VenueFactory) openSubAccount(a store.Account) (venue.Venue, error) {
+	if f.Lookup == nil {
+		return nil, fmt.Errorf("account %q: sub-account %s is read through its master %q, and no account store is open here", a.Name, a.SubAccountEmail, a.Master)
+	}
+	m, err := f.Lookup(context.Background(), a.Master)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: master account %q: %w", a.Name, a.Master, err)
+	}
+	if m.Venue != "binance" || m.SubAccountEmail != "" || m.APIKey == "" {
+		return nil, fmt.Errorf("account %q: master %q must be a Binance account with its own API key (venue %s)", a.Name, a.Master, m.Venue)
+	}
+	v, err := f.Open(m)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: master: %w", a.Name, err)
+	}
+	c, ok := v.(*binance.Client)
+	if !ok {
+		return nil, fmt.Errorf("account %q: master %q did not open as a Binance client", a.Name, a.Master)
+	}
+	return binance.NewSubAccountView(c, a.SubAccountEmail), nil
 }
 
 // secret opens the sealed API secret of a.

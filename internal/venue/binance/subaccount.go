@@ -209,7 +209,15 @@ func (v *SubAccountView) SubscribePrices(ctx context.Context, symbols []string) 
 	return v.master.SubscribePrices(ctx, symbols)
 }
 
-// SubscribeUser is refused: a sub-account's user stream needs its own key.
-func (v *SubAccountView) SubscribeUser(context.Context) (<-chan venue.UserEvent, error) {
-	return nil, v.refuse("user stream")
+// SubscribeUser returns a stream without events, closed when ctx ends: a
+// master cannot open a sub-account's user data stream, and there are no
+// orders of ours to report; balances are read by polling Balances (the
+// live feed's periodic resync).
+func (v *SubAccountView) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, error) {
+	ch := make(chan venue.UserEvent)
+	go func() {
+		<-ctx.Done()
+		close(ch)
+	}()
+	return ch, nil
 }

@@ -1,6 +1,7 @@
 package binance_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -76,8 +77,16 @@ func TestSubAccountView(t *testing.T) {
 	if !errors.As(err, &nk) || nk.Email != "desk1@example.com" || venue.ClassOf(err) != venue.ClassAuth {
 		t.Fatalf("place order on a keyless sub-account: %v, want a *NoKeyError of class auth", err)
 	}
-	if _, err := v.SubscribeUser(b.ctx); !errors.As(err, &nk) {
-		t.Errorf("user stream: %v, want a *NoKeyError", err)
+	// The user stream has no events (balances are polled) and ends with
+	// its context.
+	uctx, cancel := context.WithCancel(b.ctx)
+	ch, err := v.SubscribeUser(uctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, open := <-ch; open {
+		t.Error("user stream of a keyless sub-account sent an event")
 	}
 	if _, err := v.Trades(b.ctx, venue.TradeQuery{Symbol: "BTCUSDT"}); !errors.As(err, &nk) {
 		t.Errorf("trades: %v, want a *NoKeyError", err)
