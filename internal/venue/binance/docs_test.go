@@ -417,6 +417,7 @@ var replayedBy = map[string]string{
 	"margin_account.json":               "TestDocumentedWallets",
 	"earn_flexible_position.json":       "TestDocumentedWallets",
 	"futures_multi_assets_margin.json":  "TestDocumentedFuturesBalance",
+	"futures_asset_index.json":          "TestDocumentedAssetIndex",
 	"futures_user_trades.json":          "TestDocumentedResponses/futures_userTrades",
 	"my_trades.json":                    "TestDocumentedResponses/myTrades",
 	"open_orders.json":                  "TestDocumentedResponses/openOrders",

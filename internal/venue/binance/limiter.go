@@ -75,6 +75,11 @@ func costOf(method, path string, q map[string][]string) cost {
 		return cost{weight: 5}
 	case "GET /fapi/v1/multiAssetsMargin":
 		return cost{weight: 30}
+	case "GET /fapi/v1/assetIndex":
+		if has("symbol") {
+			return cost{weight: 1}
+		}
+		return cost{weight: 10}
 	}
 	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/fapi/") {
 		return cost{weight: 1}
