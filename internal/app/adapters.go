@@ -492,12 +492,14 @@ func runView(r tradeall.Run) server.TradeAllRun {
 
 type collateralAdapter struct{ a *App }
 
+// Ratios are the effective ratios with the venues' own (Binance
+// Multi-Assets mode haircuts) next to them, differences flagged.
 func (c collateralAdapter) Ratios(ctx context.Context, account string) ([]portfolio.RatioView, error) {
 	key, err := c.a.accountKey(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	return c.a.pf.Ratios(key)
+	return c.a.pf.RatiosWithVenues(key, c.a.venueHaircuts(ctx))
 }
 
 func (c collateralAdapter) SetRatio(ctx context.Context, actor, account, asset, ratio string) (portfolio.CollateralVersion, error) {
