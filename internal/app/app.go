@@ -458,6 +458,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
+	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {

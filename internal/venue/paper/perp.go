@@ -39,7 +39,7 @@ type PerpConfig struct {
 // margin, is taken as the liquidation (clearance) fee, so the account loses
 // its whole margin and nothing more: Loss = Fee − RealizedPnL.
 type Liquidation struct {
-	ID     string // "liq-N", unique per exchange; the trade id of Trade()
+	ID     string // "liq-SYMBOL-UNIXMS", unique per account; the trade id of Trade()
 	Symbol string
 	Settle string        // the settle (quote) asset of the amounts
 	Size   venue.Decimal // the position closed, signed
@@ -73,7 +73,6 @@ type perpState struct {
 	funding      map[*Account][]venue.FundingPayment
 	liquidations map[*Account][]Liquidation
 	lastFunding  map[string]time.Time // per symbol: the last settlement boundary passed
-	nextID       int64
 }
 
 type perpPosition struct {
@@ -286,8 +285,9 @@ func (e *Exchange) markPerps(m *market, px venue.Decimal, at time.Time) {
 		// rounding of the price.
 		liq := tickToward(s.view(symbol, m.sym.Quote, p, px).LiquidationPrice, m.sym.TickSize, p.size.IsPos())
 		realized := p.size.Mul(liq.Sub(p.entry))
-		s.nextID++
-		s.liquidations[a] = append(s.liquidations[a], Liquidation{ID: "liq-" + strconv.FormatInt(s.nextID, 10), Symbol: symbol,
+		// The id is the symbol and the tick's time: one position per
+		// symbol, so it is unique per account, and a replay gives the same.
+		s.liquidations[a] = append(s.liquidations[a], Liquidation{ID: "liq-" + symbol + "-" + strconv.FormatInt(at.UnixMilli(), 10), Symbol: symbol,
 			Settle: m.sym.Quote, Size: p.size, Price: liq, RealizedPnL: realized, Fee: p.margin.Add(realized), Loss: p.margin, Time: at})
 		delete(ps, symbol)
 		a.emitBalance(venue.WalletFutures, m.sym.Quote, b)
@@ -332,8 +332,9 @@ func (s *perpState) settle(e *Exchange, m *market, px venue.Decimal, t time.Time
 			b.locked = b.locked.Add(b.free)
 			b.free = udecimal.Zero
 		}
-		s.nextID++
-		s.funding[a] = append(s.funding[a], venue.FundingPayment{ID: "funding-" + strconv.FormatInt(s.nextID, 10),
+		// Unique per account (one settlement per symbol and boundary) and
+		// the same in a replay, so a store keyed by it keeps each once.
+		s.funding[a] = append(s.funding[a], venue.FundingPayment{ID: "funding-" + m.sym.Name + "-" + strconv.FormatInt(t.UnixMilli(), 10),
 			Symbol: m.sym.Name, Asset: m.sym.Quote, Amount: amount, PositionSize: p.size, Time: t})
 		a.emitBalance(venue.WalletFutures, m.sym.Quote, b)
 	}
