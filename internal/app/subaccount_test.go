@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"crypto/rand"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,13 @@ func TestSubAccountAndHaircutsInAPI(t *testing.T) {
 	}
 	if found != 2 {
 		t.Errorf("collateral %+v: want BTC and USDT rows", coll.Ratios)
+	}
+	// The dashboard: the sub-account tagged on the accounts page, the
+	// flagged difference on the collateral page.
+	if html := n.page(t, "/accounts"); !strings.Contains(html, "sub-account desk1@example.com of main") {
+		t.Error("accounts page does not tag desk1 with its master")
+	}
+	if html := n.page(t, "/collateral"); !strings.Contains(html, `<span class="venue-ratio differs" data-venue="binance">binance 0.9999 <strong class="error" title="ours minus binance's">≠ ours by 0.0001</strong>`) {
+		t.Errorf("collateral page does not flag USDT:\n%s", html)
 	}
 }
