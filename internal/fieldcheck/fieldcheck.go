@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // Limits.
@@ -207,16 +209,18 @@ func SubAccount(f AccountFields, venue, master, email string) error {
 }
 
 // CheckAccount is the one validation of a new account: a valid name, a
-// known venue (paper, binance or bybit), an http(s) base URL with a host and no
-// credentials in it, and for binance both an API key and a secret (a
-// sub-account may have neither: it is read through its master). Whether
-// the venue client can be opened with it is the caller's second check.
+// venue of the venue registry, an http(s) base URL with a host and no
+// credentials in it, and both an API key and a secret when the venue's
+// Kind needs credentials (a Binance sub-account may have neither: it is
+// read through its master). Whether the venue client can be opened with it
+// is the caller's second check.
 func CheckAccount(a Account, f AccountFields) error {
 	if err := AccountName(f.Name, a.Name); err != nil {
 		return err
 	}
-	if a.Venue != "paper" && a.Venue != "binance" && a.Venue != "bybit" {
-		return bad(f.Venue, "%q: want paper, binance or bybit", clip(a.Venue))
+	kind, err := venue.Lookup(a.Venue)
+	if err != nil {
+		return bad(f.Venue, "%q: want %s", clip(a.Venue), venue.NamesText())
 	}
 	if a.BaseURL != "" {
 		if len(a.BaseURL) > MaxURLLen {
@@ -243,7 +247,7 @@ func CheckAccount(a Account, f AccountFields) error {
 	// A sub-account may have no key (read through its master's); half a
 	// key is always wrong.
 	keyless := a.SubAccountEmail != "" && a.APIKey == "" && a.APISecret == ""
-	if a.Venue != "paper" && !keyless && (a.APIKey == "" || a.APISecret == "") {
+	if kind.Credentials && !keyless && (a.APIKey == "" || a.APISecret == "") {
 		return bad(f.APIKey, "a %s account needs both %s and %s", a.Venue, f.APIKey, f.APISecret)
 	}
 	return Tags(f.Tags, a.Tags)
