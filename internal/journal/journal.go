@@ -47,7 +47,7 @@ const (
 	KindReconciled      Kind = "reconciled"       // what the venue said when asked by client order id
 	KindFill            Kind = "fill"             // one trade, recorded once (fills table)
 	KindCorrected       Kind = "corrected"        // the journal had closed the order (failed, canceled) but the venue executed it: the row moves to its true state
-	KindFunding         Kind = "funding"          // a perpetual's funding payment: Fee is the amount, received positive, paid negative (funding table)
+	KindFunding         Kind = "funding"          // a perpetual's funding payment (funding table): Fee is the amount, received positive, paid negative; Quantity the position
 	KindLiquidation     Kind = "liquidation"      // the venue closed a position: its closing fill (fills table), at the liquidation price with its fee
 	KindDrift           Kind = "drift"            // state disagreed with the venue (other parts)
 	KindError           Kind = "error"            // an error without a better kind (other parts)
