@@ -98,4 +98,18 @@ func TestBackfillFundingAndLiquidation(t *testing.T) {
 		!p.Net.Equal(dec("-101.8")) || !p.Equity.Equal(dec("898.2")) {
 		t.Errorf("11:00: %+v, want realized -89.55, fees 12.45, funding 0.2, net -101.8, equity 898.2", p)
 	}
+	// `pnl report` shows the funding in force at each interval's end.
+	h, err := backfill.Report(ctx, db, "account:perp", time.Hour, day, day.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range h.Rows {
+		want := "0"
+		if !r.Start.Before(day.Add(8 * time.Hour)) {
+			want = "0.2"
+		}
+		if !r.Funding.Equal(dec(want)) {
+			t.Errorf("report row %s: funding %s, want %s", r.Start.Format(time.RFC3339), r.Funding, want)
+		}
+	}
 }
