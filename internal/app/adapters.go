@@ -744,6 +744,11 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
 			Message: fmt.Sprintf("account %q is on venue %s, which this build reads but does not trade on: a session needs a trading venue", acct.Name, acct.Venue)}
 	}
+	if acct.SubAccountEmail != "" && acct.APIKey == "" {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
+			Message: fmt.Sprintf("account %q is sub-account %s of %q without an API key of its own: its balances are read through the master, "+
+				"but trading needs the sub-account's own key (add it again with --api-key and --api-secret-file)", acct.Name, acct.SubAccountEmail, acct.Master)}
+	}
 	if err := s.checkSymbols(ctx, acct, spec.Symbols); err != nil {
 		return server.SessionView{}, err
 	}

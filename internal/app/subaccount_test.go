@@ -106,6 +106,14 @@ func TestSubAccountAndHaircutsInAPI(t *testing.T) {
 	if found != 2 {
 		t.Errorf("collateral %+v: want BTC and USDT rows", coll.Ratios)
 	}
+	// A session on the keyless sub-account is refused, saying why.
+	var errBody struct{ Error struct{ Code, Message string } }
+	code := n.do(t, "POST", "/api/v1/sessions", map[string]any{"name": "sub-dca", "strategy": "dca", "account": "desk1",
+		"symbols": []string{"BTCUSDT"}, "params": map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1m"},
+		"allocation": "100"}, nil, &errBody)
+	if code != 400 {
+		t.Errorf("session on a keyless sub-account: status %d, want 400", code)
+	}
 	// The dashboard: the sub-account tagged on the accounts page, the
 	// flagged difference on the collateral page.
 	if html := n.page(t, "/accounts"); !strings.Contains(html, "sub-account desk1@example.com of main") {
