@@ -107,7 +107,9 @@ func TestSubAccountAndHaircutsInAPI(t *testing.T) {
 		t.Errorf("collateral %+v: want BTC and USDT rows", coll.Ratios)
 	}
 	// A session on the keyless sub-account is refused, saying why.
-	var errBody struct{ Error struct{ Code, Message string } }
+	var errBody struct {
+		Error struct{ Code, Message string }
+	}
 	code := n.do(t, "POST", "/api/v1/sessions", map[string]any{"name": "sub-dca", "strategy": "dca", "account": "desk1",
 		"symbols": []string{"BTCUSDT"}, "params": map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1m"},
 		"allocation": "100"}, nil, &errBody)
