@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
@@ -15,25 +16,14 @@ import (
 // masterClient opens the Binance client of the master account named name,
 // which must be a Binance account with its own key.
 func masterClient(cmd *cobra.Command, g *globals, db *store.DB, name string) (*binance.Client, error) {
-	m, err := db.Account(cmd.Context(), name)
-	if errors.Is(err, store.ErrNotFound) {
+	if _, err := db.Account(cmd.Context(), name); errors.Is(err, store.ErrNotFound) {
 		return nil, usagef("--master: no account named %q (see 'tradeplane accounts list')", name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if m.Venue != "binance" || m.SubAccountEmail != "" || m.APIKey == "" {
-		return nil, usagef("--master %q: want a Binance master account with its own API key", name)
 	}
 	f := offlineFactory(g)
 	f.Lookup = db.Account
-	v, err := f.Open(m)
+	c, err := f.MasterClient(cmd.Context(), name)
 	if err != nil {
-		return nil, usagef("--master %q cannot be opened: %v", name, err)
-	}
-	c, ok := v.(*binance.Client)
-	if !ok {
-		return nil, usagef("--master %q did not open as a Binance client", name)
+		return nil, usagef("--master: %v", err)
 	}
 	return c, nil
 }
@@ -47,24 +37,18 @@ func checkSubAccount(cmd *cobra.Command, g *globals, a *store.Account) error {
 		return err
 	}
 	defer db.Close()
-	c, err := masterClient(cmd, g, db, a.Master)
-	if err != nil {
+	if _, err := masterClient(cmd, g, db, a.Master); err != nil {
 		return err
 	}
-	subs, err := c.SubAccounts(cmd.Context())
-	if err != nil {
-		return fmt.Errorf("list the sub-accounts of %q: %w", a.Master, err)
-	}
-	listed := false
-	for _, s := range subs {
-		listed = listed || strings.EqualFold(s.Email, a.SubAccountEmail)
-	}
-	if !listed {
-		return usagef("--sub-account %s is not a sub-account of %q (it lists %d; see --discover-sub-accounts)", a.SubAccountEmail, a.Master, len(subs))
+	f := offlineFactory(g)
+	f.Lookup = db.Account
+	if err := f.CheckSubAccount(cmd.Context(), *a); err != nil {
+		if errors.Is(err, app.ErrNotSubAccount) {
+			return usagef("--sub-account %v", err)
+		}
+		return err
 	}
 	if a.APIKey != "" {
-		f := offlineFactory(g)
-		f.Lookup = db.Account
 		if _, err := f.Open(*a); err != nil {
 			return usagef("account %q cannot be opened: %v", a.Name, err)
 		}

@@ -549,7 +549,13 @@ func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount
 		}
 		acct.APISecretEnc = sealed
 	}
-	// An account that cannot be opened is refused, not stored.
+	// An account that cannot be opened is refused, not stored; so is a
+	// sub-account its master does not list.
+	if acct.SubAccountEmail != "" {
+		if err := c.a.factory.CheckSubAccount(ctx, *acct); err != nil {
+			return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: sub-account %v", na.Name, err)}
+		}
+	}
 	if _, err := c.a.factory.Open(*acct); err != nil {
 		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q cannot be opened on venue %s: %v", na.Name, na.Venue, err)}
 	}

@@ -106,6 +106,19 @@ func TestSubAccountAndHaircutsInAPI(t *testing.T) {
 	if found != 2 {
 		t.Errorf("collateral %+v: want BTC and USDT rows", coll.Ratios)
 	}
+	// Adding through the API: refused for an email the master does not
+	// list, stored for one it lists.
+	fake.AddSubAccount(binancetest.SubAccount{Email: "desk2@example.com", Created: time.Now()})
+	for _, c := range []struct {
+		email string
+		code  int
+	}{{"ghost@example.com", 400}, {"desk2@example.com", 201}} {
+		var out map[string]any
+		if code := n.do(t, "POST", "/api/v1/accounts", map[string]any{"name": "sub-" + strings.Split(c.email, "@")[0], "venue": "binance",
+			"master": "main", "sub_account_email": c.email}, nil, &out); code != c.code {
+			t.Errorf("add sub-account %s: status %d, want %d", c.email, code, c.code)
+		}
+	}
 	// A session on the keyless sub-account is refused, saying why.
 	var errBody struct {
 		Error struct{ Code, Message string }

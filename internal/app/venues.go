@@ -73,23 +73,9 @@ func (f VenueFactory) shared(kind string) any {
 // view of it through its master's client (balances and market data; trading
 // refused, see binance.SubAccountView).
 func (f VenueFactory) openSubAccount(a store.Account) (venue.Venue, error) {
-	if f.Lookup == nil {
-		return nil, fmt.Errorf("account %q: sub-account %s is read through its master %q, and no account store is open here", a.Name, a.SubAccountEmail, a.Master)
-	}
-	m, err := f.Lookup(context.Background(), a.Master)
+	c, err := f.MasterClient(context.Background(), a.Master)
 	if err != nil {
-		return nil, fmt.Errorf("account %q: master account %q: %w", a.Name, a.Master, err)
-	}
-	if m.Venue != "binance" || m.SubAccountEmail != "" || m.APIKey == "" {
-		return nil, fmt.Errorf("account %q: master %q must be a Binance account with its own API key (venue %s)", a.Name, a.Master, m.Venue)
-	}
-	v, err := f.Open(m)
-	if err != nil {
-		return nil, fmt.Errorf("account %q: master: %w", a.Name, err)
-	}
-	c, ok := v.(*binance.Client)
-	if !ok {
-		return nil, fmt.Errorf("account %q: master %q did not open as a Binance client", a.Name, a.Master)
+		return nil, fmt.Errorf("account %q: sub-account %s: %w", a.Name, a.SubAccountEmail, err)
 	}
 	return binance.NewSubAccountView(c, a.SubAccountEmail), nil
 }
