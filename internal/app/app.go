@@ -43,6 +43,7 @@ import (
 	_ "github.com/tradeplane/tradeplane/internal/strategy/builtin" // registers dca, grid, rebalance, twap
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 	"github.com/tradeplane/tradeplane/internal/venue"
+	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // registers binance, bybit, paper
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
@@ -103,6 +104,7 @@ type Config struct {
 
 // App is a node.
 type App struct {
+	haircuts haircutCache // venues' own collateral haircuts (haircuts.go)
 	cfg      Config
 	log      *slog.Logger
 	clk      clock.Clock
@@ -205,7 +207,7 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {
@@ -457,6 +459,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
+	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {
