@@ -44,6 +44,11 @@ type ViewerLoadBench struct {
 	// server.MaxPnLIntervals hours' worth (one per minute).
 	Snapshots int
 	DBURL     string // "" is a temporary SQLite file
+	// LoadProcess, when set, runs the viewers (RunViewerClients) instead
+	// of this process, e.g. in a child process, so that their goroutines
+	// do not share the node's scheduler as clients on other machines
+	// would not. nil runs them here.
+	LoadProcess func(ctx context.Context, c ViewerClients) (ViewerClientStats, error)
 	// CPUProfile, when set, receives a pprof CPU profile of the whole
 	// process (server and load generator) over the load.
 	CPUProfile io.Writer
@@ -238,7 +243,6 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Viewers + 4}, Timeout: time.Minute}
 
 	time.Sleep(2 * time.Second) // the sessions' first steps
 	lctx, stop := context.WithTimeout(ctx, cfg.Duration)
@@ -251,36 +255,26 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var pnlLat []time.Duration
-	worst := "/api/v1/pnl?from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z"
-	largest := "/api/v1/pnl?interval=1h&from=" + url.QueryEscape(from.Format(time.RFC3339)) + "&to=" + url.QueryEscape(now.Add(time.Hour).Truncate(time.Hour).Format(time.RFC3339))
-	for v := 0; v < cfg.Viewers; v++ {
-		path := largest
-		if v%2 == 1 {
-			path = worst
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for lctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(lctx, "GET", base+path, nil)
-				req.Header.Set("Authorization", "Bearer "+viewer)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					continue // the load ended mid-request
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				d := time.Since(t0)
-				mu.Lock()
-				res.Status[resp.StatusCode]++
-				res.Requests++
-				pnlLat = append(pnlLat, d)
-				mu.Unlock()
-			}
-		}()
+	vc := ViewerClients{Base: base, Token: viewer, Viewers: cfg.Viewers, Duration: cfg.Duration,
+		Worst:   "/api/v1/pnl?from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
+		Largest: "/api/v1/pnl?interval=1h&from=" + url.QueryEscape(from.Format(time.RFC3339)) + "&to=" + url.QueryEscape(now.Add(time.Hour).Truncate(time.Hour).Format(time.RFC3339))}
+	runViewers := cfg.LoadProcess
+	if runViewers == nil {
+		runViewers = RunViewerClients
 	}
+	var viewersErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st, err := runViewers(lctx, vc)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			viewersErr = fmt.Errorf("viewers: %w", err)
+			return
+		}
+		res.Requests, res.Status, res.PnLP50, res.PnLMax = st.Requests, st.Status, st.P50, st.Max
+	}()
 	var health []time.Duration
 	var healthSlow []string
 	var healthErr error
@@ -342,9 +336,8 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	if healthErr != nil {
 		return res, healthErr
 	}
-	slices.Sort(pnlLat)
-	if n := len(pnlLat); n > 0 {
-		res.PnLP50, res.PnLMax = pnlLat[n/2], pnlLat[n-1]
+	if viewersErr != nil {
+		return res, viewersErr
 	}
 	slices.Sort(health)
 	if n := len(health); n > 0 {
@@ -393,4 +386,71 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// ViewerClients is the viewers' half of BenchViewerLoad: Viewers clients
+// with Token, even ones sending Largest and odd ones Worst to Base, back to
+// back, until ctx ends (after Duration, which a child process uses to set
+// its own deadline).
+type ViewerClients struct {
+	Base     string        `json:"base"`
+	Token    string        `json:"token"`
+	Viewers  int           `json:"viewers"`
+	Largest  string        `json:"largest"`
+	Worst    string        `json:"worst"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// ViewerClientStats is what the viewers saw.
+type ViewerClientStats struct {
+	Requests int64         `json:"requests"`
+	Status   map[int]int64 `json:"status"`
+	P50      time.Duration `json:"p50_ns"`
+	Max      time.Duration `json:"max_ns"`
+}
+
+// RunViewerClients runs c's viewers until ctx ends and returns what they
+// saw.
+func RunViewerClients(ctx context.Context, c ViewerClients) (ViewerClientStats, error) {
+	st := ViewerClientStats{Status: map[int]int64{}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Viewers + 4}, Timeout: time.Minute}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var lat []time.Duration
+	for v := 0; v < c.Viewers; v++ {
+		path := c.Largest
+		if v%2 == 1 {
+			path = c.Worst
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
+				if err != nil {
+					return
+				}
+				req.Header.Set("Authorization", "Bearer "+c.Token)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // the load ended mid-request
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				d := time.Since(t0)
+				mu.Lock()
+				st.Status[resp.StatusCode]++
+				st.Requests++
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		st.P50, st.Max = lat[n/2], lat[n-1]
+	}
+	return st, nil
 }
