@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,10 +17,20 @@ import (
 // asserted here.
 func TestBenchViewerLoadSmall(t *testing.T) {
 	t.Parallel()
+	// The viewers run through LoadProcess, as --load-process runs them
+	// in a child; here in this process.
+	var ran atomic.Bool
 	res, err := app.BenchViewerLoad(context.Background(), app.ViewerLoadBench{Viewers: 4, Sessions: 2,
-		Duration: 2 * time.Second, Snapshots: 5000})
+		Duration: 2 * time.Second, Snapshots: 5000,
+		LoadProcess: func(ctx context.Context, c app.ViewerClients) (app.ViewerClientStats, error) {
+			ran.Store(true)
+			return app.RunViewerClients(ctx, c)
+		}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !ran.Load() {
+		t.Error("LoadProcess was not used")
 	}
 	if res.Status[200] == 0 || res.Status[400] == 0 || len(res.Status) != 2 {
 		t.Errorf("statuses %v, want some 200 and some 400 and nothing else", res.Status)
