@@ -250,9 +250,11 @@ func New(cfg Config) (*Client, error) {
 		orders10s:          bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay:          bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
 	}
+	// USDⓈ-M futures count orders per account apart from spot: 300 per
+	// 10 seconds and 1,200 per minute (ordersDay holds the minute here).
 	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
-		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
-		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
+		orders10s: bucket{limit: futuresOrderLimit10s, window: 10 * time.Second},
+		ordersDay: bucket{limit: futuresOrderLimitMinute, window: time.Minute}}
 	// /sapi and the WebSocket connections have IP budgets of their own,
 	// shared per host like Budget when the caller passes them.
 	sapiLim := &limiter{b: cfg.SapiBudget, onBan: cfg.OnBan}
@@ -447,6 +449,9 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	}
 	if req.Symbol == "" || !req.Side.Valid() {
 		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
+	}
+	if req.Derivative() {
+		return venue.Order{}, invalid(op, "reduce-only and position side are for derivatives; this is a spot account")
 	}
 	switch req.Type {
 	case venue.Limit:

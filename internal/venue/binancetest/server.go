@@ -194,6 +194,7 @@ type Server struct {
 	byClientID  map[string]*order
 	trades      map[string][]*trade
 	futTrades   map[string][]*trade // USDⓈ-M futures fills by symbol
+	futures     *futuresBook        // USDⓈ-M futures orders and positions (futures_exchange.go)
 	nextOrderID int64
 	nextTradeID map[string]int64
 	nextExecID  int64 // executionReport "I", the execution id
@@ -522,6 +523,7 @@ func (s *Server) routes() http.Handler {
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
 	add("GET /sapi/v1/sub-account/list", route{weight: fixed(1), signed: true, handle: s.handleSubAccounts})
+	s.futuresRoutes(add)
 	mux.HandleFunc("GET /ws/{streams...}", s.streams.serveMarket)
 	mux.HandleFunc("GET /stream", s.streams.serveMarket)
 	mux.HandleFunc("GET /ws-api/v3", s.streams.serveAPI)
@@ -667,6 +669,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d.", until.UnixMilli())})
 		return
 	case FaultInsufficientFunds:
+		if rt.futures {
+			writeJSON(w, http.StatusBadRequest, apiError{-2019, "Margin is insufficient."})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, apiError{-2010, "Account has insufficient balance for requested action."})
 		return
 	case FaultFilterReject:

@@ -33,6 +33,7 @@ type wsConn struct {
 	combined bool
 	streams  map[string]bool // lower-case stream names
 	userSub  int             // -1 without a user data subscription
+	futUser  bool            // a USDⓈ-M listenKey stream (/ws/<listenKey>)
 }
 
 func newHub(s *Server) *hub { return &hub{s: s, conns: map[*wsConn]bool{}} }
@@ -139,6 +140,14 @@ func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
 	wc := h.add(c, cancel)
 	defer h.remove(wc)
 	wc.combined = combined
+	if key := futuresKeyOf(names); !combined && key != "" && h.s.isFuturesListenKey(key) {
+		h.mu.Lock()
+		wc.futUser = true
+		h.mu.Unlock()
+		ctx = c.CloseRead(ctx)
+		h.writeLoop(ctx, wc)
+		return
+	}
 	for _, n := range strings.Split(names, "/") {
 		if n != "" {
 			wc.streams[strings.ToLower(n)] = true
@@ -210,6 +219,26 @@ func (h *hub) pushUser(events ...[]byte) {
 		for _, ev := range events {
 			if ev != nil {
 				h.send(wc, []byte(fmt.Sprintf(`{"subscriptionId":%d,"event":%s}`, wc.userSub, ev)))
+			}
+		}
+	}
+}
+
+// pushFuturesUser sends USDⓈ-M user data events, bare (no envelope, as the
+// listenKey stream sends them), to every listenKey connection.
+func (h *hub) pushFuturesUser(events ...[]byte) {
+	if len(events) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		if !wc.futUser {
+			continue
+		}
+		for _, ev := range events {
+			if ev != nil {
+				h.send(wc, ev)
 			}
 		}
 	}
