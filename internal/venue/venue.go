@@ -135,8 +135,8 @@ type Symbol struct {
 	Kind        InstrumentKind // empty means spot
 	Base        string         // BTC
 	Quote       string         // USDT
-	TickSize    Decimal // price increment; zero means unrestricted
-	StepSize    Decimal // quantity increment; zero means unrestricted
+	TickSize    Decimal        // price increment; zero means unrestricted
+	StepSize    Decimal        // quantity increment; zero means unrestricted
 	MinQty      Decimal
 	MaxQty      Decimal // zero means unbounded
 	MinNotional Decimal // price × quantity must be at least this

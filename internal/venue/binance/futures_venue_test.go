@@ -40,8 +40,8 @@ func TestFuturesConformance(t *testing.T) {
 				}
 				fake.FailNext(op, binancetest.Fault(fl))
 			},
-			Fund:     fake.Fund,
-			Kind:     venue.KindLinearPerpetual,
+			Fund: fake.Fund,
+			Kind: venue.KindLinearPerpetual,
 		}
 	})
 }

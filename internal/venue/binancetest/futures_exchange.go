@@ -34,15 +34,15 @@ import (
 const DefaultFuturesLeverage = 20
 
 type futOrder struct {
-	id                            int64
-	clientID, symbol, side, typ   string
-	tif                           string
-	price, qty, executed, cum     venue.Decimal
-	avg                           venue.Decimal
-	status                        string
-	reduceOnly                    bool
-	created, updated              time.Time
-	margin                        venue.Decimal // initial margin locked while open
+	id                          int64
+	clientID, symbol, side, typ string
+	tif                         string
+	price, qty, executed, cum   venue.Decimal
+	avg                         venue.Decimal
+	status                      string
+	reduceOnly                  bool
+	created, updated            time.Time
+	margin                      venue.Decimal // initial margin locked while open
 }
 
 type futPosition struct {
