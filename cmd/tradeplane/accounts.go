@@ -28,6 +28,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Short: "Store an account; its API secret is encrypted at rest",
 		Example: `  tradeplane accounts add --name main --venue paper
   tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt
+  tradeplane accounts add --name perps --venue binance-futures --api-key K --api-secret-file secret.txt
   tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,7 +85,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	}
 	f := add.Flags()
 	f.StringVar(&name, "name", "", "account name (unique)")
-	f.StringVar(&venueName, "venue", "paper", "venue: paper, binance or bybit")
+	f.StringVar(&venueName, "venue", "paper", "venue: paper, binance (spot and wallets), binance-futures (USDⓈ-M perpetuals) or bybit")
 	f.StringVar(&baseURL, "base-url", "", "venue REST base URL (testnets, tests)")
 	f.StringVar(&apiKey, "api-key", "", "API key")
 	f.StringVar(&secretFile, "api-secret-file", "", "file holding the API secret (never pass a secret on the command line)")

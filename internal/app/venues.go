@@ -29,6 +29,12 @@ type VenueFactory struct {
 	// host, since Binance counts weight per IP; nil means the process-wide
 	// binanceBudgets.
 	Budgets *binance.Budgets
+	// FuturesLeverage and FuturesMarginType are the leverage and margin
+	// type a binance-futures account sets per symbol before it first
+	// trades the symbol (binance.FuturesOptions); a symbol without an entry
+	// keeps what the account has.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]venue.MarginMode
 }
 
 // binanceBudgets is the weight budget per Binance host of this process:
@@ -59,45 +65,69 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		}
 		return c, nil
 	case "binance":
-		secret, err := f.secret(a)
+		return f.binance(a)
+	case "binance-futures":
+		// The account's USDⓈ-M futures: the same keys and budgets as its
+		// spot side, its own order counts.
+		c, err := f.binance(a)
 		if err != nil {
 			return nil, err
 		}
-		cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
+		opt := binance.FuturesOptions{Leverage: f.FuturesLeverage, MarginType: f.FuturesMarginType}
 		if a.BaseURL != "" {
+			var cfg binance.Config
 			applyBaseURL(&cfg, a.BaseURL)
+			opt.WSBaseURL = cfg.WSBaseURL
 		}
-		budgets := f.Budgets
-		if budgets == nil {
-			budgets = binanceBudgets
-		}
-		if cfg.Budget, err = budgets.For(cfg.BaseURL); err != nil {
-			return nil, fmt.Errorf("account %q: %w", a.Name, err)
-		}
-		if cfg.FuturesBudget, err = budgets.ForFutures(cfg.FuturesBaseURL); err != nil {
-			return nil, fmt.Errorf("account %q: %w", a.Name, err)
-		}
-		if cfg.SapiBudget, err = budgets.ForSapi(cfg.BaseURL); err != nil {
-			return nil, fmt.Errorf("account %q: %w", a.Name, err)
-		}
-		if cfg.WSBudget, err = budgets.ForWS(cfg.WSBaseURL); err != nil {
-			return nil, fmt.Errorf("account %q: %w", a.Name, err)
-		}
-		if cfg.WSAPIBudget, err = budgets.ForWSAPI(cfg.WSAPIURL); err != nil {
-			return nil, fmt.Errorf("account %q: %w", a.Name, err)
-		}
-		if f.OnBan != nil {
-			acct := a
-			cfg.OnBan = func(p binance.Pause) { f.OnBan(acct, p) }
-		}
-		c, err := binance.New(cfg)
+		fut, err := c.Futures(opt)
 		if err != nil {
 			return nil, fmt.Errorf("account %q: %w", a.Name, err)
 		}
-		return c, nil
+		return fut, nil
 	default:
 		return nil, fmt.Errorf("account %q: unknown venue %q", a.Name, a.Venue)
 	}
+}
+
+// binance opens the Binance client of a (spot, and the futures side's
+// transport, keys and budgets).
+func (f VenueFactory) binance(a store.Account) (*binance.Client, error) {
+	secret, err := f.secret(a)
+	if err != nil {
+		return nil, err
+	}
+	cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
+	if a.BaseURL != "" {
+		applyBaseURL(&cfg, a.BaseURL)
+	}
+	budgets := f.Budgets
+	if budgets == nil {
+		budgets = binanceBudgets
+	}
+	if cfg.Budget, err = budgets.For(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	if cfg.FuturesBudget, err = budgets.ForFutures(cfg.FuturesBaseURL); err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	if cfg.SapiBudget, err = budgets.ForSapi(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	if cfg.WSBudget, err = budgets.ForWS(cfg.WSBaseURL); err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	if cfg.WSAPIBudget, err = budgets.ForWSAPI(cfg.WSAPIURL); err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	if f.OnBan != nil {
+		acct := a
+		cfg.OnBan = func(p binance.Pause) { f.OnBan(acct, p) }
+	}
+	c, err := binance.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	return c, nil
 }
 
 // secret opens the sealed API secret of a.

@@ -174,15 +174,15 @@ var JSONFields = AccountFields{Name: "name", Venue: "venue", BaseURL: "base_url"
 var FlagFields = AccountFields{Name: "--name", Venue: "--venue", BaseURL: "--base-url", APIKey: "--api-key", APISecret: "--api-secret-file", Tags: "--tag"}
 
 // CheckAccount is the one validation of a new account: a valid name, a
-// known venue (paper, binance or bybit), an http(s) base URL with a host and no
+// known venue (paper, binance, binance-futures or bybit), an http(s) base URL with a host and no
 // credentials in it, and for binance both an API key and a secret. Whether
 // the venue client can be opened with it is the caller's second check.
 func CheckAccount(a Account, f AccountFields) error {
 	if err := AccountName(f.Name, a.Name); err != nil {
 		return err
 	}
-	if a.Venue != "paper" && a.Venue != "binance" && a.Venue != "bybit" {
-		return bad(f.Venue, "%q: want paper, binance or bybit", clip(a.Venue))
+	if a.Venue != "paper" && a.Venue != "binance" && a.Venue != "binance-futures" && a.Venue != "bybit" {
+		return bad(f.Venue, "%q: want paper, binance, binance-futures or bybit", clip(a.Venue))
 	}
 	if a.BaseURL != "" {
 		if len(a.BaseURL) > MaxURLLen {
