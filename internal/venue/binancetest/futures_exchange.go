@@ -674,3 +674,36 @@ func futuresKeyOf(names string) string {
 	}
 	return names
 }
+
+// FuturesOrders lists every USDⓈ-M order the fake accepted, oldest first,
+// as the venue sees them (for tests that check a journal against it).
+func (s *Server) FuturesOrders() []venue.Order {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.futures == nil {
+		return nil
+	}
+	out := make([]venue.Order, 0, len(s.futures.orders))
+	for _, o := range s.futures.orders {
+		st := venue.StatusNew
+		switch o.status {
+		case "FILLED":
+			st = venue.StatusFilled
+		case "CANCELED":
+			st = venue.StatusCanceled
+		case "EXPIRED":
+			st = venue.StatusExpired
+		}
+		typ, side := venue.Limit, venue.Buy
+		if o.typ == "MARKET" {
+			typ = venue.Market
+		}
+		if o.side == "SELL" {
+			side = venue.Sell
+		}
+		out = append(out, venue.Order{ClientOrderID: o.clientID, VenueOrderID: strconv.FormatInt(o.id, 10), Symbol: o.symbol,
+			Side: side, Type: typ, Price: o.price, Quantity: o.qty, ExecutedQty: o.executed, QuoteQty: o.cum, Status: st,
+			Created: o.created, Updated: o.updated})
+	}
+	return out
+}
