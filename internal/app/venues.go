@@ -65,11 +65,11 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		}
 		return c, nil
 	case "binance":
-		return f.binance(a)
+		return f.binance(a, false)
 	case "binance-futures":
 		// The account's USDⓈ-M futures: the same keys and budgets as its
-		// spot side, its own order counts.
-		c, err := f.binance(a)
+		// spot side, its own order counts, the clock from the futures host.
+		c, err := f.binance(a, true)
 		if err != nil {
 			return nil, err
 		}
@@ -78,6 +78,9 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 			var cfg binance.Config
 			applyBaseURL(&cfg, a.BaseURL)
 			opt.WSBaseURL = cfg.WSBaseURL
+			if u, err := url.Parse(a.BaseURL); err == nil && u.Hostname() == "testnet.binancefuture.com" {
+				opt.WSBaseURL = "wss://fstream.binancefuture.com" // the futures testnet's stream host
+			}
 		}
 		fut, err := c.Futures(opt)
 		if err != nil {
@@ -90,13 +93,14 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 }
 
 // binance opens the Binance client of a (spot, and the futures side's
-// transport, keys and budgets).
-func (f VenueFactory) binance(a store.Account) (*binance.Client, error) {
+// transport, keys and budgets); futuresTime syncs its clock from the
+// futures host.
+func (f VenueFactory) binance(a store.Account, futuresTime bool) (*binance.Client, error) {
 	secret, err := f.secret(a)
 	if err != nil {
 		return nil, err
 	}
-	cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
+	cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret), SyncTimeFromFutures: futuresTime}
 	if a.BaseURL != "" {
 		applyBaseURL(&cfg, a.BaseURL)
 	}

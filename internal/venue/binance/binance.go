@@ -95,6 +95,11 @@ type Config struct {
 	// executed late; RecvWindow() tells the journal how long a sent order
 	// can still arrive.
 	RecvWindow time.Duration
+	// SyncTimeFromFutures measures the clock offset from the futures host
+	// (/fapi/v1/time) instead of the spot host (/api/v3/time): for a
+	// futures-only account, whose base URL (Binance's futures testnet, say)
+	// may serve no spot endpoint.
+	SyncTimeFromFutures bool
 	// OnBalanceChange is called from the user stream's goroutine with each
 	// balanceUpdate (deposit, withdrawal, transfer) and externalLockUpdate
 	// event. It must not block.
@@ -370,7 +375,13 @@ func (c *Client) SyncTime(ctx context.Context) error {
 	// The round trip is timed from when the request left, after any wait
 	// for budget, which would otherwise skew the offset by half the wait.
 	before := c.cfg.Clock.Now()
-	st, err := c.spot.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
+	var st int64
+	var err error
+	if c.cfg.SyncTimeFromFutures {
+		st, err = c.futures.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
+	} else {
+		st, err = c.spot.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
+	}
 	if err != nil {
 		return classify("sync time", false, err)
 	}

@@ -286,3 +286,27 @@ func TestFuturesOrderPassesTheSendGuard(t *testing.T) {
 		t.Errorf("recvWindow %s, want the default 5s", f.RecvWindow())
 	}
 }
+
+// TestFuturesClockFromTheFuturesHost: with SyncTimeFromFutures a client
+// measures its clock offset from /fapi/v1/time and never asks the spot
+// host, which a futures-only base URL may not serve.
+func TestFuturesClockFromTheFuturesHost(t *testing.T) {
+	t.Parallel()
+	d, _ := futuresDocs(t)
+	d.answer("GET /fapi/v1/time", 200, "time.json", nil)
+	c, err := binance.New(binance.Config{APIKey: "k", APISecret: "s", BaseURL: d.srv.URL, FuturesBaseURL: d.srv.URL, SyncTimeFromFutures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Futures(binance.FuturesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.OpenOrders(t.Context(), "BTCUSDT"); err != nil {
+		t.Fatal(err)
+	}
+	if d.count("GET /fapi/v1/time") != 1 || d.count("GET /api/v3/time") != 0 {
+		t.Errorf("time asked of the futures host %d times and of the spot host %d times, want 1 and 0",
+			d.count("GET /fapi/v1/time"), d.count("GET /api/v3/time"))
+	}
+}
