@@ -16,7 +16,7 @@ func init() {
 	for name, test := range map[string]string{
 		"futures_exchange_info.json":         "TestDocumentedFuturesResponses/exchangeInfo",
 		"futures_new_order.json":             "TestDocumentedFuturesResponses/new_order",
-		"futures_query_order.json":           "TestDocumentedFuturesResponses/query_order, open_orders",
+		"futures_query_order.json":           "TestDocumentedFuturesResponses/query_order, open_orders, all_orders",
 		"futures_cancel_order.json":          "TestDocumentedFuturesResponses/cancel_order",
 		"futures_position_risk_v2.json":      "TestDocumentedFuturesResponses/positionRisk",
 		"futures_income.json":                "TestDocumentedFuturesResponses/income",
@@ -52,6 +52,7 @@ func futuresDocs(t *testing.T) (*docsServer, *binance.Futures) {
 	d.answers["GET /fapi/v1/order"] = docsAnswer{200, "futures_query_order.json", nil, nil}
 	d.answers["DELETE /fapi/v1/order"] = docsAnswer{200, "futures_cancel_order.json", nil, nil}
 	d.answers["GET /fapi/v1/openOrders"] = docsAnswer{status: 200, body: []byte("[" + string(fixture(t, "futures_query_order.json")) + "]")}
+	d.answers["GET /fapi/v1/allOrders"] = docsAnswer{status: 200, body: []byte("[" + string(fixture(t, "futures_query_order.json")) + "]")}
 	d.answers["GET /fapi/v2/positionRisk"] = docsAnswer{200, "futures_position_risk_v2.json", nil, nil}
 	d.answers["GET /fapi/v1/income"] = docsAnswer{200, "futures_income.json", nil, nil}
 	d.answers["POST /fapi/v1/leverage"] = docsAnswer{200, "futures_leverage.json", nil, nil}
@@ -120,6 +121,12 @@ func TestDocumentedFuturesResponses(t *testing.T) {
 		os, err := f.OpenOrders(ctx, "BTCUSDT")
 		if err != nil || len(os) != 1 || os[0].ClientOrderID != "abc" {
 			t.Fatalf("open orders: got %+v, %v", os, err)
+		}
+	})
+	t.Run("all_orders", func(t *testing.T) {
+		os, err := f.OrderHistory(ctx, "BTCUSDT", ms(1579276756000), ms(1579276757000))
+		if err != nil || len(os) != 1 || os[0].VenueOrderID != "1917641" || os[0].ClientOrderID != "abc" {
+			t.Fatalf("order history: got %+v, %v", os, err)
 		}
 	})
 	t.Run("cancel_order", func(t *testing.T) {
@@ -308,5 +315,32 @@ func TestFuturesClockFromTheFuturesHost(t *testing.T) {
 	if d.count("GET /fapi/v1/time") != 1 || d.count("GET /api/v3/time") != 0 {
 		t.Errorf("time asked of the futures host %d times and of the spot host %d times, want 1 and 0",
 			d.count("GET /fapi/v1/time"), d.count("GET /api/v3/time"))
+	}
+}
+
+// TestFuturesOrderHistory: the journal's second source for an order with
+// an unknown outcome finds a futures order placed and one that timed out
+// after executing, and pages past 7-day windows.
+func TestFuturesOrderHistory(t *testing.T) {
+	t.Parallel()
+	fake, f, ctx := futuresSetup(t, binance.FuturesOptions{})
+	fake.SetPrice("BTCUSDT", dec("20000"))
+	fake.Fund(venue.WalletFutures, "USDT", dec("10000"))
+	if _, err := f.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "oh-1", Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Limit,
+		Quantity: dec("0.01"), Price: dec("19000"), TimeInForce: venue.GTC}); err != nil {
+		t.Fatal(err)
+	}
+	fake.FailNext(binancetest.OpPlace, binancetest.FaultTimeoutAfterExecution)
+	_, err := f.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "oh-2", Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Market,
+		Quantity: dec("0.01")})
+	if venue.ClassOf(err) != venue.ClassUnknown {
+		t.Fatalf("timed-out order: got %v, want unknown outcome", err)
+	}
+	os, err := f.OrderHistory(ctx, "BTCUSDT", time.Now().Add(-20*24*time.Hour), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(os) != 2 || os[0].ClientOrderID != "oh-1" || os[1].ClientOrderID != "oh-2" || os[1].Status != venue.StatusFilled {
+		t.Fatalf("order history: got %+v, want oh-1 then oh-2 (filled)", os)
 	}
 }

@@ -571,7 +571,10 @@ func (f *Futures) Positions(ctx context.Context) ([]venue.Position, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if f.settleAsset("") == "" && len(rs) > 0 {
+	f.mu.Lock()
+	known := f.symbols != nil
+	f.mu.Unlock()
+	if !known && len(rs) > 0 { // the settle assets come from exchangeInfo
 		if _, err := f.Symbols(ctx); err != nil {
 			return nil, err
 		}

@@ -71,7 +71,8 @@ func costOf(method, path string, q map[string][]string) cost {
 			return cost{weight: 2}
 		}
 		return cost{weight: 4}
-	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance", "GET /fapi/v2/positionRisk", "GET /fapi/v3/positionRisk":
+	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance", "GET /fapi/v2/positionRisk", "GET /fapi/v3/positionRisk",
+		"GET /fapi/v1/allOrders":
 		return cost{weight: 5}
 	case "GET /fapi/v1/multiAssetsMargin", "GET /fapi/v1/income":
 		return cost{weight: 30}

@@ -96,6 +96,7 @@ func (s *Server) futuresRoutes(add func(string, route)) {
 		}
 		return 1
 	}, futures: true, signed: true, op: OpOpenOrders, handle: s.handleFuturesOpenOrders})
+	add("GET /fapi/v1/allOrders", route{weight: fixed(5), futures: true, signed: true, op: OpOrderHistory, handle: s.handleFuturesAllOrders})
 	add("GET /fapi/v1/klines", route{weight: fixed(5), futures: true, handle: s.handleKlines})
 	add("GET /fapi/v2/positionRisk", route{weight: fixed(5), futures: true, signed: true, op: OpPositions, handle: s.handleFuturesPositionRisk})
 	add("GET /fapi/v1/income", route{weight: fixed(30), futures: true, signed: true, op: OpFunding, handle: s.handleFuturesIncome})
@@ -335,7 +336,7 @@ func (s *Server) futuresFillLocked(o *futOrder, price venue.Decimal, maker bool,
 		if closed.GreaterThan(pos.size.Abs()) {
 			closed = pos.size.Abs()
 		}
-		dir := venue.Decimal{}.Add(dec("1"))
+		dir := dec("1")
 		if pos.size.IsNeg() {
 			dir = dec("-1")
 		}
@@ -706,4 +707,51 @@ func (s *Server) FuturesOrders() []venue.Order {
 			Created: o.created, Updated: o.updated})
 	}
 	return out
+}
+
+// handleFuturesAllOrders is GET /fapi/v1/allOrders: symbol required;
+// orderId returns orders with an id >= it, else startTime/endTime
+// (inclusive, under 7 days apart; the last 7 days by default); limit 500 by
+// default, at most 1000; oldest first, each row shaped as Query Order.
+func (s *Server) handleFuturesAllOrders(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sym := q.Get("symbol")
+	if _, ok := s.symbols[sym]; !ok {
+		return e400(-1121, "Invalid symbol.")
+	}
+	limit := 500
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return e400(-1130, "Data sent for parameter 'limit' is not valid.")
+		}
+		limit = n
+	}
+	fromID, _ := strconv.ParseInt(q.Get("orderId"), 10, 64)
+	end := ms(s.now())
+	start := end - (7 * 24 * time.Hour).Milliseconds()
+	if v := q.Get("startTime"); v != "" {
+		start, _ = strconv.ParseInt(v, 10, 64)
+		if q.Get("endTime") == "" {
+			end = start + (7 * 24 * time.Hour).Milliseconds()
+		}
+	}
+	if v := q.Get("endTime"); v != "" {
+		end, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if end-start >= (7 * 24 * time.Hour).Milliseconds() {
+		return e400(-4166, "Search window is restricted to recent 7 days only.")
+	}
+	var rows [][]byte
+	for _, o := range s.fx().orders {
+		if o.symbol != sym || (fromID > 0 && o.id < fromID) || (fromID == 0 && (ms(o.created) < start || ms(o.created) > end)) {
+			continue
+		}
+		if len(rows) == limit {
+			break
+		}
+		rows = append(rows, futOrderJSON(Doc("futures_query_order.json"), o))
+	}
+	return 200, json.RawMessage(join(rows))
 }
