@@ -152,12 +152,35 @@ func testShort(t *testing.T, b *posBundle) {
 }
 
 func testClose(t *testing.T, b *posBundle) {
+	before := b.futuresUSDT(t)
 	b.trade(t, venue.Buy, "0.01")
 	b.h.SetPrice(btc, dec("20500"))
 	b.trade(t, venue.Sell, "0.01")
 	if p, ok := b.position(t); ok {
 		t.Errorf("after closing: still a position %+v", p)
 	}
+	// Realized: 0.01 × (20500 − 20000) = +5, less the fees of 405 USDT
+	// traded (at most 0.2%); no margin is left locked.
+	got := b.futuresUSDT(t).Sub(before)
+	if got.GreaterThan(dec("5")) || got.LessThan(dec("4.19")) {
+		t.Errorf("futures USDT after a long from 20000 closed at 20500: %s, want 5 less fees (4.19 to 5)", got)
+	}
+}
+
+// futuresUSDT is the futures wallet's USDT, free plus locked.
+func (b *posBundle) futuresUSDT(t *testing.T) venue.Decimal {
+	t.Helper()
+	bs, err := b.h.Venue.Balances(b.ctx)
+	if err != nil {
+		t.Fatalf("balances: %v", err)
+	}
+	var sum venue.Decimal
+	for _, x := range bs {
+		if x.Wallet == venue.WalletFutures && x.Asset == "USDT" {
+			sum = sum.Add(x.Free).Add(x.Locked)
+		}
+	}
+	return sum
 }
 
 func testFundingWindow(t *testing.T, b *posBundle) {
