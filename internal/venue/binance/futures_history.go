@@ -17,13 +17,17 @@ const futuresHistoryWindow = 7*24*time.Hour - time.Millisecond
 // OrderHistory lists the account's futures orders of one symbol created in
 // [from, to), oldest first, in every status (GET /fapi/v1/allOrders, weight
 // 5 a page), walking the range in slices under 7 days and each slice in
-// pages of 1000 by order id; a zero to means now. The journal asks it, as
+// pages of 1000 by order id; a zero to means now (a minute ahead of the
+// server's clock as we know it). The journal asks it, as
 // for spot, before it concludes that an order with an unknown outcome never
 // executed. Binance leaves out orders canceled or expired without a fill
 // more than 3 days ago.
 func (f *Futures) OrderHistory(ctx context.Context, symbol string, from, to time.Time) ([]venue.Order, error) {
 	if to.IsZero() {
-		to = time.Now()
+		// "Until now" must not miss an order made a moment ago (in this
+		// very millisecond, or while our estimate of the server's clock is
+		// a little behind).
+		to = f.c.lim.serverNow().Add(time.Minute)
 	}
 	op := fmt.Sprintf("futures order history %q", symbol)
 	var out []venue.Order
