@@ -25,6 +25,7 @@ func init() {
 		"futures_listen_key.json":            "TestFuturesUserEventsExactKeys (listenKey)",
 		"ws_futures_order_trade_update.json": "TestFuturesUserEventsExactKeys",
 		"ws_futures_account_update.json":     "TestFuturesUserEventsExactKeys",
+		"ws_futures_listen_key_expired.json": "TestFuturesUserStreamSurvivesAnExpiredListenKey",
 	} {
 		replayedBy[name] = test
 	}
@@ -342,5 +343,59 @@ func TestFuturesOrderHistory(t *testing.T) {
 	}
 	if len(os) != 2 || os[0].ClientOrderID != "oh-1" || os[1].ClientOrderID != "oh-2" || os[1].Status != venue.StatusFilled {
 		t.Fatalf("order history: got %+v, want oh-1 then oh-2 (filled)", os)
+	}
+}
+
+// TestFuturesUserStreamSurvivesAnExpiredListenKey: on listenKeyExpired
+// (the documented event) the adapter opens a new listenKey, reconnects,
+// says EventReconnected, and reports the fills that follow.
+func TestFuturesUserStreamSurvivesAnExpiredListenKey(t *testing.T) {
+	t.Parallel()
+	fake, f, ctx := futuresSetup(t, binance.FuturesOptions{})
+	fake.SetPrice("BTCUSDT", dec("20000"))
+	fake.Fund(venue.WalletFutures, "USDT", dec("10000"))
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := f.SubscribeUser(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(5 * time.Second)
+	for fake.FuturesUserStreams() == 0 {
+		select {
+		case <-timeout:
+			t.Fatal("the user stream never connected")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	fake.ExpireFuturesListenKey()
+	for reconnected := false; !reconnected; {
+		select {
+		case ev := <-events:
+			reconnected = ev.Kind == venue.EventReconnected
+		case <-timeout:
+			t.Fatal("no EventReconnected 5 s after the listenKey expired")
+		}
+	}
+	for fake.FuturesUserStreams() != 1 { // the new connection, registered at the fake
+		select {
+		case <-timeout:
+			t.Fatalf("%d listenKey connections after the reconnect, want 1", fake.FuturesUserStreams())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if _, err := f.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "lk-1", Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Market,
+		Quantity: dec("0.01")}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.Kind == venue.EventTrade && ev.Trade.ClientOrderID == "lk-1" {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no fill of lk-1 on the stream after the reconnect")
+		}
 	}
 }

@@ -755,3 +755,25 @@ func (s *Server) handleFuturesAllOrders(_ http.ResponseWriter, q url.Values) (in
 	}
 	return 200, json.RawMessage(join(rows))
 }
+
+// FuturesUserStreams counts the open listenKey connections.
+func (s *Server) FuturesUserStreams() int { return s.streams.futuresUserConns() }
+
+// ExpireFuturesListenKey ends the futures user data streams as Binance
+// does when a listenKey lapses: a listenKeyExpired event (the documented
+// example, its key and time edited) on every listenKey connection, which
+// is then closed.
+func (s *Server) ExpireFuturesListenKey() {
+	s.mu.Lock()
+	var key string
+	if s.futures != nil {
+		for k := range s.futures.listenKeys {
+			key = k
+			delete(s.futures.listenKeys, k)
+		}
+	}
+	ev := compact(mustEdit(Doc("ws_futures_listen_key_expired.json"), "E", jstr(i64(ms(s.now()))), "listenKey", jstr(key)))
+	s.mu.Unlock()
+	s.streams.pushFuturesUser(ev)
+	s.streams.closeFuturesUser()
+}

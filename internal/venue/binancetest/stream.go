@@ -72,6 +72,11 @@ func (h *hub) writeLoop(ctx context.Context, wc *wsConn) {
 			_ = wc.c.Close(websocket.StatusGoingAway, "closing")
 			return
 		case b := <-wc.out:
+			if b == nil { // closeAfter: everything queued before it is written
+				_ = wc.c.Close(websocket.StatusNormalClosure, "closing")
+				wc.cancel()
+				return
+			}
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := wc.c.Write(wctx, websocket.MessageText, b)
 			cancel()
@@ -220,6 +225,31 @@ func (h *hub) pushUser(events ...[]byte) {
 			if ev != nil {
 				h.send(wc, []byte(fmt.Sprintf(`{"subscriptionId":%d,"event":%s}`, wc.userSub, ev)))
 			}
+		}
+	}
+}
+
+// futuresUserConns counts the listenKey connections.
+func (h *hub) futuresUserConns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for wc := range h.conns {
+		if wc.futUser {
+			n++
+		}
+	}
+	return n
+}
+
+// closeFuturesUser closes every listenKey connection once what is queued
+// on it is written.
+func (h *hub) closeFuturesUser() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		if wc.futUser {
+			h.send(wc, nil)
 		}
 	}
 }
