@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -130,5 +131,38 @@ func TestBinanceFuturesSessionTrades(t *testing.T) {
 	}
 	if len(fills) != len(trades) {
 		t.Errorf("fills recorded %d, venue fills %d", len(fills), len(trades))
+	}
+
+	// The journal audit (order history and fills of the futures account)
+	// finds no difference, then exactly the order placed behind its back.
+	type audit struct {
+		Orders      int `json:"orders"`
+		Differences []struct {
+			ClientOrderID string `json:"client_order_id"`
+		} `json:"differences"`
+	}
+	from := url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+	auditNow := func() audit {
+		t.Helper()
+		var rep audit
+		to := url.QueryEscape(time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+		if code := n.do(t, "GET", "/api/v1/journal/audit?account=perps&from="+from+"&to="+to, nil, nil, &rep); code != 200 {
+			t.Fatalf("journal audit: status %d", code)
+		}
+		return rep
+	}
+	if rep := auditNow(); len(rep.Differences) != 0 || rep.Orders < 3 {
+		t.Errorf("audit after trading: %d orders, differences %+v; want at least 3 and none", rep.Orders, rep.Differences)
+	}
+	fut, err := reader.Futures(binance.FuturesOptions{WSBaseURL: fake.StreamURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fut.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "behind-the-back", Symbol: "BTCUSDT", Side: venue.Buy,
+		Type: venue.Market, Quantity: udecimal.MustParse("0.001")}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := auditNow(); len(rep.Differences) == 0 || rep.Differences[0].ClientOrderID != "behind-the-back" {
+		t.Errorf("audit after an order behind the journal's back: differences %+v, want it named", rep.Differences)
 	}
 }
