@@ -114,3 +114,48 @@ func TestBalancesAcrossBinanceFuturesAndBybit(t *testing.T) {
 			snap.Total.Value, snap.Total.Partial, snap.Total.UnpricedAssets, snap.Total.UnknownWallets)
 	}
 }
+
+// TestBalancesOneKeyTwoAccounts: a Binance key added as both a binance
+// and a binance-futures account counts its futures wallet once, in the
+// futures account, not in both.
+func TestBalancesOneKeyTwoAccounts(t *testing.T) {
+	t.Parallel()
+	d := udecimal.MustParse
+	bn := binancetest.Start(t, binancetest.Config{})
+	bn.SetPrice("BTCUSDT", d("30000"))
+	bn.SetPrice("ETHUSDT", d("2000"))
+	bn.Fund(venue.WalletSpot, "USDT", d("1000"))
+	bn.Fund(venue.WalletFutures, "USDT", d("500"))
+	dir := t.TempDir()
+	flags := []string{"--db", tempDB(t), "--master-key-file", filepath.Join(dir, "master.key")}
+	sf := filepath.Join(dir, "bn.secret")
+	if err := os.WriteFile(sf, []byte(bn.APISecret()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	balances := func() portfolio.Snapshot {
+		t.Helper()
+		out := cli(t, "", append(flags, "balances", "--json")...).want(t, 0)
+		var snap portfolio.Snapshot
+		if err := json.Unmarshal([]byte(out.stdout), &snap); err != nil {
+			t.Fatalf("balances --json: %v\n%s", err, out.stdout)
+		}
+		return snap
+	}
+	cli(t, "", append(flags, "accounts", "add", "--name", "spot", "--venue", "binance", "--base-url", bn.URL,
+		"--api-key", bn.APIKey(), "--api-secret-file", sf)...).want(t, 0)
+	if got := balances().Total.Value; !got.Equal(d("1500")) {
+		t.Errorf("the binance account alone: total %s, want 1500 (spot and its futures wallet)", got)
+	}
+	cli(t, "", append(flags, "accounts", "add", "--name", "perps", "--venue", "binance-futures", "--base-url", bn.URL,
+		"--api-key", bn.APIKey(), "--api-secret-file", sf)...).want(t, 0)
+	snap := balances()
+	if !snap.Total.Value.Equal(d("1500")) {
+		t.Errorf("one key as binance and binance-futures: total %s, want 1500 (the futures wallet once)", snap.Total.Value)
+	}
+	for _, g := range snap.ByVenue {
+		want := map[string]string{"binance": "1000", "binance-futures": "500"}[g.Key]
+		if want != "" && !g.Value.Equal(d(want)) {
+			t.Errorf("venue %s: %s, want %s", g.Key, g.Value, want)
+		}
+	}
+}

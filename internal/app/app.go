@@ -210,7 +210,11 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
+		FuturesKeyed: func(apiKey string) bool {
+			accts, err := a.db.Accounts(context.Background())
+			return err == nil && futuresKeys(accts)[apiKey]
+		}}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {

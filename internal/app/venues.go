@@ -32,6 +32,10 @@ type VenueFactory struct {
 	// has.
 	FuturesLeverage   map[string]int
 	FuturesMarginType map[string]venue.MarginMode
+	// FuturesKeyed tells whether a binance-futures account has apiKey: a
+	// binance account of that key then leaves the futures wallet, which the
+	// futures account reports, out of its balances. Nil counts it in both.
+	FuturesKeyed func(apiKey string) bool
 }
 
 // Open returns the venue of a, opened by its kind in the venue registry
@@ -63,6 +67,8 @@ func (f VenueFactory) shared(kind string) any {
 		return f.Paper
 	case kind == binance.Name && f.Budgets != nil:
 		return f.Budgets
+	case kind == binance.SharedFuturesKeys && f.FuturesKeyed != nil:
+		return f.FuturesKeyed
 	case kind == binance.FuturesName:
 		return &binance.FuturesSettings{Leverage: f.FuturesLeverage, MarginType: f.FuturesMarginType}
 	}
@@ -82,4 +88,15 @@ func (f VenueFactory) secret(a store.Account) ([]byte, error) {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
 	}
 	return secret, nil
+}
+
+// futuresKeys are the API keys of the binance-futures accounts among accts.
+func futuresKeys(accts []store.Account) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range accts {
+		if a.Venue == binance.FuturesName && a.APIKey != "" {
+			out[a.APIKey] = true
+		}
+	}
+	return out
 }

@@ -95,6 +95,11 @@ type Config struct {
 	// executed late; RecvWindow() tells the journal how long a sent order
 	// can still arrive.
 	RecvWindow time.Duration
+	// FuturesWalletElsewhere, when set and true at the time of a Balances
+	// call, leaves the USDⓈ-M futures wallet out of Balances: a
+	// binance-futures account of the same key reports it, and a desk must
+	// count it once.
+	FuturesWalletElsewhere func() bool
 	// SyncTimeFromFutures measures the clock offset from the futures host
 	// (/fapi/v1/time) instead of the spot host (/api/v3/time): for a
 	// futures-only account, whose base URL (Binance's futures testnet, say)
@@ -1027,9 +1032,12 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		add(venue.WalletFunding, b.Asset, parseDec(b.Free), parseDec(b.Locked).Add(parseDec(b.Freeze)), venue.Decimal{})
 	}
 
-	fut, err := c.FuturesBalances(ctx)
-	if err = optional(err); err != nil {
-		return nil, err
+	var fut []FuturesBalance
+	if c.cfg.FuturesWalletElsewhere == nil || !c.cfg.FuturesWalletElsewhere() {
+		fut, err = c.FuturesBalances(ctx)
+		if err = optional(err); err != nil {
+			return nil, err
+		}
 	}
 	for _, b := range fut {
 		free, locked := b.Wallet, venue.Decimal{}

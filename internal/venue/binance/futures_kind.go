@@ -17,6 +17,12 @@ func init() {
 		Credentials: true, Trades: true, Positions: true, Open: openFutures})
 }
 
+// SharedFuturesKeys is what env.Shared answers, for a binance account, with
+// a func(apiKey string) bool that tells whether a binance-futures account of
+// the same key exists: that account reports the USDⓈ-M futures wallet, so
+// the binance one leaves it out of its balances and a desk counts it once.
+const SharedFuturesKeys = "binance/futures-keys"
+
 // FuturesSettings is what a process shares with its binance-futures
 // accounts (env.Shared(FuturesName)): the leverage and margin type to set
 // per symbol before its first order.

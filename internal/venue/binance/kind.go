@@ -56,6 +56,10 @@ func openClient(env venue.Env, a venue.Account, futuresTime bool) (*Client, erro
 	if cfg.WSAPIBudget, err = budgets.ForWSAPI(cfg.WSAPIURL); err != nil {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
 	}
+	if keyed, ok := env.Value(SharedFuturesKeys).(func(apiKey string) bool); ok && keyed != nil && !futuresTime {
+		key := a.APIKey
+		cfg.FuturesWalletElsewhere = func() bool { return keyed(key) }
+	}
 	if env.Notify != nil {
 		name := a.Name
 		cfg.OnBan = func(p Pause) { env.Notify(name, p) }
