@@ -242,6 +242,9 @@ func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valu
 			return nil, nil, fmt.Errorf("backfill %q: klines of %s: %w", r.cfg.Account.Name, sym, err)
 		}
 		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
+		if err := r.keepKlines(ctx, sym, ks); err != nil {
+			return nil, nil, err
+		}
 		mk[sym] = ks
 	}
 	for _, q := range quotes {
@@ -258,6 +261,9 @@ func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valu
 			continue // no such market: the sum rows leave q out and are partial
 		}
 		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
+		if err := r.keepKlines(ctx, sym, ks); err != nil {
+			return nil, nil, err
+		}
 		mk[sym] = ks
 	}
 	pricer := pnl.NewKlinePrices(MarkInterval)
@@ -296,6 +302,20 @@ func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valu
 		pricer.Add(p.Asset, p.Quote, ks)
 	}
 	return mk, pricer, nil
+}
+
+// keepKlines stores the downloaded candles of sym, so a replay can stream
+// them (tradeplane replay --source db) without downloading them again.
+func (r *runner) keepKlines(ctx context.Context, sym string, ks []venue.Kline) error {
+	out := make([]store.Kline, len(ks))
+	for i, k := range ks {
+		out[i] = store.Kline{OpenTime: k.OpenTime, Open: k.Open, High: k.High, Low: k.Low, Close: k.Close, Volume: k.Volume}
+	}
+	key := store.KlineKey{Venue: r.cfg.Account.Venue, Symbol: sym, Interval: MarkInterval}
+	if err := r.cfg.DB.PutKlines(ctx, key, out); err != nil {
+		return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+	}
+	return nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -608,10 +608,13 @@ func orTime(t, def time.Time) time.Time {
 // (intent or unknown), oldest first. A session makes no new decision on the
 // symbol of such an order until the venue's answer about it is certain.
 func (db *DB) UnsettledOrders(ctx context.Context, sessionID string) ([]Order, error) {
-	return db.queryOrders(ctx, "list unsettled orders of session "+sessionID,
-		`SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
-		ORDER BY created_at, client_order_id`, sessionID)
+	return db.queryOrders(ctx, "list unsettled orders of session "+sessionID, unsettledOrdersQuery, sessionID)
 }
+
+// unsettledOrdersQuery repeats the WHERE of the partial index
+// orders_unsettled word for word, so the planners use it.
+const unsettledOrdersQuery = `SELECT ` + orderCols + ` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
+		ORDER BY created_at, client_order_id`
 
 // AllUnsettledOrders lists every order whose outcome is not known yet
 // (intent or unknown), oldest first, for the API and the dashboard.
