@@ -108,6 +108,7 @@ type Config struct {
 
 // App is a node.
 type App struct {
+	haircuts haircutCache // venues' own collateral haircuts (haircuts.go)
 	cfg      Config
 	log      *slog.Logger
 	clk      clock.Clock
@@ -210,7 +211,8 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account,
+		FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
 		FuturesKeyed: func(apiKey string) bool {
 			accts, err := a.db.Accounts(context.Background())
 			return err == nil && futuresKeys(accts)[apiKey]
@@ -466,6 +468,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
+	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {

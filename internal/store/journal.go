@@ -123,11 +123,13 @@ type JournalWrite struct {
 	NewOrder *Order
 	Update   *OrderUpdate
 	Fill     *Fill
+	Funding  *FundingPayment // a funding settlement, keyed like a fill
 	Events   []JournalEvent
 
 	// Set by WriteJournal.
-	OrderInserted bool
-	FillInserted  bool
+	OrderInserted   bool
+	FillInserted    bool
+	FundingInserted bool
 }
 
 // WriteJournal commits every write in ONE transaction (group commit) and
@@ -138,7 +140,7 @@ func (db *DB) WriteJournal(ctx context.Context, ws []*JournalWrite) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var evs []*JournalEvent
 		for _, w := range ws {
-			w.OrderInserted, w.FillInserted = false, false
+			w.OrderInserted, w.FillInserted, w.FundingInserted = false, false, false
 			appendEvents := true
 			if w.NewOrder != nil {
 				ok, err := db.insertOrder(ctx, tx, w.NewOrder)
@@ -154,6 +156,14 @@ func (db *DB) WriteJournal(ctx context.Context, ws []*JournalWrite) error {
 					return err
 				}
 				w.FillInserted = ok
+				appendEvents = appendEvents && ok
+			}
+			if w.Funding != nil {
+				ok, err := db.insertFunding(ctx, tx, w.Funding)
+				if err != nil {
+					return err
+				}
+				w.FundingInserted = ok
 				appendEvents = appendEvents && ok
 			}
 			if !appendEvents {
