@@ -82,6 +82,10 @@ type Config struct {
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
+	// FuturesLeverage and FuturesMarginType are set per symbol on every
+	// binance-futures account before it first trades the symbol.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]venue.MarginMode
 	// AuditEvery runs the journal audit of every account on a schedule
 	// (default hourly; negative: never) over the last AuditWindow (default
 	// 24 h), alerting on any difference with the venue.
@@ -108,6 +112,7 @@ type Config struct {
 
 // App is a node.
 type App struct {
+	haircuts haircutCache // venues' own collateral haircuts (haircuts.go)
 	cfg      Config
 	log      *slog.Logger
 	clk      clock.Clock
@@ -210,7 +215,12 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account,
+		FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
+		FuturesKeyed: func(apiKey string) bool {
+			accts, err := a.db.Accounts(context.Background())
+			return err == nil && futuresKeys(accts)[apiKey]
+		}}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {
@@ -462,6 +472,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
+	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {
@@ -518,7 +529,7 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 		return err
 	}
 	lag := time.Duration(0) // the venue's default
-	if v.Name() == "binance" && a.cfg.BinanceLag != 0 {
+	if (v.Name() == "binance" || v.Name() == "binance-futures") && a.cfg.BinanceLag != 0 {
 		lag = a.cfg.BinanceLag // negative: none
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{

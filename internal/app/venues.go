@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tradeplane/tradeplane/internal/secrets"
@@ -26,6 +27,20 @@ type VenueFactory struct {
 	// host, since Binance counts weight per IP; nil means the binance
 	// package's process-wide budgets.
 	Budgets *binance.Budgets
+	// Lookup finds a stored account by name: the master of a Binance
+	// sub-account without a key of its own, whose key reads the
+	// sub-account's balances. Nil: such a sub-account cannot be opened.
+	Lookup func(ctx context.Context, name string) (store.Account, error)
+	// FuturesLeverage and FuturesMarginType are the leverage and margin
+	// type every binance-futures account sets per symbol before it first
+	// trades the symbol; a symbol without an entry keeps what the account
+	// has.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]venue.MarginMode
+	// FuturesKeyed tells whether a binance-futures account has apiKey: a
+	// binance account of that key then leaves the futures wallet, which the
+	// futures account reports, out of its balances. Nil counts it in both.
+	FuturesKeyed func(apiKey string) bool
 }
 
 // Open returns the venue of a, opened by its kind in the venue registry
@@ -33,6 +48,9 @@ type VenueFactory struct {
 // credentials, this factory's paper exchange and Binance budgets as the
 // values the process shares, and Binance's pauses told to OnBan.
 func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
+	if a.Venue == binance.Name && a.SubAccountEmail != "" && a.APIKey == "" && len(a.APISecretEnc) == 0 {
+		return f.openSubAccount(a)
+	}
 	kind, err := venue.Lookup(a.Venue)
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
@@ -57,8 +75,23 @@ func (f VenueFactory) shared(kind string) any {
 		return f.Paper
 	case kind == binance.Name && f.Budgets != nil:
 		return f.Budgets
+	case kind == binance.SharedFuturesKeys && f.FuturesKeyed != nil:
+		return f.FuturesKeyed
+	case kind == binance.FuturesName:
+		return &binance.FuturesSettings{Leverage: f.FuturesLeverage, MarginType: f.FuturesMarginType}
 	}
 	return nil
+}
+
+// openSubAccount opens a Binance sub-account without a key of its own: a
+// view of it through its master's client (balances and market data; trading
+// refused, see binance.SubAccountView).
+func (f VenueFactory) openSubAccount(a store.Account) (venue.Venue, error) {
+	c, err := f.MasterClient(context.Background(), a.Master)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: sub-account %s: %w", a.Name, a.SubAccountEmail, err)
+	}
+	return binance.NewSubAccountView(c, a.SubAccountEmail), nil
 }
 
 // secret opens the sealed API secret of a.
@@ -74,4 +107,15 @@ func (f VenueFactory) secret(a store.Account) ([]byte, error) {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
 	}
 	return secret, nil
+}
+
+// futuresKeys are the API keys of the binance-futures accounts among accts.
+func futuresKeys(accts []store.Account) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range accts {
+		if a.Venue == binance.FuturesName && a.APIKey != "" {
+			out[a.APIKey] = true
+		}
+	}
+	return out
 }
