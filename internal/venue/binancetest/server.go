@@ -201,6 +201,7 @@ type Server struct {
 	sticky      []*StickyFault
 	skew        time.Duration
 	tradesLag   time.Duration // myTrades leaves out fills younger than this
+	pf          placeFaults   // placefaults.go
 
 	weightStart  time.Time
 	weightUsed   int
@@ -561,6 +562,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 	}
 	weight := rt.weight(q)
+	var planned Fault
+	var drop func()
+	if rt.op == OpPlace {
+		planned = s.planPlace(q) // may hold the request (placefaults.go)
+		s.mu.Lock()
+		at := s.now()
+		s.mu.Unlock()
+		aw := &arrivalWriter{ResponseWriter: w}
+		raw := w
+		w = aw
+		dropped := false
+		drop = func() { dropped = true; dropAnswer(raw) }
+		defer func() {
+			status := aw.status
+			if dropped {
+				status = 0
+			}
+			s.logArrival(q.Get("newClientOrderId"), at, status, aw.code)
+		}()
+	}
 
 	s.mu.Lock()
 	now := s.now()
@@ -633,6 +654,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	} else if rt.op != "" && len(s.sticky) > 0 {
 		fault = s.stickyLocked(rt.op, q)
 	}
+	if fault == "" {
+		fault = planned
+	}
 	s.mu.Unlock()
 
 	if rt.signed || rt.apiKey {
@@ -693,6 +717,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		rec := httptest.NewRecorder()
 		rt.handleTo(rec, q)
 		writeJSON(w, http.StatusServiceUnavailable, apiError{-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."})
+		return
+	case FaultDropAfterExecution:
+		rt.handleTo(httptest.NewRecorder(), q)
+		if drop != nil {
+			drop()
+			return
+		}
+		dropAnswer(w)
 		return
 	}
 	if rt.counted && rt.freeOnSuccess {
