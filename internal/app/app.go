@@ -205,7 +205,7 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, RecvWindow: cfg.RecvWindow}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {

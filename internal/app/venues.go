@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -29,6 +30,11 @@ type VenueFactory struct {
 	// host, since Binance counts weight per IP; nil means the process-wide
 	// binanceBudgets.
 	Budgets *binance.Budgets
+	// RecvWindow is the recvWindow the venue's signed order requests carry
+	// (0: the adapter's default, 5 s): the same value the journal's
+	// certainty rule assumes (Config.RecvWindow), or a request could still
+	// land after the journal concluded it never would.
+	RecvWindow time.Duration
 }
 
 // binanceBudgets is the weight budget per Binance host of this process:
@@ -49,7 +55,7 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg := bybit.Config{APIKey: a.APIKey, APISecret: string(secret)}
+		cfg := bybit.Config{APIKey: a.APIKey, APISecret: string(secret), RecvWindow: f.RecvWindow}
 		if a.BaseURL != "" {
 			applyBybitBaseURL(&cfg, a.BaseURL)
 		}
@@ -63,7 +69,7 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret)}
+		cfg := binance.Config{APIKey: a.APIKey, APISecret: string(secret), RecvWindow: f.RecvWindow}
 		if a.BaseURL != "" {
 			applyBaseURL(&cfg, a.BaseURL)
 		}
