@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/secrets"
@@ -68,6 +70,10 @@ import (
 var (
 	procHarnessRuns = flag.Int("harness.runs", 3, "randomized runs of TestProcFaultHarness (the normal test run does the default sample)")
 	procHarnessSeed = flag.Uint64("harness.seed", 1, "first seed of TestProcFaultHarness; run i uses seed+i")
+	// procHarnessLag overrides the nodes' Binance consistency lag: a lag
+	// shorter than the visibility delays (say 1ms) must make runs fail,
+	// which shows the harness can see the rule broken.
+	procHarnessLag = flag.Duration("harness.lag", harnessLag, "Binance consistency lag of the nodes in TestProcFaultHarness")
 )
 
 const (
@@ -99,7 +105,7 @@ func TestProcFaultHarness(t *testing.T) {
 // harnessRun counts what one run drew and saw.
 type harnessRun struct {
 	arrivals, orders, executed, fills int
-	hidden, drops, fiveXX             int
+	hidden, drops, fiveXX, silent     int
 	freezes, longFreezes, kills       int
 	refusedLate, resent, corrected    int
 }
@@ -121,6 +127,7 @@ func (s *harnessTotals) add(r harnessRun, ok bool) {
 	s.hidden += r.hidden
 	s.drops += r.drops
 	s.fiveXX += r.fiveXX
+	s.silent += r.silent
 	s.freezes += r.freezes
 	s.longFreezes += r.longFreezes
 	s.kills += r.kills
@@ -131,9 +138,9 @@ func (s *harnessTotals) add(r harnessRun, ok bool) {
 
 func (s harnessTotals) String() string {
 	return fmt.Sprintf("%d runs, %d failed; %d order requests, %d orders at the venue, %d executed, %d fills; faults: %d orders hidden, "+
-		"%d answers dropped after execution, %d 5xx after execution, %d freezes (%d past the lease TTL), %d SIGKILLs; "+
+		"%d answers dropped after execution, %d 5xx after execution (%d of them silent on the user stream), %d freezes (%d past the lease TTL), %d SIGKILLs; "+
 		"%d late requests refused, %d ids resent after a refusal, %d corrected events",
-		s.runs, s.failed, s.arrivals, s.orders, s.executed, s.fills, s.hidden, s.drops, s.fiveXX, s.freezes, s.longFreezes, s.kills,
+		s.runs, s.failed, s.arrivals, s.orders, s.executed, s.fills, s.hidden, s.drops, s.fiveXX, s.silent, s.freezes, s.longFreezes, s.kills,
 		s.refusedLate, s.resent, s.corrected)
 }
 
@@ -178,14 +185,15 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 		pDrop    = 0.05 + 0.10*rng.Float64()
 		p5xx     = 0.05 + 0.10*rng.Float64()
 		pFreeze  = 0.03 + 0.05*rng.Float64()
+		pSilent  = rng.Float64()
 		maxFreez = 1 + rng.IntN(2)
 		phase    = time.Duration(12+rng.IntN(7)) * time.Second
 		killAt   = time.Duration(2000+rng.IntN(int(phase/time.Millisecond)-5000)) * time.Millisecond
 		killNode = []string{"node-a", "node-b", "node-c"}[rng.IntN(3)]
 		downFor  = time.Duration(500+rng.IntN(3000)) * time.Millisecond
 	)
-	t.Logf("seed %d: %d DCA + %d grid sessions, %s of faults: drop %.2f, 5xx %.2f, freeze %.2f (at most %d), SIGKILL %s at %s for %s",
-		seed, nDCA, nGrid, phase, pDrop, p5xx, pFreeze, maxFreez, killNode, killAt, downFor)
+	t.Logf("seed %d: %d DCA + %d grid sessions, %s of faults: drop %.2f, 5xx %.2f (silent stream %.2f of them), freeze %.2f (at most %d), SIGKILL %s at %s for %s",
+		seed, nDCA, nGrid, phase, pDrop, p5xx, pSilent, pFreeze, maxFreez, killNode, killAt, downFor)
 
 	// The nodes.
 	dir := t.TempDir()
@@ -193,7 +201,7 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 	var waits []func()
 	for _, n := range []string{"node-a", "node-b", "node-c"} {
 		cc := childConfig{DBURL: dbURL, NodeID: n, MasterKey: hex.EncodeToString(key), LeaseTTL: harnessTTL,
-			ReconcileEvery: 2 * time.Second, UnknownEvery: time.Second, Lag: harnessLag, LogFile: filepath.Join(dir, n+".log")}
+			ReconcileEvery: 2 * time.Second, UnknownEvery: time.Second, Lag: *procHarnessLag, LogFile: filepath.Join(dir, n+".log")}
 		p, wait := spawnProc(t, cc)
 		nodes.set(n, p)
 		nodes.cc[n] = cc
@@ -272,6 +280,12 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 				mu.Unlock()
 			}()
 		}
+		if pf.After != "" && rng.Float64() < pSilent {
+			// The answer is lost and the user stream misses the order
+			// too: only the lookups, delayed, can tell.
+			pf.Silent = true
+			res.silent++
+		}
 		return pf
 	}
 	d.fake.SetPlacePlan(plan)
@@ -333,8 +347,8 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 		t.Fatal(err)
 	}
 	res.corrected = len(evs)
-	t.Logf("seed %d: %d order requests, %d orders at the venue (%d executed), %d fills; %d hidden, %d dropped, %d 5xx, %d freezes (%d long), %d kill; %d late refused, %d resent after a refusal, %d corrected",
-		seed, res.arrivals, res.orders, res.executed, res.fills, res.hidden, res.drops, res.fiveXX, res.freezes, res.longFreezes, res.kills,
+	t.Logf("seed %d: %d order requests, %d orders at the venue (%d executed), %d fills; %d hidden, %d dropped, %d 5xx (%d silent), %d freezes (%d long), %d kill; %d late refused, %d resent after a refusal, %d corrected",
+		seed, res.arrivals, res.orders, res.executed, res.fills, res.hidden, res.drops, res.fiveXX, res.silent, res.freezes, res.longFreezes, res.kills,
 		res.refusedLate, res.resent, res.corrected)
 	return res
 }
@@ -606,4 +620,60 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestProcHarnessChecksFail proves the harness's comparison can fail: an
+// order placed through the journal compares clean; one placed at the venue
+// behind the journal's back is reported, and so is its client order id
+// sent again after the venue filled it (Binance accepts an id again once
+// its order is closed, so only the arrival log shows it).
+func TestProcHarnessChecksFail(t *testing.T) {
+	ctx := context.Background()
+	d := newDesk(t, storetest.SQLiteURL(t), "checks")
+	key, _ := hex.DecodeString(d.keyHex)
+	box, err := secrets.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := app.VenueFactory{Box: box}.Open(d.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := journal.Open(d.db, journal.Options{Node: "test"})
+	defer j.Close()
+	x := journal.NewExecutor(j, v, d.acct.ID, journal.ExecutorOptions{})
+	buy := func(cid string) venue.OrderRequest {
+		return venue.OrderRequest{ClientOrderID: cid, Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Market, QuoteQuantity: udecimal.MustParse("20")}
+	}
+	if _, err := x.Place(ctx, journal.Intent{AccountID: d.acct.ID, Request: buy("journaled-1")}); err != nil {
+		t.Fatal(err)
+	}
+	var res harnessRun
+	if diffs := compareVenueJournal(t, d.db, d, &res); len(diffs) != 0 {
+		t.Fatalf("an order placed through the journal: differences %v", diffs)
+	}
+	if res.executed != 1 || res.fills != 1 || res.arrivals != 1 {
+		t.Fatalf("counts %+v, want 1 executed order, 1 fill, 1 arrival", res)
+	}
+
+	if _, err := v.PlaceOrder(ctx, buy("ghost-1")); err != nil {
+		t.Fatal(err)
+	}
+	diffs := compareVenueJournal(t, d.db, d, &res)
+	if len(diffs) != 1 || !strings.Contains(diffs[0], "ghost-1: at the venue (executed 0.00066") {
+		t.Fatalf("an order the journal never saw: differences %q, want the one", diffs)
+	}
+
+	if _, err := v.PlaceOrder(ctx, buy("journaled-1")); err != nil {
+		t.Fatal(err)
+	}
+	diffs = compareVenueJournal(t, d.db, d, &res)
+	var resent, executed bool
+	for _, df := range diffs {
+		resent = resent || strings.HasPrefix(df, "client order id journaled-1 sent again (arrival 2")
+		executed = executed || strings.HasPrefix(df, "journaled-1: venue executed 0.00132, journal has fills of 0.00066")
+	}
+	if !resent || !executed {
+		t.Fatalf("an id sent twice: differences %q, want its second arrival and its doubled execution", diffs)
+	}
 }

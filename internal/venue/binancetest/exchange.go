@@ -338,6 +338,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, q url.Values) (int, any) 
 	w.Header().Set("X-MBX-ORDER-COUNT-10S", strconv.Itoa(s.order10))
 	w.Header().Set("X-MBX-ORDER-COUNT-1D", strconv.Itoa(s.orderDayN))
 	status, v, events := s.newOrderLocked(q, now)
+	events = s.silenceLocked(q.Get("newClientOrderId"), events)
 	s.mu.Unlock()
 	s.streams.pushUser(events...)
 	return status, v

@@ -36,6 +36,11 @@ type PlaceFault struct {
 	// after acceptance, as Binance's eventually consistent views can; the
 	// new-order answer and the user stream report it at once.
 	Visibility time.Duration
+	// Silent leaves the order's events at placement (its NEW and, when it
+	// fills at once, TRADE executionReports and the balance update) out of
+	// the user stream, as when the stream was down at that moment: Binance
+	// does not replay missed events, so only the lookups can tell.
+	Silent bool
 }
 
 // PlacePlan decides the fault of each order request by its client order id;
@@ -64,8 +69,8 @@ type TradeFee struct {
 // placeFaults is the state of the knobs above.
 type placeFaults struct {
 	plan       PlacePlan
-	hiddenTill map[int64]time.Time // order id → end of its invisibility
-	pendingVis map[string]time.Duration
+	hiddenTill map[int64]time.Time   // order id → end of its invisibility
+	pending    map[string]PlaceFault // by client order id, until accepted or answered
 	arrivals   []Arrival
 }
 
@@ -111,17 +116,21 @@ func (s *Server) hiddenLocked(id int64) bool {
 
 // acceptedLocked is called for every order the fake creates.
 func (s *Server) acceptedLocked(o *order) {
-	d, ok := s.pf.pendingVis[o.clientID]
-	if !ok {
-		return
-	}
-	delete(s.pf.pendingVis, o.clientID)
-	if d > 0 {
+	if d := s.pf.pending[o.clientID].Visibility; d > 0 {
 		if s.pf.hiddenTill == nil {
 			s.pf.hiddenTill = map[int64]time.Time{}
 		}
 		s.pf.hiddenTill[o.id] = o.created.Add(d)
 	}
+}
+
+// silenceLocked returns the user stream events of a new order request
+// with client order id cid: none when its plan says Silent.
+func (s *Server) silenceLocked(cid string, events [][]byte) [][]byte {
+	if s.pf.pending[cid].Silent {
+		return nil
+	}
+	return events
 }
 
 // planPlace draws the fault of one order request, holds it if the plan
@@ -138,12 +147,12 @@ func (s *Server) planPlace(q url.Values) Fault {
 	if pf.Wait != nil {
 		<-pf.Wait
 	}
-	if pf.Visibility > 0 && cid != "" {
+	if (pf.Visibility > 0 || pf.Silent) && cid != "" {
 		s.mu.Lock()
-		if s.pf.pendingVis == nil {
-			s.pf.pendingVis = map[string]time.Duration{}
+		if s.pf.pending == nil {
+			s.pf.pending = map[string]PlaceFault{}
 		}
-		s.pf.pendingVis[cid] = pf.Visibility
+		s.pf.pending[cid] = PlaceFault{Visibility: pf.Visibility, Silent: pf.Silent}
 		s.mu.Unlock()
 	}
 	return pf.After
@@ -181,7 +190,7 @@ func (s *Server) logArrival(cid string, at time.Time, status, code int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := Arrival{ClientOrderID: cid, At: at, Status: status, Code: code}
-	delete(s.pf.pendingVis, cid)
+	delete(s.pf.pending, cid)
 	if o := s.byClientID[cid]; o != nil && !o.created.Before(at) && !s.pf.claimed(o.id) {
 		a.Accepted, a.OrderID = true, o.id
 	}
