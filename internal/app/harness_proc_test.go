@@ -51,10 +51,14 @@ import (
 //	    arrives after its recvWindow and is refused -1021);
 //	  - one node is SIGKILLed at a drawn moment and restarted.
 //
-// Time is scaled: visibility delays and Binance's consistency lag are both
-// divided by harnessScale (0-70 s becomes 0-3.5 s, the 90 s lag 4.5 s), so
-// the lag still exceeds every delay by the same proportion as in
-// production; the recvWindow (5 s) and the lease TTL (5 s) are not scaled.
+// Time is scaled: visibility delays, Binance's consistency lag and the
+// recvWindow are all divided by harnessScale (0-70 s becomes 0-3.5 s, the
+// 90 s lag 4.5 s, the 5 s recvWindow 250 ms), so they keep production's
+// proportions: the lag exceeds every delay, and most delays exceed the
+// recvWindow, so "not found once the recvWindow passed" is not proof. The
+// lease TTL (5 s) is not scaled: it stays what TestClusterFailover uses,
+// above the nodes' scheduling noise, and the recvWindow stays below its
+// safety margin (TTL/5).
 //
 // After the fault phase the faults stop, the market stops moving, every
 // session is paused and the nodes settle; then, for every client order id:
@@ -80,6 +84,7 @@ const (
 	harnessScale     = 20
 	harnessTTL       = 5 * time.Second
 	harnessLag       = 90 * time.Second / harnessScale
+	harnessRecv      = 5 * time.Second / harnessScale
 	harnessMaxHidden = 70 * time.Second / harnessScale
 )
 
@@ -201,7 +206,7 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 	var waits []func()
 	for _, n := range []string{"node-a", "node-b", "node-c"} {
 		cc := childConfig{DBURL: dbURL, NodeID: n, MasterKey: hex.EncodeToString(key), LeaseTTL: harnessTTL,
-			ReconcileEvery: 2 * time.Second, UnknownEvery: time.Second, Lag: *procHarnessLag, LogFile: filepath.Join(dir, n+".log")}
+			ReconcileEvery: 2 * time.Second, UnknownEvery: time.Second, Lag: *procHarnessLag, RecvWindow: harnessRecv, LogFile: filepath.Join(dir, n+".log")}
 		p, wait := spawnProc(t, cc)
 		nodes.set(n, p)
 		nodes.cc[n] = cc
@@ -257,9 +262,14 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 				break
 			}
 			p := nodes.get(l.NodeID)
-			hold := time.Duration(300+rng.IntN(3000)) * time.Millisecond // inside the recvWindow
-			if rng.IntN(2) == 0 {
-				hold = harnessTTL + time.Duration(1000+rng.IntN(4000))*time.Millisecond // past the TTL: a takeover
+			var hold time.Duration
+			switch rng.IntN(3) {
+			case 0: // the request still lands inside its recvWindow
+				hold = time.Duration(20+rng.IntN(int(harnessRecv/time.Millisecond)-100)) * time.Millisecond
+			case 1: // late, refused; the lease outlives the freeze
+				hold = time.Duration(500+rng.IntN(2500)) * time.Millisecond
+			default: // past the TTL: another node takes the session over
+				hold = harnessTTL + time.Duration(1000+rng.IntN(4000))*time.Millisecond
 				res.longFreezes++
 			}
 			res.freezes++

@@ -35,6 +35,7 @@ type childConfig struct {
 	// it asks again about unknown orders (0: the default).
 	Lag          time.Duration `json:"lag"`
 	UnknownEvery time.Duration `json:"unknown"`
+	RecvWindow   time.Duration `json:"recv_window"` // 0: the default, 5 s
 }
 
 func TestMain(m *testing.M) {
@@ -67,7 +68,7 @@ func runChild(raw string) int {
 	}
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", DBURL: cc.DBURL, NodeID: cc.NodeID, MasterKey: key, LeaseTTL: cc.LeaseTTL,
-		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true, UnknownEvery: cc.UnknownEvery,
+		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true, UnknownEvery: cc.UnknownEvery, RecvWindow: cc.RecvWindow,
 		// The nodes trade on the loopback fake Binance, which shows an
 		// order in its lookup and history as soon as it accepts it unless
 		// a test delays it (harness_proc_test.go): its consistency lag is
