@@ -713,11 +713,23 @@ func (x *Executor) neverExecuted(ctx context.Context, in Intent, o store.Order, 
 	x.m.settled(store.OrderFailed)
 	x.m.outcome(in.SessionID, OutcomeFailed, from)
 	x.forgetUnknown(id)
+	x.recheckVerdict(ctx, in, id)
 	x.raise(ctx, alert.Warning, in, "order %q: outcome was unknown; %s: failed", id, ab.reason)
 	if lastErr == nil {
 		lastErr = venue.ErrOrderNotFound
 	}
 	return &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: string(venue.ClassNotFound), Err: lastErr}
+}
+
+// recheckVerdict checks a verdict just written from a row read before
+// (failed, or assumed canceled) against the fills stored meanwhile: a fill
+// the user stream recorded after the certainty rule looked at the fills
+// and before the verdict was written found the row still open, so nothing
+// corrected it then. CorrectLate does now, and says so.
+func (x *Executor) recheckVerdict(ctx context.Context, in Intent, id string) {
+	if err := x.CorrectLate(ctx, id, "a fill recorded while the order was judged absent"); err != nil {
+		x.raise(ctx, alert.Warning, in, "order %q: checking its verdict against its fills: %v", id, err)
+	}
 }
 
 // Cancel cancels the order named by in.Request.ClientOrderID (and Symbol).
