@@ -41,14 +41,16 @@ import (
 //	  - every accepted order is invisible to the order lookup, order history,
 //	    open orders, cancels and trade history for 0-70 s scaled (see below);
 //	  - the answer is dropped after execution (connection closed), or a 503
-//	    -1007 is answered after execution;
+//	    -1007 is answered after execution; a share of those (drawn per run)
+//	    is silent on the user stream too, so only the delayed lookups can
+//	    tell the node what happened;
 //	  - the request is held at the venue while the node that sent it is
 //	    SIGSTOPped, then SIGCONTed and the request let through: the venue
-//	    sees a request stamped after the node's lease check that arrives
-//	    late, as from a node frozen between its lease check and the send.
-//	    The freeze is short (the request still inside its recvWindow) or
-//	    past the lease TTL (another node takes the session over; the request
-//	    arrives after its recvWindow and is refused -1021);
+//	    sees a request stamped after the node's last lease check arrive
+//	    late, as from a node frozen between that check and the send. The
+//	    freeze ends inside the request's recvWindow (it executes), after it
+//	    (refused -1021, the lease still held) or past the lease TTL (another
+//	    node takes the session over; refused -1021);
 //	  - one node is SIGKILLed at a drawn moment and restarted.
 //
 // Time is scaled: visibility delays, Binance's consistency lag and the
