@@ -91,7 +91,7 @@ one quote asset (otherwise it is null: USDT and BTC are never added).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "trades", "", "trade file (canonical CSV or Binance export)")
+	f.StringVar(&file, "trades", "", "trade file (canonical CSV, Binance or Bybit export)")
 	f.StringVar(&method, "method", "avg", "avg (average cost) or fifo")
 	f.StringArrayVar(&marks, "mark", nil, "mark price SYMBOL=PRICE (repeatable)")
 	f.StringArrayVar(&feePrices, "fee-price", nil, "price of a fee asset in the quote: ASSET=PRICE or ASSET/QUOTE=PRICE (repeatable)")
@@ -204,8 +204,8 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			if err != nil {
 				return usagef("no account named %q (see 'tradeplane accounts list')", account)
 			}
-			if acct.Venue == "paper" {
-				return usagef("account %q is a paper account: its exchange lives in the server; run the backfill there with --server", account)
+			if inProcessVenue(acct.Venue) {
+				return usagef("account %q is a %s account: its exchange lives in the server; run the backfill there with --server", account, acct.Venue)
 			}
 			v, err := offlineFactory(g).Open(acct)
 			if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // The adapters translate between the services and the server's consumed
@@ -492,12 +493,14 @@ func runView(r tradeall.Run) server.TradeAllRun {
 
 type collateralAdapter struct{ a *App }
 
+// Ratios are the effective ratios with the venues' own (Binance
+// Multi-Assets mode haircuts) next to them, differences flagged.
 func (c collateralAdapter) Ratios(ctx context.Context, account string) ([]portfolio.RatioView, error) {
 	key, err := c.a.accountKey(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	return c.a.pf.Ratios(key)
+	return c.a.pf.RatiosWithVenues(key, c.a.venueHaircuts(ctx))
 }
 
 func (c collateralAdapter) SetRatio(ctx context.Context, actor, account, asset, ratio string) (portfolio.CollateralVersion, error) {
@@ -534,7 +537,8 @@ type accountsAdapter struct{ a *App }
 func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
 	// The fields were checked by the API (fieldcheck.CheckAccount, the one
 	// validation the CLI runs too) before they reach here.
-	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
+	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags,
+		Master: na.Master, SubAccountEmail: na.SubAccountEmail}
 	if na.APISecret != "" {
 		if c.a.factory.Box == nil {
 			return store.Account{}, &server.Error{Kind: server.ErrUnavailable, Message: "no master key configured to encrypt credentials"}
@@ -545,7 +549,13 @@ func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount
 		}
 		acct.APISecretEnc = sealed
 	}
-	// An account that cannot be opened is refused, not stored.
+	// An account that cannot be opened is refused, not stored; so is a
+	// sub-account its master does not list.
+	if acct.SubAccountEmail != "" {
+		if err := c.a.factory.CheckSubAccount(ctx, *acct); err != nil {
+			return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: sub-account %v", na.Name, err)}
+		}
+	}
 	if _, err := c.a.factory.Open(*acct); err != nil {
 		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q cannot be opened on venue %s: %v", na.Name, na.Venue, err)}
 	}
@@ -634,39 +644,59 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	rep := server.PnLReport{Scope: q.Scope, Interval: q.Interval, From: q.From, To: q.To,
 		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
 	scope := scopeKey(q.Scope)
-	var points []pnl.Point
-	// The demo's replayed history (source "history") counts as live for the
-	// averages: it is what the desk's sessions would have done.
-	for _, source := range []string{HistorySource, "live", "backfill"} {
-		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
-		if err != nil {
-			return rep, err
-		}
-		for _, s := range snaps {
-			rep.Equity = append(rep.Equity, server.EquityPoint{At: s.At, Equity: s.Equity, Source: source})
-		}
-		if source == "backfill" && len(snaps) > 0 {
-			rep.Backfills = append(rep.Backfills, server.TimeRange{From: snaps[0].At, To: snaps[len(snaps)-1].At})
-		}
-		if source != "backfill" || len(points) == 0 {
-			for _, s := range snaps {
-				points = append(points, pnl.Point{Time: s.At, Value: s.Equity})
-			}
-		}
+	// The series streams from the store: equity thinned as it goes
+	// (q.MaxEquityPoints), averages summed as it goes, so a report over
+	// the largest range holds its answer, never its 240,000 rows. The
+	// demo's replayed history (source "history") counts as live for the
+	// averages: it is what the desk's sessions would have done; backfilled
+	// snapshots count only when the range has neither.
+	maxPts := q.MaxEquityPoints
+	if maxPts <= 0 {
+		maxPts = -1 // every point
 	}
-	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
-	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
-	if len(points) > 0 {
-		means, err := pnl.IntervalMeansContext(ctx, points, interval, q.From, q.To)
-		if err != nil && ctx.Err() != nil {
-			return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	thin := server.NewEquityThinner(q.From, q.To, maxPts)
+	liveMeans, err := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	if err != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	bfMeans, _ := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	var livePts int
+	var bfFirst, bfLast time.Time
+	err = p.a.db.EachEquitySample(ctx, scope, []string{HistorySource, "live", "backfill"}, q.From, q.To, func(s store.EquitySample) error {
+		thin.Add(server.EquityPoint{At: s.At, Equity: s.Equity, Source: s.Source})
+		pt := pnl.Point{Time: s.At, Value: s.Equity}
+		if s.Source != "backfill" {
+			livePts++
+			return liveMeans.Add(pt)
 		}
-		if err == nil {
-			for _, m := range means {
-				if m.Covered > 0 {
-					rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
-						Backfilled: inRanges(m.Start, rep.Backfills)})
-				}
+		if bfFirst.IsZero() {
+			bfFirst = s.At
+		}
+		bfLast = s.At
+		return bfMeans.Add(pt)
+	})
+	if err != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	if pts := thin.Points(); pts != nil {
+		rep.Equity = pts
+	}
+	if !bfFirst.IsZero() {
+		rep.Backfills = append(rep.Backfills, server.TimeRange{From: bfFirst, To: bfLast})
+	}
+	series := liveMeans
+	if livePts == 0 {
+		series = bfMeans
+	}
+	means, err := series.Means()
+	if err != nil && ctx.Err() != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	if err == nil {
+		for _, m := range means {
+			if m.Covered > 0 {
+				rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
+					Backfilled: inRanges(m.Start, rep.Backfills)})
 			}
 		}
 	}
@@ -735,6 +765,15 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	acct, err := s.a.db.Account(ctx, spec.Account)
 	if err != nil {
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: no such account", spec.Account)}
+	}
+	if k, err := venue.Lookup(acct.Venue); err == nil && !k.Trades {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
+			Message: fmt.Sprintf("account %q is on venue %s, which this build reads but does not trade on: a session needs a trading venue", acct.Name, acct.Venue)}
+	}
+	if acct.SubAccountEmail != "" && acct.APIKey == "" {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
+			Message: fmt.Sprintf("account %q is sub-account %s of %q without an API key of its own: its balances are read through the master, "+
+				"but trading needs the sub-account's own key (add it again with --api-key and --api-secret-file)", acct.Name, acct.SubAccountEmail, acct.Master)}
 	}
 	if err := s.checkSymbols(ctx, acct, spec.Symbols); err != nil {
 		return server.SessionView{}, err

@@ -43,6 +43,7 @@ import (
 	_ "github.com/tradeplane/tradeplane/internal/strategy/builtin" // registers dca, grid, rebalance, twap
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 	"github.com/tradeplane/tradeplane/internal/venue"
+	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // registers binance, bybit, paper
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
@@ -81,6 +82,10 @@ type Config struct {
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
+	// FuturesLeverage and FuturesMarginType are set per symbol on every
+	// binance-futures account before it first trades the symbol.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]venue.MarginMode
 	// AuditEvery runs the journal audit of every account on a schedule
 	// (default hourly; negative: never) over the last AuditWindow (default
 	// 24 h), alerting on any difference with the venue.
@@ -103,6 +108,7 @@ type Config struct {
 
 // App is a node.
 type App struct {
+	haircuts haircutCache // venues' own collateral haircuts (haircuts.go)
 	cfg      Config
 	log      *slog.Logger
 	clk      clock.Clock
@@ -205,7 +211,12 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, RecvWindow: cfg.RecvWindow}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account,
+		FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
+		FuturesKeyed: func(apiKey string) bool {
+			accts, err := a.db.Accounts(context.Background())
+			return err == nil && futuresKeys(accts)[apiKey]
+		}, RecvWindow: cfg.RecvWindow}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {
@@ -457,6 +468,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
+	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {
@@ -513,7 +525,7 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 		return err
 	}
 	lag := time.Duration(0) // the venue's default
-	if v.Name() == "binance" && a.cfg.BinanceLag != 0 {
+	if (v.Name() == "binance" || v.Name() == "binance-futures") && a.cfg.BinanceLag != 0 {
 		lag = a.cfg.BinanceLag // negative: none
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{

@@ -95,6 +95,9 @@ func PersistCollateral(ctx context.Context, db *store.DB, v portfolio.Collateral
 // recorded ones, plus the venue's last 1-minute close for held assets where
 // the venue can be asked. Failed reads mark wallets unknown: never zero.
 func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portfolio.Portfolio, error) {
+	if f.Lookup == nil {
+		f.Lookup = db.Account // sub-accounts read through their masters
+	}
 	p, err := portfolio.New(portfolio.Config{StaleAfter: 24 * time.Hour})
 	if err != nil {
 		return nil, err
@@ -105,6 +108,10 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 	accts, err := db.Accounts(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if f.FuturesKeyed == nil {
+		keys := futuresKeys(accts)
+		f.FuturesKeyed = func(apiKey string) bool { return keys[apiKey] }
 	}
 	stored, err := db.Balances(ctx, 0)
 	if err != nil {
@@ -117,10 +124,11 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 	now := time.Now().UTC()
 	for _, a := range accts {
 		key := livefeed.AccountKey(a)
-		if err := p.UpsertAccount(portfolio.Account{ID: key, Name: a.Name, Venue: a.Venue, Tags: a.Tags}); err != nil {
+		if err := p.UpsertAccount(portfolio.Account{ID: key, Name: a.Name, Venue: a.Venue, Tags: a.Tags, Master: a.Master}); err != nil {
 			return nil, err
 		}
-		if a.Venue == "paper" {
+		if k, err := venue.Lookup(a.Venue); err == nil && k.InProcess {
+			// Its exchange lives in the server: the balances it stored.
 			var bals []venue.Balance
 			for _, b := range stored {
 				if b.AccountID == a.ID {

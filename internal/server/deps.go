@@ -318,6 +318,10 @@ type PnLQuery struct {
 	Scope    string
 	Interval string
 	From, To time.Time
+	// MaxEquityPoints, when positive, asks for the equity series thinned
+	// as EquityThinner does (the API's and charts' reports ask for
+	// MaxPnLEquityPoints); 0 is every point.
+	MaxEquityPoints int
 }
 
 // EquityPoint is one equity sample; Source is "live" or "backfill".
@@ -373,6 +377,10 @@ type NewAccount struct {
 	APIKey    string   `json:"api_key,omitempty"`
 	APISecret string   `json:"api_secret,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
+	// A Binance sub-account: the master account's name and the
+	// sub-account's email; without a key it is read through the master.
+	Master          string `json:"master,omitempty"`
+	SubAccountEmail string `json:"sub_account_email,omitempty"`
 }
 
 // Accounts adds and removes accounts (admin). Listing reads the store.

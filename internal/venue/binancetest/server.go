@@ -190,10 +190,13 @@ type Server struct {
 	marginOpen  bool
 	multiAssets bool // USDⓈ-M futures Multi-Assets mode
 	subAccounts []SubAccount
+	subWallets  map[string]map[venue.Wallet]map[string]*holding // sub-account balances by email (subaccount.go)
+	haircuts    map[string]assetIndex                           // Multi-Assets mode asset index by asset (collateral.go)
 	orders      []*order
 	byClientID  map[string]*order
 	trades      map[string][]*trade
 	futTrades   map[string][]*trade // USDⓈ-M futures fills by symbol
+	futures     *futuresBook        // USDⓈ-M futures orders and positions (futures_exchange.go)
 	nextOrderID int64
 	nextTradeID map[string]int64
 	nextExecID  int64 // executionReport "I", the execution id
@@ -518,11 +521,20 @@ func (s *Server) routes() http.Handler {
 	add("POST /sapi/v1/asset/get-funding-asset", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleFunding})
 	add("GET /fapi/v2/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
 	add("GET /fapi/v3/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v1/assetIndex", route{weight: func(q url.Values) int {
+		if q.Get("symbol") != "" {
+			return 1
+		}
+		return 10
+	}, futures: true, handle: s.handleAssetIndex})
 	add("GET /fapi/v1/multiAssetsMargin", route{weight: fixed(30), futures: true, signed: true, op: OpBalances, handle: s.handleMultiAssetsMargin})
 	add("GET /fapi/v1/userTrades", route{weight: fixed(5), futures: true, signed: true, op: OpFuturesTrades, handle: s.handleFuturesTrades})
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
 	add("GET /sapi/v1/sub-account/list", route{weight: fixed(1), signed: true, handle: s.handleSubAccounts})
+	add("GET /sapi/v3/sub-account/assets", route{weight: fixed(60), signed: true, op: OpBalances, handle: s.handleSubAccountAssets})
+	add("GET /sapi/v2/sub-account/futures/account", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleSubAccountFutures})
+	s.futuresRoutes(add)
 	mux.HandleFunc("GET /ws/{streams...}", s.streams.serveMarket)
 	mux.HandleFunc("GET /stream", s.streams.serveMarket)
 	mux.HandleFunc("GET /ws-api/v3", s.streams.serveAPI)
@@ -564,7 +576,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	weight := rt.weight(q)
 	var planned Fault
 	var drop func()
-	if rt.op == OpPlace {
+	if rt.op == OpPlace && !rt.futures { // spot orders only: placefaults.go
 		planned = s.planPlace(q) // may hold the request (placefaults.go)
 		s.mu.Lock()
 		at := s.now()
@@ -572,14 +584,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		aw := &arrivalWriter{ResponseWriter: w}
 		raw := w
 		w = aw
-		dropped := false
-		drop = func() { dropped = true; dropAnswer(raw) }
+		cid, dropped := q.Get("newClientOrderId"), false
+		drop = func() {
+			// Logged before the connection closes: the client may ask
+			// for the arrivals as soon as it sees the EOF.
+			dropped = true
+			s.logArrival(cid, at, 0, 0)
+			dropAnswer(raw)
+		}
 		defer func() {
-			status := aw.status
-			if dropped {
-				status = 0
+			if !dropped {
+				s.logArrival(cid, at, aw.status, aw.code)
 			}
-			s.logArrival(q.Get("newClientOrderId"), at, status, aw.code)
 		}()
 	}
 
@@ -691,6 +707,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d.", until.UnixMilli())})
 		return
 	case FaultInsufficientFunds:
+		if rt.futures {
+			writeJSON(w, http.StatusBadRequest, apiError{-2019, "Margin is insufficient."})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, apiError{-2010, "Account has insufficient balance for requested action."})
 		return
 	case FaultFilterReject:
