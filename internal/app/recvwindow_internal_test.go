@@ -28,7 +28,7 @@ func TestRecvWindowReachesTheVenue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.db.Close() })
+	t.Cleanup(func() { a.alerts.Close(); a.db.Close() }) // the node never ran: stop what New started
 	fake := binancetest.Start(t, binancetest.Config{})
 	fake.SetPrice("BTCUSDT", udecimal.MustParse("30000"))
 	fake.Fund(venue.WalletSpot, "USDT", udecimal.MustParse("1000"))
