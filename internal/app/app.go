@@ -81,6 +81,11 @@ type Config struct {
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
+	// ConsistencyLag sets that lag per venue name ("bybit": fakes that show
+	// an order at once set it negative, as tests do with BinanceLag); a
+	// venue not named keeps journal.DefaultConsistencyLag. BinanceLag, when
+	// set, wins for "binance".
+	ConsistencyLag map[string]time.Duration
 	// AuditEvery runs the journal audit of every account on a schedule
 	// (default hourly; negative: never) over the last AuditWindow (default
 	// 24 h), alerting on any difference with the venue.
@@ -512,9 +517,9 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 	if err != nil {
 		return err
 	}
-	lag := time.Duration(0) // the venue's default
+	lag := a.cfg.ConsistencyLag[v.Name()] // 0: the venue's default; negative: none
 	if v.Name() == "binance" && a.cfg.BinanceLag != 0 {
-		lag = a.cfg.BinanceLag // negative: none
+		lag = a.cfg.BinanceLag
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
 		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
