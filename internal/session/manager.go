@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
@@ -1135,16 +1136,13 @@ func (m *Manager) alert(ctx context.Context, a Alert) {
 
 // backoff is the wait before the (n+1)-th restart in the window.
 func (m *Manager) backoff(p RestartPolicy, n int) time.Duration {
-	d := time.Duration(p.BackoffInitial)
-	for i := 0; i < n && d < time.Duration(p.BackoffMax); i++ {
-		d *= 2
-	}
-	d = min(d, time.Duration(p.BackoffMax))
-	if p.Jitter > 0 {
-		m.rndMu.Lock()
-		f := 1 + p.Jitter*(2*m.rnd.Float64()-1)
-		m.rndMu.Unlock()
-		d = time.Duration(float64(d) * f)
-	}
-	return d
+	return backoff.Policy{Initial: time.Duration(p.BackoffInitial), Max: time.Duration(p.BackoffMax),
+		Jitter: p.Jitter, Rand: m.draw}.Delay(n)
+}
+
+// draw is the seeded source's next value in [0, 1).
+func (m *Manager) draw() float64 {
+	m.rndMu.Lock()
+	defer m.rndMu.Unlock()
+	return m.rnd.Float64()
 }
