@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/quagmt/udecimal"
@@ -748,19 +747,16 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 		name = spec.Strategy + "-" + strings.Join(spec.Symbols, "-")
 	}
 	alloc := session.Allocation{Kind: kind, Amount: spec.Allocation}
-	// The check and the insert are one step, so two creates at once cannot
-	// both take the account's last share (within this process).
-	allocMu.Lock()
-	warning, err := s.a.checkAllocations(ctx, acct, "new session "+name, alloc)
-	if err != nil {
-		allocMu.Unlock()
-		return server.SessionView{}, err
-	}
-	se, err := s.a.sessions.Create(ctx, session.Spec{
+	// The allocation rule runs in the insert's transaction, the account
+	// locked on every node (session.Manager.CreateChecked).
+	se, warning, err := s.a.sessions.CreateChecked(ctx, session.Spec{
 		Name: name, Strategy: spec.Strategy, AccountID: acct.ID, Symbols: spec.Symbols, Params: spec.Params,
 		Allocation: alloc, Tags: spec.Tags,
 	}, actor)
-	allocMu.Unlock()
+	var invalid *portfolio.ValidationError
+	if errors.As(err, &invalid) {
+		return server.SessionView{}, err // the allocation rule's refusal: 400
+	}
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)
 	}
@@ -804,38 +800,20 @@ func (s sessionsAdapter) checkSymbols(ctx context.Context, acct store.Account, s
 	return nil
 }
 
-// allocMu serializes the allocation check with the session insert.
-var allocMu sync.Mutex
-
-// checkAllocations applies the allocation rule to an account's sessions
-// plus one more allocation (a new session's): share allocations over 100% of
-// the account's collateral value are a *portfolio.ValidationError naming
-// the account and the total (API 400, CLI exit 2); fixed amounts over its
-// current collateral value only give a warning, since prices move. Every
-// session of the account counts, stopped ones too: they keep their
-// allocation and may start again.
-func (a *App) checkAllocations(ctx context.Context, acct store.Account, label string, al session.Allocation) (string, error) {
-	list, err := a.sessions.List(ctx, session.Filter{AccountID: acct.ID})
-	if err != nil {
-		return "", err
+// allocationRule is session.Options.Allocations: the portfolio's rule
+// over an account's allocations (portfolio.CheckAllocations).
+func (a *App) allocationRule(accountID int64, named []session.NamedAllocation) (string, error) {
+	key := livefeed.AccountKey(store.Account{ID: accountID})
+	allocs := make([]portfolio.Allocation, len(named))
+	for i, n := range named {
+		allocs[i] = portfolio.Allocation{Session: n.Label, Account: key}
+		if n.Allocation.Kind == session.AllocShare {
+			allocs[i].Share = n.Allocation.Amount
+		} else {
+			allocs[i].Fixed = n.Allocation.Amount
+		}
 	}
-	key := livefeed.AccountKey(acct)
-	allocs := make([]portfolio.Allocation, 0, len(list)+1)
-	for _, se := range list {
-		allocs = append(allocs, portfolioAllocation(se.Name+" ("+se.ID+")", key, se.Allocation))
-	}
-	allocs = append(allocs, portfolioAllocation(label, key, al))
 	return a.pf.CheckAllocations(key, allocs)
-}
-
-func portfolioAllocation(sessionLabel, key string, al session.Allocation) portfolio.Allocation {
-	pa := portfolio.Allocation{Session: sessionLabel, Account: key}
-	if al.Kind == session.AllocShare {
-		pa.Share = al.Amount
-	} else {
-		pa.Fixed = al.Amount
-	}
-	return pa
 }
 
 func (s sessionsAdapter) Delete(ctx context.Context, id string, force bool, actor string) error {

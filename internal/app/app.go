@@ -296,6 +296,7 @@ func (a *App) build(ctx context.Context) error {
 		OnFailure:     a.onSessionFailure,
 		OnStep:        a.onStep,
 		Collateral:    a.collateralOf,
+		Allocations:   a.allocationRule,
 		Registerer:    a.registry,
 		Logger:        a.log,
 	})
