@@ -28,25 +28,11 @@ type stepper struct{ a *App }
 
 var _ tradeall.Stepper = stepper{}
 
-func stepOrderID(key tradeall.StepKey, n int) string {
-	return fmt.Sprintf("%s-%d", key.Ref(), n)
-}
-
-// retryOrderID is the n-th order id of attempt k > 0 of a step: a step run
-// again after Settle found that none of its earlier attempts' stored orders
-// executed (the node died before sending) takes ids of its own, so the ids
-// of those attempts are never reused (<ref>-r<k>-<n>).
-func retryOrderID(key tradeall.StepKey, k, n int) string {
-	return fmt.Sprintf("%s-r%d-%d", key.Ref(), k, n)
-}
-
-// attemptIDs names the orders of attempt k of a step: stepOrderID for the
-// first, retryOrderID after.
+// attemptIDs names the orders of attempt k of a step
+// (journal.TradeAllOrderID).
 func attemptIDs(key tradeall.StepKey, k int) func(n int) string {
-	if k == 0 {
-		return func(n int) string { return stepOrderID(key, n) }
-	}
-	return func(n int) string { return retryOrderID(key, k, n) }
+	ref := key.Ref()
+	return func(n int) string { return journal.TradeAllOrderID(ref, k, n) }
 }
 
 // trade runs the session's step with the order ids cid. The step is named
@@ -72,16 +58,13 @@ func (s stepper) trade(ctx context.Context, key tradeall.StepKey, cid func(int) 
 // nextAttempt is the attempt number after every attempt of the step whose
 // orders are stored.
 func (s stepper) nextAttempt(ctx context.Context, key tradeall.StepKey) (int, error) {
-	orders, err := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, err := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	if err != nil {
 		return 0, err
 	}
 	next := 0
 	for _, o := range orders {
-		k := 0
-		if rest, ok := strings.CutPrefix(o.ClientOrderID, key.Ref()+"-r"); ok {
-			fmt.Sscanf(rest, "%d-", &k)
-		}
+		k, _ := journal.TradeAllAttempt(key.Ref(), o.ClientOrderID) // 0 for an id of another form
 		next = max(next, k+1)
 	}
 	return next, nil
@@ -291,7 +274,7 @@ func (s stepper) stepFailure(ctx context.Context, key tradeall.StepKey, err erro
 		}
 		return class, code, refused
 	}
-	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	if oerr != nil {
 		return "", 0, ""
 	}
@@ -324,7 +307,7 @@ func (s stepper) notHere(ctx context.Context, key tradeall.StepKey, err error) b
 	default:
 		return false
 	}
-	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	return oerr == nil && len(orders) == 0
 }
 
@@ -349,7 +332,7 @@ func classifySkip(s string) tradeall.SkipReason {
 // from leaving), nothing of the step happened: it is not started, and the
 // step runs again under new ids (StepRequest.Resumed).
 func (s stepper) Settle(ctx context.Context, key tradeall.StepKey) (tradeall.Settlement, error) {
-	orders, err := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, err := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	if err != nil {
 		return tradeall.Settlement{}, err
 	}

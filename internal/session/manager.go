@@ -18,6 +18,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -32,8 +33,7 @@ type Options struct {
 	Clock clock.Clock
 	// Seed seeds backoff jitter and session ids; 0 draws a random seed.
 	Seed uint64
-	// ClientOrderID derives order ids; nil is DefaultClientOrderID. The
-	// server passes journal.ClientOrderID.
+	// ClientOrderID derives order ids; nil is journal.ClientOrderID.
 	ClientOrderID ClientOrderIDFunc
 	// OwnsOrder tells whether a client order id belongs to a session; nil
 	// derives it from ClientOrderID (ids sharing the per-session prefix).
@@ -164,7 +164,7 @@ func New(opts Options) (*Manager, error) {
 		m.clk = clock.Real{}
 	}
 	if m.cid == nil {
-		m.cid = DefaultClientOrderID
+		m.cid = journal.ClientOrderID
 	}
 	if m.deadline <= 0 {
 		m.deadline = 2 * time.Minute
