@@ -13,6 +13,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/backfill"
+	"github.com/tradeplane/tradeplane/internal/cluster"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/livefeed"
 	"github.com/tradeplane/tradeplane/internal/pnl"
@@ -588,25 +589,14 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 	if err != nil {
 		return nil, err
 	}
-	ttl := n.a.cfg.LeaseTTL
-	if ttl <= 0 {
-		ttl = 15 * time.Second // cluster.Config's default
-	}
 	now := n.a.clk.Now()
 	out := make([]server.NodeView, 0, len(nodes))
 	for _, nd := range nodes {
 		if !nd.StoppedAt.IsZero() {
 			continue
 		}
-		health := server.NodeUp
-		switch age := now.Sub(nd.HeartbeatAt); {
-		case age > ttl:
-			health = server.NodeDown
-		case age > 2*ttl/3: // two heartbeats (every TTL/3) missed
-			health = server.NodeLate
-		}
 		v := server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, StartedAt: nd.StartedAt, SeenAt: nd.HeartbeatAt,
-			Health: health, Self: nd.ID == n.a.nodeID}
+			Health: string(cluster.NodeHealth(nd, now, n.a.cfg.LeaseTTL)), Self: nd.ID == n.a.nodeID}
 		if v.Self {
 			v.Version = n.a.cfg.Version
 		}
