@@ -623,41 +623,32 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	rep := server.PnLReport{Scope: q.Scope, Interval: q.Interval, From: q.From, To: q.To,
 		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
 	scope := scopeKey(q.Scope)
-	var points []pnl.Point
 	// The demo's replayed history (source "history") counts as live for the
 	// averages: it is what the desk's sessions would have done.
-	for _, source := range []string{HistorySource, "live", "backfill"} {
+	var series []pnl.EquitySeries
+	for _, source := range []string{HistorySource, "live", pnl.SourceBackfill} {
 		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
 		if err != nil {
 			return rep, err
 		}
-		for _, s := range snaps {
-			rep.Equity = append(rep.Equity, server.EquityPoint{At: s.At, Equity: s.Equity, Source: source})
+		s := pnl.EquitySeries{Source: source, Points: make([]pnl.Point, len(snaps))}
+		for i, sn := range snaps {
+			s.Points[i] = pnl.Point{Time: sn.At, Value: sn.Equity}
 		}
-		if source == "backfill" && len(snaps) > 0 {
-			rep.Backfills = append(rep.Backfills, server.TimeRange{From: snaps[0].At, To: snaps[len(snaps)-1].At})
-		}
-		if source != "backfill" || len(points) == 0 {
-			for _, s := range snaps {
-				points = append(points, pnl.Point{Time: s.At, Value: s.Equity})
-			}
-		}
+		series = append(series, s)
 	}
-	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
-	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
-	if len(points) > 0 {
-		means, err := pnl.IntervalMeansContext(ctx, points, interval, q.From, q.To)
-		if err != nil && ctx.Err() != nil {
-			return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
-		}
-		if err == nil {
-			for _, m := range means {
-				if m.Covered > 0 {
-					rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
-						Backfilled: inRanges(m.Start, rep.Backfills)})
-				}
-			}
-		}
+	eq, err := pnl.BuildEquityReport(ctx, series, interval, q.From, q.To)
+	if err != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	for _, s := range eq.Samples {
+		rep.Equity = append(rep.Equity, server.EquityPoint{At: s.Time, Equity: s.Value, Source: s.Source})
+	}
+	for _, m := range eq.Means {
+		rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean, Backfilled: m.Backfilled})
+	}
+	for _, r := range eq.Backfills {
+		rep.Backfills = append(rep.Backfills, server.TimeRange{From: r.From, To: r.To})
 	}
 	// Realized, unrealized and fees from the live engines of the sessions
 	// in scope.
@@ -665,24 +656,15 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	if err != nil {
 		return rep, err
 	}
+	var totals []pnl.Total
 	for _, id := range ids {
 		if r, ok := p.a.tracker.pnl(id); ok {
-			rep.Realized = rep.Realized.Add(r.Total.RealizedPnL)
-			rep.Fees = rep.Fees.Add(r.Total.FeesQuote)
-			rep.Net = rep.Net.Add(r.Total.NetPnL)
+			totals = append(totals, r.Total)
 		}
 	}
-	rep.Unrealized = rep.Net.Sub(rep.Realized).Add(rep.Fees)
+	sum := pnl.SumTotals(totals...)
+	rep.Realized, rep.Unrealized, rep.Fees, rep.Net = sum.Realized, sum.Unrealized, sum.Fees, sum.Net
 	return rep, nil
-}
-
-func inRanges(t time.Time, rs []server.TimeRange) bool {
-	for _, r := range rs {
-		if !t.Before(r.From) && !t.After(r.To) {
-			return true
-		}
-	}
-	return false
 }
 
 func (p pnlAdapter) sessionsIn(ctx context.Context, scope string) ([]string, error) {
