@@ -621,10 +621,8 @@ func (a *App) publishPortfolio(ctx context.Context) {
 			}
 			a.srv.PublishPortfolio(c)
 			// At most a few updates a second reach browsers.
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, a.clk, 250*time.Millisecond) != nil {
 				return
-			case <-time.After(250 * time.Millisecond):
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/livefeed"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
@@ -169,10 +170,8 @@ func (s stepper) settledSession(ctx context.Context, id string) (session.Session
 		if err != nil || (se.State != session.Starting && se.State != session.Restarting) || time.Now().After(deadline) {
 			return se, err
 		}
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, s.a.clk, 50*time.Millisecond) != nil {
 			return se, nil
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
