@@ -66,9 +66,15 @@ func TestCreateSessionAdmittedLocksTheAccount(t *testing.T) {
 					return errOver
 				})
 			}()
-			// Give node B the time to reach the lock; a slow B only makes
-			// this test weaker, never wrong.
-			time.Sleep(200 * time.Millisecond)
+			if eng.Name == "postgres" {
+				// Node B waits on the account's row lock.
+				waitLockWaiter(t, nodeA)
+			} else {
+				// SQLite's writer waits in its busy handler, which nothing
+				// shows: give node B the time to get there. A slow B only
+				// makes this run weaker, never wrong.
+				time.Sleep(200 * time.Millisecond)
+			}
 			close(release)
 			if err := <-errA; err != nil {
 				t.Fatal(err)
@@ -84,5 +90,26 @@ func TestCreateSessionAdmittedLocksTheAccount(t *testing.T) {
 				t.Fatalf("sessions after the refusal: %d (%v), want 1", len(got), err)
 			}
 		})
+	}
+}
+
+// waitLockWaiter returns once a PostgreSQL backend waits for a lock in
+// the account-locking query.
+func waitLockWaiter(t *testing.T, db *store.DB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		if err := db.QueryRowForTest(ctx, `SELECT COUNT(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND query LIKE '%FROM accounts WHERE id = $1 FOR UPDATE%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node B never waited for the account lock")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
