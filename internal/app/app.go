@@ -252,7 +252,6 @@ func (a *App) build(ctx context.Context) error {
 		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
 		OnEvent: a.onJournalEvent,
 		OnWriteError: func(err error) {
-			a.health.journalFailed(err)
 			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
 				Message: "journal write failed: " + err.Error()})
 		},

@@ -56,7 +56,6 @@ func pauseAlert(acct store.Account, p binance.Pause) alert.Alert {
 // onJournalEvent runs on the journal's writer goroutine after commit: it
 // must not block.
 func (a *App) onJournalEvent(e journal.Event) {
-	a.health.journalWritten()
 	if e.Kind == journal.KindFill {
 		a.tracker.fill(e)
 	}
