@@ -778,12 +778,7 @@ func (a *App) allocationRule(accountID int64, named []session.NamedAllocation) (
 	key := livefeed.AccountKey(store.Account{ID: accountID})
 	allocs := make([]portfolio.Allocation, len(named))
 	for i, n := range named {
-		allocs[i] = portfolio.Allocation{Session: n.Label, Account: key}
-		if n.Allocation.Kind == session.AllocShare {
-			allocs[i].Share = n.Allocation.Amount
-		} else {
-			allocs[i].Fixed = n.Allocation.Amount
-		}
+		allocs[i] = portfolio.SessionAllocation(n.Label, key, string(n.Allocation.Kind), n.Allocation.Amount)
 	}
 	return a.pf.CheckAllocations(key, allocs)
 }

@@ -109,31 +109,16 @@ func (s stepper) Plan(ctx context.Context, sessionID string) (tradeall.Plan, err
 func (a *App) planAllocation(ctx context.Context, se session.Session, reqs []venue.OrderRequest) (tradeall.Allocation, error) {
 	total := udecimal.Zero
 	for _, r := range reqs {
-		if r.Side != venue.Buy {
-			continue
-		}
-		value := r.QuoteQuantity
-		if value.IsZero() {
-			price := r.Price
-			if price.IsZero() {
-				var err error
-				if price, err = a.price(ctx, r.Symbol); err != nil {
-					return tradeall.Allocation{}, fmt.Errorf("value %s order: %w", r.Symbol, err)
-				}
-			}
-			value = r.Quantity.Mul(price)
+		value, err := portfolio.BuyValue(ctx, r, a.price)
+		if err != nil {
+			return tradeall.Allocation{}, err
 		}
 		total = total.Add(value)
 	}
-	al := portfolio.Allocation{Session: se.ID, Account: livefeed.AccountKey(store.Account{ID: se.AccountID})}
-	if se.Allocation.Kind == session.AllocShare {
-		al.Share = se.Allocation.Amount
-	} else {
-		al.Fixed = se.Allocation.Amount
-	}
-	if al.Fixed.IsZero() && al.Share.IsZero() {
+	if se.Allocation.Amount.IsZero() {
 		return tradeall.Allocation{OK: true, Required: total, Unlimited: true}, nil
 	}
+	al := portfolio.SessionAllocation(se.ID, livefeed.AccountKey(store.Account{ID: se.AccountID}), string(se.Allocation.Kind), se.Allocation.Amount)
 	exposure := a.tracker.exposure(se.ID)
 	d, err := a.pf.CheckOrder(portfolio.OrderCheck{Allocation: al, Exposure: exposure, Order: total})
 	if err != nil {
