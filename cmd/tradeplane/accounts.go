@@ -14,7 +14,31 @@ import (
 	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
+
+// venueHelp names the registered venues for --venue's help and those whose
+// accounts need credentials.
+func venueHelp() string {
+	var creds []string
+	for _, k := range venue.Kinds() {
+		if k.Credentials {
+			creds = append(creds, k.Name)
+		}
+	}
+	h := venue.NamesText()
+	if len(creds) > 0 {
+		h += "; " + strings.Join(creds, ", ") + " need --api-key and --api-secret-file"
+	}
+	return h
+}
+
+// inProcessVenue reports whether the venue named lives in the serving
+// process (the paper exchange), so its accounts open only in the server.
+func inProcessVenue(name string) bool {
+	k, err := venue.Lookup(name)
+	return err == nil && k.InProcess
+}
 
 func newAccountsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "accounts", Short: "Add, list and remove exchange accounts"}
@@ -60,9 +84,10 @@ func newAccountsCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			// An account that cannot be opened is refused, not stored (a
-			// paper account opens in the server, where its exchange lives).
-			if a.Venue != "paper" {
+			// An account that cannot be opened is refused, not stored (an
+			// in-process venue's account, paper's, opens in the server,
+			// where its exchange lives).
+			if !inProcessVenue(a.Venue) {
 				if _, err := offlineFactory(g).Open(*a); err != nil {
 					return usagef("account %q cannot be opened: %v", a.Name, err)
 				}
@@ -84,7 +109,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	}
 	f := add.Flags()
 	f.StringVar(&name, "name", "", "account name (unique)")
-	f.StringVar(&venueName, "venue", "paper", "venue: paper, binance or bybit")
+	f.StringVar(&venueName, "venue", "paper", "venue: "+venueHelp())
 	f.StringVar(&baseURL, "base-url", "", "venue REST base URL (testnets, tests)")
 	f.StringVar(&apiKey, "api-key", "", "API key")
 	f.StringVar(&secretFile, "api-secret-file", "", "file holding the API secret (never pass a secret on the command line)")

@@ -8,17 +8,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tradeplane/tradeplane/internal/app"
-	"github.com/tradeplane/tradeplane/internal/server/servertest"
 )
 
-func newBenchCmd(g *globals) *cobra.Command {
+func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench <scenario>",
-		Short: "End-to-end benchmarks: trade-all, api, cluster, replay, viewers",
+		Short: "End-to-end benchmarks on the paper venue: trade-all, replay, viewers",
 		Long: `End-to-end benchmarks on this machine, on the paper venue and loopback only.
+The benchmarks that need test fakes (api: servertest's desk; cluster: fake
+Binance accounts) are a separate binary, so this one links no fake:
+go build ./cmd/tradeplane-bench && ./tradeplane-bench api|cluster.
 Record results with the command that produced them in docs/BENCHMARKS.md.`,
 	}
-	cmd.AddCommand(newBenchTradeAllCmd(), newBenchAPICmd(), newBenchClusterCmd(g), newBenchReplayCmd(), newBenchViewersCmd())
+	cmd.AddCommand(newBenchTradeAllCmd(), newBenchReplayCmd(), newBenchViewersCmd())
 	return cmd
 }
 
@@ -60,29 +62,5 @@ the pacing bound (orders ÷ allowed order rate).`,
 	f.IntVar(&cfg.Concurrency, "concurrency", 64, "steps in flight")
 	f.StringVar(&cfg.DBURL, "bench-db", "", "database URL for the run (default a temporary SQLite file)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
-}
-
-func newBenchAPICmd() *cobra.Command {
-	cfg := servertest.BenchConfig{}
-	cmd := &cobra.Command{
-		Use:   "api",
-		Short: "Latency of GET /api/v1/portfolio and /api/v1/journal at a fixed rate, and SSE fan-out",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := servertest.Bench(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.String())
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.IntVar(&cfg.Accounts, "accounts", 1000, "accounts on the desk")
-	f.IntVar(&cfg.Sessions, "sessions", 1000, "sessions on the desk")
-	f.IntVar(&cfg.Rate, "rate", 1000, "requests per second per endpoint")
-	f.DurationVar(&cfg.Duration, "duration", 5*time.Second, "run time per endpoint")
-	f.IntVar(&cfg.SSEClients, "sse-clients", 200, "SSE clients for the fan-out run")
 	return cmd
 }

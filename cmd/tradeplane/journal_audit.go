@@ -67,8 +67,8 @@ a critical alert on any difference.`,
 				if err != nil {
 					return usagef("--account %q: %v", account, err)
 				}
-				if acct.Venue == "paper" {
-					return usagef("--account %q is on the paper venue, whose orders live in the server process: give --server (or TRADEPLANE_SERVER)", account)
+				if inProcessVenue(acct.Venue) {
+					return usagef("--account %q is on the %s venue, whose orders live in the server process: give --server (or TRADEPLANE_SERVER)", account, acct.Venue)
 				}
 				v, err := offlineFactory(g).Open(acct)
 				if err != nil {

@@ -114,7 +114,7 @@ Start the demo:  tradeplane serve --demo   (then open http://127.0.0.1:8080)`,
 		newPnlCmd(g),
 		newJobsCmd(g),
 		newTokensCmd(g),
-		newBenchCmd(g),
+		newBenchCmd(),
 		newReplayCmd(g),
 		newReportCmd(g),
 	)

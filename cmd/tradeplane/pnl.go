@@ -204,8 +204,8 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			if err != nil {
 				return usagef("no account named %q (see 'tradeplane accounts list')", account)
 			}
-			if acct.Venue == "paper" {
-				return usagef("account %q is a paper account: its exchange lives in the server; run the backfill there with --server", account)
+			if inProcessVenue(acct.Venue) {
+				return usagef("account %q is a %s account: its exchange lives in the server; run the backfill there with --server", account, acct.Venue)
 			}
 			v, err := offlineFactory(g).Open(acct)
 			if err != nil {

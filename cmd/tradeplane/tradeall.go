@@ -21,6 +21,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/server"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // tradeAllPoll is how often a run is polled when its event stream is not
@@ -109,7 +110,7 @@ skipped, 1 when any failed.`,
 	f.StringArrayVar(&tags, "tag", nil, "run the running sessions with this tag (repeat: every tag must match)")
 	f.StringSliceVar(&sessionIDs, "session", nil, "run this session (repeat or comma-separate)")
 	f.StringVar(&account, "account", "", "run the running sessions of this account")
-	f.StringVar(&venueName, "venue", "", "run the running sessions on this venue (paper, binance)")
+	f.StringVar(&venueName, "venue", "", "run the running sessions on this venue ("+venue.NamesText()+")")
 	f.BoolVar(&all, "all", false, "run every running session")
 	f.StringVar(&key, "key", "", "idempotency key: reuse a printed key to retry the same run (default: a new random key)")
 	f.BoolVar(&yes, "yes", false, "do not preview or ask for confirmation")

@@ -22,6 +22,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // The adapters translate between the services and the server's consumed
@@ -706,6 +707,10 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	acct, err := s.a.db.Account(ctx, spec.Account)
 	if err != nil {
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: no such account", spec.Account)}
+	}
+	if k, err := venue.Lookup(acct.Venue); err == nil && !k.Trades {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
+			Message: fmt.Sprintf("account %q is on venue %s, which this build reads but does not trade on: a session needs a trading venue", acct.Name, acct.Venue)}
 	}
 	if err := s.checkSymbols(ctx, acct, spec.Symbols); err != nil {
 		return server.SessionView{}, err

@@ -43,6 +43,7 @@ import (
 	_ "github.com/tradeplane/tradeplane/internal/strategy/builtin" // registers dca, grid, rebalance, twap
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 	"github.com/tradeplane/tradeplane/internal/venue"
+	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // registers binance, bybit, paper
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 

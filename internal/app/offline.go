@@ -120,7 +120,8 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 		if err := p.UpsertAccount(portfolio.Account{ID: key, Name: a.Name, Venue: a.Venue, Tags: a.Tags}); err != nil {
 			return nil, err
 		}
-		if a.Venue == "paper" {
+		if k, err := venue.Lookup(a.Venue); err == nil && k.InProcess {
+			// Its exchange lives in the server: the balances it stored.
 			var bals []venue.Balance
 			for _, b := range stored {
 				if b.AccountID == a.ID {

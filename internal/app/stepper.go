@@ -93,7 +93,7 @@ func (s stepper) Plan(ctx context.Context, sessionID string) (tradeall.Plan, err
 	}
 	switch {
 	case rep.Skip != "":
-		plan.Skip, plan.Message = classifySkip(rep.Skip), rep.Skip
+		plan.Skip, plan.Message = tradeall.SkipOf(rep.SkipCode), rep.Skip
 	case len(rep.Planned) == 0:
 		plan.Skip, plan.Message = tradeall.SkipNothingToDo, rep.Note
 	case !plan.Allocation.OK:
@@ -127,17 +127,12 @@ func (a *App) planAllocation(ctx context.Context, se session.Session, reqs []ven
 	return tradeall.Allocation{OK: d.OK, Required: total, Available: d.Limit.Sub(exposure), Message: d.Reason}, nil
 }
 
+// skipFor is why a session in state st is skipped, "" when it can step.
 func skipFor(st session.State) tradeall.SkipReason {
-	switch st {
-	case session.Running:
-		return ""
-	case session.Paused:
-		return tradeall.SkipPaused
-	case session.Quarantined:
-		return tradeall.SkipQuarantined
-	default:
-		return tradeall.SkipNotRunning
+	if code := session.SkipCode(st); code != "" {
+		return tradeall.SkipOf(code)
 	}
+	return ""
 }
 
 // transientWait bounds how long a step waits for a session that is starting
@@ -202,7 +197,7 @@ func (s stepper) result(ctx context.Context, key tradeall.StepKey, rep session.S
 		switch {
 		case acted:
 		case rep.Skip != "":
-			res.Skip, res.Message = classifySkip(rep.Skip), rep.Skip
+			res.Skip, res.Message = tradeall.SkipOf(rep.SkipCode), rep.Skip
 		default:
 			res.Skip = tradeall.SkipNothingToDo
 		}
@@ -210,7 +205,7 @@ func (s stepper) result(ctx context.Context, key tradeall.StepKey, rep session.S
 	}
 	if errors.Is(err, session.ErrIllegalState) && rep.Skip != "" && !acted {
 		// The session left running between the check above and the step.
-		res.Skip, res.Message = classifySkip(rep.Skip), rep.Note
+		res.Skip, res.Message = tradeall.SkipOf(rep.SkipCode), rep.Note
 		return res, nil
 	}
 	class, code, refused := s.stepFailure(ctx, key, err)
@@ -293,19 +288,6 @@ func (s stepper) notHere(ctx context.Context, key tradeall.StepKey, err error) b
 	}
 	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	return oerr == nil && len(orders) == 0
-}
-
-// classifySkip maps the strategy's free-text skip to Trade All's reasons.
-func classifySkip(s string) tradeall.SkipReason {
-	switch {
-	case strings.Contains(s, "allocation"):
-		return tradeall.SkipAllocationExceeded
-	case strings.Contains(s, "paused"):
-		return tradeall.SkipPaused
-	case strings.Contains(s, "quarantine"):
-		return tradeall.SkipQuarantined
-	}
-	return tradeall.SkipNothingToDo
 }
 
 // Settle tells Trade All what a step that may have started before a crash

@@ -2,12 +2,15 @@ package app_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
 // TestVenueFactorySharesBinanceBudgetPerHost: Binance counts request weight
@@ -66,5 +69,52 @@ func TestVenueFactorySharesBinanceBudgetPerHost(t *testing.T) {
 	p, q := app.VenueFactory{Box: box}, app.VenueFactory{Box: box}
 	if open(p, "p", "http://127.0.0.1:11") != open(q, "q", "http://127.0.0.1:11") {
 		t.Error("two factories of one process keep separate budgets for one host")
+	}
+}
+
+// TestVenueKindsSayWhatTheirVenuesDo: every registered venue opens through
+// the factory from its Kind, and a Kind's Positions says truly whether its
+// venue reports positions (venue.PositionReader), since callers read the
+// registry instead of asking each venue.
+func TestVenueKindsSayWhatTheirVenuesDo(t *testing.T) {
+	t.Parallel()
+	box, err := secrets.New(bytes.Repeat([]byte{7}, secrets.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := box.Seal([]byte("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := paper.New(paper.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := app.VenueFactory{Box: box, Paper: ex}
+	for _, k := range venue.Kinds() {
+		a := store.Account{Name: "k-" + k.Name, Venue: k.Name, BaseURL: "http://127.0.0.1:9"}
+		if k.Credentials {
+			a.APIKey, a.APISecretEnc = "key", sealed
+		}
+		if k.InProcess {
+			a.BaseURL = ""
+		}
+		v, err := f.Open(a)
+		if err != nil {
+			t.Errorf("%s: open: %v", k.Name, err)
+			continue
+		}
+		if _, ok := v.(venue.PositionReader); ok != k.Positions {
+			t.Errorf("%s: Kind.Positions %v, but its venue implements PositionReader: %v", k.Name, k.Positions, ok)
+		}
+		if k.Credentials {
+			a.APISecretEnc = nil
+			if _, err := f.Open(a); err == nil {
+				t.Errorf("%s: opened without the API secret its Kind needs", k.Name)
+			}
+		}
+	}
+	if _, err := f.Open(store.Account{Name: "x", Venue: "nope"}); !errors.Is(err, venue.ErrUnknownKind) {
+		t.Errorf("unknown venue: got %v, want venue.ErrUnknownKind", err)
 	}
 }

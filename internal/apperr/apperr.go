@@ -2,7 +2,7 @@
 // mapping table. A service says what kind of failure it returns by giving
 // it a Code (an *Error, or any error with an ErrorCode method); the HTTP
 // API's status, the CLI's exit code and Trade All's skip classes are read
-// from Table by that code, never from an error's text.
+// from the table by that code, never from an error's text.
 //
 // The package depends on the standard library only, so every layer (store,
 // session, portfolio, server, cmd) can return and read coded errors
@@ -51,6 +51,20 @@ const (
 	Timeout Code = "timeout"
 	// Internal: a fault of ours; its details are logged, never shown.
 	Internal Code = "internal"
+
+	// The codes of a session that cannot step now; a Trade All step of it
+	// is skipped with the code as its reason, not failed.
+
+	// Paused: the session is paused.
+	Paused Code = "paused"
+	// Quarantined: the session is quarantined until an operator looks.
+	Quarantined Code = "quarantined"
+	// NotRunning: the session is not running (created, stopped, failed,
+	// restarting, stopping).
+	NotRunning Code = "not_running"
+	// AllocationExceeded: an order would take the session over its
+	// allocation, or the allocation is spent; nothing was sent.
+	AllocationExceeded Code = "allocation_exceeded"
 )
 
 // Class is what one code means to each consumer.
@@ -63,6 +77,9 @@ type Class struct {
 	// Public says the error's message is written for users and may be
 	// shown as it is; otherwise only the status text is shown.
 	Public bool
+	// Skip says a Trade All step that did nothing for this reason is
+	// skipped, with the code as its skip reason, rather than failed.
+	Skip bool
 }
 
 // table is the one mapping from codes to HTTP status and CLI exit code;
@@ -83,6 +100,11 @@ var table = map[Code]Class{
 	Unavailable:     {HTTPStatus: 503, ExitCode: 1, Public: true},
 	Timeout:         {HTTPStatus: 503, ExitCode: 1},
 	Internal:        {HTTPStatus: 500, ExitCode: 1},
+
+	Paused:             {HTTPStatus: 409, ExitCode: 1, Public: true, Skip: true},
+	Quarantined:        {HTTPStatus: 409, ExitCode: 1, Public: true, Skip: true},
+	NotRunning:         {HTTPStatus: 409, ExitCode: 1, Public: true, Skip: true},
+	AllocationExceeded: {HTTPStatus: 409, ExitCode: 1, Public: true, Skip: true},
 }
 
 // Lookup returns the class of code; an unknown code is Internal's.

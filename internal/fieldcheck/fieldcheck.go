@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // Limits.
@@ -174,15 +176,17 @@ var JSONFields = AccountFields{Name: "name", Venue: "venue", BaseURL: "base_url"
 var FlagFields = AccountFields{Name: "--name", Venue: "--venue", BaseURL: "--base-url", APIKey: "--api-key", APISecret: "--api-secret-file", Tags: "--tag"}
 
 // CheckAccount is the one validation of a new account: a valid name, a
-// known venue (paper, binance or bybit), an http(s) base URL with a host and no
-// credentials in it, and for binance both an API key and a secret. Whether
-// the venue client can be opened with it is the caller's second check.
+// venue of the venue registry, an http(s) base URL with a host and no
+// credentials in it, and both an API key and a secret when the venue's
+// Kind needs credentials. Whether the venue client can be opened with it
+// is the caller's second check.
 func CheckAccount(a Account, f AccountFields) error {
 	if err := AccountName(f.Name, a.Name); err != nil {
 		return err
 	}
-	if a.Venue != "paper" && a.Venue != "binance" && a.Venue != "bybit" {
-		return bad(f.Venue, "%q: want paper, binance or bybit", clip(a.Venue))
+	kind, err := venue.Lookup(a.Venue)
+	if err != nil {
+		return bad(f.Venue, "%q: want %s", clip(a.Venue), venue.NamesText())
 	}
 	if a.BaseURL != "" {
 		if len(a.BaseURL) > MaxURLLen {
@@ -203,7 +207,7 @@ func CheckAccount(a Account, f AccountFields) error {
 	if strings.ContainsFunc(a.APIKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		return bad(f.APIKey, "contains a character that is not printable ASCII")
 	}
-	if a.Venue != "paper" && (a.APIKey == "" || a.APISecret == "") {
+	if kind.Credentials && (a.APIKey == "" || a.APISecret == "") {
 		return bad(f.APIKey, "a %s account needs both %s and %s", a.Venue, f.APIKey, f.APISecret)
 	}
 	return Tags(f.Tags, a.Tags)

@@ -6,7 +6,41 @@ import (
 	"testing"
 
 	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/venue"
+	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // paper, binance, bybit
 )
+
+// registryVenue is a venue registered by this test only: CheckAccount
+// knows it from the registry, with no list in fieldcheck edited.
+const registryVenue = "fieldcheck-probe"
+
+func init() {
+	venue.Register(venue.Kind{Name: registryVenue, Credentials: true, Trades: true,
+		Open: func(venue.Env, venue.Account) (venue.Venue, error) { return nil, errors.New("not opened in this test") }})
+}
+
+// TestCheckAccountReadsTheVenueRegistry: a registered venue is accepted
+// and its Kind says whether it needs credentials; an unknown venue's
+// refusal names every registered one.
+func TestCheckAccountReadsTheVenueRegistry(t *testing.T) {
+	t.Parallel()
+	if err := CheckAccount(Account{Name: "m", Venue: registryVenue, APIKey: "k", APISecret: "s"}, JSONFields); err != nil {
+		t.Errorf("registered venue refused: %v", err)
+	}
+	if err := CheckAccount(Account{Name: "m", Venue: registryVenue}, JSONFields); err == nil || !strings.Contains(err.Error(), "api_key") {
+		t.Errorf("registered venue with credentials but none given: got %v, want an api_key refusal", err)
+	}
+	err := CheckAccount(Account{Name: "m", Venue: "nope"}, FlagFields)
+	if err == nil || !strings.Contains(err.Error(), "--venue") {
+		t.Fatalf("unknown venue: got %v, want a --venue refusal", err)
+	}
+	for _, name := range venue.Names() {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("refusal %q does not name registered venue %s", err, name)
+		}
+	}
+}
 
 func TestCheckAccount(t *testing.T) {
 	t.Parallel()

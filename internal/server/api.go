@@ -22,6 +22,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // registerAPI registers every /api/v1 route with the least role it needs.
@@ -588,6 +589,11 @@ func validTradeAll(req TradeAllRequest) error {
 	for _, t := range req.AllTags() {
 		if t == "" {
 			return invalidf("tags: an empty tag")
+		}
+	}
+	if req.Venue != "" {
+		if _, err := venue.Lookup(req.Venue); err != nil {
+			return invalidf("venue: %q: want %s", truncate(req.Venue, 40), venue.NamesText())
 		}
 	}
 	return nil

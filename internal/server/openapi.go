@@ -10,6 +10,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 // The OpenAPI 3.1 document is written here as data, by hand and apart from
@@ -107,7 +108,7 @@ func componentSchemas() obj {
 		"Account": object(obj{"id": integer(), "name": str(), "venue": str(), "tags": arr(str()),
 			"has_credentials": boolean(), "created_at": tstamp()}),
 		"AccountList": listOf("accounts", "Account"),
-		"NewAccount":  object(obj{"name": str(), "venue": str(), "base_url": str(), "api_key": str(), "api_secret": obj{"type": "string", "writeOnly": true}, "tags": arr(str())}),
+		"NewAccount":  object(obj{"name": str(), "venue": venueField("a registered venue"), "base_url": str(), "api_key": str(), "api_secret": obj{"type": "string", "writeOnly": true}, "tags": arr(str())}),
 		"Session": object(obj{"id": str(), "name": str(), "strategy": str(), "account": str(), "symbols": arr(str()), "tags": arr(str()),
 			"state": str(), "state_reason": str(), "allocation_kind": str(), "allocation": dec(), "pnl": dec(), "last_step_at": tstamp(),
 			"last_error": str(), "restarts_auto": integer(), "restarts_manual": integer(), "params": obj{"type": "object"}, "updated_at": tstamp(),
@@ -146,7 +147,7 @@ func componentSchemas() obj {
 			"properties": obj{"tag": obj{"type": "string", "description": "one tag (older clients; added to tags)"},
 				"tags":        obj{"type": "array", "items": str(), "description": "the session carries every one"},
 				"session_ids": arr(str()), "account": obj{"type": "string", "description": "account name"},
-				"venue": obj{"type": "string", "description": "venue kind: paper, binance"},
+				"venue": venueField("venue kind"),
 				"all":   obj{"type": "boolean", "description": "every running session (when nothing else is set)"}}},
 		"PlannedOrder": object(obj{"symbol": str(), "side": str(), "type": str(), "price": dec(), "quantity": dec(), "quote_quantity": dec()}),
 		"TradeAllPlan": object(obj{"session_id": str(), "name": str(), "account": str(), "venue": str(), "state": str(),
@@ -195,6 +196,17 @@ func strategyField() obj {
 	o := str()
 	o["description"] = "a registered strategy"
 	if names := strategy.Names(); len(names) > 0 {
+		o["enum"] = names
+	}
+	return o
+}
+
+// venueField lists the registered venues (internal/venue's registry) as
+// the field's enum.
+func venueField(desc string) obj {
+	o := str()
+	o["description"] = desc
+	if names := venue.Names(); len(names) > 0 {
 		o["enum"] = names
 	}
 	return o

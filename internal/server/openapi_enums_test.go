@@ -12,6 +12,8 @@ import (
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/venue"
+	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // the built-in venues, as the product registers them
 )
 
 // TestOpenAPIEnumsAreTheGoValues: every enum anywhere in the OpenAPI
@@ -29,6 +31,8 @@ func TestOpenAPIEnumsAreTheGoValues(t *testing.T) {
 		"components.schemas.Me.properties.role":                                              roles,
 		"components.schemas.NewToken.properties.role":                                        roles,
 		"components.schemas.NewSession.properties.strategy":                                  strategy.Names(),
+		"components.schemas.NewAccount.properties.venue":                                     venue.Names(),
+		"components.schemas.TradeAllRequest.properties.venue":                                venue.Names(),
 		"components.schemas.AuditReport.properties.differences.items.properties.kinds.items": journal.DiffKinds,
 	}
 	raw, err := server.OpenAPI("test")

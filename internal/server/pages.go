@@ -17,6 +17,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
 //go:embed web/templates/*.html web/static/*
@@ -249,6 +250,7 @@ type accountsData struct {
 	Accounts []accountJSON
 	Snapshot *portfolio.Snapshot
 	Names    map[string]string
+	Venues   []venue.Kind // the registered venues an account can be on
 }
 
 func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +259,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request) {
 		s.pageErr(w, r, err)
 		return
 	}
-	d := accountsData{Names: map[string]string{}}
+	d := accountsData{Names: map[string]string{}, Venues: venue.Kinds()}
 	for _, a := range accts {
 		d.Accounts = append(d.Accounts, toAccountJSON(a))
 	}

@@ -80,3 +80,17 @@ func TestTradeAllSelectionAndPlans(t *testing.T) {
 	checkError(t, b.do(t, "POST", "/api/v1/trade-all", b.trader, map[string]any{"tags": []string{"desk-b"}, "account": "acct-0001"},
 		"Idempotency-Key", "sel-1"), 409, "conflict")
 }
+
+// TestTradeAllRefusesAnUnknownVenue: the selection's venue is one of the
+// registry's (as the OpenAPI enum says), not a filter that silently
+// matches nothing.
+func TestTradeAllRefusesAnUnknownVenue(t *testing.T) {
+	t.Parallel()
+	b := setup(t, servertest.Options{Sessions: 2})
+	for _, path := range []string{"/api/v1/trade-all/preview", "/api/v1/trade-all"} {
+		r := b.do(t, "POST", path, b.trader, map[string]any{"venue": "papr"}, "Idempotency-Key", "unknown-venue")
+		if r.status != 400 || !strings.Contains(string(r.body), "venue") || !strings.Contains(string(r.body), "paper") {
+			t.Errorf("%s with venue papr: %d %s, want 400 naming the known venues", path, r.status, r.body)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/journal"
@@ -956,15 +957,27 @@ func errOr(err error) error {
 // notTradable is TradeNowWith's answer for a session that cannot step in
 // state st.
 func notTradable(id string, st State) (StepReport, error) {
-	skip := "not_running"
-	switch st {
-	case Paused:
-		skip = "paused"
-	case Quarantined:
-		skip = "quarantined"
+	code := SkipCode(st)
+	if code == "" {
+		code = apperr.NotRunning // stored running, but no runner here
 	}
-	return StepReport{SessionID: id, Skip: skip, Note: fmt.Sprintf("session is %s", st)},
+	return StepReport{SessionID: id, Skip: string(code), SkipCode: code, Note: fmt.Sprintf("session is %s", st)},
 		&StateError{SessionID: id, Action: "trade", State: st}
+}
+
+// SkipCode is why a session in state st cannot step: "" when running,
+// apperr.Paused or Quarantined for those states, apperr.NotRunning for
+// every other.
+func SkipCode(st State) apperr.Code {
+	switch st {
+	case Running:
+		return ""
+	case Paused:
+		return apperr.Paused
+	case Quarantined:
+		return apperr.Quarantined
+	}
+	return apperr.NotRunning
 }
 
 // Preview runs the session's strategy once in dry run: nothing is sent and

@@ -33,7 +33,11 @@ type StepReport struct {
 	Fills     []Fill               `json:"fills,omitempty"`
 	Planned   []venue.OrderRequest `json:"planned,omitempty"`
 	Skip      string               `json:"skip,omitempty"`
-	Note      string               `json:"note,omitempty"`
+	// SkipCode classes Skip (apperr.Paused, Quarantined, NotRunning for a
+	// session that cannot step, the strategy's StepResult.SkipCode
+	// otherwise); Trade All reads it, never Skip's text.
+	SkipCode apperr.Code `json:"skip_code,omitempty"`
+	Note     string      `json:"note,omitempty"`
 	// OrderErrors lists orders the venue or journal refused.
 	OrderErrors []string    `json:"order_errors,omitempty"`
 	Error       string      `json:"error,omitempty"`
@@ -47,7 +51,7 @@ func (r *StepReport) fill(e *env, res strategy.StepResult, end time.Time) {
 	r.Placed, r.Canceled, r.Planned = e.placed, e.canceled, e.planned
 	r.Fills = fillsOf(e.placed)
 	r.OrderErrors = e.errs
-	r.Skip, r.Note = res.Skip, res.Note
+	r.Skip, r.SkipCode, r.Note = res.Skip, res.SkipCode, res.Note
 	r.Duration = end.Sub(r.Started)
 }
 

@@ -54,8 +54,12 @@ type Strategy interface {
 // canceled are recorded by the Env; the result only explains.
 type StepResult struct {
 	// Skip, when non-empty, says why the step did nothing ("below min
-	// notional", "drift 0.8% under threshold 2%").
+	// notional", "drift 0.8% under threshold 2%"), for people.
 	Skip string `json:"skip,omitempty"`
+	// SkipCode classes a skip for Trade All, which reads it, never Skip's
+	// text: apperr.AllocationExceeded when the allocation is spent; empty
+	// for "nothing to do".
+	SkipCode apperr.Code `json:"skip_code,omitempty"`
 	// Note is a short human summary of what the step did.
 	Note string `json:"note,omitempty"`
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 )
 
@@ -73,5 +74,21 @@ func TestStateListsAreComplete(t *testing.T) {
 	}
 	if want := constsOfType(t, "ItemState"); !slices.Equal(items, want) {
 		t.Errorf("ItemStates %q, constants %q", items, want)
+	}
+}
+
+// TestSkipOfReadsTheCode: the skip reason comes from the code's class in
+// apperr's table; a code that is not a skip class, or none, is
+// nothing_to_do.
+func TestSkipOfReadsTheCode(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[apperr.Code]tradeall.SkipReason{
+		apperr.Paused: tradeall.SkipPaused, apperr.Quarantined: tradeall.SkipQuarantined, apperr.NotRunning: tradeall.SkipNotRunning,
+		apperr.AllocationExceeded: tradeall.SkipAllocationExceeded, "": tradeall.SkipNothingToDo, apperr.Conflict: tradeall.SkipNothingToDo,
+		"paused, but not a code": tradeall.SkipNothingToDo,
+	} {
+		if got := tradeall.SkipOf(code); got != want {
+			t.Errorf("SkipOf(%q) = %q, want %q", code, got, want)
+		}
 	}
 }

@@ -127,12 +127,24 @@ type SkipReason string
 
 // Skip reasons the Stepper reports; others are allowed and shown as is.
 const (
-	SkipPaused             SkipReason = "paused"
-	SkipQuarantined        SkipReason = "quarantined"
-	SkipNotRunning         SkipReason = "not_running"
-	SkipAllocationExceeded SkipReason = "allocation_exceeded"
-	SkipNothingToDo        SkipReason = "nothing_to_do"
+	SkipPaused             = SkipReason(apperr.Paused)
+	SkipQuarantined        = SkipReason(apperr.Quarantined)
+	SkipNotRunning         = SkipReason(apperr.NotRunning)
+	SkipAllocationExceeded = SkipReason(apperr.AllocationExceeded)
+	SkipNothingToDo        = SkipReason("nothing_to_do")
 )
+
+// SkipOf is the skip reason of a step that did nothing with code: the code
+// itself when apperr's table classes it as a skip (paused, quarantined,
+// not_running, allocation_exceeded), nothing_to_do for any other code and
+// for none (a strategy's plain "nothing to do"). It reads the code only,
+// never the step's message.
+func SkipOf(code apperr.Code) SkipReason {
+	if code != "" && apperr.Lookup(code).Skip {
+		return SkipReason(code)
+	}
+	return SkipNothingToDo
+}
 
 // Error classes of failed items beyond venue.Class values.
 const (

@@ -28,6 +28,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	_ "github.com/tradeplane/tradeplane/internal/strategy/builtin" // the fake supervisor knows the built-in strategies
 	"github.com/tradeplane/tradeplane/internal/venue"
+	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // and the API's validation the built-in venues
 )
 
 // Compile-time proof that the fakes satisfy what the server consumes.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -74,7 +75,7 @@ func (d *DCA) Step(ctx context.Context, env strategy.Env) (strategy.StepResult, 
 	if alloc.IsPos() {
 		left := alloc.Sub(st.Spent)
 		if !left.IsPos() {
-			return strategy.StepResult{Skip: fmt.Sprintf("allocation %s spent", alloc)}, nil
+			return strategy.StepResult{Skip: fmt.Sprintf("allocation %s spent", alloc), SkipCode: apperr.AllocationExceeded}, nil
 		}
 		if left.LessThan(amount) {
 			amount = left

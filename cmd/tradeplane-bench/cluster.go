@@ -28,8 +28,10 @@ import (
 	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
 )
 
-// benchCluster is what `bench cluster` runs with.
+// benchCluster is what `tradeplane-bench cluster` runs with.
 type benchCluster struct {
+	db          string
+	tradeplane  string // the node binary
 	nodes       int
 	sessions    int
 	perAccount  int
@@ -39,12 +41,13 @@ type benchCluster struct {
 	keepLogs    bool
 }
 
-func newBenchClusterCmd(g *globals) *cobra.Command {
+func newClusterCmd() *cobra.Command {
 	b := benchCluster{}
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Sessions per node and failover time of several nodes on PostgreSQL",
-		Long: `Starts --nodes processes of this binary ("serve --node-id --lease-ttl") on a fresh
+		Long: `Starts --nodes processes of the tradeplane binary named by --tradeplane
+("serve --node-id --lease-ttl") on a fresh
 schema of the PostgreSQL database named by --db (dropped afterwards), a loopback
 fake Binance account per --per-account sessions in this process, and --sessions
 DCA sessions stepping every --interval. It waits until every session trades and
@@ -54,16 +57,22 @@ session places an order again (p50, max). Sessions trade on the fake's
 loopback only; nothing reaches a real venue.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !strings.HasPrefix(g.db, "postgres://") && !strings.HasPrefix(g.db, "postgresql://") {
+			if !strings.HasPrefix(b.db, "postgres://") && !strings.HasPrefix(b.db, "postgresql://") {
 				return usagef("--db must name a PostgreSQL database (postgres://...): several nodes share one")
 			}
 			if b.nodes < 2 || b.sessions <= 0 || b.perAccount <= 0 || b.ttl <= 0 || b.interval <= 0 {
 				return usagef("--nodes must be at least 2; --sessions, --per-account, --ttl and --interval positive")
 			}
-			return b.run(cmd.Context(), g.db, cmd.OutOrStdout())
+			exe, err := nodeBinary(b.tradeplane)
+			if err != nil {
+				return err
+			}
+			return b.run(cmd.Context(), exe, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&b.db, "db", os.Getenv("TRADEPLANE_DB"), "PostgreSQL database the nodes share (postgres://...; default $TRADEPLANE_DB)")
+	f.StringVar(&b.tradeplane, "tradeplane", "", "the tradeplane binary the nodes run (default: tradeplane beside this binary, else on $PATH)")
 	f.IntVar(&b.nodes, "nodes", 3, "node processes")
 	f.IntVar(&b.sessions, "sessions", 300, "DCA sessions")
 	f.IntVar(&b.perAccount, "per-account", 20, "sessions per fake Binance account (the nodes pace orders at 50 per 10 s per account)")
@@ -81,7 +90,30 @@ type benchNode struct {
 	done chan struct{}
 }
 
-func (b benchCluster) run(ctx context.Context, base string, out io.Writer) error {
+// nodeBinary is the tradeplane binary the nodes run: path when given, else
+// tradeplane in this binary's directory, else tradeplane on $PATH.
+func nodeBinary(path string) (string, error) {
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return "", usagef("--tradeplane: %v", err)
+		}
+		return path, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(self), "tradeplane")
+		if st, err := os.Stat(beside); err == nil && !st.IsDir() {
+			return beside, nil
+		}
+	}
+	p, err := exec.LookPath("tradeplane")
+	if err != nil {
+		return "", usagef("no tradeplane binary beside this one or on $PATH: build it (go build ./cmd/tradeplane) and pass --tradeplane PATH")
+	}
+	return p, nil
+}
+
+func (b benchCluster) run(ctx context.Context, exe string, out io.Writer) error {
+	base := b.db
 	// A fresh schema: the bench never touches the database's own tables.
 	var rb [6]byte
 	rand.Read(rb[:])
@@ -158,11 +190,7 @@ func (b benchCluster) run(ctx context.Context, base string, out io.Writer) error
 		}
 	}
 
-	// Node processes of this binary.
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
+	// Node processes of the tradeplane binary.
 	logDir, err := os.MkdirTemp("", "tradeplane-bench-cluster-")
 	if err != nil {
 		return err

@@ -1,5 +1,0 @@
-//go:build !race
-
-package binance_test
-
-const raceEnabled = false
