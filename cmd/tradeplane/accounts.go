@@ -44,6 +44,8 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "accounts", Short: "Add, list and remove exchange accounts"}
 	var (
 		name, venueName, baseURL, apiKey, secretFile string
+		master, subEmail                             string
+		discover                                     bool
 		tags                                         []string
 		asJSON                                       bool
 	)
@@ -52,7 +54,9 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Short: "Store an account; its API secret is encrypted at rest",
 		Example: `  tradeplane accounts add --name main --venue paper
   tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt
-  tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt`,
+  tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt
+  tradeplane accounts add --name desk1 --venue binance --master main --sub-account desk1@example.com
+  tradeplane accounts add --venue binance --master main --discover-sub-accounts`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			secret := ""
@@ -65,12 +69,24 @@ func newAccountsCmd(g *globals) *cobra.Command {
 					return usagef("--api-secret-file %s is empty", secretFile)
 				}
 			}
+			if discover {
+				if name != "" || subEmail != "" || apiKey != "" || secret != "" {
+					return usagef("--discover-sub-accounts adds every sub-account of --master without a key; it takes no --name, --sub-account or key")
+				}
+				return discoverSubAccounts(cmd, g, venueName, master, tags)
+			}
 			// The one validation the API runs too.
 			if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey,
-				APISecret: secret, Tags: tags}, fieldcheck.FlagFields); err != nil {
+				APISecret: secret, Tags: tags, Master: master, SubAccountEmail: subEmail}, fieldcheck.FlagFields); err != nil {
 				return usagef("%v", err)
 			}
-			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags}
+			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags,
+				Master: master, SubAccountEmail: subEmail}
+			if subEmail != "" {
+				if err := checkSubAccount(cmd, g, a); err != nil {
+					return err
+				}
+			}
 			if secret != "" {
 				key, err := g.masterKey()
 				if err != nil {
@@ -86,8 +102,8 @@ func newAccountsCmd(g *globals) *cobra.Command {
 			}
 			// An account that cannot be opened is refused, not stored (an
 			// in-process venue's account, paper's, opens in the server,
-			// where its exchange lives).
-			if !inProcessVenue(a.Venue) {
+			// where its exchange lives; a sub-account was checked above).
+			if !inProcessVenue(a.Venue) && a.SubAccountEmail == "" {
 				if _, err := offlineFactory(g).Open(*a); err != nil {
 					return usagef("account %q cannot be opened: %v", a.Name, err)
 				}
@@ -103,6 +119,15 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				}
 				return err
 			}
+			if a.Master != "" {
+				how := "read through the master's key; trading needs its own key"
+				if a.APIKey != "" {
+					how = "with its own key"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d, sub-account %s of %q, %s)\n", a.Name, a.Venue, a.ID,
+					a.SubAccountEmail, a.Master, how)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d)\n", a.Name, a.Venue, a.ID)
 			return nil
 		},
@@ -114,6 +139,9 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	f.StringVar(&apiKey, "api-key", "", "API key")
 	f.StringVar(&secretFile, "api-secret-file", "", "file holding the API secret (never pass a secret on the command line)")
 	f.StringSliceVar(&tags, "tag", nil, "tag (repeatable)")
+	f.StringVar(&master, "master", "", "Binance: the master account (by name) of the sub-account")
+	f.StringVar(&subEmail, "sub-account", "", "Binance: the sub-account's email; without --api-key its balances are read through --master's key")
+	f.BoolVar(&discover, "discover-sub-accounts", false, "Binance: add every sub-account of --master not added yet, named MASTER.LOCALPART")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -131,27 +159,36 @@ func newAccountsCmd(g *globals) *cobra.Command {
 			}
 			if asJSON {
 				type row struct {
-					Name      string   `json:"name"`
-					Venue     string   `json:"venue"`
-					BaseURL   string   `json:"base_url,omitempty"`
-					HasSecret bool     `json:"has_secret"`
-					Tags      []string `json:"tags"`
-					CreatedAt string   `json:"created_at"`
+					Name            string   `json:"name"`
+					Venue           string   `json:"venue"`
+					BaseURL         string   `json:"base_url,omitempty"`
+					HasSecret       bool     `json:"has_secret"`
+					Tags            []string `json:"tags"`
+					CreatedAt       string   `json:"created_at"`
+					Master          string   `json:"master,omitempty"`
+					SubAccountEmail string   `json:"sub_account_email,omitempty"`
 				}
 				out := []row{}
 				for _, a := range accts {
-					out = append(out, row{a.Name, a.Venue, a.BaseURL, len(a.APISecretEnc) > 0, nonNilTags(a.Tags), a.CreatedAt.Format(time.RFC3339)})
+					out = append(out, row{a.Name, a.Venue, a.BaseURL, len(a.APISecretEnc) > 0, nonNilTags(a.Tags), a.CreatedAt.Format(time.RFC3339),
+						a.Master, a.SubAccountEmail})
 				}
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVENUE\tCREDENTIALS\tTAGS")
+			fmt.Fprintln(tw, "NAME\tVENUE\tCREDENTIALS\tMASTER\tTAGS")
 			for _, a := range accts {
 				cred := "-"
 				if len(a.APISecretEnc) > 0 {
 					cred = "encrypted"
+				} else if a.Master != "" {
+					cred = "via master"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Venue, cred, strings.Join(a.Tags, ","))
+				masterCol := "-"
+				if a.Master != "" {
+					masterCol = a.Master + " (" + a.SubAccountEmail + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Venue, cred, masterCol, strings.Join(a.Tags, ","))
 			}
 			return tw.Flush()
 		},

@@ -120,9 +120,14 @@ func newCollateralCmd(g *globals) *cobra.Command {
 	var account string
 	var asJSON bool
 	show := &cobra.Command{
-		Use:   "show",
-		Short: "Effective collateral ratio of every known asset, and where it comes from",
-		Args:  cobra.NoArgs,
+		Use:     "show",
+		Aliases: []string{"list"},
+		Short:   "Effective collateral ratio of every known asset, where it comes from, and the venues' own",
+		Long: `Effective collateral ratio of every known asset and where it comes from, with
+the venues' own ratios next to it where a venue reports them (Binance USDⓈ-M
+futures Multi-Assets mode: 1 − the asset's haircut, from /fapi/v1/assetIndex);
+a difference is flagged DIFFERS, with ours minus the venue's.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var views []portfolio.RatioView
 			if g.server != "" {
@@ -143,7 +148,7 @@ func newCollateralCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer closeDB()
-				if views, err = p.Ratios(accountKey); err != nil {
+				if views, err = p.RatiosWithVenues(accountKey, offlineHaircuts(cmd, g, offlineDB)); err != nil {
 					return err
 				}
 			}
@@ -151,9 +156,10 @@ func newCollateralCmd(g *globals) *cobra.Command {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(views)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ASSET\tRATIO\tSOURCE")
+			fmt.Fprintln(tw, "ASSET\tRATIO\tSOURCE\tVENUE RATIOS\tFLAG")
 			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Asset, v.Ratio, v.Source)
+				vt, flag := venueRatioText(v)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Asset, v.Ratio, v.Source, vt, flag)
 			}
 			return tw.Flush()
 		},

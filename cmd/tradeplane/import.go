@@ -17,7 +17,7 @@ func newImportCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	trades := &cobra.Command{
 		Use:   "trades --account NAME FILE",
-		Short: "Import a trade file (canonical CSV or Binance's export) as fills of an account",
+		Short: "Import a trade file (canonical CSV, Binance's or Bybit's export) as fills of an account",
 		Long: `Import a trade file as fills of an account, for PnL history. The whole file is
 checked first: a bad row names its line and column and nothing is imported.
 Importing the same file twice adds nothing (fills are keyed by trade id, or by

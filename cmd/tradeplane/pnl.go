@@ -91,7 +91,7 @@ one quote asset (otherwise it is null: USDT and BTC are never added).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&file, "trades", "", "trade file (canonical CSV or Binance export)")
+	f.StringVar(&file, "trades", "", "trade file (canonical CSV, Binance or Bybit export)")
 	f.StringVar(&method, "method", "avg", "avg (average cost) or fifo")
 	f.StringArrayVar(&marks, "mark", nil, "mark price SYMBOL=PRICE (repeatable)")
 	f.StringArrayVar(&feePrices, "fee-price", nil, "price of a fee asset in the quote: ASSET=PRICE or ASSET/QUOTE=PRICE (repeatable)")

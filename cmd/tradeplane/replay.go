@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -51,6 +53,7 @@ type replayFlags struct {
 	tradesOut, journalOut, equityOut          string
 	replayDB                                  string
 	asJSON, quiet, demoData                   bool
+	source, klinesVenue                       string
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
@@ -72,7 +75,10 @@ it) and fills at its price with the maker fee.
 Klines: --klines FILE (named SYMBOL-INTERVAL[...].csv, e.g. BTCUSDT-1m.csv or
 Binance's BTCUSDT-1m-2024-01.csv) or --klines SYMBOL:INTERVAL=FILE; repeat it,
 and repeat one symbol to chain monthly files in order. Our kline CSV and
-Binance's public kline files are both read. A gap, unsorted rows, a symbol with
+Binance's public kline files are both read. --source db streams the klines
+that 'pnl backfill' stored in --db (of --klines-venue, at the finest interval
+stored) for every session symbol no --klines file gives; --source demo (or
+--demo-data) the klines embedded in the binary. A gap, unsorted rows, a symbol with
 no data or parameters the strategy refuses exit 2 with the place named.
 
 The same inputs and --seed give byte-identical reports.`,
@@ -124,6 +130,8 @@ The same inputs and --seed give byte-identical reports.`,
 	fl.StringVar(&f.sessionID, "session", "", "copy this stored session's strategy, symbols, parameters and allocation (from --server, else --db)")
 	fl.StringVar(&f.desk, "desk", "", "desk file (JSON): accounts with starting balances, sessions, collateral ratios, Trade All times")
 	fl.StringArrayVar(&f.klines, "klines", nil, "kline file: FILE named SYMBOL-INTERVAL[...].csv, or SYMBOL:INTERVAL=FILE (repeat)")
+	fl.StringVar(&f.source, "source", "", "where klines of symbols without --klines come from: db (stored by pnl backfill in --db) or demo (embedded)")
+	fl.StringVar(&f.klinesVenue, "klines-venue", "", "with --source db: the venue whose stored klines to use (default: the only one that has the symbol)")
 	fl.BoolVar(&f.demoData, "demo-data", false, "use the klines embedded in the binary (the demo's: BTCUSDT 1m, ETHUSDT and BNBUSDT 1h) for symbols without --klines")
 	fl.StringVar(&f.from, "from", "", "first bar (RFC 3339 or YYYY-MM-DD, UTC); default the data's first")
 	fl.StringVar(&f.to, "to", "", "end, exclusive (RFC 3339 or YYYY-MM-DD); default after the data's last bar")
@@ -143,7 +151,7 @@ The same inputs and --seed give byte-identical reports.`,
 	fl.StringVar(&f.tradesOut, "trades", "", "write the fills to FILE as the canonical trade CSV (readable by pnl compute)")
 	fl.StringVar(&f.journalOut, "journal", "", "write the journal to FILE as JSON lines")
 	fl.StringVar(&f.equityOut, "equity", "", "write the equity curve to FILE as CSV (time,value,exposure)")
-	fl.StringVar(&f.replayDB, "replay-db", "", "store to replay into (default a scratch SQLite file, removed afterwards); never a live database")
+	fl.StringVar(&f.replayDB, "replay-db", "", "store to replay into (default a private in-memory SQLite database; sqlite:FILE for desks too large for memory); never a live database")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON document")
 	fl.BoolVar(&f.quiet, "quiet", false, "no progress bar")
 	return cmd
@@ -377,8 +385,22 @@ func (f *replayFlags) config(cmd *cobra.Command, g *globals) (cfg replay.Config,
 	}
 
 	// Klines.
-	if len(f.klines) == 0 && !f.demoData {
-		return cfg, nil, usagef("give the klines: --klines FILE (e.g. ../shared/data/BTCUSDT-1m.csv) or --demo-data")
+	switch f.source {
+	case "", "files":
+	case "demo":
+		f.demoData = true
+	case "db":
+		if f.demoData {
+			return cfg, nil, usagef("give --source db or --demo-data, not both")
+		}
+	default:
+		return cfg, nil, usagef("--source %q: want db (klines stored by pnl backfill) or demo (embedded)", f.source)
+	}
+	if f.klinesVenue != "" && f.source != "db" {
+		return cfg, nil, usagef("--klines-venue is for --source db")
+	}
+	if len(f.klines) == 0 && !f.demoData && f.source != "db" {
+		return cfg, nil, usagef("give the klines: --klines FILE (e.g. ../shared/data/BTCUSDT-1m.csv), --source db or --demo-data")
 	}
 	type kfile struct {
 		symbol   string
@@ -465,6 +487,33 @@ func (f *replayFlags) config(cmd *cobra.Command, g *globals) (cfg replay.Config,
 			}
 		}
 	}
+	if f.source == "db" {
+		db, derr := openDB(ctx, g, store.Options{NoMigrate: true})
+		if derr != nil {
+			return cfg, closers, derr
+		}
+		closers = append(closers, db)
+		seen := map[string]bool{}
+		for _, sym := range syms {
+			seen[sym] = true
+		}
+		for _, s := range cfg.Sessions {
+			for _, sym := range s.Symbols {
+				if seen[sym] {
+					continue
+				}
+				seen[sym] = true
+				r, kerr := storedSeries(ctx, db, sym, f.klinesVenue)
+				if kerr != nil {
+					return cfg, closers, kerr
+				}
+				cfg.Sources = append(cfg.Sources, replay.DBSource(ctx, db, r.KlineKey, time.Time{}, time.Time{}))
+				if end := r.Last.Add(r.Interval); end.After(lastBar) {
+					lastBar = end
+				}
+			}
+		}
+	}
 	if f.from != "" {
 		if cfg.From, err = parseWhen("--from", f.from); err != nil {
 			return
@@ -491,8 +540,42 @@ func (f *replayFlags) config(cmd *cobra.Command, g *globals) (cfg replay.Config,
 		}
 		cfg.From = end.Add(-time.Duration(f.days) * 24 * time.Hour)
 	}
-	_ = ctx
 	return cfg, closers, nil
+}
+
+// storedSeries picks the stored kline series of sym: of venueName when
+// given, else of the only venue that has sym; the finest interval stored.
+func storedSeries(ctx context.Context, db *store.DB, sym, venueName string) (store.KlineRange, error) {
+	all, err := db.KlineSeries(ctx)
+	if err != nil {
+		return store.KlineRange{}, fmt.Errorf("--source db: %w (run 'tradeplane migrate' if the database predates stored klines)", err)
+	}
+	var have []string
+	var pick *store.KlineRange
+	venues := map[string]bool{}
+	for i, r := range all {
+		have = append(have, fmt.Sprintf("%s %s %s (%d from %s)", r.Venue, r.Symbol, r.Interval, r.Count, r.First.Format(time.DateOnly)))
+		if r.Symbol != sym || venueName != "" && r.Venue != venueName {
+			continue
+		}
+		venues[r.Venue] = true
+		if pick == nil || r.Venue == pick.Venue && r.Interval < pick.Interval {
+			pick = &all[i]
+		}
+	}
+	stored := "none"
+	if len(have) > 0 {
+		stored = strings.Join(have, "; ")
+	}
+	switch {
+	case pick == nil && venueName != "":
+		return store.KlineRange{}, usagef("--source db: no stored klines of %s on %s (stored: %s); run pnl backfill for it", sym, venueName, stored)
+	case pick == nil:
+		return store.KlineRange{}, usagef("--source db: no stored klines of %s (stored: %s); run pnl backfill for it", sym, stored)
+	case len(venues) > 1:
+		return store.KlineRange{}, usagef("--source db: %s is stored for several venues (%s); pick one with --klines-venue", sym, strings.Join(slices.Sorted(maps.Keys(venues)), ", "))
+	}
+	return *pick, nil
 }
 
 // copySession reads a stored session's settings, from the server when one

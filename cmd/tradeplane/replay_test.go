@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tradeplane/tradeplane/internal/marketdata"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
@@ -72,13 +74,27 @@ func TestReplayCLIBadInput(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	gap := firstLines(t, dir, "BTCUSDT-1m.csv", 100, func(l []string) []string { return append(l[:50], l[52:]...) })
+	// A row out of place shows first as a gap (the next row is ahead of
+	// time), then, at the row itself, as going back in time.
+	unsorted := firstLines(t, dir, "BTCUSDT-1m-2023-03.csv", 100, func(l []string) []string {
+		l[20], l[21] = l[21], l[20]
+		return l
+	})
+	repeated := firstLines(t, dir, "BTCUSDT-1m-2023-04.csv", 100, func(l []string) []string {
+		return append(l[:31:31], l[30:]...)
+	})
 	params := `{"symbol":"BTCUSDT","quote_amount":"30","interval":"1h"}`
 	cases := []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--klines", gap}, "BTCUSDT-1m.csv line 51"},
+		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--klines", unsorted}, "BTCUSDT-1m-2023-03.csv line 21: BTCUSDT klines have a gap"},
+		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--klines", unsorted}, "sort the rows oldest first"},
+		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--klines", repeated}, "BTCUSDT-1m-2023-04.csv line 32: BTCUSDT kline at 2023-03-01T00:29:00Z is not after the previous one"},
 		{[]string{"--strategy", "dca", "--symbol", "ETHUSDT", "--params", params, "--klines", gap}, "symbol ETHUSDT has no klines"},
+		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--source", "db", "--demo-data"}, "not both"},
+		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--source", "s3"}, "--source"},
 		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", `{"symbol":"BTCUSDT"}`, "--klines", gap}, "quote_amount"},
 		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params, "--klines", filepath.Join(dir, "btc.csv")}, "SYMBOL:INTERVAL="},
 		{[]string{"--strategy", "dca", "--symbol", "BTCUSDT", "--params", params}, "--klines"},
@@ -176,4 +192,43 @@ func TestReplayDeskAndSession(t *testing.T) {
 		t.Fatalf("--session replay: %+v (want 7 steps of 3 h in a day)", doc.Sessions)
 	}
 	cli(t, "", "--db", db, "replay", "--quiet", "--session", "s-nothere0", "--klines", k).want(t, 2)
+}
+
+// TestReplaySourceDB: --source db streams the klines stored in --db and
+// replays as the same klines from a file do; a symbol not stored is exit
+// 2 naming it and what is stored.
+func TestReplaySourceDB(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	k := firstLines(t, dir, "BTCUSDT-1m.csv", 24*60, nil)
+	ks, err := marketdata.ReadKlinesFile(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := tempDB(t)
+	cli(t, "", "--db", db, "migrate").want(t, 0)
+	st, err := store.Open(t.Context(), db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.Kline
+	for _, k := range ks {
+		out = append(out, store.Kline{OpenTime: k.OpenTime, Open: k.Open, High: k.High, Low: k.Low, Close: k.Close, Volume: k.Volume})
+	}
+	if err := st.PutKlines(t.Context(), store.KlineKey{Venue: "binance", Symbol: "BTCUSDT", Interval: time.Minute}, out); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	args := []string{"replay", "--quiet", "--json", "--strategy", "dca", "--symbol", "BTCUSDT",
+		"--params", `{"symbol":"BTCUSDT","quote_amount":"30","interval":"1h"}`, "--slippage", "0.0005"}
+	fromDB := cli(t, "", append([]string{"--db", db}, append(args, "--source", "db")...)...).want(t, 0)
+	fromFile := cli(t, "", append(args, "--klines", k)...).want(t, 0)
+	if fromDB.stdout != fromFile.stdout {
+		t.Fatalf("replay over the stored klines:\n%s\nover the file:\n%s", fromDB.stdout, fromFile.stdout)
+	}
+	r := cli(t, "", "--db", db, "replay", "--quiet", "--strategy", "dca", "--symbol", "ETHUSDT", "--source", "db",
+		"--params", `{"symbol":"ETHUSDT","quote_amount":"30","interval":"1h"}`).want(t, 2)
+	if !strings.Contains(r.stderr, "no stored klines of ETHUSDT") || !strings.Contains(r.stderr, "binance BTCUSDT") {
+		t.Fatalf("stderr %q does not name the missing symbol and what is stored", r.stderr)
+	}
 }

@@ -493,12 +493,14 @@ func runView(r tradeall.Run) server.TradeAllRun {
 
 type collateralAdapter struct{ a *App }
 
+// Ratios are the effective ratios with the venues' own (Binance
+// Multi-Assets mode haircuts) next to them, differences flagged.
 func (c collateralAdapter) Ratios(ctx context.Context, account string) ([]portfolio.RatioView, error) {
 	key, err := c.a.accountKey(ctx, account)
 	if err != nil {
 		return nil, err
 	}
-	return c.a.pf.Ratios(key)
+	return c.a.pf.RatiosWithVenues(key, c.a.venueHaircuts(ctx))
 }
 
 func (c collateralAdapter) SetRatio(ctx context.Context, actor, account, asset, ratio string) (portfolio.CollateralVersion, error) {
@@ -535,7 +537,8 @@ type accountsAdapter struct{ a *App }
 func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount, actor string) (store.Account, error) {
 	// The fields were checked by the API (fieldcheck.CheckAccount, the one
 	// validation the CLI runs too) before they reach here.
-	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags}
+	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags,
+		Master: na.Master, SubAccountEmail: na.SubAccountEmail}
 	if na.APISecret != "" {
 		if c.a.factory.Box == nil {
 			return store.Account{}, &server.Error{Kind: server.ErrUnavailable, Message: "no master key configured to encrypt credentials"}
@@ -546,7 +549,13 @@ func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount
 		}
 		acct.APISecretEnc = sealed
 	}
-	// An account that cannot be opened is refused, not stored.
+	// An account that cannot be opened is refused, not stored; so is a
+	// sub-account its master does not list.
+	if acct.SubAccountEmail != "" {
+		if err := c.a.factory.CheckSubAccount(ctx, *acct); err != nil {
+			return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q: sub-account %v", na.Name, err)}
+		}
+	}
 	if _, err := c.a.factory.Open(*acct); err != nil {
 		return store.Account{}, &server.Error{Kind: server.ErrInvalid, Message: fmt.Sprintf("account %q cannot be opened on venue %s: %v", na.Name, na.Venue, err)}
 	}
@@ -711,6 +720,11 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 	if k, err := venue.Lookup(acct.Venue); err == nil && !k.Trades {
 		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
 			Message: fmt.Sprintf("account %q is on venue %s, which this build reads but does not trade on: a session needs a trading venue", acct.Name, acct.Venue)}
+	}
+	if acct.SubAccountEmail != "" && acct.APIKey == "" {
+		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid,
+			Message: fmt.Sprintf("account %q is sub-account %s of %q without an API key of its own: its balances are read through the master, "+
+				"but trading needs the sub-account's own key (add it again with --api-key and --api-secret-file)", acct.Name, acct.SubAccountEmail, acct.Master)}
 	}
 	if err := s.checkSymbols(ctx, acct, spec.Symbols); err != nil {
 		return server.SessionView{}, err

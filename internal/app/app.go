@@ -109,6 +109,7 @@ type Config struct {
 
 // App is a node.
 type App struct {
+	haircuts haircutCache // venues' own collateral haircuts (haircuts.go)
 	cfg      Config
 	log      *slog.Logger
 	clk      clock.Clock
@@ -211,7 +212,7 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {
@@ -463,6 +464,7 @@ func (a *App) start(ctx context.Context) error {
 	a.goLoop(func() { a.reconcileLoop(ctx) })
 	a.goLoop(func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
+	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
 	if a.fan != nil {
 		if err := a.fan.start(ctx, a.goLoop); err != nil {

@@ -95,6 +95,9 @@ func PersistCollateral(ctx context.Context, db *store.DB, v portfolio.Collateral
 // recorded ones, plus the venue's last 1-minute close for held assets where
 // the venue can be asked. Failed reads mark wallets unknown: never zero.
 func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portfolio.Portfolio, error) {
+	if f.Lookup == nil {
+		f.Lookup = db.Account // sub-accounts read through their masters
+	}
 	p, err := portfolio.New(portfolio.Config{StaleAfter: 24 * time.Hour})
 	if err != nil {
 		return nil, err
@@ -117,7 +120,7 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 	now := time.Now().UTC()
 	for _, a := range accts {
 		key := livefeed.AccountKey(a)
-		if err := p.UpsertAccount(portfolio.Account{ID: key, Name: a.Name, Venue: a.Venue, Tags: a.Tags}); err != nil {
+		if err := p.UpsertAccount(portfolio.Account{ID: key, Name: a.Name, Venue: a.Venue, Tags: a.Tags, Master: a.Master}); err != nil {
 			return nil, err
 		}
 		if k, err := venue.Lookup(a.Venue); err == nil && k.InProcess {

@@ -125,9 +125,17 @@ func (ad replayAdapter) Start(ctx context.Context, req server.ReplayRequest, act
 		ra.Balances = []replay.Balance{{Asset: "USDT", Amount: udecimal.MustFromInt64(10000, 0)}}
 	}
 	cfg.Accounts = []replay.Account{ra}
-	// The klines come from the account's own venue (the paper exchange
+	// The klines come from the store when a backfill kept the whole span
+	// (no download), else from the account's own venue (the paper exchange
 	// serves the market data it was loaded with; Binance its history).
+	stored := map[int]store.KlineKey{}
 	for _, sym := range spec.Symbols {
+		key := store.KlineKey{Venue: acct.Venue, Symbol: sym, Interval: iv}
+		if n, err := a.db.CountKlines(ctx, key, from, to); err == nil && n == int64(to.Sub(from)/iv) {
+			stored[len(cfg.Sources)] = key // streamed under the job's context, below
+			cfg.Sources = append(cfg.Sources, replay.Source{})
+			continue
+		}
 		ks, err := klinesWithRetry(ctx, rt.v, sym, req.Interval, from, to)
 		if err != nil {
 			return store.Job{}, &server.Error{Kind: server.ErrUnavailable,
@@ -160,6 +168,9 @@ func (ad replayAdapter) Start(ctx context.Context, req server.ReplayRequest, act
 	}
 	r := a.replays
 	jctx, cancel := context.WithCancel(r.base)
+	for i, key := range stored {
+		cfg.Sources[i] = replay.DBSource(jctx, a.db, key, from, to)
+	}
 	r.mu.Lock()
 	r.cancel[job.ID] = cancel
 	r.mu.Unlock()

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tradeplane/tradeplane/internal/secrets"
@@ -26,6 +27,10 @@ type VenueFactory struct {
 	// host, since Binance counts weight per IP; nil means the binance
 	// package's process-wide budgets.
 	Budgets *binance.Budgets
+	// Lookup finds a stored account by name: the master of a Binance
+	// sub-account without a key of its own, whose key reads the
+	// sub-account's balances. Nil: such a sub-account cannot be opened.
+	Lookup func(ctx context.Context, name string) (store.Account, error)
 }
 
 // Open returns the venue of a, opened by its kind in the venue registry
@@ -33,6 +38,9 @@ type VenueFactory struct {
 // credentials, this factory's paper exchange and Binance budgets as the
 // values the process shares, and Binance's pauses told to OnBan.
 func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
+	if a.Venue == binance.Name && a.SubAccountEmail != "" && a.APIKey == "" && len(a.APISecretEnc) == 0 {
+		return f.openSubAccount(a)
+	}
 	kind, err := venue.Lookup(a.Venue)
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
@@ -59,6 +67,17 @@ func (f VenueFactory) shared(kind string) any {
 		return f.Budgets
 	}
 	return nil
+}
+
+// openSubAccount opens a Binance sub-account without a key of its own: a
+// view of it through its master's client (balances and market data; trading
+// refused, see binance.SubAccountView).
+func (f VenueFactory) openSubAccount(a store.Account) (venue.Venue, error) {
+	c, err := f.MasterClient(context.Background(), a.Master)
+	if err != nil {
+		return nil, fmt.Errorf("account %q: sub-account %s: %w", a.Name, a.SubAccountEmail, err)
+	}
+	return binance.NewSubAccountView(c, a.SubAccountEmail), nil
 }
 
 // secret opens the sealed API secret of a.

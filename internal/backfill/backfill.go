@@ -92,7 +92,7 @@ type Config struct {
 
 // Progress is how far a Run has got.
 type Progress struct {
-	Phase        string        `json:"phase"` // "trades", "klines", "rebuild", "done"
+	Phase        string        `json:"phase"` // "trades", "funding", "klines", "rebuild", "done"
 	Symbol       string        `json:"symbol,omitempty"`
 	WindowsDone  int           `json:"windows_done"`  // trade windows done, skipped ones included
 	WindowsTotal int           `json:"windows_total"` // every window of every symbol in [From, To)
@@ -115,11 +115,13 @@ type Result struct {
 	// copy of a fill already counted (an imported row without a trade id
 	// matching a fill with the venue's trade id) and left out; see MergeSources.
 	Merged      int               `json:"merged_fills"`
-	Points      int               `json:"points"`           // points written
-	Scopes      []string          `json:"scopes"`           // scopes with points, sorted
-	Unconverted []pnl.AssetAmount `json:"fees_unconverted"` // account fees no price was known for
-	Valuation   string            `json:"valuation"`        // the asset of sum rows and equity
-	Quotes      []string          `json:"quotes"`           // the quote assets of the symbols, sorted
+	Funding     int64             `json:"funding_payments"`     // funding payments read (venues with positions)
+	NewFunding  int64             `json:"new_funding_payments"` // of which were not stored before
+	Points      int               `json:"points"`               // points written
+	Scopes      []string          `json:"scopes"`               // scopes with points, sorted
+	Unconverted []pnl.AssetAmount `json:"fees_unconverted"`     // account fees no price was known for
+	Valuation   string            `json:"valuation"`            // the asset of sum rows and equity
+	Quotes      []string          `json:"quotes"`               // the quote assets of the symbols, sorted
 	Elapsed     time.Duration     `json:"elapsed_ns"`
 }
 
@@ -249,6 +251,9 @@ func (r *runner) run(ctx context.Context) (Result, error) {
 			return r.res, err
 		}
 	}
+	if err := r.downloadFunding(ctx); err != nil {
+		return r.res, err
+	}
 	if err := r.rebuild(ctx); err != nil {
 		return r.res, err
 	}
@@ -337,6 +342,38 @@ func (r *runner) download(ctx context.Context, p *plan) error {
 		}
 		r.report()
 	}
+	return nil
+}
+
+// downloadFunding stores the funding payments of [From, To) of a venue with
+// positions (venue.PositionReader): perpetual funding is part of PnL and is
+// in no trade history. A venue without positions has none.
+func (r *runner) downloadFunding(ctx context.Context) error {
+	pr, ok := r.cfg.Venue.(venue.PositionReader)
+	if !ok {
+		return nil
+	}
+	r.prog.Phase, r.prog.Symbol = "funding", ""
+	r.report()
+	ps, err := pr.FundingPayments(ctx, "", r.cfg.From, r.cfg.To)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	if err != nil {
+		return fmt.Errorf("backfill %q: funding payments in [%s, %s): %w", r.cfg.Account.Name,
+			r.cfg.From.Format(time.RFC3339), r.cfg.To.Format(time.RFC3339), err)
+	}
+	rows := make([]store.FundingPayment, 0, len(ps))
+	for _, p := range ps {
+		rows = append(rows, store.FundingPayment{AccountID: r.cfg.Account.ID, Symbol: p.Symbol, PaymentID: p.ID, Asset: p.Asset,
+			Amount: p.Amount, PositionSize: p.PositionSize, Source: SourceBackfill, At: p.Time.UTC()})
+	}
+	n, err := r.cfg.DB.InsertFundingPayments(ctx, rows)
+	if err != nil {
+		return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+	}
+	r.res.Funding += int64(len(rows))
+	r.res.NewFunding += int64(n)
 	return nil
 }
 

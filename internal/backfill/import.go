@@ -29,14 +29,14 @@ const SourceImport = "import"
 
 // ImportResult is what an import did.
 type ImportResult struct {
-	Format     string `json:"format"`     // "canonical" or "binance"
+	Format     string `json:"format"`     // "canonical", "binance" or "bybit"
 	Rows       int64  `json:"rows"`       // data rows read
 	New        int64  `json:"new"`        // fills stored
 	Duplicates int64  `json:"duplicates"` // fills already stored (same account, symbol, trade id)
 }
 
 // ImportTrades stores the trades of a trade file (the canonical CSV or
-// Binance's export, see package tradecsv) as fills of the account named
+// Binance's or Bybit's export, see package tradecsv) as fills of the account named
 // accountName, with source "import".
 //
 // The whole file is validated first: a bad row fails the import with an

@@ -31,6 +31,13 @@ const binanceCSV = "\ufeffDate(UTC),Pair,Side,Price,Executed,Amount,Fee\n" +
 	"2020-02-24 01:18:43,BTCUSDT,BUY,9901.54,0.00000400BTC,0.03960616USDT,0.00000321BNB\n" +
 	"2020-02-25 02:44:42,BTCUSDT,SELL,9601.35,0.00002600BTC,0.2496351USDT,0.00000859BNB\n"
 
+// bybitCSV is Bybit's spot order-history export (tradecsv's
+// testdata/bybit-export.csv names its source); its rows are deduplicated by
+// Transaction ID.
+const bybitCSV = "Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)\n" +
+	"ICPUSDT,MARKET,SELL,49.97342400000000000000,9.32340000000000000000,5.36000000000000000000,0.04997342400000000000,2200000000355489633, 53982208,14:35 2024-11-16\n" +
+	"ICPUSDT,LIMIT,BUY,80.20300000000000000000,8.02030000000000000000,10.00000000000000000000,0.01000000000000000000,2200000000351556764, 87307520,03:18 2024-11-15\n"
+
 // mustAccount creates an account named name.
 func mustAccount(tb testing.TB, db *store.DB, name, venueName string) store.Account {
 	tb.Helper()
@@ -61,6 +68,7 @@ func TestImportFormats(t *testing.T) {
 			}{
 				{"canonical", canonicalCSV, "canonical", 3, true},
 				{"binance", binanceCSV, "binance", 2, false},
+				{"bybit", bybitCSV, "bybit", 2, true},
 			} {
 				var r io.Reader = strings.NewReader(tc.file)
 				if !tc.seek {
@@ -86,8 +94,8 @@ func TestImportFormats(t *testing.T) {
 				}
 			}
 			fills, err := db.Fills(ctx, store.FillQuery{AccountID: acct.ID})
-			if err != nil || len(fills) != 5 {
-				t.Fatalf("got %d fills, %v; want 5", len(fills), err)
+			if err != nil || len(fills) != 7 {
+				t.Fatalf("got %d fills, %v; want 7", len(fills), err)
 			}
 			var eth store.Fill
 			for _, f := range fills {

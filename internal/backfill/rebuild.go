@@ -59,11 +59,20 @@ func (r *runner) rebuild(ctx context.Context) error {
 		r.report()
 		return nil
 	}
+	funding, err := r.loadFunding(ctx)
+	if err != nil {
+		return err
+	}
 	scopes := map[string]bool{}
-	i := 0
+	i, k := 0, 0
 	for _, t := range steps(r.cfg.From, r.cfg.To, r.cfg.Interval) {
 		for ; i < len(fills) && !fills[i].Time.After(t); i++ {
 			if err := b.Add(&fills[i]); err != nil {
+				return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+			}
+		}
+		for ; k < len(funding) && !funding[k].Time.After(t); k++ {
+			if err := b.AddFunding(funding[k]); err != nil {
 				return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
 			}
 		}
@@ -133,6 +142,35 @@ func (r *runner) loadFills(ctx context.Context) ([]Fill, error) {
 		}
 	}
 	SortFills(out)
+	return out, nil
+}
+
+// FundingRow is a stored funding payment as the engine takes it, with its
+// session ("" for the account alone).
+type FundingRow struct {
+	pnl.Funding
+	SessionID string
+}
+
+// loadFunding reads the stored funding payments of the account's symbols
+// before To, oldest first.
+func (r *runner) loadFunding(ctx context.Context) ([]FundingRow, error) {
+	var out []FundingRow
+	for _, sym := range r.cfg.Symbols {
+		base, quote, err := r.split(ctx, sym)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := r.cfg.DB.FundingPayments(ctx, r.cfg.Account.ID, sym, r.cfg.To)
+		if err != nil {
+			return nil, fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+		}
+		for _, f := range rows {
+			out = append(out, FundingRow{Funding: pnl.Funding{Symbol: f.Symbol, Base: base, Quote: quote, Asset: f.Asset,
+				Amount: f.Amount, Time: f.At, ID: f.PaymentID}, SessionID: f.SessionID})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b FundingRow) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
 
@@ -242,6 +280,9 @@ func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valu
 			return nil, nil, fmt.Errorf("backfill %q: klines of %s: %w", r.cfg.Account.Name, sym, err)
 		}
 		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
+		if err := r.keepKlines(ctx, sym, ks); err != nil {
+			return nil, nil, err
+		}
 		mk[sym] = ks
 	}
 	for _, q := range quotes {
@@ -258,6 +299,9 @@ func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valu
 			continue // no such market: the sum rows leave q out and are partial
 		}
 		slices.SortFunc(ks, func(a, b venue.Kline) int { return a.OpenTime.Compare(b.OpenTime) })
+		if err := r.keepKlines(ctx, sym, ks); err != nil {
+			return nil, nil, err
+		}
 		mk[sym] = ks
 	}
 	pricer := pnl.NewKlinePrices(MarkInterval)
@@ -296,6 +340,20 @@ func (r *runner) klines(ctx context.Context, fills []Fill, quotes []string, valu
 		pricer.Add(p.Asset, p.Quote, ks)
 	}
 	return mk, pricer, nil
+}
+
+// keepKlines stores the downloaded candles of sym, so a replay can stream
+// them (tradeplane replay --source db) without downloading them again.
+func (r *runner) keepKlines(ctx context.Context, sym string, ks []venue.Kline) error {
+	out := make([]store.Kline, len(ks))
+	for i, k := range ks {
+		out[i] = store.Kline{OpenTime: k.OpenTime, Open: k.Open, High: k.High, Low: k.Low, Close: k.Close, Volume: k.Volume}
+	}
+	key := store.KlineKey{Venue: r.cfg.Account.Venue, Symbol: sym, Interval: MarkInterval}
+	if err := r.cfg.DB.PutKlines(ctx, key, out); err != nil {
+		return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
+	}
+	return nil
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -381,6 +439,34 @@ func (b *Builder) Add(f *Fill) error {
 	return nil
 }
 
+// AddFunding applies one funding payment to the account scope and, when
+// it has one, to its session's scope (which must have fills already; a
+// payment of a session without any is booked to the account alone).
+func (b *Builder) AddFunding(f FundingRow) error {
+	if err := b.init(); err != nil {
+		return err
+	}
+	if err := b.account.addFunding(f.Funding); err != nil {
+		return fmt.Errorf("replay funding %s/%s: %w", f.Symbol, f.ID, err)
+	}
+	if s := b.sessions[f.SessionID]; f.SessionID != "" && s != nil {
+		if err := s.addFunding(f.Funding); err != nil {
+			return fmt.Errorf("replay funding %s/%s of session %s: %w", f.Symbol, f.ID, f.SessionID, err)
+		}
+	}
+	return nil
+}
+
+func (s *scopeState) addFunding(f pnl.Funding) error {
+	if err := s.engine.AddFunding(f); err != nil {
+		return err
+	}
+	if !slices.Contains(s.symbols, f.Symbol) {
+		s.symbols = append(s.symbols, f.Symbol)
+	}
+	return nil
+}
+
 func (b *Builder) init() error {
 	if b.account != nil {
 		return nil
@@ -432,7 +518,7 @@ func (b *Builder) points(s *scopeState, at time.Time, out []store.PnLPoint) ([]s
 	var quotes []string
 	for _, sr := range rep.Symbols {
 		p := store.PnLPoint{Scope: s.scope, Symbol: sr.Symbol, Source: SourceBackfill, At: at, Position: sr.Position,
-			Mark: sr.Mark, Realized: sr.RealizedPnL, Fees: sr.FeesQuote, Unrealized: sr.UnrealizedPnL, Net: sr.NetPnL,
+			Mark: sr.Mark, Realized: sr.RealizedPnL, Fees: sr.FeesQuote, Unrealized: sr.UnrealizedPnL, Funding: sr.Funding, Net: sr.NetPnL,
 			Equity: sr.NetPnL, Trades: int64(sr.Trades), Partial: missing[sr.Symbol] || len(sr.FeesUnconverted) > 0}
 		out = append(out, p)
 		i := slices.Index(quotes, sr.Quote)
@@ -445,6 +531,7 @@ func (b *Builder) points(s *scopeState, at time.Time, out []store.PnLPoint) ([]s
 		q.Realized = q.Realized.Add(p.Realized)
 		q.Fees = q.Fees.Add(p.Fees)
 		q.Unrealized = q.Unrealized.Add(p.Unrealized)
+		q.Funding = q.Funding.Add(p.Funding)
 		q.Net = q.Net.Add(p.Net)
 		q.Equity = q.Net
 		q.Trades += p.Trades
@@ -473,8 +560,9 @@ func (b *Builder) points(s *scopeState, at time.Time, out []store.PnLPoint) ([]s
 		sum.Realized = sum.Realized.Add(q.Realized.Mul(rate))
 		sum.Fees = sum.Fees.Add(q.Fees.Mul(rate))
 		sum.Unrealized = sum.Unrealized.Add(q.Unrealized.Mul(rate))
+		sum.Funding = sum.Funding.Add(q.Funding.Mul(rate))
 	}
-	sum.Net = sum.Realized.Sub(sum.Fees).Add(sum.Unrealized)
+	sum.Net = sum.Realized.Sub(sum.Fees).Add(sum.Funding).Add(sum.Unrealized)
 	sum.Equity = s.opening.Add(sum.Net)
 	if converted {
 		slices.SortFunc(byQuote, func(a, b store.PnLPoint) int { return cmp.Compare(a.Symbol, b.Symbol) })

@@ -45,6 +45,7 @@ type Row struct {
 	Realized   Decimal `json:"realized_pnl"`
 	Fees       Decimal `json:"fees"`
 	Unrealized Decimal `json:"unrealized_pnl"`
+	Funding    Decimal `json:"funding,omitzero"` // perpetual funding, received +, paid −; in Net
 	Net        Decimal `json:"net_pnl"`
 	Equity     Decimal `json:"equity"`
 
@@ -156,6 +157,7 @@ var accuracyNotes = []string{
 // series is a step series of every field.
 type series struct {
 	realized, fees, unrealized, net, equity []pnl.Point
+	funding                                 []pnl.Point // backfilled series only
 	partial                                 []time.Time // times of partial points
 }
 
@@ -171,6 +173,7 @@ func backfilledSeries(ctx context.Context, db *store.DB, scope string, from, to 
 		s.realized = append(s.realized, pnl.Point{Time: p.At, Value: p.Realized})
 		s.fees = append(s.fees, pnl.Point{Time: p.At, Value: p.Fees})
 		s.unrealized = append(s.unrealized, pnl.Point{Time: p.At, Value: p.Unrealized})
+		s.funding = append(s.funding, pnl.Point{Time: p.At, Value: p.Funding})
 		s.net = append(s.net, pnl.Point{Time: p.At, Value: p.Net})
 		s.equity = append(s.equity, pnl.Point{Time: p.At, Value: p.Equity})
 		if p.Partial {
@@ -446,6 +449,9 @@ func rows(s series, interval time.Duration, from, to time.Time, source string) (
 			Net: s.net[k].Value, Equity: s.equity[k].Value,
 			AvgRealized: re[i].Mean, AvgUnrealized: un[i].Mean, AvgNet: ne[i].Mean, AvgEquity: m.Mean,
 			CoveredSeconds: int64(m.Covered / time.Second)}
+		if k < len(s.funding) {
+			r.Funding = s.funding[k].Value
+		}
 		for pi < len(s.partial) && s.partial[pi].Before(m.Start) {
 			pi++
 		}

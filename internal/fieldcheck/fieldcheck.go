@@ -161,24 +161,58 @@ type Account struct {
 	APIKey    string
 	APISecret string
 	Tags      []string
+	// A Binance sub-account: the master account's name and the
+	// sub-account's email. Without a key of its own it is read through
+	// the master's.
+	Master          string
+	SubAccountEmail string
 }
 
 // AccountFields names the fields of Account for messages: the API's JSON
 // names or the CLI's flags.
 type AccountFields struct {
-	Name, Venue, BaseURL, APIKey, APISecret, Tags string
+	Name, Venue, BaseURL, APIKey, APISecret, Tags, Master, SubAccountEmail string
 }
 
 // JSONFields are the API's field names.
-var JSONFields = AccountFields{Name: "name", Venue: "venue", BaseURL: "base_url", APIKey: "api_key", APISecret: "api_secret", Tags: "tags"}
+var JSONFields = AccountFields{Name: "name", Venue: "venue", BaseURL: "base_url", APIKey: "api_key", APISecret: "api_secret", Tags: "tags",
+	Master: "master", SubAccountEmail: "sub_account_email"}
 
 // FlagFields are the CLI's flags.
-var FlagFields = AccountFields{Name: "--name", Venue: "--venue", BaseURL: "--base-url", APIKey: "--api-key", APISecret: "--api-secret-file", Tags: "--tag"}
+var FlagFields = AccountFields{Name: "--name", Venue: "--venue", BaseURL: "--base-url", APIKey: "--api-key", APISecret: "--api-secret-file", Tags: "--tag",
+	Master: "--master", SubAccountEmail: "--sub-account"}
+
+// MaxEmailLen is the longest sub-account email (RFC 5321's path limit).
+const MaxEmailLen = 254
+
+// SubAccount checks a Binance sub-account's master name and email: both or
+// neither, a binance venue, an email with one "@" and no spaces.
+func SubAccount(f AccountFields, venue, master, email string) error {
+	if master == "" && email == "" {
+		return nil
+	}
+	if venue != "binance" {
+		return bad(f.SubAccountEmail, "sub-accounts are Binance's; the venue is %q", clip(venue))
+	}
+	if master == "" || email == "" {
+		return bad(f.SubAccountEmail, "a sub-account needs both %s (its master account) and %s (its email)", f.Master, f.SubAccountEmail)
+	}
+	if err := AccountName(f.Master, master); err != nil {
+		return err
+	}
+	local, domain, ok := strings.Cut(email, "@")
+	if len(email) > MaxEmailLen || !ok || local == "" || domain == "" || strings.Contains(domain, "@") ||
+		strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return bad(f.SubAccountEmail, "%q: want an email such as trader1@example.com (at most %d printable ASCII characters)", clip(email), MaxEmailLen)
+	}
+	return nil
+}
 
 // CheckAccount is the one validation of a new account: a valid name, a
 // venue of the venue registry, an http(s) base URL with a host and no
 // credentials in it, and both an API key and a secret when the venue's
-// Kind needs credentials. Whether the venue client can be opened with it
+// Kind needs credentials (a Binance sub-account may have neither: it is
+// read through its master). Whether the venue client can be opened with it
 // is the caller's second check.
 func CheckAccount(a Account, f AccountFields) error {
 	if err := AccountName(f.Name, a.Name); err != nil {
@@ -207,7 +241,13 @@ func CheckAccount(a Account, f AccountFields) error {
 	if strings.ContainsFunc(a.APIKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		return bad(f.APIKey, "contains a character that is not printable ASCII")
 	}
-	if kind.Credentials && (a.APIKey == "" || a.APISecret == "") {
+	if err := SubAccount(f, a.Venue, a.Master, a.SubAccountEmail); err != nil {
+		return err
+	}
+	// A sub-account may have no key (read through its master's); half a
+	// key is always wrong.
+	keyless := a.SubAccountEmail != "" && a.APIKey == "" && a.APISecret == ""
+	if kind.Credentials && !keyless && (a.APIKey == "" || a.APISecret == "") {
 		return bad(f.APIKey, "a %s account needs both %s and %s", a.Venue, f.APIKey, f.APISecret)
 	}
 	return Tags(f.Tags, a.Tags)

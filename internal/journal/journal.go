@@ -48,6 +48,8 @@ const (
 	KindReconciled      Kind = "reconciled"       // what the venue said when asked by client order id
 	KindFill            Kind = "fill"             // one trade, recorded once (fills table)
 	KindCorrected       Kind = "corrected"        // the journal had closed the order (failed, canceled) but the venue executed it: the row moves to its true state
+	KindFunding         Kind = "funding"          // a perpetual's funding payment (funding table): Fee is the amount, received positive, paid negative; Quantity the position
+	KindLiquidation     Kind = "liquidation"      // the venue closed a position: its closing fill (fills table), at the liquidation price with its fee
 	KindDrift           Kind = "drift"            // state disagreed with the venue (other parts)
 	KindError           Kind = "error"            // an error without a better kind (other parts)
 )
@@ -189,6 +191,7 @@ type write struct {
 	newOrder *store.Order
 	update   *store.OrderUpdate
 	fill     *store.Fill
+	funding  *store.FundingPayment
 	events   []*Event
 }
 
@@ -203,7 +206,7 @@ func (j *Journal) writeFlags(ctx context.Context, ws []write) ([]*store.JournalW
 	now := j.opts.Clock.Now()
 	r := &request{done: make(chan error, 1)}
 	for _, w := range ws {
-		sw := &store.JournalWrite{NewOrder: w.newOrder, Update: w.update, Fill: w.fill}
+		sw := &store.JournalWrite{NewOrder: w.newOrder, Update: w.update, Fill: w.fill, Funding: w.funding}
 		for _, e := range w.events {
 			if e.At.IsZero() {
 				e.At = now
@@ -313,7 +316,8 @@ func (j *Journal) commit(batch []*request) {
 func (j *Journal) finish(r *request, err error) {
 	if err == nil {
 		for i, sw := range r.writes {
-			skipped := (sw.NewOrder != nil && !sw.OrderInserted) || (sw.Fill != nil && !sw.FillInserted)
+			skipped := (sw.NewOrder != nil && !sw.OrderInserted) || (sw.Fill != nil && !sw.FillInserted) ||
+				(sw.Funding != nil && !sw.FundingInserted)
 			for k, e := range r.events[i] {
 				if skipped {
 					continue

@@ -135,7 +135,7 @@ func venueKey(a store.Account) string { return a.Venue + "|" + a.BaseURL }
 // loops. Its markets are registered and its wallets read before it returns.
 func (f *Feed) AddAccount(ctx context.Context, a store.Account, v venue.Venue) error {
 	p := f.cfg.Portfolio
-	if err := p.UpsertAccount(portfolio.Account{ID: AccountKey(a), Name: a.Name, Venue: a.Venue, Tags: a.Tags}); err != nil {
+	if err := p.UpsertAccount(portfolio.Account{ID: AccountKey(a), Name: a.Name, Venue: a.Venue, Tags: a.Tags, Master: a.Master}); err != nil {
 		return fmt.Errorf("add account %q: %w", a.Name, err)
 	}
 	syms, err := v.Symbols(ctx)

@@ -85,6 +85,8 @@ type position struct {
 	fifo                bool
 
 	q, c, r, f   Decimal // signed position, cost basis, realized, fees in quote
+	funding      Decimal // Σ funding payments in quote: received positive, paid negative
+	fundings     int
 	buys, sells  Decimal // Σ notional of real fills, for the identity
 	feesNotBase  Decimal // the part of f not paid in base
 	lots         []lot   // FIFO: open lots, oldest first, from head
@@ -350,6 +352,41 @@ func (e *Engine) Add(t *tradecsv.Trade) error {
 	}
 	p.trades++
 	p.lastPrice, p.lastTime, p.lastID = t.Price, t.Time, t.ID
+	return nil
+}
+
+// Funding is one funding payment of a perpetual position, in the symbol's
+// quote (settle) asset: positive received, negative paid.
+type Funding struct {
+	Symbol string // the perpetual's symbol, as its fills spell it
+	Base   string // optional: split from Symbol when empty
+	Quote  string // optional, and must be the asset of Amount
+	Asset  string // the asset the payment moved; must be the quote asset
+	Amount Decimal
+	Time   time.Time
+	ID     string
+}
+
+// AddFunding books one funding payment of a perpetual: it moves neither the
+// position nor the cost basis, only Funding (and so net PnL), with its sign:
+// received positive, paid negative. A payment in an asset other than the
+// symbol's quote returns an error wrapping ErrInput (it cannot be added to
+// quote amounts without a price). Payments may come in any order relative to
+// fills: they add.
+func (e *Engine) AddFunding(f Funding) error {
+	t := &tradecsv.Trade{Symbol: f.Symbol, Base: f.Base, Quote: f.Quote, ID: f.ID}
+	p, err := e.position(t)
+	if err != nil {
+		return fmt.Errorf("add funding %q: %w", f.ID, err)
+	}
+	if f.Asset != "" && f.Asset != p.quote {
+		return fmt.Errorf("add funding %q of %s: paid in %s, not the quote asset %s: %w", f.ID, f.Symbol, f.Asset, p.quote, ErrInput)
+	}
+	if fracDigits(f.Amount) > maxPrec {
+		return fmt.Errorf("add funding %q: amount %s: %w", f.ID, f.Amount, ErrPrecision)
+	}
+	p.funding = p.funding.Add(f.Amount)
+	p.fundings++
 	return nil
 }
 

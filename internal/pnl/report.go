@@ -38,14 +38,16 @@ type SymbolReport struct {
 	Base            string        `json:"base"`
 	Quote           string        `json:"quote"`
 	Trades          int           `json:"trades"`
-	Position        Decimal       `json:"position"`         // Q, signed base units
-	AvgEntry        Decimal       `json:"avg_entry"`        // C / Q truncated to Scale places; 0 when flat
-	RealizedPnL     Decimal       `json:"realized_pnl"`     // R
-	UnrealizedPnL   Decimal       `json:"unrealized_pnl"`   // Q × mark − C
-	FeesQuote       Decimal       `json:"fees_quote"`       // F
-	FeesUnconverted []AssetAmount `json:"fees_unconverted"` // fees no price was known for, by asset in order of first fill
-	NetPnL          Decimal       `json:"net_pnl"`          // R − F + unrealized
-	Mark            Decimal       `json:"mark"`             // the given mark, else the last fill price
+	Position        Decimal       `json:"position"`                  // Q, signed base units
+	AvgEntry        Decimal       `json:"avg_entry"`                 // C / Q truncated to Scale places; 0 when flat
+	RealizedPnL     Decimal       `json:"realized_pnl"`              // R
+	UnrealizedPnL   Decimal       `json:"unrealized_pnl"`            // Q × mark − C
+	FeesQuote       Decimal       `json:"fees_quote"`                // F
+	FeesUnconverted []AssetAmount `json:"fees_unconverted"`          // fees no price was known for, by asset in order of first fill
+	Funding         Decimal       `json:"funding,omitzero"`          // Σ perpetual funding payments: received positive, paid negative
+	Fundings        int           `json:"funding_payments,omitzero"` // how many
+	NetPnL          Decimal       `json:"net_pnl"`                   // R − F + funding + unrealized
+	Mark            Decimal       `json:"mark"`                      // the given mark, else the last fill price
 
 	// The identity's terms, for checks; not part of the JSON contract.
 	BuyNotional  Decimal `json:"-"` // Σ price × quantity of buys
@@ -59,6 +61,7 @@ type Total struct {
 	Quote       string  `json:"quote,omitempty"`
 	RealizedPnL Decimal `json:"realized_pnl"`
 	FeesQuote   Decimal `json:"fees_quote"`
+	Funding     Decimal `json:"funding,omitzero"`
 	NetPnL      Decimal `json:"net_pnl"`
 }
 
@@ -70,6 +73,7 @@ type QuoteTotal struct {
 	RealizedPnL   Decimal `json:"realized_pnl"`
 	UnrealizedPnL Decimal `json:"unrealized_pnl"`
 	FeesQuote     Decimal `json:"fees_quote"`
+	Funding       Decimal `json:"funding,omitzero"`
 	NetPnL        Decimal `json:"net_pnl"`
 }
 
@@ -143,21 +147,22 @@ func (r *Report) totals() {
 		q.RealizedPnL = q.RealizedPnL.Add(s.RealizedPnL)
 		q.UnrealizedPnL = q.UnrealizedPnL.Add(s.UnrealizedPnL)
 		q.FeesQuote = q.FeesQuote.Add(s.FeesQuote)
+		q.Funding = q.Funding.Add(s.Funding)
 		q.NetPnL = q.NetPnL.Add(s.NetPnL)
 	}
 	slices.SortFunc(r.TotalsByQuote, func(a, b QuoteTotal) int { return cmp.Compare(a.Quote, b.Quote) })
 	r.Total = Total{}
 	if len(r.TotalsByQuote) == 1 {
 		q := r.TotalsByQuote[0]
-		r.Total = Total{Quote: q.Quote, RealizedPnL: q.RealizedPnL, FeesQuote: q.FeesQuote, NetPnL: q.NetPnL}
+		r.Total = Total{Quote: q.Quote, RealizedPnL: q.RealizedPnL, FeesQuote: q.FeesQuote, Funding: q.Funding, NetPnL: q.NetPnL}
 	}
 }
 
 // Identity returns both sides of the contract's check for s:
 // net_pnl and Σ sell notional − Σ buy notional − (fees not paid in base) +
-// Q × mark. The engine guarantees they are equal.
+// funding + Q × mark. The engine guarantees they are equal.
 func (s SymbolReport) Identity() (net, flows Decimal) {
-	return s.NetPnL, s.SellNotional.Sub(s.BuyNotional).Sub(s.FeesNotBase).Add(s.Position.Mul(s.Mark))
+	return s.NetPnL, s.SellNotional.Sub(s.BuyNotional).Sub(s.FeesNotBase).Add(s.Funding).Add(s.Position.Mul(s.Mark))
 }
 
 // Report returns the PnL so far. marks maps a symbol ("BTCUSDT" or
@@ -180,7 +185,7 @@ func (e *Engine) Report(marks map[string]Decimal) (Report, error) {
 		}
 		s := SymbolReport{
 			Symbol: p.symbol, Base: p.base, Quote: p.quote, Trades: p.trades,
-			Position: p.q, RealizedPnL: p.r, FeesQuote: p.f, Mark: mark,
+			Position: p.q, RealizedPnL: p.r, FeesQuote: p.f, Mark: mark, Funding: p.funding, Fundings: p.fundings,
 			FeesUnconverted: slices.Clone(p.unconverted),
 			BuyNotional:     p.buys, SellNotional: p.sells, FeesNotBase: p.feesNotBase,
 		}
@@ -195,7 +200,7 @@ func (e *Engine) Report(marks map[string]Decimal) (Report, error) {
 			s.AvgEntry = avg.Trunc(Scale)
 		}
 		s.UnrealizedPnL = p.q.Mul(mark).Sub(p.c)
-		s.NetPnL = p.r.Sub(p.f).Add(s.UnrealizedPnL)
+		s.NetPnL = p.r.Sub(p.f).Add(p.funding).Add(s.UnrealizedPnL)
 		if net, flows := s.Identity(); !net.Equal(flows) {
 			return Report{}, fmt.Errorf("report %s: internal error: net %s != flows %s", p.symbol, net, flows)
 		}
@@ -372,6 +377,17 @@ func WriteTable(w io.Writer, r Report) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write pnl table: %w", err)
+	}
+	var funding []string
+	for _, s := range r.Symbols {
+		if s.Fundings > 0 {
+			funding = append(funding, fmt.Sprintf("%s %s %s (%d payments)", s.Symbol, round(s.Funding), s.Quote, s.Fundings))
+		}
+	}
+	if len(funding) > 0 {
+		if _, err := fmt.Fprintf(w, "funding, in NET (received +, paid -): %s\n", strings.Join(funding, ", ")); err != nil {
+			return fmt.Errorf("write pnl table: %w", err)
+		}
 	}
 	note := ""
 	if r.Mixed() {

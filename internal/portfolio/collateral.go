@@ -54,6 +54,9 @@ type RatioView struct {
 	Asset  string      `json:"asset"`
 	Ratio  Decimal     `json:"ratio"`
 	Source RatioSource `json:"source"`
+	// Venues are the venues' own ratios of the asset, where known (see
+	// RatiosWithVenues).
+	Venues []VenueRatio `json:"venues,omitempty"`
 }
 
 var (

@@ -53,6 +53,8 @@ type Account struct {
 	Name  string   `json:"name"`
 	Venue string   `json:"venue"`
 	Tags  []string `json:"tags"`
+	// Master is the master account of a Binance sub-account ("" for none).
+	Master string `json:"master,omitempty"`
 }
 
 // Portfolio is the engine. It is safe for concurrent use; every method takes

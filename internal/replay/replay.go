@@ -429,8 +429,14 @@ func (e *engine) advance(c *src) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		if IsInput(err) {
+		var re *ReadError
+		switch {
+		case IsInput(err):
 			return false, err
+		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+			return false, fmt.Errorf("replay canceled at %s, reading %s: %w", c.prev.Format(time.RFC3339), c.Name, err)
+		case errors.As(err, &re):
+			return false, err // not the data's fault: not bad input
 		}
 		return false, &InputError{Place: "klines " + c.Name, Err: err}
 	}
@@ -451,7 +457,7 @@ func (e *engine) advance(c *src) (bool, error) {
 				c.Symbol, k.OpenTime.Format(time.RFC3339), c.prev.Format(time.RFC3339))}
 		case k.OpenTime.Sub(c.prev) != c.Interval:
 			missing := k.OpenTime.Sub(c.prev)/c.Interval - 1
-			return false, &InputError{Place: where(), Err: fmt.Errorf("%s klines have a gap: after %s the next opens at %s (%d bars of %s missing); fill the gap (pnl backfill, or a complete file) or replay a range without it",
+			return false, &InputError{Place: where(), Err: fmt.Errorf("%s klines have a gap: after %s the next opens at %s (%d bars of %s missing); fill the gap (pnl backfill, or a complete file), sort the rows oldest first if a row is out of place, or replay a range without it",
 				c.Symbol, c.prev.Format(time.RFC3339), k.OpenTime.Format(time.RFC3339), missing, c.Interval)}
 		}
 	} else if k.OpenTime.Truncate(c.Interval) != k.OpenTime && c.Interval <= 24*time.Hour {

@@ -237,6 +237,9 @@ type accountJSON struct {
 	Tags           []string  `json:"tags"`
 	HasCredentials bool      `json:"has_credentials"`
 	CreatedAt      time.Time `json:"created_at"`
+	// A Binance sub-account: its master account and its email there.
+	Master          string `json:"master,omitempty"`
+	SubAccountEmail string `json:"sub_account_email,omitempty"`
 }
 
 func toAccountJSON(a store.Account) accountJSON {
@@ -244,7 +247,8 @@ func toAccountJSON(a store.Account) accountJSON {
 	if tags == nil {
 		tags = []string{}
 	}
-	return accountJSON{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: tags, HasCredentials: a.APIKey != "" || len(a.APISecretEnc) > 0, CreatedAt: a.CreatedAt}
+	return accountJSON{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: tags, HasCredentials: a.APIKey != "" || len(a.APISecretEnc) > 0, CreatedAt: a.CreatedAt,
+		Master: a.Master, SubAccountEmail: a.SubAccountEmail}
 }
 
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
@@ -277,7 +281,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: in.Name, Venue: in.Venue, BaseURL: in.BaseURL, APIKey: in.APIKey,
-		APISecret: in.APISecret, Tags: in.Tags}, fieldcheck.JSONFields); err != nil {
+		APISecret: in.APISecret, Tags: in.Tags, Master: in.Master, SubAccountEmail: in.SubAccountEmail}, fieldcheck.JSONFields); err != nil {
 		s.writeErr(w, r, invalidf("%s", redactErr(err, in.APIKey, in.APISecret).Error()))
 		return
 	}

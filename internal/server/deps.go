@@ -373,6 +373,10 @@ type NewAccount struct {
 	APIKey    string   `json:"api_key,omitempty"`
 	APISecret string   `json:"api_secret,omitempty"`
 	Tags      []string `json:"tags,omitempty"`
+	// A Binance sub-account: the master account's name and the
+	// sub-account's email; without a key it is read through the master.
+	Master          string `json:"master,omitempty"`
+	SubAccountEmail string `json:"sub_account_email,omitempty"`
 }
 
 // Accounts adds and removes accounts (admin). Listing reads the store.

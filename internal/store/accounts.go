@@ -21,6 +21,11 @@ type Account struct {
 	APISecretEnc []byte
 	Tags         []string
 	CreatedAt    time.Time
+	// Master names the master account of a Binance sub-account ("" for
+	// none) and SubAccountEmail is the sub-account's email there. A
+	// sub-account without APIKey is read through the master's key.
+	Master          string
+	SubAccountEmail string
 }
 
 // CreateAccount inserts a; it fails with ErrConflict when the name is taken.
@@ -30,22 +35,23 @@ func (db *DB) CreateAccount(ctx context.Context, a *Account) error {
 	}
 	tags, _ := json.Marshal(nonNil(a.Tags))
 	err := db.w.QueryRowContext(ctx,
-		`INSERT INTO accounts (name, venue, base_url, api_key, api_secret_enc, tags, created_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		a.Name, a.Venue, a.BaseURL, a.APIKey, a.APISecretEnc, string(tags), micros(a.CreatedAt)).Scan(&a.ID)
+		`INSERT INTO accounts (name, venue, base_url, api_key, api_secret_enc, tags, created_at, master, sub_account_email)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+		a.Name, a.Venue, a.BaseURL, a.APIKey, a.APISecretEnc, string(tags), micros(a.CreatedAt), a.Master, a.SubAccountEmail).Scan(&a.ID)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.Name, db.mapErr(err))
 	}
 	return nil
 }
 
-const accountCols = `id, name, venue, base_url, api_key, api_secret_enc, tags, created_at`
+const accountCols = `id, name, venue, base_url, api_key, api_secret_enc, tags, created_at, master, sub_account_email`
 
 func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	var a Account
 	var tags string
 	var created int64
-	if err := row.Scan(&a.ID, &a.Name, &a.Venue, &a.BaseURL, &a.APIKey, &a.APISecretEnc, &tags, &created); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.Venue, &a.BaseURL, &a.APIKey, &a.APISecretEnc, &tags, &created, &a.Master,
+		&a.SubAccountEmail); err != nil {
 		return a, err
 	}
 	a.CreatedAt = fromMicros(created)
@@ -92,8 +98,16 @@ func (db *DB) Accounts(ctx context.Context) ([]Account, error) {
 }
 
 // DeleteAccount removes an account with its wallets and balances. It fails
-// with ErrConflict while sessions, orders or fills still refer to it.
+// with ErrConflict while sessions, orders or fills still refer to it, or
+// while it is the master of a stored sub-account.
 func (db *DB) DeleteAccount(ctx context.Context, name string) error {
+	var subs int
+	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE master = $1`, name).Scan(&subs); err != nil {
+		return fmt.Errorf("delete account %q: %w", name, err)
+	}
+	if subs > 0 {
+		return fmt.Errorf("delete account %q: it is the master of %d sub-account(s), remove them first: %w", name, subs, ErrConflict)
+	}
 	res, err := db.w.ExecContext(ctx, `DELETE FROM accounts WHERE name = $1`, name)
 	if err != nil {
 		return fmt.Errorf("delete account %q: %w (remove its sessions first)", name, ErrConflict)

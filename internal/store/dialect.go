@@ -88,7 +88,7 @@ func (d sqliteDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 		wdsn = "file:" + path + "?" + pragmas + "&_pragma=journal_mode(WAL)&_txlock=immediate"
 		rdsn = "file:" + path + "?" + pragmas + "&_pragma=journal_mode(WAL)&_pragma=query_only(1)"
 	}
-	w, err := sql.Open("sqlite", wdsn)
+	w, err := openCachedSQLite(wdsn)
 	if err != nil {
 		return nil, &UnreachableError{URL: rawURL, Err: err}
 	}
@@ -108,7 +108,7 @@ func (d sqliteDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	r := w
 	if !memory {
-		r, err = sql.Open("sqlite", rdsn)
+		r, err = openCachedSQLite(rdsn)
 		if err != nil {
 			w.Close()
 			return nil, &UnreachableError{URL: rawURL, Err: err}

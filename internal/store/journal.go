@@ -123,11 +123,13 @@ type JournalWrite struct {
 	NewOrder *Order
 	Update   *OrderUpdate
 	Fill     *Fill
+	Funding  *FundingPayment // a funding settlement, keyed like a fill
 	Events   []JournalEvent
 
 	// Set by WriteJournal.
-	OrderInserted bool
-	FillInserted  bool
+	OrderInserted   bool
+	FillInserted    bool
+	FundingInserted bool
 }
 
 // WriteJournal commits every write in ONE transaction (group commit) and
@@ -138,7 +140,7 @@ func (db *DB) WriteJournal(ctx context.Context, ws []*JournalWrite) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var evs []*JournalEvent
 		for _, w := range ws {
-			w.OrderInserted, w.FillInserted = false, false
+			w.OrderInserted, w.FillInserted, w.FundingInserted = false, false, false
 			appendEvents := true
 			if w.NewOrder != nil {
 				ok, err := db.insertOrder(ctx, tx, w.NewOrder)
@@ -154,6 +156,14 @@ func (db *DB) WriteJournal(ctx context.Context, ws []*JournalWrite) error {
 					return err
 				}
 				w.FillInserted = ok
+				appendEvents = appendEvents && ok
+			}
+			if w.Funding != nil {
+				ok, err := db.insertFunding(ctx, tx, w.Funding)
+				if err != nil {
+					return err
+				}
+				w.FundingInserted = ok
 				appendEvents = appendEvents && ok
 			}
 			if !appendEvents {
@@ -608,10 +618,13 @@ func orTime(t, def time.Time) time.Time {
 // (intent or unknown), oldest first. A session makes no new decision on the
 // symbol of such an order until the venue's answer about it is certain.
 func (db *DB) UnsettledOrders(ctx context.Context, sessionID string) ([]Order, error) {
-	return db.queryOrders(ctx, "list unsettled orders of session "+sessionID,
-		`SELECT `+orderCols+` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
-		ORDER BY created_at, client_order_id`, sessionID)
+	return db.queryOrders(ctx, "list unsettled orders of session "+sessionID, unsettledOrdersQuery, sessionID)
 }
+
+// unsettledOrdersQuery repeats the WHERE of the partial index
+// orders_unsettled word for word, so the planners use it.
+const unsettledOrdersQuery = `SELECT ` + orderCols + ` FROM orders WHERE status IN ('intent', 'unknown') AND session_id = $1
+		ORDER BY created_at, client_order_id`
 
 // AllUnsettledOrders lists every order whose outcome is not known yet
 // (intent or unknown), oldest first, for the API and the dashboard.

@@ -167,7 +167,8 @@ func (db *DB) SetBackfillCheckpoint(ctx context.Context, c BackfillCheckpoint) e
 // scope in one symbol as of At, in that symbol's quote asset. Symbol "" is
 // the scope's sum row, in the backfill's valuation asset (other quotes
 // converted, never added as they are); "quote:Q" rows sum the symbols quoted
-// in Q, in Q (see package backfill). Net = Realized − Fees + Unrealized;
+// in Q, in Q (see package backfill). Net = Realized − Fees + Funding + Unrealized
+// (Funding: perpetual funding payments, received positive, paid negative);
 // Equity is the scope's opening equity plus Net. Position and Mark are zero on a sum row. Partial
 // is set when a fee could not be priced or a symbol had no mark.
 type PnLPoint struct {
@@ -180,6 +181,7 @@ type PnLPoint struct {
 	Realized   udecimal.Decimal
 	Fees       udecimal.Decimal
 	Unrealized udecimal.Decimal
+	Funding    udecimal.Decimal
 	Net        udecimal.Decimal
 	Equity     udecimal.Decimal
 	Trades     int64
@@ -187,7 +189,7 @@ type PnLPoint struct {
 }
 
 // pnlNCols is the number of columns UpsertPnLPoints writes per row.
-const pnlNCols = 13
+const pnlNCols = 14
 
 // UpsertPnLPoints stores points in one transaction, replacing any with the
 // same scope, symbol, source and time (so a rerun of a backfill changes
@@ -208,7 +210,7 @@ func (db *DB) UpsertPnLPoints(ctx context.Context, ps []PnLPoint) error {
 			sb.Reset()
 			args := make([]any, 0, n*pnlNCols)
 			sb.WriteString(`INSERT INTO pnl_points (scope, symbol, source, at, position, mark, realized, fees, unrealized, net,
-			   equity, trades, partial) VALUES `)
+			   equity, trades, partial, funding) VALUES `)
 			var eq []EquitySnapshot
 			for i, p := range chunk {
 				if i > 0 {
@@ -223,7 +225,7 @@ func (db *DB) UpsertPnLPoints(ctx context.Context, ps []PnLPoint) error {
 				}
 				sb.WriteByte(')')
 				args = append(args, p.Scope, p.Symbol, p.Source, micros(p.At), p.Position, p.Mark, p.Realized, p.Fees,
-					p.Unrealized, p.Net, p.Equity, p.Trades, p.Partial)
+					p.Unrealized, p.Net, p.Equity, p.Trades, p.Partial, p.Funding)
 				if p.Symbol == "" {
 					eq = append(eq, EquitySnapshot{Scope: p.Scope, Source: p.Source, At: p.At, Equity: p.Equity,
 						Realized: p.Realized, Unrealized: p.Unrealized, Partial: p.Partial})
@@ -231,7 +233,8 @@ func (db *DB) UpsertPnLPoints(ctx context.Context, ps []PnLPoint) error {
 			}
 			sb.WriteString(` ON CONFLICT (scope, symbol, source, at) DO UPDATE SET position = excluded.position,
 			   mark = excluded.mark, realized = excluded.realized, fees = excluded.fees, unrealized = excluded.unrealized,
-			   net = excluded.net, equity = excluded.equity, trades = excluded.trades, partial = excluded.partial`)
+			   net = excluded.net, equity = excluded.equity, trades = excluded.trades, partial = excluded.partial,
+			   funding = excluded.funding`)
 			if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 				return fmt.Errorf("upsert %d pnl points of %s: %w", n, chunk[0].Scope, err)
 			}
@@ -268,7 +271,7 @@ type PnLPointQuery struct {
 
 // PnLPoints runs q; points are in time order.
 func (db *DB) PnLPoints(ctx context.Context, q PnLPointQuery) ([]PnLPoint, error) {
-	const cols = `at, position, mark, realized, fees, unrealized, net, equity, trades, partial`
+	const cols = `at, position, mark, realized, fees, unrealized, net, equity, trades, partial, funding`
 	to := micros(q.To)
 	if q.To.IsZero() {
 		to = 1 << 62
@@ -280,7 +283,7 @@ func (db *DB) PnLPoints(ctx context.Context, q PnLPointQuery) ([]PnLPoint, error
 			p := PnLPoint{Scope: q.Scope, Symbol: q.Symbol, Source: q.Source}
 			var at int64
 			if err := rows.Scan(&at, &p.Position, &p.Mark, &p.Realized, &p.Fees, &p.Unrealized, &p.Net, &p.Equity,
-				&p.Trades, &p.Partial); err != nil {
+				&p.Trades, &p.Partial, &p.Funding); err != nil {
 				return err
 			}
 			p.At = fromMicros(at)

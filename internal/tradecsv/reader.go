@@ -21,6 +21,34 @@ var canonicalColumns = []string{"time", "symbol", "side", "price", "quantity", "
 // Column names of Binance's trade-history export.
 var binanceColumns = []string{"Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee"}
 
+// Column names of Bybit's spot trade-history export (Orders > Unified
+// Trading Account > Spot Orders > Order History, "Export"). The layout is
+// not in Bybit's API documentation; it is taken from exports seen in the
+// wild, two variants:
+//
+//	Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)
+//	ICPUSDT,MARKET,SELL,49.97342400000000000000,9.32340000000000000000,5.36000000000000000000,0.04997342400000000000,2200000000355489633, 53982208,14:35 2024-11-16
+//
+// and the statement export, after a "UID: ...,Company Name: ,Country:" line:
+//
+//	Uid,Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC+0)
+//	281915315,BTCUSDT,LIMIT,BUY,4478.05780000000000000000,97100.00000000000000000000,0.04611800000000000000,0.00004611800000000000,2290000000522832993,1836393090823494400,2024-12-09 19:48:23
+//
+// (sources: the fifo-calc converter's "Exchange Data Files" notes and a
+// trade-import parser's fixture; see testdata/bybit-export.csv). The fee has
+// no unit: in every observed row a buy pays it in the base asset (0.1% of
+// Filled Quantity) and a sell in the quote asset (0.1% of Filled Value),
+// Bybit's spot fee rule, so the reader derives the fee asset from Direction.
+// Transaction ID is the trade id; Order Type, Order No., Uid and Filled Time
+// (Local Time) are read past.
+var bybitColumns = []string{"Spot Pairs", "Direction", "Filled Price", "Filled Quantity", "Fees", "Transaction ID", "Filled Value"}
+
+// bybitCol maps a Bybit column to its slot.
+var bybitCol = [...]int{colSymbol, colSide, colPrice, colQty, colFee, colTradeID, colAmount}
+
+// bybitIgnored are Bybit columns the reader reads past.
+var bybitIgnored = []string{"Order Type", "Order No.", "Uid", "Filled Time (Local Time)"}
+
 // Column indexes into colIdx, shared by both formats where they mean the same.
 const (
 	colTime = iota
@@ -65,6 +93,7 @@ type Reader struct {
 	symbols  map[string]symbolParts
 	lastHash string
 	hashRun  int
+	tzOffset time.Duration // Bybit: the offset of its "Timestamp (UTC+N)" column
 }
 
 type symbolParts struct{ symbol, base, quote string }
@@ -170,7 +199,8 @@ func (r *Reader) readError(err error) error {
 	return fmt.Errorf("read trades: %w", err)
 }
 
-const wantHeaders = "want time,symbol,side,price,quantity,fee,fee_asset[,trade_id] or Date(UTC),Pair,Side,Price,Executed,Amount,Fee"
+const wantHeaders = "want time,symbol,side,price,quantity,fee,fee_asset[,trade_id], Date(UTC),Pair,Side,Price,Executed,Amount,Fee " +
+	"or Bybit's Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)"
 
 func (r *Reader) readHeader() error {
 	rec, err := r.csv.Read()
@@ -179,6 +209,16 @@ func (r *Reader) readHeader() error {
 	}
 	if err != nil {
 		return r.readError(err)
+	}
+	// Bybit's statement export starts with "UID: 123,Company Name: ,Country:".
+	if len(rec) > 0 && strings.HasPrefix(strings.ToLower(strings.TrimPrefix(strings.TrimSpace(rec[0]), "\ufeff")), "uid:") {
+		rec, err = r.csv.Read()
+		if err == io.EOF {
+			return &ParseError{Line: 2, Reason: "no header after Bybit's UID line: " + wantHeaders}
+		}
+		if err != nil {
+			return r.readError(err)
+		}
 	}
 	names := make([]string, len(rec))
 	for i, f := range rec {
@@ -226,6 +266,41 @@ func (r *Reader) readHeader() error {
 		for j, name := range binanceColumns {
 			if r.colIdx[binanceCol[j]] < 0 {
 				return &ParseError{Line: 1, Reason: fmt.Sprintf("header lacks column %q: %s", name, wantHeaders)}
+			}
+		}
+	case contains(names, "spot pairs"):
+		r.format = FormatBybit
+		line, _ := r.csv.FieldPos(0)
+		for i, name := range names {
+			if off, ok, err := bybitTimestampColumn(name); ok {
+				if err != nil {
+					return &ParseError{Line: line, Reason: fmt.Sprintf("column %q: %v", rec[i], err)}
+				}
+				if r.colIdx[colTime] >= 0 {
+					return &ParseError{Line: line, Reason: fmt.Sprintf("column %q appears twice in header", rec[i])}
+				}
+				r.colIdx[colTime], r.header[colTime], r.tzOffset = i, strings.TrimSpace(rec[i]), off
+				continue
+			}
+			if contains(bybitIgnored, name) {
+				continue
+			}
+			j := indexOf(bybitColumns, name)
+			if j < 0 {
+				return &ParseError{Line: line, Reason: fmt.Sprintf("unknown column %q in Bybit header: %s", rec[i], wantHeaders)}
+			}
+			slot := bybitCol[j]
+			if r.colIdx[slot] >= 0 {
+				return &ParseError{Line: line, Reason: fmt.Sprintf("column %q appears twice in header", rec[i])}
+			}
+			r.colIdx[slot], r.header[slot] = i, bybitColumns[j]
+		}
+		if r.colIdx[colTime] < 0 {
+			return &ParseError{Line: line, Reason: `Bybit header lacks column "Timestamp (UTC)": ` + wantHeaders}
+		}
+		for j, name := range bybitColumns {
+			if r.colIdx[bybitCol[j]] < 0 {
+				return &ParseError{Line: line, Reason: fmt.Sprintf("header lacks column %q: %s", name, wantHeaders)}
 			}
 		}
 	default:
@@ -277,6 +352,11 @@ func (r *Reader) parseRecord(rec []string, line int) (Trade, error) {
 		if err != nil {
 			return Trade{}, bad(colTime, `is not a UTC time like "2020-08-04 10:11:12"`, err)
 		}
+	case FormatBybit:
+		t.Time, err = parseBybitTime(field(colTime), r.tzOffset)
+		if err != nil {
+			return Trade{}, bad(colTime, `is not a time like "2024-12-09 19:48:23" or "14:35 2024-11-16"`, err)
+		}
 	}
 
 	// Side.
@@ -291,8 +371,11 @@ func (r *Reader) parseRecord(rec []string, line int) (Trade, error) {
 
 	// Price.
 	price := field(colPrice)
-	if r.format == FormatBinance {
+	switch r.format {
+	case FormatBinance:
 		price = stripGrouping(price)
+	case FormatBybit:
+		price = trimZeros(price)
 	}
 	if t.Price, err = parseDecimal(price); err != nil {
 		return Trade{}, bad(colPrice, decimalReason(err), err)
@@ -308,6 +391,10 @@ func (r *Reader) parseRecord(rec []string, line int) (Trade, error) {
 		}
 	case FormatBinance:
 		if err := r.binanceRest(&t, field, bad); err != nil {
+			return Trade{}, err
+		}
+	case FormatBybit:
+		if err := r.bybitRest(&t, field, bad); err != nil {
 			return Trade{}, err
 		}
 	}
@@ -376,6 +463,89 @@ func (r *Reader) binanceRest(t *Trade, field fieldFunc, bad badFunc) error {
 	t.Symbol, t.Base, t.Quote = base+quote, base, quote
 	t.Quantity, t.Fee, t.FeeAsset = qty, fee, feeAsset
 	return nil
+}
+
+func (r *Reader) bybitRest(t *Trade, field fieldFunc, bad badFunc) error {
+	sp, err := r.splitSymbol(field(colSymbol))
+	if err != nil {
+		return bad(colSymbol, symbolReason, err)
+	}
+	t.Symbol, t.Base, t.Quote = sp.symbol, sp.base, sp.quote
+	if t.Quantity, err = parseDecimal(trimZeros(field(colQty))); err != nil {
+		return bad(colQty, decimalReason(err), err)
+	}
+	if _, err = parseDecimal(trimZeros(field(colAmount))); err != nil {
+		return bad(colAmount, decimalReason(err), err) // PnL uses price × quantity, but a broken row is refused
+	}
+	if t.Fee, err = parseDecimal(trimZeros(field(colFee))); err != nil {
+		return bad(colFee, decimalReason(err), err)
+	}
+	// The export has no fee unit: a buy pays in base, a sell in quote.
+	t.FeeAsset = t.Base
+	if t.Side == venue.Sell {
+		t.FeeAsset = t.Quote
+	}
+	t.ID = field(colTradeID)
+	if t.ID == "" {
+		return bad(colTradeID, "is empty; Bybit's export names every trade", nil)
+	}
+	if strings.ContainsFunc(t.ID, unicode.IsControl) {
+		return bad(colTradeID, "contains control characters", nil)
+	}
+	return nil
+}
+
+// trimZeros drops trailing zeros after a decimal point: Bybit writes 20
+// decimals ("9.32340000000000000000"), one more than a Decimal holds, and the
+// zeros change no value. Non-zero digits beyond 19 decimals are still refused.
+func trimZeros(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+// bybitTimestampColumn reports whether a (lower-case) header name is Bybit's
+// "Timestamp (UTC)" / "Timestamp (UTC+0)" / "Timestamp (UTC-5)" column, and
+// the offset it names.
+func bybitTimestampColumn(name string) (time.Duration, bool, error) {
+	rest, ok := strings.CutPrefix(name, "timestamp (utc")
+	if !ok {
+		return 0, false, nil
+	}
+	rest, ok = strings.CutSuffix(rest, ")")
+	if !ok {
+		return 0, true, errors.New(`want "Timestamp (UTC)" or "Timestamp (UTC+N)"`)
+	}
+	if rest == "" {
+		return 0, true, nil
+	}
+	h, err := strconv.Atoi(rest)
+	if err != nil || h < -12 || h > 14 || (rest[0] != '+' && rest[0] != '-') {
+		return 0, true, fmt.Errorf("offset %q is not +N or -N hours", rest)
+	}
+	return time.Duration(h) * time.Hour, true, nil
+}
+
+// parseBybitTime reads Bybit's "2024-12-09 19:48:23" or "14:35 2024-11-16"
+// in the column's offset and returns it in UTC, in the canonical range.
+func parseBybitTime(s string, offset time.Duration) (time.Time, error) {
+	var t time.Time
+	var err error
+	for _, layout := range [...]string{"2006-01-02 15:04:05.999999999", "15:04 2006-01-02", "15:04:05 2006-01-02", "2006-01-02 15:04"} {
+		if t, err = time.Parse(layout, s); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse time: %w", err)
+	}
+	t = t.Add(-offset)
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return time.Time{}, fmt.Errorf("time %q out of range", s)
+	}
+	return t, nil
 }
 
 // hashID returns HashID(t), with "-N" appended to the N-th of a run of

@@ -1,7 +1,10 @@
 // Package tradecsv reads and writes trade files: the canonical trade CSV of
 // ARCHITECTURE.md (time,symbol,side,price,quantity,fee,fee_asset[,trade_id])
-// and Binance's trade-history export (Date(UTC),Pair,Side,Price,Executed,
-// Amount,Fee with units appended), told apart by their header.
+// Binance's trade-history export (Date(UTC),Pair,Side,Price,Executed,
+// Amount,Fee with units appended) and Bybit's spot trade-history export
+// (Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled
+// Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)), told apart by
+// their header.
 //
 // Reading streams: a Reader holds one record at a time, so memory does not
 // grow with the file, and reports progress (bytes and rows read) to a
@@ -49,6 +52,7 @@ const (
 	FormatUnknown Format = iota
 	FormatCanonical
 	FormatBinance
+	FormatBybit
 )
 
 // String names the format for messages.
@@ -58,6 +62,8 @@ func (f Format) String() string {
 		return "canonical"
 	case FormatBinance:
 		return "binance"
+	case FormatBybit:
+		return "bybit"
 	}
 	return "unknown"
 }

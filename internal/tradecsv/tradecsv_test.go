@@ -169,10 +169,10 @@ func TestParseErrors(t *testing.T) {
 		column         string
 	}{
 		{"comma decimal", h + ok + "2020-01-01T00:00:00Z,BTCUSDT,buy,\"12,5\",1,0,USDT,2\n", `line 3, column "price": "12,5" is not a decimal`, 3, "price"},
-		{"empty file", "", `line 1: empty file: want time,symbol,side,price,quantity,fee,fee_asset[,trade_id] or Date(UTC),Pair,Side,Price,Executed,Amount,Fee`, 1, ""},
-		{"unknown header", "when,what\n", `line 1: unrecognized header "when,what": want time,symbol,side,price,quantity,fee,fee_asset[,trade_id] or Date(UTC),Pair,Side,Price,Executed,Amount,Fee`, 1, ""},
-		{"missing column", "time,symbol,side,price,quantity,fee\n", `line 1: header lacks column "fee_asset": want time,symbol,side,price,quantity,fee,fee_asset[,trade_id] or Date(UTC),Pair,Side,Price,Executed,Amount,Fee`, 1, ""},
-		{"extra column", "time,symbol,side,price,quantity,fee,fee_asset,note\n", `line 1: unknown column "note" in header: want time,symbol,side,price,quantity,fee,fee_asset[,trade_id] or Date(UTC),Pair,Side,Price,Executed,Amount,Fee`, 1, ""},
+		{"empty file", "", `line 1: empty file: want time,symbol,side,price,quantity,fee,fee_asset[,trade_id], Date(UTC),Pair,Side,Price,Executed,Amount,Fee or Bybit's Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)`, 1, ""},
+		{"unknown header", "when,what\n", `line 1: unrecognized header "when,what": want time,symbol,side,price,quantity,fee,fee_asset[,trade_id], Date(UTC),Pair,Side,Price,Executed,Amount,Fee or Bybit's Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)`, 1, ""},
+		{"missing column", "time,symbol,side,price,quantity,fee\n", `line 1: header lacks column "fee_asset": want time,symbol,side,price,quantity,fee,fee_asset[,trade_id], Date(UTC),Pair,Side,Price,Executed,Amount,Fee or Bybit's Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)`, 1, ""},
+		{"extra column", "time,symbol,side,price,quantity,fee,fee_asset,note\n", `line 1: unknown column "note" in header: want time,symbol,side,price,quantity,fee,fee_asset[,trade_id], Date(UTC),Pair,Side,Price,Executed,Amount,Fee or Bybit's Spot Pairs,Order Type,Direction,Filled Value,Filled Price,Filled Quantity,Fees,Transaction ID,Order No.,Timestamp (UTC)`, 1, ""},
 		{"twice", "time,symbol,side,price,quantity,fee,fee_asset,time\n", `line 1: column "time" appears twice in header`, 1, ""},
 		{"field count", h + ok + "2020-01-01T00:00:00Z,BTCUSDT,buy,100,1\n", `line 3: 5 fields, want 8 as in the header`, 3, ""},
 		{"bad time", h + "yesterday,BTCUSDT,buy,100,1,0,USDT,1\n", `line 2, column "time": "yesterday" is not an RFC 3339 time or Unix milliseconds`, 2, "time"},

@@ -417,6 +417,7 @@ var replayedBy = map[string]string{
 	"margin_account.json":               "TestDocumentedWallets",
 	"earn_flexible_position.json":       "TestDocumentedWallets",
 	"futures_multi_assets_margin.json":  "TestDocumentedFuturesBalance",
+	"futures_asset_index.json":          "TestDocumentedAssetIndex",
 	"futures_user_trades.json":          "TestDocumentedResponses/futures_userTrades",
 	"my_trades.json":                    "TestDocumentedResponses/myTrades",
 	"open_orders.json":                  "TestDocumentedResponses/openOrders",
@@ -437,6 +438,8 @@ var replayedBy = map[string]string{
 	"ticker_price_list.json":            "TestDocumentedMarketData/ticker_price",
 	"ping.json":                         "TestDocumentedMarketData/ping",
 	"sub_account_list.json":             "TestDocumentedMarketData/sub-account_list",
+	"sub_account_assets.json":           "TestDocumentedSubAccountBalances",
+	"sub_account_futures_account.json":  "TestDocumentedSubAccountBalances",
 	// The adapter always asks for FULL; only the fake answers these, to
 	// clients that ask for ACK or RESULT.
 	"order_ack.json":    "",

@@ -75,6 +75,11 @@ func costOf(method, path string, q map[string][]string) cost {
 		return cost{weight: 5}
 	case "GET /fapi/v1/multiAssetsMargin":
 		return cost{weight: 30}
+	case "GET /fapi/v1/assetIndex":
+		if has("symbol") {
+			return cost{weight: 1}
+		}
+		return cost{weight: 10}
 	}
 	if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/fapi/") {
 		return cost{weight: 1}
@@ -87,6 +92,10 @@ func costOf(method, path string, q map[string][]string) cost {
 			"GET /sapi/v1/margin/account":                10,
 			"GET /sapi/v1/simple-earn/flexible/position": 150,
 			"GET /sapi/v1/sub-account/list":              1,
+			// UID weight 60 per Binance; counted on the IP budget too,
+			// the tighter of the two.
+			"GET /sapi/v3/sub-account/assets":          60,
+			"GET /sapi/v2/sub-account/futures/account": 1,
 		}[method+" "+path]
 		return cost{weight: max(w, 1), sapi: true}
 	}

@@ -190,6 +190,8 @@ type Server struct {
 	marginOpen  bool
 	multiAssets bool // USDⓈ-M futures Multi-Assets mode
 	subAccounts []SubAccount
+	subWallets  map[string]map[venue.Wallet]map[string]*holding // sub-account balances by email (subaccount.go)
+	haircuts    map[string]assetIndex                           // Multi-Assets mode asset index by asset (collateral.go)
 	orders      []*order
 	byClientID  map[string]*order
 	trades      map[string][]*trade
@@ -517,11 +519,19 @@ func (s *Server) routes() http.Handler {
 	add("POST /sapi/v1/asset/get-funding-asset", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleFunding})
 	add("GET /fapi/v2/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
 	add("GET /fapi/v3/balance", route{weight: fixed(5), futures: true, signed: true, op: OpBalances, handle: s.handleFuturesBalance})
+	add("GET /fapi/v1/assetIndex", route{weight: func(q url.Values) int {
+		if q.Get("symbol") != "" {
+			return 1
+		}
+		return 10
+	}, futures: true, handle: s.handleAssetIndex})
 	add("GET /fapi/v1/multiAssetsMargin", route{weight: fixed(30), futures: true, signed: true, op: OpBalances, handle: s.handleMultiAssetsMargin})
 	add("GET /fapi/v1/userTrades", route{weight: fixed(5), futures: true, signed: true, op: OpFuturesTrades, handle: s.handleFuturesTrades})
 	add("GET /sapi/v1/margin/account", route{weight: fixed(10), signed: true, op: OpBalances, handle: s.handleMargin})
 	add("GET /sapi/v1/simple-earn/flexible/position", route{weight: fixed(150), signed: true, op: OpBalances, handle: s.handleEarn})
 	add("GET /sapi/v1/sub-account/list", route{weight: fixed(1), signed: true, handle: s.handleSubAccounts})
+	add("GET /sapi/v3/sub-account/assets", route{weight: fixed(60), signed: true, op: OpBalances, handle: s.handleSubAccountAssets})
+	add("GET /sapi/v2/sub-account/futures/account", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleSubAccountFutures})
 	mux.HandleFunc("GET /ws/{streams...}", s.streams.serveMarket)
 	mux.HandleFunc("GET /stream", s.streams.serveMarket)
 	mux.HandleFunc("GET /ws-api/v3", s.streams.serveAPI)

@@ -304,9 +304,9 @@ func TestFixturesReplay(t *testing.T) {
 	for _, s := range stamps {
 		n, _ := strconv.ParseInt(s, 10, 64)
 		// timeNano 1688639403423213947 is July 2023: a stamp from our own
-		// clock would be years later. Stamps are whole milliseconds: one
-		// sent within 0.79 ms of the sync is 1688639403423.
-		if d := time.UnixMilli(n).Sub(time.Unix(0, 1688639403423213947).Truncate(time.Millisecond)); d < 0 || d > time.Minute {
+		// clock would be years later. Stamps are whole milliseconds, so one
+		// sent within the fixture's millisecond reads up to 1 ms before it.
+		if d := time.UnixMilli(n).Sub(time.Unix(0, 1688639403423213947)); d < -time.Millisecond || d > time.Minute {
 			t.Errorf("signed request stamped %s, want Bybit's time from /v5/market/time (%s) plus the time since", s, time.Unix(0, 1688639403423213947))
 		}
 	}

@@ -109,6 +109,9 @@ func TestOrderHistory(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	from := time.Now()
 	place("h-filled", "BTCUSDT", venue.Market)
+	// Bybit's times are whole milliseconds: two orders created in one
+	// millisecond have no order between them to report.
+	time.Sleep(2 * time.Millisecond)
 	place("h-open", "BTCUSDT", venue.Limit)
 	place("h-eth", "ETHUSDT", venue.Market)
 	got, err := c.OrderHistory(ctx, "BTCUSDT", from, time.Time{})

@@ -32,14 +32,38 @@ type PerpConfig struct {
 }
 
 // Liquidation is a position the exchange closed because its margin plus
-// unrealized PnL fell to the maintenance margin.
+// unrealized PnL fell to the maintenance margin. It is closed at its
+// liquidation price (where margin + unrealized PnL equals the maintenance
+// margin), not at the tick that crossed it: the realized PnL is
+// Size × (Price − entry), and what margin is left after it, the maintenance
+// margin, is taken as the liquidation (clearance) fee, so the account loses
+// its whole margin and nothing more: Loss = Fee − RealizedPnL.
 type Liquidation struct {
+	ID     string // "liq-SYMBOL-UNIXMS", unique per account; the trade id of Trade()
 	Symbol string
+	Settle string        // the settle (quote) asset of the amounts
 	Size   venue.Decimal // the position closed, signed
-	Price  venue.Decimal // the mark it was closed at
+	Price  venue.Decimal // the liquidation price it was closed at
+	// RealizedPnL is Size × (Price − entry), in Settle: negative.
+	RealizedPnL venue.Decimal
+	// Fee is the liquidation fee, in Settle: the margin left at Price.
+	Fee venue.Decimal
 	// Loss is the margin the account lost (the position's isolated margin).
 	Loss venue.Decimal
 	Time time.Time
+}
+
+// Trade is the liquidation as the closing fill it is: the side that closes
+// Size, its quantity, at Price, with Fee in the settle asset, so that a PnL
+// of fills books RealizedPnL and Fee like any other fill.
+func (l Liquidation) Trade() venue.Trade {
+	side := venue.Sell
+	if l.Size.IsNeg() {
+		side = venue.Buy
+	}
+	qty := l.Size.Abs()
+	return venue.Trade{ID: l.ID, Symbol: l.Symbol, Side: side, Price: l.Price, Quantity: qty,
+		QuoteQty: qty.Mul(l.Price), Fee: l.Fee, FeeAsset: l.Settle, Time: l.Time}
 }
 
 // perpState is the exchange's perpetuals; guarded by Exchange.mu.
@@ -49,7 +73,6 @@ type perpState struct {
 	funding      map[*Account][]venue.FundingPayment
 	liquidations map[*Account][]Liquidation
 	lastFunding  map[string]time.Time // per symbol: the last settlement boundary passed
-	nextID       int64
 }
 
 type perpPosition struct {
@@ -120,6 +143,11 @@ func (a *Account) TradePerp(ctx context.Context, symbol string, side venue.Side,
 	}
 	s := e.perps()
 	px, now := m.tick.Price, e.clk.Now()
+	if _, seen := s.lastFunding[symbol]; !seen {
+		// Perpetuals began after the market's last tick: funding counts
+		// from that tick's interval, so the next boundary settles.
+		s.lastFunding[symbol] = m.tick.Time.Truncate(s.cfg.FundingEvery)
+	}
 	ps := s.positions[a]
 	if ps == nil {
 		ps = map[string]*perpPosition{}
@@ -252,10 +280,37 @@ func (e *Exchange) markPerps(m *market, px venue.Decimal, at time.Time) {
 		}
 		b := a.bal(venue.WalletFutures, m.sym.Quote)
 		b.locked = b.locked.Sub(p.margin)
-		s.liquidations[a] = append(s.liquidations[a], Liquidation{Symbol: symbol, Size: p.size, Price: px, Loss: p.margin, Time: at})
+		// Closed at its liquidation price; the fee is the margin left
+		// there, so realized − fee is exactly −margin whatever the
+		// rounding of the price.
+		liq := tickToward(s.view(symbol, m.sym.Quote, p, px).LiquidationPrice, m.sym.TickSize, p.size.IsPos())
+		realized := p.size.Mul(liq.Sub(p.entry))
+		// The id is the symbol and the tick's time: one position per
+		// symbol, so it is unique per account, and a replay gives the same.
+		s.liquidations[a] = append(s.liquidations[a], Liquidation{ID: "liq-" + symbol + "-" + strconv.FormatInt(at.UnixMilli(), 10), Symbol: symbol,
+			Settle: m.sym.Quote, Size: p.size, Price: liq, RealizedPnL: realized, Fee: p.margin.Add(realized), Loss: p.margin, Time: at})
 		delete(ps, symbol)
 		a.emitBalance(venue.WalletFutures, m.sym.Quote, b)
 	}
+}
+
+// tickToward rounds a liquidation price to a multiple of tick (a venue
+// trades at ticks only; no tick: 8 decimals), up for a long and down for a
+// short, so the close is never worse than the exact price and the fee (the
+// margin left) stays positive.
+func tickToward(px, tick venue.Decimal, up bool) venue.Decimal {
+	if !tick.IsPos() {
+		tick = udecimal.MustParse("0.00000001")
+	}
+	n, err := px.Div(tick)
+	if err != nil {
+		return px
+	}
+	k := n.Trunc(0)
+	if up && !k.Equal(n) {
+		k = k.Add(udecimal.One)
+	}
+	return k.Mul(tick)
 }
 
 // settle pays one funding of symbol at t: a position pays size × mark ×
@@ -277,8 +332,9 @@ func (s *perpState) settle(e *Exchange, m *market, px venue.Decimal, t time.Time
 			b.locked = b.locked.Add(b.free)
 			b.free = udecimal.Zero
 		}
-		s.nextID++
-		s.funding[a] = append(s.funding[a], venue.FundingPayment{ID: "funding-" + strconv.FormatInt(s.nextID, 10),
+		// Unique per account (one settlement per symbol and boundary) and
+		// the same in a replay, so a store keyed by it keeps each once.
+		s.funding[a] = append(s.funding[a], venue.FundingPayment{ID: "funding-" + m.sym.Name + "-" + strconv.FormatInt(t.UnixMilli(), 10),
 			Symbol: m.sym.Name, Asset: m.sym.Quote, Amount: amount, PositionSize: p.size, Time: t})
 		a.emitBalance(venue.WalletFutures, m.sym.Quote, b)
 	}

@@ -127,8 +127,17 @@ func TestPerpLiquidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	liq := a.Liquidations()
-	if len(liq) != 1 || !liq[0].Size.Equal(d("-1")) || !liq[0].Loss.Equal(d("100")) || !liq[0].Price.Equal(d("2090")) {
-		t.Fatalf("liquidations %+v, want the short of 1 at 2090 losing its margin 100", liq)
+	// Closed at the liquidation price 2100/1.005 = 2089.5522..., a short's
+	// rounded down to the 0.01 tick: 2089.55. Realized −1 × 89.55; the fee
+	// is the margin left there, 100 − 89.55 = 10.45; the loss the margin.
+	if len(liq) != 1 || !liq[0].Size.Equal(d("-1")) || !liq[0].Loss.Equal(d("100")) || !liq[0].Price.Equal(d("2089.55")) ||
+		!liq[0].RealizedPnL.Equal(d("-89.55")) || !liq[0].Fee.Equal(d("10.45")) || liq[0].Settle != "USDT" || liq[0].ID == "" {
+		t.Fatalf("liquidations %+v, want the short of 1 closed at 2089.55, realized -89.55, fee 10.45, losing its margin 100", liq)
+	}
+	tr := liq[0].Trade()
+	if tr.Side != venue.Buy || !tr.Quantity.Equal(d("1")) || !tr.Price.Equal(d("2089.55")) || !tr.Fee.Equal(d("10.45")) ||
+		tr.FeeAsset != "USDT" || tr.ID != liq[0].ID {
+		t.Errorf("liquidation trade %+v, want a buy of 1 at 2089.55 with fee 10.45 USDT", tr)
 	}
 	if ps, _ := a.Positions(ctx); len(ps) != 0 {
 		t.Errorf("positions after liquidation: %+v", ps)

@@ -404,6 +404,25 @@ const pages = {
         if (!t) continue;
         t.querySelector(".ratio").textContent = v.ratio;
         t.querySelector(".source").textContent = v.source;
+        // The venues' ratios stay; whether ours differs may have changed.
+        const cell = t.querySelector(".venues");
+        if (cell) {
+          cell.textContent = "";
+          for (const vr of v.venues || []) {
+            const span = document.createElement("span");
+            span.className = "venue-ratio" + (vr.differs ? " differs" : "");
+            span.dataset.venue = vr.venue;
+            span.textContent = vr.venue + " " + vr.ratio;
+            if (vr.differs) {
+              const flag = document.createElement("strong");
+              flag.className = "error";
+              flag.title = "ours minus " + vr.venue + "'s";
+              flag.textContent = " ≠ ours by " + vr.diff;
+              span.appendChild(flag);
+            }
+            cell.append(span, " ");
+          }
+        }
       }
     });
   },
