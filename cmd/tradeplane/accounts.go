@@ -54,6 +54,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Short: "Store an account; its API secret is encrypted at rest",
 		Example: `  tradeplane accounts add --name main --venue paper
   tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt
+  tradeplane accounts add --name perps --venue binance-futures --api-key K --api-secret-file secret.txt
   tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt
   tradeplane accounts add --name desk1 --venue binance --master main --sub-account desk1@example.com
   tradeplane accounts add --venue binance --master main --discover-sub-accounts`,

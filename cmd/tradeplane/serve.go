@@ -26,6 +26,7 @@ func newServeCmd(g *globals) *cobra.Command {
 	var alertFlags alertOptions
 	var checkSecurity func() error
 	var wd watchdogOptions
+	var futLeverage, futMarginType []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: API, dashboard and session supervisor",
@@ -45,6 +46,13 @@ accounts and a handful of sessions, fed by real market data when available.`,
 				return usagef("--binance-consistency-lag %s: want 0 or more", cfg.BinanceLag)
 			case cfg.BinanceLag == 0:
 				cfg.BinanceLag = -1 // none, as asked (app's zero means the default)
+			}
+			var err error
+			if cfg.FuturesLeverage, err = parseFuturesLeverage(futLeverage); err != nil {
+				return err
+			}
+			if cfg.FuturesMarginType, err = parseFuturesMarginType(futMarginType); err != nil {
+				return err
 			}
 			if err := checkSecurity(); err != nil {
 				return err
@@ -86,6 +94,8 @@ accounts and a handful of sessions, fed by real market data when available.`,
 	f.StringVar(&cfg.Currency, "currency", envOr("TRADEPLANE_CURRENCY", "USDT"), "valuation currency of balances, collateral and totals: an asset with markets (USDT, USDC, BTC, ...) or USD, valued through the stablecoins (env TRADEPLANE_CURRENCY)")
 	f.DurationVar(&cfg.SnapshotEvery, "snapshot-every", time.Minute, "how often live equity is recorded for the PnL and overview charts")
 	f.DurationVar(&cfg.BinanceLag, "binance-consistency-lag", 90*time.Second, "how long Binance's order lookup and history may lag what it accepted: an order with an unknown outcome is called never executed only after its recvWindow and this have passed and neither lookup nor history has it (0: none)")
+	f.StringArrayVar(&futLeverage, "futures-leverage", nil, "SYMBOL=N: the leverage (1 to 125) every binance-futures account sets on SYMBOL before it first trades it; repeatable")
+	f.StringArrayVar(&futMarginType, "futures-margin-type", nil, "SYMBOL=cross|isolated: the margin type every binance-futures account sets on SYMBOL before it first trades it; repeatable")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", 15*time.Second, "on PostgreSQL, how long a node owns a session without renewing its lease: a dead node's sessions move to others after about this long")
 	f.StringArrayVar(&alertFlags.webhooks, "alert-webhook", strings.Fields(os.Getenv("TRADEPLANE_ALERT_WEBHOOK")), "POST every alert as JSON to this http(s) URL; repeatable (env TRADEPLANE_ALERT_WEBHOOK, several separated by spaces)")
 	f.StringVar(&alertFlags.telegramTokenFile, "alert-telegram-token-file", os.Getenv("TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE"), "file holding the Telegram bot token that sends alerts to --alert-telegram-chat, or set TRADEPLANE_ALERT_TELEGRAM_TOKEN (env TRADEPLANE_ALERT_TELEGRAM_TOKEN_FILE)")

@@ -85,8 +85,12 @@ type Config struct {
 	// ConsistencyLag sets that lag per venue name ("bybit": fakes that show
 	// an order at once set it negative, as tests do with BinanceLag); a
 	// venue not named keeps journal.DefaultConsistencyLag. BinanceLag, when
-	// set, wins for "binance".
+	// set, wins for "binance" and "binance-futures".
 	ConsistencyLag map[string]time.Duration
+	// FuturesLeverage and FuturesMarginType are set per symbol on every
+	// binance-futures account before it first trades the symbol.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]venue.MarginMode
 	// AuditEvery runs the journal audit of every account on a schedule
 	// (default hourly; negative: never) over the last AuditWindow (default
 	// 24 h), alerting on any difference with the venue.
@@ -212,7 +216,12 @@ func (a *App) build(ctx context.Context) error {
 		return fmt.Errorf("paper exchange: %w", err)
 	}
 	a.paper = ex
-	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account}
+	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account,
+		FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
+		FuturesKeyed: func(apiKey string) bool {
+			accts, err := a.db.Accounts(context.Background())
+			return err == nil && futuresKeys(accts)[apiKey]
+		}}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {
@@ -521,7 +530,7 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 		return err
 	}
 	lag := a.cfg.ConsistencyLag[v.Name()] // 0: the venue's default; negative: none
-	if v.Name() == "binance" && a.cfg.BinanceLag != 0 {
+	if (v.Name() == "binance" || v.Name() == "binance-futures") && a.cfg.BinanceLag != 0 {
 		lag = a.cfg.BinanceLag
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{

@@ -109,6 +109,10 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 	if err != nil {
 		return nil, err
 	}
+	if f.FuturesKeyed == nil {
+		keys := futuresKeys(accts)
+		f.FuturesKeyed = func(apiKey string) bool { return keys[apiKey] }
+	}
 	stored, err := db.Balances(ctx, 0)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,16 @@ type VenueFactory struct {
 	// sub-account without a key of its own, whose key reads the
 	// sub-account's balances. Nil: such a sub-account cannot be opened.
 	Lookup func(ctx context.Context, name string) (store.Account, error)
+	// FuturesLeverage and FuturesMarginType are the leverage and margin
+	// type every binance-futures account sets per symbol before it first
+	// trades the symbol; a symbol without an entry keeps what the account
+	// has.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]venue.MarginMode
+	// FuturesKeyed tells whether a binance-futures account has apiKey: a
+	// binance account of that key then leaves the futures wallet, which the
+	// futures account reports, out of its balances. Nil counts it in both.
+	FuturesKeyed func(apiKey string) bool
 }
 
 // Open returns the venue of a, opened by its kind in the venue registry
@@ -65,6 +75,10 @@ func (f VenueFactory) shared(kind string) any {
 		return f.Paper
 	case kind == binance.Name && f.Budgets != nil:
 		return f.Budgets
+	case kind == binance.SharedFuturesKeys && f.FuturesKeyed != nil:
+		return f.FuturesKeyed
+	case kind == binance.FuturesName:
+		return &binance.FuturesSettings{Leverage: f.FuturesLeverage, MarginType: f.FuturesMarginType}
 	}
 	return nil
 }
@@ -93,4 +107,15 @@ func (f VenueFactory) secret(a store.Account) ([]byte, error) {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
 	}
 	return secret, nil
+}
+
+// futuresKeys are the API keys of the binance-futures accounts among accts.
+func futuresKeys(accts []store.Account) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range accts {
+		if a.Venue == binance.FuturesName && a.APIKey != "" {
+			out[a.APIKey] = true
+		}
+	}
+	return out
 }

@@ -35,6 +35,9 @@ type Pacing struct {
 func DefaultPacing() Pacing {
 	return Pacing{Venues: map[string]VenuePacing{
 		"binance": {Venue: Rate{PerSecond: 50, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},
+		// USDⓈ-M futures: 300 orders per 10 s and 1,200 a minute per
+		// account, no IP weight per order.
+		"binance-futures": {Venue: Rate{PerSecond: 50, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},
 		// Bybit: under its per-UID order-create limits (10 to 20 a second
 		// by account type) and its 600 requests per 5 s per IP.
 		"bybit": {Venue: Rate{PerSecond: 40, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},

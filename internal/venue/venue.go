@@ -91,13 +91,52 @@ const (
 	WalletEarn    Wallet = "earn"
 )
 
+// InstrumentKind is what a symbol trades: spot, or a derivative.
+type InstrumentKind string
+
+// Instrument kinds. The empty kind is spot, so venues and symbols that
+// predate derivatives keep their meaning.
+const (
+	KindSpot InstrumentKind = "spot"
+	// KindLinearPerpetual is a perpetual future margined and settled in its
+	// quote asset (a USDⓈ-M perpetual): quantities are in the base asset,
+	// buying opens or grows a long position instead of receiving the base.
+	KindLinearPerpetual InstrumentKind = "linear_perpetual"
+)
+
+// IsDerivative reports whether k settles as a position rather than by
+// exchanging assets.
+func (k InstrumentKind) IsDerivative() bool { return k == KindLinearPerpetual }
+
+// PositionSide says which position a derivatives order acts on. Empty and
+// PositionBoth are one-way mode (one net position per symbol, the default);
+// PositionLong and PositionShort are hedge mode, where a symbol holds a long
+// and a short position apart.
+type PositionSide string
+
+// Position sides.
+const (
+	PositionBoth  PositionSide = "both"
+	PositionLong  PositionSide = "long"
+	PositionShort PositionSide = "short"
+)
+
+// Valid reports whether p is empty or one of the three sides.
+func (p PositionSide) Valid() bool {
+	return p == "" || p == PositionBoth || p == PositionLong || p == PositionShort
+}
+
+// OneWay reports whether p acts on the one net position of one-way mode.
+func (p PositionSide) OneWay() bool { return p == "" || p == PositionBoth }
+
 // Symbol is a tradable market with the filters the venue enforces.
 type Symbol struct {
-	Name        string  // venue symbol, e.g. BTCUSDT
-	Base        string  // BTC
-	Quote       string  // USDT
-	TickSize    Decimal // price increment; zero means unrestricted
-	StepSize    Decimal // quantity increment; zero means unrestricted
+	Name        string         // venue symbol, e.g. BTCUSDT
+	Kind        InstrumentKind // empty means spot
+	Base        string         // BTC
+	Quote       string         // USDT
+	TickSize    Decimal        // price increment; zero means unrestricted
+	StepSize    Decimal        // quantity increment; zero means unrestricted
 	MinQty      Decimal
 	MaxQty      Decimal // zero means unbounded
 	MinNotional Decimal // price × quantity must be at least this
@@ -134,7 +173,17 @@ type OrderRequest struct {
 	QuoteQuantity Decimal // market orders only: spend (buy) or receive (sell) this much quote
 	Price         Decimal // limit orders only
 	TimeInForce   TimeInForce
+	// ReduceOnly (derivatives only) lets the order only shrink the
+	// position: the venue refuses or trims what would open or grow one.
+	ReduceOnly bool
+	// PositionSide (derivatives only) is the position the order acts on;
+	// empty is one-way mode. A spot venue refuses a request with
+	// ReduceOnly or a hedge-mode side (class invalid) rather than ignore it.
+	PositionSide PositionSide
 }
+
+// Derivative reports whether r carries a field only derivatives take.
+func (r OrderRequest) Derivative() bool { return r.ReduceOnly || !r.PositionSide.OneWay() }
 
 // SameOrder reports whether r asks for the order described by symbol, side,
 // type and limit price: what must agree for a client order id stored for one

@@ -95,6 +95,16 @@ type Config struct {
 	// executed late; RecvWindow() tells the journal how long a sent order
 	// can still arrive.
 	RecvWindow time.Duration
+	// FuturesWalletElsewhere, when set and true at the time of a Balances
+	// call, leaves the USDⓈ-M futures wallet out of Balances: a
+	// binance-futures account of the same key reports it, and a desk must
+	// count it once.
+	FuturesWalletElsewhere func() bool
+	// SyncTimeFromFutures measures the clock offset from the futures host
+	// (/fapi/v1/time) instead of the spot host (/api/v3/time): for a
+	// futures-only account, whose base URL (Binance's futures testnet, say)
+	// may serve no spot endpoint.
+	SyncTimeFromFutures bool
 	// OnBalanceChange is called from the user stream's goroutine with each
 	// balanceUpdate (deposit, withdrawal, transfer) and externalLockUpdate
 	// event. It must not block.
@@ -250,9 +260,11 @@ func New(cfg Config) (*Client, error) {
 		orders10s:          bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
 		ordersDay:          bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour},
 	}
+	// USDⓈ-M futures count orders per account apart from spot: 300 per
+	// 10 seconds and 1,200 per minute (ordersDay holds the minute here).
 	futLim := &limiter{b: futBudget, onBan: cfg.OnBan,
-		orders10s: bucket{limit: cfg.OrderLimit10s, window: 10 * time.Second},
-		ordersDay: bucket{limit: cfg.OrderLimitDay, window: 24 * time.Hour}}
+		orders10s: bucket{limit: futuresOrderLimit10s, window: 10 * time.Second},
+		ordersDay: bucket{limit: futuresOrderLimitMinute, window: time.Minute}}
 	// /sapi and the WebSocket connections have IP budgets of their own,
 	// shared per host like Budget when the caller passes them.
 	sapiLim := &limiter{b: cfg.SapiBudget, onBan: cfg.OnBan}
@@ -368,7 +380,13 @@ func (c *Client) SyncTime(ctx context.Context) error {
 	// The round trip is timed from when the request left, after any wait
 	// for budget, which would otherwise skew the offset by half the wait.
 	before := c.cfg.Clock.Now()
-	st, err := c.spot.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
+	var st int64
+	var err error
+	if c.cfg.SyncTimeFromFutures {
+		st, err = c.futures.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
+	} else {
+		st, err = c.spot.NewServerTimeService().Do(context.WithValue(ctx, sentAtKey{}, &before))
+	}
 	if err != nil {
 		return classify("sync time", false, err)
 	}
@@ -447,6 +465,9 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	}
 	if req.Symbol == "" || !req.Side.Valid() {
 		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
+	}
+	if req.Derivative() {
+		return venue.Order{}, invalid(op, "reduce-only and position side are for derivatives; this is a spot account")
 	}
 	switch req.Type {
 	case venue.Limit:
@@ -1011,9 +1032,12 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		add(venue.WalletFunding, b.Asset, parseDec(b.Free), parseDec(b.Locked).Add(parseDec(b.Freeze)), venue.Decimal{})
 	}
 
-	fut, err := c.FuturesBalances(ctx)
-	if err = optional(err); err != nil {
-		return nil, err
+	var fut []FuturesBalance
+	if c.cfg.FuturesWalletElsewhere == nil || !c.cfg.FuturesWalletElsewhere() {
+		fut, err = c.FuturesBalances(ctx)
+		if err = optional(err); err != nil {
+			return nil, err
+		}
 	}
 	for _, b := range fut {
 		free, locked := b.Wallet, venue.Decimal{}

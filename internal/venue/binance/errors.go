@@ -75,6 +75,10 @@ func fromCode(op string, doubt venue.Class, code int, msg string) *venue.Error {
 		e.Class = venue.ClassDuplicate
 	case code == -2010 && strings.Contains(lower, "insufficient"):
 		e.Class = venue.ClassInsufficientFunds
+	case code == -4116: // USDⓈ-M futures: "ClientOrderId is duplicated."
+		e.Class = venue.ClassDuplicate
+	case code == -2019: // USDⓈ-M futures: "Margin is insufficient."
+		e.Class = venue.ClassInsufficientFunds
 	case code == -2011 || code == -2013:
 		e.Class = venue.ClassNotFound
 	case code == -1021:

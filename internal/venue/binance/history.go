@@ -22,12 +22,15 @@ const (
 // OrderHistory lists the account's orders of one symbol created in
 // [from, to), oldest first, in every status (GET /api/v3/allOrders, weight
 // 20 a page), walking the range in 24 h slices and each slice in pages of
-// 1000 by order id. A zero to means now. The journal asks it before it
+// 1000 by order id. A zero to means now (a minute ahead of the server's
+// clock as we know it, as for futures). The journal asks it before it
 // concludes that an order with an unknown outcome never executed, and the
 // journal audit compares it with the journal.
 func (c *Client) OrderHistory(ctx context.Context, symbol string, from, to time.Time) ([]venue.Order, error) {
 	if to.IsZero() {
-		to = time.Now()
+		// "Until now" must not miss an order made a moment ago: in this very
+		// millisecond, or while the local clock is behind the server's.
+		to = c.lim.serverNow().Add(time.Minute)
 	}
 	var out []venue.Order
 	for start := from; start.Before(to); start = start.Add(historyWindow) {

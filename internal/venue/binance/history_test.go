@@ -48,3 +48,29 @@ func TestOrderHistory(t *testing.T) {
 		t.Fatalf("before the orders: %+v %v", none, err)
 	}
 }
+
+// TestOrderHistoryUntilNowFollowsTheServerClock: with no end time, the
+// history runs to the server's now, not the local one. Binance's clock 30 s
+// ahead of ours used to hide an order made a moment ago (created after the
+// local "now"), which the journal's proof of absence must never do.
+func TestOrderHistoryUntilNowFollowsTheServerClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t, binancetest.Config{}, nil)
+	b.fake.SetSkew(30 * time.Second)
+	b.fake.Fund(venue.WalletSpot, "USDT", dec("100000"))
+	b.fake.SetPrice("BTCUSDT", dec("20000"))
+	if err := b.client.SyncTime(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	req := venue.OrderRequest{ClientOrderID: "ahead-1", Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Market, Quantity: dec("0.001")}
+	if _, err := b.client.PlaceOrder(b.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.client.OrderHistory(b.ctx, "BTCUSDT", time.Now().Add(-time.Minute), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ClientOrderID != "ahead-1" {
+		t.Fatalf("history until now %+v, want the order just made", got)
+	}
+}

@@ -26,7 +26,13 @@ var processBudgets = NewBudgets(BudgetConfig{})
 // env.Shared("binance") (a *Budgets) or the process's; a host that stops
 // taking its requests is told to env.Notify as a Pause.
 func open(env venue.Env, a venue.Account) (venue.Venue, error) {
-	cfg := Config{APIKey: a.APIKey, APISecret: string(a.Secret)}
+	return openClient(env, a, false)
+}
+
+// openClient is open's client; futuresTime syncs its clock from the
+// futures host (a binance-futures account).
+func openClient(env venue.Env, a venue.Account, futuresTime bool) (*Client, error) {
+	cfg := Config{APIKey: a.APIKey, APISecret: string(a.Secret), SyncTimeFromFutures: futuresTime}
 	if a.BaseURL != "" {
 		applyBaseURL(&cfg, a.BaseURL)
 	}
@@ -49,6 +55,10 @@ func open(env venue.Env, a venue.Account) (venue.Venue, error) {
 	}
 	if cfg.WSAPIBudget, err = budgets.ForWSAPI(cfg.WSAPIURL); err != nil {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	if keyed, ok := env.Value(SharedFuturesKeys).(func(apiKey string) bool); ok && keyed != nil && !futuresTime {
+		key := a.APIKey
+		cfg.FuturesWalletElsewhere = func() bool { return keyed(key) }
 	}
 	if env.Notify != nil {
 		name := a.Name

@@ -71,10 +71,22 @@ func costOf(method, path string, q map[string][]string) cost {
 			return cost{weight: 2}
 		}
 		return cost{weight: 4}
-	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance":
+	case "GET /fapi/v1/userTrades", "GET /fapi/v2/balance", "GET /fapi/v3/balance", "GET /fapi/v2/positionRisk", "GET /fapi/v3/positionRisk",
+		"GET /fapi/v1/allOrders":
 		return cost{weight: 5}
-	case "GET /fapi/v1/multiAssetsMargin":
+	case "GET /fapi/v1/multiAssetsMargin", "GET /fapi/v1/income":
 		return cost{weight: 30}
+	case "POST /fapi/v1/order":
+		// USDⓈ-M "New Order": 0 on the IP weight, 1 on the account's 10 s
+		// and 1 minute order counts.
+		return cost{order: true}
+	case "GET /fapi/v1/openOrders":
+		if has("symbol") {
+			return cost{weight: 1}
+		}
+		return cost{weight: 40}
+	case "GET /fapi/v1/klines":
+		return cost{weight: 5} // limit 1000 (500 < limit <= 1000)
 	case "GET /fapi/v1/assetIndex":
 		if has("symbol") {
 			return cost{weight: 1}
@@ -520,6 +532,9 @@ func (l *limiter) observe(t ticket, h http.Header) {
 	adopt(&l.b.weight, t.weightStart, "X-Mbx-Used-Weight-1m")
 	adopt(&l.orders10s, t.order10Start, "X-Mbx-Order-Count-10s")
 	adopt(&l.ordersDay, t.orderDayStart, "X-Mbx-Order-Count-1d")
+	if l.ordersDay.window == time.Minute { // the USDⓈ-M futures limiter
+		adopt(&l.ordersDay, t.orderDayStart, "X-Mbx-Order-Count-1m")
+	}
 }
 
 // refund gives back weight spent under ticket t, while its window is

@@ -30,13 +30,20 @@ func (c *Client) backoff(ctx context.Context, attempt int) bool {
 // !miniTicker@arr for all symbols when none are given. The first connection is
 // made before it returns; later drops reconnect with backoff.
 func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan venue.PriceTick, error) {
-	u := c.cfg.WSBaseURL + "/ws/!miniTicker@arr"
+	return c.subscribePricesAt(ctx, c.cfg.WSBaseURL, symbols)
+}
+
+// subscribePricesAt is SubscribePrices on the market stream host base (the
+// spot one, or USDⓈ-M futures', whose bookTicker and miniTicker carry the
+// same keys).
+func (c *Client) subscribePricesAt(ctx context.Context, base string, symbols []string) (<-chan venue.PriceTick, error) {
+	u := base + "/ws/!miniTicker@arr"
 	if len(symbols) > 0 {
 		names := make([]string, len(symbols))
 		for i, s := range symbols {
 			names[i] = strings.ToLower(s) + "@bookTicker"
 		}
-		u = c.cfg.WSBaseURL + "/stream?streams=" + strings.Join(names, "/")
+		u = base + "/stream?streams=" + strings.Join(names, "/")
 	}
 	dial := func() (*websocket.Conn, error) {
 		if _, err := c.wsLim.acquire(ctx, cost{weight: 1}); err != nil {

@@ -563,8 +563,10 @@ func (s *Server) SetPrice(symbol string, price venue.Decimal) {
 			events = append(events, ev...)
 		}
 	}
+	futEvents := s.futuresOnPriceLocked(symbol, price, now)
 	s.mu.Unlock()
 	s.streams.pushUser(events...)
+	s.streams.pushFuturesUser(futEvents...)
 	s.streams.pushPrice(symbol, price, now)
 }
 

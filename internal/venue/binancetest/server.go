@@ -196,6 +196,7 @@ type Server struct {
 	byClientID  map[string]*order
 	trades      map[string][]*trade
 	futTrades   map[string][]*trade // USDⓈ-M futures fills by symbol
+	futures     *futuresBook        // USDⓈ-M futures orders and positions (futures_exchange.go)
 	nextOrderID int64
 	nextTradeID map[string]int64
 	nextExecID  int64 // executionReport "I", the execution id
@@ -532,6 +533,7 @@ func (s *Server) routes() http.Handler {
 	add("GET /sapi/v1/sub-account/list", route{weight: fixed(1), signed: true, handle: s.handleSubAccounts})
 	add("GET /sapi/v3/sub-account/assets", route{weight: fixed(60), signed: true, op: OpBalances, handle: s.handleSubAccountAssets})
 	add("GET /sapi/v2/sub-account/futures/account", route{weight: fixed(1), signed: true, op: OpBalances, handle: s.handleSubAccountFutures})
+	s.futuresRoutes(add)
 	mux.HandleFunc("GET /ws/{streams...}", s.streams.serveMarket)
 	mux.HandleFunc("GET /stream", s.streams.serveMarket)
 	mux.HandleFunc("GET /ws-api/v3", s.streams.serveAPI)
@@ -677,6 +679,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d.", until.UnixMilli())})
 		return
 	case FaultInsufficientFunds:
+		if rt.futures {
+			writeJSON(w, http.StatusBadRequest, apiError{-2019, "Margin is insufficient."})
+			return
+		}
 		writeJSON(w, http.StatusBadRequest, apiError{-2010, "Account has insufficient balance for requested action."})
 		return
 	case FaultFilterReject:

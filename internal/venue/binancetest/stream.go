@@ -34,6 +34,7 @@ type wsConn struct {
 	combined bool
 	streams  map[string]bool // lower-case stream names
 	userSub  int             // -1 without a user data subscription
+	futUser  bool            // a USDⓈ-M listenKey stream (/ws/<listenKey>)
 }
 
 func newHub(s *Server) *hub { return &hub{s: s, conns: map[*wsConn]bool{}} }
@@ -72,6 +73,11 @@ func (h *hub) writeLoop(ctx context.Context, wc *wsConn) {
 			_ = wc.c.Close(websocket.StatusGoingAway, "closing")
 			return
 		case b := <-wc.out:
+			if b == nil { // closeAfter: everything queued before it is written
+				_ = wc.c.Close(websocket.StatusNormalClosure, "closing")
+				wc.cancel()
+				return
+			}
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := wc.c.Write(wctx, websocket.MessageText, b)
 			cancel()
@@ -151,6 +157,14 @@ func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
 	wc := h.add(c, cancel)
 	defer h.remove(wc)
 	wc.combined = combined
+	if key := futuresKeyOf(names); !combined && key != "" && h.s.isFuturesListenKey(key) {
+		h.mu.Lock()
+		wc.futUser = true
+		h.mu.Unlock()
+		ctx = c.CloseRead(ctx)
+		h.writeLoop(ctx, wc)
+		return
+	}
 	for _, n := range strings.Split(names, "/") {
 		if n != "" {
 			wc.streams[strings.ToLower(n)] = true
@@ -222,6 +236,51 @@ func (h *hub) pushUser(events ...[]byte) {
 		for _, ev := range events {
 			if ev != nil {
 				h.send(wc, []byte(fmt.Sprintf(`{"subscriptionId":%d,"event":%s}`, wc.userSub, ev)))
+			}
+		}
+	}
+}
+
+// futuresUserConns counts the listenKey connections.
+func (h *hub) futuresUserConns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for wc := range h.conns {
+		if wc.futUser {
+			n++
+		}
+	}
+	return n
+}
+
+// closeFuturesUser closes every listenKey connection once what is queued
+// on it is written.
+func (h *hub) closeFuturesUser() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		if wc.futUser {
+			h.send(wc, nil)
+		}
+	}
+}
+
+// pushFuturesUser sends USDⓈ-M user data events, bare (no envelope, as the
+// listenKey stream sends them), to every listenKey connection.
+func (h *hub) pushFuturesUser(events ...[]byte) {
+	if len(events) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for wc := range h.conns {
+		if !wc.futUser {
+			continue
+		}
+		for _, ev := range events {
+			if ev != nil {
+				h.send(wc, ev)
 			}
 		}
 	}

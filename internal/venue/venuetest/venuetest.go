@@ -61,6 +61,13 @@ type Harness struct {
 	FailNext func(op string, f Fault)
 	// Fund credits the account.
 	Fund func(wallet venue.Wallet, asset string, amount venue.Decimal)
+	// Kind is what the venue's markets are: empty (spot) or
+	// venue.KindLinearPerpetual. On a perpetual the suite funds and reads
+	// the venue.WalletFutures wallet, a fill moves the quote asset by its
+	// fee (and realized PnL) instead of exchanging base for quote, margin
+	// is what an open order or position locks, and a market order by
+	// quote quantity is refused with class invalid.
+	Kind venue.InstrumentKind
 }
 
 // Run runs the whole suite; newHarness is called once per subtest with a
@@ -110,6 +117,8 @@ type bundle struct {
 	v          venue.Venue
 	ctx        context.Context
 	newHarness func(t *testing.T) *Harness
+	perp       bool         // the markets are linear perpetuals
+	wallet     venue.Wallet // where the markets' balances live
 }
 
 const (
@@ -127,13 +136,21 @@ func setup(t *testing.T, newHarness func(t *testing.T) *Harness) *bundle {
 	t.Cleanup(cancel)
 	h.SetPrice(btc, dec("20000"))
 	h.SetPrice(eth, dec("1000"))
-	return &bundle{h: h, v: h.Venue, ctx: ctx, newHarness: newHarness}
+	b := &bundle{h: h, v: h.Venue, ctx: ctx, newHarness: newHarness, perp: h.Kind.IsDerivative(), wallet: venue.WalletSpot}
+	if b.perp {
+		b.wallet = venue.WalletFutures
+	}
+	return b
 }
 
 func dec(s string) venue.Decimal { return udecimal.MustParse(s) }
 
 // fundDefault gives the account enough to trade both markets.
 func (b *bundle) fundDefault() {
+	if b.perp {
+		b.h.Fund(venue.WalletFutures, "USDT", dec("100000"))
+		return
+	}
 	b.h.Fund(venue.WalletSpot, "USDT", dec("100000"))
 	b.h.Fund(venue.WalletSpot, "BTC", dec("2"))
 	b.h.Fund(venue.WalletSpot, "ETH", dec("20"))
@@ -163,7 +180,8 @@ func market(id, symbol string, side venue.Side, qty string) venue.OrderRequest {
 	return venue.OrderRequest{ClientOrderID: id, Symbol: symbol, Side: side, Type: venue.Market, Quantity: dec(qty)}
 }
 
-// spot returns free and locked spot balances by asset.
+// spot returns free and locked balances by asset of the markets' wallet
+// (spot, or futures for perpetuals).
 func (b *bundle) spot(t *testing.T) (free, locked map[string]venue.Decimal) {
 	t.Helper()
 	bs, err := b.v.Balances(b.ctx)
@@ -172,7 +190,7 @@ func (b *bundle) spot(t *testing.T) (free, locked map[string]venue.Decimal) {
 	}
 	free, locked = map[string]venue.Decimal{}, map[string]venue.Decimal{}
 	for _, x := range bs {
-		if x.Wallet != venue.WalletSpot {
+		if x.Wallet != b.wallet {
 			continue
 		}
 		free[x.Asset] = free[x.Asset].Add(x.Free)
@@ -259,6 +277,9 @@ func testSymbols(t *testing.T, b *bundle) {
 			t.Errorf("symbols: %s missing", w.Name)
 			continue
 		}
+		if want := b.h.Kind; g.Kind != want && !(want == "" && g.Kind == venue.KindSpot) {
+			t.Errorf("%s: kind %q, want %q", w.Name, g.Kind, want)
+		}
 		if g.Base != w.Base || g.Quote != w.Quote {
 			t.Errorf("%s: got %s/%s, want %s/%s", w.Name, g.Base, g.Quote, w.Base, w.Quote)
 		}
@@ -279,6 +300,15 @@ func testSymbols(t *testing.T, b *bundle) {
 }
 
 func testBalancesAfterFunding(t *testing.T, b *bundle) {
+	if b.perp {
+		before, _ := b.spot(t)
+		b.h.Fund(venue.WalletFutures, "USDT", dec("1234.5"))
+		after, locked := b.spot(t)
+		if got := after["USDT"].Sub(before["USDT"]); !got.Equal(dec("1234.5")) || !locked["USDT"].IsZero() {
+			t.Errorf("futures USDT after funding: got +%s free, %s locked; want +1234.5 and 0", got, locked["USDT"])
+		}
+		return
+	}
 	before, _ := b.spot(t)
 	b.h.Fund(venue.WalletSpot, "USDT", dec("1234.5"))
 	b.h.Fund(venue.WalletSpot, "BTC", dec("0.25"))
@@ -309,11 +339,17 @@ func testBalancesAfterFunding(t *testing.T, b *bundle) {
 	}
 }
 
-// expectedDeltas is what fills do to spot totals: receive, pay, fee.
-func expectedDeltas(t *testing.T, sym venue.Symbol, trades []venue.Trade) map[string]venue.Decimal {
+// expectedDeltas is what fills do to spot totals: receive, pay, fee. On a
+// perpetual, fills that open or grow a position (all the suite makes) move
+// the wallet by their fee only.
+func (b *bundle) expectedDeltas(t *testing.T, sym venue.Symbol, trades []venue.Trade) map[string]venue.Decimal {
 	t.Helper()
 	d := map[string]venue.Decimal{}
 	for _, tr := range trades {
+		if b.perp {
+			d[tr.FeeAsset] = d[tr.FeeAsset].Sub(tr.Fee)
+			continue
+		}
 		switch tr.Side {
 		case venue.Buy:
 			d[sym.Base] = d[sym.Base].Add(tr.Quantity)
@@ -352,7 +388,10 @@ func testLimitRestsThenFills(t *testing.T, b *bundle) {
 		t.Fatalf("resting limit: got status %q, want new", o.Status)
 	}
 	_, locked := b.spot(t)
-	if locked["USDT"].LessThan(dec("190")) {
+	switch {
+	case b.perp && !locked["USDT"].IsPos():
+		t.Errorf("USDT margin locked for a 0.01@19000 perpetual buy: got %s, want > 0", locked["USDT"])
+	case !b.perp && locked["USDT"].LessThan(dec("190")):
 		t.Errorf("USDT locked for a 0.01@19000 buy: got %s, want >= 190", locked["USDT"])
 	}
 	open, err := b.v.OpenOrders(b.ctx, btc)
@@ -401,9 +440,9 @@ func testLimitRestsThenFills(t *testing.T, b *bundle) {
 		t.Errorf("fees: got %s, want > 0", fees)
 	}
 	after := b.totals(t)
-	checkDeltas(t, before, after, expectedDeltas(t, btcSymbol(), trades))
+	checkDeltas(t, before, after, b.expectedDeltas(t, btcSymbol(), trades))
 	_, locked = b.spot(t)
-	if !locked["USDT"].IsZero() {
+	if !b.perp && !locked["USDT"].IsZero() { // a perpetual keeps the position's margin locked
 		t.Errorf("USDT locked after the fill: got %s, want 0", locked["USDT"])
 	}
 
@@ -433,7 +472,7 @@ func testMarketBuyByQuantity(t *testing.T, b *bundle) {
 		t.Errorf("market buy: quote qty %s, want > 0", o.QuoteQty)
 	}
 	trades := b.orderTrades(t, btc, o)
-	checkDeltas(t, before, b.totals(t), expectedDeltas(t, btcSymbol(), trades))
+	checkDeltas(t, before, b.totals(t), b.expectedDeltas(t, btcSymbol(), trades))
 }
 
 // settle waits briefly for a market order to reach a terminal status (a real
@@ -474,6 +513,13 @@ func testMarketBuyByQuoteQuantity(t *testing.T, b *bundle) {
 	b.fundDefault()
 	before := b.totals(t)
 	req := venue.OrderRequest{ClientOrderID: "vt-mkt-quote", Symbol: btc, Side: venue.Buy, Type: venue.Market, QuoteQuantity: dec("100")}
+	if b.perp {
+		_, err := b.v.PlaceOrder(b.ctx, req)
+		wantClass(t, "perpetual market order by quote quantity", err, venue.ErrInvalid)
+		_, err = b.v.QueryOrder(b.ctx, btc, req.ClientOrderID)
+		wantClass(t, "query the refused order", err, venue.ErrOrderNotFound)
+		return
+	}
 	o := b.settle(t, btc, b.place(t, req))
 	if o.Status != venue.StatusFilled {
 		t.Fatalf("market buy for 100 USDT: got status %q", o.Status)
@@ -488,7 +534,7 @@ func testMarketBuyByQuoteQuantity(t *testing.T, b *bundle) {
 		t.Errorf("executed %s is not a multiple of the step 0.00001", o.ExecutedQty)
 	}
 	trades := b.orderTrades(t, btc, o)
-	checkDeltas(t, before, b.totals(t), expectedDeltas(t, btcSymbol(), trades))
+	checkDeltas(t, before, b.totals(t), b.expectedDeltas(t, btcSymbol(), trades))
 }
 
 func testMarketSell(t *testing.T, b *bundle) {
@@ -499,7 +545,7 @@ func testMarketSell(t *testing.T, b *bundle) {
 		t.Fatalf("market sell 0.002: got status %q executed %s", o.Status, o.ExecutedQty)
 	}
 	trades := b.orderTrades(t, btc, o)
-	checkDeltas(t, before, b.totals(t), expectedDeltas(t, btcSymbol(), trades))
+	checkDeltas(t, before, b.totals(t), b.expectedDeltas(t, btcSymbol(), trades))
 }
 
 func testCancel(t *testing.T, b *bundle) {
@@ -621,7 +667,13 @@ func testFilterViolations(t *testing.T, b *bundle) {
 }
 
 func testInsufficientFunds(t *testing.T, b *bundle) {
-	b.h.Fund(venue.WalletSpot, "USDT", dec("10"))
+	// On a perpetual (margin at up to 20x leverage) 5 USDT is short of every
+	// order below; on spot 10 USDT is.
+	fund := "10"
+	if b.perp {
+		fund = "5"
+	}
+	b.h.Fund(b.wallet, "USDT", dec(fund))
 	tests := []struct {
 		name string
 		req  venue.OrderRequest
@@ -636,8 +688,8 @@ func testInsufficientFunds(t *testing.T, b *bundle) {
 		wantClass(t, tc.name, err, venue.ErrInsufficientFunds)
 	}
 	free, locked := b.spot(t)
-	if !free["USDT"].Equal(dec("10")) || !locked["USDT"].IsZero() {
-		t.Errorf("USDT after refused orders: free %s locked %s, want 10 and 0", free["USDT"], locked["USDT"])
+	if !free["USDT"].Equal(dec(fund)) || !locked["USDT"].IsZero() {
+		t.Errorf("USDT after refused orders: free %s locked %s, want %s and 0", free["USDT"], locked["USDT"], fund)
 	}
 }
 
