@@ -20,7 +20,7 @@ Binance accounts) are a separate binary, so this one links no fake:
 go build ./cmd/tradeplane-bench && ./tradeplane-bench api|cluster.
 Record results with the command that produced them in docs/BENCHMARKS.md.`,
 	}
-	cmd.AddCommand(newBenchTradeAllCmd(), newBenchReplayCmd(), newBenchViewersCmd())
+	cmd.AddCommand(newBenchTradeAllCmd(), newBenchReplayCmd(), newBenchViewersCmd(), newBenchViewersLoadCmd())
 	return cmd
 }
 

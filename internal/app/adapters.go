@@ -633,32 +633,61 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	rep := server.PnLReport{Scope: q.Scope, Interval: q.Interval, From: q.From, To: q.To,
 		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
 	scope := scopeKey(q.Scope)
-	// The demo's replayed history (source "history") counts as live for the
-	// averages: it is what the desk's sessions would have done.
-	var series []pnl.EquitySeries
-	for _, source := range []string{HistorySource, "live", pnl.SourceBackfill} {
-		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
-		if err != nil {
-			return rep, err
-		}
-		s := pnl.EquitySeries{Source: source, Points: make([]pnl.Point, len(snaps))}
-		for i, sn := range snaps {
-			s.Points[i] = pnl.Point{Time: sn.At, Value: sn.Equity}
-		}
-		series = append(series, s)
+	// The series streams from the store: equity thinned as it goes
+	// (q.MaxEquityPoints), averages summed as it goes, so a report over
+	// the largest range holds its answer, never its 240,000 rows. The
+	// demo's replayed history (source "history") counts as live for the
+	// averages: it is what the desk's sessions would have done; backfilled
+	// snapshots count only when the range has neither.
+	maxPts := q.MaxEquityPoints
+	if maxPts <= 0 {
+		maxPts = -1 // every point
 	}
-	eq, err := pnl.BuildEquityReport(ctx, series, interval, q.From, q.To)
+	thin := server.NewEquityThinner(q.From, q.To, maxPts)
+	liveMeans, err := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
 	if err != nil {
 		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
 	}
-	for _, s := range eq.Samples {
-		rep.Equity = append(rep.Equity, server.EquityPoint{At: s.Time, Equity: s.Value, Source: s.Source})
+	bfMeans, _ := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
+	var livePts int
+	var bfFirst, bfLast time.Time
+	err = p.a.db.EachEquitySample(ctx, scope, []string{HistorySource, "live", "backfill"}, q.From, q.To, func(s store.EquitySample) error {
+		thin.Add(server.EquityPoint{At: s.At, Equity: s.Equity, Source: s.Source})
+		pt := pnl.Point{Time: s.At, Value: s.Equity}
+		if s.Source != "backfill" {
+			livePts++
+			return liveMeans.Add(pt)
+		}
+		if bfFirst.IsZero() {
+			bfFirst = s.At
+		}
+		bfLast = s.At
+		return bfMeans.Add(pt)
+	})
+	if err != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
 	}
-	for _, m := range eq.Means {
-		rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean, Backfilled: m.Backfilled})
+	if pts := thin.Points(); pts != nil {
+		rep.Equity = pts
 	}
-	for _, r := range eq.Backfills {
-		rep.Backfills = append(rep.Backfills, server.TimeRange{From: r.From, To: r.To})
+	if !bfFirst.IsZero() {
+		rep.Backfills = append(rep.Backfills, server.TimeRange{From: bfFirst, To: bfLast})
+	}
+	series := liveMeans
+	if livePts == 0 {
+		series = bfMeans
+	}
+	means, err := series.Means()
+	if err != nil && ctx.Err() != nil {
+		return rep, fmt.Errorf("pnl report %s: %w", q.Scope, err)
+	}
+	if err == nil {
+		for _, m := range means {
+			if m.Covered > 0 {
+				rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
+					Backfilled: inRanges(m.Start, rep.Backfills)})
+			}
+		}
 	}
 	// Realized, unrealized and fees from the live engines of the sessions
 	// in scope.
@@ -675,6 +704,15 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	sum := pnl.SumTotals(totals...)
 	rep.Realized, rep.Unrealized, rep.Fees, rep.Net = sum.Realized, sum.Unrealized, sum.Fees, sum.Net
 	return rep, nil
+}
+
+func inRanges(t time.Time, rs []server.TimeRange) bool {
+	for _, r := range rs {
+		if !t.Before(r.From) && !t.After(r.To) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p pnlAdapter) sessionsIn(ctx context.Context, scope string) ([]string, error) {

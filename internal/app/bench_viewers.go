@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
+	"github.com/tradeplane/tradeplane/internal/watchdog"
 )
 
 // ViewerLoadBench configures BenchViewerLoad: Viewers clients send the
@@ -42,6 +44,18 @@ type ViewerLoadBench struct {
 	// server.MaxPnLIntervals hours' worth (one per minute).
 	Snapshots int
 	DBURL     string // "" is a temporary SQLite file
+	// LoadProcess, when set, runs the viewers (RunViewerClients) instead
+	// of this process, e.g. in a child process, so that their goroutines
+	// do not share the node's scheduler as clients on other machines
+	// would not. nil runs them here.
+	LoadProcess func(ctx context.Context, c ViewerClients) (ViewerClientStats, error)
+	// CPUProfile, when set, receives a pprof CPU profile of the whole
+	// process (server and load generator) over the load.
+	CPUProfile io.Writer
+	// NoWatchdog answers /healthz without the watchdog, as a node built
+	// without one does (a store ping per request); `serve` always runs
+	// the watchdog, so the default measures what it does.
+	NoWatchdog bool
 }
 
 // ViewerLoadBenchResult is what BenchViewerLoad measured. PeakRSS is the
@@ -59,11 +73,14 @@ type ViewerLoadBenchResult struct {
 	HealthzChecks int           `json:"healthz_checks"` // one every 50 ms
 	HealthzP99    time.Duration `json:"healthz_p99_ns"`
 	HealthzMax    time.Duration `json:"healthz_max_ns"`
-	PeakRSS       int64         `json:"peak_rss_bytes"`
-	PeakHeap      int64         `json:"peak_heap_inuse_bytes"`
-	Steps         int64         `json:"steps"`           // session steps during the load
-	MaxStepGap    time.Duration `json:"max_step_gap_ns"` // longest time between two steps of one session
-	MissedSteps   int64         `json:"missed_steps"`    // gaps of 1.5 intervals or more
+	// HealthzSlow lists the checks over 100 ms: "seconds into the load:
+	// latency".
+	HealthzSlow []string      `json:"healthz_slow"`
+	PeakRSS     int64         `json:"peak_rss_bytes"`
+	PeakHeap    int64         `json:"peak_heap_inuse_bytes"`
+	Steps       int64         `json:"steps"`           // session steps during the load
+	MaxStepGap  time.Duration `json:"max_step_gap_ns"` // longest time between two steps of one session
+	MissedSteps int64         `json:"missed_steps"`    // gaps of 1.5 intervals or more
 }
 
 func (r ViewerLoadBenchResult) String() string {
@@ -77,11 +94,11 @@ func (r ViewerLoadBenchResult) String() string {
 		st = append(st, fmt.Sprintf("%d×%d", r.Status[c], c))
 	}
 	return fmt.Sprintf("viewers on %s: %d viewers × %s of the heaviest PnL queries (%d snapshots in range) while %d sessions trade: "+
-		"%d answers (%s), p50 %s, max %s; /healthz %d checks, p99 %s, max %s; peak RSS %.0f MB, peak heap %.0f MB; "+
+		"%d answers (%s), p50 %s, max %s; /healthz %d checks, p99 %s, max %s, %d over 100 ms %v; peak RSS %.0f MB, peak heap %.0f MB; "+
 		"%d steps, longest gap between steps %s, %d missed",
 		r.Engine, r.Viewers, r.Duration, r.Snapshots, r.Sessions, r.Requests, strings.Join(st, " "),
 		r.PnLP50.Round(time.Millisecond), r.PnLMax.Round(time.Millisecond), r.HealthzChecks,
-		r.HealthzP99.Round(time.Millisecond), r.HealthzMax.Round(time.Millisecond),
+		r.HealthzP99.Round(time.Millisecond), r.HealthzMax.Round(time.Millisecond), len(r.HealthzSlow), r.HealthzSlow,
 		float64(r.PeakRSS)/(1<<20), float64(r.PeakHeap)/(1<<20), r.Steps, r.MaxStepGap.Round(time.Millisecond), r.MissedSteps)
 }
 
@@ -188,6 +205,22 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	if err := a.start(rctx); err != nil {
 		return res, err
 	}
+	if !cfg.NoWatchdog {
+		// As `serve` does (cmd/tradeplane runWithWatchdog), with its
+		// default interval: /healthz answers from the last round.
+		w, err := watchdog.New(watchdog.Config{Checks: a.HealthChecks(), WatchdogInterval: -1,
+			Notify: func(string) (bool, error) { return false, nil }, Registerer: a.Registerer(),
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			return res, err
+		}
+		a.SetHealth(w)
+		var wwg sync.WaitGroup
+		wwg.Add(1)
+		go func() { defer wwg.Done(); _ = w.Run(rctx) }()
+		defer wwg.Wait()
+		defer cancel()
+	}
 	for i := 0; i < cfg.Sessions; i++ {
 		s, err := a.sessions.Create(ctx, session.Spec{Name: fmt.Sprintf("viewer-load-%03d", i), Strategy: viewerBenchStrategy,
 			AccountID: acct.ID, Symbols: []string{"BTCUSDT"}, Params: json.RawMessage(`{}`), Tags: []string{"bench"}}, "bench")
@@ -210,45 +243,40 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Viewers + 4}, Timeout: time.Minute}
 
 	time.Sleep(2 * time.Second) // the sessions' first steps
 	lctx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return res, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var pnlLat []time.Duration
-	worst := "/api/v1/pnl?from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z"
-	largest := "/api/v1/pnl?interval=1h&from=" + url.QueryEscape(from.Format(time.RFC3339)) + "&to=" + url.QueryEscape(now.Add(time.Hour).Truncate(time.Hour).Format(time.RFC3339))
-	for v := 0; v < cfg.Viewers; v++ {
-		path := largest
-		if v%2 == 1 {
-			path = worst
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for lctx.Err() == nil {
-				req, _ := http.NewRequestWithContext(lctx, "GET", base+path, nil)
-				req.Header.Set("Authorization", "Bearer "+viewer)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					continue // the load ended mid-request
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				d := time.Since(t0)
-				mu.Lock()
-				res.Status[resp.StatusCode]++
-				res.Requests++
-				pnlLat = append(pnlLat, d)
-				mu.Unlock()
-			}
-		}()
+	vc := ViewerClients{Base: base, Token: viewer, Viewers: cfg.Viewers, Duration: cfg.Duration,
+		Worst:   "/api/v1/pnl?from=0001-01-01T00:00:00Z&to=9999-12-31T00:00:00Z",
+		Largest: "/api/v1/pnl?interval=1h&from=" + url.QueryEscape(from.Format(time.RFC3339)) + "&to=" + url.QueryEscape(now.Add(time.Hour).Truncate(time.Hour).Format(time.RFC3339))}
+	runViewers := cfg.LoadProcess
+	if runViewers == nil {
+		runViewers = RunViewerClients
 	}
+	var viewersErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st, err := runViewers(lctx, vc)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			viewersErr = fmt.Errorf("viewers: %w", err)
+			return
+		}
+		res.Requests, res.Status, res.PnLP50, res.PnLMax = st.Requests, st.Status, st.P50, st.Max
+	}()
 	var health []time.Duration
+	var healthSlow []string
 	var healthErr error
 	wg.Add(1)
 	go func() {
@@ -276,6 +304,9 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 				healthErr = fmt.Errorf("/healthz answered %d", resp.StatusCode)
 			}
 			health = append(health, time.Since(t0))
+			if d := time.Since(t0); d > 100*time.Millisecond {
+				healthSlow = append(healthSlow, fmt.Sprintf("%.1fs:%s", t0.Sub(start).Seconds(), d.Round(time.Millisecond)))
+			}
 		}
 	}()
 	wg.Add(1)
@@ -299,17 +330,20 @@ func BenchViewerLoad(ctx context.Context, cfg ViewerLoadBench) (ViewerLoadBenchR
 	}()
 	wg.Wait()
 	end := time.Now()
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	if healthErr != nil {
 		return res, healthErr
 	}
-	slices.Sort(pnlLat)
-	if n := len(pnlLat); n > 0 {
-		res.PnLP50, res.PnLMax = pnlLat[n/2], pnlLat[n-1]
+	if viewersErr != nil {
+		return res, viewersErr
 	}
 	slices.Sort(health)
 	if n := len(health); n > 0 {
 		res.HealthzChecks, res.HealthzP99, res.HealthzMax = n, health[n*99/100], health[n-1]
 	}
+	res.HealthzSlow = healthSlow
 	viewerSteps.mu.Lock()
 	for _, ts := range viewerSteps.at {
 		var prev time.Time
@@ -352,4 +386,71 @@ func rss() int64 {
 		}
 	}
 	return 0
+}
+
+// ViewerClients is the viewers' half of BenchViewerLoad: Viewers clients
+// with Token, even ones sending Largest and odd ones Worst to Base, back to
+// back, until ctx ends (after Duration, which a child process uses to set
+// its own deadline).
+type ViewerClients struct {
+	Base     string        `json:"base"`
+	Token    string        `json:"token"`
+	Viewers  int           `json:"viewers"`
+	Largest  string        `json:"largest"`
+	Worst    string        `json:"worst"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// ViewerClientStats is what the viewers saw.
+type ViewerClientStats struct {
+	Requests int64         `json:"requests"`
+	Status   map[int]int64 `json:"status"`
+	P50      time.Duration `json:"p50_ns"`
+	Max      time.Duration `json:"max_ns"`
+}
+
+// RunViewerClients runs c's viewers until ctx ends and returns what they
+// saw.
+func RunViewerClients(ctx context.Context, c ViewerClients) (ViewerClientStats, error) {
+	st := ViewerClientStats{Status: map[int]int64{}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Viewers + 4}, Timeout: time.Minute}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var lat []time.Duration
+	for v := 0; v < c.Viewers; v++ {
+		path := c.Largest
+		if v%2 == 1 {
+			path = c.Worst
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				req, err := http.NewRequestWithContext(ctx, "GET", c.Base+path, nil)
+				if err != nil {
+					return
+				}
+				req.Header.Set("Authorization", "Bearer "+c.Token)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // the load ended mid-request
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				d := time.Since(t0)
+				mu.Lock()
+				st.Status[resp.StatusCode]++
+				st.Requests++
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	if n := len(lat); n > 0 {
+		st.P50, st.Max = lat[n/2], lat[n-1]
+	}
+	return st, nil
 }

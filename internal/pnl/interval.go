@@ -2,6 +2,7 @@ package pnl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -42,8 +43,9 @@ func IntervalMeans(points []Point, interval time.Duration, from, to time.Time) (
 // ctx is done: the walk is one step per interval of [from, to), which a
 // caller that serves requests must be able to stop.
 func IntervalMeansContext(ctx context.Context, points []Point, interval time.Duration, from, to time.Time) ([]IntervalMean, error) {
-	if interval <= 0 || (24*time.Hour)%interval != 0 {
-		return nil, fmt.Errorf("interval means: interval %s does not divide 24h: %w", interval, ErrInput)
+	b, err := NewMeansBuilder(ctx, interval, from, to)
+	if err != nil {
+		return nil, err
 	}
 	for i := 1; i < len(points); i++ {
 		if points[i].Time.Before(points[i-1].Time) {
@@ -51,50 +53,131 @@ func IntervalMeansContext(ctx context.Context, points []Point, interval time.Dur
 				i, points[i].Time.Format(time.RFC3339Nano), i-1, points[i-1].Time.Format(time.RFC3339Nano), ErrOutOfOrder)
 		}
 	}
-	var out []IntervalMean
-	if len(points) == 0 || !from.Before(to) {
-		return out, nil
+	for _, p := range points {
+		if err := b.Add(p); err != nil {
+			return nil, err
+		}
 	}
-	j := 0 // points[j] is the first point after the segment start
-	for start := from.UTC().Truncate(interval); start.Before(to); start = start.Add(interval) {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("interval means at %s: %w", start.Format(time.RFC3339), err)
-		}
-		end := start.Add(interval)
-		lo, hi := maxTime(start, from), minTime(end, to)
-		var sum Decimal
-		var covered time.Duration
-		// Skip to the last point at or before lo.
-		for j < len(points) && !points[j].Time.After(lo) {
-			j++
-		}
-		// Segments [t, next) within [lo, hi), each holding the value of the
-		// point in force at t, points[k-1].
-		k, t := j, lo
-		if k == 0 { // nothing in force before the first point
-			k, t = 1, minTime(points[0].Time, hi)
-		}
-		for ; t.Before(hi); k++ {
-			next := hi
-			if k < len(points) && points[k].Time.Before(hi) {
-				next = points[k].Time
-			}
-			if d := next.Sub(t); d > 0 {
-				sum = sum.Add(points[k-1].Value.Mul64(uint64(d)))
-				covered += d
-			}
-			t = next
-		}
-		if covered == 0 {
-			continue
-		}
-		mean, err := sum.Div64(uint64(covered))
-		if err != nil {
-			return nil, fmt.Errorf("interval means at %s: %w", start.Format(time.RFC3339), err)
-		}
-		out = append(out, IntervalMean{Start: start, Mean: mean.Trunc(Scale), Covered: covered})
+	return b.Means()
+}
+
+// MeansBuilder computes what IntervalMeans does from points given one at a
+// time, in time order, so that a series read from storage is averaged as
+// it streams by and never held whole: its memory is the answer (one
+// IntervalMean per covered interval) and nothing more. Build it with
+// NewMeansBuilder, Add every point, then call Means once.
+type MeansBuilder struct {
+	ctx      context.Context
+	interval time.Duration
+	from, to time.Time
+
+	started bool      // a point is in force
+	prev    Point     // the point in force: the last one added
+	at      time.Time // the series is summed up to here
+	cur     time.Time // start of the interval being summed
+	sum     Decimal   // Σ value × nanoseconds of cur so far
+	covered time.Duration
+	out     []IntervalMean
+	err     error
+}
+
+// NewMeansBuilder starts the time-weighted means of a series over each
+// interval of length interval (which must divide 24h) that overlaps
+// [from, to); see IntervalMeans for the rules. The walk gives up with
+// ctx's error once ctx is done.
+func NewMeansBuilder(ctx context.Context, interval time.Duration, from, to time.Time) (*MeansBuilder, error) {
+	if interval <= 0 || (24*time.Hour)%interval != 0 {
+		return nil, fmt.Errorf("interval means: interval %s does not divide 24h: %w", interval, ErrInput)
 	}
-	return out, nil
+	from, to = from.UTC(), to.UTC()
+	return &MeansBuilder{ctx: ctx, interval: interval, from: from, to: to, at: from, cur: from.Truncate(interval)}, nil
+}
+
+// Add takes the next point of the series; it holds until the next one (the
+// last until to). A point before the previous one fails with ErrOutOfOrder.
+func (b *MeansBuilder) Add(p Point) error {
+	if b.err != nil {
+		return b.err
+	}
+	if b.started && p.Time.Before(b.prev.Time) {
+		b.err = fmt.Errorf("interval means: point at %s before point at %s: %w",
+			p.Time.Format(time.RFC3339Nano), b.prev.Time.Format(time.RFC3339Nano), ErrOutOfOrder)
+		return b.err
+	}
+	if !b.started {
+		// The series is undefined before its first point.
+		b.started = true
+		if p.Time.After(b.at) {
+			b.at = p.Time.UTC()
+			b.cur = b.at.Truncate(b.interval)
+		}
+	} else if err := b.advance(p.Time); err != nil {
+		return err
+	}
+	b.prev = p
+	return nil
+}
+
+// advance sums the point in force from b.at until t (at most to), closing
+// every interval it passes the end of.
+func (b *MeansBuilder) advance(t time.Time) error {
+	t = minTime(t, b.to)
+	for b.at.Before(t) {
+		end := b.cur.Add(b.interval)
+		next := minTime(end, t)
+		d := next.Sub(b.at)
+		b.sum = b.sum.Add(b.prev.Value.Mul64(uint64(d)))
+		b.covered += d
+		b.at = next
+		if b.at.Equal(end) {
+			if err := b.close(); err != nil {
+				return err
+			}
+			b.cur = end
+		}
+	}
+	return nil
+}
+
+// close appends the mean of interval cur when the series covers some of it.
+func (b *MeansBuilder) close() error {
+	if err := b.ctx.Err(); err != nil {
+		b.err = fmt.Errorf("interval means at %s: %w", b.cur.Format(time.RFC3339), err)
+		return b.err
+	}
+	if b.covered == 0 {
+		return nil
+	}
+	mean, err := b.sum.Div64(uint64(b.covered))
+	if err != nil {
+		b.err = fmt.Errorf("interval means at %s: %w", b.cur.Format(time.RFC3339), err)
+		return b.err
+	}
+	b.out = append(b.out, IntervalMean{Start: b.cur, Mean: mean.Trunc(Scale), Covered: b.covered})
+	b.sum, b.covered = Decimal{}, 0
+	return nil
+}
+
+// Means ends the series (the last point holds until to) and returns the
+// means of the covered intervals in time order; nil when no point was
+// added or from is not before to.
+func (b *MeansBuilder) Means() ([]IntervalMean, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
+	if !b.started || !b.from.Before(b.to) {
+		return nil, nil
+	}
+	if err := b.advance(b.to); err != nil {
+		return nil, err
+	}
+	if b.covered > 0 {
+		if err := b.close(); err != nil {
+			return nil, err
+		}
+	}
+	b.err = errors.New("interval means: Means called twice")
+	return b.out, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -3,6 +3,8 @@ package pnl
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -124,5 +126,133 @@ func TestIntervalMeansContextCanceled(t *testing.T) {
 	_, err := IntervalMeansContext(ctx, pts, time.Hour, from, to)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
+
+// referenceIntervalMeans is IntervalMeansContext as it was before
+// MeansBuilder (a walk over a slice held whole), kept to prove that the
+// streaming builder answers exactly the same means.
+func referenceIntervalMeans(ctx context.Context, points []Point, interval time.Duration, from, to time.Time) ([]IntervalMean, error) {
+	if interval <= 0 || (24*time.Hour)%interval != 0 {
+		return nil, fmt.Errorf("interval means: interval %s does not divide 24h: %w", interval, ErrInput)
+	}
+	for i := 1; i < len(points); i++ {
+		if points[i].Time.Before(points[i-1].Time) {
+			return nil, fmt.Errorf("interval means: point %d at %s before point %d at %s: %w",
+				i, points[i].Time.Format(time.RFC3339Nano), i-1, points[i-1].Time.Format(time.RFC3339Nano), ErrOutOfOrder)
+		}
+	}
+	var out []IntervalMean
+	if len(points) == 0 || !from.Before(to) {
+		return out, nil
+	}
+	j := 0 // points[j] is the first point after the segment start
+	for start := from.UTC().Truncate(interval); start.Before(to); start = start.Add(interval) {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("interval means at %s: %w", start.Format(time.RFC3339), err)
+		}
+		end := start.Add(interval)
+		lo, hi := maxTime(start, from), minTime(end, to)
+		var sum Decimal
+		var covered time.Duration
+		// Skip to the last point at or before lo.
+		for j < len(points) && !points[j].Time.After(lo) {
+			j++
+		}
+		// Segments [t, next) within [lo, hi), each holding the value of the
+		// point in force at t, points[k-1].
+		k, t := j, lo
+		if k == 0 { // nothing in force before the first point
+			k, t = 1, minTime(points[0].Time, hi)
+		}
+		for ; t.Before(hi); k++ {
+			next := hi
+			if k < len(points) && points[k].Time.Before(hi) {
+				next = points[k].Time
+			}
+			if d := next.Sub(t); d > 0 {
+				sum = sum.Add(points[k-1].Value.Mul64(uint64(d)))
+				covered += d
+			}
+			t = next
+		}
+		if covered == 0 {
+			continue
+		}
+		mean, err := sum.Div64(uint64(covered))
+		if err != nil {
+			return nil, fmt.Errorf("interval means at %s: %w", start.Format(time.RFC3339), err)
+		}
+		out = append(out, IntervalMean{Start: start, Mean: mean.Trunc(Scale), Covered: covered})
+	}
+	return out, nil
+}
+
+// TestMeansBuilderMatchesReference: random step series (ties, points
+// before from and after to, gaps of many intervals, sub-second times)
+// give the same means, bit for bit, from the streaming builder as from
+// the slice walk it replaced.
+func TestMeansBuilderMatchesReference(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(18, 18))
+	base := time.Date(2024, 5, 13, 0, 0, 0, 0, time.UTC)
+	for iter := range 2000 {
+		interval := []time.Duration{time.Hour, 24 * time.Hour, 15 * time.Minute}[rng.IntN(3)]
+		from := base.Add(time.Duration(rng.Int64N(int64(72 * time.Hour))))
+		to := from.Add(time.Duration(rng.Int64N(int64(120*time.Hour))) - time.Hour)
+		n := rng.IntN(40)
+		t0 := from.Add(-time.Duration(rng.Int64N(int64(5 * time.Hour))))
+		points := make([]Point, 0, n)
+		for range n {
+			switch rng.IntN(8) {
+			case 0: // same time as the previous point
+			case 4: // on an interval boundary
+				t0 = t0.Add(interval).Truncate(interval)
+			case 5: // at from or to, or a nanosecond after
+				t0 = maxTime(t0, []time.Time{from, to}[rng.IntN(2)].Add(time.Duration(rng.IntN(2))))
+			case 1:
+				t0 = t0.Add(time.Duration(rng.Int64N(int64(30 * time.Hour))))
+			default:
+				t0 = t0.Add(time.Duration(rng.Int64N(int64(time.Hour))))
+			}
+			v := randDec(rng, 7, 8)
+			if rng.IntN(5) == 0 {
+				v = v.Neg()
+			}
+			points = append(points, Point{Time: t0, Value: v})
+		}
+		want, werr := referenceIntervalMeans(context.Background(), points, interval, from, to)
+		got, gerr := IntervalMeans(points, interval, from, to)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("iteration %d: error %v, reference %v", iter, gerr, werr)
+		}
+		if len(got) != len(want) || (got == nil) != (want == nil) {
+			t.Fatalf("iteration %d (%s, %s..%s, %d points): %d means, reference %d", iter, interval, from, to, n, len(got), len(want))
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if !g.Start.Equal(w.Start) || g.Start.Location() != w.Start.Location() || g.Mean != w.Mean || g.Covered != w.Covered {
+				t.Fatalf("iteration %d, mean %d: got %+v, reference %+v", iter, i, g, w)
+			}
+		}
+	}
+}
+
+// TestMeansBuilderOutOfOrder: a point before the previous one is refused.
+func TestMeansBuilderOutOfOrder(t *testing.T) {
+	t.Parallel()
+	d0 := time.Date(2024, 5, 13, 0, 0, 0, 0, time.UTC)
+	b, err := NewMeansBuilder(context.Background(), time.Hour, d0, d0.Add(3*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(Point{Time: d0.Add(time.Hour), Value: dec("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(Point{Time: d0, Value: dec("2")}); !errors.Is(err, ErrOutOfOrder) {
+		t.Fatalf("got %v, want ErrOutOfOrder", err)
+	}
+	if _, err := b.Means(); !errors.Is(err, ErrOutOfOrder) {
+		t.Fatalf("Means after a refused point: got %v, want ErrOutOfOrder", err)
 	}
 }

@@ -318,6 +318,10 @@ type PnLQuery struct {
 	Scope    string
 	Interval string
 	From, To time.Time
+	// MaxEquityPoints, when positive, asks for the equity series thinned
+	// as EquityThinner does (the API's and charts' reports ask for
+	// MaxPnLEquityPoints); 0 is every point.
+	MaxEquityPoints int
 }
 
 // EquityPoint is one equity sample; Source is "live" or "backfill".

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 )
 
@@ -22,12 +23,14 @@ const MaxPnLIntervals = 4000
 // slices of the range.
 const MaxPnLEquityPoints = 2000
 
-// maxPnLReports is how many PnL reports one node builds at once. It is
-// below the SQLite store's 4 read connections, so that reports alone never
-// hold them all: with 4, /healthz (which pings through that pool) waited
-// for a connection past its 2 s deadline and answered 503 while 50 viewers
-// asked for the largest range (bench viewers).
-const maxPnLReports = 2
+// maxPnLReports is how many PnL reports one node builds at once: half its
+// CPUs (at least one), so that reports, each CPU-bound while it reads its
+// series, leave the other half to trading steps and /healthz (with two
+// slots on two CPUs, 50 viewers kept both busy and /healthz missed 100 ms:
+// bench viewers). It stays below the SQLite store's 4 read connections,
+// so that reports alone never hold them all: with 4, /healthz (which
+// pinged through that pool) waited past its 2 s deadline and answered 503.
+func maxPnLReports() int { return max(1, min(3, runtime.GOMAXPROCS(0)/2)) }
 
 // pnlIntervals is the number of UTC-aligned intervals of length d that
 // [from, to) touches, saturating at MaxPnLIntervals+1 so that no range (not
@@ -82,6 +85,7 @@ func (s *Server) pnlReport(ctx context.Context, q PnLQuery) (PnLReport, error) {
 	// request timeout instead, and its size by the caps above.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.RequestTimeout)
 	defer cancel()
+	q.MaxEquityPoints = MaxPnLEquityPoints
 	rep, err := s.deps.PnL.Report(rctx, q)
 	if err != nil {
 		return rep, err
@@ -98,26 +102,82 @@ func (s *Server) pnlReport(ctx context.Context, q PnLQuery) (PnLReport, error) {
 
 // thinEquity keeps at most max points of a time-ordered series: the last
 // point of each of max equal slices of [from, to), plus the first point
-// overall so the series starts where it did.
+// overall so the series starts where it did. It is EquityThinner over a
+// slice.
 func thinEquity(pts []EquityPoint, from, to time.Time, max int) []EquityPoint {
-	if len(pts) <= max || max < 2 || !from.Before(to) {
+	if len(pts) <= max {
 		return pts
 	}
-	slice := to.Sub(from) / time.Duration(max-1)
-	if slice <= 0 {
-		slice = 1
+	t := NewEquityThinner(from, to, max)
+	for _, p := range pts {
+		t.Add(p)
 	}
-	out := make([]EquityPoint, 0, max)
-	out = append(out, pts[0])
-	slot := func(t time.Time) int64 { return int64(t.Sub(from) / slice) }
-	for i := 1; i < len(pts); i++ {
-		last := i == len(pts)-1
-		if last || slot(pts[i+1].At) != slot(pts[i].At) || pts[i+1].Source != pts[i].Source {
-			out = append(out, pts[i])
-		}
+	return t.Points()
+}
+
+// EquityThinner thins a time-ordered equity series given one point at a
+// time to what thinEquity keeps, holding at most about 2×max points
+// whatever the series' length, so a PnL report can stream its equity
+// (PnLQuery.MaxEquityPoints) instead of holding it whole.
+type EquityThinner struct {
+	from  time.Time
+	max   int
+	slice time.Duration
+	n     int           // points added
+	all   []EquityPoint // every point while n <= max
+	out   []EquityPoint // the points kept but the pending one
+	last  EquityPoint   // the latest point: kept or not by its successor
+}
+
+// NewEquityThinner thins to at most max points over [from, to); max < 2
+// or an empty range keeps every point.
+func NewEquityThinner(from, to time.Time, max int) *EquityThinner {
+	t := &EquityThinner{from: from, max: max}
+	if max < 2 || !from.Before(to) {
+		t.max = -1 // keep all
+		return t
 	}
-	if len(out) > max { // sources interleaving: keep the newest
-		out = append(out[:1], out[len(out)-max+1:]...)
+	t.slice = to.Sub(from) / time.Duration(max-1)
+	if t.slice <= 0 {
+		t.slice = 1
+	}
+	return t
+}
+
+func (t *EquityThinner) slot(at time.Time) int64 { return int64(at.Sub(t.from) / t.slice) }
+
+// Add takes the next point (in time order).
+func (t *EquityThinner) Add(p EquityPoint) {
+	t.n++
+	if t.max < 0 || t.n <= t.max {
+		t.all = append(t.all, p)
+	} else {
+		t.all = nil
+	}
+	if t.max < 0 {
+		return
+	}
+	switch {
+	case t.n == 1:
+		t.out = append(t.out, p) // the first point overall
+	case t.n > 2 && (t.slot(p.At) != t.slot(t.last.At) || p.Source != t.last.Source):
+		t.out = append(t.out, t.last) // the last of its slice or source run
+	}
+	t.last = p
+	if len(t.out) > 2*t.max { // only the newest max-1 after the first can stay
+		t.out = append(t.out[:1], t.out[len(t.out)-t.max+1:]...)
+	}
+}
+
+// Points returns the kept points: all of them when there were at most max,
+// else as thinEquity keeps them.
+func (t *EquityThinner) Points() []EquityPoint {
+	if t.max < 0 || t.n <= t.max {
+		return t.all
+	}
+	out := append(t.out, t.last)
+	if len(out) > t.max { // sources interleaving: keep the newest
+		out = append(out[:1], out[len(out)-t.max+1:]...)
 	}
 	return out
 }

@@ -177,7 +177,7 @@ func New(cfg Config, deps Deps) *Server {
 		pages:    parsePages(),
 		snaps:    &snapshotCache{maxAge: cfg.PortfolioMaxAge},
 		done:     make(chan struct{}),
-		reports:  make(chan struct{}, maxPnLReports),
+		reports:  make(chan struct{}, maxPnLReports()),
 	}
 	s.public("GET /healthz", s.healthz)
 	s.public("GET /readyz", s.readyz)

@@ -3,8 +3,11 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -25,6 +28,69 @@ func pnlFill(acct int64, i int) store.Fill {
 }
 
 var pnlSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
+	"equity samples stream merged in time order, ties in source order, across pages": func(t *testing.T, db *store.DB, acct int64) {
+		// live: one a minute over 5,000 minutes (two pages and a bit);
+		// history: one every 7 minutes over the same span, some on the
+		// same minute as live; backfill: only outside [from, to); another
+		// scope: never.
+		var ss []store.EquitySnapshot
+		snap := func(scope, source string, at time.Time, v int64) {
+			ss = append(ss, store.EquitySnapshot{Scope: scope, Source: source, At: at, Equity: udecimal.MustFromInt64(v, 2)})
+		}
+		for i := range 5000 {
+			snap("total", "live", pnlT0.Add(time.Duration(i)*time.Minute), int64(i))
+			if i%7 == 0 {
+				snap("total", "history", pnlT0.Add(time.Duration(i)*time.Minute+time.Duration(i%2)*time.Second), int64(-i))
+			}
+			snap("account:other", "live", pnlT0.Add(time.Duration(i)*time.Minute), 1)
+		}
+		snap("total", "backfill", pnlT0.Add(-time.Minute), 9)
+		snap("total", "backfill", pnlT0.Add(5000*time.Minute), 9)
+		if err := db.UpsertEquitySnapshots(ctx, ss); err != nil {
+			t.Fatal(err)
+		}
+		from, to := pnlT0, pnlT0.Add(5000*time.Minute)
+		var got []store.EquitySample
+		err := db.EachEquitySample(ctx, "total", []string{"history", "live", "backfill"}, from, to, func(s store.EquitySample) error {
+			got = append(got, s)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []store.EquitySample
+		for _, s := range ss {
+			if s.Scope == "total" && !s.At.Before(from) && s.At.Before(to) {
+				want = append(want, store.EquitySample{At: s.At, Source: s.Source, Equity: s.Equity})
+			}
+		}
+		rank := map[string]int{"history": 0, "live": 1}
+		slices.SortStableFunc(want, func(a, b store.EquitySample) int {
+			if c := a.At.Compare(b.At); c != 0 {
+				return c
+			}
+			return rank[a.Source] - rank[b.Source]
+		})
+		if len(got) != len(want) {
+			t.Fatalf("%d samples, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if !got[i].At.Equal(want[i].At) || got[i].Source != want[i].Source || !got[i].Equity.Equal(want[i].Equity) {
+				t.Fatalf("sample %d: got %+v, want %+v", i, got[i], want[i])
+			}
+		}
+		stop := errors.New("stop")
+		n := 0
+		err = db.EachEquitySample(ctx, "total", []string{"live"}, from, to, func(store.EquitySample) error {
+			if n++; n == 10 {
+				return stop
+			}
+			return nil
+		})
+		if !errors.Is(err, stop) || n != 10 {
+			t.Fatalf("fn's error: got %v after %d samples, want stop after 10", err, n)
+		}
+	},
 	"insert fills is idempotent across and within batches": func(t *testing.T, db *store.DB, acct int64) {
 		var fs []store.Fill
 		for i := range 2500 { // three chunks
