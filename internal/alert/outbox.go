@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
 
@@ -124,12 +125,10 @@ func (s *Service) raiseDurable(a Alert, msg string) {
 // fails keeps them queued and retried with backoff.
 func (s *Service) writeLoop() {
 	defer s.wg.Done()
-	backoff := time.Duration(0)
+	// Wall time, as the pollers: the clock option stamps alerts.
+	wait := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second}, nil)
+	var retry <-chan time.Time // nil until a flush fails
 	for {
-		var retry <-chan time.Time
-		if backoff > 0 {
-			retry = time.After(backoff)
-		}
 		select {
 		case <-s.stop:
 			s.flush(5 * time.Second)
@@ -138,10 +137,11 @@ func (s *Service) writeLoop() {
 		case <-retry:
 		}
 		if s.flush(10*time.Second) == nil {
-			backoff = 0
+			wait.Reset()
+			retry = nil
 			continue
 		}
-		backoff = min(max(2*backoff, time.Second), 30*time.Second)
+		retry = time.After(wait.Next())
 	}
 }
 
@@ -262,10 +262,7 @@ func (s *Service) sendDue() int {
 			s.om.deliveries.WithLabelValues(d.Sink, "delivered").Inc()
 			continue
 		}
-		wait := s.opts.Backoff << min(d.Attempts, 20)
-		if wait <= 0 || wait > s.opts.MaxBackoff {
-			wait = s.opts.MaxBackoff
-		}
+		wait := backoff.Policy{Initial: s.opts.Backoff, Max: s.opts.MaxBackoff}.Delay(int(d.Attempts))
 		if err := s.outbox.AlertDeliveryFailed(ctx, d.ID, at.Add(wait), perr.Error()); err != nil {
 			s.log.Error("failed alert delivery not recorded", "sink", d.Sink, "alert", a.ID, "err", err)
 		}

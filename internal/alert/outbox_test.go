@@ -89,7 +89,10 @@ func TestWebhookDownSixtySecondsLosesNothing(t *testing.T) {
 	rcv.up.Store(true)
 	fc.Advance(10 * time.Second) // past the longest backoff
 	waitFor(t, "every alert delivered", func() bool { return len(rcv.got()) >= n })
-	time.Sleep(50 * time.Millisecond) // a duplicate would arrive now
+	// Once no row is pending and the sender has stopped, nothing more can
+	// be sent: a duplicate would have arrived by then.
+	waitFor(t, "the outbox empty", func() bool { sum, err := db.AlertOutbox(ctx); return err == nil && len(sum) == 0 })
+	s.Close()
 	got := rcv.got()
 	seen := map[int64]int{}
 	for _, id := range got {
@@ -197,7 +200,12 @@ func TestKeyedAlertStoredOnce(t *testing.T) {
 		s.Raise(ctx, alert.Alert{Severity: alert.Critical, Source: "cluster", Key: "node-down:n2:123", Message: "node n2 is down"})
 	}
 	waitFor(t, "one delivery", func() bool { return len(rcv.got()) == 1 })
-	time.Sleep(50 * time.Millisecond)
+	// Both nodes' writes flushed and senders stopped: whatever would be
+	// stored or sent twice has been.
+	waitFor(t, "the outbox empty", func() bool { sum, err := db.AlertOutbox(ctx); return err == nil && len(sum) == 0 })
+	for _, s := range svcs {
+		s.Close()
+	}
 	if got, _ := db.Alerts(ctx, 0, 10); len(got) != 1 || len(rcv.got()) != 1 {
 		t.Fatalf("stored %d, delivered %v; want once", len(got), rcv.got())
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -277,16 +278,17 @@ func (s *Service) send() {
 }
 
 func (s *Service) deliver(d delivery) {
-	backoff := s.opts.Backoff
+	wait := backoff.Policy{Initial: s.opts.Backoff}
 	var lastErr error
 	for attempt := 1; attempt <= s.opts.MaxAttempts; attempt++ {
 		if attempt > 1 {
+			t := time.NewTimer(wait.Delay(attempt - 2))
 			select {
 			case <-s.stop:
+				t.Stop()
 				return
-			case <-time.After(backoff):
+			case <-t.C:
 			}
-			backoff *= 2
 		}
 		lastErr = s.post(d)
 		if lastErr == nil {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/backfill"
+	"github.com/tradeplane/tradeplane/internal/cluster"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/livefeed"
 	"github.com/tradeplane/tradeplane/internal/pnl"
@@ -599,25 +599,14 @@ func (n nodesAdapter) Nodes(ctx context.Context) ([]server.NodeView, error) {
 	if err != nil {
 		return nil, err
 	}
-	ttl := n.a.cfg.LeaseTTL
-	if ttl <= 0 {
-		ttl = 15 * time.Second // cluster.Config's default
-	}
 	now := n.a.clk.Now()
 	out := make([]server.NodeView, 0, len(nodes))
 	for _, nd := range nodes {
 		if !nd.StoppedAt.IsZero() {
 			continue
 		}
-		health := server.NodeUp
-		switch age := now.Sub(nd.HeartbeatAt); {
-		case age > ttl:
-			health = server.NodeDown
-		case age > 2*ttl/3: // two heartbeats (every TTL/3) missed
-			health = server.NodeLate
-		}
 		v := server.NodeView{ID: nd.ID, Addr: nd.Addr, Sessions: nd.Leases, StartedAt: nd.StartedAt, SeenAt: nd.HeartbeatAt,
-			Health: health, Self: nd.ID == n.a.nodeID}
+			Health: string(cluster.NodeHealth(nd, now, n.a.cfg.LeaseTTL)), Self: nd.ID == n.a.nodeID}
 		if v.Self {
 			v.Version = n.a.cfg.Version
 		}
@@ -706,14 +695,14 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	if err != nil {
 		return rep, err
 	}
+	var totals []pnl.Total
 	for _, id := range ids {
 		if r, ok := p.a.tracker.pnl(id); ok {
-			rep.Realized = rep.Realized.Add(r.Total.RealizedPnL)
-			rep.Fees = rep.Fees.Add(r.Total.FeesQuote)
-			rep.Net = rep.Net.Add(r.Total.NetPnL)
+			totals = append(totals, r.Total)
 		}
 	}
-	rep.Unrealized = rep.Net.Sub(rep.Realized).Add(rep.Fees)
+	sum := pnl.SumTotals(totals...)
+	rep.Realized, rep.Unrealized, rep.Fees, rep.Net = sum.Realized, sum.Unrealized, sum.Fees, sum.Net
 	return rep, nil
 }
 
@@ -787,19 +776,16 @@ func (s sessionsAdapter) Create(ctx context.Context, spec server.SessionSpec, ac
 		name = spec.Strategy + "-" + strings.Join(spec.Symbols, "-")
 	}
 	alloc := session.Allocation{Kind: kind, Amount: spec.Allocation}
-	// The check and the insert are one step, so two creates at once cannot
-	// both take the account's last share (within this process).
-	allocMu.Lock()
-	warning, err := s.a.checkAllocations(ctx, acct, "new session "+name, alloc)
-	if err != nil {
-		allocMu.Unlock()
-		return server.SessionView{}, err
-	}
-	se, err := s.a.sessions.Create(ctx, session.Spec{
+	// The allocation rule runs in the insert's transaction, the account
+	// locked on every node (session.Manager.CreateChecked).
+	se, warning, err := s.a.sessions.CreateChecked(ctx, session.Spec{
 		Name: name, Strategy: spec.Strategy, AccountID: acct.ID, Symbols: spec.Symbols, Params: spec.Params,
 		Allocation: alloc, Tags: spec.Tags,
 	}, actor)
-	allocMu.Unlock()
+	var invalid *portfolio.ValidationError
+	if errors.As(err, &invalid) {
+		return server.SessionView{}, err // the allocation rule's refusal: 400
+	}
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)
 	}
@@ -843,38 +829,15 @@ func (s sessionsAdapter) checkSymbols(ctx context.Context, acct store.Account, s
 	return nil
 }
 
-// allocMu serializes the allocation check with the session insert.
-var allocMu sync.Mutex
-
-// checkAllocations applies the allocation rule to an account's sessions
-// plus one more allocation (a new session's): share allocations over 100% of
-// the account's collateral value are a *portfolio.ValidationError naming
-// the account and the total (API 400, CLI exit 2); fixed amounts over its
-// current collateral value only give a warning, since prices move. Every
-// session of the account counts, stopped ones too: they keep their
-// allocation and may start again.
-func (a *App) checkAllocations(ctx context.Context, acct store.Account, label string, al session.Allocation) (string, error) {
-	list, err := a.sessions.List(ctx, session.Filter{AccountID: acct.ID})
-	if err != nil {
-		return "", err
+// allocationRule is session.Options.Allocations: the portfolio's rule
+// over an account's allocations (portfolio.CheckAllocations).
+func (a *App) allocationRule(accountID int64, named []session.NamedAllocation) (string, error) {
+	key := livefeed.AccountKey(store.Account{ID: accountID})
+	allocs := make([]portfolio.Allocation, len(named))
+	for i, n := range named {
+		allocs[i] = portfolio.SessionAllocation(n.Label, key, string(n.Allocation.Kind), n.Allocation.Amount)
 	}
-	key := livefeed.AccountKey(acct)
-	allocs := make([]portfolio.Allocation, 0, len(list)+1)
-	for _, se := range list {
-		allocs = append(allocs, portfolioAllocation(se.Name+" ("+se.ID+")", key, se.Allocation))
-	}
-	allocs = append(allocs, portfolioAllocation(label, key, al))
 	return a.pf.CheckAllocations(key, allocs)
-}
-
-func portfolioAllocation(sessionLabel, key string, al session.Allocation) portfolio.Allocation {
-	pa := portfolio.Allocation{Session: sessionLabel, Account: key}
-	if al.Kind == session.AllocShare {
-		pa.Share = al.Amount
-	} else {
-		pa.Fixed = al.Amount
-	}
-	return pa
 }
 
 func (s sessionsAdapter) Delete(ctx context.Context, id string, force bool, actor string) error {

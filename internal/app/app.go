@@ -82,6 +82,11 @@ type Config struct {
 	// order that is not found certainly never executed.
 	RecvWindow time.Duration
 	BinanceLag time.Duration
+	// ConsistencyLag sets that lag per venue name ("bybit": fakes that show
+	// an order at once set it negative, as tests do with BinanceLag); a
+	// venue not named keeps journal.DefaultConsistencyLag. BinanceLag, when
+	// set, wins for "binance" and "binance-futures".
+	ConsistencyLag map[string]time.Duration
 	// FuturesLeverage and FuturesMarginType are set per symbol on every
 	// binance-futures account before it first trades the symbol.
 	FuturesLeverage   map[string]int
@@ -220,7 +225,7 @@ func (a *App) build(ctx context.Context) error {
 		FuturesKeyed: func(apiKey string) bool {
 			accts, err := a.db.Accounts(context.Background())
 			return err == nil && futuresKeys(accts)[apiKey]
-		}}
+		}, RecvWindow: cfg.RecvWindow}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)
 		if err != nil {
@@ -262,7 +267,6 @@ func (a *App) build(ctx context.Context) error {
 		Clock: a.clk, Node: a.nodeID, Logger: a.log, Metrics: a.jmetrics,
 		OnEvent: a.onJournalEvent,
 		OnWriteError: func(err error) {
-			a.health.journalFailed(err)
 			a.alerts.Raise(context.Background(), alert.Alert{Severity: alert.Critical, Source: "journal",
 				Message: "journal write failed: " + err.Error()})
 		},
@@ -306,6 +310,7 @@ func (a *App) build(ctx context.Context) error {
 		OnFailure:     a.onSessionFailure,
 		OnStep:        a.onStep,
 		Collateral:    a.collateralOf,
+		Allocations:   a.allocationRule,
 		Registerer:    a.registry,
 		Logger:        a.log,
 	})
@@ -528,9 +533,9 @@ func (a *App) addAccount(ctx context.Context, acct store.Account) error {
 	if err != nil {
 		return err
 	}
-	lag := time.Duration(0) // the venue's default
+	lag := a.cfg.ConsistencyLag[v.Name()] // 0: the venue's default; negative: none
 	if (v.Name() == "binance" || v.Name() == "binance-futures") && a.cfg.BinanceLag != 0 {
-		lag = a.cfg.BinanceLag // negative: none
+		lag = a.cfg.BinanceLag
 	}
 	x := journal.NewExecutor(a.journal, v, acct.ID, journal.ExecutorOptions{
 		Checker: allocationChecker{a}, Clock: a.clk, Alerter: a.alerts, Metrics: a.jmetrics, Logger: a.log,
@@ -631,10 +636,8 @@ func (a *App) publishPortfolio(ctx context.Context) {
 			}
 			a.srv.PublishPortfolio(c)
 			// At most a few updates a second reach browsers.
-			select {
-			case <-ctx.Done():
+			if clock.Sleep(ctx, a.clk, 250*time.Millisecond) != nil {
 				return
-			case <-time.After(250 * time.Millisecond):
 			}
 		}
 	}

@@ -102,15 +102,17 @@ func TestBybitSessionTrades(t *testing.T) {
 		}
 		orders[tr.ClientOrderID] = true
 	}
+	// An order whose answer the stop cut short is unknown until the node's
+	// resync settles it with Bybit: wait for that, not for luck.
 	for id := range orders {
-		row, err := db.OrderByClientID(ctx, id)
-		if err != nil {
-			t.Errorf("venue order %s has no journaled order: %v", id, err)
-			continue
-		}
-		if row.Status != "filled" {
-			t.Errorf("order %s: journal status %s, want filled", id, row.Status)
-		}
+		var row store.Order
+		eventually(t, 30*time.Second, "order "+id+" settled as filled", func() bool {
+			var err error
+			if row, err = db.OrderByClientID(ctx, id); err != nil {
+				t.Fatalf("venue order %s has no journaled order: %v", id, err)
+			}
+			return row.Status == "filled"
+		})
 	}
 	if len(fills) != len(trades) {
 		t.Errorf("fills recorded %d, venue fills %d", len(fills), len(trades))

@@ -56,7 +56,6 @@ func pauseAlert(acct store.Account, p binance.Pause) alert.Alert {
 // onJournalEvent runs on the journal's writer goroutine after commit: it
 // must not block.
 func (a *App) onJournalEvent(e journal.Event) {
-	a.health.journalWritten()
 	if e.Kind == journal.KindFill {
 		a.tracker.fill(e)
 	}
@@ -278,25 +277,14 @@ func (c allocationChecker) CheckOrder(ctx context.Context, in journal.Intent) er
 	if err != nil {
 		return err
 	}
-	value := in.Request.QuoteQuantity
-	if value.IsZero() {
-		price := in.Request.Price
-		if price.IsZero() {
-			if price, err = c.a.price(ctx, in.Request.Symbol); err != nil {
-				return fmt.Errorf("value order %s: %w", in.Request.ClientOrderID, err)
-			}
-		}
-		value = in.Request.Quantity.Mul(price)
+	value, err := portfolio.BuyValue(ctx, in.Request, c.a.price)
+	if err != nil {
+		return fmt.Errorf("order %s: %w", in.Request.ClientOrderID, err)
 	}
-	al := portfolio.Allocation{Session: in.SessionID, Account: livefeed.AccountKey(store.Account{ID: in.AccountID})}
-	if s.Allocation.Kind == session.AllocShare {
-		al.Share = s.Allocation.Amount
-	} else {
-		al.Fixed = s.Allocation.Amount
-	}
-	if al.Fixed.IsZero() && al.Share.IsZero() {
+	if s.Allocation.Amount.IsZero() {
 		return nil // no allocation set: nothing to enforce
 	}
+	al := portfolio.SessionAllocation(in.SessionID, livefeed.AccountKey(store.Account{ID: in.AccountID}), string(s.Allocation.Kind), s.Allocation.Amount)
 	d, err := c.a.pf.CheckOrder(portfolio.OrderCheck{Allocation: al, Exposure: c.a.tracker.exposure(in.SessionID), Order: value})
 	if err != nil {
 		return err

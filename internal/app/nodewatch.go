@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/alert"
-	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/cluster"
 )
 
 // A process that dies cannot report its own death: the surviving nodes do.
@@ -15,25 +15,12 @@ import (
 // alert's key names the node and its last heartbeat, so every survivor
 // raising it stores and delivers it once.
 
-// downNodes returns the nodes other than self that stopped heartbeating
-// more than ttl ago without stopping gracefully.
-func downNodes(nodes []store.Node, self string, now time.Time, ttl time.Duration) []store.Node {
-	var out []store.Node
-	for _, n := range nodes {
-		if n.ID == self || !n.StoppedAt.IsZero() || now.Sub(n.HeartbeatAt) <= ttl {
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
-}
-
 // nodeWatchLoop raises the node-down alerts until ctx ends (PostgreSQL
 // only).
 func (a *App) nodeWatchLoop(ctx context.Context) {
 	ttl := a.cfg.LeaseTTL
 	if ttl <= 0 {
-		ttl = 15 * time.Second
+		ttl = cluster.DefaultTTL
 	}
 	t := a.clk.NewTicker(max(ttl/3, time.Second))
 	defer t.Stop()
@@ -52,7 +39,7 @@ func (a *App) nodeWatchLoop(ctx context.Context) {
 			}
 			continue
 		}
-		for _, n := range downNodes(nodes, a.nodeID, now, ttl) {
+		for _, n := range cluster.DownNodes(nodes, a.nodeID, now, ttl) {
 			key := fmt.Sprintf("node-down:%s:%d", n.ID, n.HeartbeatAt.UnixMicro())
 			if raised[key] {
 				continue

@@ -31,7 +31,13 @@ type childConfig struct {
 	LeaseTTL       time.Duration `json:"ttl"`
 	ReconcileEvery time.Duration `json:"reconcile"`
 	LogFile        string        `json:"log"`
-	Webhooks       []string      `json:"webhooks,omitempty"` // alert webhook URLs
+	// Lag is Binance's consistency lag on the node (0: none, as the fake
+	// shows an order at once unless told otherwise); UnknownEvery how often
+	// it asks again about unknown orders (0: the default).
+	Lag          time.Duration `json:"lag"`
+	UnknownEvery time.Duration `json:"unknown"`
+	RecvWindow   time.Duration `json:"recv_window"`        // 0: the default, 5 s
+	Webhooks     []string      `json:"webhooks,omitempty"` // alert webhook URLs
 }
 
 func TestMain(m *testing.M) {
@@ -62,14 +68,19 @@ func runChild(raw string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	lag := cc.Lag
+	if lag == 0 {
+		lag = -1
+	}
 	a, err := app.New(ctx, app.Config{
 		Addr: "127.0.0.1:0", DBURL: cc.DBURL, NodeID: cc.NodeID, MasterKey: key, LeaseTTL: cc.LeaseTTL,
-		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true, Webhooks: hooks,
+		ReconcileEvery: cc.ReconcileEvery, NoDemoLogin: true, UnknownEvery: cc.UnknownEvery, RecvWindow: cc.RecvWindow,
+		Webhooks: hooks,
 		// The nodes trade on the loopback fake Binance, which shows an
-		// order in its lookup and history as soon as it accepts it: its
-		// consistency lag is none, so the certainty rule waits recvWindow
-		// only (internal/journal's fault harness covers a lagging venue).
-		BinanceLag: -1,
+		// order in its lookup and history as soon as it accepts it unless
+		// a test delays it (harness_proc_test.go): its consistency lag is
+		// then none, so the certainty rule waits recvWindow only.
+		BinanceLag: lag,
 		Logger:     slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
@@ -94,6 +105,16 @@ type proc struct {
 // startProc starts a node process and waits until it serves.
 func startProc(t *testing.T, cc childConfig) *proc {
 	t.Helper()
+	p, wait := spawnProc(t, cc)
+	wait()
+	return p
+}
+
+// spawnProc starts a node process; wait waits until it serves (call it
+// from the test's goroutine). Several nodes spawned before their waits
+// start together.
+func spawnProc(t *testing.T, cc childConfig) (p *proc, wait func()) {
+	t.Helper()
 	raw, _ := json.Marshal(cc)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
@@ -105,7 +126,7 @@ func startProc(t *testing.T, cc childConfig) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p = &proc{cmd: cmd, done: make(chan struct{})}
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -116,16 +137,17 @@ func startProc(t *testing.T, cc childConfig) *proc {
 		}
 	}()
 	go func() { cmd.Wait(); close(p.done) }()
-	select {
-	case p.url = <-urls:
-	case <-p.done:
-		t.Fatalf("node %s exited before serving", cc.NodeID)
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("node %s did not serve within 60 s", cc.NodeID)
-	}
 	t.Cleanup(func() { p.signal(syscall.SIGCONT); p.kill() })
-	return p
+	return p, func() {
+		t.Helper()
+		select {
+		case p.url = <-urls:
+		case <-p.done:
+			t.Fatalf("node %s exited before serving", cc.NodeID)
+		case <-time.After(60 * time.Second):
+			t.Fatalf("node %s did not serve within 60 s", cc.NodeID)
+		}
+	}
 }
 
 func (p *proc) signal(sig syscall.Signal) { p.cmd.Process.Signal(sig) }

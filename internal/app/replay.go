@@ -12,6 +12,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/demodata"
 	"github.com/tradeplane/tradeplane/internal/marketdata"
 	"github.com/tradeplane/tradeplane/internal/replay"
@@ -254,17 +255,14 @@ func (r *replays) Stop(id string) bool {
 // klinesWithRetry reads klines, retrying a retryable venue error (a rate
 // limit, an outage: the demo's paper venue injects them) a few times.
 func klinesWithRetry(ctx context.Context, v venue.Venue, symbol, interval string, from, to time.Time) ([]venue.Kline, error) {
-	wait := 100 * time.Millisecond
+	wait := backoff.New(backoff.Policy{Initial: 100 * time.Millisecond}, nil)
 	for attempt := 1; ; attempt++ {
 		ks, err := v.Klines(ctx, symbol, interval, from, to)
 		if err == nil || attempt == 5 || !venue.Retryable(venue.ClassOf(err)) {
 			return ks, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
+		if err := wait.Wait(ctx); err != nil {
+			return nil, err
 		}
-		wait *= 2
 	}
 }

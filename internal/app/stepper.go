@@ -10,6 +10,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/livefeed"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
@@ -28,25 +29,11 @@ type stepper struct{ a *App }
 
 var _ tradeall.Stepper = stepper{}
 
-func stepOrderID(key tradeall.StepKey, n int) string {
-	return fmt.Sprintf("%s-%d", key.Ref(), n)
-}
-
-// retryOrderID is the n-th order id of attempt k > 0 of a step: a step run
-// again after Settle found that none of its earlier attempts' stored orders
-// executed (the node died before sending) takes ids of its own, so the ids
-// of those attempts are never reused (<ref>-r<k>-<n>).
-func retryOrderID(key tradeall.StepKey, k, n int) string {
-	return fmt.Sprintf("%s-r%d-%d", key.Ref(), k, n)
-}
-
-// attemptIDs names the orders of attempt k of a step: stepOrderID for the
-// first, retryOrderID after.
+// attemptIDs names the orders of attempt k of a step
+// (journal.TradeAllOrderID).
 func attemptIDs(key tradeall.StepKey, k int) func(n int) string {
-	if k == 0 {
-		return func(n int) string { return stepOrderID(key, n) }
-	}
-	return func(n int) string { return retryOrderID(key, k, n) }
+	ref := key.Ref()
+	return func(n int) string { return journal.TradeAllOrderID(ref, k, n) }
 }
 
 // trade runs the session's step with the order ids cid. The step is named
@@ -72,16 +59,13 @@ func (s stepper) trade(ctx context.Context, key tradeall.StepKey, cid func(int) 
 // nextAttempt is the attempt number after every attempt of the step whose
 // orders are stored.
 func (s stepper) nextAttempt(ctx context.Context, key tradeall.StepKey) (int, error) {
-	orders, err := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, err := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	if err != nil {
 		return 0, err
 	}
 	next := 0
 	for _, o := range orders {
-		k := 0
-		if rest, ok := strings.CutPrefix(o.ClientOrderID, key.Ref()+"-r"); ok {
-			fmt.Sscanf(rest, "%d-", &k)
-		}
+		k, _ := journal.TradeAllAttempt(key.Ref(), o.ClientOrderID) // 0 for an id of another form
 		next = max(next, k+1)
 	}
 	return next, nil
@@ -125,31 +109,16 @@ func (s stepper) Plan(ctx context.Context, sessionID string) (tradeall.Plan, err
 func (a *App) planAllocation(ctx context.Context, se session.Session, reqs []venue.OrderRequest) (tradeall.Allocation, error) {
 	total := udecimal.Zero
 	for _, r := range reqs {
-		if r.Side != venue.Buy {
-			continue
-		}
-		value := r.QuoteQuantity
-		if value.IsZero() {
-			price := r.Price
-			if price.IsZero() {
-				var err error
-				if price, err = a.price(ctx, r.Symbol); err != nil {
-					return tradeall.Allocation{}, fmt.Errorf("value %s order: %w", r.Symbol, err)
-				}
-			}
-			value = r.Quantity.Mul(price)
+		value, err := portfolio.BuyValue(ctx, r, a.price)
+		if err != nil {
+			return tradeall.Allocation{}, err
 		}
 		total = total.Add(value)
 	}
-	al := portfolio.Allocation{Session: se.ID, Account: livefeed.AccountKey(store.Account{ID: se.AccountID})}
-	if se.Allocation.Kind == session.AllocShare {
-		al.Share = se.Allocation.Amount
-	} else {
-		al.Fixed = se.Allocation.Amount
-	}
-	if al.Fixed.IsZero() && al.Share.IsZero() {
+	if se.Allocation.Amount.IsZero() {
 		return tradeall.Allocation{OK: true, Required: total, Unlimited: true}, nil
 	}
+	al := portfolio.SessionAllocation(se.ID, livefeed.AccountKey(store.Account{ID: se.AccountID}), string(se.Allocation.Kind), se.Allocation.Amount)
 	exposure := a.tracker.exposure(se.ID)
 	d, err := a.pf.CheckOrder(portfolio.OrderCheck{Allocation: al, Exposure: exposure, Order: total})
 	if err != nil {
@@ -181,10 +150,8 @@ func (s stepper) settledSession(ctx context.Context, id string) (session.Session
 		if err != nil || (se.State != session.Starting && se.State != session.Restarting) || time.Now().After(deadline) {
 			return se, err
 		}
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, s.a.clk, 50*time.Millisecond) != nil {
 			return se, nil
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -286,7 +253,7 @@ func (s stepper) stepFailure(ctx context.Context, key tradeall.StepKey, err erro
 		}
 		return class, code, refused
 	}
-	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	if oerr != nil {
 		return "", 0, ""
 	}
@@ -319,7 +286,7 @@ func (s stepper) notHere(ctx context.Context, key tradeall.StepKey, err error) b
 	default:
 		return false
 	}
-	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, oerr := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	return oerr == nil && len(orders) == 0
 }
 
@@ -331,7 +298,7 @@ func (s stepper) notHere(ctx context.Context, key tradeall.StepKey, err error) b
 // from leaving), nothing of the step happened: it is not started, and the
 // step runs again under new ids (StepRequest.Resumed).
 func (s stepper) Settle(ctx context.Context, key tradeall.StepKey) (tradeall.Settlement, error) {
-	orders, err := s.a.db.OrdersByClientPrefix(ctx, key.Ref()+"-")
+	orders, err := s.a.db.OrdersByClientPrefix(ctx, journal.TradeAllPrefix(key.Ref()))
 	if err != nil {
 		return tradeall.Settlement{}, err
 	}

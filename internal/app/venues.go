@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -41,6 +42,11 @@ type VenueFactory struct {
 	// binance account of that key then leaves the futures wallet, which the
 	// futures account reports, out of its balances. Nil counts it in both.
 	FuturesKeyed func(apiKey string) bool
+	// RecvWindow is the recvWindow the venue's signed order requests carry
+	// (0: the adapter's default, 5 s): the same value the journal's
+	// certainty rule assumes (Config.RecvWindow), or a request could still
+	// land after the journal concluded it never would.
+	RecvWindow time.Duration
 }
 
 // Open returns the venue of a, opened by its kind in the venue registry
@@ -61,7 +67,7 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 			return nil, err
 		}
 	}
-	return kind.Open(venue.Env{Shared: f.shared, Notify: func(_ string, ev any) {
+	return kind.Open(venue.Env{Shared: f.shared, RecvWindow: f.RecvWindow, Notify: func(_ string, ev any) {
 		if p, ok := ev.(binance.Pause); ok && f.OnBan != nil {
 			f.OnBan(a, p)
 		}

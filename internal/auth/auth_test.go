@@ -90,9 +90,18 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.Allow("b"); !ok {
 		t.Fatal("another address is limited too")
 	}
-	clk.Advance(10 * time.Second)
+	clk.Advance(4 * time.Second)
+	l.Fail("a") // a failure past the limit adds no debt
+	if ok, wait := l.Allow("a"); ok || wait != 6*time.Second {
+		t.Fatalf("4 s later: ok %t wait %s, want 6 s", ok, wait)
+	}
+	clk.Advance(6 * time.Second)
 	if ok, _ := l.Allow("a"); !ok {
 		t.Fatal("not refilled")
+	}
+	l.Fail("a")
+	if ok, wait := l.Allow("a"); ok || wait != 10*time.Second {
+		t.Fatalf("refilled one, failed it: ok %t wait %s, want 10 s", ok, wait)
 	}
 }
 

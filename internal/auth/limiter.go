@@ -4,25 +4,23 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tradeplane/tradeplane/internal/clock"
 )
 
 // Limiter limits login attempts per key (the remote address): a token
-// bucket of Burst attempts refilled at one per Every. Only failures spend a
-// token: a desk that logs in correctly is never slowed. Safe for concurrent
-// use; idle keys are forgotten once their bucket is full again.
+// bucket (golang.org/x/time/rate, read at the clock's time) of Burst
+// attempts refilled at one per Every. Only failures spend a token: a desk
+// that logs in correctly is never slowed. Safe for concurrent use; idle
+// keys are forgotten once their bucket is full again.
 type Limiter struct {
 	clk   clock.Clock
-	burst float64
+	burst int
 	every time.Duration
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
+	buckets map[string]*rate.Limiter
 }
 
 // NewLimiter returns a limiter of burst attempts refilled one per every;
@@ -37,18 +35,16 @@ func NewLimiter(clk clock.Clock, burst int, every time.Duration) *Limiter {
 	if every <= 0 {
 		every = 12 * time.Second
 	}
-	return &Limiter{clk: clk, burst: float64(burst), every: every, buckets: map[string]*bucket{}}
+	return &Limiter{clk: clk, burst: burst, every: every, buckets: map[string]*rate.Limiter{}}
 }
 
-func (l *Limiter) refill(key string, now time.Time) *bucket {
+// bucket returns key's bucket, full when new; l.mu is held.
+func (l *Limiter) bucket(key string) *rate.Limiter {
 	b := l.buckets[key]
 	if b == nil {
-		b = &bucket{tokens: l.burst, at: now}
+		b = rate.NewLimiter(rate.Every(l.every), l.burst)
 		l.buckets[key] = b
-		return b
 	}
-	b.tokens = min(l.burst, b.tokens+float64(now.Sub(b.at))/float64(l.every))
-	b.at = now
 	return b
 }
 
@@ -58,23 +54,23 @@ func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	now := l.clk.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.refill(key, now)
-	if b.tokens >= 1 {
+	tokens := l.bucket(key).TokensAt(now)
+	if tokens >= 1 {
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) * float64(l.every))
+	return false, time.Duration((1 - tokens) * float64(l.every))
 }
 
-// Fail spends one attempt of key.
+// Fail spends one attempt of key. A bucket with less than one attempt
+// left (failures that raced Allow) is left as it is: no debt builds up.
 func (l *Limiter) Fail(key string) {
 	now := l.clk.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.refill(key, now)
-	b.tokens = max(0, b.tokens-1)
+	l.bucket(key).AllowN(now, 1) // takes a token only when there is one
 	if len(l.buckets) > 4096 {
 		for k, b := range l.buckets {
-			if b.tokens+float64(now.Sub(b.at))/float64(l.every) >= l.burst {
+			if b.TokensAt(now) >= float64(l.burst) {
 				delete(l.buckets, k)
 			}
 		}

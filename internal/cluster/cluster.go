@@ -100,7 +100,7 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster: Store, NodeID, Sessions and Handler are required")
 	}
 	if cfg.TTL <= 0 {
-		cfg.TTL = 15 * time.Second
+		cfg.TTL = DefaultTTL
 	}
 	if cfg.Safety <= 0 {
 		cfg.Safety = cfg.TTL / 5

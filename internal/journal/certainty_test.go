@@ -31,6 +31,10 @@ func (c *jumpClock) Now() time.Time {
 }
 func (c *jumpClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 func (c *jumpClock) NewTicker(d time.Duration) clock.Ticker { return clock.Real{}.NewTicker(d) }
+func (c *jumpClock) NewTimer(d time.Duration) clock.Timer   { return clock.Real{}.NewTimer(d) }
+func (c *jumpClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return clock.Real{}.AfterFunc(d, f)
+}
 func (c *jumpClock) Jump(d time.Duration) {
 	c.mu.Lock()
 	c.off += d

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 var literalSession = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]*$`)
@@ -42,4 +43,41 @@ func ClientOrderID(sessionID string, step int64, n int) string {
 func fullHash(sessionID string, step int64, n int) string {
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", sessionID, step, n))
 	return "_" + hex.EncodeToString(h[:])[:35]
+}
+
+// TradeAllOrderID is the n-th order id (from 0) of attempt k (from 0) of a
+// Trade All step named ref (tradeall.StepKey.Ref, 13 characters): "<ref>-<n>"
+// for the first attempt, "<ref>-r<k>-<n>" after. A step run again after
+// its earlier attempts certainly never executed (the node died before
+// sending) takes ids of its own, so no id is ever sent twice; every id of
+// the step starts with TradeAllPrefix(ref), so the journal tells what a
+// step sent.
+func TradeAllOrderID(ref string, attempt, n int) string {
+	if attempt == 0 {
+		return ref + "-" + strconv.Itoa(n)
+	}
+	return ref + "-r" + strconv.Itoa(attempt) + "-" + strconv.Itoa(n)
+}
+
+// TradeAllPrefix is the prefix of every order id of Trade All step ref.
+func TradeAllPrefix(ref string) string { return ref + "-" }
+
+// TradeAllAttempt parses the attempt number of one of step ref's order ids
+// (TradeAllOrderID); ok is false for an id that is not the step's.
+func TradeAllAttempt(ref, id string) (attempt int, ok bool) {
+	rest, ok := strings.CutPrefix(id, TradeAllPrefix(ref))
+	if !ok {
+		return 0, false
+	}
+	k, n, retry := strings.Cut(strings.TrimPrefix(rest, "r"), "-")
+	if !strings.HasPrefix(rest, "r") || !retry {
+		_, err := strconv.Atoi(rest)
+		return 0, err == nil
+	}
+	a, err1 := strconv.Atoi(k)
+	_, err2 := strconv.Atoi(n)
+	if err1 != nil || err2 != nil || a <= 0 {
+		return 0, false
+	}
+	return a, true
 }

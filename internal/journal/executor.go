@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/alert"
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -226,12 +227,13 @@ func (x *Executor) durable(ctx context.Context, in Intent, ws ...write) ([]*stor
 }
 
 func (x *Executor) sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-x.clock.After(d):
-		return nil
-	}
+	return clock.Sleep(ctx, x.clock, d)
+}
+
+// retryWait is the wait before retry n (from 0) of a request or query:
+// Backoff doubling up to MaxBackoff.
+func (x *Executor) retryWait(n int) time.Duration {
+	return backoff.Policy{Initial: x.opts.Backoff, Max: x.opts.MaxBackoff}.Delay(n)
 }
 
 // Place places in.Request through the journal:
@@ -312,7 +314,6 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 	defer x.sending(id)()
 
 	var attempt int
-	backoff := x.opts.Backoff
 	for {
 		sentAt := x.clock.Now()
 		if ferr := x.j.db.CheckLease(ctx, in.SessionID, in.Fence, sentAt); ferr != nil {
@@ -349,7 +350,7 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 			x.durable(ctx, in, write{events: []*Event{sent}})
 			return x.settle(ctx, in, "", false)
 		case venue.Retryable(cls) && attempt < x.opts.MaxRetries && ctx.Err() == nil:
-			wait := backoff
+			wait := x.retryWait(attempt)
 			if ve != nil && ve.RetryAfter > wait {
 				wait = ve.RetryAfter
 			}
@@ -361,7 +362,6 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 					return venue.Order{}, x.failOrder(ctx, in, err, sent)
 				}
 				if x.sleep(ctx, wait) == nil {
-					backoff = min(backoff*2, x.opts.MaxBackoff)
 					continue
 				}
 				sent = x.base(KindSent, in)
@@ -602,16 +602,12 @@ func (x *Executor) fillWrites(ctx context.Context, in Intent, o venue.Order) ([]
 // being placed by this call (another call may have it in flight).
 func (x *Executor) settle(ctx context.Context, in Intent, from Outcome, stored bool) (venue.Order, error) {
 	id := in.Request.ClientOrderID
-	backoff := x.opts.Backoff
 	var lastErr error
 	notFound := 0
 	tries := 0
 	for ; tries < x.opts.SettleTries; tries++ {
-		if tries > 0 {
-			if x.sleep(ctx, backoff) != nil {
-				break
-			}
-			backoff = min(backoff*2, x.opts.MaxBackoff)
+		if tries > 0 && x.sleep(ctx, x.retryWait(tries-1)) != nil {
+			break
 		}
 		if ctx.Err() != nil {
 			lastErr = ctx.Err()
@@ -713,11 +709,23 @@ func (x *Executor) neverExecuted(ctx context.Context, in Intent, o store.Order, 
 	x.m.settled(store.OrderFailed)
 	x.m.outcome(in.SessionID, OutcomeFailed, from)
 	x.forgetUnknown(id)
+	x.recheckVerdict(ctx, in, id)
 	x.raise(ctx, alert.Warning, in, "order %q: outcome was unknown; %s: failed", id, ab.reason)
 	if lastErr == nil {
 		lastErr = venue.ErrOrderNotFound
 	}
 	return &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: string(venue.ClassNotFound), Err: lastErr}
+}
+
+// recheckVerdict checks a verdict just written from a row read before
+// (failed, or assumed canceled) against the fills stored meanwhile: a fill
+// the user stream recorded after the certainty rule looked at the fills
+// and before the verdict was written found the row still open, so nothing
+// corrected it then. CorrectLate does now, and says so.
+func (x *Executor) recheckVerdict(ctx context.Context, in Intent, id string) {
+	if err := x.CorrectLate(ctx, id, "a fill recorded while the order was judged absent"); err != nil {
+		x.raise(ctx, alert.Warning, in, "order %q: checking its verdict against its fills: %v", id, err)
+	}
 }
 
 // Cancel cancels the order named by in.Request.ClientOrderID (and Symbol).
@@ -746,7 +754,6 @@ func (x *Executor) Cancel(ctx context.Context, in Intent) (venue.Order, error) {
 	if _, err := x.durable(ctx, in, write{events: []*Event{req}}); err != nil {
 		return venue.Order{}, &Error{Op: "cancel order", ClientOrderID: id, Kind: KindFailed, Class: ClassJournal, Err: err}
 	}
-	backoff := x.opts.Backoff
 	for attempt := 0; ; attempt++ {
 		start := time.Now()
 		vo, err := x.v.CancelOrder(ctx, in.Request.Symbol, id)
@@ -762,8 +769,7 @@ func (x *Executor) Cancel(ctx context.Context, in Intent) (venue.Order, error) {
 		if venue.Retryable(cls) && attempt < x.opts.MaxRetries {
 			ev.Kind = KindRetry
 			x.durable(ctx, in, write{events: []*Event{ev}})
-			if x.sleep(ctx, backoff) == nil {
-				backoff = min(backoff*2, x.opts.MaxBackoff)
+			if x.sleep(ctx, x.retryWait(attempt)) == nil {
 				continue
 			}
 		} else {

@@ -17,6 +17,7 @@ package journal
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -145,6 +146,9 @@ type Journal struct {
 	mu      sync.Mutex
 	batches int64
 	writes  int64
+	failing bool      // the last write failed: none committed since
+	lastErr time.Time // when
+	failure error
 }
 
 type request struct {
@@ -282,6 +286,7 @@ func (j *Journal) commit(batch []*request) {
 		j.mu.Lock()
 		j.batches++
 		j.writes += int64(len(all))
+		j.failing = false
 		j.mu.Unlock()
 		for _, r := range batch {
 			j.finish(r, nil)
@@ -297,6 +302,9 @@ func (j *Journal) commit(batch []*request) {
 		return
 	}
 	werr := &WriteError{Err: err}
+	j.mu.Lock()
+	j.failing, j.lastErr, j.failure = true, j.opts.Clock.Now(), werr
+	j.mu.Unlock()
 	j.log.Error("journal write failed", "err", err, "writes", len(all))
 	if j.opts.Metrics != nil {
 		j.opts.Metrics.journalWriteFailures.Inc()
@@ -324,6 +332,24 @@ func (j *Journal) finish(r *request, err error) {
 		}
 	}
 	r.done <- err
+}
+
+// FailureHold is how long a failed journal write keeps Check failing when
+// no write commits after it.
+const FailureHold = time.Minute
+
+// Check is the journal's health: it fails while the last write failed and
+// none has committed since. A failure counts for FailureHold at most: an
+// idle node whose database came back must not stay unhealthy (and be
+// restarted by a watchdog) for want of a write to prove it.
+func (j *Journal) Check() error {
+	now := j.opts.Clock.Now()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.failing && now.Sub(j.lastErr) < FailureHold {
+		return fmt.Errorf("last write failed %s ago and none committed since: %v", now.Sub(j.lastErr).Round(time.Second), j.failure)
+	}
+	return nil
 }
 
 // Stats reports how many transactions committed how many writes; writes

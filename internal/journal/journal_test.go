@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
@@ -326,5 +327,56 @@ func bulkLoadJournal(b *testing.B, engine, url string, t0 time.Time, total int) 
 	}
 	if err != nil {
 		b.Fatalf("bulk load: %v", err)
+	}
+}
+
+// TestCheckFollowsTheLastWrite: the journal is unhealthy while its last
+// write failed and none committed since, for FailureHold at most.
+func TestCheckFollowsTheLastWrite(t *testing.T) {
+	t.Parallel()
+	u := storetest.SQLiteURL(t)
+	db := storetest.Open(t, u)
+	fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	j := journal.Open(db, journal.Options{Clock: fc, Logger: slog.New(slog.DiscardHandler)})
+	defer j.Close()
+	raw, err := sql.Open("sqlite", "file:"+strings.TrimPrefix(u, "sqlite:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if err := j.Check(); err != nil {
+		t.Fatalf("fresh: %v", err)
+	}
+	if err := j.Append(ctx, &journal.Event{Kind: journal.KindDrift}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`ALTER TABLE journal_events RENAME TO journal_events_gone`); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(ctx, &journal.Event{Kind: journal.KindDrift}); err == nil {
+		t.Fatal("append without its table succeeded")
+	}
+	if err := j.Check(); err == nil || !strings.Contains(err.Error(), "journal write") {
+		t.Fatalf("after a failed write: %v, want the failure", err)
+	}
+	fc.Advance(journal.FailureHold - time.Second)
+	if err := j.Check(); err == nil {
+		t.Fatal("healthy within FailureHold of the failure")
+	}
+	fc.Advance(time.Second)
+	if err := j.Check(); err != nil {
+		t.Fatalf("FailureHold after the last failure with nothing written since: %v, want healthy", err)
+	}
+	if err := j.Append(ctx, &journal.Event{Kind: journal.KindDrift}); err == nil {
+		t.Fatal("append without its table succeeded")
+	}
+	if _, err := raw.Exec(`ALTER TABLE journal_events_gone RENAME TO journal_events`); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(ctx, &journal.Event{Kind: journal.KindDrift}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Check(); err != nil {
+		t.Fatalf("after a write committed: %v", err)
 	}
 }

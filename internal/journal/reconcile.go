@@ -135,6 +135,9 @@ func (x *Executor) reconcileOne(ctx context.Context, o store.Order) ReconcileRes
 				}
 			}
 			res.After = store.OrderFailed
+			if now, err := x.j.db.OrderByClientID(ctx, o.ClientOrderID); err == nil {
+				res.After = now.Status // corrected, when a fill was recorded meanwhile
+			}
 			return res
 		}
 		rec := x.base(KindReconciled, in)
@@ -151,6 +154,10 @@ func (x *Executor) reconcileOne(ctx context.Context, o store.Order) ReconcileRes
 			return res
 		}
 		x.raise(ctx, alert.Warning, in, "reconcile order %q: %s: now %s", o.ClientOrderID, rec.Message, res.After)
+		x.recheckVerdict(ctx, in, o.ClientOrderID)
+		if now, err := x.j.db.OrderByClientID(ctx, o.ClientOrderID); err == nil {
+			res.After = now.Status
+		}
 	default:
 		x.m.failure(string(cls))
 		ev := x.base(KindError, in)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -394,7 +395,7 @@ func (f *Feed) goLocked(fa *feedAccount, fn func(ctx context.Context)) bool {
 // priceLoop streams prices into the book, resubscribing with a backoff when
 // the stream ends.
 func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
-	backoff := time.Second
+	wait := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second}, f.cfg.Clock)
 	for ctx.Err() == nil {
 		ch, err := fa.v.SubscribePrices(ctx, nil)
 		if err != nil && ctx.Err() != nil {
@@ -403,7 +404,7 @@ func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
 		if err != nil {
 			f.report(ctx, fa.acct, "subscribe prices", err)
 		} else {
-			backoff = time.Second
+			wait.Reset()
 			for tk := range ch {
 				if err := f.cfg.Portfolio.Tick(tk); err == nil {
 					f.mu.Lock()
@@ -416,12 +417,9 @@ func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
 			}
 			f.report(ctx, fa.acct, "price stream", fmt.Errorf("stream ended; reconnecting"))
 		}
-		select {
-		case <-ctx.Done():
+		if wait.Wait(ctx) != nil {
 			return
-		case <-f.cfg.Clock.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 
@@ -429,7 +427,7 @@ func (f *Feed) priceLoop(ctx context.Context, fa *feedAccount) {
 // own, or a new subscription after a lost one), resyncs balances and has the
 // open orders settled.
 func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
-	backoff := time.Second
+	wait := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second}, f.cfg.Clock)
 	key := AccountKey(fa.acct)
 	for first := true; ctx.Err() == nil; first = false {
 		ch, err := fa.v.SubscribeUser(ctx)
@@ -439,7 +437,7 @@ func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 		if err != nil {
 			f.report(ctx, fa.acct, "subscribe user stream", err)
 		} else {
-			backoff = time.Second
+			wait.Reset()
 			if !first {
 				// Subscribed again: what happened since the last
 				// subscription ended was never streamed.
@@ -467,12 +465,9 @@ func (f *Feed) userLoop(ctx context.Context, fa *feedAccount) {
 			// Events may have been lost while the stream was down.
 			f.Resync(ctx, fa.acct.ID)
 		}
-		select {
-		case <-ctx.Done():
+		if wait.Wait(ctx) != nil {
 			return
-		case <-f.cfg.Clock.After(backoff):
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

@@ -120,7 +120,8 @@ func TestOrderFilledWhileStreamDownSettledOnReconnect(t *testing.T) {
 	// The stream goes down, and the order fills meanwhile.
 	fake.StreamsDown()
 	fake.SetPrice("BTCUSDT", dec("18500"))
-	time.Sleep(100 * time.Millisecond) // a few refused reconnects
+	refused := fake.StreamsRefused()
+	poll(t, "three refused reconnects", func() bool { return fake.StreamsRefused() >= refused+3 })
 	if st, err := db.OrderByClientID(ctx, cid); err != nil || st.Status != string(venue.StatusNew) {
 		t.Fatalf("order while the stream is down: %+v, %v; want it still new in the store", st, err)
 	}

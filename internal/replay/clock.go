@@ -17,14 +17,16 @@ type simClock struct {
 	now time.Time
 	h   waiters
 	seq int64 // sequence of the last After registered
+	ord int64 // registration order of every waiter (heap tie-break)
 }
 
 type simWaiter struct {
 	at     time.Time
 	every  time.Duration // >0 for tickers
 	ch     chan time.Time
+	fn     func() // AfterFunc: called instead of sending on ch
 	active bool
-	seq    int64 // After: registration order; 0 for tickers
+	seq    int64 // After: registration order; 0 for tickers and timers
 	order  int64 // heap tie-break: registration order
 }
 
@@ -61,7 +63,8 @@ func (c *simClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	w := &simWaiter{at: c.now.Add(d), ch: make(chan time.Time, 1), active: true, seq: c.seq, order: c.seq}
+	c.ord++
+	w := &simWaiter{at: c.now.Add(d), ch: make(chan time.Time, 1), active: true, seq: c.seq, order: c.ord}
 	if d <= 0 {
 		w.ch <- c.now
 		return w.ch
@@ -76,10 +79,77 @@ func (c *simClock) NewTicker(d time.Duration) clock.Ticker {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq++
-	w := &simWaiter{at: c.now.Add(d), every: d, ch: make(chan time.Time, 1), active: true, order: c.seq}
+	c.ord++
+	w := &simWaiter{at: c.now.Add(d), every: d, ch: make(chan time.Time, 1), active: true, order: c.ord}
 	heap.Push(&c.h, w)
 	return &simTicker{c: c, w: w}
+}
+
+// NewTimer and AfterFunc fire in simulated time, like After, but are not
+// counted among the After sequence numbers that Set reports.
+func (c *simClock) NewTimer(d time.Duration) clock.Timer {
+	t := &simTimer{c: c, ch: make(chan time.Time, 1)}
+	t.Reset(d)
+	return t
+}
+
+func (c *simClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	t := &simTimer{c: c, fn: f}
+	t.Reset(d)
+	return t
+}
+
+type simTimer struct {
+	c  *simClock
+	ch chan time.Time
+	fn func()
+	w  *simWaiter // the pending registration, if any
+}
+
+func (t *simTimer) C() <-chan time.Time { return t.ch }
+
+func (t *simTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	return t.stop()
+}
+
+// stop deactivates the pending registration; c.mu is held.
+func (t *simTimer) stop() bool {
+	if t.w == nil || !t.w.active {
+		return false
+	}
+	t.w.active = false
+	return true
+}
+
+func (t *simTimer) Reset(d time.Duration) bool {
+	c := t.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := t.stop()
+	c.ord++
+	t.w = &simWaiter{at: c.now.Add(d), ch: t.ch, fn: t.fn, active: true, order: c.ord}
+	if d <= 0 {
+		t.w.active = false
+		fireSim(t.w, c.now)
+		return was
+	}
+	heap.Push(&c.h, t.w)
+	return was
+}
+
+// fireSim delivers a waiter's time: by its func, or on its channel unless
+// the reader has not taken the last one.
+func fireSim(w *simWaiter, at time.Time) {
+	if w.fn != nil {
+		go w.fn()
+		return
+	}
+	select {
+	case w.ch <- at:
+	default:
+	}
 }
 
 type simTicker struct {
@@ -116,15 +186,15 @@ func (c *simClock) Set(t time.Time) []int64 {
 			continue
 		}
 		c.now = w.at
-		select {
-		case w.ch <- w.at:
-		default:
-		}
-		if w.every > 0 {
+		fireSim(w, w.at)
+		switch {
+		case w.every > 0:
 			w.at = w.at.Add(w.every)
 			heap.Push(&c.h, w)
-		} else {
+		case w.seq != 0:
 			fired = append(fired, w.seq)
+		default:
+			w.active = false // a timer: fired, so no longer pending
 		}
 	}
 	c.now = t.UTC()
@@ -146,3 +216,16 @@ func (i instant) After(time.Duration) <-chan time.Time {
 	return ch
 }
 func (i instant) NewTicker(d time.Duration) clock.Ticker { return i.c.NewTicker(d) }
+
+// NewTimer fires at once, as After does.
+func (i instant) NewTimer(time.Duration) clock.Timer {
+	t := &simTimer{c: i.c, ch: make(chan time.Time, 1)}
+	t.ch <- i.c.Now()
+	return t
+}
+
+// AfterFunc calls f at once (in its own goroutine), as After fires.
+func (i instant) AfterFunc(_ time.Duration, f func()) clock.Timer {
+	go f()
+	return &simTimer{c: i.c}
+}

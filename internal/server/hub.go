@@ -137,7 +137,7 @@ func (srv *Server) stream(w http.ResponseWriter, r *http.Request, s *subscriber,
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := srv.cfg.Clock.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
 	for {
 		select {
@@ -145,7 +145,7 @@ func (srv *Server) stream(w http.ResponseWriter, r *http.Request, s *subscriber,
 			return
 		case <-srv.done:
 			return
-		case <-keepalive.C:
+		case <-keepalive.C():
 			deadline()
 			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
 				return

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 )
 
@@ -349,9 +350,9 @@ const groupsIdle = time.Second
 type groupPublisher struct {
 	every time.Duration // PortfolioGroupsEvery unless a test sets it
 	mu    sync.Mutex
-	timer *time.Timer
-	due   time.Time // when the pending read runs; zero when none
-	last  time.Time // when the last read started
+	timer clock.Timer // on the server's clock
+	due   time.Time   // when the pending read runs; zero when none
+	last  time.Time   // when the last read started
 	// streams is the number of open portfolio streams: without any, no read.
 	streams atomic.Int64
 	run     sync.Mutex // serializes reads
@@ -425,7 +426,7 @@ func (g *groupPublisher) schedule(s *Server, after time.Duration) {
 	if every <= 0 {
 		every = PortfolioGroupsEvery
 	}
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	at := now.Add(after)
 	if next := g.last.Add(every); at.Before(next) {
 		at = next
@@ -435,7 +436,7 @@ func (g *groupPublisher) schedule(s *Server, after time.Duration) {
 	}
 	g.due = at
 	if g.timer == nil {
-		g.timer = time.AfterFunc(at.Sub(now), func() { g.read(s, gr) })
+		g.timer = s.cfg.Clock.AfterFunc(at.Sub(now), func() { g.read(s, gr) })
 	} else {
 		g.timer.Reset(at.Sub(now))
 	}
@@ -463,7 +464,7 @@ func (g *groupPublisher) read(s *Server, gr groupReader) {
 	}
 	g.run.Lock()
 	g.mu.Lock()
-	g.due, g.last = time.Time{}, time.Now()
+	g.due, g.last = time.Time{}, s.cfg.Clock.Now()
 	g.mu.Unlock()
 	if g.streams.Load() > 0 {
 		b := gr.GroupsSince(g.cursor)

@@ -68,13 +68,9 @@ func (f AccountsFunc) Account(ctx context.Context, id int64) (Account, error) { 
 
 // ClientOrderIDFunc derives the client order id of the n-th order (from 0)
 // of a session's step; it must be deterministic and satisfy
-// venue.ClientOrderIDPattern. The server passes journal.ClientOrderID.
+// venue.ClientOrderIDPattern. The default is journal.ClientOrderID, the one
+// scheme of the tree.
 type ClientOrderIDFunc func(sessionID string, step int64, n int) string
-
-// DefaultClientOrderID is "<session>-<step>-<n>", e.g. "s-k3j9x0qa-12-0".
-func DefaultClientOrderID(sessionID string, step int64, n int) string {
-	return fmt.Sprintf("%s-%d-%d", sessionID, step, n)
-}
 
 // ReconcileFunc settles an account's unknown order outcomes (the journal's
 // Reconcile); Boot runs it once per account before resuming that account's

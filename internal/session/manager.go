@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tradeplane/tradeplane/internal/apperr"
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -32,8 +34,7 @@ type Options struct {
 	Clock clock.Clock
 	// Seed seeds backoff jitter and session ids; 0 draws a random seed.
 	Seed uint64
-	// ClientOrderID derives order ids; nil is DefaultClientOrderID. The
-	// server passes journal.ClientOrderID.
+	// ClientOrderID derives order ids; nil is journal.ClientOrderID.
 	ClientOrderID ClientOrderIDFunc
 	// OwnsOrder tells whether a client order id belongs to a session; nil
 	// derives it from ClientOrderID (ids sharing the per-session prefix).
@@ -68,6 +69,9 @@ type Options struct {
 	// OnStep observes every finished step (events, benchmarks); it must
 	// not block.
 	OnStep func(StepReport)
+	// Allocations is the allocation rule every creation must keep (see
+	// AllocationRule); nil admits every allocation.
+	Allocations AllocationRule
 	// Collateral values an account for share allocations.
 	Collateral func(ctx context.Context, accountID int64) (venue.Decimal, error)
 	// Registerer receives the Prometheus collectors; nil registers none.
@@ -161,7 +165,7 @@ func New(opts Options) (*Manager, error) {
 		m.clk = clock.Real{}
 	}
 	if m.cid == nil {
-		m.cid = DefaultClientOrderID
+		m.cid = journal.ClientOrderID
 	}
 	if m.deadline <= 0 {
 		m.deadline = 2 * time.Minute
@@ -339,32 +343,75 @@ func (m *Manager) move(ctx context.Context, id string, from, to State, reason, a
 // Create validates spec (the strategy must exist and accept the params),
 // stores a new session in state created and returns it.
 func (m *Manager) Create(ctx context.Context, spec Spec, actor string) (Session, error) {
+	s, _, err := m.CreateChecked(ctx, spec, actor)
+	return s, err
+}
+
+// NamedAllocation is one session's allocation, labelled for messages.
+type NamedAllocation struct {
+	Label      string
+	Allocation Allocation
+}
+
+// AllocationRule judges an account's allocations (the portfolio's rule,
+// portfolio.CheckAllocations, wired by the app): an error refuses the new
+// session, a warning is shown with it.
+type AllocationRule func(accountID int64, allocs []NamedAllocation) (warning string, err error)
+
+// CreateChecked is Create that also returns the allocation rule's warning.
+// The rule sees every session of the account, stopped ones too (they keep
+// their allocation and may start again), plus the new one, labelled "new
+// session NAME"; it runs in the insert's transaction with the account
+// locked against other creations on any node (store.CreateSessionAdmitted),
+// so two creations at once cannot both take the account's last share. Its
+// error is returned as it is.
+func (m *Manager) CreateChecked(ctx context.Context, spec Spec, actor string) (Session, string, error) {
 	if err := spec.validate(); err != nil {
-		return Session{}, err
+		return Session{}, "", err
 	}
 	if _, err := strategy.New(spec.Strategy, spec.Params); err != nil {
-		return Session{}, fmt.Errorf("create session %q: %w", spec.Name, err)
+		return Session{}, "", fmt.Errorf("create session %q: %w", spec.Name, err)
 	}
 	if spec.Allocation.Kind == "" {
 		spec.Allocation.Kind = AllocFixed
 	}
 	policy, _ := json.Marshal(spec.RestartPolicy)
+	var warning string
+	var refused error
+	var admit func([]store.Session) error
+	if m.opts.Allocations != nil {
+		admit = func(existing []store.Session) error {
+			allocs := make([]NamedAllocation, 0, len(existing)+1)
+			for _, se := range existing {
+				allocs = append(allocs, NamedAllocation{Label: se.Name + " (" + se.ID + ")",
+					Allocation: Allocation{Kind: AllocationKind(se.AllocationKind), Amount: se.Allocation}})
+			}
+			allocs = append(allocs, NamedAllocation{Label: "new session " + spec.Name, Allocation: spec.Allocation})
+			warning, refused = m.opts.Allocations(spec.AccountID, allocs)
+			return refused
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		s := &store.Session{ID: m.newID(), Name: spec.Name, Strategy: spec.Strategy, AccountID: spec.AccountID,
 			Symbols: spec.Symbols, Params: spec.Params, AllocationKind: string(spec.Allocation.Kind),
 			Allocation: spec.Allocation.Amount, Tags: spec.Tags, State: string(Created), StateReason: "created",
 			Desired: string(WantStopped), RestartPolicy: policy, CreatedAt: m.clk.Now()}
-		err := m.db.CreateSession(ctx, s, actor)
+		warning, refused = "", nil
+		err := m.db.CreateSessionAdmitted(ctx, s, actor, admit)
+		if refused != nil {
+			return Session{}, "", refused
+		}
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue
 		}
 		if err != nil {
-			return Session{}, err
+			return Session{}, "", err
 		}
 		m.mu.Lock()
 		m.counts[s.ID] = &RestartCounts{}
 		m.mu.Unlock()
-		return m.Get(ctx, s.ID)
+		got, err := m.Get(ctx, s.ID)
+		return got, warning, err
 	}
 }
 
@@ -1148,16 +1195,13 @@ func (m *Manager) alert(ctx context.Context, a Alert) {
 
 // backoff is the wait before the (n+1)-th restart in the window.
 func (m *Manager) backoff(p RestartPolicy, n int) time.Duration {
-	d := time.Duration(p.BackoffInitial)
-	for i := 0; i < n && d < time.Duration(p.BackoffMax); i++ {
-		d *= 2
-	}
-	d = min(d, time.Duration(p.BackoffMax))
-	if p.Jitter > 0 {
-		m.rndMu.Lock()
-		f := 1 + p.Jitter*(2*m.rnd.Float64()-1)
-		m.rndMu.Unlock()
-		d = time.Duration(float64(d) * f)
-	}
-	return d
+	return backoff.Policy{Initial: time.Duration(p.BackoffInitial), Max: time.Duration(p.BackoffMax),
+		Jitter: p.Jitter, Rand: m.draw}.Delay(n)
+}
+
+// draw is the seeded source's next value in [0, 1).
+func (m *Manager) draw() float64 {
+	m.rndMu.Lock()
+	defer m.rndMu.Unlock()
+	return m.rnd.Float64()
 }

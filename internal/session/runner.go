@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"runtime/debug"
 	"sync"
@@ -226,7 +227,7 @@ func (r *runner) loop() {
 // changed its state).
 func (r *runner) record(ctx context.Context, accountID int64, what string, f func() error) bool {
 	m := r.m
-	backoff := time.Second
+	wait := backoff.New(backoff.Policy{Initial: time.Second, Max: 30 * time.Second}, m.clk)
 	alerted := false
 	for {
 		err := f()
@@ -238,18 +239,20 @@ func (r *runner) record(ctx context.Context, accountID int64, what string, f fun
 			m.log.Warn("supervisor stops: the session moved on", "session", r.id, "recording", what, "err", err)
 			return false
 		}
-		m.log.Error("supervisor cannot record; retrying", "session", r.id, "recording", what, "err", err, "retry_in", backoff)
+		next := wait.Next()
+		m.log.Error("supervisor cannot record; retrying", "session", r.id, "recording", what, "err", err, "retry_in", next)
 		if !alerted {
 			alerted = true
 			m.alert(ctx, Alert{Severity: SevCritical, SessionID: r.id, AccountID: accountID,
 				Message: fmt.Sprintf("session %s: the supervisor cannot record %s: %v; retrying until the store answers", r.id, what, err)})
 		}
+		t := m.clk.NewTimer(next)
 		select {
 		case <-r.stop:
+			t.Stop()
 			return false
-		case <-m.clk.After(backoff):
+		case <-t.C():
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tradeplane/tradeplane/internal/backoff"
 )
 
 // ErrPayloadTooLarge: a notification payload is over PostgreSQL's limit
@@ -101,21 +103,18 @@ func (db *DB) listenLoop(ctx context.Context, channel string, conn *pgx.Conn, ou
 			cancel()
 		}
 	}()
-	const minWait, maxWait = 100 * time.Millisecond, 5 * time.Second
-	wait := minWait
+	wait := backoff.New(backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second}, nil)
 	for {
 		if conn == nil {
-			select {
-			case <-ctx.Done():
+			if wait.Wait(ctx) != nil {
 				return
-			case <-time.After(wait):
 			}
 			c, err := db.listenConn(ctx, channel)
 			if err != nil {
-				wait = min(2*wait, maxWait)
 				continue
 			}
-			conn, wait = c, minWait
+			conn = c
+			wait.Reset()
 		}
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -98,6 +98,17 @@ func nextStamp(now time.Time, prev int64) int64 {
 // s.State) in one transaction. It fails with ErrConflict when the id is
 // taken. CreatedAt and UpdatedAt default to now.
 func (db *DB) CreateSession(ctx context.Context, s *Session, actor string) error {
+	return db.CreateSessionAdmitted(ctx, s, actor, nil)
+}
+
+// CreateSessionAdmitted is CreateSession that first calls admit with every
+// session of s's account, in the same transaction and with the account
+// locked against other creations on any node (PostgreSQL: its accounts row
+// FOR UPDATE; SQLite: the write transaction is BEGIN IMMEDIATE), so a rule
+// over an account's sessions (the allocation rule) holds when two creations
+// race. An error from admit is returned as it is and nothing is inserted.
+// A nil admit checks nothing.
+func (db *DB) CreateSessionAdmitted(ctx context.Context, s *Session, actor string, admit func(existing []Session) error) error {
 	if s.CreatedAt.IsZero() {
 		s.CreatedAt = time.Now().UTC()
 	}
@@ -112,6 +123,15 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, actor string) error
 	syms, _ := json.Marshal(nonNil(s.Symbols))
 	tags, _ := json.Marshal(nonNil(s.Tags))
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if admit != nil {
+			existing, err := db.lockAccountSessions(ctx, tx, s.AccountID)
+			if err != nil {
+				return err
+			}
+			if err := admit(existing); err != nil {
+				return err
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			s.ID, s.Name, s.Strategy, s.AccountID, string(syms), jsonOr(s.Params, "{}"), s.AllocationKind, s.Allocation,
@@ -126,6 +146,33 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, actor string) error
 		return fmt.Errorf("create session %s: %w", s.ID, err)
 	}
 	return nil
+}
+
+// lockAccountSessions locks an account against concurrent session
+// creations until tx ends and returns its sessions.
+func (db *DB) lockAccountSessions(ctx context.Context, tx *sql.Tx, accountID int64) ([]Session, error) {
+	lock := `SELECT id FROM accounts WHERE id = $1`
+	if db.dialect.name() == "postgres" {
+		lock += ` FOR UPDATE`
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, lock, accountID).Scan(&id); err != nil {
+		return nil, fmt.Errorf("lock account %d: %w", accountID, db.mapErr(err))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE account_id = $1 ORDER BY created_at, id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("sessions of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sessions of account %d: %w", accountID, err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }
 
 func insertTransition(ctx context.Context, tx *sql.Tx, t SessionTransition) error {

@@ -134,12 +134,10 @@ func (p *pacer) wait(ctx context.Context, venueName, account string) (time.Durat
 		if d <= 0 {
 			continue
 		}
-		select {
-		case <-p.clk.After(d):
-			total += d
-		case <-ctx.Done():
-			return total, ctx.Err()
+		if err := clock.Sleep(ctx, p.clk, d); err != nil {
+			return total, err
 		}
+		total += d
 	}
 	return total, ctx.Err()
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tradeplane/tradeplane/internal/apperr"
 )
@@ -57,6 +58,10 @@ type Env struct {
 	// an alert, in the venue's own type (binance.Pause: a host stopped
 	// taking the account's requests).
 	Notify func(account string, event any)
+	// RecvWindow is how long after its timestamp a signed order request
+	// may still be accepted, for venues that stamp one (0: the venue's
+	// default): the journal's certainty rule assumes the same value.
+	RecvWindow time.Duration
 }
 
 // Value is env.Shared(kind), nil when env has no Shared.

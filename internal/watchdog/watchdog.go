@@ -30,6 +30,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tradeplane/tradeplane/internal/clock"
 )
 
 // Check is one health condition. Fn returns nil while the condition holds.
@@ -73,6 +75,9 @@ type Config struct {
 	// tradeplane_heartbeat_failures_total.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
+	// Clock times the rounds and heartbeats; nil is the wall clock. (A
+	// round's CheckTimeout and the heartbeat requests are wall time.)
+	Clock clock.Clock
 }
 
 // Status is the outcome of the last round of checks.
@@ -142,6 +147,9 @@ func New(cfg Config) (*Watchdog, error) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	cfg.HeartbeatURL = strings.TrimRight(cfg.HeartbeatURL, "/")
 	w := &Watchdog{cfg: cfg, log: cfg.Log}
 	if w.log == nil {
@@ -176,12 +184,21 @@ func (w *Watchdog) Status() Status {
 // Run checks and reports every interval until ctx ends, then tells systemd
 // STOPPING=1. It returns nil when ctx ends.
 func (w *Watchdog) Run(ctx context.Context) error {
-	t := time.NewTicker(w.cfg.Interval)
-	defer t.Stop()
+	clk := w.cfg.Clock
+	// A timer re-armed after each round, due Interval after the round
+	// began: the cadence of a ticker, and a test on a fake clock can wait
+	// for the loop to be waiting (BlockUntil) before it advances.
+	var t clock.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	ready := false
 	var lastBeat time.Time
 	lastHealthy := false
 	for {
+		began := clk.Now()
 		st := w.round(ctx)
 		if ctx.Err() != nil {
 			break
@@ -202,14 +219,20 @@ func (w *Watchdog) Run(ctx context.Context) error {
 				w.log.Error("health check failed; watchdog pings stop", "failures", st.Failures)
 			}
 		}
-		if w.cfg.HeartbeatURL != "" && (healthy != lastHealthy || lastBeat.IsZero() || time.Since(lastBeat) >= w.cfg.HeartbeatEvery) {
+		if w.cfg.HeartbeatURL != "" && (healthy != lastHealthy || lastBeat.IsZero() || clk.Now().Sub(lastBeat) >= w.cfg.HeartbeatEvery) {
 			w.heartbeat(ctx, st)
-			lastBeat = time.Now()
+			lastBeat = clk.Now()
 		}
 		lastHealthy = healthy
+		next := max(began.Add(w.cfg.Interval).Sub(clk.Now()), 0)
+		if t == nil {
+			t = clk.NewTimer(next)
+		} else {
+			t.Reset(next)
+		}
 		select {
 		case <-ctx.Done():
-		case <-t.C:
+		case <-t.C():
 			continue
 		}
 		break
@@ -222,7 +245,7 @@ func (w *Watchdog) Run(ctx context.Context) error {
 func (w *Watchdog) round(ctx context.Context) Status {
 	cctx, cancel := context.WithTimeout(ctx, w.cfg.CheckTimeout)
 	defer cancel()
-	st := Status{Checked: true, At: time.Now()}
+	st := Status{Checked: true, At: w.cfg.Clock.Now()}
 	w.mu.Lock()
 	w.running = st.At
 	w.mu.Unlock()
@@ -247,7 +270,7 @@ func (w *Watchdog) Live() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.running.IsZero() {
-		if d := time.Since(w.running); d > 3*w.cfg.CheckTimeout+w.cfg.Interval {
+		if d := w.cfg.Clock.Now().Sub(w.running); d > 3*w.cfg.CheckTimeout+w.cfg.Interval {
 			return fmt.Errorf("health checks stuck for %s", d.Round(time.Second))
 		}
 	}

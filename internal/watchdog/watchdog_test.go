@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/watchdog"
 	"github.com/tradeplane/tradeplane/internal/watchdog/watchdogtest"
 )
@@ -29,6 +30,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestNotifyStopsWhenUnhealthy(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sock := watchdogtest.ListenNotify(t)
 	t.Setenv("NOTIFY_SOCKET", sock.Path)
 	var failing atomic.Bool
@@ -65,6 +67,7 @@ func TestNotifyStopsWhenUnhealthy(t *testing.T) {
 		WatchdogInterval: time.Second,
 		HeartbeatURL:     hb.URL + "/ping/abc",
 		HeartbeatEvery:   20 * time.Millisecond,
+		Clock:            clk,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,25 +75,34 @@ func TestNotifyStopsWhenUnhealthy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
+	// rounds lets n more rounds run: each waits for the loop to be waiting
+	// on its timer (the round before has finished), then moves time on.
+	rounds := func(n int) {
+		for range n {
+			clk.BlockUntil(1)
+			clk.Advance(20 * time.Millisecond)
+		}
+		clk.BlockUntil(1)
+	}
 
+	rounds(2) // three rounds in all
+	// The socket is read by its own goroutine, in the order sent.
 	waitFor(t, "READY=1 and three watchdog pings", func() bool {
 		return sock.Count("READY=1") == 1 && sock.Count("WATCHDOG=1") >= 3
 	})
-	waitFor(t, "heartbeats", func() bool { return beatsAt("/ping/abc") >= 2 })
+	if n := beatsAt("/ping/abc"); n != 3 {
+		t.Fatalf("heartbeats: %d, want one per round (every 20 ms)", n)
+	}
 	if !w.Status().Healthy() {
 		t.Fatalf("status %+v, want healthy", w.Status())
 	}
 
 	failing.Store(true)
-	waitFor(t, "the unhealthy status", func() bool { return !w.Status().Healthy() })
-	waitFor(t, "a /fail heartbeat", func() bool { return beatsAt("/ping/abc/fail") >= 1 })
-	// Let any round that began before the failure finish, then watch.
-	time.Sleep(50 * time.Millisecond)
-	pings := sock.Count("WATCHDOG=1")
-	time.Sleep(200 * time.Millisecond) // ten intervals
-	if got := sock.Count("WATCHDOG=1"); got != pings {
-		t.Fatalf("watchdog pings went on while unhealthy: %d then %d", pings, got)
+	rounds(1)
+	if w.Status().Healthy() || beatsAt("/ping/abc/fail") != 1 {
+		t.Fatalf("after a failing round: status %+v, /fail heartbeats %d; want unhealthy and one", w.Status(), beatsAt("/ping/abc/fail"))
 	}
+	rounds(10)
 	mu.Lock()
 	if len(failBodies) == 0 || !strings.Contains(failBodies[0], "store: database is gone") {
 		t.Errorf("fail body %q, want the failing check and its reason", failBodies)
@@ -98,7 +110,13 @@ func TestNotifyStopsWhenUnhealthy(t *testing.T) {
 	mu.Unlock()
 
 	failing.Store(false)
-	waitFor(t, "pings to resume after recovery", func() bool { return sock.Count("WATCHDOG=1") > pings })
+	rounds(1)
+	// The recovery's ping is the last one sent: once it is read, so is any
+	// sent during the eleven unhealthy rounds.
+	waitFor(t, "pings to resume after recovery", func() bool { return sock.Count("WATCHDOG=1") >= 4 })
+	if got := sock.Count("WATCHDOG=1"); got != 4 {
+		t.Fatalf("WATCHDOG=1 sent %d times, want 3 healthy rounds + 1 after recovery: pings went on while unhealthy", got)
+	}
 	if n := sock.Count("READY=1"); n != 1 {
 		t.Errorf("READY=1 sent %d times, want once", n)
 	}

@@ -32,7 +32,7 @@ func open(env venue.Env, a venue.Account) (venue.Venue, error) {
 // openClient is open's client; futuresTime syncs its clock from the
 // futures host (a binance-futures account).
 func openClient(env venue.Env, a venue.Account, futuresTime bool) (*Client, error) {
-	cfg := Config{APIKey: a.APIKey, APISecret: string(a.Secret), SyncTimeFromFutures: futuresTime}
+	cfg := Config{APIKey: a.APIKey, APISecret: string(a.Secret), SyncTimeFromFutures: futuresTime, RecvWindow: env.RecvWindow}
 	if a.BaseURL != "" {
 		applyBaseURL(&cfg, a.BaseURL)
 	}

@@ -338,6 +338,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, q url.Values) (int, any) 
 	w.Header().Set("X-MBX-ORDER-COUNT-10S", strconv.Itoa(s.order10))
 	w.Header().Set("X-MBX-ORDER-COUNT-1D", strconv.Itoa(s.orderDayN))
 	status, v, events := s.newOrderLocked(q, now)
+	events = s.silenceLocked(q.Get("newClientOrderId"), events)
 	s.mu.Unlock()
 	s.streams.pushUser(events...)
 	return status, v
@@ -468,6 +469,7 @@ func (s *Server) newOrderLocked(q url.Values, now time.Time) (int, any, [][]byte
 	o.id = s.nextOrderID
 	s.orders = append(s.orders, o)
 	s.byClientID[cid] = o
+	s.acceptedLocked(o)
 	events := [][]byte{s.executionReportLocked(o, "NEW", nil)}
 
 	var fills []*trade
@@ -590,14 +592,14 @@ func (s *Server) SeedTrades(symbol string, start time.Time, step time.Duration, 
 func statusOf(q url.Values, s *Server) *order {
 	if cid := q.Get("origClientOrderId"); cid != "" {
 		o := s.byClientID[cid]
-		if o != nil && o.symbol == q.Get("symbol") {
+		if o != nil && o.symbol == q.Get("symbol") && !s.hiddenLocked(o.id) {
 			return o
 		}
 		return nil
 	}
 	if id, err := strconv.ParseInt(q.Get("orderId"), 10, 64); err == nil {
 		for _, o := range s.orders {
-			if o.id == id && o.symbol == q.Get("symbol") {
+			if o.id == id && o.symbol == q.Get("symbol") && !s.hiddenLocked(o.id) {
 				return o
 			}
 		}
@@ -649,7 +651,7 @@ func (s *Server) handleOpenOrders(_ http.ResponseWriter, q url.Values) (int, any
 	}
 	var rows [][]byte
 	for _, o := range s.orders {
-		if (sym == "" || o.symbol == sym) && (o.status == "NEW" || o.status == "PARTIALLY_FILLED") {
+		if (sym == "" || o.symbol == sym) && (o.status == "NEW" || o.status == "PARTIALLY_FILLED") && !s.hiddenLocked(o.id) {
 			rows = append(rows, orderJSON(o))
 		}
 	}
@@ -729,7 +731,7 @@ func (s *Server) handleMyTrades(_ http.ResponseWriter, q url.Values) (int, any) 
 	var sel []*trade
 	visible := s.now().Add(-s.tradesLag)
 	for _, t := range s.trades[sym] {
-		if t.time.After(visible) {
+		if t.time.After(visible) || s.hiddenLocked(t.orderID) {
 			continue // not in the trade database yet
 		}
 		if hasOrder && t.orderID != orderID {

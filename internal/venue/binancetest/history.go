@@ -55,7 +55,7 @@ func (s *Server) handleAllOrders(_ http.ResponseWriter, q url.Values) (int, any)
 	}
 	var picked []*order
 	for _, o := range s.orders { // in creation order
-		if o.symbol != sym || o.id < fromID || (hasStart && o.created.Before(start)) || (hasEnd && o.created.After(end)) {
+		if o.symbol != sym || o.id < fromID || s.hiddenLocked(o.id) || (hasStart && o.created.Before(start)) || (hasEnd && o.created.After(end)) {
 			continue
 		}
 		picked = append(picked, o)

@@ -204,6 +204,7 @@ type Server struct {
 	sticky      []*StickyFault
 	skew        time.Duration
 	tradesLag   time.Duration // myTrades leaves out fills younger than this
+	pf          placeFaults   // placefaults.go
 
 	weightStart  time.Time
 	weightUsed   int
@@ -573,6 +574,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		}
 	}
 	weight := rt.weight(q)
+	var planned Fault
+	var drop func()
+	if rt.op == OpPlace && !rt.futures { // spot orders only: placefaults.go
+		planned = s.planPlace(q) // may hold the request (placefaults.go)
+		s.mu.Lock()
+		at := s.now()
+		s.mu.Unlock()
+		aw := &arrivalWriter{ResponseWriter: w}
+		raw := w
+		w = aw
+		cid, dropped := q.Get("newClientOrderId"), false
+		drop = func() {
+			// Logged before the connection closes: the client may ask
+			// for the arrivals as soon as it sees the EOF.
+			dropped = true
+			s.logArrival(cid, at, 0, 0)
+			dropAnswer(raw)
+		}
+		defer func() {
+			if !dropped {
+				s.logArrival(cid, at, aw.status, aw.code)
+			}
+		}()
+	}
 
 	s.mu.Lock()
 	now := s.now()
@@ -645,6 +670,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	} else if rt.op != "" && len(s.sticky) > 0 {
 		fault = s.stickyLocked(rt.op, q)
 	}
+	if fault == "" {
+		fault = planned
+	}
 	s.mu.Unlock()
 
 	if rt.signed || rt.apiKey {
@@ -709,6 +737,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		rec := httptest.NewRecorder()
 		rt.handleTo(rec, q)
 		writeJSON(w, http.StatusServiceUnavailable, apiError{-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown."})
+		return
+	case FaultDropAfterExecution:
+		rt.handleTo(httptest.NewRecorder(), q)
+		if drop != nil {
+			drop()
+			return
+		}
+		dropAnswer(w)
 		return
 	}
 	if rt.counted && rt.freeOnSuccess {

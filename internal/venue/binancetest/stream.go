@@ -19,11 +19,12 @@ import (
 // hub owns the fake's websocket connections: market stream subscribers and
 // WebSocket API sessions with user data subscriptions.
 type hub struct {
-	s      *Server
-	mu     sync.Mutex
-	conns  map[*wsConn]bool
-	nextID int
-	down   bool // StreamsDown: every websocket refused
+	s       *Server
+	mu      sync.Mutex
+	conns   map[*wsConn]bool
+	nextID  int
+	down    bool  // StreamsDown: every websocket refused
+	refused int64 // handshakes refused while down
 }
 
 type wsConn struct {
@@ -116,10 +117,21 @@ func (s *Server) StreamsUp() {
 	s.streams.mu.Unlock()
 }
 
+// StreamsRefused counts the websocket handshakes refused while the streams
+// were down: the clients' reconnect attempts.
+func (s *Server) StreamsRefused() int64 {
+	s.streams.mu.Lock()
+	defer s.streams.mu.Unlock()
+	return s.streams.refused
+}
+
 // refuse answers 503 to a websocket handshake while the streams are down.
 func (h *hub) refuse(w http.ResponseWriter) bool {
 	h.mu.Lock()
 	down := h.down
+	if down {
+		h.refused++
+	}
 	h.mu.Unlock()
 	if down {
 		http.Error(w, "service unavailable", http.StatusServiceUnavailable)

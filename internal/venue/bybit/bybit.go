@@ -31,6 +31,7 @@ import (
 	bybitapi "github.com/hirokisan/bybit/v2"
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -320,16 +321,10 @@ const readBackTries = 4
 // a guessed "new" that would hide its fills.
 func (c *Client) readBack(ctx context.Context, op string, req venue.OrderRequest, orderID string) (venue.Order, error) {
 	var last error
+	wait := backoff.New(backoff.Policy{Initial: 50 * time.Millisecond}, c.cfg.Clock)
 	for i := range readBackTries {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				i = readBackTries
-			case <-c.cfg.Clock.After(25 * time.Millisecond << i):
-			}
-			if ctx.Err() != nil {
-				break
-			}
+		if i > 0 && wait.Wait(ctx) != nil {
+			break
 		}
 		o, err := c.QueryOrder(ctx, req.Symbol, req.ClientOrderID)
 		switch {

@@ -17,8 +17,8 @@ func init() {
 }
 
 // open opens a Bybit account: mainnet, or a.BaseURL's host.
-func open(_ venue.Env, a venue.Account) (venue.Venue, error) {
-	cfg := Config{APIKey: a.APIKey, APISecret: string(a.Secret)}
+func open(env venue.Env, a venue.Account) (venue.Venue, error) {
+	cfg := Config{APIKey: a.APIKey, APISecret: string(a.Secret), RecvWindow: env.RecvWindow}
 	if a.BaseURL != "" {
 		applyBaseURL(&cfg, a.BaseURL)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/coder/websocket"
 	bybitapi "github.com/hirokisan/bybit/v2"
 
+	"github.com/tradeplane/tradeplane/internal/backoff"
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
@@ -24,16 +26,8 @@ const pingEvery = 20 * time.Second
 // backoff sleeps between reconnects, doubling from ReconnectMin to
 // ReconnectMax; it reports false when ctx ends.
 func (c *Client) backoff(ctx context.Context, attempt int) bool {
-	d := c.cfg.ReconnectMin << min(attempt, 16)
-	if d > c.cfg.ReconnectMax || d <= 0 {
-		d = c.cfg.ReconnectMax
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-c.cfg.Clock.After(d):
-		return true
-	}
+	d := backoff.Policy{Initial: c.cfg.ReconnectMin, Max: c.cfg.ReconnectMax}.Delay(attempt)
+	return clock.Sleep(ctx, c.cfg.Clock, d) == nil
 }
 
 // wsOp is a request on a Bybit v5 stream.
