@@ -191,6 +191,16 @@ func TestDemoFirstHour(t *testing.T) {
 		return n >= 30*24
 	})
 
+	// The reliability page counts this journal's own orders, not the
+	// replayed history: wait for the live sessions' first order.
+	eventually(60*time.Second, "a live order on the reliability report", func() bool {
+		var rep struct {
+			Execution []json.RawMessage `json:"execution_by_day"`
+		}
+		api("/api/v1/reliability", &rep)
+		return len(rep.Execution) > 0
+	})
+
 	// Log in with the printed link: one press.
 	w.Open(login)
 	w.WaitJS("the login page", `return !!document.getElementById("ticket-explain")`)
