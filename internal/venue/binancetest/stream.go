@@ -40,13 +40,18 @@ type wsConn struct {
 func newHub(s *Server) *hub { return &hub{s: s, conns: map[*wsConn]bool{}} }
 
 func (h *hub) add(c *websocket.Conn, cancel context.CancelFunc) *wsConn {
-	wc := &wsConn{c: c, out: make(chan []byte, 4096), cancel: cancel, streams: map[string]bool{}, userSub: -1}
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.addLocked(c, cancel)
+}
+
+// addLocked is add with h.mu held.
+func (h *hub) addLocked(c *websocket.Conn, cancel context.CancelFunc) *wsConn {
+	wc := &wsConn{c: c, out: make(chan []byte, 4096), cancel: cancel, streams: map[string]bool{}, userSub: -1}
 	h.conns[wc] = true
 	if h.down { // accepted just as StreamsDown closed the others
 		cancel()
 	}
-	h.mu.Unlock()
 	return wc
 }
 
@@ -149,18 +154,39 @@ func (h *hub) serveMarket(w http.ResponseWriter, r *http.Request) {
 	if combined {
 		names = r.URL.Query().Get("streams")
 	}
-	c, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
+	futUser := false
+	if key := futuresKeyOf(names); !combined && key != "" && h.s.isFuturesListenKey(key) {
+		futUser = true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	wc := h.add(c, cancel)
-	defer h.remove(wc)
-	wc.combined = combined
-	if key := futuresKeyOf(names); !combined && key != "" && h.s.isFuturesListenKey(key) {
+	var wc *wsConn
+	if futUser {
+		// Accepted and registered under the hub's lock: an event sent
+		// after the client's handshake completes reaches this connection,
+		// as Binance's does (otherwise an order placed right after the
+		// dial returned could fire before the connection was listed).
 		h.mu.Lock()
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			h.mu.Unlock()
+			cancel()
+			return
+		}
+		wc = h.addLocked(c, cancel)
 		wc.futUser = true
 		h.mu.Unlock()
+	} else {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			cancel()
+			return
+		}
+		wc = h.add(c, cancel)
+	}
+	c := wc.c
+	defer h.remove(wc)
+	wc.combined = combined
+	if futUser {
 		ctx = c.CloseRead(ctx)
 		h.writeLoop(ctx, wc)
 		return
