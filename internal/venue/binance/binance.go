@@ -958,15 +958,36 @@ func (c *Client) FuturesTrades(ctx context.Context, q venue.TradeQuery) (Futures
 // Klines returns candles opening in [from, to), paging 1000 at a time.
 func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to time.Time) ([]venue.Kline, error) {
 	op := fmt.Sprintf("list klines %q %s", symbol, interval)
-	var out []venue.Kline
-	start := from
-	for start.Before(to) {
-		var ks []*gobinance.Kline
-		err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
-			ks, err = c.spot.NewKlinesService().Symbol(symbol).Interval(interval).StartTime(start.UnixMilli()).
-				EndTime(to.UnixMilli() - 1).Limit(1000).Do(ctx)
+	return pageKlines(from, to, func(start time.Time) (ks []rawKline, err error) {
+		err = c.call(ctx, op, false, func(ctx context.Context) error {
+			page, err := c.spot.NewKlinesService().Symbol(symbol).Interval(interval).StartTime(start.UnixMilli()).
+				EndTime(to.UnixMilli() - 1).Limit(klinePage).Do(ctx)
+			ks = ks[:0]
+			for _, k := range page {
+				ks = append(ks, rawKline{k.OpenTime, k.Open, k.High, k.Low, k.Close, k.Volume})
+			}
 			return err
 		})
+		return ks, err
+	})
+}
+
+// klinePage is the most candles one klines request returns, spot and futures.
+const klinePage = 1000
+
+// rawKline is one candle as both of go-binance's kline types carry it.
+type rawKline struct {
+	OpenTime                       int64
+	Open, High, Low, Close, Volume string
+}
+
+// pageKlines walks [from, to) a page at a time: fetch asks for the candles
+// from start on; each page after the first starts just after the last
+// candle of the one before. Candles outside [from, to) are left out.
+func pageKlines(from, to time.Time, fetch func(start time.Time) ([]rawKline, error)) ([]venue.Kline, error) {
+	var out []venue.Kline
+	for start := from; start.Before(to); {
+		ks, err := fetch(start)
 		if err != nil {
 			return nil, err
 		}
@@ -978,7 +999,7 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 			out = append(out, venue.Kline{OpenTime: t, Open: parseDec(k.Open), High: parseDec(k.High), Low: parseDec(k.Low),
 				Close: parseDec(k.Close), Volume: parseDec(k.Volume)})
 		}
-		if len(ks) < 1000 {
+		if len(ks) < klinePage {
 			break
 		}
 		start = time.UnixMilli(ks[len(ks)-1].OpenTime + 1)

@@ -495,31 +495,18 @@ func (f *Futures) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePa
 // Klines returns futures candles (/fapi/v1/klines) opening in [from, to).
 func (f *Futures) Klines(ctx context.Context, symbol, interval string, from, to time.Time) ([]venue.Kline, error) {
 	op := fmt.Sprintf("list futures klines %q %s", symbol, interval)
-	var out []venue.Kline
-	start := from
-	for start.Before(to) {
-		var ks []*futures.Kline
-		if err := f.c.call(ctx, op, false, func(ctx context.Context) (err error) {
-			ks, err = f.c.futures.NewKlinesService().Symbol(symbol).Interval(interval).StartTime(start.UnixMilli()).
-				EndTime(to.UnixMilli() - 1).Limit(1000).Do(ctx)
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		for _, k := range ks {
-			t := time.UnixMilli(k.OpenTime).UTC()
-			if t.Before(from) || !t.Before(to) {
-				continue
+	return pageKlines(from, to, func(start time.Time) (ks []rawKline, err error) {
+		err = f.c.call(ctx, op, false, func(ctx context.Context) error {
+			page, err := f.c.futures.NewKlinesService().Symbol(symbol).Interval(interval).StartTime(start.UnixMilli()).
+				EndTime(to.UnixMilli() - 1).Limit(klinePage).Do(ctx)
+			ks = ks[:0]
+			for _, k := range page {
+				ks = append(ks, rawKline{k.OpenTime, k.Open, k.High, k.Low, k.Close, k.Volume})
 			}
-			out = append(out, venue.Kline{OpenTime: t, Open: parseDec(k.Open), High: parseDec(k.High), Low: parseDec(k.Low),
-				Close: parseDec(k.Close), Volume: parseDec(k.Volume)})
-		}
-		if len(ks) < 1000 {
-			break
-		}
-		start = time.UnixMilli(ks[len(ks)-1].OpenTime + 1)
-	}
-	return out, nil
+			return err
+		})
+		return ks, err
+	})
 }
 
 // Balances lists the futures wallet (venue.WalletFutures), as the spot
