@@ -141,6 +141,7 @@ type Client struct {
 	ids      *idCache
 	fills    *fillBook   // fills seen outside myTrades, and executed quantities
 	rules    rulesCache  // exchangeInfo's rules of every symbol
+	avg      avgPrices   // average prices for market orders' NOTIONAL check
 	synced   atomic.Bool // the clock offset was measured at least once
 }
 
@@ -485,7 +486,13 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	if err != nil {
 		return venue.Order{}, err
 	}
-	sh, err := shape(op, rules, req)
+	var avg venue.Decimal
+	if needsAvgPrice(rules, req) {
+		if avg, err = c.avgPrice(ctx, op, req.Symbol); err != nil {
+			return venue.Order{}, err
+		}
+	}
+	sh, err := shape(op, rules, req, avg)
 	if err != nil {
 		return venue.Order{}, err
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -27,6 +29,7 @@ type docsServer struct {
 	mu       sync.Mutex
 	answers  map[string]docsAnswer // "METHOD /path"
 	requests map[string]int
+	params   map[string]url.Values // each route's last request: query and form body
 }
 
 type docsAnswer struct {
@@ -44,7 +47,7 @@ func fixture(t *testing.T, name string) []byte {
 }
 
 func newDocsServer(t *testing.T) *docsServer {
-	d := &docsServer{t: t, requests: map[string]int{}, answers: map[string]docsAnswer{
+	d := &docsServer{t: t, requests: map[string]int{}, params: map[string]url.Values{}, answers: map[string]docsAnswer{
 		"GET /api/v3/time":         {200, "time.json", nil, nil},
 		"GET /api/v3/exchangeInfo": {200, "exchange_info.json", nil, nil},
 		"GET /api/v3/account":      {200, "account.json", nil, nil},
@@ -53,6 +56,7 @@ func newDocsServer(t *testing.T) *docsServer {
 		"DELETE /api/v3/order":     {200, "cancel_order.json", nil, nil},
 		"GET /api/v3/openOrders":   {200, "open_orders.json", nil, nil},
 		"GET /api/v3/myTrades":     {200, "my_trades.json", nil, nil},
+		"GET /api/v3/avgPrice":     {200, "avg_price.json", nil, nil},
 		"GET /fapi/v1/userTrades":  {200, "futures_user_trades.json", nil, nil},
 		// A key with spot permissions only: the other wallets answer -2015.
 		"POST /sapi/v1/asset/get-funding-asset":      {401, "error_api_key.json", nil, nil},
@@ -68,9 +72,18 @@ func newDocsServer(t *testing.T) *docsServer {
 
 func (d *docsServer) serve(w http.ResponseWriter, r *http.Request) {
 	key := r.Method + " " + r.URL.Path
+	params := r.URL.Query()
+	if body, err := io.ReadAll(r.Body); err == nil {
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			for k, vs := range form {
+				params[k] = append(params[k], vs...)
+			}
+		}
+	}
 	d.mu.Lock()
 	a, ok := d.answers[key]
 	d.requests[key]++
+	d.params[key] = params
 	d.mu.Unlock()
 	if !ok {
 		d.t.Errorf("docs server: unexpected %s", key)
@@ -118,6 +131,13 @@ func (d *docsServer) listBTCUSDT() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.answers["GET /api/v3/exchangeInfo"] = docsAnswer{status: 200, body: body}
+}
+
+// sent returns the parameters of route's last request.
+func (d *docsServer) sent(route string) url.Values {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.params[route]
 }
 
 func (d *docsServer) count(route string) int {
@@ -411,7 +431,8 @@ var replayedBy = map[string]string{
 	"error_too_many_orders.json":        "TestDocumentedErrors/-1015_429_without_Retry-After",
 	"error_too_much_weight.json":        "TestDocumentedErrors/-1003_429",
 	"error_unknown_order.json":          "TestDocumentedErrors/-2013_unknown_order",
-	"exchange_info.json":                "TestDocumentedResponses/exchangeInfo",
+	"exchange_info.json":                "TestDocumentedResponses/exchangeInfo, TestDocumentedFiltersRefuseBeforeSending",
+	"avg_price.json":                    "TestDocumentedFiltersRefuseBeforeSending",
 	"futures_balance.json":              "TestDocumentedFuturesBalance, TestDocumentedWallets",
 	"funding_asset.json":                "TestDocumentedWallets",
 	"margin_account.json":               "TestDocumentedWallets",

@@ -296,7 +296,10 @@ func (f *Futures) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue
 		// MIN_NOTIONAL does not apply to reduce-only orders.
 		rules.minNotional = venue.Decimal{}
 	}
-	sh, err := shape(op, rules, req)
+	// A market order's notional is not checked here (no price passed):
+	// USDⓈ-M values it at the mark price, which the spot average price
+	// is not.
+	sh, err := shape(op, rules, req, venue.Decimal{})
 	if err != nil {
 		return venue.Order{}, err
 	}

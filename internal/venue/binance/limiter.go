@@ -64,7 +64,7 @@ func costOf(method, path string, q map[string][]string) cost {
 			return cost{weight: 5}
 		}
 		return cost{weight: 20}
-	case "GET /api/v3/klines":
+	case "GET /api/v3/klines", "GET /api/v3/avgPrice":
 		return cost{weight: 2}
 	case "GET /api/v3/ticker/price":
 		if has("symbol") {

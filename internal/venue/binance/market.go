@@ -3,6 +3,8 @@ package binance
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	gobinance "github.com/adshao/go-binance/v2"
 	"github.com/quagmt/udecimal"
@@ -44,4 +46,53 @@ func (c *Client) LastPrices(ctx context.Context, symbol string) (map[string]venu
 		out[p.Symbol] = d
 	}
 	return out, nil
+}
+
+// avgPriceTTL is how long a symbol's average price is reused for the
+// NOTIONAL check of market orders: it is an average over minutes (5 by
+// default), which a few seconds barely move, and every market order by
+// quantity would otherwise cost a round trip before it is sent.
+const avgPriceTTL = 10 * time.Second
+
+// avgPrices holds each symbol's last average price and when it was read.
+type avgPrices struct {
+	mu sync.Mutex
+	m  map[string]avgPriceAt
+}
+
+type avgPriceAt struct {
+	price venue.Decimal
+	at    time.Time
+}
+
+// avgPrice returns symbol's current average price (GET /api/v3/avgPrice,
+// weight 2), the price Binance checks a market order's NOTIONAL against,
+// read again once the cached one is avgPriceTTL old.
+func (c *Client) avgPrice(ctx context.Context, op, symbol string) (venue.Decimal, error) {
+	now := c.cfg.Clock.Now()
+	c.avg.mu.Lock()
+	p, ok := c.avg.m[symbol]
+	c.avg.mu.Unlock()
+	if ok && now.Sub(p.at) < avgPriceTTL {
+		return p.price, nil
+	}
+	var r *gobinance.AvgPrice
+	if err := c.call(ctx, op, false, func(ctx context.Context) (err error) {
+		r, err = c.spot.NewAveragePriceService().Symbol(symbol).Do(ctx)
+		return err
+	}); err != nil {
+		return venue.Decimal{}, err
+	}
+	price, err := udecimal.Parse(r.Price)
+	if err != nil {
+		return venue.Decimal{}, &venue.Error{Class: venue.ClassUnavailable, Op: op,
+			Message: fmt.Sprintf("average price of %q is not a decimal: %q; not sent", symbol, r.Price)}
+	}
+	c.avg.mu.Lock()
+	if c.avg.m == nil {
+		c.avg.m = map[string]avgPriceAt{}
+	}
+	c.avg.m[symbol] = avgPriceAt{price, now}
+	c.avg.mu.Unlock()
+	return price, nil
 }

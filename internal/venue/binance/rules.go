@@ -145,14 +145,36 @@ type shaped struct {
 	price, qty, quote venue.Decimal
 }
 
+// needsAvgPrice reports whether shape must know the symbol's average price
+// to check req: a market order by base quantity has no value of its own,
+// and Binance checks NOTIONAL's bounds that apply to market orders against
+// the quantity times the average price (GET /api/v3/avgPrice).
+func needsAvgPrice(r symbolRules, req venue.OrderRequest) bool {
+	return req.Type == venue.Market && !req.QuoteQuantity.IsPos() &&
+		(r.applyMinToMarket && r.minNotional.IsPos() || r.applyMaxToMarket && r.maxNotional.IsPos())
+}
+
+// checkNotional refuses an order whose value (what names how it was
+// computed) is outside NOTIONAL's bounds that apply to it.
+func checkNotional(op string, r symbolRules, what string, value venue.Decimal, applyMin, applyMax bool) error {
+	if applyMin && value.LessThan(r.minNotional) {
+		return refused(op, "NOTIONAL", "%s %s is below minNotional %s", what, value, r.minNotional)
+	}
+	if applyMax && r.maxNotional.IsPos() && value.GreaterThan(r.maxNotional) {
+		return refused(op, "NOTIONAL", "%s %s is above maxNotional %s", what, value, r.maxNotional)
+	}
+	return nil
+}
+
 // shape rounds the request's numbers to the symbol's tick, step and quote
 // precision, and checks what Binance would refuse: the symbol's status and
-// order types, PRICE_FILTER, LOT_SIZE or MARKET_LOT_SIZE, NOTIONAL (where
-// the order's value is known before it executes: limit orders, and market
-// orders by quote quantity) and quoteOrderQtyMarketAllowed. Quantities are
+// order types, PRICE_FILTER, LOT_SIZE or MARKET_LOT_SIZE, NOTIONAL and
+// quoteOrderQtyMarketAllowed. A market order by base quantity is checked
+// against NOTIONAL at avg, the symbol's average price, as Binance checks
+// it (zero avg: not known, not checked; see needsAvgPrice). Quantities are
 // rounded down (never more than asked), a buy's limit price down and a
 // sell's up (never a worse price).
-func shape(op string, r symbolRules, req venue.OrderRequest) (shaped, error) {
+func shape(op string, r symbolRules, req venue.OrderRequest, avg venue.Decimal) (shaped, error) {
 	if r.status != "TRADING" {
 		return shaped{}, refused(op, "symbol status", "%s is %s, which takes no new orders", req.Symbol, r.status)
 	}
@@ -182,11 +204,8 @@ func shape(op string, r symbolRules, req venue.OrderRequest) (shaped, error) {
 		if !out.quote.IsPos() {
 			return shaped{}, refused(op, "quote precision", "quote quantity %s is 0 at %d decimals", req.QuoteQuantity, r.quotePrecision)
 		}
-		if r.applyMinToMarket && out.quote.LessThan(r.minNotional) {
-			return shaped{}, refused(op, "NOTIONAL", "quote quantity %s is below minNotional %s", out.quote, r.minNotional)
-		}
-		if r.applyMaxToMarket && r.maxNotional.IsPos() && out.quote.GreaterThan(r.maxNotional) {
-			return shaped{}, refused(op, "NOTIONAL", "quote quantity %s is above maxNotional %s", out.quote, r.maxNotional)
+		if err := checkNotional(op, r, "quote quantity", out.quote, r.applyMinToMarket, r.applyMaxToMarket); err != nil {
+			return shaped{}, err
 		}
 		return out, nil
 	}
@@ -207,14 +226,15 @@ func shape(op string, r symbolRules, req venue.OrderRequest) (shaped, error) {
 	if !out.qty.IsPos() || out.qty.LessThan(lo) || (hi.IsPos() && out.qty.GreaterThan(hi)) {
 		return shaped{}, refused(op, lot, "quantity %s (rounded to step %s: %s) is outside [%s, %s]", req.Quantity, step, out.qty, lo, hi)
 	}
-	if req.Type == venue.Limit {
-		notional := out.price.Mul(out.qty)
-		if notional.LessThan(r.minNotional) {
-			return shaped{}, refused(op, "NOTIONAL", "price × quantity %s is below minNotional %s", notional, r.minNotional)
-		}
-		if r.maxNotional.IsPos() && notional.GreaterThan(r.maxNotional) {
-			return shaped{}, refused(op, "NOTIONAL", "price × quantity %s is above maxNotional %s", notional, r.maxNotional)
-		}
+	var err error
+	switch {
+	case req.Type == venue.Limit:
+		err = checkNotional(op, r, "price × quantity", out.price.Mul(out.qty), true, true)
+	case avg.IsPos():
+		err = checkNotional(op, r, fmt.Sprintf("quantity × average price %s", avg), out.qty.Mul(avg), r.applyMinToMarket, r.applyMaxToMarket)
+	}
+	if err != nil {
+		return shaped{}, err
 	}
 	return out, nil
 }

@@ -856,6 +856,21 @@ func (s *Server) handleTickerPrice(_ http.ResponseWriter, q url.Values) (int, an
 	return 200, json.RawMessage(join(rows))
 }
 
+// handleAvgPrice answers the documented average price example with the
+// symbol's market price, the price the fake checks a market order's
+// NOTIONAL against (Binance: the average over avgPriceMins), and the
+// server's time as closeTime.
+func (s *Server) handleAvgPrice(_ http.ResponseWriter, q url.Values) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp, ok := s.symbols[q.Get("symbol")]
+	if !ok {
+		return e400(-1121, "Invalid symbol.")
+	}
+	p := s.prices[sp.Name] // zero before the first trade
+	return 200, json.RawMessage(mustEdit(Doc("avg_price.json"), "price", jstr(p.StringFixed(8)), "closeTime", i64(ms(s.now()))))
+}
+
 // SeedFuturesTrades appends n USDⓈ-M futures fills of symbol, one every step
 // from start, alternately buying and selling (selling realizes a profit of
 // 0.1 USDT), with commission in USDT.

@@ -512,6 +512,7 @@ func (s *Server) routes() http.Handler {
 	}, counted: true, signed: true, op: OpTrades, handle: s.handleMyTrades})
 	add("GET /api/v3/allOrders", route{weight: fixed(20), counted: true, signed: true, op: OpOrderHistory, handle: s.handleAllOrders})
 	add("GET /api/v3/klines", route{weight: fixed(2), counted: true, handle: s.handleKlines})
+	add("GET /api/v3/avgPrice", route{weight: fixed(2), counted: true, handle: s.handleAvgPrice})
 	add("GET /api/v3/ticker/price", route{weight: func(q url.Values) int {
 		if q.Get("symbol") == "" {
 			return 4
