@@ -334,6 +334,16 @@ func TestDocumentedErrors(t *testing.T) {
 			t.Errorf("got %v, want order not found, code -2013", err)
 		}
 	})
+	t.Run("-2026 archived", func(t *testing.T) {
+		t.Parallel()
+		d := newDocsServer(t)
+		d.answer("GET /api/v3/order", 400, "error_order_archived.json", nil)
+		o, err := docsClient(t, d).QueryOrder(t.Context(), "BTCUSDT", "doc-1")
+		want := venue.Order{ClientOrderID: "doc-1", Symbol: "BTCUSDT", Status: venue.StatusCanceled}
+		if err != nil || !same(o, want) {
+			t.Errorf("got %+v, %v; want settled: canceled, nothing executed", o, err)
+		}
+	})
 	t.Run("-1021 timestamp", func(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
@@ -431,6 +441,7 @@ var replayedBy = map[string]string{
 	"error_too_many_orders.json":        "TestDocumentedErrors/-1015_429_without_Retry-After",
 	"error_too_much_weight.json":        "TestDocumentedErrors/-1003_429",
 	"error_unknown_order.json":          "TestDocumentedErrors/-2013_unknown_order",
+	"error_order_archived.json":         "TestDocumentedErrors/-2026_archived",
 	"exchange_info.json":                "TestDocumentedResponses/exchangeInfo, TestDocumentedFiltersRefuseBeforeSending",
 	"avg_price.json":                    "TestDocumentedFiltersRefuseBeforeSending",
 	"futures_balance.json":              "TestDocumentedFuturesBalance, TestDocumentedWallets",

@@ -615,7 +615,7 @@ func (s *Server) handleGetOrder(_ http.ResponseWriter, q url.Values) (int, any) 
 		return e400(-2013, "Order does not exist.")
 	}
 	if o.archived {
-		return e400(-2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived.")
+		return http.StatusBadRequest, json.RawMessage(Doc("error_order_archived.json"))
 	}
 	return 200, orderJSON(o)
 }

@@ -548,6 +548,12 @@ type apiError struct {
 	Msg  string `json:"msg"`
 }
 
+// MarshalJSON renders the error by editing a documented error body
+// (docs/error_unknown_order.json), as every answer of the fake is made.
+func (e apiError) MarshalJSON() ([]byte, error) {
+	return Edit(Doc("error_unknown_order.json"), "code", strconv.Itoa(e.Code), "msg", jstr(e.Msg))
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
