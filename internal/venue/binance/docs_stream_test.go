@@ -1,10 +1,12 @@
 package binance_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +304,71 @@ func TestDocumentedStreamEvents(t *testing.T) {
 	}
 	if n := d.count("GET /api/v3/time"); n != 3 {
 		t.Errorf("%d time syncs, want 3: before each subscription", n)
+	}
+}
+
+// TestFakeUserEventsAreTheDocumentedShape: the fake's user data events, as
+// they leave it on the wire, carry the documented keys in the documented
+// order (ws_execution_report.json, ws_outbound_account_position.json), so
+// i comes before I and m before M as Binance sends them: a fake that
+// marshalled a Go map (sorted keys, upper case first) fails here.
+func TestFakeUserEventsAreTheDocumentedShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t, binancetest.Config{}, nil)
+	b.fake.Fund(venue.WalletSpot, "USDT", dec("1000"))
+	b.fake.SetPrice("BTCUSDT", dec("20000"))
+	conn, _, err := websocket.Dial(b.ctx, b.fake.WSAPIURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	sig := binancetest.Sign(b.fake.APISecret(), "apiKey="+b.fake.APIKey()+"&timestamp="+ts)
+	req := `{"id":"shape","method":"userDataStream.subscribe.signature","params":{"apiKey":"` + b.fake.APIKey() +
+		`","timestamp":` + ts + `,"signature":"` + sig + `"}}`
+	if err := conn.Write(b.ctx, websocket.MessageText, []byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	read := func() []byte {
+		t.Helper()
+		_, m, err := conn.Read(b.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if sub := read(); !bytes.Contains(sub, []byte(`"status":200`)) {
+		t.Fatalf("subscription: %s", sub)
+	}
+	// A marketable limit buy: NEW, then TRADE, then the balances.
+	if _, err := b.client.PlaceOrder(b.ctx, venue.OrderRequest{ClientOrderID: "shape-1", Symbol: "BTCUSDT", Side: venue.Buy,
+		Type: venue.Limit, Quantity: dec("0.001"), Price: dec("20000")}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"executionReport":         topKeys(t, binancetest.Doc("ws_execution_report.json")),
+		"outboundAccountPosition": topKeys(t, binancetest.Doc("ws_outbound_account_position.json")),
+	}
+	seen := map[string]int{}
+	for seen["executionReport"] < 2 || seen["outboundAccountPosition"] < 1 {
+		var env struct {
+			Event json.RawMessage `json:"event"`
+		}
+		frame := read()
+		if err := json.Unmarshal(frame, &env); err != nil || len(env.Event) == 0 {
+			t.Fatalf("frame %s is no event", frame)
+		}
+		var e struct {
+			Type string `json:"e"`
+		}
+		_ = json.Unmarshal(env.Event, &e)
+		w, ok := want[e.Type]
+		if !ok {
+			continue
+		}
+		seen[e.Type]++
+		if got := topKeys(t, env.Event); !same(got, w) {
+			t.Errorf("%s keys\n got %v\nwant %v (documented order)", e.Type, got, w)
+		}
 	}
 }

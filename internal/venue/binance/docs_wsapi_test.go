@@ -39,23 +39,6 @@ func TestFakeWSAPIPingAndTime(t *testing.T) {
 		}
 		return b
 	}
-	keys := func(b []byte) []string {
-		t.Helper()
-		dec := json.NewDecoder(bytes.NewReader(b))
-		var out []string
-		if _, err := dec.Token(); err != nil {
-			t.Fatal(err)
-		}
-		for dec.More() {
-			k, _ := dec.Token()
-			out = append(out, k.(string))
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return out
-	}
 	type reply struct {
 		ID         string `json:"id"`
 		Status     int    `json:"status"`
@@ -69,7 +52,7 @@ func TestFakeWSAPIPingAndTime(t *testing.T) {
 	}
 	for _, m := range []string{"ping", "time"} {
 		b := ask(`{"id":"req-` + m + `","method":"` + m + `"}`)
-		if got := keys(b); !same(got, []string{"id", "status", "result", "rateLimits"}) {
+		if got := topKeys(t, b); !same(got, []string{"id", "status", "result", "rateLimits"}) {
 			t.Errorf("%s reply keys %v; want Binance's order id, status, result, rateLimits", m, got)
 		}
 		var r reply
@@ -92,4 +75,26 @@ func TestFakeWSAPIPingAndTime(t *testing.T) {
 			}
 		}
 	}
+}
+
+// topKeys lists the keys of the JSON object b in the order they were sent.
+func topKeys(t *testing.T, b []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var out []string
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %s", b)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, k.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
