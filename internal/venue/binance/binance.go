@@ -1072,13 +1072,15 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 		if !b.MultiAssets {
 			// Single-Asset mode: the available balance is the asset's own,
 			// wallet plus unrealized PnL less the margin in use; that
-			// margin is the locked part, bounded to the wallet.
+			// margin is the locked part, bounded to the wallet (none
+			// locked, never a negative amount, when the wallet is in
+			// debt).
 			locked = b.Wallet.Add(b.UnrealizedPnl).Sub(b.Available)
-			if locked.IsNeg() {
-				locked = venue.Decimal{}
-			}
 			if locked.GreaterThan(b.Wallet) {
 				locked = b.Wallet
+			}
+			if locked.IsNeg() {
+				locked = venue.Decimal{}
 			}
 			free = b.Wallet.Sub(locked)
 		}

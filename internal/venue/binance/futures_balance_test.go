@@ -1,6 +1,7 @@
 package binance_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -140,5 +141,54 @@ func TestDocumentedWallets(t *testing.T) {
 		if !same(bals[i], want[i]) {
 			t.Errorf("balance %d:\n got %+v\nwant %+v", i, bals[i], want[i])
 		}
+	}
+}
+
+// TestDocumentedFuturesBalanceSingleAsset replays the documented
+// /fapi/v3/balance row edited to Single-Asset mode cases: margin in use is
+// locked, and a wallet in debt (negative balance after a loss) is free
+// and negative, never a negative locked amount.
+func TestDocumentedFuturesBalanceSingleAsset(t *testing.T) {
+	t.Parallel()
+	doc := binancetest.Doc("futures_balance.json")
+	var rows []json.RawMessage
+	if err := json.Unmarshal(doc, &rows); err != nil || len(rows) != 1 {
+		t.Fatal("futures_balance.json: want one row")
+	}
+	single, err := binancetest.Edit(binancetest.Doc("futures_multi_assets_margin.json"), "multiAssetsMargin", "false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name                 string
+		balance, pnl, avail  string
+		wantFree, wantLocked string
+	}{
+		{"margin in use", "100.00000000", "5.00000000", "45.00000000", "40", "60"},
+		{"available above wallet and PnL", "100.00000000", "0.00000000", "110.00000000", "100", "0"},
+		{"wallet in debt", "-5.00000000", "0.00000000", "0.00000000", "-5", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			row, err := binancetest.Edit(rows[0], "balance", `"`+tc.balance+`"`, "crossUnPnl", `"`+tc.pnl+`"`,
+				"availableBalance", `"`+tc.avail+`"`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := newDocsServer(t)
+			d.mu.Lock()
+			d.answers["GET /fapi/v3/balance"] = docsAnswer{status: 200, body: []byte("[" + string(row) + "]")}
+			d.answers["GET /fapi/v2/balance"] = d.answers["GET /fapi/v3/balance"]
+			d.answers["GET /fapi/v1/multiAssetsMargin"] = docsAnswer{status: 200, body: single}
+			d.mu.Unlock()
+			bals, err := docsClient(t, d).Balances(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := venue.Balance{Wallet: venue.WalletFutures, Asset: "USDT", Free: dec(tc.wantFree), Locked: dec(tc.wantLocked)}
+			if g := futuresRows(t, bals)["USDT"]; !same(g, want) {
+				t.Errorf("got %+v, want %+v", g, want)
+			}
+		})
 	}
 }
