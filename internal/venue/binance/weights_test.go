@@ -1,6 +1,7 @@
 package binance_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 
@@ -40,5 +41,27 @@ func TestOrderWeightFreeOnSuccess(t *testing.T) {
 	}
 	if w, f := b.client.Stats().Weight-w0, b.fake.Stats().Weight-f0; w != 1 || f != 1 {
 		t.Errorf("a refused order cost %d weight (fake counted %d), want 1", w, f)
+	}
+}
+
+// TestUserStreamSubscriptionWeight: the user data subscription
+// (userDataStream.subscribe.signature, weight 2) counts on the
+// REQUEST_WEIGHT the WebSocket API shares with REST, after the time sync
+// (weight 1) that precedes it. The adapter budgets both; the fake charges
+// both; their counts agree.
+func TestUserStreamSubscriptionWeight(t *testing.T) {
+	t.Parallel()
+	b := setup(t, binancetest.Config{}, nil)
+	if _, err := b.client.Symbols(b.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w0, f0 := b.client.Stats().Weight, b.fake.Stats().Weight
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	if _, err := b.client.SubscribeUser(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w, f := b.client.Stats().Weight-w0, b.fake.Stats().Weight-f0; w != 3 || f != 3 {
+		t.Errorf("subscribing cost %d weight by the adapter's count, %d by the fake's; want 3 (time 1, subscription 2)", w, f)
 	}
 }

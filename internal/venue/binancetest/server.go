@@ -609,46 +609,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	s.mu.Lock()
 	now := s.now()
 	s.stats.Requests++
-	if now.Before(s.bannedUntil) {
+	if rt.counted {
+		status, e, retry := s.spendWeightLocked(now, weight)
+		used := strconv.Itoa(s.weightUsed)
+		if status != http.StatusTeapot {
+			w.Header().Set("X-MBX-USED-WEIGHT-1M", used)
+		}
+		if status != 0 {
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", retryAfter(retry))
+			writeJSON(w, status, e)
+			return
+		}
+		w.Header().Set("X-MBX-USED-WEIGHT", used)
+	} else if now.Before(s.bannedUntil) {
 		s.stats.Banned++
 		until := s.bannedUntil
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", retryAfter(until.Sub(now)))
 		writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())})
 		return
-	}
-	if rt.counted {
-		start := now.Truncate(s.cfg.WeightWindow)
-		if !start.Equal(s.weightStart) {
-			s.weightStart, s.weightUsed = start, 0
-		}
-		if now.Before(s.backoffUntil) {
-			s.violations++
-			if s.violations >= s.cfg.BanAfter {
-				s.bannedUntil = now.Add(s.cfg.BanDuration)
-				s.violations = 0
-				s.stats.Banned++
-				s.mu.Unlock()
-				w.Header().Set("Retry-After", retryAfter(s.cfg.BanDuration))
-				writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", now.Add(s.cfg.BanDuration).UnixMilli())})
-				return
-			}
-		}
-		if s.weightUsed+weight > s.cfg.WeightLimit {
-			next := start.Add(s.cfg.WeightWindow)
-			s.backoffUntil = next
-			s.stats.RateLimited++
-			used := s.weightUsed
-			s.mu.Unlock()
-			w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
-			w.Header().Set("Retry-After", retryAfter(next.Sub(now)))
-			writeJSON(w, http.StatusTooManyRequests, apiError{-1003, fmt.Sprintf("Too much request weight used; current limit is %d request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.", s.cfg.WeightLimit)})
-			return
-		}
-		s.weightUsed += weight
-		s.stats.Weight += weight
-		w.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(s.weightUsed))
-		w.Header().Set("X-MBX-USED-WEIGHT", strconv.Itoa(s.weightUsed))
 	}
 	if rt.futures {
 		status, e, retry := s.fut.spend(now, weight, s.cfg.FuturesWeightLimit, s.cfg.WeightWindow, s.cfg.BanAfter, s.cfg.BanDuration)
@@ -784,6 +764,41 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 type weightCounter struct {
 	start, backoffUntil, bannedUntil time.Time
 	used, violations                 int
+}
+
+// spendWeightLocked charges weight at now on the IP's REQUEST_WEIGHT, which
+// REST and the WebSocket API share, or says why not: 418 while banned (and
+// when a client ignores a 429's Retry-After too often), 429 past the limit,
+// with the error body and the Retry-After. Status 0: charged.
+func (s *Server) spendWeightLocked(now time.Time, weight int) (int, apiError, time.Duration) {
+	banned := func(until time.Time) (int, apiError, time.Duration) {
+		s.stats.Banned++
+		return http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())}, until.Sub(now)
+	}
+	if now.Before(s.bannedUntil) {
+		return banned(s.bannedUntil)
+	}
+	start := now.Truncate(s.cfg.WeightWindow)
+	if !start.Equal(s.weightStart) {
+		s.weightStart, s.weightUsed = start, 0
+	}
+	if now.Before(s.backoffUntil) {
+		s.violations++
+		if s.violations >= s.cfg.BanAfter {
+			s.bannedUntil = now.Add(s.cfg.BanDuration)
+			s.violations = 0
+			return banned(s.bannedUntil)
+		}
+	}
+	if s.weightUsed+weight > s.cfg.WeightLimit {
+		next := start.Add(s.cfg.WeightWindow)
+		s.backoffUntil = next
+		s.stats.RateLimited++
+		return http.StatusTooManyRequests, apiError{-1003, fmt.Sprintf("Too much request weight used; current limit is %d request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.", s.cfg.WeightLimit)}, next.Sub(now)
+	}
+	s.weightUsed += weight
+	s.stats.Weight += weight
+	return 0, apiError{}, 0
 }
 
 // spend charges weight at now, or says why not: 429 or 418 with the body

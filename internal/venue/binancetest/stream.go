@@ -326,6 +326,10 @@ type wsRequest struct {
 	Params map[string]any  `json:"params"`
 }
 
+// wsAPIWeights is the documented weight of each WebSocket API request the
+// fake serves (websocket-api general-requests and user-data-stream-requests).
+var wsAPIWeights = map[string]int{"ping": 1, "time": 1, "userDataStream.subscribe.signature": 2, "userDataStream.unsubscribe": 2}
+
 // serveAPI is the WebSocket API: userDataStream.subscribe.signature, ping and time.
 func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if h.refuse(w) {
@@ -363,6 +367,17 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 				r.Result = v
 			}
 			h.send(wc, mustJSON(r))
+		}
+		// Each request's documented weight, on the REQUEST_WEIGHT the
+		// WebSocket API shares with REST; refused like REST (429, 418).
+		if weight, ok := wsAPIWeights[req.Method]; ok {
+			h.s.mu.Lock()
+			status, e, _ := h.s.spendWeightLocked(h.s.now(), weight)
+			h.s.mu.Unlock()
+			if status != 0 {
+				reply(status, "error", e)
+				continue
+			}
 		}
 		switch req.Method {
 		case "ping", "time":
