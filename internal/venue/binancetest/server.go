@@ -206,11 +206,7 @@ type Server struct {
 	tradesLag   time.Duration // myTrades leaves out fills younger than this
 	pf          placeFaults   // placefaults.go
 
-	weightStart  time.Time
-	weightUsed   int
-	backoffUntil time.Time
-	violations   int
-	bannedUntil  time.Time
+	spot         weightCounter // the IP's REQUEST_WEIGHT (REST and WebSocket API), back-off and ban
 	fut          weightCounter // /fapi weight, back-off and ban
 	order10Start time.Time
 	order10      int
@@ -611,7 +607,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	s.stats.Requests++
 	if rt.counted {
 		status, e, retry := s.spendWeightLocked(now, weight)
-		used := strconv.Itoa(s.weightUsed)
+		used := strconv.Itoa(s.spot.used)
 		if status != http.StatusTeapot {
 			w.Header().Set("X-MBX-USED-WEIGHT-1M", used)
 		}
@@ -622,16 +618,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 			return
 		}
 		w.Header().Set("X-MBX-USED-WEIGHT", used)
-	} else if now.Before(s.bannedUntil) {
+	} else if now.Before(s.spot.bannedUntil) {
 		s.stats.Banned++
-		until := s.bannedUntil
+		until := s.spot.bannedUntil
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", retryAfter(until.Sub(now)))
-		writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())})
+		writeJSON(w, http.StatusTeapot, bannedError(until))
 		return
 	}
 	if rt.futures {
-		status, e, retry := s.fut.spend(now, weight, s.cfg.FuturesWeightLimit, s.cfg.WeightWindow, s.cfg.BanAfter, s.cfg.BanDuration)
+		status, e, retry := s.fut.spend(now, weight, s.cfg.FuturesWeightLimit, s.cfg.WeightWindow, s.cfg.BanAfter, s.cfg.BanDuration,
+			"Too many requests; current limit of IP(127.0.0.1) is %d requests per minute. Please use the websocket for live updates to avoid polling the API.")
 		switch status {
 		case http.StatusTooManyRequests:
 			s.stats.FuturesRateLimited++
@@ -679,7 +676,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	case FaultRateLimited:
 		s.mu.Lock()
 		s.stats.RateLimited++
-		s.backoffUntil = s.now().Add(s.cfg.FaultRetryAfter)
+		s.spot.backoffUntil = s.now().Add(s.cfg.FaultRetryAfter)
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", retryAfter(s.cfg.FaultRetryAfter))
 		writeJSON(w, http.StatusTooManyRequests, apiError{-1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."})
@@ -688,7 +685,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		s.mu.Lock()
 		s.stats.Banned++
 		until := s.now().Add(s.cfg.FaultRetryAfter)
-		s.bannedUntil = until
+		s.spot.bannedUntil = until
 		s.mu.Unlock()
 		w.Header().Set("Retry-After", retryAfter(s.cfg.FaultRetryAfter))
 		writeJSON(w, http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d.", until.UnixMilli())})
@@ -739,11 +736,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 		rt.handleTo(rec, q)
 		if rec.Code/100 == 2 {
 			s.mu.Lock()
-			if s.weightStart.Equal(now.Truncate(s.cfg.WeightWindow)) && s.weightUsed >= weight {
-				s.weightUsed -= weight
+			if s.spot.start.Equal(now.Truncate(s.cfg.WeightWindow)) && s.spot.used >= weight {
+				s.spot.used -= weight
 			}
 			s.stats.Weight -= weight
-			used := s.weightUsed
+			used := s.spot.used
 			s.mu.Unlock()
 			rec.Header().Set("X-MBX-USED-WEIGHT-1M", strconv.Itoa(used))
 			rec.Header().Set("X-MBX-USED-WEIGHT", strconv.Itoa(used))
@@ -758,9 +755,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	rt.handleTo(w, q)
 }
 
-// weightCounter is the weight budget of one host (the /fapi one; the spot
-// one predates it and lives in Server's fields): a fixed window, the 429
-// back-off, and the 418 ban for requests sent during the back-off.
+// weightCounter is the weight budget of one host (spot or /fapi): a fixed
+// window, the 429 back-off, and the 418 ban for requests sent during the
+// back-off.
 type weightCounter struct {
 	start, backoffUntil, bannedUntil time.Time
 	used, violations                 int
@@ -771,41 +768,30 @@ type weightCounter struct {
 // when a client ignores a 429's Retry-After too often), 429 past the limit,
 // with the error body and the Retry-After. Status 0: charged.
 func (s *Server) spendWeightLocked(now time.Time, weight int) (int, apiError, time.Duration) {
-	banned := func(until time.Time) (int, apiError, time.Duration) {
+	status, e, retry := s.spot.spend(now, weight, s.cfg.WeightLimit, s.cfg.WeightWindow, s.cfg.BanAfter, s.cfg.BanDuration,
+		"Too much request weight used; current limit is %d request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.")
+	switch status {
+	case http.StatusTeapot:
 		s.stats.Banned++
-		return http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())}, until.Sub(now)
-	}
-	if now.Before(s.bannedUntil) {
-		return banned(s.bannedUntil)
-	}
-	start := now.Truncate(s.cfg.WeightWindow)
-	if !start.Equal(s.weightStart) {
-		s.weightStart, s.weightUsed = start, 0
-	}
-	if now.Before(s.backoffUntil) {
-		s.violations++
-		if s.violations >= s.cfg.BanAfter {
-			s.bannedUntil = now.Add(s.cfg.BanDuration)
-			s.violations = 0
-			return banned(s.bannedUntil)
-		}
-	}
-	if s.weightUsed+weight > s.cfg.WeightLimit {
-		next := start.Add(s.cfg.WeightWindow)
-		s.backoffUntil = next
+	case http.StatusTooManyRequests:
 		s.stats.RateLimited++
-		return http.StatusTooManyRequests, apiError{-1003, fmt.Sprintf("Too much request weight used; current limit is %d request weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.", s.cfg.WeightLimit)}, next.Sub(now)
+	default:
+		s.stats.Weight += weight
 	}
-	s.weightUsed += weight
-	s.stats.Weight += weight
-	return 0, apiError{}, 0
+	return status, e, retry
 }
 
-// spend charges weight at now, or says why not: 429 or 418 with the body
-// and the Retry-After. Status 0 means accepted.
-func (c *weightCounter) spend(now time.Time, weight, limit int, window time.Duration, banAfter int, banFor time.Duration) (int, apiError, time.Duration) {
+// bannedError is the body of a 418: the IP is banned until then.
+func bannedError(until time.Time) apiError {
+	return apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())}
+}
+
+// spend charges weight at now, or says why not: 429 (its message
+// tooMuch, formatted with the limit) or 418 with the body and the
+// Retry-After. Status 0 means accepted.
+func (c *weightCounter) spend(now time.Time, weight, limit int, window time.Duration, banAfter int, banFor time.Duration, tooMuch string) (int, apiError, time.Duration) {
 	banned := func(until time.Time) (int, apiError, time.Duration) {
-		return http.StatusTeapot, apiError{-1003, fmt.Sprintf("Way too many requests; IP(127.0.0.1) banned until %d. Please use the websocket for live updates to avoid bans.", until.UnixMilli())}, until.Sub(now)
+		return http.StatusTeapot, bannedError(until), until.Sub(now)
 	}
 	if now.Before(c.bannedUntil) {
 		return banned(c.bannedUntil)
@@ -822,7 +808,7 @@ func (c *weightCounter) spend(now time.Time, weight, limit int, window time.Dura
 	}
 	if c.used+weight > limit {
 		c.backoffUntil = c.start.Add(window)
-		return http.StatusTooManyRequests, apiError{-1003, fmt.Sprintf("Too many requests; current limit of IP(127.0.0.1) is %d requests per minute. Please use the websocket for live updates to avoid polling the API.", limit)}, c.backoffUntil.Sub(now)
+		return http.StatusTooManyRequests, apiError{-1003, fmt.Sprintf(tooMuch, limit)}, c.backoffUntil.Sub(now)
 	}
 	c.used += weight
 	return 0, apiError{}, 0

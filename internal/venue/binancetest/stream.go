@@ -384,7 +384,7 @@ func (h *hub) serveAPI(w http.ResponseWriter, r *http.Request) {
 			// The documented reply, with this request's id, the server's
 			// time, and the REQUEST_WEIGHT the WebSocket API shares with REST.
 			h.s.mu.Lock()
-			now, limit, used := h.s.now(), h.s.cfg.WeightLimit, h.s.weightUsed
+			now, limit, used := h.s.now(), h.s.cfg.WeightLimit, h.s.spot.used
 			h.s.mu.Unlock()
 			doc := Doc("ws_api_ping.json")
 			if req.Method == "time" {
