@@ -280,7 +280,7 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *Order) (bool, erro
 		return false, fmt.Errorf("insert order %q: %w", o.ClientOrderID, err)
 	}
 	if n == 1 {
-		if err := checkOrderFence(ctx, tx, db.dialect.name() == "postgres", o); err != nil {
+		if err := db.checkOrderFence(ctx, tx, db.dialect.name() == "postgres", o); err != nil {
 			return false, fmt.Errorf("insert order %q: %w", o.ClientOrderID, err)
 		}
 	}
