@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -43,6 +45,7 @@ func cpuSeconds() float64 {
 func newBenchReplayCmd() *cobra.Command {
 	var (
 		klines, scenario string
+		cpuProfile       string
 		sessions, days   int
 		asJSON           bool
 	)
@@ -73,6 +76,22 @@ docs/BENCHMARKS.md.`,
 				runs = []string{scenario}
 			default:
 				return usagef("--scenario %q: want bars, year, desk or all", scenario)
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return usagef("--cpuprofile: %v", err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer func() {
+					pprof.StopCPUProfile()
+					if err := f.Close(); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "--cpuprofile %s: %v\n", cpuProfile, err)
+					}
+				}()
 			}
 			var out []replayBenchResult
 			for _, sc := range runs {
@@ -124,5 +143,6 @@ docs/BENCHMARKS.md.`,
 	f.IntVar(&sessions, "sessions", 100, "sessions of the desk scenario")
 	f.IntVar(&days, "days", 30, "days of the desk scenario")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the scenarios to this file (go tool pprof -top BINARY FILE)")
 	return cmd
 }

@@ -23,6 +23,12 @@ type Intent struct {
 	AccountID int64
 	Fence     int64
 	Request   venue.OrderRequest
+	// New says the client order id was never used (a session step number
+	// just opened): Place skips looking up a stored order. It only saves
+	// a read: were it wrong, the intent's insert would find the stored
+	// order and Place would answer it as when the lookup finds it, never
+	// sending twice.
+	New bool
 }
 
 // Checker vets an order before it is journaled as sent (allocation limits);
@@ -239,7 +245,8 @@ func (x *Executor) retryWait(n int) time.Duration {
 // Place places in.Request through the journal:
 //
 //  1. If the client order id is already stored, nothing is sent: the stored
-//     order is returned, or settled by QueryOrder when not terminal.
+//     order is returned, or settled by QueryOrder when not terminal (looked
+//     up first unless in.New; found by the intent's insert otherwise).
 //  2. The Checker vets it; a refusal is journaled (intent, rejected with
 //     class "allocation") and returned as *Error.
 //  3. The orders row and the intent event are committed before the request
@@ -268,12 +275,14 @@ func (x *Executor) Place(ctx context.Context, in Intent) (venue.Order, error) {
 	if in.AccountID != 0 && in.AccountID != x.account {
 		return venue.Order{}, fmt.Errorf("place order %q: account %d on the executor of account %d: %w", id, in.AccountID, x.account, ErrInvalidIntent)
 	}
-	if o, err := x.j.db.OrderByClientID(ctx, id); err == nil {
-		return x.settleStored(ctx, in, o)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		x.m.failure(ClassStore)
-		x.raise(ctx, alert.Critical, in, "place order %q: look up stored order: %v", id, err)
-		return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: ClassStore, Err: err}
+	if !in.New { // else nothing is stored to answer from (see Intent.New)
+		if o, err := x.j.db.OrderByClientID(ctx, id); err == nil {
+			return x.settleStored(ctx, in, o)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			x.m.failure(ClassStore)
+			x.raise(ctx, alert.Critical, in, "place order %q: look up stored order: %v", id, err)
+			return venue.Order{}, &Error{Op: "place order", ClientOrderID: id, Kind: KindFailed, Class: ClassStore, Err: err}
+		}
 	}
 
 	r := in.Request

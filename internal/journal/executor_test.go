@@ -520,6 +520,47 @@ func TestStoredIDAnswersOnlyTheSameOrder(t *testing.T) {
 	}
 }
 
+// TestNewOnAStoredIDNeverSendsTwice: Intent.New skips the lookup of a
+// stored order, so an id wrongly marked new reaches the intent's insert;
+// the insert finds the stored order and Place answers with it (or refuses
+// another order under it), as when the lookup finds it: nothing is sent
+// again and the journal gains no second intent.
+func TestNewOnAStoredIDNeverSendsTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	in := b.intent("s1-2-0")
+	in.New = true
+	first, err := b.x.Place(ctx, in)
+	if err != nil || first.Status != venue.StatusFilled {
+		t.Fatalf("first place: %v %v", first.Status, err)
+	}
+	again := b.intent("s1-2-0")
+	again.New = true
+	again.Request.Quantity = dec("0.002")
+	o, err := b.x.Place(ctx, again)
+	if err != nil || o.ClientOrderID != "s1-2-0" || !o.ExecutedQty.Equal(first.ExecutedQty) {
+		t.Fatalf("same id again marked new: %+v %v, want the stored order", o, err)
+	}
+	other := b.intent("s1-2-0")
+	other.New = true
+	other.Request.Side = venue.Sell
+	if _, err := b.x.Place(ctx, other); !errors.Is(err, journal.ErrInvalidIntent) {
+		t.Fatalf("another order under a stored id marked new: got %v, want an invalid-intent refusal", err)
+	}
+	if n := b.spy.sent("s1-2-0"); n != 1 {
+		t.Fatalf("id sent %d times, want 1", n)
+	}
+	intents := 0
+	for _, k := range b.kinds(t, "s1-2-0") {
+		if k == "intent" {
+			intents++
+		}
+	}
+	if intents != 1 {
+		t.Fatalf("journal of s1-2-0: %v, want one intent", b.kinds(t, "s1-2-0"))
+	}
+}
+
 // takeoverVenue hands the session's lease to another node during the first
 // PlaceOrder, which then fails with a retryable rate limit: the executor's
 // retry comes after the lease moved on.

@@ -21,6 +21,10 @@ type Intent struct {
 	AccountID int64
 	Fence     int64
 	Request   venue.OrderRequest
+	// New says the client order id was never used: it carries a step
+	// number just opened (not a replayed step, not ids the caller gave),
+	// so no stored order can have it and the placer need not look one up.
+	New bool
 }
 
 // OrderPlacer sends a session's orders: the journal's Executor in

@@ -206,7 +206,8 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	if e.cidFn != nil {
 		e.m.rememberOrder(req.ClientOrderID, e.id)
 	}
-	o, err := e.acct.Orders.Place(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: fence, Request: req})
+	fresh := e.cidFn == nil && !e.replay // a step number just opened: its ids were never used
+	o, err := e.acct.Orders.Place(ctx, Intent{SessionID: e.id, AccountID: e.account, Fence: fence, Request: req, New: fresh})
 	e.mu.Lock()
 	if err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
@@ -313,7 +314,17 @@ func (e *env) stepSettled(ctx context.Context) bool {
 	if e.cidFn != nil {
 		id = e.cidFn
 	}
+	// Only a replayed step or caller-given ids can have orders of earlier
+	// attempts past this attempt's last index; a fresh step number has
+	// none (store.OpenSessionStep never hands one out twice).
+	probe := e.replay || e.cidFn != nil
 	for n := 0; ; n++ {
+		if n >= placed && !probe {
+			return true
+		}
+		if answered[id(n)] {
+			continue // settled whatever its row says: no need to read it
+		}
 		o, err := e.m.db.OrderByClientID(ctx, id(n))
 		if errors.Is(err, store.ErrNotFound) {
 			if n >= placed {
@@ -321,7 +332,7 @@ func (e *env) stepSettled(ctx context.Context) bool {
 			}
 			continue
 		}
-		if err != nil || (!answered[o.ClientOrderID] && (o.Status == store.OrderIntent || o.Status == store.OrderUnknown)) {
+		if err != nil || o.Status == store.OrderIntent || o.Status == store.OrderUnknown {
 			return false
 		}
 	}

@@ -125,3 +125,39 @@ func TestConcurrentClaims(t *testing.T) {
 		t.Fatalf("%d leases claimed, want 300", len(owner))
 	}
 }
+
+// TestPrivateStoreChecksLeasesOnceThereAreAny: a private in-memory store
+// skips the lease reads while it holds no lease (a replay's scratch store),
+// and checks them as every other store does once one is inserted.
+func TestPrivateStoreChecksLeasesOnceThereAreAny(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, "sqlite::memory:")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := db.CheckLease(ctx, "s-1", 0, t0); err != nil {
+		t.Fatalf("no lease: %v", err)
+	}
+	if err := db.EnsureLeases(ctx, []string{"s-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{"node-a", "node-b"} { // token 1, then 2 after a's expiry
+		if got, err := db.ClaimLeases(ctx, node, 1, t0, time.Second); err != nil || len(got) != 1 {
+			t.Fatalf("claim %s: %+v %v", node, got, err)
+		}
+		t0 = t0.Add(2 * time.Second)
+	}
+	if err := db.CheckLease(ctx, "s-1", 1, t0.Add(-time.Second)); !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("check lease with token 1 after a takeover: %v, want ErrStaleFence", err)
+	}
+	if err := db.CheckFence(ctx, "s-1", 1); !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("check fence with token 1 after a takeover: %v, want ErrStaleFence", err)
+	}
+	acct := &store.Account{Name: "a", Venue: "paper", CreatedAt: t0}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	err := db.InsertOrder(ctx, store.Order{ClientOrderID: "o-1", SessionID: "s-1", AccountID: acct.ID, Symbol: "BTCUSDT", Side: "BUY",
+		Type: "MARKET", Status: store.OrderIntent, Fence: 1, CreatedAt: t0.Add(-time.Second)})
+	if !errors.Is(err, store.ErrStaleFence) {
+		t.Fatalf("order under token 1 after a takeover: %v, want ErrStaleFence", err)
+	}
+}

@@ -27,6 +27,7 @@ type CorrectionMark struct {
 }
 
 func (db *DB) markCorrection(ctx context.Context, tx *sql.Tx, c *CorrectionMark) error {
+	db.correctionRows.Store(true) // before the first row can exist
 	_, err := tx.ExecContext(ctx, `INSERT INTO strategy_corrections
 		(session_id, client_order_id, was_status, seen_qty, seen_quote, created_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (session_id, client_order_id) DO UPDATE SET done = 0, gen = strategy_corrections.gen + 1`,
@@ -51,8 +52,12 @@ type PendingCorrection struct {
 // PendingCorrections lists the session's corrections not yet done, oldest
 // first. It lists none while the session has an open step: that step's
 // replay answers its orders from the journal, so the strategy sees them
-// there, and the rest are applied once it closes.
+// there, and the rest are applied once it closes. A private store no
+// correction was ever marked in lists none without a read (DB.leaseRows).
 func (db *DB) PendingCorrections(ctx context.Context, sessionID string) ([]PendingCorrection, error) {
+	if !db.correctionRows.Load() {
+		return nil, nil
+	}
 	rows, err := db.r.QueryContext(ctx, `SELECT c.was_status, c.seen_qty, c.seen_quote, c.gen, `+prefixed("o.", orderCols)+`
 		FROM strategy_corrections c
 		JOIN orders o ON o.client_order_id = c.client_order_id

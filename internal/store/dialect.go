@@ -115,7 +115,10 @@ func (d sqliteDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 		}
 		r.SetMaxOpenConns(4)
 	}
-	return &DB{w: w, r: r, dialect: d}, nil
+	db := &DB{w: w, r: r, dialect: d}
+	db.leaseRows.Store(!memory)
+	db.correctionRows.Store(!memory)
+	return db, nil
 }
 
 type postgresDialect struct{}
@@ -159,7 +162,10 @@ func (d postgresDialect) open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, &UnreachableError{URL: rawURL, Err: err}
 	}
-	return &DB{w: db, r: db, dialect: d}, nil
+	pdb := &DB{w: db, r: db, dialect: d}
+	pdb.leaseRows.Store(true)
+	pdb.correctionRows.Store(true)
+	return pdb, nil
 }
 
 // ownerOnly takes group and other permissions off a file.

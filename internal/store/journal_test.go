@@ -164,6 +164,17 @@ var journalSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
 				t.Fatalf("seq %d after %d at %d", big[i].Seq, big[i-1].Seq, i)
 			}
 		}
+		// Each Seq names the stored row of its own event.
+		back, err := db.JournalEvents(ctx, store.EventQuery{AfterSeq: big[0].Seq - 1, Ascending: true, Limit: len(big)})
+		if err != nil || len(back) != len(big) {
+			t.Fatalf("read back %d of %d: %v", len(back), len(big), err)
+		}
+		for i, e := range back {
+			if e.Seq != big[i].Seq || !e.At.Equal(big[i].At) || e.ClientOrderID != big[i].ClientOrderID || e.Kind != big[i].Kind {
+				t.Fatalf("row %d: stored %d %s %s %s, appended as %d %s %s %s", i, e.Seq, e.At, e.ClientOrderID, e.Kind,
+					big[i].Seq, big[i].At, big[i].ClientOrderID, big[i].Kind)
+			}
+		}
 		got, err := db.JournalEvents(ctx, store.EventQuery{SessionID: "s1", Limit: 7})
 		if err != nil || len(got) != 7 || got[0].Seq != big[len(big)-1].Seq-1 && got[0].SessionID != "s1" {
 			t.Fatalf("by session %+v %v", got, err)

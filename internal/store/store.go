@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/apperr"
@@ -92,6 +93,14 @@ type DB struct {
 	r       *sql.DB
 	dialect dialect
 	url     string
+	// leaseRows and correctionRows are set once a row of leases or of
+	// strategy_corrections may exist: always on a database other
+	// processes may share; on a private in-memory SQLite database,
+	// reachable only through this DB value, when this DB first inserts
+	// one (EnsureLeases, markCorrection). Until then a lease check passes
+	// and PendingCorrections lists none without a read (no row, nothing
+	// to find), which saves three reads per order of a replay.
+	leaseRows, correctionRows atomic.Bool
 }
 
 // Options tune Open.
