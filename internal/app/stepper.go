@@ -140,20 +140,60 @@ func skipFor(st session.State) tradeall.SkipReason {
 // short restart backoff) before it is skipped as not running.
 const transientWait = 10 * time.Second
 
+// whileTransient calls f until it reports the session settled, for at most
+// transientWait, 50 ms apart; ctx's end stops the wait early.
+func (s stepper) whileTransient(ctx context.Context, f func() (transient bool)) {
+	deadline := time.Now().Add(transientWait)
+	for f() && !time.Now().After(deadline) {
+		if clock.Sleep(ctx, s.a.clk, 50*time.Millisecond) != nil {
+			return
+		}
+	}
+}
+
 // settledSession reads a session, waiting up to transientWait while it is
 // starting or restarting: a run must not skip a session only because it
 // reached it in the instant between its adoption and its first step.
-func (s stepper) settledSession(ctx context.Context, id string) (session.Session, error) {
-	deadline := time.Now().Add(transientWait)
-	for {
-		se, err := s.a.sessions.Get(ctx, id)
-		if err != nil || (se.State != session.Starting && se.State != session.Restarting) || time.Now().After(deadline) {
-			return se, err
-		}
-		if clock.Sleep(ctx, s.a.clk, 50*time.Millisecond) != nil {
-			return se, nil
-		}
+func (s stepper) settledSession(ctx context.Context, id string) (se session.Session, err error) {
+	s.whileTransient(ctx, func() bool {
+		se, err = s.a.sessions.Get(ctx, id)
+		return err == nil && (se.State == session.Starting || se.State == session.Restarting)
+	})
+	return se, err
+}
+
+// tradeHere is trade, waiting up to transientWait while this node refuses
+// the step only because the session does not run here yet. After a
+// failover the surviving node holds the lease before the session runs on
+// it: adopting reconciles the account, then moves the session from its
+// stored state (running, as the dead node left it) through restarting and
+// starting. A step that reaches it in between is refused as "running" or
+// "restarting" although the session is about to step here; so is one that
+// reaches a session in a short restart backoff. Such a refusal comes
+// before the strategy runs, so nothing of the step was sent and trying
+// again under the same ids sends nothing twice.
+func (s stepper) tradeHere(ctx context.Context, key tradeall.StepKey, cid func(int) string, pace func(context.Context) error) (rep session.StepReport, err error) {
+	s.whileTransient(ctx, func() bool {
+		rep, err = s.trade(ctx, key, cid, pace)
+		return notRunningYet(rep, err)
+	})
+	return rep, err
+}
+
+// notRunningYet reports whether a step was refused, with nothing done,
+// because the session is on its way to running on this node: the refusal
+// names a state in which the session should run (stored running or
+// starting, with no runner here yet, or restarting).
+func notRunningYet(rep session.StepReport, err error) bool {
+	var se *session.StateError
+	if len(rep.Placed) > 0 || len(rep.Canceled) > 0 || !errors.As(err, &se) {
+		return false
 	}
+	switch se.State {
+	case session.Running, session.Starting, session.Restarting:
+		return true
+	}
+	return false
 }
 
 func (s stepper) Step(ctx context.Context, req tradeall.StepRequest) (tradeall.StepResult, error) {
@@ -172,7 +212,7 @@ func (s stepper) Step(ctx context.Context, req tradeall.StepRequest) (tradeall.S
 		}
 		cid = attemptIDs(req.Key, k)
 	}
-	rep, err := s.trade(ctx, req.Key, cid, req.Pace)
+	rep, err := s.tradeHere(ctx, req.Key, cid, req.Pace)
 	if err != nil && len(rep.Placed) == 0 && s.notHere(ctx, req.Key, err) {
 		// Another node owns the session now (or this one has not started
 		// running it yet) and nothing of the step was sent: its owner
@@ -345,7 +385,7 @@ func (s stepper) replayUnsaved(ctx context.Context, key tradeall.StepKey, set tr
 		return set
 	}
 	cid := attemptIDs(key, k-1) // the attempt whose orders are stored
-	se, err := s.a.sessions.Get(ctx, key.SessionID)
+	se, err := s.settledSession(ctx, key.SessionID)
 	if err != nil || se.ClosedStep == cid(0) {
 		return set
 	}
@@ -354,7 +394,7 @@ func (s stepper) replayUnsaved(ctx context.Context, key tradeall.StepKey, set tr
 			"session", key.SessionID, "run", key.RunID, "state", se.State)
 		return set
 	}
-	rep, err := s.trade(ctx, key, cid, nil)
+	rep, err := s.tradeHere(ctx, key, cid, nil)
 	if err != nil && len(rep.Placed) == 0 && s.notHere(ctx, key, err) {
 		s.a.log.Warn("trade-all: a settled step cannot be replayed here; the session's strategy state lacks it",
 			"session", key.SessionID, "run", key.RunID, "err", err)
