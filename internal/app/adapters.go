@@ -321,8 +321,15 @@ func (t tradeallSessions) Sessions(ctx context.Context) ([]tradeall.SessionInfo,
 	out := make([]tradeall.SessionInfo, 0, len(list))
 	for _, se := range list {
 		ac := byID[se.AccountID]
+		// A session that should run and is on its way there (adopted by
+		// another node after a failover or rebalance, resumed at boot, in a
+		// short restart backoff) is running for the selection: the
+		// stepper waits for it. Leaving it out would drop it from a run
+		// silently for the instant its state is in between.
+		running := se.State == session.Running ||
+			se.Desired == session.WantRunning && (se.State == session.Starting || se.State == session.Restarting)
 		out = append(out, tradeall.SessionInfo{ID: se.ID, Name: se.Name, Account: ac.Name, Venue: ac.Venue, Tags: se.Tags,
-			State: string(se.State), Running: se.State == session.Running})
+			State: string(se.State), Running: running})
 	}
 	return out, nil
 }

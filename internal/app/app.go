@@ -134,6 +134,7 @@ type App struct {
 	feed     *livefeed.Feed
 	sessions *session.Manager
 	tradeall *tradeall.Runner
+	steps    *tradeall.SessionStepper // Trade All's steps; its Placer wraps every session's orders
 	jobs     *backfill.Jobs
 	cluster  *cluster.Cluster
 	tracker  *tracker
@@ -325,7 +326,10 @@ func (a *App) build(ctx context.Context) error {
 	}
 	tcfg.Clock, tcfg.Registerer, tcfg.Logger = a.clk, a.registry, a.log
 	a.shareTradeAll(&tcfg) // several nodes: each steps the sessions it owns
-	a.tradeall, err = tradeall.New(a.db, tradeallSessions{a}, stepper{a}, tcfg)
+	if a.steps, err = a.newTradeAllStepper(); err != nil {
+		return err
+	}
+	a.tradeall, err = tradeall.New(a.db, tradeallSessions{a}, a.steps, tcfg)
 	if err != nil {
 		return err
 	}

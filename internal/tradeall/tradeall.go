@@ -12,9 +12,13 @@
 // blindly. Progress is published to subscribers, coalesced and without
 // blocking the run.
 //
-// It owns the run's bookkeeping, pacing and results. It does not own the
-// trade step itself: a Stepper (the session manager, wired in internal/app)
-// decides, checks allocation and sends each order through the journal.
+// It owns the run's bookkeeping, pacing and results, and the step's scheme:
+// SessionStepper runs each step through the session manager under client
+// order ids derived from the run (journal.TradeAllOrderID), classes its
+// failures, waits for a session on its way to running, and settles a step
+// a dead process left in flight from the journal. The session manager
+// decides, checks allocation and sends each order through the journal;
+// internal/app only wires them together.
 package tradeall
 
 import (
