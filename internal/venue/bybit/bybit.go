@@ -44,8 +44,10 @@ type Config struct {
 	BaseURL string
 	// PublicWSURL is the spot public stream (default
 	// wss://stream.bybit.com/v5/public/spot); PrivateWSURL the private one
-	// (default wss://stream.bybit.com/v5/private).
-	PublicWSURL, PrivateWSURL string
+	// (default wss://stream.bybit.com/v5/private); LinearWSURL the public
+	// stream of linear contracts (default
+	// wss://stream.bybit.com/v5/public/linear), which a Linear reads.
+	PublicWSURL, PrivateWSURL, LinearWSURL string
 	// RecvWindow is how long after its timestamp a signed request stays
 	// valid (default 5 s, Bybit's default).
 	RecvWindow time.Duration
@@ -62,6 +64,8 @@ type Config struct {
 // Client is one Bybit account (one API key). It is safe for concurrent use.
 type Client struct {
 	cfg    Config
+	cat    bybitapi.CategoryV5 // spot, or linear for a Linear's client
+	lin    *linearRules        // a Linear's instrument filters; nil for spot
 	lim    *limiter
 	tr     *transport
 	ids    *idCache
@@ -86,7 +90,8 @@ func New(cfg Config) (*Client, error) {
 	def(&cfg.BaseURL, bybitapi.MainNetBaseURL)
 	def(&cfg.PublicWSURL, "wss://stream.bybit.com/v5/public/spot")
 	def(&cfg.PrivateWSURL, "wss://stream.bybit.com/v5/private")
-	for _, u := range []string{cfg.BaseURL, cfg.PublicWSURL, cfg.PrivateWSURL} {
+	def(&cfg.LinearWSURL, "wss://stream.bybit.com/v5/public/linear")
+	for _, u := range []string{cfg.BaseURL, cfg.PublicWSURL, cfg.PrivateWSURL, cfg.LinearWSURL} {
 		if _, err := url.Parse(u); err != nil {
 			return nil, fmt.Errorf("new bybit client: url %q: %w", u, err)
 		}
@@ -112,7 +117,7 @@ func New(cfg Config) (*Client, error) {
 	lim := newLimiter(cfg.Clock)
 	tr := &transport{base: cfg.Transport, lim: lim, key: cfg.APIKey, secret: cfg.APISecret,
 		recvWindow: strconv.FormatInt(cfg.RecvWindow.Milliseconds(), 10), timeout: cfg.HTTPTimeout}
-	return &Client{cfg: cfg, lim: lim, tr: tr, ids: newIDCache(100000)}, nil
+	return &Client{cfg: cfg, cat: bybitapi.CategoryV5Spot, lim: lim, tr: tr, ids: newIDCache(100000)}, nil
 }
 
 // Name is "bybit".
@@ -225,9 +230,12 @@ func invalid(op, msg string) error {
 // basePrecision, minimum and maximum quantity, and minOrderAmt as the
 // minimum notional.
 func (c *Client) Symbols(ctx context.Context) ([]venue.Symbol, error) {
+	if c.cat == bybitapi.CategoryV5Linear {
+		return c.linearSymbols(ctx)
+	}
 	var r *bybitapi.V5GetInstrumentsInfoResponse
 	if err := c.call(ctx, "list symbols", false, func(api bybitapi.V5ServiceI) (err error) {
-		r, err = api.Market().GetInstrumentsInfo(bybitapi.V5GetInstrumentsInfoParam{Category: bybitapi.CategoryV5Spot})
+		r, err = api.Market().GetInstrumentsInfo(bybitapi.V5GetInstrumentsInfoParam{Category: c.cat})
 		return err
 	}); err != nil {
 		return nil, err
@@ -266,8 +274,14 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	if req.Symbol == "" || !req.Side.Valid() {
 		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
 	}
+	if c.cat == bybitapi.CategoryV5Linear {
+		return c.placeLinear(ctx, op, req)
+	}
+	if req.Derivative() {
+		return venue.Order{}, invalid(op, "reduce-only and a hedge-mode position side are for linear contracts (a bybit-linear account), not spot")
+	}
 	link := req.ClientOrderID
-	p := bybitapi.V5CreateOrderParam{Category: bybitapi.CategoryV5Spot, Symbol: bybitapi.SymbolV5(req.Symbol), OrderLinkID: &link}
+	p := bybitapi.V5CreateOrderParam{Category: c.cat, Symbol: bybitapi.SymbolV5(req.Symbol), OrderLinkID: &link}
 	if req.Side == venue.Buy {
 		p.Side = bybitapi.SideBuy
 	} else {
@@ -389,7 +403,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}
 	link := clientOrderID
 	if err := c.call(ctx, op, true, func(api bybitapi.V5ServiceI) error {
-		_, err := api.Order().CancelOrder(bybitapi.V5CancelOrderParam{Category: bybitapi.CategoryV5Spot,
+		_, err := api.Order().CancelOrder(bybitapi.V5CancelOrderParam{Category: c.cat,
 			Symbol: bybitapi.SymbolV5(symbol), OrderLinkID: &link})
 		return err
 	}); err != nil {
@@ -417,14 +431,14 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 	link, sym := clientOrderID, bybitapi.SymbolV5(symbol)
 	var r *bybitapi.V5GetOrdersResponse
 	if err := c.call(ctx, op, false, func(api bybitapi.V5ServiceI) (err error) {
-		r, err = api.Order().GetOpenOrders(bybitapi.V5GetOpenOrdersParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, OrderLinkID: &link})
+		r, err = api.Order().GetOpenOrders(bybitapi.V5GetOpenOrdersParam{Category: c.cat, Symbol: &sym, OrderLinkID: &link})
 		return err
 	}); err != nil {
 		return venue.Order{}, err
 	}
 	if len(r.Result.List) == 0 {
 		if err := c.call(ctx, op, false, func(api bybitapi.V5ServiceI) (err error) {
-			r, err = api.Order().GetHistoryOrders(bybitapi.V5GetHistoryOrdersParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, OrderLinkID: &link})
+			r, err = api.Order().GetHistoryOrders(bybitapi.V5GetHistoryOrdersParam{Category: c.cat, Symbol: &sym, OrderLinkID: &link})
 			return err
 		}); err != nil {
 			return venue.Order{}, err
@@ -441,16 +455,36 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 
 // OpenOrders lists open spot orders, following nextPageCursor.
 func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, error) {
+	if symbol == "" && c.cat == bybitapi.CategoryV5Linear {
+		// Linear open orders are asked by symbol or by settle coin.
+		var out []venue.Order
+		for _, coin := range settleCoins {
+			os, err := c.openOrders(ctx, "", coin)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, os...)
+		}
+		return out, nil
+	}
+	return c.openOrders(ctx, symbol, "")
+}
+
+// openOrders lists the open orders of symbol, or of settle coin settle.
+func (c *Client) openOrders(ctx context.Context, symbol string, settle bybitapi.Coin) ([]venue.Order, error) {
 	op := fmt.Sprintf("list open orders %q", symbol)
 	var out []venue.Order
 	cursor := ""
 	for {
-		p := bybitapi.V5GetOpenOrdersParam{Category: bybitapi.CategoryV5Spot}
+		p := bybitapi.V5GetOpenOrdersParam{Category: c.cat}
 		limit := 50
 		p.Limit = &limit
 		if symbol != "" {
 			s := bybitapi.SymbolV5(symbol)
 			p.Symbol = &s
+		}
+		if settle != "" {
+			p.SettleCoin = &settle
 		}
 		if cursor != "" {
 			cur := cursor
@@ -475,6 +509,18 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, 
 	}
 }
 
+// isFill reports whether an execution of execType moved the order: a
+// trade, or the bust (liquidation) and auto-deleveraging trades of a
+// derivatives position; funding and delivery settlements are not fills.
+// An empty type (a spot stream message that leaves it out) is a trade.
+func isFill(t bybitapi.ExecTypeV5) bool {
+	switch t {
+	case "", "Trade", "BustTrade", "AdlTrade":
+		return true
+	}
+	return false
+}
+
 func (c *Client) fromExec(e bybitapi.V5GetExecutionListItem) venue.Trade {
 	cid := e.OrderLinkID
 	if cid == "" {
@@ -495,7 +541,7 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 	cursor := ""
 	for {
 		id, sym, limit := venueOrderID, bybitapi.SymbolV5(symbol), 100
-		p := bybitapi.V5GetExecutionParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, OrderID: &id, Limit: &limit}
+		p := bybitapi.V5GetExecutionParam{Category: c.cat, Symbol: &sym, OrderID: &id, Limit: &limit}
 		if cursor != "" {
 			cur := cursor
 			p.Cursor = &cur
@@ -508,7 +554,9 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 			return nil, err
 		}
 		for _, e := range r.Result.List {
-			out = append(out, c.fromExec(e))
+			if isFill(e.ExecType) {
+				out = append(out, c.fromExec(e))
+			}
 		}
 		if r.Result.NextPageCursor == "" || len(r.Result.List) == 0 || r.Result.NextPageCursor == cursor {
 			break
@@ -585,7 +633,7 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 		sym := bybitapi.SymbolV5(q.Symbol)
 		// endTime is inclusive: the last millisecond that starts before end.
 		start, stop := int(from.UnixMilli()), int(end.Add(time.Millisecond-1).UnixMilli()-1)
-		p := bybitapi.V5GetExecutionParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, StartTime: &start, EndTime: &stop, Limit: &limit}
+		p := bybitapi.V5GetExecutionParam{Category: c.cat, Symbol: &sym, StartTime: &start, EndTime: &stop, Limit: &limit}
 		if inner != "" {
 			cur := inner
 			p.Cursor = &cur
@@ -605,7 +653,7 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 	var page venue.TradePage
 	for _, e := range r.Result.List {
 		t := c.fromExec(e)
-		if t.Time.Before(q.From) || !t.Time.Before(to) {
+		if !isFill(e.ExecType) || t.Time.Before(q.From) || !t.Time.Before(to) {
 			continue
 		}
 		page.Trades = append(page.Trades, t)
@@ -648,7 +696,7 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 		s, e, limit := from.UnixMilli(), end.UnixMilli()-1, 1000
 		var r *bybitapi.V5GetKlineResponse
 		if err := c.call(ctx, op, false, func(api bybitapi.V5ServiceI) (err error) {
-			r, err = api.Market().GetKline(bybitapi.V5GetKlineParam{Category: bybitapi.CategoryV5Spot,
+			r, err = api.Market().GetKline(bybitapi.V5GetKlineParam{Category: c.cat,
 				Symbol: bybitapi.SymbolV5(symbol), Interval: iv.api, Start: &s, End: &e, Limit: &limit})
 			return err
 		}); err != nil {
@@ -684,6 +732,9 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 // open spot orders hold, borrowed the borrowAmount) and of the funding
 // account (venue.WalletFunding).
 func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
+	if c.cat == bybitapi.CategoryV5Linear {
+		return c.linearBalances(ctx)
+	}
 	var out []venue.Balance
 	var w *bybitapi.V5GetWalletBalanceResponse
 	if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
@@ -722,7 +773,7 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 // Tickers returns the last, best bid and best ask price of spot symbols
 // (/v5/market/tickers): of symbol, or of every symbol when it is empty.
 func (c *Client) Tickers(ctx context.Context, symbol string) ([]venue.PriceTick, error) {
-	p := bybitapi.V5GetTickersParam{Category: bybitapi.CategoryV5Spot}
+	p := bybitapi.V5GetTickersParam{Category: c.cat}
 	if symbol != "" {
 		s := bybitapi.SymbolV5(symbol)
 		p.Symbol = &s
@@ -734,10 +785,21 @@ func (c *Client) Tickers(ctx context.Context, symbol string) ([]venue.PriceTick,
 	}); err != nil {
 		return nil, err
 	}
+	at := time.UnixMilli(int64(r.Time)).UTC()
+	if c.cat == bybitapi.CategoryV5Linear {
+		if r.Result.LinearInverse == nil {
+			return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no linear list"}
+		}
+		out := make([]venue.PriceTick, 0, len(r.Result.LinearInverse.List))
+		for _, t := range r.Result.LinearInverse.List {
+			out = append(out, venue.PriceTick{Symbol: string(t.Symbol), Price: parseDec(t.LastPrice),
+				Bid: parseDec(t.Bid1Price), Ask: parseDec(t.Ask1Price), Time: at})
+		}
+		return out, nil
+	}
 	if r.Result.Spot == nil {
 		return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no spot list"}
 	}
-	at := time.UnixMilli(int64(r.Time)).UTC()
 	out := make([]venue.PriceTick, 0, len(r.Result.Spot.List))
 	for _, t := range r.Result.Spot.List {
 		out = append(out, venue.PriceTick{Symbol: string(t.Symbol), Price: parseDec(t.LastPrice),

@@ -32,7 +32,7 @@ type replay struct {
 	ts  []string
 }
 
-func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
+func newReplay(t *testing.T, edits map[string]func([]byte) []byte, override ...map[string]string) *replay {
 	t.Helper()
 	r := &replay{}
 	routes := map[string]string{
@@ -50,6 +50,11 @@ func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
 		"/v5/position/list":                              "position-list.json",
 		"/v5/account/transaction-log":                    "account-transaction-log.json",
 	}
+	for _, o := range override {
+		for path, name := range o {
+			routes[path] = name
+		}
+	}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if ts := req.Header.Get("X-BAPI-TIMESTAMP"); ts != "" {
 			r.mu.Lock()
@@ -57,7 +62,7 @@ func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
 			r.mu.Unlock()
 		}
 		switch req.URL.Path {
-		case "/v5/public/spot", "/v5/private":
+		case "/v5/public/spot", "/v5/public/linear", "/v5/private":
 			r.stream(t, w, req, edits)
 			return
 		}
@@ -354,6 +359,7 @@ func TestFixturesReplay(t *testing.T) {
 		field{"order", te.Trade.VenueOrderID, "f6e324ff-99c2-4e89-9739-3086e47f9381"}, field{"time", te.Trade.Time, time.UnixMilli(1672364174443)})
 	used["ws-private-order.json"], used["ws-private-execution.json"], used["ws-op-auth.json"] = true, true, true
 	used["error.json"] = true // TestErrorCodes
+	replayLinear(t, ctx, used)
 
 	for _, name := range bybittest.Fixtures() {
 		if !used[name] {

@@ -155,7 +155,11 @@ func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan 
 		}
 	}
 	dial := func(ctx context.Context) (*websocket.Conn, error) {
-		conn, _, err := websocket.Dial(ctx, c.cfg.PublicWSURL, nil)
+		u := c.cfg.PublicWSURL
+		if c.cat == bybitapi.CategoryV5Linear {
+			u = c.cfg.LinearWSURL
+		}
+		conn, _, err := websocket.Dial(ctx, u, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -239,9 +243,10 @@ type privateExecution struct {
 	ExecTime    string `json:"execTime"`
 }
 
-// SubscribeUser streams the spot order and execution topics of the private
-// stream (authenticated with an expiring signature of "GET/realtime"). A
-// reconnection sends venue.EventReconnected first: events in between may
+// SubscribeUser streams the order and execution topics of the private
+// stream (authenticated with an expiring signature of "GET/realtime"),
+// the messages of the client's category (spot, or linear for a Linear),
+// fills only (not funding or delivery executions). A reconnection sends venue.EventReconnected first: events in between may
 // be lost.
 func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, error) {
 	if !c.synced.Load() {
@@ -310,7 +315,7 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 					continue
 				}
 				for _, o := range os {
-					if o.Category != "spot" {
+					if o.Category != string(c.cat) {
 						continue
 					}
 					c.ids.put(o.Symbol, o.OrderID, o.OrderLinkID)
@@ -325,7 +330,7 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 					continue
 				}
 				for _, e := range es {
-					if e.Category != "spot" || (e.ExecType != "" && e.ExecType != "Trade") {
+					if e.Category != string(c.cat) || !isFill(bybitapi.ExecTypeV5(e.ExecType)) {
 						continue
 					}
 					tr := c.fromExec(bybitExec(e))
