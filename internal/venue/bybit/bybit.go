@@ -59,6 +59,12 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the stream reconnect backoff
 	// (default 500 ms and 30 s).
 	ReconnectMin, ReconnectMax time.Duration
+	// UnifiedElsewhere, when set and true, says a bybit-linear account of
+	// the same key reports the unified trading account: this (spot)
+	// client's Balances then leave the unified wallet out (the funding
+	// wallet stays) and its Positions and FundingPayments are empty, so a
+	// desk counts them once.
+	UnifiedElsewhere func() bool
 }
 
 // Client is one Bybit account (one API key). It is safe for concurrent use.
@@ -128,6 +134,12 @@ func (c *Client) Stats() Stats {
 	c.lim.mu.Lock()
 	defer c.lim.mu.Unlock()
 	return c.lim.stats
+}
+
+// unifiedElsewhere reports whether a spot client leaves the unified
+// account to a bybit-linear account of its key (Config.UnifiedElsewhere).
+func (c *Client) unifiedElsewhere() bool {
+	return c.cat == bybitapi.CategoryV5Spot && c.cfg.UnifiedElsewhere != nil && c.cfg.UnifiedElsewhere()
 }
 
 // api is the library's v5 service for one call, its requests carrying ctx.
@@ -729,19 +741,22 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 
 // Balances lists non-zero balances of the unified trading account (under
 // venue.WalletSpot: it is the wallet spot orders trade from; locked is what
-// open spot orders hold, borrowed the borrowAmount) and of the funding
-// account (venue.WalletFunding).
+// open spot orders hold, borrowed the borrowAmount; left out when
+// Config.UnifiedElsewhere says a bybit-linear account reports it) and of
+// the funding account (venue.WalletFunding).
 func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 	if c.cat == bybitapi.CategoryV5Linear {
 		return c.linearBalances(ctx)
 	}
 	var out []venue.Balance
-	var w *bybitapi.V5GetWalletBalanceResponse
-	if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
-		w, err = api.Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
-		return err
-	}); err != nil {
-		return nil, err
+	w := &bybitapi.V5GetWalletBalanceResponse{}
+	if !c.unifiedElsewhere() {
+		if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
+			w, err = api.Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
+			return err
+		}); err != nil {
+			return nil, err
+		}
 	}
 	for _, l := range w.Result.List {
 		for _, co := range l.Coin {

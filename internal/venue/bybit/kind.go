@@ -42,9 +42,21 @@ func config(env venue.Env, a venue.Account) Config {
 	return cfg
 }
 
+// SharedLinearKeys is what env.Shared answers, for a bybit account, with a
+// func(apiKey string) bool that tells whether a bybit-linear account of the
+// same key exists: that account reports the unified trading account (its
+// wallet and positions), so the bybit one leaves them out and a desk counts
+// them once. A process that answers nothing gets both reporting them.
+const SharedLinearKeys = "bybit/linear-keys"
+
 // open opens a Bybit account: mainnet, or a.BaseURL's host.
 func open(env venue.Env, a venue.Account) (venue.Venue, error) {
-	c, err := New(config(env, a))
+	cfg := config(env, a)
+	if keyed, ok := env.Value(SharedLinearKeys).(func(apiKey string) bool); ok && keyed != nil {
+		key := a.APIKey
+		cfg.UnifiedElsewhere = func() bool { return keyed(key) }
+	}
+	c, err := New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", a.Name, err)
 	}

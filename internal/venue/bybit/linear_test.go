@@ -270,3 +270,55 @@ func TestLinearRegistry(t *testing.T) {
 		}
 	}
 }
+
+// TestUnifiedCountedOnce: with the process saying a bybit-linear account
+// of the key exists, the bybit account leaves the unified wallet and the
+// positions to it (the funding wallet stays); without, it reports them.
+func TestUnifiedCountedOnce(t *testing.T) {
+	t.Parallel()
+	fake := bybittest.New(t, bybittest.Config{})
+	for _, f := range []struct {
+		w   venue.Wallet
+		amt string
+	}{{venue.WalletSpot, "1000"}, {venue.WalletFunding, "50"}} {
+		if err := fake.Fund(f.w, "USDT", dec(f.amt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake.SetPosition(venue.Position{Symbol: "BTCUSDT", SettleAsset: "USDT", Size: dec("0.1"), EntryPrice: dec("20000"),
+		MarkPrice: dec("20000"), Leverage: dec("10"), MarginMode: venue.MarginCross})
+	acct := venue.Account{Name: "uta", BaseURL: fake.BaseURL(), APIKey: bybittest.APIKey, Secret: []byte(bybittest.APISecret)}
+	for _, linear := range []bool{false, true} {
+		env := venue.Env{Shared: func(kind string) any {
+			if kind != bybit.SharedLinearKeys {
+				return nil
+			}
+			return func(key string) bool { return linear && key == bybittest.APIKey }
+		}}
+		k, _ := venue.Lookup(bybit.Name)
+		v, err := k.Open(env, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs, err := v.Balances(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wallets := map[venue.Wallet]string{}
+		for _, b := range bs {
+			wallets[b.Wallet] = b.Free.Add(b.Locked).String()
+		}
+		ps, err := v.(venue.PositionReader).Positions(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSpot, wantPos := "1000", 1
+		if linear {
+			wantSpot, wantPos = "", 0
+		}
+		if wallets[venue.WalletSpot] != wantSpot || wallets[venue.WalletFunding] != "50" || len(ps) != wantPos {
+			t.Errorf("linear account of the key %v: wallets %v, %d positions; want spot %q, funding 50, %d positions",
+				linear, wallets, len(ps), wantSpot, wantPos)
+		}
+	}
+}

@@ -21,8 +21,11 @@ var settleCoins = []bybitapi.Coin{"USDT", "USDC"}
 // Positions lists the open linear (USDT and USDC perpetual and futures)
 // positions of the unified account (/v5/position/list), following
 // nextPageCursor. A Sell side is a negative size; tradeMode 1 is isolated
-// margin.
+// margin. A spot client whose Config.UnifiedElsewhere is true lists none.
 func (c *Client) Positions(ctx context.Context) ([]venue.Position, error) {
+	if c.unifiedElsewhere() {
+		return nil, nil // a bybit-linear account of the key reports them
+	}
 	var out []venue.Position
 	for _, coin := range settleCoins {
 		cursor := ""
@@ -73,8 +76,10 @@ func (c *Client) Positions(ctx context.Context) ([]venue.Position, error) {
 // entry's change, the wallet's signed movement.
 func (c *Client) FundingPayments(ctx context.Context, symbol string, from, to time.Time) ([]venue.FundingPayment, error) {
 	op := fmt.Sprintf("list funding payments %q", symbol)
-	if !from.Before(to) {
-		return nil, nil // an empty window has no payments (the suite's rule)
+	if !from.Before(to) || c.unifiedElsewhere() {
+		// An empty window has no payments; a bybit-linear account of the
+		// key reports them when there is one.
+		return nil, nil
 	}
 	var out []venue.FundingPayment
 	for start := from; start.Before(to); {
