@@ -147,6 +147,7 @@ type Server struct {
 	faults    map[string][]Fault
 	window    map[string]*rateWindow
 	calls     map[string]int
+	taken     map[string]int // queued faults taken, by op/fault
 }
 
 type rateWindow struct {
@@ -173,7 +174,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit, rates: maps.Clone(cfg.FaultRates),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, 0x62796269)),
-		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
+		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}, taken: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v5/market/time", s.serverTime)
 	mux.HandleFunc("GET /v5/market/instruments-info", s.instruments)
@@ -340,7 +341,16 @@ func (s *Server) takeFault(op string) Fault {
 		return ""
 	}
 	s.faults[op] = fs[1:]
+	s.taken[op+"/"+string(fs[0])]++
 	return fs[0]
+}
+
+// FaultsTaken counts the faults FailNext queued that a request has taken,
+// by "op/fault" (random ones of FaultRates are not counted).
+func (s *Server) FaultsTaken() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.taken)
 }
 
 // limited counts each endpoint's requests per one-second window and sets
