@@ -65,14 +65,30 @@ type linearBook struct {
 	positions map[string]*linPosition
 	fills     []venue.Trade
 	seq       int64
-	subs      map[chan []byte]bool // private stream connections
+	subs      map[chan []byte]bool     // private stream connections
+	syms      map[string]venue.Symbol  // the exchange's symbols, by name
+	orderIM   map[string]venue.Decimal // initial margin of open orders, by settle coin
+	open      map[*linOrder]bool       // the orders not yet terminal
 }
 
 func (s *Server) lin() *linearBook {
 	if s.linear == nil {
-		s.linear = &linearBook{byLink: map[string]*linOrder{}, positions: map[string]*linPosition{}, subs: map[chan []byte]bool{}}
+		s.linear = &linearBook{byLink: map[string]*linOrder{}, positions: map[string]*linPosition{}, subs: map[chan []byte]bool{},
+			syms: map[string]venue.Symbol{}, orderIM: map[string]venue.Decimal{}, open: map[*linOrder]bool{}}
+		for _, x := range s.Exchange.Symbols() {
+			s.linear.syms[x.Name] = x
+		}
 	}
 	return s.linear
+}
+
+// closeLocked ends o with status st at t, releasing its initial margin.
+func (s *Server) closeLocked(o *linOrder, st venue.OrderStatus, t time.Time) {
+	b := s.lin()
+	coin := b.syms[o.symbol].Quote
+	b.orderIM[coin] = b.orderIM[coin].Sub(o.im)
+	delete(b.open, o)
+	o.im, o.status, o.updated = venue.Decimal{}, st, t
 }
 
 func (b *linearBook) next(prefix string) string {
@@ -82,24 +98,17 @@ func (b *linearBook) next(prefix string) string {
 
 func lev() venue.Decimal { return udecimal.MustFromInt64(LinearLeverage, 0) }
 
+// symbol is the exchange's symbol name; s.mu is held.
 func (s *Server) symbol(name string) (venue.Symbol, bool) {
-	for _, x := range s.Exchange.Symbols() {
-		if x.Name == name {
-			return x, true
-		}
-	}
-	return venue.Symbol{}, false
+	x, ok := s.lin().syms[name]
+	return x, ok
 }
 
 // heldIM is the initial margin the book holds in settle coin: of open
 // orders and of positions.
 func (s *Server) heldIM(coin string) (orderIM, positionIM venue.Decimal) {
 	b := s.lin()
-	for _, o := range b.orders {
-		if sym, _ := s.symbol(o.symbol); sym.Quote == coin && !o.status.Terminal() {
-			orderIM = orderIM.Add(o.im)
-		}
-	}
+	orderIM = b.orderIM[coin]
 	for name, p := range b.positions {
 		if sym, _ := s.symbol(name); sym.Quote == coin && !p.size.IsZero() {
 			m, _ := p.size.Abs().Mul(p.entry).Div(lev())
@@ -270,7 +279,9 @@ func (s *Server) linearPlaceLocked(req venue.OrderRequest, tif string) (*linOrde
 			return nil, 110007, "ab not enough for new order"
 		}
 		o.im = im
+		b.orderIM[sym.Quote] = b.orderIM[sym.Quote].Add(im)
 	}
+	b.open[o] = true
 	if o.link == "" {
 		o.link = "fake-" + o.id[:8]
 	}
@@ -283,7 +294,7 @@ func (s *Server) linearPlaceLocked(req venue.OrderRequest, tif string) (*linOrde
 	case marketable:
 		s.linearFillLocked(o, tk.Price, false, now)
 	case tif == "IOC" || tif == "FOK":
-		o.im, o.status, o.updated = venue.Decimal{}, venue.StatusCanceled, now
+		s.closeLocked(o, venue.StatusCanceled, now)
 		s.linearOrderEventLocked(o)
 	}
 	return o, 0, ""
@@ -342,10 +353,11 @@ func (s *Server) linearFillLocked(o *linOrder, price venue.Decimal, maker bool, 
 		Quantity: qty, QuoteQty: quote, Fee: fee, FeeAsset: sym.Quote, Maker: maker, Time: now}
 	b.fills = append(b.fills, t)
 	o.executed, o.cum, o.fee = o.executed.Add(qty), o.cum.Add(quote), o.fee.Add(fee)
-	o.im, o.status, o.updated = venue.Decimal{}, venue.StatusFilled, now
+	st := venue.StatusFilled
 	if o.executed.LessThan(o.qty) { // a reduce-only order trimmed by a smaller position
-		o.status = venue.StatusCanceled
+		st = venue.StatusCanceled
 	}
+	s.closeLocked(o, st, now)
 	s.linearExecEventLocked(t)
 	s.linearOrderEventLocked(o)
 }
@@ -357,10 +369,15 @@ func (s *Server) linearOnPriceLocked(symbol string, price venue.Decimal) {
 		return
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	for _, o := range s.linear.orders {
-		if o.symbol != symbol || o.status.Terminal() || o.typ != venue.Limit {
-			continue
+	var reached []*linOrder
+	for o := range s.linear.open {
+		if o.symbol == symbol && o.typ == venue.Limit {
+			reached = append(reached, o)
 		}
+	}
+	// Oldest first, as a book fills orders at one price.
+	sort.Slice(reached, func(i, j int) bool { return reached[i].id < reached[j].id })
+	for _, o := range reached {
 		if (o.side == venue.Buy && price.LessThanOrEqual(o.price)) || (o.side == venue.Sell && price.GreaterThanOrEqual(o.price)) {
 			s.linearFillLocked(o, o.price, true, now)
 		}
@@ -390,7 +407,7 @@ func (s *Server) linearCancel(w http.ResponseWriter, p gjson.Result) {
 		writeError(w, 110001, "order not exists or too late to cancel")
 		return
 	}
-	o.im, o.status, o.updated = venue.Decimal{}, venue.StatusCanceled, time.Now().UTC().Truncate(time.Millisecond)
+	s.closeLocked(o, venue.StatusCanceled, time.Now().UTC().Truncate(time.Millisecond))
 	s.linearOrderEventLocked(o)
 	id, link := o.id, o.link
 	s.mu.Unlock()
@@ -422,7 +439,19 @@ func (s *Server) linearLookup(w http.ResponseWriter, p gjson.Result, closed bool
 	}
 	s.mu.Lock()
 	var os []*linOrder
-	for _, o := range s.lin().orders {
+	candidates := s.lin().orders
+	if link != "" {
+		candidates = nil
+		if o := s.lin().byLink[link]; o != nil {
+			candidates = []*linOrder{o}
+		}
+	} else if !closed {
+		candidates = nil
+		for o := range s.lin().open {
+			candidates = append(candidates, o)
+		}
+	}
+	for _, o := range candidates {
 		q, _ := s.symbol(o.symbol)
 		switch {
 		case o.status.Terminal() != closed, sym != "" && o.symbol != sym, settle != "" && q.Quote != settle,
