@@ -175,13 +175,22 @@ func (c *Client) call(ctx context.Context, op string, write bool, f func(api byb
 // version, through the same transport (and so the same limits and, when
 // signed, the same signing).
 func (c *Client) get(ctx context.Context, path string, params url.Values, signed bool, out any) error {
-	u := c.cfg.BaseURL + path
+	u := path
 	if len(params) > 0 {
 		u += "?" + params.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return c.do(ctx, http.MethodGet, u, nil, signed, out)
+}
+
+// do sends one request (body JSON when not nil) through the client's
+// transport and decodes the answer into out.
+func (c *Client) do(ctx context.Context, method, pathQuery string, body io.Reader, signed bool, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+pathQuery, body)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if signed {
 		req.Header.Set("X-BAPI-API-KEY", c.cfg.APIKey)
@@ -801,24 +810,21 @@ func (c *Client) Tickers(ctx context.Context, symbol string) ([]venue.PriceTick,
 		return nil, err
 	}
 	at := time.UnixMilli(int64(r.Time)).UTC()
-	if c.cat == bybitapi.CategoryV5Linear {
-		if r.Result.LinearInverse == nil {
-			return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no linear list"}
-		}
-		out := make([]venue.PriceTick, 0, len(r.Result.LinearInverse.List))
+	tick := func(sym bybitapi.SymbolV5, last, bid, ask string) venue.PriceTick {
+		return venue.PriceTick{Symbol: string(sym), Price: parseDec(last), Bid: parseDec(bid), Ask: parseDec(ask), Time: at}
+	}
+	var out []venue.PriceTick
+	switch {
+	case c.cat == bybitapi.CategoryV5Linear && r.Result.LinearInverse != nil:
 		for _, t := range r.Result.LinearInverse.List {
-			out = append(out, venue.PriceTick{Symbol: string(t.Symbol), Price: parseDec(t.LastPrice),
-				Bid: parseDec(t.Bid1Price), Ask: parseDec(t.Ask1Price), Time: at})
+			out = append(out, tick(t.Symbol, t.LastPrice, t.Bid1Price, t.Ask1Price))
 		}
-		return out, nil
-	}
-	if r.Result.Spot == nil {
-		return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no spot list"}
-	}
-	out := make([]venue.PriceTick, 0, len(r.Result.Spot.List))
-	for _, t := range r.Result.Spot.List {
-		out = append(out, venue.PriceTick{Symbol: string(t.Symbol), Price: parseDec(t.LastPrice),
-			Bid: parseDec(t.Bid1Price), Ask: parseDec(t.Ask1Price), Time: at})
+	case c.cat == bybitapi.CategoryV5Spot && r.Result.Spot != nil:
+		for _, t := range r.Result.Spot.List {
+			out = append(out, tick(t.Symbol, t.LastPrice, t.Bid1Price, t.Ask1Price))
+		}
+	default:
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no " + string(c.cat) + " list"}
 	}
 	return out, nil
 }

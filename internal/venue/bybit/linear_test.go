@@ -33,21 +33,7 @@ func newLinear(t testing.TB, fake *bybittest.Server) *bybit.Linear {
 func linearHarness(t *testing.T) (*bybittest.Server, *bybit.Linear, venuetest.Harness) {
 	fake := bybittest.New(t, bybittest.Config{})
 	l := newLinear(t, fake)
-	return fake, l, venuetest.Harness{
-		Venue: l,
-		SetPrice: func(symbol string, price venue.Decimal) {
-			if err := fake.SetPrice(symbol, price); err != nil {
-				t.Errorf("set price: %v", err)
-			}
-		},
-		FailNext: func(op string, f venuetest.Fault) { fake.FailNext(op, bybittest.Fault(f)) },
-		Fund: func(w venue.Wallet, asset string, amount venue.Decimal) {
-			if err := fake.Fund(w, asset, amount); err != nil {
-				t.Errorf("fund: %v", err)
-			}
-		},
-		Kind: venue.KindLinearPerpetual,
-	}
+	return fake, l, harness(t, fake, l, venue.KindLinearPerpetual)
 }
 
 func TestLinearConformance(t *testing.T) {

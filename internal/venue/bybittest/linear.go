@@ -144,31 +144,6 @@ func (s *Server) unified(coin string) (total, locked venue.Decimal) {
 	return total, locked
 }
 
-// linearInstruments answers instruments-info for category linear: the
-// documented Linear example's element as each listed symbol, a USDT
-// perpetual with the symbol's tick, step, quantity bounds and minimum
-// notional value.
-func (s *Server) linearInstruments(w http.ResponseWriter) {
-	b := Fixture("market-instruments-info-linear.json")
-	tmpl := element(b, "result.list")
-	var items [][]byte
-	for _, sym := range s.Exchange.Symbols() {
-		e := set(tmpl, "symbol", sym.Name)
-		e = set(e, "baseCoin", sym.Base)
-		e = set(e, "quoteCoin", sym.Quote)
-		e = set(e, "settleCoin", sym.Quote)
-		e = set(e, "priceFilter.tickSize", sym.TickSize.String())
-		e = set(e, "priceFilter.minPrice", sym.TickSize.String())
-		e = set(e, "lotSizeFilter.qtyStep", sym.StepSize.String())
-		e = set(e, "lotSizeFilter.minOrderQty", sym.MinQty.String())
-		e = set(e, "lotSizeFilter.maxOrderQty", sym.MaxQty.String())
-		e = set(e, "lotSizeFilter.maxMktOrderQty", sym.MaxQty.String())
-		e = set(e, "lotSizeFilter.minNotionalValue", sym.MinNotional.String())
-		items = append(items, e)
-	}
-	write(w, setRaw(b, "result.list", array(items)))
-}
-
 // linearCreate is /v5/order/create with category linear; s.mu is not held.
 func (s *Server) linearCreate(w http.ResponseWriter, p gjson.Result, op string) {
 	req := venue.OrderRequest{ClientOrderID: p.Get("orderLinkId").String(), Symbol: p.Get("symbol").String(),

@@ -527,30 +527,53 @@ func (s *Server) serverTime(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) instruments(w http.ResponseWriter, r *http.Request) {
 	c := r.URL.Query().Get("category")
-	if c == "linear" {
-		s.linearInstruments(w)
-		return
-	}
-	if c != "spot" {
+	keys, ok := instrumentKeys[c]
+	if !ok {
 		writeError(w, 10001, "the fake lists categories spot and linear only, not "+c)
 		return
 	}
-	b := Fixture("market-instruments-info-spot.json")
+	b := Fixture("market-instruments-info-" + c + ".json")
 	tmpl := element(b, "result.list")
 	var items [][]byte
 	for _, sym := range s.Exchange.Symbols() {
-		e := set(tmpl, "symbol", sym.Name)
-		e = set(e, "baseCoin", sym.Base)
-		e = set(e, "quoteCoin", sym.Quote)
-		e = set(e, "lotSizeFilter.basePrecision", sym.StepSize.String())
-		e = set(e, "lotSizeFilter.minOrderQty", sym.MinQty.String())
-		e = set(e, "lotSizeFilter.maxOrderQty", sym.MaxQty.String())
-		e = set(e, "lotSizeFilter.minOrderAmt", sym.MinNotional.String())
-		e = set(e, "priceFilter.tickSize", sym.TickSize.String())
+		e := tmpl
+		for _, k := range keys {
+			e = set(e, k.path, k.value(sym))
+		}
 		items = append(items, e)
 	}
 	write(w, setRaw(b, "result.list", array(items)))
 }
+
+// instrumentKey is one key of an instruments-info element the fake edits,
+// and the listed symbol's value for it.
+type instrumentKey struct {
+	path  string
+	value func(venue.Symbol) string
+}
+
+// instrumentKeys are the keys the fake edits per category: spot's
+// basePrecision and minOrderAmt, linear's qtyStep and minNotionalValue
+// (each listed symbol is also a perpetual settled in its quote coin).
+var instrumentKeys = func() map[string][]instrumentKey {
+	name := func(x venue.Symbol) string { return x.Name }
+	base := func(x venue.Symbol) string { return x.Base }
+	quote := func(x venue.Symbol) string { return x.Quote }
+	tick := func(x venue.Symbol) string { return x.TickSize.String() }
+	step := func(x venue.Symbol) string { return x.StepSize.String() }
+	minQty := func(x venue.Symbol) string { return x.MinQty.String() }
+	maxQty := func(x venue.Symbol) string { return x.MaxQty.String() }
+	notional := func(x venue.Symbol) string { return x.MinNotional.String() }
+	return map[string][]instrumentKey{
+		"spot": {{"symbol", name}, {"baseCoin", base}, {"quoteCoin", quote}, {"lotSizeFilter.basePrecision", step},
+			{"lotSizeFilter.minOrderQty", minQty}, {"lotSizeFilter.maxOrderQty", maxQty},
+			{"lotSizeFilter.minOrderAmt", notional}, {"priceFilter.tickSize", tick}},
+		"linear": {{"symbol", name}, {"baseCoin", base}, {"quoteCoin", quote}, {"settleCoin", quote},
+			{"priceFilter.tickSize", tick}, {"priceFilter.minPrice", tick}, {"lotSizeFilter.qtyStep", step},
+			{"lotSizeFilter.minOrderQty", minQty}, {"lotSizeFilter.maxOrderQty", maxQty},
+			{"lotSizeFilter.maxMktOrderQty", maxQty}, {"lotSizeFilter.minNotionalValue", notional}},
+	}
+}()
 
 func (s *Server) tickers(w http.ResponseWriter, r *http.Request) {
 	b := Fixture("market-tickers-spot.json")
