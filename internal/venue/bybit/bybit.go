@@ -136,6 +136,33 @@ func (c *Client) Stats() Stats {
 	return c.lim.stats
 }
 
+// walletCoin is one coin of the unified trading account as
+// /v5/account/wallet-balance and the private wallet topic report it.
+type walletCoin struct {
+	Coin            string `json:"coin"`
+	WalletBalance   string `json:"walletBalance"`
+	Locked          string `json:"locked"`
+	TotalOrderIM    string `json:"totalOrderIM"`
+	TotalPositionIM string `json:"totalPositionIM"`
+	BorrowAmount    string `json:"borrowAmount"`
+}
+
+// unifiedBalance is a unified account coin as the client reports it: for
+// spot, venue.WalletSpot with Locked what open spot orders hold; for a
+// Linear, venue.WalletFutures with Locked that plus the initial margin of
+// linear orders and positions (totalOrderIM, totalPositionIM), bounded by
+// the wallet balance. Free is the rest of walletBalance (which excludes
+// unrealized PnL), Borrowed the borrowAmount.
+func (c *Client) unifiedBalance(co walletCoin) venue.Balance {
+	total, locked, w := parseDec(co.WalletBalance), parseDec(co.Locked), venue.WalletSpot
+	if c.cat == bybitapi.CategoryV5Linear {
+		w = venue.WalletFutures
+		locked = locked.Add(parseDec(co.TotalOrderIM)).Add(parseDec(co.TotalPositionIM))
+		locked = udecimal.Max(udecimal.Min(locked, udecimal.Max(total, udecimal.Zero)), udecimal.Zero)
+	}
+	return venue.Balance{Wallet: w, Asset: co.Coin, Free: total.Sub(locked), Locked: locked, Borrowed: parseDec(co.BorrowAmount)}
+}
+
 // unifiedElsewhere reports whether a spot client leaves the unified
 // account to a bybit-linear account of its key (Config.UnifiedElsewhere).
 func (c *Client) unifiedElsewhere() bool {
@@ -748,34 +775,34 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 	return slices.CompactFunc(out, func(a, b venue.Kline) bool { return a.OpenTime.Equal(b.OpenTime) }), nil
 }
 
-// Balances lists non-zero balances of the unified trading account (under
-// venue.WalletSpot: it is the wallet spot orders trade from; locked is what
-// open spot orders hold, borrowed the borrowAmount; left out when
-// Config.UnifiedElsewhere says a bybit-linear account reports it) and of
-// the funding account (venue.WalletFunding).
+// Balances lists non-zero balances of the unified trading account and,
+// for a spot client, of the funding account (venue.WalletFunding). The
+// unified account is the wallet spot orders trade from and linear orders
+// margin from: see unifiedBalance for how each client reports it. A spot
+// client leaves it out when Config.UnifiedElsewhere says a bybit-linear
+// account reports it.
 func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
-	if c.cat == bybitapi.CategoryV5Linear {
-		return c.linearBalances(ctx)
-	}
 	var out []venue.Balance
-	w := &bybitapi.V5GetWalletBalanceResponse{}
 	if !c.unifiedElsewhere() {
+		var w *bybitapi.V5GetWalletBalanceResponse
 		if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
 			w, err = api.Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
 			return err
 		}); err != nil {
 			return nil, err
 		}
-	}
-	for _, l := range w.Result.List {
-		for _, co := range l.Coin {
-			total, locked := parseDec(co.WalletBalance), parseDec(co.Locked)
-			b := venue.Balance{Wallet: venue.WalletSpot, Asset: string(co.Coin), Free: total.Sub(locked), Locked: locked,
-				Borrowed: parseDec(co.BorrowAmount)}
-			if !b.Free.IsZero() || !b.Locked.IsZero() || !b.Borrowed.IsZero() {
-				out = append(out, b)
+		for _, l := range w.Result.List {
+			for _, co := range l.Coin {
+				b := c.unifiedBalance(walletCoin{Coin: string(co.Coin), WalletBalance: co.WalletBalance, Locked: co.Locked,
+					TotalOrderIM: co.TotalOrderIM, TotalPositionIM: co.TotalPositionIM, BorrowAmount: co.BorrowAmount})
+				if !b.Free.IsZero() || !b.Locked.IsZero() || !b.Borrowed.IsZero() {
+					out = append(out, b)
+				}
 			}
 		}
+	}
+	if c.cat == bybitapi.CategoryV5Linear {
+		return out, nil // the funding wallet is the spot account's
 	}
 	var f *bybitapi.V5GetAllCoinsBalanceResponse
 	if err := c.call(ctx, "get funding balances", false, func(api bybitapi.V5ServiceI) (err error) {

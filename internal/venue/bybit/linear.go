@@ -10,7 +10,6 @@ import (
 	"time"
 
 	bybitapi "github.com/hirokisan/bybit/v2"
-	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -287,33 +286,4 @@ func (c *Client) post(ctx context.Context, path string, body, out any) error {
 		return err
 	}
 	return c.do(ctx, http.MethodPost, path, bytes.NewReader(b), true, out)
-}
-
-// linearBalances lists the unified trading account's non-zero coins as
-// the futures wallet: Locked is what spot orders hold plus the initial
-// margin of linear orders and positions (bounded by the wallet balance),
-// Free the rest of walletBalance, Borrowed the borrowAmount. Unrealized
-// PnL is not in it (walletBalance excludes it); Positions reports it.
-func (c *Client) linearBalances(ctx context.Context) ([]venue.Balance, error) {
-	var w *bybitapi.V5GetWalletBalanceResponse
-	if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
-		w, err = api.Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	var out []venue.Balance
-	for _, l := range w.Result.List {
-		for _, co := range l.Coin {
-			total := parseDec(co.WalletBalance)
-			locked := parseDec(co.Locked).Add(parseDec(co.TotalOrderIM)).Add(parseDec(co.TotalPositionIM))
-			locked = udecimal.Max(udecimal.Min(locked, udecimal.Max(total, udecimal.Zero)), udecimal.Zero)
-			b := venue.Balance{Wallet: venue.WalletFutures, Asset: string(co.Coin), Free: total.Sub(locked), Locked: locked,
-				Borrowed: parseDec(co.BorrowAmount)}
-			if !b.Free.IsZero() || !b.Locked.IsZero() || !b.Borrowed.IsZero() {
-				out = append(out, b)
-			}
-		}
-	}
-	return out, nil
 }

@@ -129,6 +129,17 @@ func replayLinear(t *testing.T, ctx context.Context, used map[string]bool) {
 	case <-ctx.Done():
 		t.Fatal("linear user stream: no event")
 	}
+	// The wallet example's BTC as the futures wallet (its IM fields are
+	// empty: nothing held).
+	select {
+	case ev := <-events:
+		if ev.Kind != venue.EventBalance || ev.Balance.Wallet != venue.WalletFutures || ev.Balance.Asset != "BTC" ||
+			!ev.Balance.Free.Equal(dec("0.00102964")) || !ev.Balance.Locked.IsZero() {
+			t.Errorf("linear user stream: second event %+v (%+v), want the wallet example's BTC", ev, ev.Balance)
+		}
+	case <-ctx.Done():
+		t.Fatal("linear user stream: no wallet event")
+	}
 }
 
 // TestLinearReduceOnlyAndPositionIdx: reduceOnly reaches Bybit as
@@ -307,4 +318,44 @@ func TestUnifiedCountedOnce(t *testing.T) {
 				linear, wallets, len(ps), wantSpot, wantPos)
 		}
 	}
+}
+
+// TestLinearWalletStream: a resting linear order holds its initial margin,
+// and the wallet topic says so at once: the futures wallet's USDT with
+// notional / leverage locked; canceling it releases the margin.
+func TestLinearWalletStream(t *testing.T) {
+	t.Parallel()
+	_, l, h := linearHarness(t)
+	h.SetPrice("BTCUSDT", dec("20000"))
+	h.Fund(venue.WalletFutures, "USDT", dec("1000"))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	events, err := l.SubscribeUser(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(free, locked string) {
+		t.Helper()
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == venue.EventBalance && ev.Balance.Asset == "USDT" && ev.Balance.Wallet == venue.WalletFutures &&
+					ev.Balance.Free.Equal(dec(free)) && ev.Balance.Locked.Equal(dec(locked)) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no USDT balance event with free %s and locked %s", free, locked)
+			}
+		}
+	}
+	if _, err := l.PlaceOrder(ctx, venue.OrderRequest{ClientOrderID: "ws-margin", Symbol: "BTCUSDT", Side: venue.Buy,
+		Type: venue.Limit, Quantity: dec("0.01"), Price: dec("19000")}); err != nil {
+		t.Fatal(err)
+	}
+	// 0.01 × 19000 / 10 = 19 held.
+	want("981", "19")
+	if _, err := l.CancelOrder(ctx, "BTCUSDT", "ws-margin"); err != nil {
+		t.Fatal(err)
+	}
+	want("1000", "0")
 }

@@ -246,7 +246,11 @@ type privateExecution struct {
 // SubscribeUser streams the order and execution topics of the private
 // stream (authenticated with an expiring signature of "GET/realtime"),
 // the messages of the client's category (spot, or linear for a Linear),
-// fills only (not funding or delivery executions). A reconnection sends venue.EventReconnected first: events in between may
+// fills only (not funding or delivery executions), and the wallet topic's
+// unified account coins as balance events, each as Balances reports it
+// (none for a spot client whose Config.UnifiedElsewhere is true). The
+// position topic is not read: the port has no position event, and
+// positions are read with Positions. A reconnection sends venue.EventReconnected first: events in between may
 // be lost.
 func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, error) {
 	if !c.synced.Load() {
@@ -270,7 +274,7 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 			conn.CloseNow()
 			return nil, err
 		}
-		if err := writeJSON(ctx, conn, wsOp{Op: "subscribe", Args: []any{"order", "execution"}}); err != nil {
+		if err := writeJSON(ctx, conn, wsOp{Op: "subscribe", Args: []any{"order", "execution", "wallet"}}); err != nil {
 			conn.CloseNow()
 			return nil, err
 		}
@@ -322,6 +326,25 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 					vo := fromOrder(bybitOrder(o))
 					if !send(ctx, venue.UserEvent{Kind: venue.EventOrder, Order: &vo, Time: at}) {
 						return
+					}
+				}
+			case "wallet":
+				var ws []struct {
+					AccountType string       `json:"accountType"`
+					Coin        []walletCoin `json:"coin"`
+				}
+				if json.Unmarshal(env.Data, &ws) != nil || c.unifiedElsewhere() {
+					continue
+				}
+				for _, w := range ws {
+					for _, co := range w.Coin {
+						if w.AccountType != "" && w.AccountType != "UNIFIED" {
+							continue
+						}
+						b := c.unifiedBalance(co)
+						if !send(ctx, venue.UserEvent{Kind: venue.EventBalance, Balance: &b, Time: at}) {
+							return
+						}
 					}
 				}
 			case "execution":

@@ -263,6 +263,7 @@ func (s *Server) linearPlaceLocked(req venue.OrderRequest, tif string) (*linOrde
 	b.orders = append(b.orders, o)
 	b.byLink[o.link] = o
 	s.linearOrderEventLocked(o)
+	s.linearWalletEventLocked(sym.Quote, now)
 	marketable := req.Type == venue.Market || (hasPrice && ((req.Side == venue.Buy && tk.Price.LessThanOrEqual(req.Price)) ||
 		(req.Side == venue.Sell && tk.Price.GreaterThanOrEqual(req.Price))))
 	switch {
@@ -335,6 +336,23 @@ func (s *Server) linearFillLocked(o *linOrder, price venue.Decimal, maker bool, 
 	s.closeLocked(o, st, now)
 	s.linearExecEventLocked(t)
 	s.linearOrderEventLocked(o)
+	s.linearWalletEventLocked(sym.Quote, now)
+}
+
+// linearWalletEventLocked sends the unified wallet's coin on the wallet
+// topic (its margin or balance moved); s.mu is held.
+func (s *Server) linearWalletEventLocked(coin string, at time.Time) {
+	if len(s.lin().subs) == 0 {
+		return
+	}
+	bs, _ := s.acct.Balances(context.Background())
+	x := venue.Balance{Wallet: venue.WalletSpot, Asset: coin}
+	for _, b := range bs {
+		if b.Wallet == venue.WalletSpot && b.Asset == coin {
+			x = b
+		}
+	}
+	s.linearPushLocked(s.walletMsgLocked(x, at))
 }
 
 // linearOnPriceLocked fills the resting linear limit orders of symbol that
@@ -384,6 +402,7 @@ func (s *Server) linearCancel(w http.ResponseWriter, p gjson.Result) {
 	}
 	s.closeLocked(o, venue.StatusCanceled, time.Now().UTC().Truncate(time.Millisecond))
 	s.linearOrderEventLocked(o)
+	s.linearWalletEventLocked(s.lin().syms[o.symbol].Quote, o.updated)
 	id, link := o.id, o.link
 	s.mu.Unlock()
 	b := Fixture("order-cancel.json")

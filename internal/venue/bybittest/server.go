@@ -1104,35 +1104,52 @@ func (s *Server) wallet(w http.ResponseWriter, r *http.Request, p gjson.Result, 
 	b := Fixture("account-wallet-balance.json")
 	tmpl := element(b, "result.list.0.coin")
 	var items [][]byte
+	s.mu.Lock()
 	for _, x := range bs {
-		if x.Wallet != venue.WalletSpot {
-			continue
+		if x.Wallet == venue.WalletSpot {
+			items = append(items, s.coinElemLocked(tmpl, x))
 		}
-		total := x.Free.Add(x.Locked)
-		e := set(tmpl, "coin", x.Asset)
-		e = set(e, "walletBalance", total.String())
-		e = set(e, "equity", total.String())
-		e = set(e, "locked", x.Locked.String())
-		e = set(e, "borrowAmount", x.Borrowed.String())
-		s.mu.Lock()
-		orderIM, positionIM := s.heldIM(x.Asset)
-		upnl := s.unrealized(x.Asset)
-		s.mu.Unlock()
-		e = set(e, "totalOrderIM", orderIM.String())
-		e = set(e, "totalPositionIM", positionIM.String())
-		e = set(e, "unrealisedPnl", upnl.String())
-		e = set(e, "equity", total.Add(upnl).String())
-		e = set(e, "spotHedgingQty", "0")
-		e = set(e, "availableToWithdraw", "")
-		e = set(e, "availableToBorrow", "")
-		e = set(e, "usdValue", "")
-		items = append(items, e)
 	}
+	s.mu.Unlock()
 	b = setRaw(b, "result.list.0.coin", array(items))
 	for _, k := range []string{"totalEquity", "totalMarginBalance", "totalAvailableBalance", "totalWalletBalance"} {
 		b = set(b, "result.list.0."+k, "") // the fake keeps no USD valuation
 	}
 	write(w, b)
+}
+
+// coinElemLocked renders the unified wallet's balance x on a coin element
+// of the wallet-balance answer or the wallet topic, with the initial
+// margin and unrealized PnL of the linear book; s.mu is held.
+func (s *Server) coinElemLocked(tmpl []byte, x venue.Balance) []byte {
+	total := x.Free.Add(x.Locked)
+	orderIM, positionIM := s.heldIM(x.Asset)
+	upnl := s.unrealized(x.Asset)
+	e := set(tmpl, "coin", x.Asset)
+	e = set(e, "walletBalance", total.String())
+	e = set(e, "locked", x.Locked.String())
+	e = set(e, "borrowAmount", x.Borrowed.String())
+	e = set(e, "totalOrderIM", orderIM.String())
+	e = set(e, "totalPositionIM", positionIM.String())
+	e = set(e, "unrealisedPnl", upnl.String())
+	e = set(e, "equity", total.Add(upnl).String())
+	for _, k := range []string{"spotHedgingQty", "availableToWithdraw", "availableToBorrow", "usdValue"} {
+		if gjson.GetBytes(e, k).Exists() {
+			e = set(e, k, "")
+		}
+	}
+	return e
+}
+
+// walletMsgLocked is the wallet topic's message of the unified wallet's
+// balance x; s.mu is held.
+func (s *Server) walletMsgLocked(x venue.Balance, at time.Time) []byte {
+	b := Fixture("ws-private-wallet.json")
+	b = setRaw(b, "data.0.coin", array([][]byte{s.coinElemLocked(element(b, "data.0.coin"), x)}))
+	for _, k := range []string{"totalEquity", "totalWalletBalance", "totalMarginBalance", "totalAvailableBalance"} {
+		b = set(b, "data.0."+k, "") // the fake keeps no USD valuation
+	}
+	return set(b, "creationTime", at.UnixMilli())
 }
 
 func (s *Server) funding(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
@@ -1333,7 +1350,7 @@ func (s *Server) pushUser(ctx context.Context, c *wsConn, events <-chan venue.Us
 	orderTmpl, execTmpl := Fixture("ws-private-order.json"), Fixture("ws-private-execution.json")
 	for ev := range events {
 		mu.Lock()
-		wantOrder, wantExec := topics["order"], topics["execution"]
+		wantOrder, wantExec, wantWallet := topics["order"], topics["execution"], topics["wallet"]
 		mu.Unlock()
 		var b []byte
 		switch {
@@ -1341,6 +1358,14 @@ func (s *Server) pushUser(ctx context.Context, c *wsConn, events <-chan venue.Us
 			e := s.spotElem(ctx, element(orderTmpl, "data"), *ev.Order)
 			e = set(e, "category", "spot")
 			b = setRaw(orderTmpl, "data", array([][]byte{e}))
+		case ev.Kind == venue.EventBalance && ev.Balance != nil && ev.Balance.Wallet == venue.WalletSpot && wantWallet:
+			s.mu.Lock()
+			b = s.walletMsgLocked(*ev.Balance, ev.Time)
+			s.mu.Unlock()
+			if c.send(ctx, b) != nil {
+				return
+			}
+			continue
 		case ev.Kind == venue.EventTrade && ev.Trade != nil && wantExec:
 			e := execElem(element(execTmpl, "data"), *ev.Trade)
 			e = set(e, "category", "spot")
