@@ -19,7 +19,8 @@ import (
 // orders by orderLinkId with reduceOnly and positionIdx, the instruments'
 // lot size and price filters, linear executions and order history, the
 // positions and funding payments of the account, the linear public ticker
-// stream and the private order and execution topics of category linear.
+// stream, the private order and execution topics of category linear and
+// the wallet topic as balance events.
 //
 // Balances are the unified trading account's coins, reported as the
 // venue.WalletFutures wallet: in a unified account one wallet margins
