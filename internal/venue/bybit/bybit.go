@@ -44,8 +44,10 @@ type Config struct {
 	BaseURL string
 	// PublicWSURL is the spot public stream (default
 	// wss://stream.bybit.com/v5/public/spot); PrivateWSURL the private one
-	// (default wss://stream.bybit.com/v5/private).
-	PublicWSURL, PrivateWSURL string
+	// (default wss://stream.bybit.com/v5/private); LinearWSURL the public
+	// stream of linear contracts (default
+	// wss://stream.bybit.com/v5/public/linear), which a Linear reads.
+	PublicWSURL, PrivateWSURL, LinearWSURL string
 	// RecvWindow is how long after its timestamp a signed request stays
 	// valid (default 5 s, Bybit's default).
 	RecvWindow time.Duration
@@ -57,11 +59,19 @@ type Config struct {
 	// ReconnectMin and ReconnectMax bound the stream reconnect backoff
 	// (default 500 ms and 30 s).
 	ReconnectMin, ReconnectMax time.Duration
+	// UnifiedElsewhere, when set and true, says a bybit-linear account of
+	// the same key reports the unified trading account: this (spot)
+	// client's Balances then leave the unified wallet out (the funding
+	// wallet stays) and its Positions and FundingPayments are empty, so a
+	// desk counts them once.
+	UnifiedElsewhere func() bool
 }
 
 // Client is one Bybit account (one API key). It is safe for concurrent use.
 type Client struct {
 	cfg    Config
+	cat    bybitapi.CategoryV5 // spot, or linear for a Linear's client
+	lin    *linearRules        // a Linear's instrument filters; nil for spot
 	lim    *limiter
 	tr     *transport
 	ids    *idCache
@@ -86,7 +96,8 @@ func New(cfg Config) (*Client, error) {
 	def(&cfg.BaseURL, bybitapi.MainNetBaseURL)
 	def(&cfg.PublicWSURL, "wss://stream.bybit.com/v5/public/spot")
 	def(&cfg.PrivateWSURL, "wss://stream.bybit.com/v5/private")
-	for _, u := range []string{cfg.BaseURL, cfg.PublicWSURL, cfg.PrivateWSURL} {
+	def(&cfg.LinearWSURL, "wss://stream.bybit.com/v5/public/linear")
+	for _, u := range []string{cfg.BaseURL, cfg.PublicWSURL, cfg.PrivateWSURL, cfg.LinearWSURL} {
 		if _, err := url.Parse(u); err != nil {
 			return nil, fmt.Errorf("new bybit client: url %q: %w", u, err)
 		}
@@ -112,7 +123,7 @@ func New(cfg Config) (*Client, error) {
 	lim := newLimiter(cfg.Clock)
 	tr := &transport{base: cfg.Transport, lim: lim, key: cfg.APIKey, secret: cfg.APISecret,
 		recvWindow: strconv.FormatInt(cfg.RecvWindow.Milliseconds(), 10), timeout: cfg.HTTPTimeout}
-	return &Client{cfg: cfg, lim: lim, tr: tr, ids: newIDCache(100000)}, nil
+	return &Client{cfg: cfg, cat: bybitapi.CategoryV5Spot, lim: lim, tr: tr, ids: newIDCache(100000)}, nil
 }
 
 // Name is "bybit".
@@ -123,6 +134,39 @@ func (c *Client) Stats() Stats {
 	c.lim.mu.Lock()
 	defer c.lim.mu.Unlock()
 	return c.lim.stats
+}
+
+// walletCoin is one coin of the unified trading account as
+// /v5/account/wallet-balance and the private wallet topic report it.
+type walletCoin struct {
+	Coin            string `json:"coin"`
+	WalletBalance   string `json:"walletBalance"`
+	Locked          string `json:"locked"`
+	TotalOrderIM    string `json:"totalOrderIM"`
+	TotalPositionIM string `json:"totalPositionIM"`
+	BorrowAmount    string `json:"borrowAmount"`
+}
+
+// unifiedBalance is a unified account coin as the client reports it: for
+// spot, venue.WalletSpot with Locked what open spot orders hold; for a
+// Linear, venue.WalletFutures with Locked that plus the initial margin of
+// linear orders and positions (totalOrderIM, totalPositionIM), bounded by
+// the wallet balance. Free is the rest of walletBalance (which excludes
+// unrealized PnL), Borrowed the borrowAmount.
+func (c *Client) unifiedBalance(co walletCoin) venue.Balance {
+	total, locked, w := parseDec(co.WalletBalance), parseDec(co.Locked), venue.WalletSpot
+	if c.cat == bybitapi.CategoryV5Linear {
+		w = venue.WalletFutures
+		locked = locked.Add(parseDec(co.TotalOrderIM)).Add(parseDec(co.TotalPositionIM))
+		locked = udecimal.Max(udecimal.Min(locked, udecimal.Max(total, udecimal.Zero)), udecimal.Zero)
+	}
+	return venue.Balance{Wallet: w, Asset: co.Coin, Free: total.Sub(locked), Locked: locked, Borrowed: parseDec(co.BorrowAmount)}
+}
+
+// unifiedElsewhere reports whether a spot client leaves the unified
+// account to a bybit-linear account of its key (Config.UnifiedElsewhere).
+func (c *Client) unifiedElsewhere() bool {
+	return c.cat == bybitapi.CategoryV5Spot && c.cfg.UnifiedElsewhere != nil && c.cfg.UnifiedElsewhere()
 }
 
 // api is the library's v5 service for one call, its requests carrying ctx.
@@ -158,13 +202,22 @@ func (c *Client) call(ctx context.Context, op string, write bool, f func(api byb
 // version, through the same transport (and so the same limits and, when
 // signed, the same signing).
 func (c *Client) get(ctx context.Context, path string, params url.Values, signed bool, out any) error {
-	u := c.cfg.BaseURL + path
+	u := path
 	if len(params) > 0 {
 		u += "?" + params.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return c.do(ctx, http.MethodGet, u, nil, signed, out)
+}
+
+// do sends one request (body JSON when not nil) through the client's
+// transport and decodes the answer into out.
+func (c *Client) do(ctx context.Context, method, pathQuery string, body io.Reader, signed bool, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+pathQuery, body)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if signed {
 		req.Header.Set("X-BAPI-API-KEY", c.cfg.APIKey)
@@ -225,9 +278,12 @@ func invalid(op, msg string) error {
 // basePrecision, minimum and maximum quantity, and minOrderAmt as the
 // minimum notional.
 func (c *Client) Symbols(ctx context.Context) ([]venue.Symbol, error) {
+	if c.cat == bybitapi.CategoryV5Linear {
+		return c.linearSymbols(ctx)
+	}
 	var r *bybitapi.V5GetInstrumentsInfoResponse
 	if err := c.call(ctx, "list symbols", false, func(api bybitapi.V5ServiceI) (err error) {
-		r, err = api.Market().GetInstrumentsInfo(bybitapi.V5GetInstrumentsInfoParam{Category: bybitapi.CategoryV5Spot})
+		r, err = api.Market().GetInstrumentsInfo(bybitapi.V5GetInstrumentsInfoParam{Category: c.cat})
 		return err
 	}); err != nil {
 		return nil, err
@@ -266,8 +322,14 @@ func (c *Client) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue.
 	if req.Symbol == "" || !req.Side.Valid() {
 		return venue.Order{}, invalid(op, "symbol and side buy|sell are required")
 	}
+	if c.cat == bybitapi.CategoryV5Linear {
+		return c.placeLinear(ctx, op, req)
+	}
+	if req.Derivative() {
+		return venue.Order{}, invalid(op, "reduce-only and a hedge-mode position side are for linear contracts (a bybit-linear account), not spot")
+	}
 	link := req.ClientOrderID
-	p := bybitapi.V5CreateOrderParam{Category: bybitapi.CategoryV5Spot, Symbol: bybitapi.SymbolV5(req.Symbol), OrderLinkID: &link}
+	p := bybitapi.V5CreateOrderParam{Category: c.cat, Symbol: bybitapi.SymbolV5(req.Symbol), OrderLinkID: &link}
 	if req.Side == venue.Buy {
 		p.Side = bybitapi.SideBuy
 	} else {
@@ -389,7 +451,7 @@ func (c *Client) CancelOrder(ctx context.Context, symbol, clientOrderID string) 
 	}
 	link := clientOrderID
 	if err := c.call(ctx, op, true, func(api bybitapi.V5ServiceI) error {
-		_, err := api.Order().CancelOrder(bybitapi.V5CancelOrderParam{Category: bybitapi.CategoryV5Spot,
+		_, err := api.Order().CancelOrder(bybitapi.V5CancelOrderParam{Category: c.cat,
 			Symbol: bybitapi.SymbolV5(symbol), OrderLinkID: &link})
 		return err
 	}); err != nil {
@@ -417,14 +479,14 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 	link, sym := clientOrderID, bybitapi.SymbolV5(symbol)
 	var r *bybitapi.V5GetOrdersResponse
 	if err := c.call(ctx, op, false, func(api bybitapi.V5ServiceI) (err error) {
-		r, err = api.Order().GetOpenOrders(bybitapi.V5GetOpenOrdersParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, OrderLinkID: &link})
+		r, err = api.Order().GetOpenOrders(bybitapi.V5GetOpenOrdersParam{Category: c.cat, Symbol: &sym, OrderLinkID: &link})
 		return err
 	}); err != nil {
 		return venue.Order{}, err
 	}
 	if len(r.Result.List) == 0 {
 		if err := c.call(ctx, op, false, func(api bybitapi.V5ServiceI) (err error) {
-			r, err = api.Order().GetHistoryOrders(bybitapi.V5GetHistoryOrdersParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, OrderLinkID: &link})
+			r, err = api.Order().GetHistoryOrders(bybitapi.V5GetHistoryOrdersParam{Category: c.cat, Symbol: &sym, OrderLinkID: &link})
 			return err
 		}); err != nil {
 			return venue.Order{}, err
@@ -441,16 +503,36 @@ func (c *Client) QueryOrder(ctx context.Context, symbol, clientOrderID string) (
 
 // OpenOrders lists open spot orders, following nextPageCursor.
 func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, error) {
+	if symbol == "" && c.cat == bybitapi.CategoryV5Linear {
+		// Linear open orders are asked by symbol or by settle coin.
+		var out []venue.Order
+		for _, coin := range settleCoins {
+			os, err := c.openOrders(ctx, "", coin)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, os...)
+		}
+		return out, nil
+	}
+	return c.openOrders(ctx, symbol, "")
+}
+
+// openOrders lists the open orders of symbol, or of settle coin settle.
+func (c *Client) openOrders(ctx context.Context, symbol string, settle bybitapi.Coin) ([]venue.Order, error) {
 	op := fmt.Sprintf("list open orders %q", symbol)
 	var out []venue.Order
 	cursor := ""
 	for {
-		p := bybitapi.V5GetOpenOrdersParam{Category: bybitapi.CategoryV5Spot}
+		p := bybitapi.V5GetOpenOrdersParam{Category: c.cat}
 		limit := 50
 		p.Limit = &limit
 		if symbol != "" {
 			s := bybitapi.SymbolV5(symbol)
 			p.Symbol = &s
+		}
+		if settle != "" {
+			p.SettleCoin = &settle
 		}
 		if cursor != "" {
 			cur := cursor
@@ -475,6 +557,18 @@ func (c *Client) OpenOrders(ctx context.Context, symbol string) ([]venue.Order, 
 	}
 }
 
+// isFill reports whether an execution of execType moved the order: a
+// trade, or the bust (liquidation) and auto-deleveraging trades of a
+// derivatives position; funding and delivery settlements are not fills.
+// An empty type (a spot stream message that leaves it out) is a trade.
+func isFill(t bybitapi.ExecTypeV5) bool {
+	switch t {
+	case "", "Trade", "BustTrade", "AdlTrade":
+		return true
+	}
+	return false
+}
+
 func (c *Client) fromExec(e bybitapi.V5GetExecutionListItem) venue.Trade {
 	cid := e.OrderLinkID
 	if cid == "" {
@@ -495,7 +589,7 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 	cursor := ""
 	for {
 		id, sym, limit := venueOrderID, bybitapi.SymbolV5(symbol), 100
-		p := bybitapi.V5GetExecutionParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, OrderID: &id, Limit: &limit}
+		p := bybitapi.V5GetExecutionParam{Category: c.cat, Symbol: &sym, OrderID: &id, Limit: &limit}
 		if cursor != "" {
 			cur := cursor
 			p.Cursor = &cur
@@ -508,7 +602,9 @@ func (c *Client) OrderTrades(ctx context.Context, symbol, venueOrderID string) (
 			return nil, err
 		}
 		for _, e := range r.Result.List {
-			out = append(out, c.fromExec(e))
+			if isFill(e.ExecType) {
+				out = append(out, c.fromExec(e))
+			}
 		}
 		if r.Result.NextPageCursor == "" || len(r.Result.List) == 0 || r.Result.NextPageCursor == cursor {
 			break
@@ -585,7 +681,7 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 		sym := bybitapi.SymbolV5(q.Symbol)
 		// endTime is inclusive: the last millisecond that starts before end.
 		start, stop := int(from.UnixMilli()), int(end.Add(time.Millisecond-1).UnixMilli()-1)
-		p := bybitapi.V5GetExecutionParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, StartTime: &start, EndTime: &stop, Limit: &limit}
+		p := bybitapi.V5GetExecutionParam{Category: c.cat, Symbol: &sym, StartTime: &start, EndTime: &stop, Limit: &limit}
 		if inner != "" {
 			cur := inner
 			p.Cursor = &cur
@@ -605,7 +701,7 @@ func (c *Client) Trades(ctx context.Context, q venue.TradeQuery) (venue.TradePag
 	var page venue.TradePage
 	for _, e := range r.Result.List {
 		t := c.fromExec(e)
-		if t.Time.Before(q.From) || !t.Time.Before(to) {
+		if !isFill(e.ExecType) || t.Time.Before(q.From) || !t.Time.Before(to) {
 			continue
 		}
 		page.Trades = append(page.Trades, t)
@@ -648,7 +744,7 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 		s, e, limit := from.UnixMilli(), end.UnixMilli()-1, 1000
 		var r *bybitapi.V5GetKlineResponse
 		if err := c.call(ctx, op, false, func(api bybitapi.V5ServiceI) (err error) {
-			r, err = api.Market().GetKline(bybitapi.V5GetKlineParam{Category: bybitapi.CategoryV5Spot,
+			r, err = api.Market().GetKline(bybitapi.V5GetKlineParam{Category: c.cat,
 				Symbol: bybitapi.SymbolV5(symbol), Interval: iv.api, Start: &s, End: &e, Limit: &limit})
 			return err
 		}); err != nil {
@@ -679,28 +775,34 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, from, to t
 	return slices.CompactFunc(out, func(a, b venue.Kline) bool { return a.OpenTime.Equal(b.OpenTime) }), nil
 }
 
-// Balances lists non-zero balances of the unified trading account (under
-// venue.WalletSpot: it is the wallet spot orders trade from; locked is what
-// open spot orders hold, borrowed the borrowAmount) and of the funding
-// account (venue.WalletFunding).
+// Balances lists non-zero balances of the unified trading account and,
+// for a spot client, of the funding account (venue.WalletFunding). The
+// unified account is the wallet spot orders trade from and linear orders
+// margin from: see unifiedBalance for how each client reports it. A spot
+// client leaves it out when Config.UnifiedElsewhere says a bybit-linear
+// account reports it.
 func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 	var out []venue.Balance
-	var w *bybitapi.V5GetWalletBalanceResponse
-	if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
-		w, err = api.Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	for _, l := range w.Result.List {
-		for _, co := range l.Coin {
-			total, locked := parseDec(co.WalletBalance), parseDec(co.Locked)
-			b := venue.Balance{Wallet: venue.WalletSpot, Asset: string(co.Coin), Free: total.Sub(locked), Locked: locked,
-				Borrowed: parseDec(co.BorrowAmount)}
-			if !b.Free.IsZero() || !b.Locked.IsZero() || !b.Borrowed.IsZero() {
-				out = append(out, b)
+	if !c.unifiedElsewhere() {
+		var w *bybitapi.V5GetWalletBalanceResponse
+		if err := c.call(ctx, "get unified balances", false, func(api bybitapi.V5ServiceI) (err error) {
+			w, err = api.Account().GetWalletBalance(bybitapi.AccountTypeV5UNIFIED, nil)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for _, l := range w.Result.List {
+			for _, co := range l.Coin {
+				b := c.unifiedBalance(walletCoin{Coin: string(co.Coin), WalletBalance: co.WalletBalance, Locked: co.Locked,
+					TotalOrderIM: co.TotalOrderIM, TotalPositionIM: co.TotalPositionIM, BorrowAmount: co.BorrowAmount})
+				if !b.Free.IsZero() || !b.Locked.IsZero() || !b.Borrowed.IsZero() {
+					out = append(out, b)
+				}
 			}
 		}
+	}
+	if c.cat == bybitapi.CategoryV5Linear {
+		return out, nil // the funding wallet is the spot account's
 	}
 	var f *bybitapi.V5GetAllCoinsBalanceResponse
 	if err := c.call(ctx, "get funding balances", false, func(api bybitapi.V5ServiceI) (err error) {
@@ -722,7 +824,7 @@ func (c *Client) Balances(ctx context.Context) ([]venue.Balance, error) {
 // Tickers returns the last, best bid and best ask price of spot symbols
 // (/v5/market/tickers): of symbol, or of every symbol when it is empty.
 func (c *Client) Tickers(ctx context.Context, symbol string) ([]venue.PriceTick, error) {
-	p := bybitapi.V5GetTickersParam{Category: bybitapi.CategoryV5Spot}
+	p := bybitapi.V5GetTickersParam{Category: c.cat}
 	if symbol != "" {
 		s := bybitapi.SymbolV5(symbol)
 		p.Symbol = &s
@@ -734,14 +836,22 @@ func (c *Client) Tickers(ctx context.Context, symbol string) ([]venue.PriceTick,
 	}); err != nil {
 		return nil, err
 	}
-	if r.Result.Spot == nil {
-		return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no spot list"}
-	}
 	at := time.UnixMilli(int64(r.Time)).UTC()
-	out := make([]venue.PriceTick, 0, len(r.Result.Spot.List))
-	for _, t := range r.Result.Spot.List {
-		out = append(out, venue.PriceTick{Symbol: string(t.Symbol), Price: parseDec(t.LastPrice),
-			Bid: parseDec(t.Bid1Price), Ask: parseDec(t.Ask1Price), Time: at})
+	tick := func(sym bybitapi.SymbolV5, last, bid, ask string) venue.PriceTick {
+		return venue.PriceTick{Symbol: string(sym), Price: parseDec(last), Bid: parseDec(bid), Ask: parseDec(ask), Time: at}
+	}
+	var out []venue.PriceTick
+	switch {
+	case c.cat == bybitapi.CategoryV5Linear && r.Result.LinearInverse != nil:
+		for _, t := range r.Result.LinearInverse.List {
+			out = append(out, tick(t.Symbol, t.LastPrice, t.Bid1Price, t.Ask1Price))
+		}
+	case c.cat == bybitapi.CategoryV5Spot && r.Result.Spot != nil:
+		for _, t := range r.Result.Spot.List {
+			out = append(out, tick(t.Symbol, t.LastPrice, t.Bid1Price, t.Ask1Price))
+		}
+	default:
+		return nil, &venue.Error{Class: venue.ClassUnavailable, Op: "list tickers", Message: "answer has no " + string(c.cat) + " list"}
 	}
 	return out, nil
 }

@@ -24,23 +24,31 @@ func newClientB(t testing.TB, fake *bybittest.Server) *bybit.Client {
 	return c
 }
 
+// harness is the suite's harness of v, an account on fake whose markets
+// are kind.
+func harness(t *testing.T, fake *bybittest.Server, v venue.Venue, kind venue.InstrumentKind) venuetest.Harness {
+	return venuetest.Harness{
+		Venue: v,
+		SetPrice: func(symbol string, price venue.Decimal) {
+			if err := fake.SetPrice(symbol, price); err != nil {
+				t.Errorf("set price: %v", err)
+			}
+		},
+		FailNext: func(op string, f venuetest.Fault) { fake.FailNext(op, bybittest.Fault(f)) },
+		Fund: func(w venue.Wallet, asset string, amount venue.Decimal) {
+			if err := fake.Fund(w, asset, amount); err != nil {
+				t.Errorf("fund: %v", err)
+			}
+		},
+		Kind: kind,
+	}
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	venuetest.Run(t, func(t *testing.T) *venuetest.Harness {
 		fake := bybittest.New(t, bybittest.Config{})
-		return &venuetest.Harness{
-			Venue: newClient(t, fake),
-			SetPrice: func(symbol string, price venue.Decimal) {
-				if err := fake.SetPrice(symbol, price); err != nil {
-					t.Errorf("set price: %v", err)
-				}
-			},
-			FailNext: func(op string, f venuetest.Fault) { fake.FailNext(op, bybittest.Fault(f)) },
-			Fund: func(w venue.Wallet, asset string, amount venue.Decimal) {
-				if err := fake.Fund(w, asset, amount); err != nil {
-					t.Errorf("fund: %v", err)
-				}
-			},
-		}
+		h := harness(t, fake, newClient(t, fake), "")
+		return &h
 	})
 }

@@ -26,6 +26,7 @@ const (
 	codeOrderNotExists    = 110001 // (derivatives) Order does not exist
 	codeInsufficientDeriv = 110007 // (derivatives) Insufficient available balance
 	codeDupLinkIDDeriv    = 110072 // (derivatives) OrderLinkedID is duplicate
+	codeNotionalDeriv     = 110094 // (derivatives) Order notional value below the lower limit
 	codeInsufficientSpot  = 170131 // (spot) Insufficient balance
 	codeDupLinkIDSpot     = 170141 // (spot) Duplicate clientOrderId
 	codeOrderNotExistSpot = 170213 // (spot) Order does not exist

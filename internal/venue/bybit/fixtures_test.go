@@ -32,7 +32,7 @@ type replay struct {
 	ts  []string
 }
 
-func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
+func newReplay(t *testing.T, edits map[string]func([]byte) []byte, override ...map[string]string) *replay {
 	t.Helper()
 	r := &replay{}
 	routes := map[string]string{
@@ -50,6 +50,11 @@ func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
 		"/v5/position/list":                              "position-list.json",
 		"/v5/account/transaction-log":                    "account-transaction-log.json",
 	}
+	for _, o := range override {
+		for path, name := range o {
+			routes[path] = name
+		}
+	}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if ts := req.Header.Get("X-BAPI-TIMESTAMP"); ts != "" {
 			r.mu.Lock()
@@ -57,7 +62,7 @@ func newReplay(t *testing.T, edits map[string]func([]byte) []byte) *replay {
 			r.mu.Unlock()
 		}
 		switch req.URL.Path {
-		case "/v5/public/spot", "/v5/private":
+		case "/v5/public/spot", "/v5/public/linear", "/v5/private":
 			r.stream(t, w, req, edits)
 			return
 		}
@@ -92,7 +97,7 @@ func (r *replay) stream(t *testing.T, w http.ResponseWriter, req *http.Request, 
 	ctx := req.Context()
 	pushes := []string{"ws-public-ticker-spot.json"}
 	if req.URL.Path == "/v5/private" {
-		pushes = []string{"ws-private-order.json", "ws-private-execution.json"}
+		pushes = []string{"ws-private-order.json", "ws-private-execution.json", "ws-private-wallet.json"}
 	}
 	for {
 		_, b, err := c.Read(ctx)
@@ -328,8 +333,8 @@ func TestFixturesReplay(t *testing.T) {
 	if err != nil {
 		t.Fatalf("subscribe user: %v", err)
 	}
-	var oe, te *venue.UserEvent
-	for oe == nil || te == nil {
+	var oe, te, be *venue.UserEvent
+	for oe == nil || te == nil || be == nil {
 		select {
 		case ev := <-events:
 			switch ev.Kind {
@@ -337,6 +342,8 @@ func TestFixturesReplay(t *testing.T) {
 				oe = &ev
 			case venue.EventTrade:
 				te = &ev
+			case venue.EventBalance:
+				be = &ev
 			}
 		case <-ctx.Done():
 			t.Fatal("no order and execution event")
@@ -352,8 +359,13 @@ func TestFixturesReplay(t *testing.T) {
 		field{"price", te.Trade.Price, dec("0.3374")}, field{"qty", te.Trade.Quantity, dec("25")}, field{"quote", te.Trade.QuoteQty, dec("8.435")},
 		field{"fee", te.Trade.Fee, dec("0.005061")}, field{"side", te.Trade.Side, venue.Sell}, field{"maker", te.Trade.Maker, false},
 		field{"order", te.Trade.VenueOrderID, "f6e324ff-99c2-4e89-9739-3086e47f9381"}, field{"time", te.Trade.Time, time.UnixMilli(1672364174443)})
+	check(t, "ws wallet", field{"wallet", be.Balance.Wallet, venue.WalletSpot}, field{"asset", be.Balance.Asset, "BTC"},
+		field{"free", be.Balance.Free, dec("0.00102964")}, field{"locked", be.Balance.Locked, dec("0")},
+		field{"borrowed", be.Balance.Borrowed, dec("0")}, field{"time", be.Time, time.UnixMilli(1700034722104)})
 	used["ws-private-order.json"], used["ws-private-execution.json"], used["ws-op-auth.json"] = true, true, true
+	used["ws-private-wallet.json"] = true
 	used["error.json"] = true // TestErrorCodes
+	replayLinear(t, ctx, used)
 
 	for _, name := range bybittest.Fixtures() {
 		if !used[name] {

@@ -57,7 +57,7 @@ func (c *Client) OrderHistory(ctx context.Context, symbol string, from, to time.
 		for {
 			sym, limit := bybitapi.SymbolV5(symbol), 50
 			s, e := int(start.UnixMilli()), int(end.Add(time.Millisecond-1).UnixMilli()-1)
-			p := bybitapi.V5GetHistoryOrdersParam{Category: bybitapi.CategoryV5Spot, Symbol: &sym, StartTime: &s, EndTime: &e, Limit: &limit}
+			p := bybitapi.V5GetHistoryOrdersParam{Category: c.cat, Symbol: &sym, StartTime: &s, EndTime: &e, Limit: &limit}
 			if cursor != "" {
 				cur := cursor
 				p.Cursor = &cur

@@ -21,8 +21,11 @@ var settleCoins = []bybitapi.Coin{"USDT", "USDC"}
 // Positions lists the open linear (USDT and USDC perpetual and futures)
 // positions of the unified account (/v5/position/list), following
 // nextPageCursor. A Sell side is a negative size; tradeMode 1 is isolated
-// margin.
+// margin. A spot client whose Config.UnifiedElsewhere is true lists none.
 func (c *Client) Positions(ctx context.Context) ([]venue.Position, error) {
+	if c.unifiedElsewhere() {
+		return nil, nil // a bybit-linear account of the key reports them
+	}
 	var out []venue.Position
 	for _, coin := range settleCoins {
 		cursor := ""
@@ -69,11 +72,14 @@ func (c *Client) Positions(ctx context.Context) ([]venue.Position, error) {
 // FundingPayments lists the linear funding settlements of the unified
 // account in [from, to) from its transaction log (type SETTLEMENT), which
 // Bybit answers 7 days at a time: longer spans are walked window by
-// window. The amount is the entry's change, the wallet's signed movement.
+// window; an empty window (to not after from) has none. The amount is the
+// entry's change, the wallet's signed movement.
 func (c *Client) FundingPayments(ctx context.Context, symbol string, from, to time.Time) ([]venue.FundingPayment, error) {
 	op := fmt.Sprintf("list funding payments %q", symbol)
-	if !from.Before(to) {
-		return nil, invalid(op, "from must be before to")
+	if !from.Before(to) || c.unifiedElsewhere() {
+		// An empty window has no payments; a bybit-linear account of the
+		// key reports them when there is one.
+		return nil, nil
 	}
 	var out []venue.FundingPayment
 	for start := from; start.Before(to); {

@@ -155,7 +155,11 @@ func (c *Client) SubscribePrices(ctx context.Context, symbols []string) (<-chan 
 		}
 	}
 	dial := func(ctx context.Context) (*websocket.Conn, error) {
-		conn, _, err := websocket.Dial(ctx, c.cfg.PublicWSURL, nil)
+		u := c.cfg.PublicWSURL
+		if c.cat == bybitapi.CategoryV5Linear {
+			u = c.cfg.LinearWSURL
+		}
+		conn, _, err := websocket.Dial(ctx, u, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -239,9 +243,14 @@ type privateExecution struct {
 	ExecTime    string `json:"execTime"`
 }
 
-// SubscribeUser streams the spot order and execution topics of the private
-// stream (authenticated with an expiring signature of "GET/realtime"). A
-// reconnection sends venue.EventReconnected first: events in between may
+// SubscribeUser streams the order and execution topics of the private
+// stream (authenticated with an expiring signature of "GET/realtime"),
+// the messages of the client's category (spot, or linear for a Linear),
+// fills only (not funding or delivery executions), and the wallet topic's
+// unified account coins as balance events, each as Balances reports it
+// (none for a spot client whose Config.UnifiedElsewhere is true). The
+// position topic is not read: the port has no position event, and
+// positions are read with Positions. A reconnection sends venue.EventReconnected first: events in between may
 // be lost.
 func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, error) {
 	if !c.synced.Load() {
@@ -265,7 +274,7 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 			conn.CloseNow()
 			return nil, err
 		}
-		if err := writeJSON(ctx, conn, wsOp{Op: "subscribe", Args: []any{"order", "execution"}}); err != nil {
+		if err := writeJSON(ctx, conn, wsOp{Op: "subscribe", Args: []any{"order", "execution", "wallet"}}); err != nil {
 			conn.CloseNow()
 			return nil, err
 		}
@@ -310,7 +319,7 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 					continue
 				}
 				for _, o := range os {
-					if o.Category != "spot" {
+					if o.Category != string(c.cat) {
 						continue
 					}
 					c.ids.put(o.Symbol, o.OrderID, o.OrderLinkID)
@@ -319,13 +328,32 @@ func (c *Client) SubscribeUser(ctx context.Context) (<-chan venue.UserEvent, err
 						return
 					}
 				}
+			case "wallet":
+				var ws []struct {
+					AccountType string       `json:"accountType"`
+					Coin        []walletCoin `json:"coin"`
+				}
+				if json.Unmarshal(env.Data, &ws) != nil || c.unifiedElsewhere() {
+					continue
+				}
+				for _, w := range ws {
+					for _, co := range w.Coin {
+						if w.AccountType != "" && w.AccountType != "UNIFIED" {
+							continue
+						}
+						b := c.unifiedBalance(co)
+						if !send(ctx, venue.UserEvent{Kind: venue.EventBalance, Balance: &b, Time: at}) {
+							return
+						}
+					}
+				}
 			case "execution":
 				var es []privateExecution
 				if json.Unmarshal(env.Data, &es) != nil {
 					continue
 				}
 				for _, e := range es {
-					if e.Category != "spot" || (e.ExecType != "" && e.ExecType != "Trade") {
+					if e.Category != string(c.cat) || !isFill(bybitapi.ExecTypeV5(e.ExecType)) {
 						continue
 					}
 					tr := c.fromExec(bybitExec(e))

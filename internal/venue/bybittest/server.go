@@ -140,12 +140,14 @@ type Server struct {
 
 	mu        sync.Mutex
 	created   []venue.OrderRequest      // every order the fake accepted, in order
-	positions map[string]venue.Position // linear, by symbol
+	positions map[string]venue.Position // linear, by symbol, set by a test
+	linear    *linearBook               // the linear orders, fills and positions; see lin
 	fundings  []venue.FundingPayment
 	conns     map[*websocket.Conn]bool // open stream connections
 	faults    map[string][]Fault
 	window    map[string]*rateWindow
 	calls     map[string]int
+	taken     map[string]int // queued faults taken, by op/fault
 }
 
 type rateWindow struct {
@@ -172,7 +174,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s := &Server{Exchange: ex, acct: ex.Account(account), limit: cfg.EndpointLimit, rates: maps.Clone(cfg.FaultRates),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, 0x62796269)),
-		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}}
+		positions: map[string]venue.Position{}, conns: map[*websocket.Conn]bool{}, faults: map[string][]Fault{}, window: map[string]*rateWindow{}, calls: map[string]int{}, taken: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v5/market/time", s.serverTime)
 	mux.HandleFunc("GET /v5/market/instruments-info", s.instruments)
@@ -188,6 +190,7 @@ func NewServer(cfg Config) *Server {
 	mux.HandleFunc("GET /v5/position/list", s.private("", s.positionList))
 	mux.HandleFunc("GET /v5/account/transaction-log", s.private("", s.transactionLog))
 	mux.HandleFunc("GET /v5/public/spot", s.publicWS)
+	mux.HandleFunc("GET /v5/public/linear", s.publicWS)
 	mux.HandleFunc("GET /v5/private", s.privateWS)
 	s.srv = httptest.NewServer(s.limited(mux))
 	return s
@@ -207,6 +210,11 @@ func (s *Server) PublicWSURL() string {
 // PrivateWSURL is the private stream.
 func (s *Server) PrivateWSURL() string {
 	return "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/v5/private"
+}
+
+// LinearWSURL is the linear public stream.
+func (s *Server) LinearWSURL() string {
+	return "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/v5/public/linear"
 }
 
 // Account is the paper account the fake trades for.
@@ -292,14 +300,26 @@ func (s *Server) Calls(path string) int {
 	return s.calls[path]
 }
 
-// SetPrice moves the market.
+// SetPrice moves the market, spot and linear: resting orders of both
+// fill against it.
 func (s *Server) SetPrice(symbol string, price venue.Decimal) error {
-	return s.Exchange.SetPrice(symbol, price, time.Time{})
+	if err := s.Exchange.SetPrice(symbol, price, time.Time{}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.linearOnPriceLocked(symbol, price)
+	s.mu.Unlock()
+	return nil
 }
 
 // Fund credits a wallet: venue.WalletSpot is the unified trading account,
-// venue.WalletFunding the funding account.
+// as is venue.WalletFutures (a bybit-linear account reports the unified
+// wallet as its futures wallet); venue.WalletFunding is the funding
+// account.
 func (s *Server) Fund(w venue.Wallet, asset string, amount venue.Decimal) error {
+	if w == venue.WalletFutures {
+		w = venue.WalletSpot
+	}
 	return s.Exchange.Fund(account, w, asset, amount)
 }
 
@@ -321,7 +341,16 @@ func (s *Server) takeFault(op string) Fault {
 		return ""
 	}
 	s.faults[op] = fs[1:]
+	s.taken[op+"/"+string(fs[0])]++
 	return fs[0]
+}
+
+// FaultsTaken counts the faults FailNext queued that a request has taken,
+// by "op/fault" (random ones of FaultRates are not counted).
+func (s *Server) FaultsTaken() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.taken)
 }
 
 // limited counts each endpoint's requests per one-second window and sets
@@ -497,29 +526,60 @@ func (s *Server) serverTime(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) instruments(w http.ResponseWriter, r *http.Request) {
-	if c := r.URL.Query().Get("category"); c != "spot" {
-		writeError(w, 10001, "the fake lists category spot only, not "+c)
+	c := r.URL.Query().Get("category")
+	keys, ok := instrumentKeys[c]
+	if !ok {
+		writeError(w, 10001, "the fake lists categories spot and linear only, not "+c)
 		return
 	}
-	b := Fixture("market-instruments-info-spot.json")
+	b := Fixture("market-instruments-info-" + c + ".json")
 	tmpl := element(b, "result.list")
 	var items [][]byte
 	for _, sym := range s.Exchange.Symbols() {
-		e := set(tmpl, "symbol", sym.Name)
-		e = set(e, "baseCoin", sym.Base)
-		e = set(e, "quoteCoin", sym.Quote)
-		e = set(e, "lotSizeFilter.basePrecision", sym.StepSize.String())
-		e = set(e, "lotSizeFilter.minOrderQty", sym.MinQty.String())
-		e = set(e, "lotSizeFilter.maxOrderQty", sym.MaxQty.String())
-		e = set(e, "lotSizeFilter.minOrderAmt", sym.MinNotional.String())
-		e = set(e, "priceFilter.tickSize", sym.TickSize.String())
+		e := tmpl
+		for _, k := range keys {
+			e = set(e, k.path, k.value(sym))
+		}
 		items = append(items, e)
 	}
 	write(w, setRaw(b, "result.list", array(items)))
 }
 
+// instrumentKey is one key of an instruments-info element the fake edits,
+// and the listed symbol's value for it.
+type instrumentKey struct {
+	path  string
+	value func(venue.Symbol) string
+}
+
+// instrumentKeys are the keys the fake edits per category: spot's
+// basePrecision and minOrderAmt, linear's qtyStep and minNotionalValue
+// (each listed symbol is also a perpetual settled in its quote coin).
+var instrumentKeys = func() map[string][]instrumentKey {
+	name := func(x venue.Symbol) string { return x.Name }
+	base := func(x venue.Symbol) string { return x.Base }
+	quote := func(x venue.Symbol) string { return x.Quote }
+	tick := func(x venue.Symbol) string { return x.TickSize.String() }
+	step := func(x venue.Symbol) string { return x.StepSize.String() }
+	minQty := func(x venue.Symbol) string { return x.MinQty.String() }
+	maxQty := func(x venue.Symbol) string { return x.MaxQty.String() }
+	notional := func(x venue.Symbol) string { return x.MinNotional.String() }
+	return map[string][]instrumentKey{
+		"spot": {{"symbol", name}, {"baseCoin", base}, {"quoteCoin", quote}, {"lotSizeFilter.basePrecision", step},
+			{"lotSizeFilter.minOrderQty", minQty}, {"lotSizeFilter.maxOrderQty", maxQty},
+			{"lotSizeFilter.minOrderAmt", notional}, {"priceFilter.tickSize", tick}},
+		"linear": {{"symbol", name}, {"baseCoin", base}, {"quoteCoin", quote}, {"settleCoin", quote},
+			{"priceFilter.tickSize", tick}, {"priceFilter.minPrice", tick}, {"lotSizeFilter.qtyStep", step},
+			{"lotSizeFilter.minOrderQty", minQty}, {"lotSizeFilter.maxOrderQty", maxQty},
+			{"lotSizeFilter.maxMktOrderQty", maxQty}, {"lotSizeFilter.minNotionalValue", notional}},
+	}
+}()
+
 func (s *Server) tickers(w http.ResponseWriter, r *http.Request) {
 	b := Fixture("market-tickers-spot.json")
+	if r.URL.Query().Get("category") == "linear" {
+		b = set(Fixture("market-tickers-linear.json"), "result.category", "linear")
+	}
 	tmpl := element(b, "result.list")
 	want := r.URL.Query().Get("symbol")
 	var items [][]byte
@@ -535,6 +595,10 @@ func (s *Server) tickers(w http.ResponseWriter, r *http.Request) {
 		e = set(e, "lastPrice", tk.Price.String())
 		e = set(e, "bid1Price", tk.Bid.String())
 		e = set(e, "ask1Price", tk.Ask.String())
+		if gjson.GetBytes(e, "markPrice").Exists() {
+			e = set(e, "markPrice", tk.Price.String())
+			e = set(e, "indexPrice", tk.Price.String())
+		}
 		items = append(items, e)
 	}
 	write(w, setRaw(b, "result.list", array(items)))
@@ -651,8 +715,12 @@ func (s *Server) filter(req venue.OrderRequest) (int, string) {
 }
 
 func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
+	if p.Get("category").String() == "linear" {
+		s.linearCreate(w, p, op)
+		return
+	}
 	if p.Get("category").String() != "spot" {
-		writeError(w, 10001, "the fake trades category spot only")
+		writeError(w, 10001, "the fake trades categories spot and linear only")
 		return
 	}
 	req := venue.OrderRequest{ClientOrderID: p.Get("orderLinkId").String(), Symbol: p.Get("symbol").String(),
@@ -726,6 +794,10 @@ func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request, p gjson.Res
 	if stop, _ := s.fault(w, op); stop {
 		return
 	}
+	if p.Get("category").String() == "linear" {
+		s.linearCancel(w, p)
+		return
+	}
 	o, err := s.acct.CancelOrder(r.Context(), p.Get("symbol").String(), p.Get("orderLinkId").String())
 	if err != nil {
 		code, msg := codeOf(err)
@@ -746,8 +818,22 @@ var orderStatus = map[venue.OrderStatus]string{
 	venue.StatusCanceled: "Cancelled", venue.StatusRejected: "Rejected", venue.StatusExpired: "Cancelled",
 }
 
-// orderElem renders o on the template element of an order list.
-func (s *Server) orderElem(ctx context.Context, tmpl []byte, o venue.Order) []byte {
+// spotElem renders a spot order o on the template element of an order
+// list, with the fees of its fills.
+func (s *Server) spotElem(ctx context.Context, tmpl []byte, o venue.Order) []byte {
+	fee, feeAsset := venue.Decimal{}, ""
+	if o.ExecutedQty.IsPos() {
+		ts, _ := s.acct.OrderTrades(ctx, o.Symbol, o.VenueOrderID)
+		for _, t := range ts {
+			fee, feeAsset = fee.Add(t.Fee), t.FeeAsset
+		}
+	}
+	return orderElem(tmpl, o, fee, feeAsset)
+}
+
+// orderElem renders o, whose fills paid fee in feeAsset, on the template
+// element of an order list.
+func orderElem(tmpl []byte, o venue.Order, fee venue.Decimal, feeAsset string) []byte {
 	e := set(tmpl, "orderId", o.VenueOrderID)
 	e = set(e, "orderLinkId", o.ClientOrderID)
 	e = set(e, "symbol", o.Symbol)
@@ -784,13 +870,6 @@ func (s *Server) orderElem(ctx context.Context, tmpl []byte, o venue.Order) []by
 	e = set(e, "leavesValue", leaves.Mul(o.Price).String())
 	e = set(e, "cumExecQty", o.ExecutedQty.String())
 	e = set(e, "cumExecValue", o.QuoteQty.String())
-	fee, feeAsset := venue.Decimal{}, ""
-	if o.ExecutedQty.IsPos() {
-		ts, _ := s.acct.OrderTrades(ctx, o.Symbol, o.VenueOrderID)
-		for _, t := range ts {
-			fee, feeAsset = fee.Add(t.Fee), t.FeeAsset
-		}
-	}
 	e = set(e, "cumExecFee", fee.String())
 	fd := []byte("{}")
 	if feeAsset != "" {
@@ -816,7 +895,7 @@ func (s *Server) orders(w http.ResponseWriter, r *http.Request, os []venue.Order
 	tmpl := element(b, "result.list")
 	items := make([][]byte, 0, len(os))
 	for _, o := range os {
-		items = append(items, s.orderElem(r.Context(), tmpl, o))
+		items = append(items, s.spotElem(r.Context(), tmpl, o))
 	}
 	b = setRaw(b, "result.list", array(items))
 	b = set(b, "result.nextPageCursor", "")
@@ -830,12 +909,20 @@ func (s *Server) realtime(w http.ResponseWriter, r *http.Request, p gjson.Result
 	if stop, _ := s.fault(w, op); stop {
 		return
 	}
+	if p.Get("category").String() == "linear" {
+		s.linearLookup(w, p, false)
+		return
+	}
 	s.lookup(w, r, p, false)
 }
 
 // history answers closed orders: by orderLinkId, or of a symbol in a
 // window.
 func (s *Server) history(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
+	if p.Get("category").String() == "linear" {
+		s.linearLookup(w, p, true)
+		return
+	}
 	s.lookup(w, r, p, true)
 }
 
@@ -889,8 +976,11 @@ func (s *Server) executions(w http.ResponseWriter, r *http.Request, p gjson.Resu
 		return
 	}
 	sym := p.Get("symbol").String()
+	cat := p.Get("category").String()
 	var ts []venue.Trade
-	if id := p.Get("orderId").String(); id != "" {
+	if id := p.Get("orderId").String(); id != "" && cat == "linear" {
+		ts = s.linearTrades(sym, id, time.Time{}, time.Time{})
+	} else if id != "" {
 		var err error
 		if ts, err = s.acct.OrderTrades(r.Context(), sym, id); err != nil {
 			code, msg := codeOf(err)
@@ -913,19 +1003,13 @@ func (s *Server) executions(w http.ResponseWriter, r *http.Request, p gjson.Resu
 			writeError(w, 10001, "endTime - startTime must be at most 7 days")
 			return
 		}
-		q := venue.TradeQuery{Symbol: sym, From: start, To: end.Add(time.Millisecond), Limit: 1000}
-		for {
-			page, err := s.acct.Trades(r.Context(), q)
-			if err != nil {
-				code, msg := codeOf(err)
-				writeError(w, code, msg)
-				return
-			}
-			ts = append(ts, page.Trades...)
-			if page.Next == "" {
-				break
-			}
-			q.Cursor = page.Next
+		var err error
+		if cat == "linear" {
+			ts = s.linearTrades(sym, "", start, end)
+		} else if ts, err = s.spotTrades(r.Context(), sym, start, end); err != nil {
+			code, msg := codeOf(err)
+			writeError(w, code, msg)
+			return
 		}
 	}
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Time.After(ts[j].Time) })
@@ -956,8 +1040,25 @@ func (s *Server) executions(w http.ResponseWriter, r *http.Request, p gjson.Resu
 	}
 	b = setRaw(b, "result.list", array(items))
 	b = set(b, "result.nextPageCursor", next)
-	b = set(b, "result.category", "spot")
+	b = set(b, "result.category", cat)
 	write(w, b)
+}
+
+// spotTrades are the spot fills of symbol in [start, end].
+func (s *Server) spotTrades(ctx context.Context, symbol string, start, end time.Time) ([]venue.Trade, error) {
+	var ts []venue.Trade
+	q := venue.TradeQuery{Symbol: symbol, From: start, To: end.Add(time.Millisecond), Limit: 1000}
+	for {
+		page, err := s.acct.Trades(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, page.Trades...)
+		if page.Next == "" {
+			return ts, nil
+		}
+		q.Cursor = page.Next
+	}
 }
 
 // execElem renders a fill on the template element of an execution list or
@@ -1003,27 +1104,52 @@ func (s *Server) wallet(w http.ResponseWriter, r *http.Request, p gjson.Result, 
 	b := Fixture("account-wallet-balance.json")
 	tmpl := element(b, "result.list.0.coin")
 	var items [][]byte
+	s.mu.Lock()
 	for _, x := range bs {
-		if x.Wallet != venue.WalletSpot {
-			continue
+		if x.Wallet == venue.WalletSpot {
+			items = append(items, s.coinElemLocked(tmpl, x))
 		}
-		total := x.Free.Add(x.Locked)
-		e := set(tmpl, "coin", x.Asset)
-		e = set(e, "walletBalance", total.String())
-		e = set(e, "equity", total.String())
-		e = set(e, "locked", x.Locked.String())
-		e = set(e, "borrowAmount", x.Borrowed.String())
-		e = set(e, "spotHedgingQty", "0")
-		e = set(e, "availableToWithdraw", "")
-		e = set(e, "availableToBorrow", "")
-		e = set(e, "usdValue", "")
-		items = append(items, e)
 	}
+	s.mu.Unlock()
 	b = setRaw(b, "result.list.0.coin", array(items))
 	for _, k := range []string{"totalEquity", "totalMarginBalance", "totalAvailableBalance", "totalWalletBalance"} {
 		b = set(b, "result.list.0."+k, "") // the fake keeps no USD valuation
 	}
 	write(w, b)
+}
+
+// coinElemLocked renders the unified wallet's balance x on a coin element
+// of the wallet-balance answer or the wallet topic, with the initial
+// margin and unrealized PnL of the linear book; s.mu is held.
+func (s *Server) coinElemLocked(tmpl []byte, x venue.Balance) []byte {
+	total := x.Free.Add(x.Locked)
+	orderIM, positionIM := s.heldIM(x.Asset)
+	upnl := s.unrealized(x.Asset)
+	e := set(tmpl, "coin", x.Asset)
+	e = set(e, "walletBalance", total.String())
+	e = set(e, "locked", x.Locked.String())
+	e = set(e, "borrowAmount", x.Borrowed.String())
+	e = set(e, "totalOrderIM", orderIM.String())
+	e = set(e, "totalPositionIM", positionIM.String())
+	e = set(e, "unrealisedPnl", upnl.String())
+	e = set(e, "equity", total.Add(upnl).String())
+	for _, k := range []string{"spotHedgingQty", "availableToWithdraw", "availableToBorrow", "usdValue"} {
+		if gjson.GetBytes(e, k).Exists() {
+			e = set(e, k, "")
+		}
+	}
+	return e
+}
+
+// walletMsgLocked is the wallet topic's message of the unified wallet's
+// balance x; s.mu is held.
+func (s *Server) walletMsgLocked(x venue.Balance, at time.Time) []byte {
+	b := Fixture("ws-private-wallet.json")
+	b = setRaw(b, "data.0.coin", array([][]byte{s.coinElemLocked(element(b, "data.0.coin"), x)}))
+	for _, k := range []string{"totalEquity", "totalWalletBalance", "totalMarginBalance", "totalAvailableBalance"} {
+		b = set(b, "data.0."+k, "") // the fake keeps no USD valuation
+	}
+	return set(b, "creationTime", at.UnixMilli())
 }
 
 func (s *Server) funding(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
@@ -1209,6 +1335,9 @@ func (s *Server) privateWS(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 				go s.pushUser(ctx, c, events, &mu, topics)
+				lin, stop := s.linearSubscribe()
+				defer stop()
+				go s.pushLinear(ctx, c, lin, &mu, topics)
 			}
 			_ = c.answer(ctx, "subscribe", req.ReqID, true, "")
 		case "ping":
@@ -1221,14 +1350,22 @@ func (s *Server) pushUser(ctx context.Context, c *wsConn, events <-chan venue.Us
 	orderTmpl, execTmpl := Fixture("ws-private-order.json"), Fixture("ws-private-execution.json")
 	for ev := range events {
 		mu.Lock()
-		wantOrder, wantExec := topics["order"], topics["execution"]
+		wantOrder, wantExec, wantWallet := topics["order"], topics["execution"], topics["wallet"]
 		mu.Unlock()
 		var b []byte
 		switch {
 		case ev.Kind == venue.EventOrder && ev.Order != nil && wantOrder:
-			e := s.orderElem(ctx, element(orderTmpl, "data"), *ev.Order)
+			e := s.spotElem(ctx, element(orderTmpl, "data"), *ev.Order)
 			e = set(e, "category", "spot")
 			b = setRaw(orderTmpl, "data", array([][]byte{e}))
+		case ev.Kind == venue.EventBalance && ev.Balance != nil && ev.Balance.Wallet == venue.WalletSpot && wantWallet:
+			s.mu.Lock()
+			b = s.walletMsgLocked(*ev.Balance, ev.Time)
+			s.mu.Unlock()
+			if c.send(ctx, b) != nil {
+				return
+			}
+			continue
 		case ev.Kind == venue.EventTrade && ev.Trade != nil && wantExec:
 			e := execElem(element(execTmpl, "data"), *ev.Trade)
 			e = set(e, "category", "spot")
@@ -1243,6 +1380,24 @@ func (s *Server) pushUser(ctx context.Context, c *wsConn, events <-chan venue.Us
 	}
 }
 
+// pushLinear forwards the linear book's order and execution messages to
+// one private stream, as its topics ask.
+func (s *Server) pushLinear(ctx context.Context, c *wsConn, msgs <-chan []byte, mu *sync.Mutex, topics map[string]bool) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-msgs:
+			mu.Lock()
+			on := topics[gjson.GetBytes(b, "topic").String()]
+			mu.Unlock()
+			if on && c.send(ctx, b) != nil {
+				return
+			}
+		}
+	}
+}
+
 func (s *Server) positionList(w http.ResponseWriter, r *http.Request, p gjson.Result, op string) {
 	if p.Get("category").String() != "linear" {
 		writeError(w, 10001, "the fake keeps linear positions only")
@@ -1253,14 +1408,21 @@ func (s *Server) positionList(w http.ResponseWriter, r *http.Request, p gjson.Re
 		writeError(w, 10001, "symbol or settleCoin is required")
 		return
 	}
-	s.mu.Lock()
 	var ps []venue.Position
+	given := map[string]bool{}
+	s.mu.Lock()
 	for _, x := range s.positions {
+		given[x.Symbol] = true
 		if (sym == "" || x.Symbol == sym) && (settle == "" || x.SettleAsset == settle) {
 			ps = append(ps, x)
 		}
 	}
 	s.mu.Unlock()
+	for _, x := range s.linearPositions() { // a position a test set wins
+		if !given[x.Symbol] && (sym == "" || x.Symbol == sym) && (settle == "" || x.SettleAsset == settle) {
+			ps = append(ps, x)
+		}
+	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Symbol < ps[j].Symbol })
 	b := Fixture("position-list.json")
 	tmpl := element(b, "result.list")
