@@ -56,8 +56,11 @@ func pauseAlert(acct store.Account, p binance.Pause) alert.Alert {
 // onJournalEvent runs on the journal's writer goroutine after commit: it
 // must not block.
 func (a *App) onJournalEvent(e journal.Event) {
-	if e.Kind == journal.KindFill {
+	switch e.Kind {
+	case journal.KindFill, journal.KindLiquidation:
 		a.tracker.fill(e)
+	case journal.KindFunding:
+		a.tracker.funding(e)
 	}
 	if e.Kind == journal.KindCorrected && e.SessionID != "" && a.sessions != nil {
 		a.sessions.Corrected(e.SessionID) // the strategy's state sees the late truth now

@@ -96,3 +96,29 @@ func (db *DB) FundingPayments(ctx context.Context, accountID int64, symbol strin
 	}
 	return out, rows.Err()
 }
+
+// FundingKey identifies a stored funding payment within an account.
+type FundingKey struct {
+	Symbol    string
+	PaymentID string
+}
+
+// FundingKeys returns the keys of an account's funding payments with at in
+// [from, to): what a read of that window has stored already.
+func (db *DB) FundingKeys(ctx context.Context, accountID int64, from, to time.Time) (map[FundingKey]bool, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT symbol, payment_id FROM funding_payments WHERE account_id = $1 AND at >= $2 AND at < $3`,
+		accountID, micros(from), micros(to))
+	if err != nil {
+		return nil, fmt.Errorf("funding payment keys of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	out := map[FundingKey]bool{}
+	for rows.Next() {
+		var k FundingKey
+		if err := rows.Scan(&k.Symbol, &k.PaymentID); err != nil {
+			return nil, fmt.Errorf("funding payment keys of account %d: %w", accountID, err)
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
