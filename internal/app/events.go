@@ -104,10 +104,18 @@ func (a *App) onFeedError(ctx context.Context, acct store.Account, what string, 
 
 // onStreamTrade records a fill the user stream reported (a resting order
 // that filled after its step), attributed to the session whose client order
-// id it carries.
+// id it carries; a liquidation fill as a liquidation.
 func (a *App) onStreamTrade(ctx context.Context, acct store.Account, t venue.Trade) {
 	rt, err := a.account(acct.ID)
 	if err != nil {
+		return
+	}
+	if t.Liquidation {
+		// The venue closed a position: a liquidation fill, the session's
+		// that held the position (journal.PositionOwners) or the account's.
+		if _, err := rt.x.SyncLiquidations(ctx, []venue.Trade{t}); err != nil {
+			a.log.Warn("record liquidation", "account", acct.Name, "trade", t.ID, "err", err)
+		}
 		return
 	}
 	sessionID := ""

@@ -10,17 +10,21 @@ import (
 	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/venue"
 )
 
-// TestBinanceFuturesFundingReachesSessionPnL: a DCA session on a
+// TestBinanceFuturesFundingAndLiquidationReachSessionPnL: a DCA session on a
 // binance-futures account builds a long at the fake; after it stops, the
 // fake settles funding at a positive rate on that position (the long pays
 // size × mark × rate, a FUNDING_FEE income row). The running node reads it
 // from /fapi/v1/income on its own schedule and records it once, negative,
 // attributed to the session that holds the whole position: the funding
 // row, a funding journal event of that session, and the session's net PnL
-// lower by exactly the payment.
-func TestBinanceFuturesFundingReachesSessionPnL(t *testing.T) {
+// lower by exactly the payment. Then Binance liquidates the long (an
+// "autoclose-" order on the user stream): the fill is journaled as the
+// session's liquidation, and the flat session's PnL is exactly
+// Σ sells − Σ buys − Σ fees + funding over its fills.
+func TestBinanceFuturesFundingAndLiquidationReachSessionPnL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	fake, db, dbURL, key, acct, s := futuresSessionDesk(t)
@@ -101,4 +105,49 @@ func TestBinanceFuturesFundingReachesSessionPnL(t *testing.T) {
 	if !view.PnL.Equal(before.Add(amount)) {
 		t.Errorf("session PnL %s, want %s + %s", view.PnL, before, amount)
 	}
+
+	cid := fake.LiquidateFutures("BTCUSDT", udecimal.MustParse("29000"))
+	if cid == "" {
+		t.Fatal("nothing to liquidate at the fake")
+	}
+	var liq store.Fill
+	eventually(t, 30*time.Second, "the liquidation journaled", func() bool {
+		fs, err := db.Fills(ctx, store.FillQuery{AccountID: acct.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if f.ClientOrderID == cid {
+				liq = f
+				return true
+			}
+		}
+		return false
+	})
+	if liq.Source != journal.SourceLiquidation || liq.SessionID != s.ID || liq.Side != string(venue.Sell) ||
+		!liq.Quantity.Equal(size) || !liq.Price.Equal(udecimal.MustParse("29000")) {
+		t.Errorf("liquidation fill %+v; want the session's sell of %s at 29000, source liquidation", liq, size)
+	}
+	if evs, err := db.JournalEvents(ctx, store.EventQuery{AccountID: acct.ID, Kind: string(journal.KindLiquidation), Limit: 10}); err != nil ||
+		len(evs) != 1 || evs[0].SessionID != s.ID {
+		t.Errorf("liquidation events %+v, %v; want one of the session", evs, err)
+	}
+	final, err := db.Fills(ctx, store.FillQuery{AccountID: acct.ID, SessionID: s.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = amount
+	for _, f := range final {
+		notional := f.Price.Mul(f.Quantity)
+		if f.Side == liq.Side {
+			want = want.Add(notional)
+		} else {
+			want = want.Sub(notional)
+		}
+		want = want.Sub(f.Fee)
+	}
+	eventually(t, 30*time.Second, "the flat session's PnL", func() bool {
+		n.do(t, "GET", "/api/v1/sessions/"+s.ID, nil, nil, &view)
+		return view.PnL.Equal(want)
+	})
 }

@@ -505,6 +505,39 @@ func (s *Server) handleFuturesPositionRisk(_ http.ResponseWriter, q url.Values) 
 	return 200, json.RawMessage(join(rows))
 }
 
+// LiquidateFutures closes symbol's whole position at price as Binance's
+// liquidation engine does: an order of type LIQUIDATION whose client order
+// id starts with "autoclose-" (the documented mark of a liquidation order
+// on ORDER_TRADE_UPDATE), filled at once at price with the taker fee, on
+// the user stream like any fill. It returns that client order id, "" when
+// the symbol is flat.
+func (s *Server) LiquidateFutures(symbol string, price venue.Decimal) string {
+	s.mu.Lock()
+	b := s.fx()
+	pos := b.positions[symbol]
+	if pos == nil || pos.size.IsZero() {
+		s.mu.Unlock()
+		return ""
+	}
+	now := s.now()
+	side := "SELL"
+	if pos.size.IsNeg() {
+		side = "BUY"
+	}
+	cid := "autoclose-" + strconv.FormatInt(now.UnixMilli(), 10)
+	o := &futOrder{clientID: cid, symbol: symbol, side: side, typ: "LIQUIDATION", tif: "IOC", price: price,
+		qty: pos.size.Abs(), status: "NEW", reduceOnly: true, created: now, updated: now}
+	s.nextOrderID++
+	o.id = s.nextOrderID
+	b.orders = append(b.orders, o)
+	b.byClientID[cid] = o
+	events := [][]byte{s.futuresOrderUpdateLocked(o, "NEW", nil, venue.Decimal{})}
+	events = append(events, s.futuresFillLocked(o, price, false, now)...)
+	s.mu.Unlock()
+	s.streams.pushFuturesUser(events...)
+	return cid
+}
+
 // AddFuturesFunding books a funding payment (positive received, negative
 // paid) on the futures wallet and in the income history.
 func (s *Server) AddFuturesFunding(symbol string, amount venue.Decimal, at time.Time) {
