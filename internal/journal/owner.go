@@ -35,13 +35,13 @@ import (
 type PositionOwners struct {
 	db      *store.DB
 	account int64
-	fills   map[string][]store.Fill
+	fills   map[string][]store.PositionFill
 }
 
 // NewPositionOwners returns the owners of accountID's positions, read from
 // db's fills.
 func NewPositionOwners(db *store.DB, accountID int64) *PositionOwners {
-	return &PositionOwners{db: db, account: accountID, fills: map[string][]store.Fill{}}
+	return &PositionOwners{db: db, account: accountID, fills: map[string][]store.PositionFill{}}
 }
 
 // Owner returns the session that holds the account's whole position in
@@ -94,24 +94,14 @@ func ownerOf(pos map[string]venue.Decimal, size venue.Decimal) string {
 }
 
 // load reads the account's fills of symbol, in time order.
-func (o *PositionOwners) load(ctx context.Context, symbol string) ([]store.Fill, error) {
+func (o *PositionOwners) load(ctx context.Context, symbol string) ([]store.PositionFill, error) {
 	if fs, ok := o.fills[symbol]; ok {
 		return fs, nil
 	}
-	var out []store.Fill
-	q := store.FillQuery{AccountID: o.account, Symbol: symbol, Limit: 100000}
-	for {
-		page, err := o.db.Fills(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("positions of %s by session: %w", symbol, err)
-		}
-		out = append(out, page...)
-		if len(page) < q.Limit {
-			break
-		}
-		last := page[len(page)-1]
-		q.AfterAt, q.AfterID = last.At, last.ID
+	fs, err := o.db.PositionFills(ctx, o.account, symbol)
+	if err != nil {
+		return nil, fmt.Errorf("positions of %s by session: %w", symbol, err)
 	}
-	o.fills[symbol] = out
-	return out, nil
+	o.fills[symbol] = fs
+	return fs, nil
 }

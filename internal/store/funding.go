@@ -122,3 +122,36 @@ func (db *DB) FundingKeys(ctx context.Context, accountID int64, from, to time.Ti
 	}
 	return out, rows.Err()
 }
+
+// PositionFill is what summing a position by session needs of a fill.
+type PositionFill struct {
+	SessionID string
+	Side      string
+	Quantity  udecimal.Decimal
+	Fee       udecimal.Decimal
+	FeeAsset  string
+	At        time.Time
+}
+
+// PositionFills lists an account's fills of symbol in time order (ties by
+// id), with only the columns a position needs: the attribution of funding
+// payments and liquidations reads every fill of a symbol.
+func (db *DB) PositionFills(ctx context.Context, accountID int64, symbol string) ([]PositionFill, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT session_id, side, quantity, fee, fee_asset, at FROM fills
+		WHERE account_id = $1 AND symbol = $2 ORDER BY at, id`, accountID, symbol)
+	if err != nil {
+		return nil, fmt.Errorf("position fills of account %d %s: %w", accountID, symbol, err)
+	}
+	defer rows.Close()
+	var out []PositionFill
+	for rows.Next() {
+		var f PositionFill
+		var at int64
+		if err := rows.Scan(&f.SessionID, &f.Side, &f.Quantity, &f.Fee, &f.FeeAsset, &at); err != nil {
+			return nil, fmt.Errorf("position fills of account %d %s: %w", accountID, symbol, err)
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
