@@ -47,6 +47,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		master, subEmail                             string
 		discover                                     bool
 		tags                                         []string
+		futLeverage, futMarginType                   []string
 		asJSON                                       bool
 	)
 	add := &cobra.Command{
@@ -55,6 +56,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Example: `  tradeplane accounts add --name main --venue paper
   tradeplane accounts add --name main --venue binance --api-key K --api-secret-file secret.txt
   tradeplane accounts add --name perps --venue binance-futures --api-key K --api-secret-file secret.txt
+  tradeplane accounts add --name perps5x --venue binance-futures --api-key K --api-secret-file secret.txt --futures-leverage BTCUSDT=5 --futures-margin-type BTCUSDT=isolated
   tradeplane accounts add --name uta --venue bybit --api-key K --api-secret-file secret.txt
   tradeplane accounts add --name desk1 --venue binance --master main --sub-account desk1@example.com
   tradeplane accounts add --venue binance --master main --discover-sub-accounts`,
@@ -76,13 +78,26 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				}
 				return discoverSubAccounts(cmd, g, venueName, master, tags)
 			}
+			lev, err := parseFuturesLeverage(futLeverage)
+			if err != nil {
+				return err
+			}
+			modes, err := parseFuturesMarginType(futMarginType)
+			if err != nil {
+				return err
+			}
+			mt := make(map[string]string, len(modes))
+			for sym, m := range modes {
+				mt[sym] = string(m)
+			}
 			// The one validation the API runs too.
 			if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey,
-				APISecret: secret, Tags: tags, Master: master, SubAccountEmail: subEmail}, fieldcheck.FlagFields); err != nil {
+				APISecret: secret, Tags: tags, Master: master, SubAccountEmail: subEmail, FuturesLeverage: lev,
+				FuturesMarginType: mt}, fieldcheck.FlagFields); err != nil {
 				return usagef("%v", err)
 			}
 			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags,
-				Master: master, SubAccountEmail: subEmail}
+				Master: master, SubAccountEmail: subEmail, FuturesLeverage: lev, FuturesMarginType: mt}
 			if subEmail != "" {
 				if err := checkSubAccount(cmd, g, a); err != nil {
 					return err
@@ -142,6 +157,8 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	f.StringSliceVar(&tags, "tag", nil, "tag (repeatable)")
 	f.StringVar(&master, "master", "", "Binance: the master account (by name) of the sub-account")
 	f.StringVar(&subEmail, "sub-account", "", "Binance: the sub-account's email; without --api-key its balances are read through --master's key")
+	f.StringArrayVar(&futLeverage, "futures-leverage", nil, "binance-futures: SYMBOL=N, this account's leverage (1 to 125) on SYMBOL, set before it first trades it; overrides serve's flag for SYMBOL; repeatable")
+	f.StringArrayVar(&futMarginType, "futures-margin-type", nil, "binance-futures: SYMBOL=cross|isolated, this account's margin type on SYMBOL; overrides serve's flag for SYMBOL; repeatable")
 	f.BoolVar(&discover, "discover-sub-accounts", false, "Binance: add every sub-account of --master not added yet, named MASTER.LOCALPART")
 
 	list := &cobra.Command{
@@ -168,11 +185,14 @@ func newAccountsCmd(g *globals) *cobra.Command {
 					CreatedAt       string   `json:"created_at"`
 					Master          string   `json:"master,omitempty"`
 					SubAccountEmail string   `json:"sub_account_email,omitempty"`
+					// Per symbol, this account's own.
+					FuturesLeverage   map[string]int    `json:"futures_leverage,omitempty"`
+					FuturesMarginType map[string]string `json:"futures_margin_type,omitempty"`
 				}
 				out := []row{}
 				for _, a := range accts {
 					out = append(out, row{a.Name, a.Venue, a.BaseURL, len(a.APISecretEnc) > 0, nonNilTags(a.Tags), a.CreatedAt.Format(time.RFC3339),
-						a.Master, a.SubAccountEmail})
+						a.Master, a.SubAccountEmail, a.FuturesLeverage, a.FuturesMarginType})
 				}
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
 			}

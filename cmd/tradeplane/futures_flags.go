@@ -11,8 +11,8 @@ import (
 // futuresSymbolPattern is what a USDⓈ-M symbol may look like.
 var futuresSymbolPattern = regexp.MustCompile(`^[A-Z0-9]{2,20}$`)
 
-// parseFuturesLeverage reads serve's --futures-leverage SYMBOL=N values
-// (1 to 125, Binance's range).
+// parseFuturesLeverage reads the --futures-leverage SYMBOL=N values of
+// serve and of accounts add (1 to 125, Binance's range).
 func parseFuturesLeverage(vals []string) (map[string]int, error) {
 	out := map[string]int{}
 	for _, v := range vals {
@@ -27,8 +27,8 @@ func parseFuturesLeverage(vals []string) (map[string]int, error) {
 	return out, nil
 }
 
-// parseFuturesMarginType reads serve's --futures-margin-type
-// SYMBOL=cross|isolated values.
+// parseFuturesMarginType reads the --futures-margin-type
+// SYMBOL=cross|isolated values of serve and of accounts add.
 func parseFuturesMarginType(vals []string) (map[string]venue.MarginMode, error) {
 	out := map[string]venue.MarginMode{}
 	for _, v := range vals {

@@ -545,7 +545,7 @@ func (c accountsAdapter) CreateAccount(ctx context.Context, na server.NewAccount
 	// The fields were checked by the API (fieldcheck.CheckAccount, the one
 	// validation the CLI runs too) before they reach here.
 	acct := &store.Account{Name: na.Name, Venue: na.Venue, BaseURL: na.BaseURL, APIKey: na.APIKey, Tags: na.Tags,
-		Master: na.Master, SubAccountEmail: na.SubAccountEmail}
+		Master: na.Master, SubAccountEmail: na.SubAccountEmail, FuturesLeverage: na.FuturesLeverage, FuturesMarginType: na.FuturesMarginType}
 	if na.APISecret != "" {
 		if c.a.factory.Box == nil {
 			return store.Account{}, &server.Error{Kind: server.ErrUnavailable, Message: "no master key configured to encrypt credentials"}

@@ -56,8 +56,11 @@ func pauseAlert(acct store.Account, p binance.Pause) alert.Alert {
 // onJournalEvent runs on the journal's writer goroutine after commit: it
 // must not block.
 func (a *App) onJournalEvent(e journal.Event) {
-	if e.Kind == journal.KindFill {
+	switch e.Kind {
+	case journal.KindFill, journal.KindLiquidation:
 		a.tracker.fill(e)
+	case journal.KindFunding:
+		a.tracker.funding(e)
 	}
 	if e.Kind == journal.KindCorrected && e.SessionID != "" && a.sessions != nil {
 		a.sessions.Corrected(e.SessionID) // the strategy's state sees the late truth now
@@ -101,10 +104,18 @@ func (a *App) onFeedError(ctx context.Context, acct store.Account, what string, 
 
 // onStreamTrade records a fill the user stream reported (a resting order
 // that filled after its step), attributed to the session whose client order
-// id it carries.
+// id it carries; a liquidation fill as a liquidation.
 func (a *App) onStreamTrade(ctx context.Context, acct store.Account, t venue.Trade) {
 	rt, err := a.account(acct.ID)
 	if err != nil {
+		return
+	}
+	if t.Liquidation {
+		// The venue closed a position: a liquidation fill, the session's
+		// that held the position (journal.PositionOwners) or the account's.
+		if _, err := rt.x.SyncLiquidations(ctx, []venue.Trade{t}); err != nil {
+			a.log.Warn("record liquidation", "account", acct.Name, "trade", t.ID, "err", err)
+		}
 		return
 	}
 	sessionID := ""

@@ -29,41 +29,7 @@ import (
 func TestBinanceFuturesSessionTrades(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	fake := binancetest.Start(t, binancetest.Config{})
-	fake.SetPrice("BTCUSDT", udecimal.MustParse("30000"))
-	fake.SetPrice("ETHUSDT", udecimal.MustParse("2000"))
-	fake.Fund(venue.WalletFutures, "USDT", udecimal.MustParse("100000"))
-	dbURL := storetest.SQLiteURL(t)
-	db, err := store.Open(ctx, dbURL, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	key := make([]byte, secrets.KeySize)
-	rand.Read(key)
-	box, _ := secrets.New(key)
-	sealed, _ := box.Seal([]byte(fake.APISecret()))
-	acct := &store.Account{Name: "perps", Venue: "binance-futures", BaseURL: fake.URL, APIKey: fake.APIKey(), APISecretEnc: sealed}
-	if err := db.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	m, err := session.New(session.Options{Store: db, Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
-		return session.Account{}, fmt.Errorf("not running sessions in the test process")
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	params, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}) // the least DCA allows
-	s, err := m.Create(ctx, session.Spec{Name: "dca-futures", Strategy: "dca", AccountID: acct.ID,
-		Symbols: []string{"BTCUSDT"}, Params: params}, "test")
-	m.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.SetSessionDesired(ctx, s.ID, "running", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-
+	fake, db, dbURL, key, acct, s := futuresSessionDesk(t)
 	n := startNode(t, app.Config{DBURL: dbURL, MasterKey: key, ResyncEvery: time.Second, SnapshotEvery: time.Second,
 		FuturesLeverage: map[string]int{"BTCUSDT": 7}})
 	reader, err := binance.New(binance.Config{APIKey: fake.APIKey(), APISecret: fake.APISecret(), BaseURL: fake.URL, FuturesBaseURL: fake.URL})
@@ -165,4 +131,48 @@ func TestBinanceFuturesSessionTrades(t *testing.T) {
 	if rep := auditNow(); len(rep.Differences) == 0 || rep.Differences[0].ClientOrderID != "behind-the-back" {
 		t.Errorf("audit after an order behind the journal's back: differences %+v, want it named", rep.Differences)
 	}
+}
+
+// futuresSessionDesk is a fake Binance (BTCUSDT 30000, ETHUSDT 2000, 100000
+// USDT on the futures wallet), a database with its binance-futures account
+// "perps" (API secret sealed with key) and a DCA session on BTCUSDT (20
+// USDT a second) desired running: start a node on dbURL with key.
+func futuresSessionDesk(t *testing.T) (*binancetest.Server, *store.DB, string, []byte, *store.Account, session.Session) {
+	t.Helper()
+	ctx := context.Background()
+	fake := binancetest.Start(t, binancetest.Config{})
+	fake.SetPrice("BTCUSDT", udecimal.MustParse("30000"))
+	fake.SetPrice("ETHUSDT", udecimal.MustParse("2000"))
+	fake.Fund(venue.WalletFutures, "USDT", udecimal.MustParse("100000"))
+	dbURL := storetest.SQLiteURL(t)
+	db, err := store.Open(ctx, dbURL, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	key := make([]byte, secrets.KeySize)
+	rand.Read(key)
+	box, _ := secrets.New(key)
+	sealed, _ := box.Seal([]byte(fake.APISecret()))
+	acct := &store.Account{Name: "perps", Venue: "binance-futures", BaseURL: fake.URL, APIKey: fake.APIKey(), APISecretEnc: sealed}
+	if err := db.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	m, err := session.New(session.Options{Store: db, Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
+		return session.Account{}, fmt.Errorf("not running sessions in the test process")
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}) // the least DCA allows
+	s, err := m.Create(ctx, session.Spec{Name: "dca-futures", Strategy: "dca", AccountID: acct.ID,
+		Symbols: []string{"BTCUSDT"}, Params: params}, "test")
+	m.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetSessionDesired(ctx, s.ID, "running", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return fake, db, dbURL, key, acct, s
 }

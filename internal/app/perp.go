@@ -26,8 +26,10 @@ const fundingLookback = 24 * time.Hour
 // perpLoop records, for every open account whose venue has positions
 // (venue.PositionReader), its funding payments of the last fundingLookback
 // into the journal and the funding table, and for the paper exchange its
-// liquidations as closing fills, on the reconcile schedule; PnL then counts
-// both with their sign.
+// liquidations as closing fills, on the reconcile schedule, each with the
+// session that holds the position (journal.PositionOwners) or at the
+// account; PnL, the session's and the account's, then counts both with
+// their sign.
 func (a *App) perpLoop(ctx context.Context) {
 	a.every(ctx, a.cfg.ReconcileEvery, 30*time.Second, func() {
 		now := a.clk.Now()
@@ -38,10 +40,13 @@ func (a *App) perpLoop(ctx context.Context) {
 				}
 			}
 			if lr, ok := rt.v.(liquidationReader); ok {
-				for _, l := range lr.Liquidations() {
-					if _, err := rt.x.RecordLiquidation(ctx, l.Trade(), ""); err != nil && ctx.Err() == nil {
-						a.log.Warn("liquidation not recorded", "account", rt.acct.Name, "trade", l.ID, "err", err)
-					}
+				ls := lr.Liquidations()
+				ts := make([]venue.Trade, len(ls))
+				for i, l := range ls {
+					ts[i] = l.Trade()
+				}
+				if _, err := rt.x.SyncLiquidations(ctx, ts); err != nil && ctx.Err() == nil {
+					a.log.Warn("liquidations not recorded", "account", rt.acct.Name, "err", err)
 				}
 			}
 		}

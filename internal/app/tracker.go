@@ -17,7 +17,8 @@ import (
 )
 
 // tracker keeps, per session, what it has spent (its exposure for the
-// allocation check) and a live PnL engine fed by its fills.
+// allocation check) and a live PnL engine fed by its fills, liquidations
+// and funding payments.
 type tracker struct {
 	pf *portfolio.Portfolio
 
@@ -36,7 +37,8 @@ func newTracker(pf *portfolio.Portfolio) *tracker {
 	return &tracker{pf: pf, sessions: map[string]*sessionBook{}}
 }
 
-// load replays every stored session fill, oldest first.
+// load replays every stored session fill, oldest first, then the funding
+// payments attributed to sessions.
 func (t *tracker) load(ctx context.Context, db *store.DB) error {
 	q := store.FillQuery{Limit: 100000}
 	for {
@@ -50,14 +52,14 @@ func (t *tracker) load(ctx context.Context, db *store.DB) error {
 			}
 		}
 		if len(fills) < q.Limit {
-			return nil
+			return t.loadFunding(ctx, db)
 		}
 		last := fills[len(fills)-1]
 		q.AfterAt, q.AfterID = last.At, last.ID
 	}
 }
 
-// fill applies one journaled fill.
+// fill applies one journaled fill (a liquidation's closing fill too).
 func (t *tracker) fill(e journal.Event) {
 	if e.SessionID == "" {
 		return
@@ -65,15 +67,64 @@ func (t *tracker) fill(e journal.Event) {
 	t.add(e.SessionID, e.Symbol, e.Side, e.Price, e.Quantity, e.Fee, e.FeeAsset, e.At, strconv.FormatInt(e.Seq, 10))
 }
 
-func (t *tracker) add(sessionID, symbol string, side venue.Side, price, qty, fee venue.Decimal, feeAsset string, at time.Time, id string) {
+// funding applies one journaled funding payment of a session (Fee is the
+// signed amount in FeeAsset).
+func (t *tracker) funding(e journal.Event) {
+	if e.SessionID == "" {
+		return
+	}
+	t.addFunding(e.SessionID, pnl.Funding{Symbol: e.Symbol, Asset: e.FeeAsset, Amount: e.Fee, Time: e.At,
+		ID: strconv.FormatInt(e.Seq, 10)})
+}
+
+// loadFunding adds every stored funding payment attributed to a session.
+func (t *tracker) loadFunding(ctx context.Context, db *store.DB) error {
+	accts, err := db.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		fps, err := db.FundingPayments(ctx, a.ID, "", time.Time{})
+		if err != nil {
+			return err
+		}
+		for _, f := range fps {
+			if f.SessionID != "" {
+				t.addFunding(f.SessionID, pnl.Funding{Symbol: f.Symbol, Asset: f.Asset, Amount: f.Amount, Time: f.At, ID: f.PaymentID})
+			}
+		}
+	}
+	return nil
+}
+
+func (t *tracker) addFunding(sessionID string, f pnl.Funding) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	b := t.book(sessionID)
+	base, quote, err := tradecsv.SplitSymbol(f.Symbol)
+	if err != nil {
+		return
+	}
+	b.symbols[f.Symbol] = [2]string{base, quote}
+	f.Base, f.Quote = base, quote
+	_ = b.engine.AddFunding(f) // a payment in another asset than the quote is the account's alone
+}
+
+// book is a session's book, created on first use; t.mu is held.
+func (t *tracker) book(sessionID string) *sessionBook {
 	b := t.sessions[sessionID]
 	if b == nil {
 		eng, _ := pnl.NewEngine(pnl.AvgCost, pnl.FeePricer(quotePricer{t.pf}))
 		b = &sessionBook{engine: eng, symbols: map[string][2]string{}}
 		t.sessions[sessionID] = b
 	}
+	return b
+}
+
+func (t *tracker) add(sessionID, symbol string, side venue.Side, price, qty, fee venue.Decimal, feeAsset string, at time.Time, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b := t.book(sessionID)
 	notional := price.Mul(qty)
 	if side == venue.Buy {
 		b.spent = b.spent.Add(notional)

@@ -34,8 +34,9 @@ type VenueFactory struct {
 	Lookup func(ctx context.Context, name string) (store.Account, error)
 	// FuturesLeverage and FuturesMarginType are the leverage and margin
 	// type every binance-futures account sets per symbol before it first
-	// trades the symbol; a symbol without an entry keeps what the account
-	// has.
+	// trades the symbol, unless the account has its own for the symbol
+	// (store.Account.FuturesLeverage, FuturesMarginType); a symbol without
+	// either keeps what the account has at Binance.
 	FuturesLeverage   map[string]int
 	FuturesMarginType map[string]venue.MarginMode
 	// FuturesKeyed tells whether a binance-futures account has apiKey: a
@@ -67,11 +68,42 @@ func (f VenueFactory) Open(a store.Account) (venue.Venue, error) {
 			return nil, err
 		}
 	}
-	return kind.Open(venue.Env{Shared: f.shared, RecvWindow: f.RecvWindow, Notify: func(_ string, ev any) {
+	shared := f.shared
+	if a.Venue == binance.FuturesName {
+		settings := f.futuresSettings(a)
+		shared = func(kind string) any {
+			if kind == binance.FuturesName {
+				return settings
+			}
+			return f.shared(kind)
+		}
+	}
+	return kind.Open(venue.Env{Shared: shared, RecvWindow: f.RecvWindow, Notify: func(_ string, ev any) {
 		if p, ok := ev.(binance.Pause); ok && f.OnBan != nil {
 			f.OnBan(a, p)
 		}
 	}}, va)
+}
+
+// futuresSettings are the leverage and margin type a binance-futures
+// account sets per symbol: its own (accounts add --futures-leverage,
+// --futures-margin-type, or the API's fields), and for a symbol it has none
+// for, the server's (serve's flags of the same names).
+func (f VenueFactory) futuresSettings(a store.Account) *binance.FuturesSettings {
+	s := &binance.FuturesSettings{Leverage: map[string]int{}, MarginType: map[string]venue.MarginMode{}}
+	for sym, l := range f.FuturesLeverage {
+		s.Leverage[sym] = l
+	}
+	for sym, l := range a.FuturesLeverage {
+		s.Leverage[sym] = l
+	}
+	for sym, m := range f.FuturesMarginType {
+		s.MarginType[sym] = m
+	}
+	for sym, m := range a.FuturesMarginType {
+		s.MarginType[sym] = venue.MarginMode(m)
+	}
+	return s
 }
 
 // shared is what this factory shares across the accounts of a kind.
@@ -83,8 +115,6 @@ func (f VenueFactory) shared(kind string) any {
 		return f.Budgets
 	case kind == binance.SharedFuturesKeys && f.FuturesKeyed != nil:
 		return f.FuturesKeyed
-	case kind == binance.FuturesName:
-		return &binance.FuturesSettings{Leverage: f.FuturesLeverage, MarginType: f.FuturesMarginType}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradecsv"
@@ -363,10 +364,18 @@ func (r *runner) downloadFunding(ctx context.Context) error {
 		return fmt.Errorf("backfill %q: funding payments in [%s, %s): %w", r.cfg.Account.Name,
 			r.cfg.From.Format(time.RFC3339), r.cfg.To.Format(time.RFC3339), err)
 	}
+	// Each goes to the session that held the position (the fills are all
+	// stored by now), by the live path's rule; one stored already keeps
+	// what it has.
+	owners := journal.NewPositionOwners(r.cfg.DB, r.cfg.Account.ID)
 	rows := make([]store.FundingPayment, 0, len(ps))
 	for _, p := range ps {
+		sid, err := owners.Owner(ctx, p.Symbol, p.Time, p.PositionSize)
+		if err != nil {
+			return fmt.Errorf("backfill %q: funding %s/%s: %w", r.cfg.Account.Name, p.Symbol, p.ID, err)
+		}
 		rows = append(rows, store.FundingPayment{AccountID: r.cfg.Account.ID, Symbol: p.Symbol, PaymentID: p.ID, Asset: p.Asset,
-			Amount: p.Amount, PositionSize: p.PositionSize, Source: SourceBackfill, At: p.Time.UTC()})
+			Amount: p.Amount, PositionSize: p.PositionSize, SessionID: sid, Source: SourceBackfill, At: p.Time.UTC()})
 	}
 	n, err := r.cfg.DB.InsertFundingPayments(ctx, rows)
 	if err != nil {

@@ -113,3 +113,52 @@ func TestBackfillFundingAndLiquidation(t *testing.T) {
 		}
 	}
 }
+
+// TestBackfillFundingGoesToTheSession: the same history, with the opening
+// sell journaled by session s1 before the backfill: the funding payment
+// the backfill finds is stored as s1's (it held the account's whole
+// position at 08:00), and the session's series carries it as well as the
+// account's; run again, nothing changes.
+func TestBackfillFundingGoesToTheSession(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.MustOpenSQLite(t)
+	acct := mustAccount(t, db, "perp", "paper")
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	open := venue.Trade{ID: "1", Symbol: "ETHUSDT", Side: venue.Sell, Price: dec("2000"), Quantity: dec("1"), QuoteQty: dec("2000"),
+		Fee: dec("2"), FeeAsset: "USDT", Time: day.Add(7 * time.Hour)}
+	if _, err := db.InsertFill(ctx, store.Fill{AccountID: acct.ID, Symbol: open.Symbol, TradeID: open.ID, SessionID: "s1",
+		Side: string(open.Side), Price: open.Price, Quantity: open.Quantity, QuoteQty: open.QuoteQty, Fee: open.Fee,
+		FeeAsset: open.FeeAsset, Source: "live", At: open.Time}); err != nil {
+		t.Fatal(err)
+	}
+	v := &perpVenue{memVenue: newMemVenue()}
+	v.addTrade(open)
+	v.funding = []venue.FundingPayment{{ID: "f1", Symbol: "ETHUSDT", Asset: "USDT", Amount: dec("0.2"),
+		PositionSize: dec("-1"), Time: day.Add(8 * time.Hour)}}
+	opens := make([]venue.Decimal, 24)
+	for i := range opens {
+		opens[i] = dec("2000")
+	}
+	v.setHourly("ETHUSDT", day, opens)
+	cfg := backfill.Config{DB: db, Venue: v, Account: acct, Symbols: []string{"ETHUSDT"}, From: day, To: day.Add(24 * time.Hour)}
+	for range 2 {
+		if _, err := backfill.Run(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fps, err := db.FundingPayments(ctx, acct.ID, "", time.Time{})
+	if err != nil || len(fps) != 1 || fps[0].SessionID != "s1" {
+		t.Fatalf("funding rows %+v, %v; want one of session s1", fps, err)
+	}
+	for _, scope := range []string{"account:perp", "session:s1"} {
+		points, err := db.PnLPoints(ctx, store.PnLPointQuery{Scope: scope, Source: backfill.SourceBackfill, From: day.Add(9 * time.Hour),
+			To: day.Add(9*time.Hour + time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(points) != 1 || !points[0].Funding.Equal(dec("0.2")) || !points[0].Net.Equal(dec("-1.8")) {
+			t.Errorf("%s at 09:00: %+v; want funding 0.2, net -1.8", scope, points)
+		}
+	}
+}

@@ -166,21 +166,26 @@ type Account struct {
 	// the master's.
 	Master          string
 	SubAccountEmail string
+	// A binance-futures account's own leverage (1 to 125) and margin type
+	// ("cross", "isolated") per symbol.
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]string
 }
 
 // AccountFields names the fields of Account for messages: the API's JSON
 // names or the CLI's flags.
 type AccountFields struct {
 	Name, Venue, BaseURL, APIKey, APISecret, Tags, Master, SubAccountEmail string
+	FuturesLeverage, FuturesMarginType                                     string
 }
 
 // JSONFields are the API's field names.
 var JSONFields = AccountFields{Name: "name", Venue: "venue", BaseURL: "base_url", APIKey: "api_key", APISecret: "api_secret", Tags: "tags",
-	Master: "master", SubAccountEmail: "sub_account_email"}
+	Master: "master", SubAccountEmail: "sub_account_email", FuturesLeverage: "futures_leverage", FuturesMarginType: "futures_margin_type"}
 
 // FlagFields are the CLI's flags.
 var FlagFields = AccountFields{Name: "--name", Venue: "--venue", BaseURL: "--base-url", APIKey: "--api-key", APISecret: "--api-secret-file", Tags: "--tag",
-	Master: "--master", SubAccountEmail: "--sub-account"}
+	Master: "--master", SubAccountEmail: "--sub-account", FuturesLeverage: "--futures-leverage", FuturesMarginType: "--futures-margin-type"}
 
 // MaxEmailLen is the longest sub-account email (RFC 5321's path limit).
 const MaxEmailLen = 254
@@ -250,7 +255,50 @@ func CheckAccount(a Account, f AccountFields) error {
 	if kind.Credentials && !keyless && (a.APIKey == "" || a.APISecret == "") {
 		return bad(f.APIKey, "a %s account needs both %s and %s", a.Venue, f.APIKey, f.APISecret)
 	}
+	if err := FuturesSettings(f, a.Venue, a.FuturesLeverage, a.FuturesMarginType); err != nil {
+		return err
+	}
 	return Tags(f.Tags, a.Tags)
+}
+
+// FuturesVenue is the one venue whose accounts take leverage and margin
+// type per symbol.
+const FuturesVenue = "binance-futures"
+
+// FuturesSettings allows leverage (1 to 125, Binance's range) and margin
+// type ("cross" or "isolated") per symbol, for at most MaxSymbols symbols
+// each, on a binance-futures account only.
+func FuturesSettings(f AccountFields, venueName string, lev map[string]int, mt map[string]string) error {
+	if (len(lev) > 0 || len(mt) > 0) && venueName != FuturesVenue {
+		field := f.FuturesLeverage
+		if len(lev) == 0 {
+			field = f.FuturesMarginType
+		}
+		return bad(field, "only a %s account sets leverage and margin type per symbol, not a %s one", FuturesVenue, clip(venueName))
+	}
+	if len(lev) > MaxSymbols {
+		return bad(f.FuturesLeverage, "has %d symbols; at most %d", len(lev), MaxSymbols)
+	}
+	if len(mt) > MaxSymbols {
+		return bad(f.FuturesMarginType, "has %d symbols; at most %d", len(mt), MaxSymbols)
+	}
+	for sym, l := range lev {
+		if !symbolRE.MatchString(sym) {
+			return bad(f.FuturesLeverage, "symbol %q: want a venue symbol such as BTCUSDT (2 to 20 ASCII capitals and digits)", clip(sym))
+		}
+		if l < 1 || l > 125 {
+			return bad(f.FuturesLeverage, "%s: leverage %d; Binance takes 1 to 125", sym, l)
+		}
+	}
+	for sym, m := range mt {
+		if !symbolRE.MatchString(sym) {
+			return bad(f.FuturesMarginType, "symbol %q: want a venue symbol such as BTCUSDT (2 to 20 ASCII capitals and digits)", clip(sym))
+		}
+		if venue.MarginMode(m) != venue.MarginCross && venue.MarginMode(m) != venue.MarginIsolated {
+			return bad(f.FuturesMarginType, "%s: %q; want cross or isolated", sym, clip(m))
+		}
+	}
+	return nil
 }
 
 // clip shortens a user's value for a message.

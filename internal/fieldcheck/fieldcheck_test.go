@@ -8,6 +8,7 @@ import (
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/venue"
+	"github.com/tradeplane/tradeplane/internal/venue/binance"
 	_ "github.com/tradeplane/tradeplane/internal/venue/builtin" // paper, binance, bybit
 )
 
@@ -61,6 +62,14 @@ func TestCheckAccount(t *testing.T) {
 		{Account{Name: "m", Venue: "binance", APIKey: "k"}, "api_key"},
 		{Account{Name: "m", Venue: "paper", Tags: make([]string, 10_000)}, "tags"},
 		{Account{Name: "m", Venue: "paper", Tags: []string{strings.Repeat("t", 100_000)}}, "tags[0]"},
+		{Account{Name: "f", Venue: "binance-futures", APIKey: "k", APISecret: "s", FuturesLeverage: map[string]int{"BTCUSDT": 1, "ETHUSDT": 125},
+			FuturesMarginType: map[string]string{"BTCUSDT": "isolated", "ETHUSDT": "cross"}}, ""},
+		{Account{Name: "f", Venue: "binance", APIKey: "k", APISecret: "s", FuturesLeverage: map[string]int{"BTCUSDT": 5}}, "futures_leverage"},
+		{Account{Name: "f", Venue: "paper", FuturesMarginType: map[string]string{"BTCUSDT": "cross"}}, "futures_margin_type"},
+		{Account{Name: "f", Venue: "binance-futures", APIKey: "k", APISecret: "s", FuturesLeverage: map[string]int{"BTCUSDT": 0}}, "futures_leverage"},
+		{Account{Name: "f", Venue: "binance-futures", APIKey: "k", APISecret: "s", FuturesLeverage: map[string]int{"BTCUSDT": 126}}, "futures_leverage"},
+		{Account{Name: "f", Venue: "binance-futures", APIKey: "k", APISecret: "s", FuturesLeverage: map[string]int{"btcusdt": 5}}, "futures_leverage"},
+		{Account{Name: "f", Venue: "binance-futures", APIKey: "k", APISecret: "s", FuturesMarginType: map[string]string{"BTCUSDT": "CROSSED"}}, "futures_margin_type"},
 	} {
 		err := CheckAccount(c.a, JSONFields)
 		var fe *Error
@@ -98,5 +107,13 @@ func TestParamsAndAmounts(t *testing.T) {
 	}
 	if Symbols("symbols", []string{"ＢＴＣＵＳＤＴ"}) == nil || Symbols("symbols", []string{"BTCUSDT"}) != nil {
 		t.Error("symbol shape check is wrong")
+	}
+}
+
+// TestFuturesVenueIsBinanceFutures: the venue name fieldcheck lets set
+// leverage is the registry's binance-futures.
+func TestFuturesVenueIsBinanceFutures(t *testing.T) {
+	if FuturesVenue != binance.FuturesName {
+		t.Errorf("FuturesVenue %q, binance.FuturesName %q", FuturesVenue, binance.FuturesName)
 	}
 }

@@ -65,16 +65,70 @@ func (x *Executor) RecordLiquidation(ctx context.Context, t venue.Trade, session
 }
 
 // SyncFunding reads the funding payments of [from, to) from a venue with
-// positions and records each (RecordFunding, source "poll"); it returns how
+// positions and records each not stored yet (RecordFunding, source "poll")
+// with the session that holds the position (PositionOwners); it returns how
 // many were new. Rerunning it over the same window records nothing twice.
 func (x *Executor) SyncFunding(ctx context.Context, pr venue.PositionReader, from, to time.Time) (int, error) {
 	ps, err := pr.FundingPayments(ctx, "", from, to)
 	if err != nil {
 		return 0, fmt.Errorf("sync funding: %w", err)
 	}
+	known, err := x.j.db.FundingKeys(ctx, x.account, from, to)
+	if err != nil {
+		return 0, fmt.Errorf("sync funding: %w", err)
+	}
+	owners := NewPositionOwners(x.j.db, x.account)
 	n := 0
 	for _, p := range ps {
-		ok, err := x.RecordFunding(ctx, p, "", "poll")
+		if known[store.FundingKey{Symbol: p.Symbol, PaymentID: p.ID}] {
+			continue
+		}
+		sid, err := owners.Owner(ctx, p.Symbol, p.Time, p.PositionSize)
+		if err != nil {
+			return n, fmt.Errorf("sync funding: %w", err)
+		}
+		ok, err := x.RecordFunding(ctx, p, sid, "poll")
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// SyncLiquidations records the closing fills of liquidated positions (see
+// RecordLiquidation) not stored yet, each with the session that held the
+// whole position it closed (PositionOwners; a sell of q closed a long of q);
+// it returns how many were new.
+func (x *Executor) SyncLiquidations(ctx context.Context, ts []venue.Trade) (int, error) {
+	if len(ts) == 0 {
+		return 0, nil
+	}
+	keys := make([]store.FillKey, len(ts))
+	for i, t := range ts {
+		keys[i] = store.FillKey{Symbol: t.Symbol, TradeID: t.ID}
+	}
+	stored, err := x.j.db.FillsByKey(ctx, x.account, keys)
+	if err != nil {
+		return 0, fmt.Errorf("sync liquidations: %w", err)
+	}
+	owners := NewPositionOwners(x.j.db, x.account)
+	n := 0
+	for _, t := range ts {
+		if _, ok := stored[store.FillKey{Symbol: t.Symbol, TradeID: t.ID}]; ok {
+			continue
+		}
+		closed := t.Quantity
+		if t.Side == venue.Buy {
+			closed = closed.Neg()
+		}
+		sid, err := owners.Owner(ctx, t.Symbol, t.Time, closed)
+		if err != nil {
+			return n, fmt.Errorf("sync liquidations: %w", err)
+		}
+		ok, err := x.RecordLiquidation(ctx, t, sid)
 		if err != nil {
 			return n, err
 		}

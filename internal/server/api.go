@@ -240,6 +240,9 @@ type accountJSON struct {
 	// A Binance sub-account: its master account and its email there.
 	Master          string `json:"master,omitempty"`
 	SubAccountEmail string `json:"sub_account_email,omitempty"`
+	// A binance-futures account's own leverage and margin type per symbol.
+	FuturesLeverage   map[string]int    `json:"futures_leverage,omitempty"`
+	FuturesMarginType map[string]string `json:"futures_margin_type,omitempty"`
 }
 
 func toAccountJSON(a store.Account) accountJSON {
@@ -248,7 +251,7 @@ func toAccountJSON(a store.Account) accountJSON {
 		tags = []string{}
 	}
 	return accountJSON{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: tags, HasCredentials: a.APIKey != "" || len(a.APISecretEnc) > 0, CreatedAt: a.CreatedAt,
-		Master: a.Master, SubAccountEmail: a.SubAccountEmail}
+		Master: a.Master, SubAccountEmail: a.SubAccountEmail, FuturesLeverage: a.FuturesLeverage, FuturesMarginType: a.FuturesMarginType}
 }
 
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
@@ -281,7 +284,8 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := fieldcheck.CheckAccount(fieldcheck.Account{Name: in.Name, Venue: in.Venue, BaseURL: in.BaseURL, APIKey: in.APIKey,
-		APISecret: in.APISecret, Tags: in.Tags, Master: in.Master, SubAccountEmail: in.SubAccountEmail}, fieldcheck.JSONFields); err != nil {
+		APISecret: in.APISecret, Tags: in.Tags, Master: in.Master, SubAccountEmail: in.SubAccountEmail,
+		FuturesLeverage: in.FuturesLeverage, FuturesMarginType: in.FuturesMarginType}, fieldcheck.JSONFields); err != nil {
 		s.writeErr(w, r, invalidf("%s", redactErr(err, in.APIKey, in.APISecret).Error()))
 		return
 	}

@@ -381,6 +381,11 @@ type NewAccount struct {
 	// sub-account's email; without a key it is read through the master.
 	Master          string `json:"master,omitempty"`
 	SubAccountEmail string `json:"sub_account_email,omitempty"`
+	// A binance-futures account's own leverage (1 to 125) and margin type
+	// (cross, isolated) per symbol; a symbol without one takes the
+	// server's (serve --futures-leverage, --futures-margin-type).
+	FuturesLeverage   map[string]int    `json:"futures_leverage,omitempty"`
+	FuturesMarginType map[string]string `json:"futures_margin_type,omitempty"`
 }
 
 // Accounts adds and removes accounts (admin). Listing reads the store.

@@ -106,10 +106,11 @@ func componentSchemas() obj {
 		"Error": object(obj{"error": object(obj{"code": str(), "message": str()})}),
 		"Me":    object(obj{"token_id": str(), "name": str(), "role": enum(roleNames())}),
 		"Account": object(obj{"id": integer(), "name": str(), "venue": str(), "tags": arr(str()),
-			"has_credentials": boolean(), "created_at": tstamp(), "master": str(), "sub_account_email": str()}),
+			"has_credentials": boolean(), "created_at": tstamp(), "master": str(), "sub_account_email": str(),
+			"futures_leverage": futuresLeverage(), "futures_margin_type": futuresMarginType()}),
 		"AccountList": listOf("accounts", "Account"),
 		"NewAccount": object(obj{"name": str(), "venue": venueField("a registered venue"), "base_url": str(), "api_key": str(), "api_secret": obj{"type": "string", "writeOnly": true}, "tags": arr(str()),
-			"master": str(), "sub_account_email": str()}),
+			"master": str(), "sub_account_email": str(), "futures_leverage": futuresLeverage(), "futures_margin_type": futuresMarginType()}),
 		"Session": object(obj{"id": str(), "name": str(), "strategy": str(), "account": str(), "symbols": arr(str()), "tags": arr(str()),
 			"state": str(), "state_reason": str(), "allocation_kind": str(), "allocation": dec(), "pnl": dec(), "last_step_at": tstamp(),
 			"last_error": str(), "restarts_auto": integer(), "restarts_manual": integer(), "params": obj{"type": "object"}, "updated_at": tstamp(),
@@ -302,4 +303,20 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	openAPIOnce.Do(func() { openAPIJSON, _ = OpenAPI(s.cfg.Version) })
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(openAPIJSON)
+}
+
+// MarginTypes are the margin types a binance-futures account may set per
+// symbol (futures_margin_type).
+var MarginTypes = []string{string(venue.MarginCross), string(venue.MarginIsolated)}
+
+// futuresLeverage and futuresMarginType are a binance-futures account's
+// own settings: objects from symbol to leverage and to margin type.
+func futuresLeverage() obj {
+	return obj{"type": "object", "additionalProperties": obj{"type": "integer", "minimum": 1, "maximum": 125},
+		"description": "binance-futures only: leverage per symbol, e.g. {\"BTCUSDT\": 5}; a symbol without one takes the server's --futures-leverage"}
+}
+
+func futuresMarginType() obj {
+	return obj{"type": "object", "additionalProperties": obj{"type": "string", "enum": MarginTypes},
+		"description": "binance-futures only: margin type per symbol; a symbol without one takes the server's --futures-margin-type"}
 }

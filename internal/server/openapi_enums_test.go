@@ -34,6 +34,8 @@ func TestOpenAPIEnumsAreTheGoValues(t *testing.T) {
 		"components.schemas.NewAccount.properties.venue":                                     venue.Names(),
 		"components.schemas.TradeAllRequest.properties.venue":                                venue.Names(),
 		"components.schemas.AuditReport.properties.differences.items.properties.kinds.items": journal.DiffKinds,
+		"components.schemas.Account.properties.futures_margin_type.additionalProperties":     server.MarginTypes,
+		"components.schemas.NewAccount.properties.futures_margin_type.additionalProperties":  server.MarginTypes,
 	}
 	raw, err := server.OpenAPI("test")
 	if err != nil {

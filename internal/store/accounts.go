@@ -26,6 +26,12 @@ type Account struct {
 	// sub-account without APIKey is read through the master's key.
 	Master          string
 	SubAccountEmail string
+	// FuturesLeverage and FuturesMarginType ("cross" or "isolated") are a
+	// binance-futures account's own settings per symbol, set before it
+	// first trades the symbol; a symbol without an entry takes the
+	// server's (serve --futures-leverage/--futures-margin-type).
+	FuturesLeverage   map[string]int
+	FuturesMarginType map[string]string
 }
 
 // CreateAccount inserts a; it fails with ErrConflict when the name is taken.
@@ -34,31 +40,56 @@ func (db *DB) CreateAccount(ctx context.Context, a *Account) error {
 		a.CreatedAt = time.Now().UTC()
 	}
 	tags, _ := json.Marshal(nonNil(a.Tags))
+	lev, _ := json.Marshal(nonNilMap(a.FuturesLeverage))
+	mt, _ := json.Marshal(nonNilMap(a.FuturesMarginType))
 	err := db.w.QueryRowContext(ctx,
-		`INSERT INTO accounts (name, venue, base_url, api_key, api_secret_enc, tags, created_at, master, sub_account_email)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		a.Name, a.Venue, a.BaseURL, a.APIKey, a.APISecretEnc, string(tags), micros(a.CreatedAt), a.Master, a.SubAccountEmail).Scan(&a.ID)
+		`INSERT INTO accounts (name, venue, base_url, api_key, api_secret_enc, tags, created_at, master, sub_account_email,
+		 futures_leverage, futures_margin_type)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
+		a.Name, a.Venue, a.BaseURL, a.APIKey, a.APISecretEnc, string(tags), micros(a.CreatedAt), a.Master, a.SubAccountEmail,
+		string(lev), string(mt)).Scan(&a.ID)
 	if err != nil {
 		return fmt.Errorf("create account %q: %w", a.Name, db.mapErr(err))
 	}
 	return nil
 }
 
-const accountCols = `id, name, venue, base_url, api_key, api_secret_enc, tags, created_at, master, sub_account_email`
+const accountCols = `id, name, venue, base_url, api_key, api_secret_enc, tags, created_at, master, sub_account_email,
+	futures_leverage, futures_margin_type`
 
 func scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	var a Account
-	var tags string
+	var tags, lev, mt string
 	var created int64
 	if err := row.Scan(&a.ID, &a.Name, &a.Venue, &a.BaseURL, &a.APIKey, &a.APISecretEnc, &tags, &created, &a.Master,
-		&a.SubAccountEmail); err != nil {
+		&a.SubAccountEmail, &lev, &mt); err != nil {
 		return a, err
 	}
 	a.CreatedAt = fromMicros(created)
 	if err := json.Unmarshal([]byte(tags), &a.Tags); err != nil {
 		return a, fmt.Errorf("account %d tags: %w", a.ID, err)
 	}
+	if err := json.Unmarshal([]byte(lev), &a.FuturesLeverage); err != nil {
+		return a, fmt.Errorf("account %d futures leverage: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(mt), &a.FuturesMarginType); err != nil {
+		return a, fmt.Errorf("account %d futures margin type: %w", a.ID, err)
+	}
+	if len(a.FuturesLeverage) == 0 {
+		a.FuturesLeverage = nil
+	}
+	if len(a.FuturesMarginType) == 0 {
+		a.FuturesMarginType = nil
+	}
 	return a, nil
+}
+
+// nonNilMap is m, or an empty map for nil (stored as {}).
+func nonNilMap[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return map[string]V{}
+	}
+	return m
 }
 
 // Account returns the account named name.

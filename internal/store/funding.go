@@ -96,3 +96,62 @@ func (db *DB) FundingPayments(ctx context.Context, accountID int64, symbol strin
 	}
 	return out, rows.Err()
 }
+
+// FundingKey identifies a stored funding payment within an account.
+type FundingKey struct {
+	Symbol    string
+	PaymentID string
+}
+
+// FundingKeys returns the keys of an account's funding payments with at in
+// [from, to): what a read of that window has stored already.
+func (db *DB) FundingKeys(ctx context.Context, accountID int64, from, to time.Time) (map[FundingKey]bool, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT symbol, payment_id FROM funding_payments WHERE account_id = $1 AND at >= $2 AND at < $3`,
+		accountID, micros(from), micros(to))
+	if err != nil {
+		return nil, fmt.Errorf("funding payment keys of account %d: %w", accountID, err)
+	}
+	defer rows.Close()
+	out := map[FundingKey]bool{}
+	for rows.Next() {
+		var k FundingKey
+		if err := rows.Scan(&k.Symbol, &k.PaymentID); err != nil {
+			return nil, fmt.Errorf("funding payment keys of account %d: %w", accountID, err)
+		}
+		out[k] = true
+	}
+	return out, rows.Err()
+}
+
+// PositionFill is what summing a position by session needs of a fill.
+type PositionFill struct {
+	SessionID string
+	Side      string
+	Quantity  udecimal.Decimal
+	Fee       udecimal.Decimal
+	FeeAsset  string
+	At        time.Time
+}
+
+// PositionFills lists an account's fills of symbol in time order (ties by
+// id), with only the columns a position needs: the attribution of funding
+// payments and liquidations reads every fill of a symbol.
+func (db *DB) PositionFills(ctx context.Context, accountID int64, symbol string) ([]PositionFill, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT session_id, side, quantity, fee, fee_asset, at FROM fills
+		WHERE account_id = $1 AND symbol = $2 ORDER BY at, id`, accountID, symbol)
+	if err != nil {
+		return nil, fmt.Errorf("position fills of account %d %s: %w", accountID, symbol, err)
+	}
+	defer rows.Close()
+	var out []PositionFill
+	for rows.Next() {
+		var f PositionFill
+		var at int64
+		if err := rows.Scan(&f.SessionID, &f.Side, &f.Quantity, &f.Fee, &f.FeeAsset, &at); err != nil {
+			return nil, fmt.Errorf("position fills of account %d %s: %w", accountID, symbol, err)
+		}
+		f.At = fromMicros(at)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -224,6 +224,9 @@ type Trade struct {
 	FeeAsset      string
 	Maker         bool
 	Time          time.Time
+	// Liquidation marks a fill of an order the venue made to close the
+	// position (a liquidation or auto-deleveraging), not one of ours.
+	Liquidation bool
 }
 
 // TradeQuery selects trade history for one symbol. A venue may cap the window

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -161,7 +162,7 @@ func (f *Futures) toUserEvents(ev eventFields) []venue.UserEvent {
 			}
 			t := &venue.Trade{ID: strconv.FormatInt(o.int64("t"), 10), VenueOrderID: vid, ClientOrderID: cid, Symbol: order.Symbol,
 				Side: order.Side, Price: price, Quantity: qty, QuoteQty: price.Mul(qty), Fee: fee, FeeAsset: o.str("N"),
-				Maker: o.bool("m"), Time: time.UnixMilli(o.int64("T")).UTC()}
+				Maker: o.bool("m"), Time: time.UnixMilli(o.int64("T")).UTC(), Liquidation: isLiquidationOrder(cid)}
 			f.fills.add(order.Symbol, vid, *t)
 			out = append(out, venue.UserEvent{Kind: venue.EventTrade, Trade: t, Time: at})
 		}
@@ -184,4 +185,13 @@ func (f *Futures) toUserEvents(ev eventFields) []venue.UserEvent {
 		return out
 	}
 	return nil
+}
+
+// isLiquidationOrder tells a client order id Binance gives the orders it
+// makes to close a position: "starts with \"autoclose-\": liquidation
+// order", "\"adl_autoclose\": ADL auto close order" (ORDER_TRADE_UPDATE,
+// developers.binance.com). "settlement_autoclose-" (delisting or delivery)
+// is a settlement, not a liquidation.
+func isLiquidationOrder(clientOrderID string) bool {
+	return strings.HasPrefix(clientOrderID, "autoclose-") || strings.HasPrefix(clientOrderID, "adl_autoclose")
 }

@@ -85,3 +85,15 @@ func TestFuturesUserEventsExactKeys(t *testing.T) {
 		t.Errorf("ACCOUNT_UPDATE: got %+v", out)
 	}
 }
+
+// TestLiquidationOrderIDs: the client order ids Binance documents for the
+// orders it makes to close a position mark their fills as liquidations;
+// a delisting settlement and our own ids do not.
+func TestLiquidationOrderIDs(t *testing.T) {
+	for id, want := range map[string]bool{"autoclose-1570000000000": true, "adl_autoclose": true,
+		"settlement_autoclose-1570000000000": false, "s1-step-7-0": false, "": false} {
+		if got := isLiquidationOrder(id); got != want {
+			t.Errorf("%q: %v, want %v", id, got, want)
+		}
+	}
+}

@@ -592,12 +592,19 @@ func (f *Futures) Positions(ctx context.Context) ([]venue.Position, error) {
 	return out, nil
 }
 
-// maxIncomeWindow is the span one /fapi/v1/income request asks for.
-const maxIncomeWindow = 7 * 24 * time.Hour
+// maxIncomeWindow is the span one /fapi/v1/income request asks for, and
+// incomePage the most rows one answers ("limit", at most 1000).
+const (
+	maxIncomeWindow = 7 * 24 * time.Hour
+	incomePage      = 1000
+)
 
 // FundingPayments lists the FUNDING_FEE entries of the income history
 // (/fapi/v1/income, weight 30) in [from, to), oldest first, walking 7-day
 // windows and, within one, 1000 entries at a time. Binance keeps 3 months.
+// A payment's ID is its tranId ("unique in the same incomeType for a
+// user", the documentation says) with its symbol: the journal and the
+// funding table keep each once, whichever read finds it.
 func (f *Futures) FundingPayments(ctx context.Context, symbol string, from, to time.Time) ([]venue.FundingPayment, error) {
 	op := fmt.Sprintf("list futures funding %q", symbol)
 	if !from.Before(to) {
@@ -613,7 +620,7 @@ func (f *Futures) FundingPayments(ctx context.Context, symbol string, from, to t
 		var rows []*futures.IncomeHistory
 		if err := f.c.call(ctx, op, false, func(ctx context.Context) (err error) {
 			s := f.c.futures.NewGetIncomeHistoryService().IncomeType("FUNDING_FEE").StartTime(start.UnixMilli()).
-				EndTime(end.UnixMilli() - 1).Limit(1000)
+				EndTime(end.UnixMilli() - 1).Limit(incomePage)
 			if symbol != "" {
 				s.Symbol(symbol)
 			}
@@ -631,8 +638,17 @@ func (f *Futures) FundingPayments(ctx context.Context, symbol string, from, to t
 			seen[id] = true
 			out = append(out, venue.FundingPayment{ID: id, Symbol: r.Symbol, Asset: r.Asset, Amount: parseDec(r.Income), Time: t})
 		}
-		if len(rows) == 1000 {
-			start = time.UnixMilli(rows[len(rows)-1].Time + 1)
+		if len(rows) == incomePage {
+			// A full page: go on from the last row's millisecond itself,
+			// not the one after, since several symbols' payments of one
+			// settlement share their time and the rest of them may be on
+			// the next page (the rows seen already are skipped by id).
+			last := time.UnixMilli(rows[len(rows)-1].Time)
+			if !last.After(start) {
+				return nil, fmt.Errorf("%s: more than %d income rows at %s: Binance's startTime paging cannot step past them",
+					op, incomePage, start.UTC().Format(time.RFC3339Nano))
+			}
+			start = last
 			continue
 		}
 		start = end

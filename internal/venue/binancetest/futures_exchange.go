@@ -26,8 +26,9 @@ import (
 // plus the fee) from the wallet's free balance, refused with -2019 when it
 // is short; a fill moves the position, realizes PnL on the part that
 // reduces it, charges the fee in the quote asset and keeps the position's
-// initial margin locked. It simulates neither liquidation nor funding: a
-// test adds funding payments with AddFuturesFunding.
+// initial margin locked. It simulates no liquidation, and funding only when
+// a test settles it (SettleFuturesFunding on the position, AddFuturesFunding
+// for any amount).
 
 // DefaultFuturesLeverage is a symbol's leverage until a test or the adapter
 // changes it (Binance's default for a new symbol is 20).
@@ -504,11 +505,66 @@ func (s *Server) handleFuturesPositionRisk(_ http.ResponseWriter, q url.Values) 
 	return 200, json.RawMessage(join(rows))
 }
 
+// LiquidateFutures closes symbol's whole position at price as Binance's
+// liquidation engine does: an order of type LIQUIDATION whose client order
+// id starts with "autoclose-" (the documented mark of a liquidation order
+// on ORDER_TRADE_UPDATE), filled at once at price with the taker fee, on
+// the user stream like any fill. It returns that client order id, "" when
+// the symbol is flat.
+func (s *Server) LiquidateFutures(symbol string, price venue.Decimal) string {
+	s.mu.Lock()
+	b := s.fx()
+	pos := b.positions[symbol]
+	if pos == nil || pos.size.IsZero() {
+		s.mu.Unlock()
+		return ""
+	}
+	now := s.now()
+	side := "SELL"
+	if pos.size.IsNeg() {
+		side = "BUY"
+	}
+	cid := "autoclose-" + strconv.FormatInt(now.UnixMilli(), 10)
+	o := &futOrder{clientID: cid, symbol: symbol, side: side, typ: "LIQUIDATION", tif: "IOC", price: price,
+		qty: pos.size.Abs(), status: "NEW", reduceOnly: true, created: now, updated: now}
+	s.nextOrderID++
+	o.id = s.nextOrderID
+	b.orders = append(b.orders, o)
+	b.byClientID[cid] = o
+	events := [][]byte{s.futuresOrderUpdateLocked(o, "NEW", nil, venue.Decimal{})}
+	events = append(events, s.futuresFillLocked(o, price, false, now)...)
+	s.mu.Unlock()
+	s.streams.pushFuturesUser(events...)
+	return cid
+}
+
 // AddFuturesFunding books a funding payment (positive received, negative
 // paid) on the futures wallet and in the income history.
 func (s *Server) AddFuturesFunding(symbol string, amount venue.Decimal, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.addFundingLocked(symbol, amount, at)
+}
+
+// SettleFuturesFunding settles one funding of symbol at rate on the
+// position the fake holds, as Binance does at each funding time: the fee
+// is the position's notional at the mark (the fake's price) times the
+// rate, paid by longs and received by shorts when the rate is positive
+// (amount = −size × mark × rate, rounded to the income's 8 decimals). A
+// flat symbol pays nothing and books no entry. It returns the amount.
+func (s *Server) SettleFuturesFunding(symbol string, rate venue.Decimal, at time.Time) venue.Decimal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.fx().positions[symbol]
+	if p == nil || p.size.IsZero() {
+		return venue.Decimal{}
+	}
+	amount := p.size.Mul(s.prices[symbol]).Mul(rate).Neg().RoundHAZ(8)
+	s.addFundingLocked(symbol, amount, at)
+	return amount
+}
+
+func (s *Server) addFundingLocked(symbol string, amount venue.Decimal, at time.Time) {
 	b := s.fx()
 	quote := s.symbols[symbol].Quote
 	h := s.holding(venue.WalletFutures, quote)
