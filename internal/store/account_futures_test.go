@@ -47,30 +47,3 @@ func TestAccountFuturesSettings(t *testing.T) {
 		})
 	}
 }
-
-// TestMigrationAppliedOutOfOrder: a database migrated through a later
-// version before 00016 existed (its Down run, the later ones kept) gets
-// 00016 on the next migrate instead of refusing it, and its accounts then
-// carry the new columns.
-func TestMigrationAppliedOutOfOrder(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, storetest.SQLiteURL(t), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.RollBackVersionForTest(ctx, 16); err != nil {
-		t.Fatal(err)
-	}
-	applied, err := db.Migrate(ctx)
-	if err != nil {
-		t.Fatalf("migrate a database without 00016: %v", err)
-	}
-	if len(applied) != 1 || applied[0] != 16 {
-		t.Errorf("applied %v, want [16]", applied)
-	}
-	if err := db.CreateAccount(ctx, &store.Account{Name: "perps", Venue: "binance-futures",
-		FuturesLeverage: map[string]int{"BTCUSDT": 3}}); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -46,13 +46,8 @@ func (db *DB) provider() (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Migration numbers are handed out to parallel work: a database may
-	// carry a later number before an earlier one exists (00018 before
-	// 00016). Out-of-order applies the earlier one when it arrives instead
-	// of refusing to start; every migration is additive.
 	return goose.NewProvider(db.dialect.gooseDialect(), db.w, fsys,
 		goose.WithDisableGlobalRegistry(true),
-		goose.WithAllowOutofOrder(true),
 		goose.WithSlog(slog.New(slog.DiscardHandler)))
 }
 
