@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,8 @@ import (
 // TestDemoStartsWithHistory starts the demo on a fresh store and checks
 // that, after /healthz already answers, the replayed history fills in:
 // the desk equity the overview charts spans 30 days, and every demo
-// session's page shows replayed fills as history rows.
+// session's page shows replayed fills as history rows and charts its
+// replayed hourly PnL.
 func TestDemoStartsWithHistory(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, app.Config{DBURL: storetest.SQLiteURL(t), Demo: true, DataDir: ""})
@@ -65,8 +68,17 @@ func TestDemoStartsWithHistory(t *testing.T) {
 	sessions := list.Sessions
 	withHistory := 0
 	for _, s := range sessions {
-		if strings.Contains(n.page(t, "/sessions/"+s.ID), "replayed history: a fill of "+s.Name) {
+		page := n.page(t, "/sessions/"+s.ID)
+		if strings.Contains(page, "replayed history: a fill of "+s.Name) {
 			withHistory++
+		}
+		// Its PnL chart draws the replayed hours of the last 7 days.
+		m := regexp.MustCompile(`id="chart-session-pnl"[^>]* data-points="(\d+)"`).FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("session page of %s has no PnL chart", s.Name)
+		}
+		if pts, _ := strconv.Atoi(m[1]); pts < 6*24 {
+			t.Errorf("the PnL chart of %s has %s points; want the replayed hours of the last 7 days", s.Name, m[1])
 		}
 	}
 	if withHistory != len(sessions) || withHistory == 0 {
