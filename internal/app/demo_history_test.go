@@ -30,8 +30,9 @@ func TestDemoStartsWithHistory(t *testing.T) {
 	q := "/api/v1/pnl?scope=desk&interval=1h&from=" + url.QueryEscape(now.Add(-30*24*time.Hour).Format(time.RFC3339)) +
 		"&to=" + url.QueryEscape(now.Add(time.Hour).Format(time.RFC3339))
 	var hist []server.EquityPoint
+	var rep server.PnLReport
 	eventually(t, 120*time.Second, "30 days of replayed desk equity", func() bool {
-		var rep server.PnLReport
+		rep = server.PnLReport{}
 		if code := n.do(t, "GET", q, nil, nil, &rep); code != http.StatusOK {
 			t.Fatalf("GET %s: %d", q, code)
 		}
@@ -46,6 +47,17 @@ func TestDemoStartsWithHistory(t *testing.T) {
 	span := hist[len(hist)-1].At.Sub(hist[0].At)
 	if len(hist) < 29*24 || span < 29*24*time.Hour {
 		t.Fatalf("history has %d hourly points over %s; want 30 days", len(hist), span)
+	}
+	// Its hourly averages say they are replayed history, up to the hour
+	// the live snapshots begin in.
+	histAvg := 0
+	for _, a := range rep.Averages {
+		if a.History {
+			histAvg++
+		}
+	}
+	if last := rep.Averages[len(rep.Averages)-1]; histAvg < 29*24 || last.History {
+		t.Errorf("%d of %d hourly averages marked history (want 30 days' worth), the current hour's: %v (want live)", histAvg, len(rep.Averages), last.History)
 	}
 	// The overview's equity chart draws them, one titled point an hour,
 	// once the progress note is gone.
