@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quagmt/udecimal"
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -289,7 +291,20 @@ type journalPrinter struct {
 	arr     []journalEvent
 }
 
-const journalRow = "%-7s %-20s %-10s %-12s %-10s %-26s %-12s %-12s %-20s %s\n"
+// journalRow lays out the table: KIND fits partially_filled, QTY and
+// PRICE are right-aligned numbers for people (the JSON keeps every digit).
+const journalRow = "%-7s %-20s %-16s %-12s %-10s %-26s %14s %12s  %-20s %s\n"
+
+// journalNum shows a journal amount for people with f, or "-" where the
+// field does not apply to the event (zero: the price of a market intent,
+// the quantity of a drift).
+func journalNum(s string, f func(numfmt.Decimal) string) string {
+	d, err := udecimal.Parse(s)
+	if err != nil || d.IsZero() {
+		return "-"
+	}
+	return f(d)
+}
 
 func (p *journalPrinter) print(evs []journalEvent) error {
 	if p.json {
@@ -314,7 +329,7 @@ func (p *journalPrinter) print(evs []journalEvent) error {
 	for _, e := range evs {
 		msg := strings.ReplaceAll(e.Message, "\n", " ")
 		if _, err := fmt.Fprintf(p.w, journalRow, strconv.FormatInt(e.Seq, 10), e.At.UTC().Format(time.RFC3339), dash(e.Kind), dash(e.SessionID),
-			dash(e.Symbol), dash(e.ClientOrderID), e.Quantity, e.Price, dash(e.ErrorClass), msg); err != nil {
+			dash(e.Symbol), dash(e.ClientOrderID), journalNum(e.Quantity, func(d numfmt.Decimal) string { return numfmt.Trim(d, 8) }), journalNum(e.Price, numfmt.Price), dash(e.ErrorClass), msg); err != nil {
 			return err
 		}
 	}

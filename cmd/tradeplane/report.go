@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/reliability"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -97,10 +98,10 @@ func printReliability(w io.Writer, r reliability.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "DAY\tORDERS\tSUCCEEDED\tFAILED\tPENDING\tSUCCESS RATE\t")
 	for _, d := range r.Execution {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", d.Day, d.Orders, d.Succeeded, d.Failed, d.Pending, dash(d.SuccessRate))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", d.Day, d.Orders, d.Succeeded, d.Failed, d.Pending, numfmt.PercentString(d.SuccessRate))
 	}
 	t := r.ExecutionTotal
-	fmt.Fprintf(tw, "TOTAL\t%d\t%d\t%d\t%d\t%s\t\n", t.Orders, t.Succeeded, t.Failed, t.Pending, dash(t.SuccessRate))
+	fmt.Fprintf(tw, "TOTAL\t%d\t%d\t%d\t%d\t%s\t\n", t.Orders, t.Succeeded, t.Failed, t.Pending, numfmt.PercentString(t.SuccessRate))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -122,8 +123,8 @@ func printReliability(w io.Writer, r reliability.Report) error {
 		r.Recovery.Recovered, dash(r.Recovery.MedianSeconds), dash(r.Recovery.MeanSeconds), dash(r.Recovery.MaxSeconds), r.Recovery.Unrecovered)
 	fmt.Fprintln(w, "\nBackfill accuracy per hour:")
 	for _, b := range r.Backfill {
-		fmt.Fprintf(w, "  %s  %d of %d hours within %s (share %s), mean |diff| %s, max %s\n", b.Scope, b.WithinTolerance, b.Intervals, b.Tolerance,
-			b.ShareWithinTolerance, b.MeanAbsDiff, b.MaxAbsDiff)
+		fmt.Fprintf(w, "  %s  %d of %d hours within %s (%s), mean |diff| %s, max %s\n", b.Scope, b.WithinTolerance, b.Intervals,
+			numfmt.MoneyString(b.Tolerance), numfmt.PercentString(b.ShareWithinTolerance), numfmt.MoneyString(b.MeanAbsDiff), numfmt.MoneyString(b.MaxAbsDiff))
 	}
 	if len(r.Backfill) == 0 {
 		fmt.Fprintln(w, "  no hour has both backfilled and live equity")

@@ -21,7 +21,8 @@ import (
 
 // TestReportReliability: the CLI offline (--db) and through a server print
 // the same figures as reliability.Compute over the journal; the table
-// shows them; bad times are usage errors.
+// shows them for people (rates as percentages, the JSON keeps "0.5"); bad
+// times are usage errors.
 func TestReportReliability(t *testing.T) {
 	t.Parallel()
 	dbURL := tempDB(t)
@@ -80,7 +81,7 @@ func TestReportReliability(t *testing.T) {
 	}
 
 	r = cli(t, "", append([]string{"--server", "", "--db", dbURL, "report", "reliability"}, window...)...).want(t, 0)
-	for _, s := range []string{"2026-11-20       2          1       1        0           0.5", "auth", "TOTAL"} {
+	for _, s := range []string{"2026-11-20       2          1       1        0           50%", "auth", "66.67%"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("table lacks %q:\n%s", s, r.stdout)
 		}

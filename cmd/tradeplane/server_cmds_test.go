@@ -168,6 +168,12 @@ func TestJournalOffline(t *testing.T) {
 	if len(lines) != 6 || !strings.HasPrefix(lines[0], "SEQ") || !strings.Contains(lines[0], "CLIENT-ORDER-ID") || !strings.HasPrefix(lines[5], "12 ") {
 		t.Fatalf("table (want header + 5 rows, oldest first, newest last):\n%s", r.stdout)
 	}
+	// Amounts for people (the JSON below keeps "65000.5"), right-aligned
+	// under their headers; KIND is wide enough for partially_filled.
+	qtyEnd, priceEnd := strings.Index(lines[0], "QTY")+len("QTY"), strings.Index(lines[0], "PRICE")+len("PRICE")
+	if row := lines[5]; len(row) < priceEnd || row[qtyEnd-5:qtyEnd] != "0.001" || row[priceEnd-9:priceEnd] != "65,000.50" {
+		t.Errorf("row amounts not formatted and aligned under QTY and PRICE:\n%s\n%s", lines[0], row)
+	}
 	r = cli(t, "", append(noServer, "--failures", "--json")...).want(t, 0)
 	var got []map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got) != 1 || got[0]["error_class"] != "insufficient_funds" || got[0]["price"] != "65000.5" || got[0]["at"] != "2025-03-01T12:00:07Z" {

@@ -657,10 +657,13 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	}
 	bfMeans, _ := pnl.NewMeansBuilder(ctx, interval, q.From, q.To)
 	var livePts int
-	var bfFirst, bfLast time.Time
+	var bfFirst, bfLast, histLast time.Time
 	err = p.a.db.EachEquitySample(ctx, scope, []string{HistorySource, "live", "backfill"}, q.From, q.To, func(s store.EquitySample) error {
 		thin.Add(server.EquityPoint{At: s.At, Equity: s.Equity, Source: s.Source})
 		pt := pnl.Point{Time: s.At, Value: s.Equity}
+		if s.Source == HistorySource {
+			histLast = s.At
+		}
 		if s.Source != "backfill" {
 			livePts++
 			return liveMeans.Add(pt)
@@ -691,8 +694,11 @@ func (p pnlAdapter) Report(ctx context.Context, q server.PnLQuery) (server.PnLRe
 	if err == nil {
 		for _, m := range means {
 			if m.Covered > 0 {
+				bf := inRanges(m.Start, rep.Backfills)
+				// An interval that ends by the last replayed point is
+				// history; the one after it holds the first live snapshots.
 				rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
-					Backfilled: inRanges(m.Start, rep.Backfills)})
+					Backfilled: bf, History: !bf && !histLast.IsZero() && !m.Start.Add(interval).After(histLast)})
 			}
 		}
 	}

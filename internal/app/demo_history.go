@@ -34,8 +34,9 @@ const (
 // 30 days of each embedded klines series through the replay engine, in the
 // engine's own scratch store, then writes the result into the demo's store
 // marked as history: the desk's hourly equity as equity snapshots of source
-// "history" and every replayed fill as a journal event of kind "history" on
-// the live session of the same name.
+// "history", each session's hourly PnL as snapshots of its scope
+// (demoSessionPnL), and every replayed fill as a journal event of kind
+// "history" on the live session of the same name.
 //
 // The embedded series do not share dates (BTCUSDT is March 2023, ETHUSDT
 // ends May 2026, BNBUSDT December 2023), so each is shifted in time, by a
@@ -61,6 +62,7 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	var sources []replay.Source
 	firstOpen := map[string]venue.Decimal{}
 	shiftOf := map[string]time.Duration{}
+	series := map[string]demoSeries{}
 	for _, sym := range demodata.Symbols() {
 		src, err := demodata.Last(sym, demoHistoryDays*24*time.Hour)
 		if err != nil {
@@ -77,6 +79,7 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 		}
 		firstOpen[sym] = ks[0].Open
 		shiftOf[sym] = shift
+		series[sym] = demoSeries{klines: ks, interval: src.Interval}
 		sources = append(sources, replay.Source{Symbol: sym, Interval: src.Interval, Name: "demo " + sym,
 			Stream: &replay.SliceStream{Klines: ks}})
 	}
@@ -142,8 +145,17 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 		liveByName[s.Name] = s
 	}
 	nameByID := map[string]string{}
+	liveIDOf := map[string]string{}
 	for _, s := range res.Sessions {
 		nameByID[s.ID] = s.Name
+		if ls, ok := liveByName[s.Name]; ok {
+			liveIDOf[s.ID] = ls.ID
+		}
+	}
+	// Each session's hourly PnL, for its page's chart.
+	sessionSnaps, err := demoSessionPnL(res.Journal(), liveIDOf, series, from, end)
+	if err != nil {
+		return err
 	}
 	var evs []*journal.Event
 	for _, e := range res.Journal() {
@@ -166,12 +178,16 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 			return fmt.Errorf("demo history: journal: %w", err)
 		}
 	}
-	// Equity last: its presence is what marks the history as written.
+	// Equity last: the desk's presence is what marks the history as
+	// written.
+	if err := a.db.UpsertEquitySnapshots(ctx, sessionSnaps); err != nil {
+		return fmt.Errorf("demo history: %w", err)
+	}
 	if err := a.db.UpsertEquitySnapshots(ctx, snaps); err != nil {
 		return fmt.Errorf("demo history: %w", err)
 	}
 	a.demoHistoryPct.Store(100)
 	a.log.Info("demo history: done", "from", from.Format(time.RFC3339), "to", end.Format(time.RFC3339),
-		"equity_points", len(snaps), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
+		"equity_points", len(snaps), "session_points", len(sessionSnaps), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
 	return nil
 }

@@ -27,7 +27,8 @@ import (
 // oldPnLReport is the PnL report as GET /api/v1/pnl built it before the
 // series streamed: every snapshot of the three sources read whole
 // (EquitySnapshots), sorted, averaged over the slice, then thinned and
-// trimmed as the server did. TestPnLReportStreamedMatchesOld holds the
+// trimmed as the server did (and, since, each average marked history
+// when it ends by the last replayed snapshot). TestPnLReportStreamedMatchesOld holds the
 // streamed path to it byte for byte.
 func oldPnLReport(ctx context.Context, p pnlAdapter, q server.PnLQuery) (server.PnLReport, error) {
 	interval := time.Hour
@@ -38,6 +39,7 @@ func oldPnLReport(ctx context.Context, p pnlAdapter, q server.PnLQuery) (server.
 		Equity: []server.EquityPoint{}, Averages: []server.IntervalAverage{}, Backfills: []server.TimeRange{}}
 	scope := scopeKey(q.Scope)
 	var points []pnl.Point
+	var histLast time.Time
 	for _, source := range []string{HistorySource, "live", "backfill"} {
 		snaps, err := p.a.db.EquitySnapshots(ctx, scope, source, q.From, q.To)
 		if err != nil {
@@ -45,6 +47,9 @@ func oldPnLReport(ctx context.Context, p pnlAdapter, q server.PnLQuery) (server.
 		}
 		for _, s := range snaps {
 			rep.Equity = append(rep.Equity, server.EquityPoint{At: s.At, Equity: s.Equity, Source: source})
+		}
+		if source == HistorySource && len(snaps) > 0 {
+			histLast = snaps[len(snaps)-1].At
 		}
 		if source == "backfill" && len(snaps) > 0 {
 			rep.Backfills = append(rep.Backfills, server.TimeRange{From: snaps[0].At, To: snaps[len(snaps)-1].At})
@@ -63,8 +68,9 @@ func oldPnLReport(ctx context.Context, p pnlAdapter, q server.PnLQuery) (server.
 			return rep, err
 		}
 		for _, m := range means {
+			bf := inRanges(m.Start, rep.Backfills)
 			rep.Averages = append(rep.Averages, server.IntervalAverage{Start: m.Start, Average: m.Mean,
-				Backfilled: inRanges(m.Start, rep.Backfills)})
+				Backfilled: bf, History: !bf && !histLast.IsZero() && !m.Start.Add(interval).After(histLast)})
 		}
 	}
 	ids, err := p.sessionsIn(ctx, q.Scope)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -464,22 +465,24 @@ func rows(s series, interval time.Duration, from, to time.Time, source string) (
 }
 
 // WriteTable writes h as an aligned text table for the CLI: one line per
-// interval, then the accuracy summary when there is one.
+// interval, then the accuracy summary when there is one. Amounts are for
+// people (package numfmt: cents, thousands separated, PnL signed); the
+// JSON report keeps every digit.
 func (h History) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "START\tREALIZED\tFEES\tUNREALIZED\tNET\tEQUITY\tAVG NET\tAVG EQUITY\tLIVE AVG EQUITY\tSOURCE\t\n")
 	for _, r := range h.Rows {
 		live := "-"
 		if r.LiveAvgEquity != nil {
-			live = r.LiveAvgEquity.Trunc(8).String()
+			live = numfmt.Money(*r.LiveAvgEquity)
 		}
 		src := r.Source
 		if r.Partial {
 			src += " (partial)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Start.Format(time.RFC3339),
-			r.Realized.Trunc(8), r.Fees.Trunc(8), r.Unrealized.Trunc(8), r.Net.Trunc(8), r.Equity.Trunc(8),
-			r.AvgNet.Trunc(8), r.AvgEquity.Trunc(8), live, src)
+			numfmt.PnL(r.Realized), numfmt.Money(r.Fees), numfmt.PnL(r.Unrealized), numfmt.PnL(r.Net), numfmt.Money(r.Equity),
+			numfmt.PnL(r.AvgNet), numfmt.Money(r.AvgEquity), live, src)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -493,13 +496,15 @@ func (h History) WriteTable(w io.Writer) error {
 }
 
 // WriteTable writes the accuracy summary, the worst intervals and the notes
-// on what differences remain.
+// on what differences remain. Differences and relative differences keep up
+// to 8 decimals (they are judged against a tolerance of cents), thousands
+// separated; the share within tolerance is a percentage.
 func (a Accuracy) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "accuracy (%s; %d intervals): mean abs %s, max abs %s, mean rel %s, max rel %s, within %s: %d (%s)\n",
-		a.Compared, len(a.Intervals), a.MeanAbsDiff.Trunc(8), a.MaxAbsDiff.Trunc(8), a.MeanRelDiff.Trunc(8), a.MaxRelDiff.Trunc(8),
-		a.Tolerance, a.WithinTolerance, a.ShareWithinTolerance.Trunc(4))
+		a.Compared, len(a.Intervals), diff(a.MeanAbsDiff), diff(a.MaxAbsDiff), diff(a.MeanRelDiff), diff(a.MaxRelDiff),
+		diff(a.Tolerance), a.WithinTolerance, numfmt.Percent(a.ShareWithinTolerance))
 	fmt.Fprintf(w, "opening offset (live − backfilled equity at the first boundary, not in the differences): %s; drift: %s\n",
-		a.OpeningOffset.Trunc(8), a.Drift.Trunc(8))
+		diff(a.OpeningOffset), diff(a.Drift))
 	if len(a.OnlyBackfilled)+len(a.OnlyLive) > 0 {
 		fmt.Fprintf(w, "not compared: %d intervals without live snapshots at both ends, %d without backfilled points\n",
 			len(a.OnlyBackfilled), len(a.OnlyLive))
@@ -517,10 +522,10 @@ func (a Accuracy) WriteTable(w io.Writer) error {
 		for _, d := range a.Worst {
 			rel := "-"
 			if d.RelDefined {
-				rel = d.RelDiff.Trunc(8).String()
+				rel = diff(d.RelDiff)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", d.Start.Format(time.RFC3339), d.Backfilled.Trunc(8), d.Live.Trunc(8),
-				d.AbsDiff.Trunc(8), rel)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", d.Start.Format(time.RFC3339), numfmt.PnL(d.Backfilled), numfmt.PnL(d.Live),
+				diff(d.AbsDiff), rel)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -533,3 +538,7 @@ func (a Accuracy) WriteTable(w io.Writer) error {
 	}
 	return nil
 }
+
+// diff shows a difference of equity to at most 8 decimals, thousands
+// separated.
+func diff(d Decimal) string { return numfmt.Trim(d, 8) }

@@ -132,6 +132,43 @@ func PnL(d Decimal) string {
 	return s
 }
 
+// SignedAmount is a signed amount of asset to the asset's precision (see
+// Amount): "+0.0012" BTC, "-12.00" USDT; an amount that rounds to zero has
+// no sign. For PnL quoted in something other than the valuation currency.
+func SignedAmount(d Decimal, asset string) string {
+	s := Amount(d, asset)
+	if d.IsPos() && s != "0" && s != "0.00" {
+		return "+" + s
+	}
+	return s
+}
+
+// Percent shows a ratio as a percentage to at most two decimals:
+// Percent(0.9875) = "98.75%", Percent(1) = "100%".
+func Percent(ratio Decimal) string {
+	return Trim(ratio.Mul(udecimal.MustFromInt64(100, 0)), 2) + "%"
+}
+
+// PercentString is Percent of a ratio written as an exact decimal string
+// (as reports carry them); "" or anything unparsable reads "-".
+func PercentString(ratio string) string {
+	d, err := udecimal.Parse(ratio)
+	if err != nil {
+		return "-"
+	}
+	return Percent(d)
+}
+
+// MoneyString is Money of an amount written as an exact decimal string;
+// "" or anything unparsable reads "-".
+func MoneyString(s string) string {
+	d, err := udecimal.Parse(s)
+	if err != nil {
+		return "-"
+	}
+	return Money(d)
+}
+
 // Sign is -1, 0 or 1 as d rounds to a negative, zero or positive amount
 // of money (two decimals): what colour its PnL is shown in.
 func Sign(d Decimal) int {

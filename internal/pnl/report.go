@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/tradecsv"
 )
 
@@ -349,28 +350,28 @@ func ComputeGroups(fills []Fill, by GroupBy, method Method, marks map[string]Dec
 	return groups, nil
 }
 
-// TableDecimals is the number of decimal places WriteTable rounds amounts to
-// (half to even); the JSON report is exact.
-const TableDecimals = 8
-
-// WriteTable writes r as an aligned table for people: one row per symbol, a
-// TOTAL row per quote asset (amounts in different quotes are never added),
-// amounts rounded to TableDecimals places, unconverted fees as "0.15 BNB".
+// WriteTable writes r as an aligned table for people (package numfmt):
+// one row per symbol, a TOTAL row per quote asset (amounts in different
+// quotes are never added), amounts to their quote asset's precision
+// (USDT to cents, BTC to at most 8 decimals), PnL signed, thousands
+// separated, unconverted fees as "0.15 BNB". The JSON report is exact.
 func WriteTable(w io.Writer, r Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	round := func(d Decimal) string { return d.RoundBank(TableDecimals).String() }
+	signed := numfmt.SignedAmount
+	qty := func(d Decimal) string { return numfmt.Trim(d, 8) }
 	fmt.Fprintf(tw, "SYMBOL\tTRADES\tPOSITION\tAVG ENTRY\tMARK\tREALIZED\tUNREALIZED\tFEES\tNET\tQUOTE\tUNCONVERTED FEES\t\n")
 	for _, s := range r.Symbols {
 		var unconv []string
 		for _, a := range s.FeesUnconverted {
-			unconv = append(unconv, a.Amount.String()+" "+a.Asset)
+			unconv = append(unconv, numfmt.Amount(a.Amount, a.Asset)+" "+a.Asset)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Symbol, s.Trades, s.Position, round(s.AvgEntry),
-			s.Mark, round(s.RealizedPnL), round(s.UnrealizedPnL), round(s.FeesQuote), round(s.NetPnL), s.Quote, strings.Join(unconv, ", "))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Symbol, s.Trades, qty(s.Position), numfmt.Price(s.AvgEntry),
+			numfmt.Price(s.Mark), signed(s.RealizedPnL, s.Quote), signed(s.UnrealizedPnL, s.Quote), numfmt.Amount(s.FeesQuote, s.Quote), signed(s.NetPnL, s.Quote),
+			s.Quote, strings.Join(unconv, ", "))
 	}
 	for _, q := range r.TotalsByQuote {
-		fmt.Fprintf(tw, "TOTAL\t%d\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t\n", q.Trades, round(q.RealizedPnL), round(q.UnrealizedPnL),
-			round(q.FeesQuote), round(q.NetPnL), q.Quote)
+		fmt.Fprintf(tw, "TOTAL\t%d\t\t\t\t%s\t%s\t%s\t%s\t%s\t\t\n", q.Trades, signed(q.RealizedPnL, q.Quote), signed(q.UnrealizedPnL, q.Quote),
+			numfmt.Amount(q.FeesQuote, q.Quote), signed(q.NetPnL, q.Quote), q.Quote)
 	}
 	if len(r.TotalsByQuote) == 0 {
 		fmt.Fprintf(tw, "TOTAL\t0\t\t\t\t0\t0\t0\t0\t\t\t\n")
@@ -381,7 +382,7 @@ func WriteTable(w io.Writer, r Report) error {
 	var funding []string
 	for _, s := range r.Symbols {
 		if s.Fundings > 0 {
-			funding = append(funding, fmt.Sprintf("%s %s %s (%d payments)", s.Symbol, round(s.Funding), s.Quote, s.Fundings))
+			funding = append(funding, fmt.Sprintf("%s %s %s (%d payments)", s.Symbol, signed(s.Funding, s.Quote), s.Quote, s.Fundings))
 		}
 	}
 	if len(funding) > 0 {

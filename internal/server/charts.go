@@ -385,27 +385,46 @@ func averagesChart(id string, rep PnLReport, currency string) chartSpec {
 	}
 	live := chartSeries{Name: "live", Class: "live"}
 	back := chartSeries{Name: "backfill", Class: "backfill"}
+	hist := chartSeries{Name: "replayed history", Class: "history"}
 	for _, a := range rep.Averages {
 		p := chartPoint{T: a.Start, V: a.Average}
-		if a.Backfilled {
+		switch {
+		case a.Backfilled:
 			back.Points = append(back.Points, p)
-		} else {
+		case a.History:
+			hist.Points = append(hist.Points, p)
+		default:
 			live.Points = append(live.Points, p)
 		}
 	}
-	return chartSpec{ID: id, Title: label + " average equity — " + scopeLabel(rep.Scope), Unit: currency, Series: []chartSeries{live, back},
+	series := []chartSeries{live, back}
+	if len(hist.Points) > 0 {
+		series = append(series, hist)
+	}
+	return chartSpec{ID: id, Title: label + " average equity — " + scopeLabel(rep.Scope), Unit: currency, Series: series,
 		Shade: rep.Backfills, Bars: width, Empty: noDataReason(rep, "interval averages")}
 }
 
 // pnlChart is a session's PnL over time: its equity series less the first
-// point, so it starts at 0 and reads as gain or loss.
+// point, so it starts at 0 and reads as gain or loss. Replayed history
+// (the demo's) is its own grey series, so it is not read as live PnL.
 func pnlChart(id string, rep PnLReport, currency string) chartSpec {
 	s := chartSeries{Name: "PnL", Class: "pnl"}
+	hist := chartSeries{Name: "replayed history", Class: "history"}
 	for _, e := range rep.Equity {
-		s.Points = append(s.Points, chartPoint{T: e.At, V: e.Equity.Sub(rep.Equity[0].Equity)})
+		p := chartPoint{T: e.At, V: e.Equity.Sub(rep.Equity[0].Equity)}
+		if e.Source == "history" {
+			hist.Points = append(hist.Points, p)
+		} else {
+			s.Points = append(s.Points, p)
+		}
+	}
+	series := []chartSeries{s}
+	if len(hist.Points) > 0 {
+		series = append(series, hist)
 	}
 	return chartSpec{ID: id, Title: "PnL since " + rep.From.UTC().Format("Jan 2 15:04") + " — " + scopeLabel(rep.Scope), Unit: currency,
-		Series: []chartSeries{s}, Signed: true, Empty: noDataReason(rep, "equity snapshots")}
+		Series: series, Signed: true, Empty: noDataReason(rep, "equity snapshots")}
 }
 
 func scopeLabel(scope string) string {

@@ -128,3 +128,37 @@ func BenchmarkRenderEquity30Days(b *testing.B) {
 		renderChart(equityChart("eq", rep, "USDT"))
 	}
 }
+
+// TestHistoryIsItsOwnSeries: the demo's replayed history is drawn apart
+// from live figures, named in the legend and the tooltips, on the PnL
+// chart of a session and on the averages chart; a report without history
+// keeps one series and no legend entry for it.
+func TestHistoryIsItsOwnSeries(t *testing.T) {
+	t.Parallel()
+	rep := sampleReport()
+	for i := range rep.Equity[:100] {
+		rep.Equity[i].Source = "history"
+	}
+	for i := range rep.Averages[:3] {
+		rep.Averages[i].Backfilled, rep.Averages[i].History = false, true
+	}
+	for _, c := range []chartSpec{pnlChart("p", rep, "USDT"), averagesChart("a", rep, "USDT")} {
+		var hist, other int
+		for _, s := range c.Series {
+			if s.Name == "replayed history" {
+				hist += len(s.Points)
+			} else {
+				other += len(s.Points)
+			}
+		}
+		if hist == 0 || other == 0 {
+			t.Errorf("%s: %d history points, %d others; want both", c.ID, hist, other)
+		}
+		if svg := string(renderChart(c)); !strings.Contains(svg, "replayed history</text>") {
+			t.Errorf("%s: no legend entry for the replayed history", c.ID)
+		}
+	}
+	if c := pnlChart("p", sampleReport(), "USDT"); len(c.Series) != 1 {
+		t.Errorf("without history the PnL chart has %d series, want 1", len(c.Series))
+	}
+}

@@ -338,6 +338,9 @@ type IntervalAverage struct {
 	Average udecimal.Decimal `json:"average"`
 	// Backfilled is true when the interval is reconstructed, not live.
 	Backfilled bool `json:"backfilled"`
+	// History is true when the interval is the demo's replayed history
+	// (equity snapshots of source "history"), not live.
+	History bool `json:"history,omitempty"`
 }
 
 // TimeRange is [From, To).

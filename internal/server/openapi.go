@@ -176,7 +176,7 @@ func componentSchemas() obj {
 		"JournalList": listOf("events", "JournalEvent"),
 		"PnLReport": object(obj{"scope": str(), "interval": str(), "from": tstamp(), "to": tstamp(), "realized_pnl": dec(), "unrealized_pnl": dec(),
 			"fees_quote": dec(), "net_pnl": dec(), "equity": arr(object(obj{"at": tstamp(), "equity": dec(), "source": str()})),
-			"averages":  arr(object(obj{"start": tstamp(), "average": dec(), "backfilled": boolean()})),
+			"averages":  arr(object(obj{"start": tstamp(), "average": dec(), "backfilled": boolean(), "history": boolean()})),
 			"backfills": arr(object(obj{"from": tstamp(), "to": tstamp()}))}),
 		"Job": object(obj{"id": str(), "kind": str(), "args": obj{"type": "object"}, "state": str(), "done": integer(), "total": integer(),
 			"message": str(), "error": str(), "owner": str(), "created_at": tstamp(), "updated_at": tstamp()}),

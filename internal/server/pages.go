@@ -86,7 +86,16 @@ var funcs = template.FuncMap{
 		if err != nil {
 			return "—"
 		}
-		return numfmt.Trim(d.Mul(udecimal.MustFromInt64(100, 0)), 2) + "%"
+		return numfmt.Percent(d)
+	},
+	// moneys shows an amount written as an exact decimal string (as the
+	// reliability report carries them) as money; "" is "—".
+	"moneys": func(s string) string {
+		d, err := udecimal.Parse(s)
+		if err != nil {
+			return "—"
+		}
+		return money(d)
 	},
 	"json": func(b []byte) string { return string(b) },
 }
