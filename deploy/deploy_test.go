@@ -220,7 +220,7 @@ func TestRulesUseRealMetrics(t *testing.T) {
 	}
 	for _, must := range []string{"tradeplane_health_ok", "tradeplane_sessions_quarantined", "tradeplane_orders_unknown_oldest_seconds",
 		"tradeplane_prices_stale", "tradeplane_backfill_progress_age_seconds", "tradeplane_cluster_lease_changes_total",
-		"tradeplane_journal_write_failures_total", "process_start_time_seconds"} {
+		"tradeplane_journal_write_failures_total", "tradeplane_heartbeat_failures_total", "process_start_time_seconds"} {
 		if !served[must] {
 			t.Errorf("%s is not served", must)
 		}
