@@ -49,12 +49,34 @@ func (h *health) supervisor() error {
 	if !h.serving.Load() {
 		return errors.New("not running (starting or stopping)")
 	}
+	return h.loopsEnded()
+}
+
+// loopsEnded fails once a supervising loop has ended while the node served.
+func (h *health) loopsEnded() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.ended) > 0 {
 		return fmt.Errorf("%s ended while the node serves: restart it", strings.Join(h.ended, ", "))
 	}
 	return nil
+}
+
+// nodeHealth is what /healthz and /readyz answer from: the watchdog, whose
+// Live fails only when the checks hang, and a loop that ended, which fails
+// liveness too: like a wedged process, only a restart cures it, and
+// Kubernetes restarts on liveness (readiness only takes the pod out of the
+// Service, while its sessions go on unsupervised).
+type nodeHealth struct {
+	server.Health
+	h *health
+}
+
+func (n nodeHealth) Live() error {
+	if err := n.Health.Live(); err != nil {
+		return err
+	}
+	return n.h.loopsEnded()
 }
 
 // HealthChecks are the conditions under which this node counts as healthy:
@@ -80,5 +102,6 @@ var _ server.Health = (*watchdog.Watchdog)(nil)
 // Registerer is the node's metrics registry (for the watchdog's metrics).
 func (a *App) Registerer() prometheus.Registerer { return a.registry }
 
-// SetHealth makes /healthz and /readyz answer from h (the watchdog).
-func (a *App) SetHealth(h server.Health) { a.srv.SetHealth(h) }
+// SetHealth makes /healthz and /readyz answer from h (the watchdog), and
+// /healthz fail too once a supervising loop has ended (nodeHealth).
+func (a *App) SetHealth(h server.Health) { a.srv.SetHealth(nodeHealth{h, &a.health}) }

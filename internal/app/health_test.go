@@ -18,7 +18,8 @@ import (
 // TestSupervisorLoopEndingStopsWatchdog: a node whose supervising loop ends
 // while it serves (the supervisor is unhealthy though the process lives)
 // stops its sd_notify watchdog pings to a fake NOTIFY_SOCKET, so systemd
-// restarts it; /readyz answers 503 naming the loop, /healthz stays 200.
+// restarts it; /readyz and /healthz (liveness: Kubernetes restarts on it)
+// answer 503 naming the loop.
 func TestSupervisorLoopEndingStopsWatchdog(t *testing.T) {
 	sock := watchdogtest.ListenNotify(t)
 	t.Setenv("NOTIFY_SOCKET", sock.Path)
@@ -82,7 +83,7 @@ func TestSupervisorLoopEndingStopsWatchdog(t *testing.T) {
 
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
-	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK} {
+	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusServiceUnavailable} {
 		resp, err := srv.Client().Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
