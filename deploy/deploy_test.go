@@ -103,23 +103,18 @@ func readYAML(t *testing.T, path string) map[string]any {
 
 var metricRE = regexp.MustCompile(`\b(tradeplane_[a-z0-9_]+|process_[a-z0-9_]+)`)
 
-// usedMetrics lists the metric names the rules and the dashboard query.
-func usedMetrics(t *testing.T) map[string][]string {
+// query is one PromQL expression of a rule or a dashboard panel.
+type query struct{ where, expr string }
+
+// usedQueries lists the expressions of the rules and the dashboard.
+func usedQueries(t *testing.T) []query {
 	t.Helper()
-	used := map[string][]string{}
-	add := func(where, expr string) {
-		for _, m := range metricRE.FindAllString(expr, -1) {
-			for _, suf := range []string{"_bucket", "_sum", "_count"} {
-				m = strings.TrimSuffix(m, suf)
-			}
-			used[m] = append(used[m], where)
-		}
-	}
+	var qs []query
 	rules := readYAML(t, "prometheus/rules.yml")
 	for _, g := range rules["groups"].([]any) {
 		for _, r := range g.(map[string]any)["rules"].([]any) {
 			r := r.(map[string]any)
-			add("rule "+r["alert"].(string), r["expr"].(string))
+			qs = append(qs, query{"rule " + r["alert"].(string), r["expr"].(string)})
 		}
 	}
 	raw, err := os.ReadFile("grafana/tradeplane.json")
@@ -143,7 +138,27 @@ func usedMetrics(t *testing.T) map[string][]string {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, tg := range p.Targets {
-			add("panel "+p.Title, tg.Expr)
+			qs = append(qs, query{"panel " + p.Title, tg.Expr})
+		}
+	}
+	return qs
+}
+
+// baseName strips a histogram's series suffix.
+func baseName(m string) string {
+	for _, suf := range []string{"_bucket", "_sum", "_count"} {
+		m = strings.TrimSuffix(m, suf)
+	}
+	return m
+}
+
+// usedMetrics lists the metric names the rules and the dashboard query.
+func usedMetrics(t *testing.T) map[string][]string {
+	t.Helper()
+	used := map[string][]string{}
+	for _, q := range usedQueries(t) {
+		for _, m := range metricRE.FindAllString(q.expr, -1) {
+			used[baseName(m)] = append(used[baseName(m)], q.where)
 		}
 	}
 	return used
@@ -220,11 +235,145 @@ func TestRulesUseRealMetrics(t *testing.T) {
 	}
 	for _, must := range []string{"tradeplane_health_ok", "tradeplane_sessions_quarantined", "tradeplane_orders_unknown_oldest_seconds",
 		"tradeplane_prices_stale", "tradeplane_backfill_progress_age_seconds", "tradeplane_cluster_lease_changes_total",
-		"tradeplane_journal_write_failures_total", "process_start_time_seconds"} {
+		"tradeplane_journal_write_failures_total", "tradeplane_heartbeat_failures_total", "process_start_time_seconds"} {
 		if !served[must] {
 			t.Errorf("%s is not served", must)
 		}
 	}
+	checkLabels(t, string(body))
+}
+
+var (
+	selectorRE = regexp.MustCompile(`\b((?:tradeplane|process)_[a-z0-9_]+)(\{[^}]*\})?`)
+	matcherRE  = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
+	groupingRE = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	stringsRE  = regexp.MustCompile(`\[\]string\{([^}]*)\}`)
+	quotedRE   = regexp.MustCompile(`"([^"]*)"`)
+)
+
+// targetLabels are attached by Prometheus (scrape config, service
+// discovery), not by the code.
+var targetLabels = map[string]bool{"job": true, "instance": true, "pod": true}
+
+// metricLabels is what a metric's series can carry: the label names (and
+// the values seen) in the scrape, and the label names it is defined with
+// under internal/ (the []string after its name), with the folder of the
+// definition, where its label values are written.
+type metricLabels struct {
+	names  map[string]bool
+	values map[string]bool // label=value pairs seen in the scrape
+	dir    string
+}
+
+func labelsOf(t *testing.T, name, scrape string) metricLabels {
+	t.Helper()
+	ml := metricLabels{names: map[string]bool{}, values: map[string]bool{}}
+	for _, line := range strings.Split(scrape, "\n") {
+		i := strings.IndexByte(line, '{')
+		if i < 0 || strings.HasPrefix(line, "#") || baseName(line[:i]) != name {
+			continue
+		}
+		if line[:i] == name+"_bucket" {
+			ml.names["le"] = true
+		}
+		for _, m := range matcherRE.FindAllStringSubmatch(line[i:], -1) {
+			ml.names[m[1]] = true
+			ml.values[m[1]+"="+m[3]] = true
+		}
+	}
+	filepath.WalkDir("../internal", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || ml.dir != "" || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		raw, _ := os.ReadFile(p)
+		src := string(raw)
+		i := strings.Index(src, `"`+name+`"`)
+		if i < 0 || !strings.Contains(src[max(0, i-200):i], "prometheus.New") {
+			return nil
+		}
+		ml.dir = filepath.Dir(p)
+		def := src[i+len(name)+2 : min(len(src), i+len(name)+2+600)]
+		if j := strings.Index(def, "prometheus.New"); j >= 0 {
+			def = def[:j] // the next metric's definition
+		}
+		if m := stringsRE.FindStringSubmatch(def); m != nil {
+			for _, q := range quotedRE.FindAllStringSubmatch(m[1], -1) {
+				ml.names[q[1]] = true
+			}
+		}
+		return nil
+	})
+	return ml
+}
+
+// literalIn reports whether the Go string literal "v" appears in the
+// non-test sources of dir.
+func literalIn(dir, v string) bool {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		if raw, err := os.ReadFile(f); err == nil && strings.Contains(string(raw), `"`+v+`"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkLabels: every label a rule or panel selects on or groups by is one
+// the code puts on the metric (or one Prometheus adds), and every label
+// value selected with = is one the code writes. A rule that selects
+// kind="automatic" where the code says "auto" never fires, and promtool's
+// unit tests, which make up their own series, cannot tell.
+func checkLabels(t *testing.T, scrape string) {
+	t.Helper()
+	cache := map[string]metricLabels{}
+	get := func(name string) metricLabels {
+		if _, ok := cache[name]; !ok {
+			cache[name] = labelsOf(t, name, scrape)
+		}
+		return cache[name]
+	}
+	for _, q := range usedQueries(t) {
+		inExpr := map[string]bool{}
+		for _, sel := range selectorRE.FindAllStringSubmatch(q.expr, -1) {
+			name := baseName(sel[1])
+			ml := get(name)
+			for l := range ml.names {
+				inExpr[l] = true
+			}
+			if strings.HasSuffix(sel[1], "_bucket") {
+				inExpr["le"] = true // a histogram's buckets, observed or not
+			}
+			for _, m := range matcherRE.FindAllStringSubmatch(sel[2], -1) {
+				label, op, value := m[1], m[2], m[3]
+				switch {
+				case targetLabels[label]:
+				case !ml.names[label]:
+					t.Errorf("%s: %s has no label %q (it has %v)", q.where, name, label, keys(ml.names))
+				case op == "=" && !ml.values[label+"="+value] && (ml.dir == "" || !literalIn(ml.dir, value)):
+					t.Errorf("%s: %s{%s=%q}: the code never writes that value", q.where, name, label, value)
+				}
+			}
+		}
+		for _, g := range groupingRE.FindAllStringSubmatch(q.expr, -1) {
+			for _, l := range strings.Split(g[1], ",") {
+				if l = strings.TrimSpace(l); l != "" && !targetLabels[l] && !inExpr[l] {
+					t.Errorf("%s: groups by %q, a label none of its metrics has", q.where, l)
+				}
+			}
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // TestKubernetesProbes checks that the manifests probe the paths whose

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +44,9 @@ func allEvents(t *testing.T, url string) map[int64]string {
 
 // TestBackupWhileTradingThenRestore backs up a serving demo node while its
 // sessions trade, restores the copy into a new folder, starts a node on it,
-// and finds there every journal event committed before the backup began,
-// unchanged.
+// and finds there every journal event the backup holds, unchanged; the
+// backup holds every event committed before it began and is a prefix of
+// the live journal (one consistent snapshot).
 func TestBackupWhileTradingThenRestore(t *testing.T) {
 	t.Setenv("TRADEPLANE_MASTER_KEY", testMasterKey)
 	live := "sqlite:" + filepath.Join(t.TempDir(), "live.db")
@@ -72,6 +75,45 @@ func TestBackupWhileTradingThenRestore(t *testing.T) {
 		return len(allEvents(t, live)) > len(before)+10
 	})
 	stopLive()
+	live2 := allEvents(t, live)
+
+	// What the backup holds, read from a copy (opening the backup itself
+	// could leave -wal files beside it): every event committed before it
+	// began, unchanged, and exactly a prefix of the live journal: no event
+	// missing below its newest one, none half-written.
+	m := regexp.MustCompile(`(\d+) journal events`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("backup printed %q, want its journal event count", r.stdout)
+	}
+	raw, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peek := filepath.Join(t.TempDir(), "peek.db")
+	if err := os.WriteFile(peek, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held := allEvents(t, "sqlite:"+peek)
+	if strconv.Itoa(len(held)) != m[1] {
+		t.Errorf("backup said %s journal events, holds %d", m[1], len(held))
+	}
+	var newest int64
+	for seq, ev := range held {
+		newest = max(newest, seq)
+		if live2[seq] != ev {
+			t.Errorf("event %d: backup %s, live %s", seq, ev, live2[seq])
+		}
+	}
+	for seq := range live2 {
+		if _, ok := held[seq]; !ok && seq < newest {
+			t.Errorf("event %d committed before the backup's newest (%d) is not in it: not one consistent snapshot", seq, newest)
+		}
+	}
+	for seq, ev := range before {
+		if held[seq] != ev {
+			t.Fatalf("event %d committed before the backup began: backup %q, want %s", seq, held[seq], ev)
+		}
+	}
 
 	// A second backup to the same file is refused, not overwritten.
 	cli(t, "", "--db", live, "backup", "--to", backup).want(t, 1)
@@ -90,7 +132,7 @@ func TestBackupWhileTradingThenRestore(t *testing.T) {
 	stopRestored()
 	got := allEvents(t, restored)
 	missing := 0
-	for seq, want := range before {
+	for seq, want := range held {
 		if got[seq] != want {
 			missing++
 			if missing <= 3 {
@@ -99,9 +141,10 @@ func TestBackupWhileTradingThenRestore(t *testing.T) {
 		}
 	}
 	if missing > 0 {
-		t.Fatalf("%d of %d committed events missing or changed after restore", missing, len(before))
+		t.Fatalf("%d of the backup's %d committed events missing or changed after restore", missing, len(held))
 	}
-	t.Logf("backup held %d committed events (and more taken since); all found after restore", len(before))
+	t.Logf("%d events committed before the backup began; the backup held %d (a prefix of the live journal's %d); all found after restore",
+		len(before), len(held), len(live2))
 }
 
 func TestBackupRefusesPostgres(t *testing.T) {

@@ -247,20 +247,24 @@ func TestServeStopsWatchdogWhenStoreGoes(t *testing.T) {
 	})
 
 	proxy.Cut()
-	eventually(t, 20*time.Second, "an unhealthy STATUS", func() bool {
+	unhealthy := func() int {
+		n := 0
 		for _, m := range sock.Messages() {
 			if strings.HasPrefix(m, "STATUS=unhealthy: store: ") {
-				return true
+				n++
 			}
 		}
-		return false
-	})
+		return n
+	}
+	eventually(t, 20*time.Second, "an unhealthy STATUS", func() bool { return unhealthy() >= 1 })
+	// Datagrams arrive in the order sent: every ping sent before the first
+	// unhealthy round has been read by now.
+	pings := sock.Count("WATCHDOG=1")
 	eventually(t, 20*time.Second, "a /fail heartbeat", func() bool { return hc.count("/ping/uuid-2/fail ") >= 1 })
 	if p := hc.find("/ping/uuid-2/fail "); !strings.Contains(p, "store: database does not answer") {
 		t.Errorf("fail ping %q, want the store check and its reason", p)
 	}
-	pings := sock.Count("WATCHDOG=1")
-	time.Sleep(1 * time.Second) // twenty health intervals
+	eventually(t, 20*time.Second, "twenty more unhealthy rounds", func() bool { return unhealthy() >= 21 })
 	if got := sock.Count("WATCHDOG=1"); got != pings {
 		t.Fatalf("watchdog pings went on with the store gone: %d, then %d", pings, got)
 	}

@@ -477,9 +477,9 @@ func (a *App) start(ctx context.Context) error {
 				Message: fmt.Sprintf("account %s cannot be opened: %v", acct.Name, err)})
 		}
 	}
-	a.goLoop(func() { a.feed.Run(ctx) })
-	a.goLoop(func() { a.reconcileLoop(ctx) })
-	a.goLoop(func() { a.unknownLoop(ctx) })
+	a.goService(ctx, "market data feed", func() { a.feed.Run(ctx) })
+	a.goService(ctx, "reconcile loop", func() { a.reconcileLoop(ctx) })
+	a.goService(ctx, "unknown-outcome loop", func() { a.unknownLoop(ctx) })
 	a.goLoop(func() { a.auditLoop(ctx) })
 	a.goLoop(func() { a.perpLoop(ctx) })
 	a.goLoop(func() { a.publishPortfolio(ctx) })
@@ -493,8 +493,8 @@ func (a *App) start(ctx context.Context) error {
 		if err := a.sessions.Boot(ctx); err != nil {
 			return err
 		}
-		a.goLoop(func() { a.cluster.Run(ctx) })
-		a.goLoop(func() { a.nodeWatchLoop(ctx) })
+		a.goService(ctx, "cluster heartbeat", func() { a.cluster.Run(ctx) })
+		a.goService(ctx, "node watch", func() { a.nodeWatchLoop(ctx) })
 	} else if err := a.sessions.Boot(ctx); err != nil {
 		return err
 	}
