@@ -159,3 +159,55 @@ func TestBalancesOneKeyTwoAccounts(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancesOneBybitKeyTwoAccounts: a Bybit key added as both a bybit
+// and a bybit-linear account counts its unified wallet once, in the
+// bybit-linear account; the funding wallet stays with the bybit one.
+func TestBalancesOneBybitKeyTwoAccounts(t *testing.T) {
+	t.Parallel()
+	d := udecimal.MustParse
+	by := bybittest.New(t, bybittest.Config{})
+	for sym, px := range map[string]string{"BTCUSDT": "30000", "ETHUSDT": "2000"} {
+		if err := by.SetPrice(sym, d(px)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := by.Fund(venue.WalletSpot, "USDT", d("1000")); err != nil {
+		t.Fatal(err)
+	}
+	if err := by.Fund(venue.WalletFunding, "USDT", d("50")); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	flags := []string{"--db", tempDB(t), "--master-key-file", filepath.Join(dir, "master.key")}
+	sf := filepath.Join(dir, "by.secret")
+	if err := os.WriteFile(sf, []byte(bybittest.APISecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	balances := func() portfolio.Snapshot {
+		t.Helper()
+		out := cli(t, "", append(flags, "balances", "--json")...).want(t, 0)
+		var snap portfolio.Snapshot
+		if err := json.Unmarshal([]byte(out.stdout), &snap); err != nil {
+			t.Fatalf("balances --json: %v\n%s", err, out.stdout)
+		}
+		return snap
+	}
+	cli(t, "", append(flags, "accounts", "add", "--name", "uta", "--venue", "bybit", "--base-url", by.BaseURL(),
+		"--api-key", bybittest.APIKey, "--api-secret-file", sf)...).want(t, 0)
+	if got := balances().Total.Value; !got.Equal(d("1050")) {
+		t.Errorf("the bybit account alone: total %s, want 1050 (unified and funding wallets)", got)
+	}
+	cli(t, "", append(flags, "accounts", "add", "--name", "perps", "--venue", "bybit-linear", "--base-url", by.BaseURL(),
+		"--api-key", bybittest.APIKey, "--api-secret-file", sf)...).want(t, 0)
+	snap := balances()
+	if !snap.Total.Value.Equal(d("1050")) {
+		t.Errorf("one key as bybit and bybit-linear: total %s, want 1050 (the unified wallet once)", snap.Total.Value)
+	}
+	for _, g := range snap.ByVenue {
+		want := map[string]string{"bybit": "50", "bybit-linear": "1000"}[g.Key]
+		if want != "" && !g.Value.Equal(d(want)) {
+			t.Errorf("venue %s: %s, want %s", g.Key, g.Value, want)
+		}
+	}
+}

@@ -223,9 +223,9 @@ func (a *App) build(ctx context.Context) error {
 	a.paper = ex
 	a.factory = VenueFactory{Paper: ex, OnBan: a.onBan, Lookup: a.db.Account,
 		FuturesLeverage: cfg.FuturesLeverage, FuturesMarginType: cfg.FuturesMarginType,
-		FuturesKeyed: func(apiKey string) bool {
+		KeyedIn: func(kind, apiKey string) bool {
 			accts, err := a.db.Accounts(context.Background())
-			return err == nil && futuresKeys(accts)[apiKey]
+			return err == nil && keyedIn(accts, kind, apiKey)
 		}, RecvWindow: cfg.RecvWindow}
 	if len(cfg.MasterKey) > 0 {
 		box, err := secrets.New(cfg.MasterKey)

@@ -109,9 +109,8 @@ func OfflinePortfolio(ctx context.Context, db *store.DB, f VenueFactory) (*portf
 	if err != nil {
 		return nil, err
 	}
-	if f.FuturesKeyed == nil {
-		keys := futuresKeys(accts)
-		f.FuturesKeyed = func(apiKey string) bool { return keys[apiKey] }
+	if f.KeyedIn == nil {
+		f.KeyedIn = func(kind, apiKey string) bool { return keyedIn(accts, kind, apiKey) }
 	}
 	stored, err := db.Balances(ctx, 0)
 	if err != nil {

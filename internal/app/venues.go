@@ -9,6 +9,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
+	"github.com/tradeplane/tradeplane/internal/venue/bybit"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
@@ -39,10 +40,13 @@ type VenueFactory struct {
 	// either keeps what the account has at Binance.
 	FuturesLeverage   map[string]int
 	FuturesMarginType map[string]venue.MarginMode
-	// FuturesKeyed tells whether a binance-futures account has apiKey: a
-	// binance account of that key then leaves the futures wallet, which the
-	// futures account reports, out of its balances. Nil counts it in both.
-	FuturesKeyed func(apiKey string) bool
+	// KeyedIn tells whether an account of the venue kind has apiKey. One
+	// key can be added twice, once per kind, and then both would report
+	// the same wallet: a binance account leaves out the USDⓈ-M futures
+	// wallet when a binance-futures account of its key exists, and a bybit
+	// account leaves out the unified wallet and positions when a
+	// bybit-linear one does. Nil counts them in both.
+	KeyedIn func(kind, apiKey string) bool
 	// RecvWindow is the recvWindow the venue's signed order requests carry
 	// (0: the adapter's default, 5 s): the same value the journal's
 	// certainty rule assumes (Config.RecvWindow), or a request could still
@@ -113,8 +117,10 @@ func (f VenueFactory) shared(kind string) any {
 		return f.Paper
 	case kind == binance.Name && f.Budgets != nil:
 		return f.Budgets
-	case kind == binance.SharedFuturesKeys && f.FuturesKeyed != nil:
-		return f.FuturesKeyed
+	case kind == binance.SharedFuturesKeys && f.KeyedIn != nil:
+		return func(apiKey string) bool { return f.KeyedIn(binance.FuturesName, apiKey) }
+	case kind == bybit.SharedLinearKeys && f.KeyedIn != nil:
+		return func(apiKey string) bool { return f.KeyedIn(bybit.LinearName, apiKey) }
 	}
 	return nil
 }
@@ -145,13 +151,13 @@ func (f VenueFactory) secret(a store.Account) ([]byte, error) {
 	return secret, nil
 }
 
-// futuresKeys are the API keys of the binance-futures accounts among accts.
-func futuresKeys(accts []store.Account) map[string]bool {
-	out := map[string]bool{}
+// keyedIn tells whether an account of the venue kind among accts has
+// apiKey.
+func keyedIn(accts []store.Account, kind, apiKey string) bool {
 	for _, a := range accts {
-		if a.Venue == binance.FuturesName && a.APIKey != "" {
-			out[a.APIKey] = true
+		if a.Venue == kind && a.APIKey != "" && a.APIKey == apiKey {
+			return true
 		}
 	}
-	return out
+	return false
 }

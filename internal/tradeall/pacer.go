@@ -41,6 +41,9 @@ func DefaultPacing() Pacing {
 		// Bybit: under its per-UID order-create limits (10 to 20 a second
 		// by account type) and its 600 requests per 5 s per IP.
 		"bybit": {Venue: Rate{PerSecond: 40, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},
+		// Bybit linear perpetuals: the same per-UID order limits; with
+		// the spot bucket, 80 a second stays under the IP's 120.
+		"bybit-linear": {Venue: Rate{PerSecond: 40, Burst: 10}, Account: Rate{PerSecond: 8, Burst: 5}},
 	}}
 }
 
