@@ -332,7 +332,7 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 		t.Fatalf("no order reached the venue in %s of trading", phase)
 	}
 	pauseAll(t, db, nodes, ids)
-	settled := waitSettled(t, db, d, 60*time.Second)
+	settled := waitSettled(t, d, 60*time.Second, true)
 	// The fills of orders whose answers were lost come by reconciliation
 	// and the user stream: wait until the journal has all it will have.
 	var diffs []string
@@ -363,33 +363,6 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 		seed, res.arrivals, res.orders, res.executed, res.fills, res.hidden, res.drops, res.fiveXX, res.silent, res.freezes, res.longFreezes, res.kills,
 		res.refusedLate, res.resent, res.corrected)
 	return res
-}
-
-// moveMarketUntil walks BTCUSDT around 30000 every 100 ms until the
-// returned stop is called (it may be called twice).
-func moveMarketUntil(d *desk) (stop func()) {
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p := udecimal.MustParse("30000")
-		step := udecimal.MustParse("1.5")
-		for i := 0; ; i++ {
-			select {
-			case <-quit:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if i%20 < 10 {
-				p = p.Add(step)
-			} else {
-				p = p.Sub(step)
-			}
-			d.fake.SetPrice("BTCUSDT", p)
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(quit); <-done }) }
 }
 
 // createHarnessSessions creates nDCA DCA sessions (a 20 USDT market buy a
@@ -461,33 +434,6 @@ func pauseAll(t *testing.T, db *store.DB, nodes *harnessNodes, ids []string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d sessions not paused within 60 s", waiting, len(ids))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-// waitSettled waits until no journaled order is in flight or unknown
-// (resting limit orders are settled: the venue holds them open).
-func waitSettled(t *testing.T, db *store.DB, d *desk, within time.Duration) bool {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		open, err := db.NonTerminalOrders(context.Background(), d.acct.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var unsettled []string
-		for _, o := range open {
-			if o.Status != "new" && o.Status != "partially_filled" {
-				unsettled = append(unsettled, o.ClientOrderID+" "+o.Status)
-			}
-		}
-		if len(unsettled) == 0 {
-			return true
-		}
-		if time.Now().After(deadline) {
-			t.Logf("unsettled: %v", unsettled)
-			return false
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
