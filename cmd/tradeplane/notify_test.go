@@ -255,8 +255,10 @@ func TestServeStopsWatchdogWhenStoreGoes(t *testing.T) {
 	if p := hc.find("/ping/uuid-2/fail "); !strings.Contains(p, "store: database does not answer") {
 		t.Errorf("fail ping %q, want the store check and its reason", p)
 	}
-	pings := sock.Count("WATCHDOG=1")
-	time.Sleep(1 * time.Second) // twenty health intervals
+	// The next /fail heartbeat comes one heartbeat interval later (1 s,
+	// twenty health intervals): the health loop ran on with the store gone.
+	pings, fails := sock.Count("WATCHDOG=1"), hc.count("/ping/uuid-2/fail ")
+	eventually(t, 20*time.Second, "the next /fail heartbeat", func() bool { return hc.count("/ping/uuid-2/fail ") > fails })
 	if got := sock.Count("WATCHDOG=1"); got != pings {
 		t.Fatalf("watchdog pings went on with the store gone: %d, then %d", pings, got)
 	}
