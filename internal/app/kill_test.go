@@ -70,6 +70,7 @@ func runKillTest(t *testing.T, kc killCase) {
 	}
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), kc.seed))
 	d.moveMarket(t)
+	start := time.Now()
 	for range kc.kills {
 		p := startProc(t, cc)
 		// The kill's random moment (this sleep paces the lives).
@@ -80,6 +81,7 @@ func runKillTest(t *testing.T, kc killCase) {
 	if before == 0 {
 		t.Fatalf("no order reached %s in %d lives: the sessions never traded; node log tail:\n%s", v.name, kc.kills, logTail(4000))
 	}
+	killed := time.Now()
 	// A last life: reconcile at start, trade a little, stop gracefully.
 	p := startProc(t, cc)
 	ctx := context.Background()
@@ -108,13 +110,17 @@ func runKillTest(t *testing.T, kc killCase) {
 		t.Fatal(err)
 	}
 	pauseSessions(t, &node{url: p.url, token: tok}, ids)
+	paused := time.Now()
 	if !waitSettled(t, d, 40*time.Second, false) {
 		t.Errorf("orders still unsettled 40 s after the sessions paused")
 	}
+	settledAt := time.Now()
 	p.stop(t)
 	orders, fills := checkJournal(t, d, false)
 	checkStrategyStateAgainstVenue(t, d, orders, ids)
 	t.Logf("%d SIGKILLs on %s: %d orders at the venue, %d fills recorded, none duplicated or lost", kc.kills, v.name, len(orders), fills)
+	t.Logf("phases: lives %s, restart until every session trades %s, settle after the pause %s",
+		killed.Sub(start).Round(time.Millisecond), paused.Sub(killed).Round(time.Millisecond), settledAt.Sub(paused).Round(time.Millisecond))
 	if t.Failed() {
 		t.Logf("node log tail:\n%s", logTail(3000))
 	}
