@@ -220,6 +220,25 @@ func newBybitDesk(t *testing.T, dbURL string, cfg bybittest.Config) (*desk, *byb
 // them here: the nodes' supervisors pick them up.
 func (d *desk) createSessions(t *testing.T, n int, interval string) []string {
 	t.Helper()
+	specs := make([]sessionSpec, n)
+	for i := range specs {
+		specs[i] = sessionSpec{name: fmt.Sprintf("dca-%s-%03d", d.acct.Name, i), strategy: "dca",
+			params: map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": interval}}
+	}
+	return d.createRunning(t, "kill", specs)
+}
+
+// sessionSpec is a BTCUSDT session a test creates for the nodes to run.
+type sessionSpec struct {
+	name, strategy string
+	params         map[string]any
+}
+
+// createRunning creates the sessions on the desk's account, tagged tag, and
+// marks them to run, without running them here: the nodes' supervisors
+// pick them up.
+func (d *desk) createRunning(t *testing.T, tag string, specs []sessionSpec) []string {
+	t.Helper()
 	ctx := context.Background()
 	m, err := session.New(session.Options{Store: d.db, Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
 		return session.Account{}, fmt.Errorf("not running sessions in the test process")
@@ -228,11 +247,11 @@ func (d *desk) createSessions(t *testing.T, n int, interval string) []string {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	params, _ := json.Marshal(map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": interval})
 	var ids []string
-	for i := 0; i < n; i++ {
-		s, err := m.Create(ctx, session.Spec{Name: fmt.Sprintf("dca-%s-%03d", d.acct.Name, i), Strategy: "dca", AccountID: d.acct.ID,
-			Symbols: []string{"BTCUSDT"}, Params: params, Tags: []string{"kill"}}, "test")
+	for _, sp := range specs {
+		raw, _ := json.Marshal(sp.params)
+		s, err := m.Create(ctx, session.Spec{Name: sp.name, Strategy: sp.strategy, AccountID: d.acct.ID,
+			Symbols: []string{"BTCUSDT"}, Params: raw, Tags: []string{tag}}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	mrand "math/rand/v2"
@@ -23,7 +22,6 @@ import (
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/secrets"
-	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -370,35 +368,16 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 // that should run; the nodes pick them up.
 func createHarnessSessions(t *testing.T, d *desk, nDCA, nGrid int) []string {
 	t.Helper()
-	ctx := context.Background()
-	m, err := session.New(session.Options{Store: d.db, Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
-		return session.Account{}, fmt.Errorf("not running sessions in the test process")
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	var ids []string
-	add := func(name, strategy string, params map[string]any) {
-		raw, _ := json.Marshal(params)
-		s, err := m.Create(ctx, session.Spec{Name: name, Strategy: strategy, AccountID: d.acct.ID,
-			Symbols: []string{"BTCUSDT"}, Params: raw, Tags: []string{"harness"}}, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.db.SetSessionDesired(ctx, s.ID, "running", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, s.ID)
-	}
+	var specs []sessionSpec
 	for i := range nDCA {
-		add(fmt.Sprintf("dca-%d", i), "dca", map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"})
+		specs = append(specs, sessionSpec{fmt.Sprintf("dca-%d", i), "dca",
+			map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}})
 	}
 	for i := range nGrid {
-		add(fmt.Sprintf("grid-%d", i), "grid", map[string]any{"symbol": "BTCUSDT", "lower": "29992.5", "upper": "30007.5",
-			"levels": 4, "quantity": "0.001", "interval": "1s"})
+		specs = append(specs, sessionSpec{fmt.Sprintf("grid-%d", i), "grid", map[string]any{"symbol": "BTCUSDT",
+			"lower": "29992.5", "upper": "30007.5", "levels": 4, "quantity": "0.001", "interval": "1s"}})
 	}
-	return ids
+	return d.createRunning(t, "harness", specs)
 }
 
 // pauseAll pauses every session through the API of whichever node answers
