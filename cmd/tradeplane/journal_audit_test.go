@@ -103,11 +103,42 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	waitFor(t, "no order in flight", func() bool {
+	eventually(t, 10*time.Second, "no order in flight", func() bool {
 		os, err := db.AllUnsettledOrders(ctx)
 		return err == nil && len(os) == 0
 	})
-	time.Sleep(time.Second) // answered orders' fills recorded (stream, fetch)
+	// Answered orders' fills arrive by the user stream or a fetch: wait
+	// until every executed order's fills add up to its executed quantity.
+	start := time.Now().Add(-time.Hour)
+	eventually(t, 10*time.Second, "every executed order's fills recorded", func() bool {
+		accts, err := db.Accounts(ctx)
+		if err != nil {
+			return false
+		}
+		for _, acct := range accts {
+			created, err := db.OrdersCreated(ctx, acct.ID, start, time.Now().Add(time.Minute))
+			if err != nil {
+				return false
+			}
+			for _, o := range created {
+				if !o.ExecutedQty.IsPos() {
+					continue
+				}
+				fills, err := db.FillsOfOrder(ctx, acct.ID, o.ClientOrderID)
+				if err != nil {
+					return false
+				}
+				sum := udecimal.Zero
+				for _, f := range fills {
+					sum = sum.Add(f.Quantity)
+				}
+				if !sum.Equal(o.ExecutedQty) {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	to := func() string { return time.Now().Add(time.Minute).UTC().Format(time.RFC3339) }
 	orders := 0
 	for _, acct := range []string{"alpha", "bravo", "charlie"} {
@@ -152,7 +183,7 @@ func TestJournalAuditOverDemoTrading(t *testing.T) {
 	if !strings.Contains(r.stderr, "1 differences") {
 		t.Errorf("stderr %q does not say why it failed", r.stderr)
 	}
-	waitFor(t, "the scheduled audit's alert at the webhook", func() bool {
+	eventually(t, 10*time.Second, "the scheduled audit's alert at the webhook", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, h := range hooked {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tradeplane/tradeplane/internal/polltest"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
 	"github.com/tradeplane/tradeplane/internal/watchdog/watchdogtest"
 )
@@ -64,15 +65,10 @@ func (m *pushMonitor) find(prefix string) string {
 	return ""
 }
 
+// eventually polls cond until it holds, for up to within.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	polltest.Until(t, within, what, cond)
 }
 
 var servingRE = regexp.MustCompile(`serving on (http://\S+)`)

@@ -197,11 +197,11 @@ func TestJournalOffline(t *testing.T) {
 	go func() {
 		done <- execCLI(fctx, "", &out, &errb, append(noServer, "--follow", "--json", "--limit", "1")...)
 	}()
-	waitFor(t, "the first line", func() bool { return strings.Count(out.String(), "\n") >= 1 })
+	eventually(t, 10*time.Second, "the first line", func() bool { return strings.Count(out.String(), "\n") >= 1 })
 	if err := db.AppendJournalEvents(ctx, []store.JournalEvent{{At: at.Add(time.Minute), Kind: "fill", SessionID: "s-1", Symbol: "BTCUSDT", Quantity: udecimal.MustParse("1"), Price: udecimal.MustParse("1")}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the followed event", func() bool { return strings.Count(out.String(), "\n") >= 2 })
+	eventually(t, 10*time.Second, "the followed event", func() bool { return strings.Count(out.String(), "\n") >= 2 })
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("follow ended with %d: %s", code, errb.String())
@@ -211,17 +211,6 @@ func TestJournalOffline(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &e); err != nil || e["seq"] != float64(12+i) {
 			t.Errorf("line %d %q: %v", i, line, err)
 		}
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -97,12 +97,12 @@ func TestAlertsSurviveSIGKILL(t *testing.T) {
 		LogFile: filepath.Join(dir, "node.log"), Webhooks: []string{hook.URL}}
 	ctx := context.Background()
 	p := startProc(t, cc)
-	waitUntil(t, 30*time.Second, "alerts stored and failing to deliver", func() bool {
+	eventually(t, 30*time.Second, "alerts stored and failing to deliver", func() bool {
 		st, _ := d.db.AlertOutbox(ctx)
 		return len(st) == 1 && st[0].Failing >= 3
 	})
 	// The failures show in the node's /metrics.
-	waitUntil(t, 30*time.Second, "failed deliveries and pending alerts in /metrics", func() bool {
+	eventually(t, 30*time.Second, "failed deliveries and pending alerts in /metrics", func() bool {
 		resp, err := http.Get(p.url + "/metrics")
 		if err != nil {
 			return false
@@ -114,7 +114,7 @@ func TestAlertsSurviveSIGKILL(t *testing.T) {
 			regexp.MustCompile(`tradeplane_alert_outbox_pending\{sink="webhook:hook1"\} [1-9]`).MatchString(m)
 	})
 	h.mode.Store(hookSwallow)
-	waitUntil(t, 30*time.Second, "a delivery in flight", func() bool {
+	eventually(t, 30*time.Second, "a delivery in flight", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.swallow != ""
@@ -136,7 +136,7 @@ func TestAlertsSurviveSIGKILL(t *testing.T) {
 		return ids
 	}
 	// A delivery the dead node had claimed waits out its claim (30 s).
-	waitUntil(t, 90*time.Second, "every stored alert delivered", func() bool {
+	eventually(t, 90*time.Second, "every stored alert delivered", func() bool {
 		st, _ := d.db.AlertOutbox(ctx)
 		if len(st) != 0 && st[0].Pending != 0 {
 			return false
@@ -167,16 +167,4 @@ func TestAlertsSurviveSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d alerts, each delivered once per key; the one in flight at the kill (%s) %d times", len(ids), swallowed, got[swallowed])
-}
-
-// waitUntil polls cond for up to d.
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

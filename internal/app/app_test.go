@@ -13,6 +13,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/polltest"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
 )
@@ -104,15 +105,11 @@ func (n *node) do(t *testing.T, method, path string, body any, headers map[strin
 	return resp.StatusCode
 }
 
+// eventually polls cond until it holds; it fails the test if it does not
+// within the given time.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	polltest.Until(t, within, what, cond)
 }
 
 // TestDemoEndToEnd starts a real demo node on SQLite and uses it as a desk

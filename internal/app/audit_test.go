@@ -9,6 +9,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/polltest"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -75,22 +76,15 @@ func TestJournalAuditAndScheduledAlert(t *testing.T) {
 		t.Fatalf("differences %+v, want exactly the injected one", rep.Differences)
 	}
 	a.auditAll(ctx, 24*time.Hour)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// The alert writer stores it after Raise returned.
+	polltest.Until(t, 10*time.Second, "a critical audit alert naming the difference", func() bool {
 		als, _ := a.db.Alerts(ctx, 0, 1000)
-		found := false
 		for _, al := range als {
 			if al.Source == "audit" && al.Severity == "critical" && strings.Contains(al.Message, "behind-the-back") &&
 				strings.Contains(al.Message, "1 differences") {
-				found = true
+				return true
 			}
 		}
-		if found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no audit alert naming the difference; alerts %+v", als)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
 }

@@ -13,15 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quagmt/udecimal"
-
 	"github.com/tradeplane/tradeplane/internal/app"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
-	"github.com/tradeplane/tradeplane/internal/venue"
-	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
 )
 
 // newClusterDesk is newDesk for one of several accounts of one cluster:
@@ -30,10 +26,7 @@ import (
 // one key).
 func newClusterDesk(t *testing.T, db *store.DB, dbURL, name string, key []byte) *desk {
 	t.Helper()
-	fake := binancetest.Start(t, binancetest.Config{WeightLimit: 1_000_000, OrderLimit10s: 100_000, OrderLimitDay: 10_000_000})
-	fake.SetPrice("BTCUSDT", udecimal.MustParse("30000"))
-	fake.SetPrice("ETHUSDT", udecimal.MustParse("2000"))
-	fake.Fund(venue.WalletSpot, "USDT", udecimal.MustParse("100000000"))
+	fake := startSpotFake(t)
 	box, err := secrets.New(key)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/polltest"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/strategy/dca"
@@ -64,18 +65,6 @@ func dcaState(t *testing.T, a *App, id string) dca.State {
 	return st
 }
 
-// waitFor polls cond for up to d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // failThenClose makes the session's next order fail: its request is lost
 // before execution, and the executor proves it absent once its recvWindow
 // has passed (the paper venue has no consistency lag), which closes the
@@ -87,7 +76,7 @@ func failThenClose(t *testing.T, a *App, ctx context.Context, pv *paper.Account,
 		t.Fatalf("step with a lost request: no error, want its failure")
 	}
 	var failed store.Order
-	waitFor(t, 30*time.Second, "the lost order to be proven absent", func() bool {
+	polltest.Until(t, 30*time.Second, "the lost order to be proven absent", func() bool {
 		os, err := a.db.AccountOrders(ctx, accountID, "BTCUSDT")
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +90,7 @@ func failThenClose(t *testing.T, a *App, ctx context.Context, pv *paper.Account,
 		}
 		return false
 	})
-	waitFor(t, 30*time.Second, "the session to run again", func() bool { return mustGet(t, a, id).State == session.Running })
+	polltest.Until(t, 30*time.Second, "the session to run again", func() bool { return mustGet(t, a, id).State == session.Running })
 	return failed
 }
 
@@ -145,7 +134,7 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 	if _, err := a.sessions.Start(ctx, s.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the session to run", func() bool { return mustGet(t, a, s.ID).State == session.Running })
+	polltest.Until(t, 10*time.Second, "the session to run", func() bool { return mustGet(t, a, s.ID).State == session.Running })
 
 	seen := map[string]bool{}
 	// 1. While the session runs: the corrected order reaches its state at once.
@@ -154,7 +143,7 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 		t.Fatalf("state %+v after the failed buy, want no buy", st)
 	}
 	vo := lateSend(t, ctx, pv, first)
-	waitFor(t, 10*time.Second, "the late buy in the saved state", func() bool { return dcaState(t, a, s.ID).Buys == 1 })
+	polltest.Until(t, 10*time.Second, "the late buy in the saved state", func() bool { return dcaState(t, a, s.ID).Buys == 1 })
 	if st := dcaState(t, a, s.ID); !st.Bought.Equal(vo.ExecutedQty) || !st.Spent.Equal(vo.QuoteQty) {
 		t.Fatalf("state %+v, want bought %s for %s", st, vo.ExecutedQty, vo.QuoteQty)
 	}
@@ -173,7 +162,7 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 		t.Fatalf("step with a lost request: %v, want an unknown outcome", err)
 	}
 	var open store.Order
-	waitFor(t, 10*time.Second, "the unknown order", func() bool {
+	polltest.Until(t, 10*time.Second, "the unknown order", func() bool {
 		us, _ := a.db.UnsettledOrders(ctx, s.ID)
 		if len(us) == 1 {
 			open = us[0]
@@ -181,13 +170,13 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 		return len(us) == 1
 	})
 	pv.Faults().Clear()
-	waitFor(t, 30*time.Second, "the unknown order to be proven absent", func() bool {
+	polltest.Until(t, 30*time.Second, "the unknown order to be proven absent", func() bool {
 		row, _ := a.db.OrderByClientID(ctx, open.ClientOrderID)
 		return row.Status == store.OrderFailed
 	})
 	seen[open.ClientOrderID] = true
 	vo3 := lateSend(t, ctx, pv, open)
-	waitFor(t, 10*time.Second, "the open step's order to be corrected", func() bool {
+	polltest.Until(t, 10*time.Second, "the open step's order to be corrected", func() bool {
 		row, _ := a.db.OrderByClientID(ctx, open.ClientOrderID)
 		return row.Status == string(venue.StatusFilled)
 	})
@@ -217,7 +206,7 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	vo2 := lateSend(t, ctx, pv, second)
-	waitFor(t, 10*time.Second, "the second order to be corrected", func() bool {
+	polltest.Until(t, 10*time.Second, "the second order to be corrected", func() bool {
 		row, _ := a.db.OrderByClientID(ctx, second.ClientOrderID)
 		return row.Status == string(venue.StatusFilled)
 	})
@@ -229,7 +218,7 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 	if _, err := a.sessions.Start(ctx, s.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the late buy in the saved state after the restart", func() bool { return dcaState(t, a, s.ID).Buys == 4 })
+	polltest.Until(t, 10*time.Second, "the late buy in the saved state after the restart", func() bool { return dcaState(t, a, s.ID).Buys == 4 })
 	want := bought.Add(vo2.ExecutedQty)
 	if st := dcaState(t, a, s.ID); !st.Bought.Equal(want) {
 		t.Fatalf("state %+v after the restart, want bought %s", st, want)
@@ -239,7 +228,7 @@ func TestLateFillReachesTheStrategyStateOnce(t *testing.T) {
 	a.closeAll()
 	a, ctx = startPaperNodeAt(t, path)
 	a.paper.Fund("late", venue.WalletSpot, "USDT", udecimal.MustParse("100000")) // the paper venue lives in the process
-	waitFor(t, 10*time.Second, "the session to resume again", func() bool { return mustGet(t, a, s.ID).State == session.Running })
+	polltest.Until(t, 10*time.Second, "the session to resume again", func() bool { return mustGet(t, a, s.ID).State == session.Running })
 	if _, err := a.sessions.TradeNow(ctx, s.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +268,7 @@ func TestAuditRecordsALateFillTheStreamMissed(t *testing.T) {
 	if _, err := a.sessions.Start(ctx, s.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the session to run", func() bool { return mustGet(t, a, s.ID).State == session.Running })
+	polltest.Until(t, 10*time.Second, "the session to run", func() bool { return mustGet(t, a, s.ID).State == session.Running })
 	failed := failThenClose(t, a, ctx, pv, acct.ID, s.ID, map[string]bool{})
 	from := time.Now().Add(-time.Hour)
 	drops := make([]paper.Fault, 50)
@@ -298,12 +287,12 @@ func TestAuditRecordsALateFillTheStreamMissed(t *testing.T) {
 	if row.Status != string(venue.StatusFilled) || !row.ExecutedQty.Equal(vo.ExecutedQty) {
 		t.Fatalf("order after the audit: %s %s, want filled %s", row.Status, row.ExecutedQty, vo.ExecutedQty)
 	}
-	waitFor(t, 10*time.Second, "the late buy in the saved state", func() bool { return dcaState(t, a, s.ID).Buys == 1 })
+	polltest.Until(t, 10*time.Second, "the late buy in the saved state", func() bool { return dcaState(t, a, s.ID).Buys == 1 })
 	rep, err := auditAdapter{a}.AuditJournal(ctx, "deaf", from, time.Now().Add(time.Minute))
 	if err != nil || len(rep.Differences) != 0 {
 		t.Fatalf("audit after the recovery: %+v %v, want no difference", rep.Differences, err)
 	}
-	waitFor(t, 10*time.Second, "the audit's alert", func() bool {
+	polltest.Until(t, 10*time.Second, "the audit's alert", func() bool {
 		als, _ := a.db.Alerts(ctx, 0, 1000)
 		for _, al := range als {
 			if al.Source == "audit" && strings.Contains(al.Message, "recorded 1 fills") {
@@ -343,6 +332,7 @@ func TestScheduledAuditIgnoresAnOrderInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raised := a.alerts.Stats().Raised
 	done := make(chan struct{})
 	go func() { a.auditAll(ctx, 24*time.Hour); close(done) }()
 	time.Sleep(300 * time.Millisecond) // the first audit has seen the difference
@@ -365,7 +355,11 @@ func TestScheduledAuditIgnoresAnOrderInFlight(t *testing.T) {
 		}
 	}
 	<-done
-	time.Sleep(100 * time.Millisecond) // an alert raised would be stored by now
+	// Raise counts an alert before it returns (the alert writer stores it
+	// later): an alert of the audit would be counted once auditAll ended.
+	if n := a.alerts.Stats().Raised - raised; n != 0 {
+		t.Fatalf("%d alerts raised during the scheduled audit of an order in flight", n)
+	}
 	als, _ := a.db.Alerts(ctx, 0, 1000)
 	for _, al := range als {
 		if al.Source == "audit" {

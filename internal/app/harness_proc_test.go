@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	mrand "math/rand/v2"
@@ -23,7 +22,6 @@ import (
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/secrets"
-	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/store/storetest"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -332,7 +330,7 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 		t.Fatalf("no order reached the venue in %s of trading", phase)
 	}
 	pauseAll(t, db, nodes, ids)
-	settled := waitSettled(t, db, d, 60*time.Second)
+	settled := waitSettled(t, d, 60*time.Second, true)
 	// The fills of orders whose answers were lost come by reconciliation
 	// and the user stream: wait until the journal has all it will have.
 	var diffs []string
@@ -365,67 +363,21 @@ func runProcHarness(t *testing.T, seed uint64) (res harnessRun) {
 	return res
 }
 
-// moveMarketUntil walks BTCUSDT around 30000 every 100 ms until the
-// returned stop is called (it may be called twice).
-func moveMarketUntil(d *desk) (stop func()) {
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		p := udecimal.MustParse("30000")
-		step := udecimal.MustParse("1.5")
-		for i := 0; ; i++ {
-			select {
-			case <-quit:
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			if i%20 < 10 {
-				p = p.Add(step)
-			} else {
-				p = p.Sub(step)
-			}
-			d.fake.SetPrice("BTCUSDT", p)
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(quit); <-done }) }
-}
-
 // createHarnessSessions creates nDCA DCA sessions (a 20 USDT market buy a
 // second) and nGrid grid sessions (4 levels 5 USDT apart around the price)
 // that should run; the nodes pick them up.
 func createHarnessSessions(t *testing.T, d *desk, nDCA, nGrid int) []string {
 	t.Helper()
-	ctx := context.Background()
-	m, err := session.New(session.Options{Store: d.db, Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
-		return session.Account{}, fmt.Errorf("not running sessions in the test process")
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	var ids []string
-	add := func(name, strategy string, params map[string]any) {
-		raw, _ := json.Marshal(params)
-		s, err := m.Create(ctx, session.Spec{Name: name, Strategy: strategy, AccountID: d.acct.ID,
-			Symbols: []string{"BTCUSDT"}, Params: raw, Tags: []string{"harness"}}, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.db.SetSessionDesired(ctx, s.ID, "running", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, s.ID)
-	}
+	var specs []sessionSpec
 	for i := range nDCA {
-		add(fmt.Sprintf("dca-%d", i), "dca", map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"})
+		specs = append(specs, sessionSpec{fmt.Sprintf("dca-%d", i), "dca",
+			map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}})
 	}
 	for i := range nGrid {
-		add(fmt.Sprintf("grid-%d", i), "grid", map[string]any{"symbol": "BTCUSDT", "lower": "29992.5", "upper": "30007.5",
-			"levels": 4, "quantity": "0.001", "interval": "1s"})
+		specs = append(specs, sessionSpec{fmt.Sprintf("grid-%d", i), "grid", map[string]any{"symbol": "BTCUSDT",
+			"lower": "29992.5", "upper": "30007.5", "levels": 4, "quantity": "0.001", "interval": "1s"}})
 	}
-	return ids
+	return d.createRunning(t, "harness", specs)
 }
 
 // pauseAll pauses every session through the API of whichever node answers
@@ -461,33 +413,6 @@ func pauseAll(t *testing.T, db *store.DB, nodes *harnessNodes, ids []string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d sessions not paused within 60 s", waiting, len(ids))
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
-// waitSettled waits until no journaled order is in flight or unknown
-// (resting limit orders are settled: the venue holds them open).
-func waitSettled(t *testing.T, db *store.DB, d *desk, within time.Duration) bool {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		open, err := db.NonTerminalOrders(context.Background(), d.acct.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var unsettled []string
-		for _, o := range open {
-			if o.Status != "new" && o.Status != "partially_filled" {
-				unsettled = append(unsettled, o.ClientOrderID+" "+o.Status)
-			}
-		}
-		if len(unsettled) == 0 {
-			return true
-		}
-		if time.Now().After(deadline) {
-			t.Logf("unsettled: %v", unsettled)
-			return false
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -31,9 +31,10 @@ type childConfig struct {
 	LeaseTTL       time.Duration `json:"ttl"`
 	ReconcileEvery time.Duration `json:"reconcile"`
 	LogFile        string        `json:"log"`
-	// Lag is Binance's consistency lag on the node (0: none, as the fake
-	// shows an order at once unless told otherwise); UnknownEvery how often
-	// it asks again about unknown orders (0: the default).
+	// Lag is the consistency lag of Binance and Bybit on the node (0:
+	// none, as the fakes show an order at once unless told otherwise);
+	// UnknownEvery how often it asks again about unknown orders (0: the
+	// default).
 	Lag          time.Duration `json:"lag"`
 	UnknownEvery time.Duration `json:"unknown"`
 	RecvWindow   time.Duration `json:"recv_window"`        // 0: the default, 5 s
@@ -81,7 +82,11 @@ func runChild(raw string) int {
 		// a test delays it (harness_proc_test.go): its consistency lag is
 		// then none, so the certainty rule waits recvWindow only.
 		BinanceLag: lag,
-		Logger:     slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		// The fake Bybit shows an order at once too: without this, an
+		// order whose request a SIGKILL cut off would wait the default
+		// 90 s before it can be proven never executed.
+		ConsistencyLag: map[string]time.Duration{"bybit": lag},
+		Logger:         slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child node:", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/polltest"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -82,18 +83,13 @@ func TestUnknownOrderHoldsItsSymbol(t *testing.T) {
 		t.Fatalf("first step: %v", err)
 	}
 	var view []string
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	polltest.Until(t, 10*time.Second, "an unknown order shown for session "+held.ID, func() bool {
 		v := a.sessionView(ctx, mustGet(t, a, held.ID))
 		if len(v.UnknownOrders) == 1 {
 			view = append(view, v.UnknownOrders[0].ClientOrderID)
-			break
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if len(view) != 1 {
-		t.Fatalf("no unknown order shown for session %s", held.ID)
-	}
+		return len(view) == 1
+	})
 	if err := trade(held.ID); err == nil || !errors.Is(err, venue.ErrUnknownOutcome) {
 		t.Fatalf("a step while the order is unknown: %v, want an unknown outcome", err)
 	}
@@ -113,16 +109,10 @@ func TestUnknownOrderHoldsItsSymbol(t *testing.T) {
 	// The venue answers again: proven absent once recvWindow (5 s) has
 	// passed, failed, and the session trades again.
 	pv.Faults().Clear()
-	deadline = time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if o, _ := a.db.OrderByClientID(ctx, view[0]); o.Status == store.OrderFailed {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if o, _ := a.db.OrderByClientID(ctx, view[0]); o.Status != store.OrderFailed {
-		t.Fatalf("order %s still %s after its recvWindow", view[0], o.Status)
-	}
+	polltest.Until(t, 20*time.Second, "order "+view[0]+" failed once its recvWindow passed", func() bool {
+		o, _ := a.db.OrderByClientID(ctx, view[0])
+		return o.Status == store.OrderFailed
+	})
 	if v := a.sessionView(ctx, mustGet(t, a, held.ID)); len(v.UnknownOrders) != 0 {
 		t.Fatalf("unknown orders still shown: %+v", v.UnknownOrders)
 	}

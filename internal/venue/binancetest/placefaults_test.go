@@ -8,6 +8,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/binance"
 	"github.com/tradeplane/tradeplane/internal/venue/binancetest"
@@ -15,11 +16,18 @@ import (
 
 func placeFaultClient(t *testing.T) (*binancetest.Server, *binance.Client) {
 	t.Helper()
-	fake := binancetest.Start(t, binancetest.Config{})
+	return placeFaultClientOn(t, clock.Real{})
+}
+
+// placeFaultClientOn is placeFaultClient with the fake and the client on
+// clk.
+func placeFaultClientOn(t *testing.T, clk clock.Clock) (*binancetest.Server, *binance.Client) {
+	t.Helper()
+	fake := binancetest.Start(t, binancetest.Config{Clock: clk})
 	fake.SetPrice("BTCUSDT", udecimal.MustParse("30000"))
 	fake.Fund(venue.WalletSpot, "USDT", udecimal.MustParse("100000"))
 	c, err := binance.New(binance.Config{APIKey: fake.APIKey(), APISecret: fake.APISecret(), BaseURL: fake.URL,
-		WSBaseURL: fake.StreamURL, WSAPIURL: fake.WSAPIURL, RecvWindow: 300 * time.Millisecond})
+		WSBaseURL: fake.StreamURL, WSAPIURL: fake.WSAPIURL, RecvWindow: 300 * time.Millisecond, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,10 +40,11 @@ func marketBuy(cid string) venue.OrderRequest {
 
 // An order placed under a visibility delay executes and is answered, but
 // the lookup, the order history and the trade history lack it until the
-// delay has passed.
+// delay has passed (on a fake clock both the fake and the client read).
 func TestPlacePlanVisibility(t *testing.T) {
 	ctx := context.Background()
-	fake, c := placeFaultClient(t)
+	clk := clock.NewFake(time.Now())
+	fake, c := placeFaultClientOn(t, clk)
 	fake.SetPlacePlan(func(string) binancetest.PlaceFault { return binancetest.PlaceFault{Visibility: 400 * time.Millisecond} })
 	o, err := c.PlaceOrder(ctx, marketBuy("hidden-1"))
 	if err != nil || o.Status != venue.StatusFilled {
@@ -48,7 +57,11 @@ func TestPlacePlanVisibility(t *testing.T) {
 	if err != nil || len(hist) != 0 {
 		t.Fatalf("history while hidden: %d orders, %v", len(hist), err)
 	}
-	time.Sleep(450 * time.Millisecond)
+	clk.Advance(399 * time.Millisecond)
+	if _, err := c.QueryOrder(ctx, "BTCUSDT", "hidden-1"); !errors.Is(err, venue.ErrOrderNotFound) {
+		t.Fatalf("query 399 ms after: %v, want not found", err)
+	}
+	clk.Advance(time.Millisecond)
 	if got, err := c.QueryOrder(ctx, "BTCUSDT", "hidden-1"); err != nil || !got.ExecutedQty.Equal(o.ExecutedQty) {
 		t.Fatalf("query once visible: %+v, %v", got, err)
 	}
@@ -128,7 +141,8 @@ func TestPlacePlanSilent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the stream is listening
+	// SubscribeUser returns once the fake answered the subscription, which
+	// it registers before answering: the stream is listening.
 	for _, cid := range []string{"quiet-1", "loud-1"} {
 		if _, err := c.PlaceOrder(ctx, marketBuy(cid)); err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/clock"
+	"github.com/tradeplane/tradeplane/internal/polltest"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
@@ -393,10 +394,8 @@ func TestStreamsCloseWithoutLeaks(t *testing.T) {
 		for range pc {
 		}
 	}
-	time.Sleep(10 * time.Millisecond)
-	if after := runtime.NumGoroutine(); after > before+2 {
-		t.Fatalf("goroutines: %d before, %d after 100 closed subscriptions", before, after)
-	}
+	polltest.Until(t, 10*time.Second, fmt.Sprintf("goroutines back to %d + 2 after 100 closed subscriptions", before),
+		func() bool { return runtime.NumGoroutine() <= before+2 })
 }
 
 func TestKlinesFromTicksAndLoaded(t *testing.T) {
