@@ -9,6 +9,7 @@ package venue
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -184,6 +185,30 @@ type OrderRequest struct {
 
 // Derivative reports whether r carries a field only derivatives take.
 func (r OrderRequest) Derivative() bool { return r.ReduceOnly || !r.PositionSide.OneWay() }
+
+// PerpetualShapeProblem says what is wrong with r's shape as an order on a
+// linear perpetual, or "" when nothing is: a limit order needs a positive
+// price and quantity, a market order a positive quantity, and neither
+// takes a quote quantity (perpetuals are sized in the base asset). venue
+// names the venue for the message. The venue's own filters come after.
+func (r OrderRequest) PerpetualShapeProblem(venue string) string {
+	if !r.QuoteQuantity.IsZero() {
+		return venue + " take no quote quantity; give the base quantity"
+	}
+	switch r.Type {
+	case Limit:
+		if !r.Price.IsPos() || !r.Quantity.IsPos() {
+			return "limit order needs a positive price and quantity"
+		}
+	case Market:
+		if !r.Quantity.IsPos() {
+			return "market order needs a positive quantity"
+		}
+	default:
+		return fmt.Sprintf("order type %q", r.Type)
+	}
+	return ""
+}
 
 // SameOrder reports whether r asks for the order described by symbol, side,
 // type and limit price: what must agree for a client order id stored for one

@@ -273,20 +273,8 @@ func (f *Futures) PlaceOrder(ctx context.Context, req venue.OrderRequest) (venue
 		// hedge-mode position is the opposite side on the same positionSide.
 		return venue.Order{}, invalid(op, "reduce-only is one-way mode only; in hedge mode the position side says what closes")
 	}
-	if req.QuoteQuantity.IsPos() || req.QuoteQuantity.IsNeg() {
-		return venue.Order{}, invalid(op, "USDⓈ-M futures take no quote quantity; give the base quantity")
-	}
-	switch req.Type {
-	case venue.Limit:
-		if !req.Price.IsPos() || !req.Quantity.IsPos() {
-			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity")
-		}
-	case venue.Market:
-		if !req.Quantity.IsPos() {
-			return venue.Order{}, invalid(op, "market order needs a positive quantity")
-		}
-	default:
-		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
+	if problem := req.PerpetualShapeProblem("USDⓈ-M futures"); problem != "" {
+		return venue.Order{}, invalid(op, problem)
 	}
 	rules, err := f.rulesFor(ctx, op, req.Symbol)
 	if err != nil {

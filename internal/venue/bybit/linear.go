@@ -213,20 +213,8 @@ func (c *Client) placeLinear(ctx context.Context, op string, req venue.OrderRequ
 	if !req.PositionSide.Valid() {
 		return venue.Order{}, invalid(op, fmt.Sprintf("position side %q", req.PositionSide))
 	}
-	if !req.QuoteQuantity.IsZero() {
-		return venue.Order{}, invalid(op, "linear perpetuals take no quote quantity; give the base quantity")
-	}
-	switch req.Type {
-	case venue.Limit:
-		if !req.Price.IsPos() || !req.Quantity.IsPos() {
-			return venue.Order{}, invalid(op, "limit order needs a positive price and quantity")
-		}
-	case venue.Market:
-		if !req.Quantity.IsPos() {
-			return venue.Order{}, invalid(op, "market order needs a positive quantity")
-		}
-	default:
-		return venue.Order{}, invalid(op, fmt.Sprintf("order type %q", req.Type))
+	if problem := req.PerpetualShapeProblem("linear perpetuals"); problem != "" {
+		return venue.Order{}, invalid(op, problem)
 	}
 	rule, err := c.linearRule(ctx, op, req.Symbol)
 	if err != nil {
