@@ -132,15 +132,7 @@ func TestBalancesOneKeyTwoAccounts(t *testing.T) {
 	if err := os.WriteFile(sf, []byte(bn.APISecret()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	balances := func() portfolio.Snapshot {
-		t.Helper()
-		out := cli(t, "", append(flags, "balances", "--json")...).want(t, 0)
-		var snap portfolio.Snapshot
-		if err := json.Unmarshal([]byte(out.stdout), &snap); err != nil {
-			t.Fatalf("balances --json: %v\n%s", err, out.stdout)
-		}
-		return snap
-	}
+	balances := func() portfolio.Snapshot { return balancesJSON(t, flags) }
 	cli(t, "", append(flags, "accounts", "add", "--name", "spot", "--venue", "binance", "--base-url", bn.URL,
 		"--api-key", bn.APIKey(), "--api-secret-file", sf)...).want(t, 0)
 	if got := balances().Total.Value; !got.Equal(d("1500")) {
@@ -184,15 +176,7 @@ func TestBalancesOneBybitKeyTwoAccounts(t *testing.T) {
 	if err := os.WriteFile(sf, []byte(bybittest.APISecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	balances := func() portfolio.Snapshot {
-		t.Helper()
-		out := cli(t, "", append(flags, "balances", "--json")...).want(t, 0)
-		var snap portfolio.Snapshot
-		if err := json.Unmarshal([]byte(out.stdout), &snap); err != nil {
-			t.Fatalf("balances --json: %v\n%s", err, out.stdout)
-		}
-		return snap
-	}
+	balances := func() portfolio.Snapshot { return balancesJSON(t, flags) }
 	cli(t, "", append(flags, "accounts", "add", "--name", "uta", "--venue", "bybit", "--base-url", by.BaseURL(),
 		"--api-key", bybittest.APIKey, "--api-secret-file", sf)...).want(t, 0)
 	if got := balances().Total.Value; !got.Equal(d("1050")) {
@@ -210,4 +194,15 @@ func TestBalancesOneBybitKeyTwoAccounts(t *testing.T) {
 			t.Errorf("venue %s: %s, want %s", g.Key, g.Value, want)
 		}
 	}
+}
+
+// balancesJSON runs `balances --json` with flags and decodes its snapshot.
+func balancesJSON(t *testing.T, flags []string) portfolio.Snapshot {
+	t.Helper()
+	out := cli(t, "", append(flags, "balances", "--json")...).want(t, 0)
+	var snap portfolio.Snapshot
+	if err := json.Unmarshal([]byte(out.stdout), &snap); err != nil {
+		t.Fatalf("balances --json: %v\n%s", err, out.stdout)
+	}
+	return snap
 }
