@@ -62,6 +62,19 @@ func TradeAllOrderID(ref string, attempt, n int) string {
 // TradeAllPrefix is the prefix of every order id of Trade All step ref.
 func TradeAllPrefix(ref string) string { return ref + "-" }
 
+// TradeAllRef parses the step ref out of a Trade All order id
+// (TradeAllOrderID); ok is false for an id that is not one.
+func TradeAllRef(id string) (ref string, ok bool) {
+	ref, _, ok = strings.Cut(id, "-")
+	if !ok || ref == "" {
+		return "", false
+	}
+	if _, ok := TradeAllAttempt(ref, id); !ok {
+		return "", false
+	}
+	return ref, true
+}
+
 // TradeAllAttempt parses the attempt number of one of step ref's order ids
 // (TradeAllOrderID); ok is false for an id that is not the step's.
 func TradeAllAttempt(ref, id string) (attempt int, ok bool) {

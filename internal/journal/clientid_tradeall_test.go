@@ -29,6 +29,14 @@ func TestTradeAllOrderIDRoundTrips(t *testing.T) {
 		if got, ok := journal.TradeAllAttempt(ref, id); !ok || got != tc.attempt {
 			t.Errorf("TradeAllAttempt(%q): got %d %v, want %d", id, got, ok, tc.attempt)
 		}
+		if got, ok := journal.TradeAllRef(id); !ok || got != ref {
+			t.Errorf("TradeAllRef(%q): got %q %v, want %q", id, got, ok, ref)
+		}
+	}
+	for _, id := range []string{"t0123456789ab", "t0123456789ab-", "-0", "t0123456789ab-rx-0", "s-abc-1-0", "_0123456789abcdef-1-0"} {
+		if got, ok := journal.TradeAllRef(id); ok {
+			t.Errorf("TradeAllRef(%q): got %q, want not a Trade All id", id, got)
+		}
 	}
 	for _, id := range []string{"t0123456789ac-0", "t0123456789ab-", "t0123456789ab-rx-0", "t0123456789ab-r0-1", "t0123456789ab-r2", "s-abc-1-0"} {
 		if k, ok := journal.TradeAllAttempt(ref, id); ok {

@@ -483,9 +483,8 @@ func (p rejectAborts) Place(ctx context.Context, in session.Intent) (venue.Order
 	o, err := p.OrderPlacer.Place(ctx, in)
 	var je *journal.Error
 	if err != nil && errors.As(err, &je) && je.Kind == journal.KindRejected {
-		// Ids are <ref>-<n> or <ref>-r<k>-<n>, ref 13 characters.
-		if id := in.Request.ClientOrderID; len(id) > 14 && id[13] == '-' {
-			if cancel, ok := p.s.inflight.Load(id[:13]); ok {
+		if ref, ok := journal.TradeAllRef(in.Request.ClientOrderID); ok {
+			if cancel, ok := p.s.inflight.Load(ref); ok {
 				cancel.(context.CancelFunc)()
 			}
 		}
