@@ -17,7 +17,10 @@ import (
 func TestSessionCommandOnOtherNode(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.PostgresURL(t)
-	const ttl = 2 * time.Second
+	// A lease long enough that a loaded machine cannot let node a's
+	// lapse between the listing and the commands (at 2 s it did, under
+	// load 8–14: "no node holds it now", no owner in the answer).
+	const ttl = 15 * time.Second
 	a := startNode(t, app.Config{DBURL: dbURL, Demo: true, DataDir: app.DefaultDataDir(), NodeID: "owner-a", LeaseTTL: ttl})
 	b := startNode(t, app.Config{DBURL: dbURL, NodeID: "other-b", LeaseTTL: ttl})
 
