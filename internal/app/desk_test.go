@@ -118,6 +118,19 @@ func bybitView(fake *bybittest.Server) venueView {
 		trades:   func(t *testing.T) []venueTrade { return pagedTrades(t, fake.Account().Trades) }}
 }
 
+func bybitLinearView(fake *bybittest.Server) venueView {
+	return venueView{name: "Bybit linear", idName: "orderLinkId",
+		setPrice: func(symbol string, p udecimal.Decimal) { _ = fake.SetPrice(symbol, p) },
+		orders:   func() []venueOrder { return venueOrders(fake.LinearOrders()) },
+		trades: func(*testing.T) []venueTrade {
+			var out []venueTrade
+			for _, tr := range fake.LinearFills() {
+				out = append(out, venueTrade{Symbol: tr.Symbol, ID: tr.ID, VenueOrderID: tr.VenueOrderID})
+			}
+			return out
+		}}
+}
+
 func venueOrders(vos []venue.Order) []venueOrder {
 	out := make([]venueOrder, 0, len(vos))
 	for _, o := range vos {
@@ -214,6 +227,21 @@ func newBybitDesk(t *testing.T, dbURL string, cfg bybittest.Config) (*desk, *byb
 	}
 	d := openDesk(t, dbURL, store.Account{Name: "uta", Venue: "bybit", BaseURL: fake.BaseURL(), APIKey: bybittest.APIKey}, bybittest.APISecret, bybitView(fake))
 	return d, fake
+}
+
+// newBybitLinearDesk is a bybit-linear account on a fresh fake with
+// BTCUSDT at 30,000 and 100,000,000 USDT in its unified trading account.
+func newBybitLinearDesk(t *testing.T, dbURL string) *desk {
+	t.Helper()
+	fake := bybittest.New(t, bybittest.Config{})
+	if err := fake.SetPrice("BTCUSDT", udecimal.MustParse("30000")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.Fund(venue.WalletFutures, "USDT", udecimal.MustParse("100000000")); err != nil {
+		t.Fatal(err)
+	}
+	return openDesk(t, dbURL, store.Account{Name: "perps", Venue: "bybit-linear", BaseURL: fake.BaseURL(), APIKey: bybittest.APIKey},
+		bybittest.APISecret, bybitLinearView(fake))
 }
 
 // createSessions creates n DCA sessions that should run, without running

@@ -40,6 +40,13 @@ func TestSIGKILLBybitLosesNothing(t *testing.T) {
 		open: func(t *testing.T, dbURL string) *desk { d, _ := newBybitDesk(t, dbURL, bybittest.Config{}); return d }})
 }
 
+// TestSIGKILLBybitLinearLosesNothing is TestSIGKILLLosesNothing on a
+// bybit-linear account: DCA buys of the fake Bybit's BTCUSDT perpetual.
+func TestSIGKILLBybitLinearLosesNothing(t *testing.T) {
+	runKillTest(t, killCase{sessions: 6, kills: 10, seed: 13,
+		open: func(t *testing.T, dbURL string) *desk { return newBybitLinearDesk(t, dbURL) }})
+}
+
 // killCase is one venue of the SIGKILL harness: sessions DCA sessions on
 // the account open makes, their node SIGKILLed kills times (at moments
 // drawn from seed and the clock).

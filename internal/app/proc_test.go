@@ -85,7 +85,7 @@ func runChild(raw string) int {
 		// The fake Bybit shows an order at once too: without this, an
 		// order whose request a SIGKILL cut off would wait the default
 		// 90 s before it can be proven never executed.
-		ConsistencyLag: map[string]time.Duration{"bybit": lag},
+		ConsistencyLag: map[string]time.Duration{"bybit": lag, "bybit-linear": lag},
 		Logger:         slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
