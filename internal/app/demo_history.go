@@ -59,64 +59,13 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	}
 	end := now.Truncate(time.Hour)
 	from := end.Add(-demoHistoryDays * 24 * time.Hour)
-	var sources []replay.Source
-	firstOpen := map[string]venue.Decimal{}
-	shiftOf := map[string]time.Duration{}
-	series := map[string]demoSeries{}
-	for _, sym := range demodata.Symbols() {
-		src, err := demodata.Last(sym, demoHistoryDays*24*time.Hour)
-		if err != nil {
-			return fmt.Errorf("demo history: %w", err)
-		}
-		if len(src.Klines) == 0 {
-			continue
-		}
-		shift := from.Sub(src.Klines[0].OpenTime)
-		ks := make([]venue.Kline, len(src.Klines))
-		for i, k := range src.Klines {
-			k.OpenTime = k.OpenTime.Add(shift)
-			ks[i] = k
-		}
-		firstOpen[sym] = ks[0].Open
-		shiftOf[sym] = shift
-		series[sym] = demoSeries{klines: ks, interval: src.Interval}
-		sources = append(sources, replay.Source{Symbol: sym, Interval: src.Interval, Name: "demo " + sym,
-			Stream: &replay.SliceStream{Klines: ks}})
+	dr, err := demoReplay(from, demoHistoryDays*24*time.Hour, "1h")
+	if err != nil {
+		return fmt.Errorf("demo history: %w", err)
 	}
-	band := func(sym string) (string, string) {
-		p := firstOpen[sym]
-		return p.Mul(udecimal.MustParse("0.97")).Trunc(2).String(), p.Mul(udecimal.MustParse("1.03")).Trunc(2).String()
-	}
-	ethLo, ethHi := band("ETHUSDT")
-	btcLo, btcHi := band("BTCUSDT")
-	cfg := replay.Config{Sources: sources, From: from, To: end, Seed: 1, EquityEvery: time.Hour,
-		ProgressEvery: 10000, Logger: slog.New(slog.DiscardHandler)} // the sessions' step log would bury the demo's
-	for _, da := range demoAccounts {
-		sum := map[string]venue.Decimal{}
-		var order []string
-		for _, w := range []venue.Wallet{venue.WalletSpot, venue.WalletFunding, venue.WalletFutures} {
-			for asset, amount := range da.wallets[w] {
-				if _, ok := sum[asset]; !ok {
-					order = append(order, asset)
-				}
-				sum[asset] = sum[asset].Add(udecimal.MustParse(amount))
-			}
-		}
-		acct := replay.Account{Name: da.name}
-		for _, asset := range order {
-			acct.Balances = append(acct.Balances, replay.Balance{Asset: asset, Amount: sum[asset]})
-		}
-		cfg.Accounts = append(cfg.Accounts, acct)
-	}
-	for _, sp := range demoSpecs(ethLo, ethHi, btcLo, btcHi, "1h") {
-		params, err := json.Marshal(sp.params)
-		if err != nil {
-			return err
-		}
-		cfg.Sessions = append(cfg.Sessions, replay.Session{Name: sp.name, Strategy: sp.strategy, Account: sp.account,
-			Symbols: sp.symbols, Params: params,
-			Allocation: session.Allocation{Kind: session.AllocFixed, Amount: udecimal.MustParse(sp.fixed)}})
-	}
+	cfg, series, shiftOf := dr.cfg, dr.series, dr.shift
+	cfg.To, cfg.Seed, cfg.EquityEvery = end, 1, time.Hour
+	cfg.ProgressEvery, cfg.Logger = 10000, slog.New(slog.DiscardHandler) // the sessions' step log would bury the demo's
 	cfg.Progress = func(p replay.Progress) {
 		done := 0
 		if span := end.Sub(from); span > 0 && !p.At.IsZero() {
@@ -190,4 +139,86 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	a.log.Info("demo history: done", "from", from.Format(time.RFC3339), "to", end.Format(time.RFC3339),
 		"equity_points", len(snaps), "session_points", len(sessionSnaps), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// DemoReplay is the demo's desk as a replay, as its history replays it:
+// the demo's accounts (each wallet's balances summed into spot), the demo's
+// sessions (same strategies, parameters and allocations; a non-empty every
+// replaces each strategy's step interval) and the last span of each
+// embedded klines series, shifted in time by a whole number of its
+// intervals to start at from (the series do not share dates). From and To,
+// seed, logging and progress are left to the caller.
+func DemoReplay(from time.Time, span time.Duration, every string) (replay.Config, error) {
+	dr, err := demoReplay(from, span, every)
+	return dr.cfg, err
+}
+
+// demoReplayed is DemoReplay's config with each symbol's shifted series
+// and its shift, which the history needs to chart and to date its fills.
+type demoReplayed struct {
+	cfg    replay.Config
+	series map[string]demoSeries
+	shift  map[string]time.Duration
+}
+
+func demoReplay(from time.Time, span time.Duration, every string) (demoReplayed, error) {
+	out := demoReplayed{series: map[string]demoSeries{}, shift: map[string]time.Duration{}}
+	firstOpen := map[string]venue.Decimal{}
+	for _, sym := range demodata.Symbols() {
+		src, err := demodata.Last(sym, span)
+		if err != nil {
+			return out, err
+		}
+		if len(src.Klines) == 0 {
+			continue
+		}
+		shift := from.Sub(src.Klines[0].OpenTime)
+		if shift%src.Interval != 0 {
+			return out, fmt.Errorf("demo replay: %s starts at %s, not a whole number of %s from %s",
+				sym, src.Klines[0].OpenTime.Format(time.RFC3339), src.Interval, from.Format(time.RFC3339))
+		}
+		ks := make([]venue.Kline, len(src.Klines))
+		for i, k := range src.Klines {
+			k.OpenTime = k.OpenTime.Add(shift)
+			ks[i] = k
+		}
+		firstOpen[sym] = ks[0].Open
+		out.shift[sym] = shift
+		out.series[sym] = demoSeries{klines: ks, interval: src.Interval}
+		out.cfg.Sources = append(out.cfg.Sources, replay.Source{Symbol: sym, Interval: src.Interval, Name: "demo " + sym,
+			Stream: &replay.SliceStream{Klines: ks}})
+	}
+	band := func(sym string) (string, string) {
+		p := firstOpen[sym]
+		return p.Mul(udecimal.MustParse("0.97")).Trunc(2).String(), p.Mul(udecimal.MustParse("1.03")).Trunc(2).String()
+	}
+	ethLo, ethHi := band("ETHUSDT")
+	btcLo, btcHi := band("BTCUSDT")
+	for _, da := range demoAccounts {
+		sum := map[string]venue.Decimal{}
+		var order []string
+		for _, w := range []venue.Wallet{venue.WalletSpot, venue.WalletFunding, venue.WalletFutures} {
+			for asset, amount := range da.wallets[w] {
+				if _, ok := sum[asset]; !ok {
+					order = append(order, asset)
+				}
+				sum[asset] = sum[asset].Add(udecimal.MustParse(amount))
+			}
+		}
+		acct := replay.Account{Name: da.name}
+		for _, asset := range order {
+			acct.Balances = append(acct.Balances, replay.Balance{Asset: asset, Amount: sum[asset]})
+		}
+		out.cfg.Accounts = append(out.cfg.Accounts, acct)
+	}
+	for _, sp := range demoSpecs(ethLo, ethHi, btcLo, btcHi, every) {
+		params, err := json.Marshal(sp.params)
+		if err != nil {
+			return out, err
+		}
+		out.cfg.Sessions = append(out.cfg.Sessions, replay.Session{Name: sp.name, Strategy: sp.strategy, Account: sp.account,
+			Symbols: sp.symbols, Params: params,
+			Allocation: session.Allocation{Kind: session.AllocFixed, Amount: udecimal.MustParse(sp.fixed)}})
+	}
+	return out, nil
 }

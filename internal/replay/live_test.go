@@ -3,6 +3,8 @@ package replay_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync"
@@ -12,9 +14,11 @@ import (
 	"github.com/tradeplane/tradeplane/internal/clock"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/pnl"
+	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/replay"
 	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/strategy"
 	"github.com/tradeplane/tradeplane/internal/tradecsv"
 	"github.com/tradeplane/tradeplane/internal/venue"
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
@@ -49,7 +53,12 @@ func TestReplayAgreesWithLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	live := runLive(t, ks, specs, balances, slip, 9)
+	live := runLive(t, liveDesk{
+		accounts: []replay.Account{{Name: "alpha", Balances: balances}},
+		sessions: specs,
+		sources:  []liveSource{{symbol: "BTCUSDT", interval: time.Minute, klines: ks}},
+		slip:     slip, seed: 9,
+	})
 
 	// Same orders: client order id, side, type, price, quantity.
 	if got, want := live.orders, replayOrders(res); !slices.Equal(got, want) {
@@ -59,8 +68,13 @@ func TestReplayAgreesWithLive(t *testing.T) {
 	if len(live.orders) < 20 {
 		t.Fatalf("only %d orders: the sessions did too little to compare", len(live.orders))
 	}
-	// Same PnL per session, marked at the last close.
-	marks := map[string]venue.Decimal{"BTCUSDT": ks[len(ks)-1].Close}
+	comparePnL(t, res, live, map[string]venue.Decimal{"BTCUSDT": ks[len(ks)-1].Close})
+}
+
+// comparePnL checks that each session's PnL from the live fills, marked
+// at marks (each symbol's last close), is exactly the replay's.
+func comparePnL(t *testing.T, res *replay.Result, live liveRun, marks map[string]venue.Decimal) {
+	t.Helper()
 	for _, sr := range res.Sessions {
 		rep, err := pnl.Compute(live.trades[sr.ID], pnl.AvgCost, marks, nil)
 		if err != nil {
@@ -91,11 +105,38 @@ type liveRun struct {
 	trades map[string][]tradecsv.Trade // by session id
 }
 
-// runLive is the live stack on a fake clock, driven bar by bar.
-func runLive(t *testing.T, ks []venue.Kline, specs []replay.Session, balances []replay.Balance, slip venue.Decimal, seed uint64) liveRun {
+// liveDesk is what runLive runs: accounts funded in spot, sessions, the
+// bars of each symbol, the slippage as the open's spread, the seed. With
+// allocations set, orders are checked against them as the server does.
+type liveDesk struct {
+	accounts []replay.Account
+	sessions []replay.Session
+	sources  []liveSource
+	slip     venue.Decimal
+	seed     uint64
+}
+
+// liveSource is one symbol's bars, oldest first, without gaps.
+type liveSource struct {
+	symbol   string
+	interval time.Duration
+	klines   []venue.Kline
+}
+
+// runLive is the live stack on a fake clock, driven instant by instant
+// (every bar's open or close time): at each instant the bars ending there
+// trade through their path, the bars opening there set the venue's price
+// (their open, the slippage as spread), then the clock moves and the
+// sessions due step on their own tickers.
+func runLive(t *testing.T, desk liveDesk) liveRun {
 	t.Helper()
 	ctx := context.Background()
-	start := ks[0].OpenTime
+	var start time.Time
+	for _, src := range desk.sources {
+		if start.IsZero() || src.klines[0].OpenTime.Before(start) {
+			start = src.klines[0].OpenTime
+		}
+	}
 	clk := clock.NewFake(start)
 	db, err := store.Open(ctx, "sqlite::memory:", store.Options{})
 	if err != nil {
@@ -103,34 +144,69 @@ func runLive(t *testing.T, ks []venue.Kline, specs []replay.Session, balances []
 	}
 	t.Cleanup(func() { db.Close() })
 	ex := paper.MustNew(paper.Config{Clock: clk, StrictCross: true})
-	for _, b := range balances {
-		if err := ex.Fund("alpha", venue.WalletSpot, b.Asset, b.Amount); err != nil {
-			t.Fatal(err)
-		}
-	}
-	acct := &store.Account{Name: "alpha", Venue: "paper", CreatedAt: start}
-	if err := db.CreateAccount(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	j := journal.Open(db, journal.Options{Clock: clk, Node: "live"})
-	t.Cleanup(func() { j.Close() })
-	pa := ex.Account("alpha")
-	x := journal.NewExecutor(j, pa, acct.ID, journal.ExecutorOptions{Clock: clk})
-	sub, err := pa.SubscribeUser(t.Context())
+	pf, err := portfolio.New(portfolio.Config{Clock: clk, StaleAfter: 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := pf.RegisterMarkets("paper", paper.DefaultSymbols()); err != nil {
+		t.Fatal(err)
+	}
+	exp := &liveExposure{spent: map[string]venue.Decimal{}}
+	j := journal.Open(db, journal.Options{Clock: clk, Node: "live", OnEvent: exp.onEvent})
+	t.Cleanup(func() { j.Close() })
+
 	var mu sync.Mutex
-	closeNow := ks[0].Open
-	prices := session.PriceFunc(func(context.Context, string) (venue.Decimal, error) {
+	closeNow := map[string]venue.Decimal{}
+	for _, src := range desk.sources {
+		closeNow[src.symbol] = src.klines[0].Open
+	}
+	prices := session.PriceFunc(func(_ context.Context, sym string) (venue.Decimal, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return closeNow, nil
+		p, ok := closeNow[sym]
+		if !ok {
+			return p, fmt.Errorf("price of %s: no bars", sym)
+		}
+		return p, nil
 	})
+	allocations := map[string]session.Allocation{} // session id → allocation
+	type liveAcct struct {
+		id  int64
+		pa  *paper.Account
+		x   *journal.Executor
+		sub <-chan venue.UserEvent
+	}
+	accts := map[string]*liveAcct{}
+	byID := map[int64]*liveAcct{}
+	for _, a := range desk.accounts {
+		for _, b := range a.Balances {
+			if err := ex.Fund(a.Name, venue.WalletSpot, b.Asset, b.Amount); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sa := &store.Account{Name: a.Name, Venue: "paper", CreatedAt: start}
+		if err := db.CreateAccount(ctx, sa); err != nil {
+			t.Fatal(err)
+		}
+		if err := pf.UpsertAccount(portfolio.Account{ID: strconv.FormatInt(sa.ID, 10), Name: a.Name, Venue: "paper"}); err != nil {
+			t.Fatal(err)
+		}
+		la := &liveAcct{id: sa.ID, pa: ex.Account(a.Name)}
+		la.x = journal.NewExecutor(j, la.pa, sa.ID, journal.ExecutorOptions{Clock: clk,
+			Checker: liveChecker{pf: pf, exposure: exp, allocations: allocations, mu: &mu, price: prices}})
+		if la.sub, err = la.pa.SubscribeUser(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		accts[a.Name], byID[sa.ID] = la, la
+	}
 	steps := make(chan session.StepReport, 16)
-	m, err := session.New(session.Options{Store: db, Clock: clk, Seed: seed, ClientOrderID: journal.ClientOrderID,
-		Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
-			return session.Account{Venue: pa, Orders: livePlacer{x}, Prices: prices}, nil
+	m, err := session.New(session.Options{Store: db, Clock: clk, Seed: desk.seed, ClientOrderID: journal.ClientOrderID,
+		Accounts: session.AccountsFunc(func(_ context.Context, id int64) (session.Account, error) {
+			la, ok := byID[id]
+			if !ok {
+				return session.Account{}, fmt.Errorf("account %d: %w", id, store.ErrNotFound)
+			}
+			return session.Account{Venue: la.pa, Orders: livePlacer{la.x}, Prices: prices}, nil
 		}),
 		OnStep: func(r session.StepReport) { steps <- r },
 	})
@@ -143,17 +219,20 @@ func runLive(t *testing.T, ks []venue.Kline, specs []replay.Session, balances []
 		interval time.Duration
 	}
 	var sessions []due
-	for _, s := range specs {
-		got, err := m.Create(ctx, session.Spec{Name: s.Name, Strategy: s.Strategy, AccountID: acct.ID, Symbols: s.Symbols, Params: s.Params}, "test")
+	for _, s := range desk.sessions {
+		got, err := m.Create(ctx, session.Spec{Name: s.Name, Strategy: s.Strategy, AccountID: accts[s.Account].id, Symbols: s.Symbols,
+			Params: s.Params, Allocation: s.Allocation}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p struct {
-			Interval string `json:"interval"`
+		mu.Lock()
+		allocations[got.ID] = s.Allocation
+		mu.Unlock()
+		st, err := strategy.New(s.Strategy, s.Params)
+		if err != nil {
+			t.Fatal(err)
 		}
-		json.Unmarshal(s.Params, &p)
-		iv, _ := time.ParseDuration(p.Interval)
-		sessions = append(sessions, due{got.ID, iv})
+		sessions = append(sessions, due{got.ID, st.Interval()})
 	}
 	for _, s := range sessions {
 		if _, err := m.Start(ctx, s.id, "test"); err != nil {
@@ -162,32 +241,86 @@ func runLive(t *testing.T, ks []venue.Kline, specs []replay.Session, balances []
 		waitState(t, m, s.id, session.Running)
 	}
 	record := func() {
-		for {
-			select {
-			case ev := <-sub:
-				if ev.Kind == venue.EventTrade && ev.Trade != nil && ev.Trade.Maker {
-					sid := ""
-					if o, err := db.OrderByClientID(ctx, ev.Trade.ClientOrderID); err == nil {
-						sid = o.SessionID
+		for _, a := range desk.accounts {
+			la := accts[a.Name]
+		drain:
+			for {
+				select {
+				case ev := <-la.sub:
+					if ev.Kind == venue.EventTrade && ev.Trade != nil && ev.Trade.Maker {
+						sid := ""
+						if o, err := db.OrderByClientID(ctx, ev.Trade.ClientOrderID); err == nil {
+							sid = o.SessionID
+						}
+						if _, err := la.x.RecordTrade(ctx, *ev.Trade, sid); err != nil {
+							t.Fatal(err)
+						}
 					}
-					if _, err := x.RecordTrade(ctx, *ev.Trade, sid); err != nil {
-						t.Fatal(err)
-					}
+				default:
+					break drain
 				}
-			default:
-				return
 			}
 		}
 	}
-	for _, k := range ks {
-		// The bar opens: the venue's price is the open, the slippage its
-		// spread; the price book still shows the last close.
-		ex.ApplyTick(venue.PriceTick{Symbol: "BTCUSDT", Price: k.Open, Ask: k.Open.Add(k.Open.Mul(slip)), Bid: k.Open.Sub(k.Open.Mul(slip)), Time: k.OpenTime})
+	// The instants: every bar's open, in time order.
+	var instants []time.Time
+	for _, src := range desk.sources {
+		for _, k := range src.klines {
+			instants = append(instants, k.OpenTime)
+		}
+	}
+	slices.SortFunc(instants, time.Time.Compare)
+	instants = slices.Compact(instants)
+	next := make([]int, len(desk.sources))  // each source's next bar to open
+	ended := make([]int, len(desk.sources)) // each source's bars ended
+	closing := func(i int, at time.Time) bool {
+		if ended[i] == next[i] {
+			return false
+		}
+		return !desk.sources[i].klines[next[i]-1].OpenTime.Add(desk.sources[i].interval).After(at)
+	}
+	end := func(i int) {
+		ended[i] = next[i]
+		// The rest of the bar: its path, stamped at its close time.
+		k := desk.sources[i].klines[next[i]-1]
+		path := []venue.Decimal{k.Low, k.High, k.Close}
+		if k.High.Sub(k.Open).LessThan(k.Open.Sub(k.Low)) {
+			path = []venue.Decimal{k.High, k.Low, k.Close}
+		}
+		for _, p := range path {
+			if err := ex.ApplyTick(venue.PriceTick{Symbol: desk.sources[i].symbol, Price: p, Time: k.OpenTime.Add(desk.sources[i].interval - time.Millisecond)}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		record()
-		clk.Set(k.OpenTime)
+		mu.Lock()
+		closeNow[desk.sources[i].symbol] = k.Close
+		mu.Unlock()
+	}
+	for _, at := range instants {
+		for i := range desk.sources {
+			if closing(i, at) {
+				end(i)
+			}
+		}
+		for i, src := range desk.sources {
+			if next[i] >= len(src.klines) || !src.klines[next[i]].OpenTime.Equal(at) {
+				continue
+			}
+			// The bar opens: the venue's price is the open, the slippage its
+			// spread; the price book still shows the last close.
+			k := src.klines[next[i]]
+			next[i]++
+			if err := ex.ApplyTick(venue.PriceTick{Symbol: src.symbol, Price: k.Open, Ask: k.Open.Add(k.Open.Mul(desk.slip)),
+				Bid: k.Open.Sub(k.Open.Mul(desk.slip)), Time: k.OpenTime}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		record()
+		clk.Set(at)
 		n := 0
 		for _, s := range sessions {
-			if el := k.OpenTime.Sub(start); el > 0 && el%s.interval == 0 {
+			if el := at.Sub(start); el > 0 && el%s.interval == 0 {
 				n++
 			}
 		}
@@ -195,25 +328,18 @@ func runLive(t *testing.T, ks []venue.Kline, specs []replay.Session, balances []
 			select {
 			case <-steps:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("%s: a due step did not run", k.OpenTime)
+				t.Fatalf("%s: a due step did not run", at)
 			}
 		}
 		record()
-		// The rest of the bar.
-		path := []venue.Decimal{k.Low, k.High, k.Close}
-		if k.High.Sub(k.Open).LessThan(k.Open.Sub(k.Low)) {
-			path = []venue.Decimal{k.High, k.Low, k.Close}
+	}
+	for i := range desk.sources {
+		if ended[i] != next[i] {
+			end(i)
 		}
-		for _, p := range path {
-			ex.ApplyTick(venue.PriceTick{Symbol: "BTCUSDT", Price: p, Time: k.OpenTime.Add(time.Minute - time.Millisecond)})
-		}
-		record()
-		mu.Lock()
-		closeNow = k.Close
-		mu.Unlock()
 	}
 	out := liveRun{trades: map[string][]tradecsv.Trade{}}
-	evs, err := db.JournalEvents(ctx, store.EventQuery{Kind: string(journal.KindIntent), Ascending: true, Limit: 10000})
+	evs, err := db.JournalEvents(ctx, store.EventQuery{Kind: string(journal.KindIntent), Ascending: true, Limit: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +367,67 @@ func runLive(t *testing.T, ks []venue.Kline, specs []replay.Session, balances []
 		})
 	}
 	return out
+}
+
+// liveExposure is each session's spent quote (buys paid minus sells
+// received) from the journal's fills, as the server's tracker keeps it.
+type liveExposure struct {
+	mu    sync.Mutex
+	spent map[string]venue.Decimal
+}
+
+func (e *liveExposure) onEvent(ev journal.Event) {
+	if ev.Kind != journal.KindFill || ev.SessionID == "" {
+		return
+	}
+	n := ev.Price.Mul(ev.Quantity)
+	if ev.Side != venue.Buy {
+		n = n.Neg()
+	}
+	e.mu.Lock()
+	e.spent[ev.SessionID] = e.spent[ev.SessionID].Add(n)
+	e.mu.Unlock()
+}
+
+// liveChecker is the server's allocation check (app's allocationChecker):
+// a buy may not take a session's exposure past its allocation.
+type liveChecker struct {
+	pf          *portfolio.Portfolio
+	exposure    *liveExposure
+	allocations map[string]session.Allocation
+	mu          *sync.Mutex
+	price       session.PriceFunc
+}
+
+func (c liveChecker) CheckOrder(ctx context.Context, in journal.Intent) error {
+	if in.SessionID == "" || in.Request.Side != venue.Buy {
+		return nil
+	}
+	c.mu.Lock()
+	al, ok := c.allocations[in.SessionID]
+	c.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("order %s: unknown session %s", in.Request.ClientOrderID, in.SessionID)
+	}
+	value, err := portfolio.BuyValue(ctx, in.Request, c.price)
+	if err != nil || al.Amount.IsZero() {
+		return err
+	}
+	c.exposure.mu.Lock()
+	spent := c.exposure.spent[in.SessionID]
+	c.exposure.mu.Unlock()
+	if !spent.IsPos() {
+		spent = venue.Decimal{}
+	}
+	d, err := c.pf.CheckOrder(portfolio.OrderCheck{Order: value, Exposure: spent,
+		Allocation: portfolio.SessionAllocation(in.SessionID, strconv.FormatInt(in.AccountID, 10), string(al.Kind), al.Amount)})
+	if err != nil {
+		return err
+	}
+	if !d.OK {
+		return errors.New(d.Reason)
+	}
+	return nil
 }
 
 type livePlacer struct{ x *journal.Executor }
