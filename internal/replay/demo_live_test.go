@@ -27,10 +27,13 @@ const demoLiveSpan = 3 * 24 * time.Hour
 // quantity) and reach exactly the same PnL per session.
 //
 // A session whose step interval is not a whole number of the finest bar
-// (the TWAP's 30 s slices over 1 m bars) cannot agree: the replay steps at
-// bar instants only, while live steps on its own ticker between them. Such
-// sessions are left out, named in the log, and the test fails if that
-// leaves fewer than all but one of the demo's sessions.
+// (the TWAP's 30 s slices over 1 m bars) cannot agree: the replay steps a
+// slice due between two bars at the next bar instant, filled at that bar's
+// open (its fill model), while live steps on its own ticker between them,
+// filled at the open bar's price. Both keep the session's pace
+// (TestSessionFasterThanTheBars); the prices differ. Such sessions are
+// left out, named in the log, and the test fails if that leaves fewer than
+// all but one of the demo's sessions.
 func TestDemoReplayAgreesWithLive(t *testing.T) {
 	t.Parallel()
 	from := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)

@@ -904,23 +904,25 @@ func (e *engine) runInstant(ctx context.Context, t time.Time) error {
 	}
 	synced := false
 	for _, s := range e.sess {
-		if t.Before(s.next) {
-			continue
-		}
+		// A session due more than once since the last instant (a TWAP's
+		// 30 s slices over 1 m bars) steps once per due time, here: it
+		// keeps its own pace, where stepping once ran it at the bars'
+		// pace, and its orders fill at this bar's open, as every order
+		// decided between two bars does.
 		for !t.Before(s.next) {
 			s.next = s.next.Add(s.interval)
-		}
-		if !synced {
-			if err := e.applyOpens(); err != nil {
+			if !synced {
+				if err := e.applyOpens(); err != nil {
+					return err
+				}
+				if err := e.sync(ctx); err != nil {
+					return err
+				}
+				synced = true
+			}
+			if err := e.step(ctx, s, "schedule"); err != nil {
 				return err
 			}
-			if err := e.sync(ctx); err != nil {
-				return err
-			}
-			synced = true
-		}
-		if err := e.step(ctx, s, "schedule"); err != nil {
-			return err
 		}
 	}
 	for len(e.tradeAt) > 0 && !t.Before(e.tradeAt[0]) {

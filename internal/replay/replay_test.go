@@ -247,3 +247,32 @@ func TestTradeAllAtChosenTimes(t *testing.T) {
 		t.Errorf("first trade after the first hour at %s, want the Trade All's at %s", first, want)
 	}
 }
+
+// A session that steps faster than the bars (a TWAP's 30 s slices over 1 m
+// bars) keeps its own pace: it steps once per due time, at the first bar
+// instant at or after it, so its 20 slices fill within its 10 minutes, all
+// at bar opens. Stepping once per bar instant ran it at half speed.
+func TestSessionFasterThanTheBars(t *testing.T) {
+	t.Parallel()
+	ks := btc(t, 30)
+	cfg := dcaConfig(ks)
+	cfg.Sessions = []replay.Session{{Name: "twap", Strategy: "twap", Account: "alpha", Symbols: []string{"BTCUSDT"},
+		Params: json.RawMessage(`{"symbol":"BTCUSDT","side":"buy","quantity":"0.02","duration":"10m","slices":20}`)}}
+	res, err := replay.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bought := d("0")
+	for _, tr := range res.Trades {
+		if tr.Time.Second() != 0 {
+			t.Errorf("trade at %s: between two bars, want a bar's open", tr.Time)
+		}
+		if end := ks[0].OpenTime.Add(10 * time.Minute); tr.Time.After(end) {
+			t.Errorf("slice filled at %s, after the TWAP's 10 minutes end at %s", tr.Time, end)
+		}
+		bought = bought.Add(tr.Quantity)
+	}
+	if !bought.Equal(d("0.02")) {
+		t.Errorf("the TWAP bought %s BTC, want all 0.02 within its 10 minutes", bought)
+	}
+}
