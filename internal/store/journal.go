@@ -325,10 +325,12 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *Order) (bool, erro
 
 func (db *DB) updateOrder(ctx context.Context, tx *sql.Tx, u OrderUpdate) error {
 	res, err := tx.ExecContext(ctx,
-		`UPDATE orders SET status = $2, venue_order_id = COALESCE(NULLIF($3, ''), venue_order_id),
-		   executed_qty = $4, quote_qty = $5, fence = $6, updated_at = $7
-		 WHERE client_order_id = $1 AND fence <= $6`,
-		u.ClientOrderID, u.Status, u.VenueOrderID, u.ExecutedQty, u.QuoteQty, u.Fence, micros(u.At))
+		// Parameters in order of appearance, each once, so SQLite binds them
+		// without names (anonymousPlaceholders).
+		`UPDATE orders SET status = $1, venue_order_id = COALESCE(NULLIF($2, ''), venue_order_id),
+		   executed_qty = $3, quote_qty = $4, fence = $5, updated_at = $6
+		 WHERE client_order_id = $7 AND fence <= $8`,
+		u.Status, u.VenueOrderID, u.ExecutedQty, u.QuoteQty, u.Fence, micros(u.At), u.ClientOrderID, u.Fence)
 	if err != nil {
 		return fmt.Errorf("update order %q: %w", u.ClientOrderID, db.mapErr(err))
 	}
@@ -342,14 +344,35 @@ func (db *DB) updateOrder(ctx context.Context, tx *sql.Tx, u OrderUpdate) error 
 	return fmt.Errorf("update order %q with fence %d (stored %d): %w", u.ClientOrderID, u.Fence, fence, ErrStaleFence)
 }
 
+const insertFillSQL = `INSERT INTO fills (account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side,
+	   price, quantity, quote_qty, fee, fee_asset, maker, source, at)
+	 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+	 ON CONFLICT (account_id, symbol, trade_id) DO NOTHING`
+
 func (db *DB) insertFill(ctx context.Context, tx *sql.Tx, f *Fill) (bool, error) {
-	err := tx.QueryRowContext(ctx,
-		`INSERT INTO fills (account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side, price, quantity,
-		   quote_qty, fee, fee_asset, maker, source, at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-		 ON CONFLICT (account_id, symbol, trade_id) DO NOTHING RETURNING id`,
-		f.AccountID, f.Symbol, f.TradeID, f.ClientOrderID, f.VenueOrderID, f.SessionID, f.Side, f.Price, f.Quantity,
-		f.QuoteQty, f.Fee, f.FeeAsset, f.Maker, f.Source, micros(f.At)).Scan(&f.ID)
+	args := []any{f.AccountID, f.Symbol, f.TradeID, f.ClientOrderID, f.VenueOrderID, f.SessionID, f.Side, f.Price, f.Quantity,
+		f.QuoteQty, f.Fee, f.FeeAsset, f.Maker, f.Source, micros(f.At)}
+	if db.dialect.name() == "sqlite" {
+		// As insertEvents: no RETURNING rows to read back (they were most
+		// of this insert's CPU in a replay); the conflict inserts no row,
+		// and a new row's id is the connection's last insert id.
+		res, err := tx.ExecContext(ctx, insertFillSQL, args...)
+		if err != nil {
+			return false, fmt.Errorf("insert fill %s/%s: %w", f.Symbol, f.TradeID, db.mapErr(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, fmt.Errorf("insert fill %s/%s: %w", f.Symbol, f.TradeID, err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+		if f.ID, err = res.LastInsertId(); err != nil {
+			return false, fmt.Errorf("insert fill %s/%s: %w", f.Symbol, f.TradeID, err)
+		}
+		return true, nil
+	}
+	err := tx.QueryRowContext(ctx, insertFillSQL+` RETURNING id`, args...).Scan(&f.ID)
 	switch {
 	case err == sql.ErrNoRows:
 		return false, nil
