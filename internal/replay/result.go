@@ -233,6 +233,10 @@ func (e *engine) result(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read replay fills: %w", err)
 		}
+		// Grown once per page, not by doubling: a year's fills are
+		// large rows, and the copies showed in the profile.
+		res.Trades = slices.Grow(res.Trades, len(fs))
+		res.fills = slices.Grow(res.fills, len(fs))
 		for _, f := range fs {
 			base, quote, err := tradecsv.SplitSymbol(f.Symbol)
 			if err != nil {
@@ -281,18 +285,22 @@ func (e *engine) result(ctx context.Context) (*Result, error) {
 			Steps: s.steps, Failed: s.failed, Skipped: s.skipped, State: states[s.id], PnL: rep})
 	}
 	// The journal, oldest first.
+	// The pages are joined once at the end: appending each page to the
+	// whole copied a year's tens of thousands of events over and over.
 	eq := store.EventQuery{Ascending: true, Limit: 10000}
+	var pages [][]store.JournalEvent
 	for {
 		evs, err := e.db.JournalEvents(ctx, eq)
 		if err != nil {
 			return nil, fmt.Errorf("read replay journal: %w", err)
 		}
-		res.events = append(res.events, evs...)
+		pages = append(pages, evs)
 		if len(evs) < eq.Limit {
 			break
 		}
 		eq.AfterSeq = evs[len(evs)-1].Seq
 	}
+	res.events = slices.Concat(pages...)
 	res.Equity = e.equity
 	points := make([]pnl.Point, len(e.equity))
 	for i, p := range e.equity {

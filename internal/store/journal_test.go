@@ -112,6 +112,7 @@ var journalSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
 		if err := db.WriteJournal(ctx, []*store.JournalWrite{fw}); err != nil || !fw.FillInserted {
 			t.Fatalf("fill write %+v %v", fw, err)
 		}
+		firstID := f.ID // set by the write; checked against the stored row below
 		fw2 := &store.JournalWrite{Fill: &f, Events: []store.JournalEvent{{At: t0, Kind: "fill", ClientOrderID: "b-1-0"}}}
 		if err := db.WriteJournal(ctx, []*store.JournalWrite{fw2}); err != nil || fw2.FillInserted {
 			t.Fatalf("dup fill write %+v %v", fw2, err)
@@ -131,6 +132,9 @@ var journalSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
 		fs, err := db.Fills(ctx, store.FillQuery{AccountID: acct, SessionID: "s1"})
 		if err != nil || len(fs) != 2 || fs[0].TradeID != "t1" || !fs[0].Maker || !fs[0].Fee.Equal(dec("0.0000001")) || !fs[1].At.Equal(t0.Add(time.Minute)) {
 			t.Fatalf("fills %+v %v", fs, err)
+		}
+		if firstID <= 0 || fs[0].ID != firstID || fs[1].ID == firstID {
+			t.Fatalf("fill ids: the write set %d, stored %d and %d", firstID, fs[0].ID, fs[1].ID)
 		}
 		fs, _ = db.Fills(ctx, store.FillQuery{AccountID: acct, AfterAt: fs[0].At, AfterID: fs[0].ID})
 		if len(fs) != 1 || fs[0].TradeID != "t2" {

@@ -161,7 +161,9 @@ func (c *cachingConn) take(ctx context.Context, q string) (*cachedStmt, error) {
 			return nil, nil
 		}
 	}
-	st, err := c.inner.PrepareContext(ctx, q)
+	// Prepared once per text, so rewriting its parameters costs nothing
+	// per execution; the uncached path runs q as written.
+	st, err := c.inner.PrepareContext(ctx, anonymousPlaceholders(q))
 	if err != nil {
 		return nil, err
 	}
