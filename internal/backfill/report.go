@@ -19,6 +19,10 @@ import (
 // SourceLive is the source of equity snapshots the live feed records.
 const SourceLive = "live"
 
+// SourceHistory is the source of the equity snapshots the demo's replayed
+// history records (hour by hour, what the replayed holdings were worth).
+const SourceHistory = "history"
+
 // WorstIntervals is how many disagreeing intervals an accuracy report lists.
 const WorstIntervals = 5
 
@@ -77,6 +81,11 @@ type AccuracyOptions struct {
 	// MaxLiveAge: a live snapshot stands for boundary b when it was taken in
 	// (b − MaxLiveAge, b]; zero means the interval / 12 (5 minutes for 1h).
 	MaxLiveAge time.Duration
+	// Recorded is the source of the equity snapshots the backfill is
+	// compared with; "" means SourceLive. The demo's replayed history
+	// records its accounts' equity as source "history" (what the replayed
+	// holdings were worth at the replay's prices, hour by hour).
+	Recorded string
 }
 
 // Compared names what an accuracy report compares.
@@ -94,7 +103,10 @@ const Compared = "change over each interval: live equity vs backfilled net PnL"
 // the two boundaries). Where the same fills are seen at the same prices they
 // agree exactly; Notes lists what makes them differ otherwise.
 type Accuracy struct {
-	Compared   string        `json:"compared"`
+	Compared string `json:"compared"`
+	// Recorded is the source of the equity snapshots compared ("live", or
+	// "history" for the demo's replayed history).
+	Recorded   string        `json:"recorded"`
 	Tolerance  Decimal       `json:"tolerance"`
 	MaxLiveAge time.Duration `json:"max_live_age_ns"`
 	// Intervals are the intervals both sides cover, in time order.
@@ -295,6 +307,9 @@ func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.
 	if opts.MaxLiveAge <= 0 {
 		opts.MaxLiveAge = interval / 12
 	}
+	if opts.Recorded == "" {
+		opts.Recorded = SourceLive
+	}
 	from, to = from.UTC(), to.UTC()
 	// Boundaries: multiples of interval in [from, to].
 	var bounds []time.Time
@@ -311,7 +326,7 @@ func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.
 	if err != nil {
 		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
 	}
-	snaps, err := db.EquitySnapshots(ctx, scope, SourceLive, bounds[0].Add(-opts.MaxLiveAge), end)
+	snaps, err := db.EquitySnapshots(ctx, scope, opts.Recorded, bounds[0].Add(-opts.MaxLiveAge), end)
 	if err != nil {
 		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
 	}
@@ -335,7 +350,7 @@ func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.
 }
 
 func newAccuracy(opts AccuracyOptions) Accuracy {
-	return Accuracy{Compared: Compared, Tolerance: opts.Tolerance, MaxLiveAge: opts.MaxLiveAge, Intervals: []IntervalDiff{},
+	return Accuracy{Compared: Compared, Recorded: opts.Recorded, Tolerance: opts.Tolerance, MaxLiveAge: opts.MaxLiveAge, Intervals: []IntervalDiff{},
 		Worst: []IntervalDiff{}, OnlyBackfilled: []time.Time{}, OnlyLive: []time.Time{}, Notes: accuracyNotes}
 }
 
