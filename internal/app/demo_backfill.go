@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/replay"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -53,13 +56,8 @@ func demoHistoryFills(entries []replay.JournalEntry, accountOf map[string]string
 	return out
 }
 
-// demoBackfill runs the real backfill (package backfill, what `pnl
-// backfill` runs) of each demo account over the replayed history's
-// [from, end): trade history from the account's paper venue (none that
-// old) plus its stored fills (the replayed ones), and 1h candles from the
-// paper venue, which is given the history's klines first. Opening equity
-// is the account's starting balances at each market's first open; it sets
-// the level only (the accuracy report compares changes). progress is
+// demoBackfill gives the paper venue the history's klines, then backfills
+// each demo account over [from, end) (demoBackfillAccount); progress is
 // called with the accounts done.
 func (a *App) demoBackfill(ctx context.Context, series map[string]demoSeries, from, end time.Time, progress func(done int)) error {
 	for sym, sr := range series {
@@ -67,31 +65,56 @@ func (a *App) demoBackfill(ctx context.Context, series map[string]demoSeries, fr
 			return fmt.Errorf("demo history: backfill: %w", err)
 		}
 	}
-	for i, da := range demoAccounts {
-		acct, err := a.db.Account(ctx, da.name)
-		if err != nil {
-			return fmt.Errorf("demo history: backfill: %w", err)
-		}
-		rt, err := a.account(acct.ID)
-		if err != nil {
-			return fmt.Errorf("demo history: backfill %s: %w", da.name, err)
-		}
-		var opening venue.Decimal
-		for _, assets := range da.wallets {
-			for asset, amount := range assets {
-				amt := udecimal.MustParse(amount)
-				if asset == demoQuote {
-					opening = opening.Add(amt)
-				} else if sr, ok := series[asset+demoQuote]; ok && len(sr.klines) > 0 {
-					opening = opening.Add(amt.Mul(sr.klines[0].Open))
-				}
-			}
-		}
-		if _, err := backfill.Run(ctx, backfill.Config{DB: a.db, Venue: rt.v, Account: acct, From: from, To: end,
-			Interval: time.Hour, OpeningEquity: opening, Valuation: demoQuote, Clock: a.clk}); err != nil {
-			return fmt.Errorf("demo history: backfill %s: %w", da.name, err)
+	for i := range demoAccounts {
+		if err := a.demoBackfillAccount(ctx, i, series, from, end); err != nil {
+			return err
 		}
 		progress(i + 1)
+	}
+	return nil
+}
+
+// demoBackfillAccount runs the real backfill (package backfill, what `pnl
+// backfill` runs) of demo account demoAccounts[n] over the replayed
+// history's [from, end): trade history from the account's paper venue
+// (none that old) plus its stored fills (the replayed ones), and 1h candles
+// from the paper venue (which demoBackfill gave the history's klines). The
+// account's starting balances are its opening equity and holdings, as an
+// operator would state them.
+func (a *App) demoBackfillAccount(ctx context.Context, n int, series map[string]demoSeries, from, end time.Time) error {
+	da := demoAccounts[n]
+	acct, err := a.db.Account(ctx, da.name)
+	if err != nil {
+		return fmt.Errorf("demo history: backfill: %w", err)
+	}
+	rt, err := a.account(acct.ID)
+	if err != nil {
+		return fmt.Errorf("demo history: backfill %s: %w", da.name, err)
+	}
+	// The quote is opening equity; every asset with a demo market an
+	// opening holding (valued by the backfill from its candles, as the
+	// replay valued it from the same klines; an asset without one, USDC or
+	// FDUSD, neither side values).
+	held := map[string]venue.Decimal{}
+	var opening venue.Decimal
+	for _, assets := range da.wallets {
+		for asset, amount := range assets {
+			amt := udecimal.MustParse(amount)
+			if asset == demoQuote {
+				opening = opening.Add(amt)
+			} else if sr, ok := series[asset+demoQuote]; ok && len(sr.klines) > 0 {
+				held[asset] = held[asset].Add(amt)
+				opening = opening.Add(amt.Mul(sr.klines[0].Open))
+			}
+		}
+	}
+	var holdings []pnl.AssetAmount
+	for _, asset := range slices.Sorted(maps.Keys(held)) {
+		holdings = append(holdings, pnl.AssetAmount{Asset: asset, Amount: held[asset]})
+	}
+	if _, err := backfill.Run(ctx, backfill.Config{DB: a.db, Venue: rt.v, Account: acct, From: from, To: end,
+		Interval: time.Hour, OpeningEquity: opening, OpeningHoldings: holdings, Valuation: demoQuote, Clock: a.clk}); err != nil {
+		return fmt.Errorf("demo history: backfill %s: %w", da.name, err)
 	}
 	return nil
 }

@@ -65,29 +65,9 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	}
 	end := now.Truncate(time.Hour)
 	from := end.Add(-demoHistoryDays * 24 * time.Hour)
-	var sources []replay.Source
-	firstOpen := map[string]venue.Decimal{}
-	shiftOf := map[string]time.Duration{}
-	series := map[string]demoSeries{}
-	for _, sym := range demodata.Symbols() {
-		src, err := demodata.Last(sym, demoHistoryDays*24*time.Hour)
-		if err != nil {
-			return fmt.Errorf("demo history: %w", err)
-		}
-		if len(src.Klines) == 0 {
-			continue
-		}
-		shift := from.Sub(src.Klines[0].OpenTime)
-		ks := make([]venue.Kline, len(src.Klines))
-		for i, k := range src.Klines {
-			k.OpenTime = k.OpenTime.Add(shift)
-			ks[i] = k
-		}
-		firstOpen[sym] = ks[0].Open
-		shiftOf[sym] = shift
-		series[sym] = demoSeries{klines: ks, interval: src.Interval}
-		sources = append(sources, replay.Source{Symbol: sym, Interval: src.Interval, Name: "demo " + sym,
-			Stream: &replay.SliceStream{Klines: ks}})
+	sources, firstOpen, shiftOf, series, err := demoHistorySources(from)
+	if err != nil {
+		return err
 	}
 	band := func(sym string) (string, string) {
 		p := firstOpen[sym]
@@ -224,4 +204,33 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	a.log.Info("demo history: done", "from", from.Format(time.RFC3339), "to", end.Format(time.RFC3339),
 		"equity_points", len(snaps), "account_points", len(acctSnaps), "session_points", len(sessionSnaps), "history_fills", len(fills), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
 	return nil
+}
+
+// demoHistorySources are the last demoHistoryDays of each embedded klines
+// series shifted to start at from: as replay sources, each symbol's first
+// open and shift, and the shifted series.
+func demoHistorySources(from time.Time) (sources []replay.Source, firstOpen map[string]venue.Decimal,
+	shiftOf map[string]time.Duration, series map[string]demoSeries, err error) {
+	firstOpen, shiftOf, series = map[string]venue.Decimal{}, map[string]time.Duration{}, map[string]demoSeries{}
+	for _, sym := range demodata.Symbols() {
+		src, err := demodata.Last(sym, demoHistoryDays*24*time.Hour)
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("demo history: %w", err)
+		}
+		if len(src.Klines) == 0 {
+			continue
+		}
+		shift := from.Sub(src.Klines[0].OpenTime)
+		ks := make([]venue.Kline, len(src.Klines))
+		for i, k := range src.Klines {
+			k.OpenTime = k.OpenTime.Add(shift)
+			ks[i] = k
+		}
+		firstOpen[sym] = ks[0].Open
+		shiftOf[sym] = shift
+		series[sym] = demoSeries{klines: ks, interval: src.Interval}
+		sources = append(sources, replay.Source{Symbol: sym, Interval: src.Interval, Name: "demo " + sym,
+			Stream: &replay.SliceStream{Klines: ks}})
+	}
+	return sources, firstOpen, shiftOf, series, nil
 }
