@@ -163,7 +163,7 @@ var accuracyNotes = []string{
 	"opening equity cancels out: changes are compared, not levels (opening_offset is the level gap at the first boundary)",
 	"marks: the backfill marks at the open of the 1h candle holding the boundary; a live snapshot values at the last live price before it (up to max_live_age earlier): position × (candle open − live price), which reverses in the next interval",
 	"fees in a third asset (BNB): the backfill converts each at its fill's 1h candle open, once; live equity holds the BNB spent at the live BNB price of each snapshot",
-	"live equity also moves with what the backfill does not replay: holdings from before its first fill or in assets it did not trade, other wallets, deposits, withdrawals and transfers (a jump in one interval)",
+	"live equity also moves with what the backfill does not replay: holdings from before its first fill (unless given as opening holdings) or in assets it did not trade, other wallets, deposits, withdrawals and transfers (a jump in one interval)",
 	"a fill the backfill lacks or counts twice shows from the interval it falls in on, through the position it leaves",
 }
 
