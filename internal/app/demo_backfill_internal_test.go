@@ -98,6 +98,14 @@ func TestDemoBackfillAccuracy(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%s: drift %s, opening offset %s", da.name, acc.Drift, acc.OpeningOffset)
+		// `pnl report --account` shows the same comparison.
+		h, err := backfill.Report(ctx, a.db, "account:"+da.name, time.Hour, time.Now().Add(-31*24*time.Hour), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Accuracy == nil || h.Accuracy.Recorded != backfill.SourceHistory || len(h.Accuracy.Intervals) != len(acc.Intervals) {
+			t.Errorf("%s: pnl report accuracy %+v; want the comparison with the replayed history", da.name, h.Accuracy)
+		}
 		if acc.Drift.Abs().GreaterThan(udecimal.One) {
 			t.Errorf("%s: backfilled and recorded equity drift apart by %s over the history; want at most 1", da.name, acc.Drift)
 		}

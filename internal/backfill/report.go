@@ -35,8 +35,9 @@ type History struct {
 	To       time.Time `json:"to"`
 	Rows     []Row     `json:"rows"`
 	// Accuracy compares the change of backfilled net PnL with the change of
-	// live equity per interval where both exist (see Accuracy); nil when
-	// either series is missing.
+	// live equity per interval where both exist (see Accuracy), or, without
+	// live equity, of the demo's replayed history (Accuracy.Recorded); nil
+	// when there is nothing to compare.
 	Accuracy *Accuracy `json:"accuracy"`
 }
 
@@ -275,12 +276,20 @@ func Report(ctx context.Context, db *store.DB, scope string, interval time.Durat
 			j++
 		}
 	}
-	if len(bf.equity) > 0 && len(live.equity) > 0 {
-		acc, err := CompareLive(ctx, db, scope, interval, from, to, AccuracyOptions{})
+	if len(bf.equity) > 0 {
+		// Against live equity; where there is none, against the equity the
+		// demo's replayed history recorded.
+		recorded := SourceLive
+		if len(live.equity) == 0 {
+			recorded = SourceHistory
+		}
+		acc, err := CompareLive(ctx, db, scope, interval, from, to, AccuracyOptions{Recorded: recorded})
 		if err != nil {
 			return h, fmt.Errorf("pnl report %s: %w", scope, err)
 		}
-		h.Accuracy = &acc
+		if len(live.equity) > 0 || len(acc.Intervals) > 0 {
+			h.Accuracy = &acc
+		}
 	}
 	return h, nil
 }
@@ -515,6 +524,9 @@ func (h History) WriteTable(w io.Writer) error {
 // to 8 decimals (they are judged against a tolerance of cents), thousands
 // separated; the share within tolerance is a percentage.
 func (a Accuracy) WriteTable(w io.Writer) error {
+	if a.Recorded != "" && a.Recorded != SourceLive {
+		fmt.Fprintf(w, "compared with recorded equity of source %q, not live snapshots\n", a.Recorded)
+	}
 	fmt.Fprintf(w, "accuracy (%s; %d intervals): mean abs %s, max abs %s, mean rel %s, max rel %s, within %s: %d (%s)\n",
 		a.Compared, len(a.Intervals), diff(a.MeanAbsDiff), diff(a.MaxAbsDiff), diff(a.MeanRelDiff), diff(a.MaxRelDiff),
 		diff(a.Tolerance), a.WithinTolerance, numfmt.Percent(a.ShareWithinTolerance))
