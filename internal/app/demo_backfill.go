@@ -51,7 +51,7 @@ func demoHistoryFills(entries []replay.JournalEntry, accountOf map[string]string
 		}
 		out = append(out, store.Fill{AccountID: id, Symbol: e.Symbol, TradeID: "history-" + strconv.FormatInt(e.Seq, 10),
 			Side: e.Side, Price: e.Price, Quantity: e.Quantity, QuoteQty: e.Price.Mul(e.Quantity), Fee: e.Fee,
-			FeeAsset: e.FeeAsset, Source: HistorySource, At: e.At.UTC()})
+			FeeAsset: e.FeeAsset, Source: journal.FillSourceReplayed, At: e.At.UTC()})
 	}
 	return out
 }
