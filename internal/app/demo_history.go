@@ -9,6 +9,7 @@ import (
 
 	"github.com/quagmt/udecimal"
 
+	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/demodata"
 	"github.com/tradeplane/tradeplane/internal/journal"
 	"github.com/tradeplane/tradeplane/internal/replay"
@@ -25,7 +26,7 @@ const demoHistoryDays = 30
 // history, and KindHistory the journal kind of its replayed fills: both
 // say the rows were replayed, not traded.
 const (
-	HistorySource = "history"
+	HistorySource = backfill.SourceHistory
 	KindHistory   = journal.Kind("history")
 )
 
@@ -36,7 +37,12 @@ const (
 // marked as history: the desk's hourly equity as equity snapshots of source
 // "history", each session's hourly PnL as snapshots of its scope
 // (demoSessionPnL), and every replayed fill as a journal event of kind
-// "history" on the live session of the same name.
+// "history" on the live session of the same name. For the backfill
+// accuracy report it also writes each account's replayed equity (snapshots
+// of scope "account:NAME", source history), stores the replayed fills as the
+// accounts' fills (source history, no session) and runs the real backfill of
+// each account over the same days (demoBackfill), so the report compares a
+// reconstruction with what the replay recorded.
 //
 // The embedded series do not share dates (BTCUSDT is March 2023, ETHUSDT
 // ends May 2026, BNBUSDT December 2023), so each is shifted in time, by a
@@ -71,7 +77,7 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 		if span := end.Sub(from); span > 0 && !p.At.IsZero() {
 			done = int(100 * p.At.Sub(from) / span)
 		}
-		a.demoHistoryPct.Store(int32(done))
+		a.demoHistoryPct.Store(int32(done * 9 / 10)) // the backfill after it is the last tenth
 		a.log.Info("demo history: replaying", "reached", p.At.Format(time.RFC3339), "percent", done, "bars", p.Bars, "steps", p.Steps)
 	}
 	started := time.Now()
@@ -94,9 +100,11 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 		liveByName[s.Name] = s
 	}
 	nameByID := map[string]string{}
+	accountOf := map[string]string{}
 	liveIDOf := map[string]string{}
 	for _, s := range res.Sessions {
 		nameByID[s.ID] = s.Name
+		accountOf[s.ID] = s.Account
 		if ls, ok := liveByName[s.Name]; ok {
 			liveIDOf[s.ID] = ls.ID
 		}
@@ -127,17 +135,43 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 			return fmt.Errorf("demo history: journal: %w", err)
 		}
 	}
+	// The same fills as the accounts' trade history, for the backfill.
+	acctIDs := map[string]int64{}
+	for _, da := range demoAccounts {
+		acct, err := a.db.Account(ctx, da.name)
+		if err != nil {
+			return fmt.Errorf("demo history: %w", err)
+		}
+		acctIDs[da.name] = acct.ID
+	}
+	fills := demoHistoryFills(res.Journal(), accountOf, acctIDs)
+	for i := 0; i < len(fills); i += batch {
+		if _, err := a.db.InsertFills(ctx, fills[i:min(i+batch, len(fills))]); err != nil {
+			return fmt.Errorf("demo history: fills: %w", err)
+		}
+	}
 	// Equity last: the desk's presence is what marks the history as
 	// written.
 	if err := a.db.UpsertEquitySnapshots(ctx, sessionSnaps); err != nil {
 		return fmt.Errorf("demo history: %w", err)
+	}
+	acctSnaps := demoAccountEquity(res)
+	if err := a.db.UpsertEquitySnapshots(ctx, acctSnaps); err != nil {
+		return fmt.Errorf("demo history: %w", err)
+	}
+	// The backfill of the same days, compared with the recorded account
+	// equity by the backfill accuracy report.
+	if err := a.demoBackfill(ctx, series, from, end, func(done int) {
+		a.demoHistoryPct.Store(int32(90 + 9*done/len(demoAccounts)))
+	}); err != nil {
+		return err
 	}
 	if err := a.db.UpsertEquitySnapshots(ctx, snaps); err != nil {
 		return fmt.Errorf("demo history: %w", err)
 	}
 	a.demoHistoryPct.Store(100)
 	a.log.Info("demo history: done", "from", from.Format(time.RFC3339), "to", end.Format(time.RFC3339),
-		"equity_points", len(snaps), "session_points", len(sessionSnaps), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
+		"equity_points", len(snaps), "account_points", len(acctSnaps), "session_points", len(sessionSnaps), "history_fills", len(fills), "fills", len(evs), "steps", res.Summary.Steps, "took", time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

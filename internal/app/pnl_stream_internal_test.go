@@ -60,8 +60,10 @@ func oldPnLReport(ctx context.Context, p pnlAdapter, q server.PnLQuery) (server.
 			}
 		}
 	}
-	sort.Slice(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
-	sort.Slice(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
+	// Stable: ties (the demo's history and backfill of an account share
+	// its hours) stay in the order of sources, as EachEquitySample gives them.
+	sort.SliceStable(rep.Equity, func(i, j int) bool { return rep.Equity[i].At.Before(rep.Equity[j].At) })
+	sort.SliceStable(points, func(i, j int) bool { return points[i].Time.Before(points[j].Time) })
 	if len(points) > 0 {
 		means, err := pnl.IntervalMeansContext(ctx, points, interval, q.From, q.To)
 		if err != nil {

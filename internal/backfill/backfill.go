@@ -71,6 +71,16 @@ type Config struct {
 	// Valuation asset; account equity = OpeningEquity + net PnL. Sessions
 	// start at zero (their equity is their net PnL).
 	OpeningEquity Decimal
+	// OpeningHoldings are assets the account held before the first fill
+	// the series counts (deposits, history older than the stored fills),
+	// other than the Valuation asset, which needs Valuation set. Each is
+	// taken into the account scope as a position bought at the mark of
+	// ASSET+VALUATION at the first step (or first fill, when earlier), with
+	// no fee, so its value moves with the market in net PnL as the live
+	// equity of the holdings does; OpeningEquity should then include their
+	// value at that mark. Without them a sale of an asset held from before
+	// shows as a short position. ASSET+VALUATION joins Symbols.
+	OpeningHoldings []pnl.AssetAmount
 	// Valuation is the asset the sum rows (and so equity) are in; "" means
 	// DefaultValuation of the symbols' quote assets (their quote when they
 	// share one). Amounts quoted in another asset are converted into it at
@@ -199,6 +209,16 @@ func newRun(ctx context.Context, cfg Config) (*runner, error) {
 		r.cfg.Symbols = syms
 	}
 	r.cfg.Symbols = slices.Clone(r.cfg.Symbols)
+	for _, h := range cfg.OpeningHoldings {
+		switch {
+		case cfg.Valuation == "":
+			return nil, fmt.Errorf("backfill %q: opening holdings need a valuation asset: %w", cfg.Account.Name, ErrInput)
+		case h.Asset == "" || strings.EqualFold(h.Asset, cfg.Valuation) || !h.Amount.IsPos():
+			return nil, fmt.Errorf("backfill %q: opening holding %s %s: want a positive amount of an asset other than %s: %w",
+				cfg.Account.Name, h.Amount, h.Asset, cfg.Valuation, ErrInput)
+		}
+		r.cfg.Symbols = append(r.cfg.Symbols, strings.ToUpper(h.Asset+cfg.Valuation))
+	}
 	slices.Sort(r.cfg.Symbols)
 	r.cfg.Symbols = slices.Compact(r.cfg.Symbols)
 	return r, nil

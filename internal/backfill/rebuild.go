@@ -63,6 +63,9 @@ func (r *runner) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.addOpening(b, fills, mk, valuation); err != nil {
+		return err
+	}
 	scopes := map[string]bool{}
 	i, k := 0, 0
 	for _, t := range steps(r.cfg.From, r.cfg.To, r.cfg.Interval) {
@@ -103,6 +106,35 @@ func (r *runner) rebuild(ctx context.Context) error {
 	if rep, err := b.account.engine.Report(nil); err == nil {
 		for _, s := range rep.Symbols {
 			r.res.Unconverted = append(r.res.Unconverted, s.FeesUnconverted...)
+		}
+	}
+	return nil
+}
+
+// addOpening gives the account scope its opening holdings (Config.
+// OpeningHoldings): each a fee-less buy at the mark of ASSET+VALUATION at
+// the first step or first fill, whichever is earlier, timed a nanosecond
+// before it so that it precedes every fill.
+func (r *runner) addOpening(b *Builder, fills []Fill, mk marks, valuation string) error {
+	if len(r.cfg.OpeningHoldings) == 0 {
+		return nil
+	}
+	at := r.cfg.From
+	if len(fills) > 0 && fills[0].Time.Before(at) {
+		at = fills[0].Time
+	}
+	for _, h := range r.cfg.OpeningHoldings {
+		asset := strings.ToUpper(h.Asset)
+		sym := asset + valuation
+		px, ok := mk.at(sym, at)
+		if !ok {
+			return fmt.Errorf("backfill %q: opening holding of %s: no 1h candle of %s at %s: %w", r.cfg.Account.Name, asset, sym,
+				at.Format(time.RFC3339), ErrInput)
+		}
+		f := Fill{Trade: tradecsv.Trade{Time: at.Add(-time.Nanosecond), Symbol: sym, Base: asset, Quote: valuation,
+			Side: venue.Buy, Price: px, Quantity: h.Amount, ID: "opening-" + asset}}
+		if err := b.Add(&f); err != nil {
+			return fmt.Errorf("backfill %q: %w", r.cfg.Account.Name, err)
 		}
 	}
 	return nil

@@ -19,6 +19,10 @@ import (
 // SourceLive is the source of equity snapshots the live feed records.
 const SourceLive = "live"
 
+// SourceHistory is the source of the equity snapshots the demo's replayed
+// history records (hour by hour, what the replayed holdings were worth).
+const SourceHistory = "history"
+
 // WorstIntervals is how many disagreeing intervals an accuracy report lists.
 const WorstIntervals = 5
 
@@ -31,8 +35,9 @@ type History struct {
 	To       time.Time `json:"to"`
 	Rows     []Row     `json:"rows"`
 	// Accuracy compares the change of backfilled net PnL with the change of
-	// live equity per interval where both exist (see Accuracy); nil when
-	// either series is missing.
+	// live equity per interval where both exist (see Accuracy), or, without
+	// live equity, of the demo's replayed history (Accuracy.Recorded); nil
+	// when there is nothing to compare.
 	Accuracy *Accuracy `json:"accuracy"`
 }
 
@@ -77,6 +82,11 @@ type AccuracyOptions struct {
 	// MaxLiveAge: a live snapshot stands for boundary b when it was taken in
 	// (b − MaxLiveAge, b]; zero means the interval / 12 (5 minutes for 1h).
 	MaxLiveAge time.Duration
+	// Recorded is the source of the equity snapshots the backfill is
+	// compared with; "" means SourceLive. The demo's replayed history
+	// records its accounts' equity as source "history" (what the replayed
+	// holdings were worth at the replay's prices, hour by hour).
+	Recorded string
 }
 
 // Compared names what an accuracy report compares.
@@ -94,7 +104,10 @@ const Compared = "change over each interval: live equity vs backfilled net PnL"
 // the two boundaries). Where the same fills are seen at the same prices they
 // agree exactly; Notes lists what makes them differ otherwise.
 type Accuracy struct {
-	Compared   string        `json:"compared"`
+	Compared string `json:"compared"`
+	// Recorded is the source of the equity snapshots compared ("live", or
+	// "history" for the demo's replayed history).
+	Recorded   string        `json:"recorded"`
 	Tolerance  Decimal       `json:"tolerance"`
 	MaxLiveAge time.Duration `json:"max_live_age_ns"`
 	// Intervals are the intervals both sides cover, in time order.
@@ -151,7 +164,7 @@ var accuracyNotes = []string{
 	"opening equity cancels out: changes are compared, not levels (opening_offset is the level gap at the first boundary)",
 	"marks: the backfill marks at the open of the 1h candle holding the boundary; a live snapshot values at the last live price before it (up to max_live_age earlier): position × (candle open − live price), which reverses in the next interval",
 	"fees in a third asset (BNB): the backfill converts each at its fill's 1h candle open, once; live equity holds the BNB spent at the live BNB price of each snapshot",
-	"live equity also moves with what the backfill does not replay: holdings from before its first fill or in assets it did not trade, other wallets, deposits, withdrawals and transfers (a jump in one interval)",
+	"live equity also moves with what the backfill does not replay: holdings from before its first fill (unless given as opening holdings) or in assets it did not trade, other wallets, deposits, withdrawals and transfers (a jump in one interval)",
 	"a fill the backfill lacks or counts twice shows from the interval it falls in on, through the position it leaves",
 }
 
@@ -263,12 +276,20 @@ func Report(ctx context.Context, db *store.DB, scope string, interval time.Durat
 			j++
 		}
 	}
-	if len(bf.equity) > 0 && len(live.equity) > 0 {
-		acc, err := CompareLive(ctx, db, scope, interval, from, to, AccuracyOptions{})
+	if len(bf.equity) > 0 {
+		// Against live equity; where there is none, against the equity the
+		// demo's replayed history recorded.
+		recorded := SourceLive
+		if len(live.equity) == 0 {
+			recorded = SourceHistory
+		}
+		acc, err := CompareLive(ctx, db, scope, interval, from, to, AccuracyOptions{Recorded: recorded})
 		if err != nil {
 			return h, fmt.Errorf("pnl report %s: %w", scope, err)
 		}
-		h.Accuracy = &acc
+		if len(live.equity) > 0 || len(acc.Intervals) > 0 {
+			h.Accuracy = &acc
+		}
 	}
 	return h, nil
 }
@@ -295,6 +316,9 @@ func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.
 	if opts.MaxLiveAge <= 0 {
 		opts.MaxLiveAge = interval / 12
 	}
+	if opts.Recorded == "" {
+		opts.Recorded = SourceLive
+	}
 	from, to = from.UTC(), to.UTC()
 	// Boundaries: multiples of interval in [from, to].
 	var bounds []time.Time
@@ -311,7 +335,7 @@ func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.
 	if err != nil {
 		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
 	}
-	snaps, err := db.EquitySnapshots(ctx, scope, SourceLive, bounds[0].Add(-opts.MaxLiveAge), end)
+	snaps, err := db.EquitySnapshots(ctx, scope, opts.Recorded, bounds[0].Add(-opts.MaxLiveAge), end)
 	if err != nil {
 		return Accuracy{}, fmt.Errorf("accuracy of %s: %w", scope, err)
 	}
@@ -335,7 +359,7 @@ func CompareLive(ctx context.Context, db *store.DB, scope string, interval time.
 }
 
 func newAccuracy(opts AccuracyOptions) Accuracy {
-	return Accuracy{Compared: Compared, Tolerance: opts.Tolerance, MaxLiveAge: opts.MaxLiveAge, Intervals: []IntervalDiff{},
+	return Accuracy{Compared: Compared, Recorded: opts.Recorded, Tolerance: opts.Tolerance, MaxLiveAge: opts.MaxLiveAge, Intervals: []IntervalDiff{},
 		Worst: []IntervalDiff{}, OnlyBackfilled: []time.Time{}, OnlyLive: []time.Time{}, Notes: accuracyNotes}
 }
 
@@ -500,6 +524,9 @@ func (h History) WriteTable(w io.Writer) error {
 // to 8 decimals (they are judged against a tolerance of cents), thousands
 // separated; the share within tolerance is a percentage.
 func (a Accuracy) WriteTable(w io.Writer) error {
+	if a.Recorded != "" && a.Recorded != SourceLive {
+		fmt.Fprintf(w, "compared with recorded equity of source %q, not live snapshots\n", a.Recorded)
+	}
 	fmt.Fprintf(w, "accuracy (%s; %d intervals): mean abs %s, max abs %s, mean rel %s, max rel %s, within %s: %d (%s)\n",
 		a.Compared, len(a.Intervals), diff(a.MeanAbsDiff), diff(a.MaxAbsDiff), diff(a.MeanRelDiff), diff(a.MaxRelDiff),
 		diff(a.Tolerance), a.WithinTolerance, numfmt.Percent(a.ShareWithinTolerance))

@@ -59,6 +59,11 @@ type AuditReport struct {
 // be audited.
 var ErrNoOrderHistory = fmt.Errorf("the venue keeps no order history to audit against")
 
+// FillSourceReplayed is the source of stored fills that were replayed,
+// never traded (the demo's history, which the backfill reads as the
+// account's trades): an audit leaves them out, the venue never saw them.
+const FillSourceReplayed = "history"
+
 // Audit compares the journal of account accountID with v's history of the
 // orders created, and the trades made, in [from, to). The symbols are those
 // of the journal's orders and fills in the range plus extra (a session's
@@ -80,7 +85,11 @@ func Audit(ctx context.Context, db *store.DB, v venue.Venue, accountID int64, fr
 		if err != nil {
 			return rep, fmt.Errorf("audit account %d: %w", accountID, err)
 		}
-		jfills = append(jfills, page...)
+		for _, f := range page {
+			if f.Source != FillSourceReplayed {
+				jfills = append(jfills, f)
+			}
+		}
 		if len(page) < q.Limit {
 			break
 		}

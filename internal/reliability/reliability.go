@@ -97,14 +97,20 @@ type Recovery struct {
 
 // BackfillAccuracy summarises backfill.CompareLive for one scope.
 type BackfillAccuracy struct {
-	Scope                string `json:"scope"`
-	Interval             string `json:"interval"`
+	Scope    string `json:"scope"`
+	Interval string `json:"interval"`
+	// Recorded is the source of the equity compared: "live", or "history"
+	// (the demo's replayed history) for a scope without live snapshots at
+	// the backfill's boundaries.
+	Recorded             string `json:"recorded"`
 	Intervals            int    `json:"intervals"`
 	WithinTolerance      int    `json:"within_tolerance"`
 	ShareWithinTolerance string `json:"share_within_tolerance"`
 	MeanAbsDiff          string `json:"mean_abs_diff"`
 	MaxAbsDiff           string `json:"max_abs_diff"`
 	Tolerance            string `json:"tolerance"`
+	MeanRelDiff          string `json:"mean_rel_diff"`
+	MaxRelDiff           string `json:"max_rel_diff"`
 }
 
 // Latency is one histogram: its metric, labels, count, mean and an upper
@@ -156,7 +162,7 @@ var Sources = map[string]string{
 	"failures_by_class": "journal: SELECT error_class, count(*) FROM journal WHERE error_class <> '' AND at >= from AND at < to GROUP BY error_class",
 	"restarts_by_week":  "session_transitions into restarting: from failed by the supervisor = auto, reason 'manual restart…' = manual (as metric tradeplane_session_restarts_total{kind})",
 	"recovery":          "session_transitions: for each transition into failed at t in the window, the first later transition of that session into running",
-	"backfill_accuracy": "backfill.CompareLive(scope=account:NAME, 1h): change of backfilled net PnL (pnl_points source=backfill) against change of live equity (equity_snapshots source=live) per hour, as `pnl report --accuracy`",
+	"backfill_accuracy": "backfill.CompareLive(scope=account:NAME, 1h): change of backfilled net PnL (pnl_points source=backfill) against change of live equity (equity_snapshots source=live) per hour, as `pnl report --accuracy`; where an account has none, against the equity its replayed history recorded (equity_snapshots source=history, the demo)",
 	"latency":           "Prometheus histograms tradeplane_http_request_duration_seconds{kind,route} (every API and page request) and tradeplane_execution_latency_seconds{op} (venue round trips), since the process started",
 	"journal_writes":    "journal: count(*) of events by day (at), and in [to − 1h, to), kind 'history' (the demo's replayed history) left out and counted apart",
 }
@@ -424,16 +430,23 @@ func (rep *Report) backfill(ctx context.Context, db *store.DB) error {
 	}
 	for _, a := range accts {
 		scope := "account:" + a.Name
-		acc, err := backfill.CompareLive(ctx, db, scope, time.Hour, rep.From, rep.To, backfill.AccuracyOptions{})
-		if err != nil {
-			return fmt.Errorf("reliability: %w", err)
+		// Live equity first; the demo's replayed history where no live
+		// snapshot meets the backfill.
+		for _, recorded := range []string{backfill.SourceLive, backfill.SourceHistory} {
+			acc, err := backfill.CompareLive(ctx, db, scope, time.Hour, rep.From, rep.To, backfill.AccuracyOptions{Recorded: recorded})
+			if err != nil {
+				return fmt.Errorf("reliability: %w", err)
+			}
+			if len(acc.Intervals) == 0 {
+				continue
+			}
+			rep.Backfill = append(rep.Backfill, BackfillAccuracy{Scope: scope, Interval: "1h", Recorded: recorded,
+				Intervals: len(acc.Intervals), WithinTolerance: acc.WithinTolerance,
+				ShareWithinTolerance: acc.ShareWithinTolerance.String(), MeanAbsDiff: acc.MeanAbsDiff.String(),
+				MaxAbsDiff: acc.MaxAbsDiff.String(), Tolerance: acc.Tolerance.String(),
+				MeanRelDiff: acc.MeanRelDiff.String(), MaxRelDiff: acc.MaxRelDiff.String()})
+			break
 		}
-		if len(acc.Intervals) == 0 {
-			continue
-		}
-		rep.Backfill = append(rep.Backfill, BackfillAccuracy{Scope: scope, Interval: "1h", Intervals: len(acc.Intervals),
-			WithinTolerance: acc.WithinTolerance, ShareWithinTolerance: acc.ShareWithinTolerance.String(),
-			MeanAbsDiff: acc.MeanAbsDiff.String(), MaxAbsDiff: acc.MaxAbsDiff.String(), Tolerance: acc.Tolerance.String()})
 	}
 	return nil
 }

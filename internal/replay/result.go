@@ -86,6 +86,9 @@ type EquityPoint struct {
 	Time     time.Time `json:"time"`
 	Value    Decimal   `json:"value"`
 	Exposure Decimal   `json:"exposure"`
+	// Accounts is each account's part of Value, by account name: its
+	// holdings (starting balances plus fills) at the same prices.
+	Accounts map[string]Decimal `json:"accounts,omitempty"`
 }
 
 // tracker follows every journaled fill: each session's spent quote (its
@@ -168,25 +171,32 @@ func (e *engine) quote() string {
 	return "USDT"
 }
 
-// value is the desk's value in the quote at the last closes, and the part
-// held in other assets. An asset without a close is left out.
-func (e *engine) value() (total, other Decimal) {
+// value is the desk's value in the quote at the last closes, the part
+// held in other assets, and each account's value by name. An asset without
+// a close is left out.
+func (e *engine) value() (total, other Decimal, accounts map[string]Decimal) {
 	q := e.quote()
 	e.track.mu.Lock()
 	defer e.track.mu.Unlock()
-	for _, h := range e.track.hold {
+	accounts = make(map[string]Decimal, len(e.track.hold))
+	for id, h := range e.track.hold {
+		var acct Decimal
 		for asset, amt := range h {
 			if asset == q {
-				total = total.Add(amt)
+				acct = acct.Add(amt)
 				continue
 			}
 			if p, err := e.price(context.Background(), asset+q); err == nil {
 				v := amt.Mul(p)
-				total, other = total.Add(v), other.Add(v)
+				acct, other = acct.Add(v), other.Add(v)
 			}
 		}
+		total = total.Add(acct)
+		if a, ok := e.byID[id]; ok {
+			accounts[a.spec.Name] = acct
+		}
 	}
-	return total, other
+	return total, other, accounts
 }
 
 // snapshot records the equity at t.
@@ -194,12 +204,12 @@ func (e *engine) snapshot(_ context.Context, t time.Time, final bool) error {
 	if final && len(e.equity) > 0 && e.equity[len(e.equity)-1].Time.Equal(t) {
 		e.equity = e.equity[:len(e.equity)-1]
 	}
-	total, other := e.value()
+	total, other, accounts := e.value()
 	exp := udecimal.Zero
 	if total.IsPos() {
 		exp, _ = other.Div(total)
 	}
-	e.equity = append(e.equity, EquityPoint{Time: t, Value: total, Exposure: exp})
+	e.equity = append(e.equity, EquityPoint{Time: t, Value: total, Exposure: exp, Accounts: accounts})
 	return nil
 }
 

@@ -1,0 +1,91 @@
+package backfill_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tradeplane/tradeplane/internal/backfill"
+	"github.com/tradeplane/tradeplane/internal/pnl"
+	"github.com/tradeplane/tradeplane/internal/store"
+	"github.com/tradeplane/tradeplane/internal/store/storetest"
+	"github.com/tradeplane/tradeplane/internal/venue"
+)
+
+// TestOpeningHoldings: an account that held 1 BTC before its first fill and
+// sells half of it. With the holding stated, the account's net PnL moves
+// with the BTC it holds (1 BTC, then 0.5) and the sale realizes against the
+// first mark; without it the same sale is a short.
+func TestOpeningHoldings(t *testing.T) {
+	ctx := context.Background()
+	from := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	run := func(t *testing.T, holdings []pnl.AssetAmount) map[time.Time]string {
+		t.Helper()
+		db := storetest.Open(t, storetest.SQLiteURL(t))
+		acct := mustAccount(t, db, "acc", "paper")
+		v := newMemVenue()
+		v.setHourly("BTCUSDT", from, []venue.Decimal{dec("100"), dec("110"), dec("120"), dec("90")})
+		v.addTrade(venue.Trade{Symbol: "BTCUSDT", Side: venue.Sell, Price: dec("115"), Quantity: dec("0.5"),
+			Fee: dec("0.1"), FeeAsset: "USDT", Time: from.Add(90 * time.Minute)})
+		if _, err := backfill.Run(ctx, backfill.Config{DB: db, Venue: v, Account: acct, Symbols: []string{"BTCUSDT"},
+			From: from, To: from.Add(4 * time.Hour), OpeningEquity: dec("1100"), OpeningHoldings: holdings,
+			Valuation: "USDT"}); err != nil {
+			t.Fatal(err)
+		}
+		pts, err := db.PnLPoints(ctx, store.PnLPointQuery{Scope: "account:acc", Source: backfill.SourceBackfill, From: from,
+			To: from.Add(4 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		net := map[time.Time]string{}
+		for _, p := range pts {
+			if p.Symbol == "" {
+				net[p.At] = p.Net.String()
+				if want := dec("1100").Add(p.Net); !p.Equity.Equal(want) {
+					t.Errorf("equity at %s: %s, want opening + net = %s", p.At.Format(time.RFC3339), p.Equity, want)
+				}
+			}
+		}
+		return net
+	}
+	h := func(n int) time.Time { return from.Add(time.Duration(n) * time.Hour) }
+	check := func(t *testing.T, got map[time.Time]string, want map[time.Time]string) {
+		t.Helper()
+		for at, w := range want {
+			if got[at] != w {
+				t.Errorf("net PnL at %s: %s, want %s (all: %v)", at.Format(time.RFC3339), got[at], w, got)
+			}
+		}
+	}
+	t.Run("held", func(t *testing.T) {
+		// 1 BTC bought at the first mark (100): +10 at 110; the sale
+		// realizes 0.5 × 15 − 0.1 fee, 0.5 BTC left: 7.4 + 0.5 × 20 at
+		// 120, 7.4 − 0.5 × 10 at 90.
+		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}),
+			map[time.Time]string{h(0): "0", h(1): "10", h(2): "17.4", h(3): "2.4"})
+	})
+	t.Run("not stated", func(t *testing.T) {
+		// The sale opens a short of 0.5 at 115.
+		check(t, run(t, nil), map[time.Time]string{h(0): "0", h(1): "0", h(2): "-2.6", h(3): "12.4"})
+	})
+	t.Run("bad input", func(t *testing.T) {
+		db := storetest.Open(t, storetest.SQLiteURL(t))
+		acct := mustAccount(t, db, "acc", "paper")
+		for _, c := range []struct {
+			name      string
+			valuation string
+			h         pnl.AssetAmount
+		}{
+			{"no valuation", "", pnl.AssetAmount{Asset: "BTC", Amount: dec("1")}},
+			{"the valuation asset", "USDT", pnl.AssetAmount{Asset: "usdt", Amount: dec("1")}},
+			{"not positive", "USDT", pnl.AssetAmount{Asset: "BTC", Amount: dec("-1")}},
+		} {
+			_, err := backfill.Run(ctx, backfill.Config{DB: db, Venue: newMemVenue(), Account: acct, Symbols: []string{"BTCUSDT"},
+				From: from, To: from.Add(time.Hour), OpeningHoldings: []pnl.AssetAmount{c.h}, Valuation: c.valuation})
+			if !errors.Is(err, backfill.ErrInput) {
+				t.Errorf("%s: %v, want ErrInput", c.name, err)
+			}
+		}
+	})
+}
