@@ -229,19 +229,20 @@ func newBybitDesk(t *testing.T, dbURL string, cfg bybittest.Config) (*desk, *byb
 	return d, fake
 }
 
-// newBybitLinearDesk is a bybit-linear account on a fresh fake with
+// newBybitLinearDesk is a bybit-linear account on a fresh fake (cfg) with
 // BTCUSDT at 30,000 and 100,000,000 USDT in its unified trading account.
-func newBybitLinearDesk(t *testing.T, dbURL string) *desk {
+func newBybitLinearDesk(t *testing.T, dbURL string, cfg bybittest.Config) (*desk, *bybittest.Server) {
 	t.Helper()
-	fake := bybittest.New(t, bybittest.Config{})
+	fake := bybittest.New(t, cfg)
 	if err := fake.SetPrice("BTCUSDT", udecimal.MustParse("30000")); err != nil {
 		t.Fatal(err)
 	}
 	if err := fake.Fund(venue.WalletFutures, "USDT", udecimal.MustParse("100000000")); err != nil {
 		t.Fatal(err)
 	}
-	return openDesk(t, dbURL, store.Account{Name: "perps", Venue: "bybit-linear", BaseURL: fake.BaseURL(), APIKey: bybittest.APIKey},
+	d := openDesk(t, dbURL, store.Account{Name: "perps", Venue: "bybit-linear", BaseURL: fake.BaseURL(), APIKey: bybittest.APIKey},
 		bybittest.APISecret, bybitLinearView(fake))
+	return d, fake
 }
 
 // createSessions creates n DCA sessions that should run, without running

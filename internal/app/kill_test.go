@@ -44,7 +44,10 @@ func TestSIGKILLBybitLosesNothing(t *testing.T) {
 // bybit-linear account: DCA buys of the fake Bybit's BTCUSDT perpetual.
 func TestSIGKILLBybitLinearLosesNothing(t *testing.T) {
 	runKillTest(t, killCase{sessions: 6, kills: 10, seed: 13,
-		open: func(t *testing.T, dbURL string) *desk { return newBybitLinearDesk(t, dbURL) }})
+		open: func(t *testing.T, dbURL string) *desk {
+			d, _ := newBybitLinearDesk(t, dbURL, bybittest.Config{})
+			return d
+		}})
 }
 
 // killCase is one venue of the SIGKILL harness: sessions DCA sessions on
