@@ -257,10 +257,11 @@ func (d *desk) createSessions(t *testing.T, n int, interval string) []string {
 	return d.createRunning(t, "kill", specs)
 }
 
-// sessionSpec is a BTCUSDT session a test creates for the nodes to run.
+// sessionSpec is a session a test creates for the nodes to run.
 type sessionSpec struct {
 	name, strategy string
 	params         map[string]any
+	symbol         string // "" is BTCUSDT
 }
 
 // createRunning creates the sessions on the desk's account, tagged tag, and
@@ -279,8 +280,12 @@ func (d *desk) createRunning(t *testing.T, tag string, specs []sessionSpec) []st
 	var ids []string
 	for _, sp := range specs {
 		raw, _ := json.Marshal(sp.params)
+		sym := sp.symbol
+		if sym == "" {
+			sym = "BTCUSDT"
+		}
 		s, err := m.Create(ctx, session.Spec{Name: sp.name, Strategy: sp.strategy, AccountID: d.acct.ID,
-			Symbols: []string{"BTCUSDT"}, Params: raw, Tags: []string{tag}}, "test")
+			Symbols: []string{sym}, Params: raw, Tags: []string{tag}}, "test")
 		if err != nil {
 			t.Fatal(err)
 		}

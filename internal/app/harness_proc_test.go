@@ -370,11 +370,11 @@ func createHarnessSessions(t *testing.T, d *desk, nDCA, nGrid int) []string {
 	t.Helper()
 	var specs []sessionSpec
 	for i := range nDCA {
-		specs = append(specs, sessionSpec{fmt.Sprintf("dca-%d", i), "dca",
-			map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}})
+		specs = append(specs, sessionSpec{name: fmt.Sprintf("dca-%d", i), strategy: "dca",
+			params: map[string]any{"symbol": "BTCUSDT", "quote_amount": "20", "interval": "1s"}})
 	}
 	for i := range nGrid {
-		specs = append(specs, sessionSpec{fmt.Sprintf("grid-%d", i), "grid", map[string]any{"symbol": "BTCUSDT",
+		specs = append(specs, sessionSpec{name: fmt.Sprintf("grid-%d", i), strategy: "grid", params: map[string]any{"symbol": "BTCUSDT",
 			"lower": "29992.5", "upper": "30007.5", "levels": 4, "quantity": "0.001", "interval": "1s"}})
 	}
 	return d.createRunning(t, "harness", specs)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/secrets"
-	"github.com/tradeplane/tradeplane/internal/session"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/tradeall"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -464,32 +463,16 @@ func faultyAt(i, every int) bool { return i%every == 3 }
 // ones (faultyAt) on ETHUSDT, the others on BTCUSDT.
 func createFaultSessions(t *testing.T, d *desk, n, every int) []string {
 	t.Helper()
-	ctx := context.Background()
-	m, err := session.New(session.Options{Store: d.db, Accounts: session.AccountsFunc(func(context.Context, int64) (session.Account, error) {
-		return session.Account{}, fmt.Errorf("not running sessions in the test process")
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	var ids []string
-	for i := range n {
+	specs := make([]sessionSpec, n)
+	for i := range specs {
 		sym := "BTCUSDT"
 		if faultyAt(i, every) {
 			sym = "ETHUSDT"
 		}
-		params, _ := json.Marshal(map[string]any{"symbol": sym, "quote_amount": "20", "interval": "24h"})
-		s, err := m.Create(ctx, session.Spec{Name: fmt.Sprintf("dca-%s-%03d", d.acct.Name, i), Strategy: "dca", AccountID: d.acct.ID,
-			Symbols: []string{sym}, Params: params, Tags: []string{"faults"}}, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := d.db.SetSessionDesired(ctx, s.ID, "running", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, s.ID)
+		specs[i] = sessionSpec{name: fmt.Sprintf("dca-%s-%03d", d.acct.Name, i), strategy: "dca", symbol: sym,
+			params: map[string]any{"symbol": sym, "quote_amount": "20", "interval": "24h"}}
 	}
-	return ids
+	return d.createRunning(t, "faults", specs)
 }
 
 // walkMarket moves both of the fake's markets until the test ends.
