@@ -288,7 +288,8 @@ func checkFencing(t *testing.T, evs []store.JournalEvent, w *leaseWatch) {
 // lease TTL and SIGCONTs it, and proves from the journal, the lease history
 // and the venues that every session traded on one node at a time, never
 // under a stale token, that no order was sent twice and no fill lost, and
-// that every orphaned session traded again within TTL + 10 s.
+// that every orphaned session traded again within the designed worst case
+// (see deadline).
 func TestClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process test: skipped with -short")
@@ -306,7 +307,16 @@ func TestClusterFailover(t *testing.T) {
 		accounts  = 15
 		perDesk   = 20
 		interval  = "5s"
-		deadline  = ttl + 10*time.Second
+		// The longest a session of a failed node may take to trade
+		// again, by design: its lease runs out (TTL), a survivor's next
+		// heartbeat claims it (TTL/3), an order it had in flight waits
+		// recvWindow (5 s) before it is called never executed, and its
+		// next step is due within its interval (5 s); plus 5 s for the
+		// rest of the suite running beside it. The old bound, TTL + 10 s,
+		// was under that sum: a quiet run's slowest session took 12.2 s,
+		// and runs beside the suite took 15.5–17.8 s. The times
+		// themselves are measured in docs/BENCHMARKS.md.
+		deadline = ttl + ttl/3 + 5*time.Second + 5*time.Second + 5*time.Second
 		pauseSpan = ttl + 3*time.Second
 	)
 	key := make([]byte, secrets.KeySize)
@@ -471,7 +481,7 @@ func checkResume(t *testing.T, what string, gaps, delays map[string]time.Duratio
 		what, len(delays), median(delays).Round(time.Millisecond), d.Round(time.Millisecond), wd,
 		median(gaps).Round(time.Millisecond), g.Round(time.Millisecond), wg)
 	if d > deadline {
-		t.Errorf("%s: session %s traded again only %s after the failure, more than TTL + 10 s = %s", what, wd, d.Round(time.Millisecond), deadline)
+		t.Errorf("%s: session %s traded again only %s after the failure, more than the designed worst case %s", what, wd, d.Round(time.Millisecond), deadline.Round(time.Millisecond))
 	}
 }
 
