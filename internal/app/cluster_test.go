@@ -303,10 +303,10 @@ func TestClusterFailover(t *testing.T) {
 	// orders a second each); fewer accounts would measure the rate limiter,
 	// not the failover.
 	const (
-		ttl       = 5 * time.Second
-		accounts  = 15
-		perDesk   = 20
-		interval  = "5s"
+		ttl      = 5 * time.Second
+		accounts = 15
+		perDesk  = 20
+		interval = "5s"
 		// The longest a session of a failed node may take to trade
 		// again, by design: its lease runs out (TTL), a survivor's next
 		// heartbeat claims it (TTL/3), an order it had in flight waits
@@ -316,7 +316,7 @@ func TestClusterFailover(t *testing.T) {
 		// was under that sum: a quiet run's slowest session took 12.2 s,
 		// and runs beside the suite took 15.5–17.8 s. The times
 		// themselves are measured in docs/BENCHMARKS.md.
-		deadline = ttl + ttl/3 + 5*time.Second + 5*time.Second + 5*time.Second
+		deadline  = ttl + ttl/3 + 5*time.Second + 5*time.Second + 5*time.Second
 		pauseSpan = ttl + 3*time.Second
 	)
 	key := make([]byte, secrets.KeySize)
