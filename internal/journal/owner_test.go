@@ -87,31 +87,7 @@ func TestPositionOwnersRule(t *testing.T) {
 func TestPerpFundingAndLiquidationGoToTheSession(t *testing.T) {
 	t.Parallel()
 	for _, sid := range []string{"s1", ""} {
-		db := storetest.MustOpenSQLite(t)
-		a := &store.Account{Name: "perp", Venue: "paper"}
-		if err := db.CreateAccount(ctx, a); err != nil {
-			t.Fatal(err)
-		}
-		ex := paper.MustNew(paper.Config{})
-		t0 := time.Date(2026, 1, 1, 7, 0, 0, 0, time.UTC)
-		if err := ex.SetPrice("ETHUSDT", dec("2000"), t0); err != nil {
-			t.Fatal(err)
-		}
-		if err := ex.Fund("perp", venue.WalletFutures, "USDT", dec("1000")); err != nil {
-			t.Fatal(err)
-		}
-		acct := ex.Account("perp")
-		if _, err := acct.TradePerp(ctx, "ETHUSDT", venue.Sell, dec("1"), dec("20")); err != nil {
-			t.Fatal(err)
-		}
-		for _, step := range []struct {
-			px string
-			h  int
-		}{{"2000", 2}, {"2090", 3}} {
-			if err := ex.SetPrice("ETHUSDT", dec(step.px), t0.Add(time.Duration(step.h)*time.Hour)); err != nil {
-				t.Fatal(err)
-			}
-		}
+		db, a, acct, t0 := shortETHPerp(t)
 		j := journal.Open(db, journal.Options{Logger: slog.New(slog.DiscardHandler)})
 		x := journal.NewExecutor(j, acct, a.ID, journal.ExecutorOptions{Alerter: &alert.Recorder{}, Logger: slog.New(slog.DiscardHandler)})
 		open := venue.Trade{ID: "open-1", Symbol: "ETHUSDT", Side: venue.Sell, Price: dec("2000"), Quantity: dec("1"),

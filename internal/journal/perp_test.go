@@ -27,8 +27,12 @@ import (
 //	      realized −89.55, liquidation fee 100 − 89.55 = 10.45
 //	PnL: realized −89.55, fees 12.45, funding +0.2, net −101.8
 //	wallet: 1000 − 2 + 0.2 − 100 = 898.2 = 1000 − 101.8
-func TestPerpFundingAndLiquidation(t *testing.T) {
-	t.Parallel()
+//
+// shortETHPerp is a paper account "perp" with 1,000 USDT in futures that
+// sells 1 ETHUSDT perpetual at 2,000 (20× leverage) at t0, 07:00; then the
+// mark is 2,000 at 09:00 and 2,090 at 10:00.
+func shortETHPerp(t *testing.T) (*store.DB, *store.Account, *paper.Account, time.Time) {
+	t.Helper()
 	db := storetest.MustOpenSQLite(t)
 	a := &store.Account{Name: "perp", Venue: "paper"}
 	if err := db.CreateAccount(ctx, a); err != nil {
@@ -54,6 +58,12 @@ func TestPerpFundingAndLiquidation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return db, a, acct, t0
+}
+
+func TestPerpFundingAndLiquidation(t *testing.T) {
+	t.Parallel()
+	db, a, acct, t0 := shortETHPerp(t)
 	j := journal.Open(db, journal.Options{Logger: slog.New(slog.DiscardHandler)})
 	t.Cleanup(func() { j.Close() })
 	rec := &alert.Recorder{}
