@@ -122,8 +122,13 @@ func (s *SessionStepper) nextAttempt(ctx context.Context, key StepKey) (int, err
 	return next, nil
 }
 
+// Plan is the step a run would take for the session, sent nowhere. It
+// waits, as Step does, up to transientWait for a session that is starting
+// or restarting, so a preview can take that long when one is.
 func (s *SessionStepper) Plan(ctx context.Context, sessionID string) (Plan, error) {
-	se, err := s.cfg.Sessions.Get(ctx, sessionID)
+	// As Step: a session caught between its adoption and its first step
+	// is planned as the run will take it, not as skipped.
+	se, err := s.settledSession(ctx, sessionID)
 	if err != nil {
 		return Plan{}, err
 	}

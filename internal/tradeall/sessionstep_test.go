@@ -36,16 +36,25 @@ type fakeManager struct {
 	// and first order id; an error it returns is the step's, as the
 	// strategy's error.
 	during func(ctx context.Context, id string) error
+	// reads lists the states the next Get calls read, in order (a session
+	// being adopted, seen by a preview); then Get reads state.
+	reads []session.State
 }
 
 func (f *fakeManager) Get(_ context.Context, id string) (session.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return session.Session{ID: id, State: f.state, Desired: session.WantRunning, ClosedStep: f.closed}, nil
+	st := f.state
+	if len(f.reads) > 0 {
+		st, f.reads = f.reads[0], f.reads[1:]
+	}
+	return session.Session{ID: id, State: st, Desired: session.WantRunning, ClosedStep: f.closed}, nil
 }
 
-func (f *fakeManager) Preview(context.Context, string) (session.StepReport, error) {
-	return session.StepReport{}, errors.New("not used")
+// Preview plans one market buy, in any state (as session.Manager does).
+func (f *fakeManager) Preview(_ context.Context, id string) (session.StepReport, error) {
+	return session.StepReport{SessionID: id, Planned: []venue.OrderRequest{{Symbol: "BTCUSDT", Side: venue.Buy, Type: venue.Market,
+		Quantity: udecimal.MustParse("0.001")}}}, nil
 }
 
 func (f *fakeManager) TradeNowWith(ctx context.Context, id, _ string, opts session.StepOptions) (session.StepReport, error) {
@@ -146,6 +155,28 @@ func TestSessionStepWaitsForAdoption(t *testing.T) {
 				t.Fatalf("%d trade calls, steps run %v; want 4 calls and one step %s", m.trades, m.ids, want)
 			}
 		})
+	}
+}
+
+// TestSessionPlanWaitsForAdoption: a preview that reaches a session in
+// the instant of its adoption (stored restarting, then starting) plans its
+// step as the run would take it, not as skipped "not running"; a session
+// that stays starting past the wait is skipped.
+func TestSessionPlanWaitsForAdoption(t *testing.T) {
+	t.Parallel()
+	m := &fakeManager{state: session.Running, reads: []session.State{session.Restarting, session.Starting}}
+	plan, err := newTestStepper(t, m, &fakeJournal{}, nil).Plan(context.Background(), "s1")
+	if err != nil || plan.Skip != "" || len(plan.Orders) != 1 {
+		t.Fatalf("plan = %+v, %v; want one order, no skip", plan, err)
+	}
+	if len(m.reads) != 0 {
+		t.Fatalf("%d adoption states left unread: the plan did not wait", len(m.reads))
+	}
+
+	m = &fakeManager{state: session.Starting}
+	plan, err = newTestStepper(t, m, &fakeJournal{}, nil).Plan(context.Background(), "s1")
+	if err != nil || plan.Skip != SkipNotRunning {
+		t.Fatalf("plan = %+v, %v; want skipped %s", plan, err, SkipNotRunning)
 	}
 }
 
