@@ -260,7 +260,7 @@ func (a *App) build(ctx context.Context) error {
 	if a.jmetrics, err = journal.NewMetrics(a.registry); err != nil {
 		return err
 	}
-	a.tracker = newTracker(a.pf)
+	a.tracker = newTracker(a.pf, a.log)
 	if err := a.tracker.load(ctx, a.db); err != nil {
 		return fmt.Errorf("load session exposure: %w", err)
 	}

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ import (
 // allocation check) and a live PnL engine fed by its fills, liquidations
 // and funding payments.
 type tracker struct {
-	pf *portfolio.Portfolio
+	pf  *portfolio.Portfolio
+	log *slog.Logger // a fill or payment the engine refuses is logged, not lost silently
 
 	mu       sync.Mutex
 	sessions map[string]*sessionBook
@@ -33,8 +35,8 @@ type sessionBook struct {
 	symbols map[string][2]string // symbol → base, quote
 }
 
-func newTracker(pf *portfolio.Portfolio) *tracker {
-	return &tracker{pf: pf, sessions: map[string]*sessionBook{}}
+func newTracker(pf *portfolio.Portfolio, log *slog.Logger) *tracker {
+	return &tracker{pf: pf, log: log, sessions: map[string]*sessionBook{}}
 }
 
 // load replays every stored session fill, oldest first, then the funding
@@ -103,11 +105,16 @@ func (t *tracker) addFunding(sessionID string, f pnl.Funding) {
 	b := t.book(sessionID)
 	base, quote, err := tradecsv.SplitSymbol(f.Symbol)
 	if err != nil {
+		t.log.Warn("session PnL: funding payment not counted", "session", sessionID, "symbol", f.Symbol, "id", f.ID, "err", err)
 		return
 	}
 	b.symbols[f.Symbol] = [2]string{base, quote}
 	f.Base, f.Quote = base, quote
-	_ = b.engine.AddFunding(f) // a payment in another asset than the quote is the account's alone
+	if err := b.engine.AddFunding(f); err != nil {
+		// A payment in another asset than the quote is the account's
+		// alone (its balance shows it); anything else is a defect.
+		t.log.Warn("session PnL: funding payment not counted", "session", sessionID, "symbol", f.Symbol, "id", f.ID, "err", err)
+	}
 }
 
 // book is a session's book, created on first use; t.mu is held.
@@ -133,6 +140,7 @@ func (t *tracker) add(sessionID, symbol string, side venue.Side, price, qty, fee
 	}
 	base, quote, err := tradecsv.SplitSymbol(symbol)
 	if err != nil {
+		t.log.Warn("session PnL: fill not counted", "session", sessionID, "symbol", symbol, "trade", id, "err", err)
 		return
 	}
 	b.symbols[symbol] = [2]string{base, quote}
@@ -140,8 +148,10 @@ func (t *tracker) add(sessionID, symbol string, side venue.Side, price, qty, fee
 		at = b.last // the engine takes fills in time order
 	}
 	b.last = at
-	b.engine.Add(&tradecsv.Trade{Time: at, Symbol: symbol, Base: base, Quote: quote, Side: side, Price: price,
-		Quantity: qty, Fee: fee, FeeAsset: feeAsset, ID: id})
+	if err := b.engine.Add(&tradecsv.Trade{Time: at, Symbol: symbol, Base: base, Quote: quote, Side: side, Price: price,
+		Quantity: qty, Fee: fee, FeeAsset: feeAsset, ID: id}); err != nil {
+		t.log.Warn("session PnL: fill not counted", "session", sessionID, "symbol", symbol, "trade", id, "err", err)
+	}
 }
 
 // exposure is the quote a session has tied up (never negative).
