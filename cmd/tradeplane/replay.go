@@ -259,6 +259,7 @@ func (f *replayFlags) config(cmd *cobra.Command, g *globals) (cfg replay.Config,
 	cfg.Seed = f.seed
 	cfg.EquityEvery = f.equityEvery
 	cfg.DB = f.replayDB
+	cfg.KeepJournal = f.journalOut != "" // held for --journal only: most of a large desk's memory
 	if cfg.Method, err = pnl.ParseMethod(f.method); err != nil {
 		return cfg, nil, usagef("--method: %v", err)
 	}

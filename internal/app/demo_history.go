@@ -71,6 +71,7 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	}
 	cfg, series, shiftOf := dr.cfg, dr.series, dr.shift
 	cfg.To, cfg.Seed, cfg.EquityEvery = end, 1, time.Hour
+	cfg.KeepJournal = true // its fills become the live sessions' history
 	cfg.ProgressEvery, cfg.Logger = 10000, slog.New(slog.DiscardHandler) // the sessions' step log would bury the demo's
 	cfg.Progress = func(p replay.Progress) {
 		done := 0
@@ -84,6 +85,10 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	res, err := replay.Run(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("demo history: replay: %w", err)
+	}
+	jrnl, err := res.Journal()
+	if err != nil {
+		return fmt.Errorf("demo history: %w", err)
 	}
 	// The desk's equity, hourly.
 	snaps := make([]store.EquitySnapshot, 0, len(res.Equity))
@@ -110,12 +115,12 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 		}
 	}
 	// Each session's hourly PnL, for its page's chart.
-	sessionSnaps, err := demoSessionPnL(res.Journal(), liveIDOf, series, from, end)
+	sessionSnaps, err := demoSessionPnL(jrnl, liveIDOf, series, from, end)
 	if err != nil {
 		return err
 	}
 	var evs []*journal.Event
-	for _, e := range res.Journal() {
+	for _, e := range jrnl {
 		if e.Kind != string(journal.KindFill) {
 			continue
 		}
@@ -144,7 +149,7 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 		}
 		acctIDs[da.name] = acct.ID
 	}
-	fills := demoHistoryFills(res.Journal(), accountOf, acctIDs)
+	fills := demoHistoryFills(jrnl, accountOf, acctIDs)
 	for i := 0; i < len(fills); i += batch {
 		if _, err := a.db.InsertFills(ctx, fills[i:min(i+batch, len(fills))]); err != nil {
 			return fmt.Errorf("demo history: fills: %w", err)

@@ -67,12 +67,13 @@ func TestDemoReplayAgreesWithLive(t *testing.T) {
 		t.Fatalf("only %d of the demo's %d sessions can be compared", len(desk.sessions), len(cfg.Sessions))
 	}
 	cfg.Sessions, cfg.Seed, cfg.Fill.Slippage = desk.sessions, desk.seed, desk.slip
+	cfg.KeepJournal = true
 	res, err := replay.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	live := runLive(t, desk)
-	if got, want := live.orders, replayOrders(res); !slices.Equal(got, want) {
+	if got, want := live.orders, replayOrders(t, res); !slices.Equal(got, want) {
 		t.Errorf("live orders (%d) differ from the replay's (%d):\nlive   %v\nreplay %v", len(got), len(want), got, want)
 	}
 	t.Logf("%d sessions, %d orders agree; replay trades %d", len(desk.sessions), len(live.orders), len(res.Trades))

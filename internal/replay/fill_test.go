@@ -80,6 +80,7 @@ func TestAllocationChecked(t *testing.T) {
 	cfg.Sessions = []replay.Session{{Name: "grid", Strategy: "grid", Account: "alpha", Symbols: []string{"BTCUSDT"},
 		Params:     json.RawMessage(`{"symbol":"BTCUSDT","lower":"22000","upper":"24000","levels":11,"quantity":"0.01","interval":"15m"}`),
 		Allocation: session.Allocation{Kind: session.AllocFixed, Amount: d("500")}}}
+	cfg.KeepJournal = true
 	res, err := replay.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,11 @@ func TestAllocationChecked(t *testing.T) {
 		t.Fatalf("no order refused for its allocation: %+v", res.Summary)
 	}
 	var spent udecimal.Decimal
-	for _, ev := range res.Journal() {
+	evs, err := res.Journal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
 		if ev.Kind == "intent" && ev.Side == "buy" {
 			spent = spent.Add(ev.Price.Mul(ev.Quantity))
 		}

@@ -44,11 +44,12 @@ func TestReplayAgreesWithLive(t *testing.T) {
 	slip := d("0.0005")
 	balances := []replay.Balance{{Asset: "USDT", Amount: d("5000")}, {Asset: "BTC", Amount: d("0.1")}}
 	res, err := replay.Run(context.Background(), replay.Config{
-		Accounts: []replay.Account{{Name: "alpha", Balances: balances}},
-		Sessions: specs,
-		Sources:  []replay.Source{{Symbol: "BTCUSDT", Interval: time.Minute, Stream: &replay.SliceStream{Klines: ks}, Name: "btc"}},
-		Fill:     replay.Fill{Slippage: slip},
-		Seed:     9,
+		Accounts:    []replay.Account{{Name: "alpha", Balances: balances}},
+		Sessions:    specs,
+		Sources:     []replay.Source{{Symbol: "BTCUSDT", Interval: time.Minute, Stream: &replay.SliceStream{Klines: ks}, Name: "btc"}},
+		Fill:        replay.Fill{Slippage: slip},
+		Seed:        9,
+		KeepJournal: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +62,7 @@ func TestReplayAgreesWithLive(t *testing.T) {
 	})
 
 	// Same orders: client order id, side, type, price, quantity.
-	if got, want := live.orders, replayOrders(res); !slices.Equal(got, want) {
+	if got, want := live.orders, replayOrders(t, res); !slices.Equal(got, want) {
 		t.Errorf("live orders (%d) differ from the replay's (%d):\nlive   %v\nreplay %v", len(got), len(want), got, want)
 	}
 	t.Logf("%d orders agree; replay trades %d", len(live.orders), len(res.Trades))
@@ -89,9 +90,14 @@ func comparePnL(t *testing.T, res *replay.Result, live liveRun, marks map[string
 }
 
 // replayOrders lists a replay's orders from its journal intents.
-func replayOrders(res *replay.Result) []string {
+func replayOrders(t *testing.T, res *replay.Result) []string {
+	t.Helper()
+	evs, err := res.Journal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
-	for _, ev := range res.Journal() {
+	for _, ev := range evs {
 		if ev.Kind == string(journal.KindIntent) {
 			out = append(out, ev.ClientOrderID+" "+ev.Side+" "+ev.OrderType+" "+ev.Price.String()+" "+ev.Quantity.String())
 		}

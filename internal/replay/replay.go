@@ -140,6 +140,12 @@ type Config struct {
 	// DB is the store URL to replay into; empty means a private in-memory
 	// SQLite database, gone when Run returns.
 	DB string
+	// KeepJournal keeps the journal in the Result (Journal, WriteJournal).
+	// Without it the summary still counts every order and failure from the
+	// journal, read page by page, but the events are not held: they were
+	// most of a finished desk's memory, and a job that reports the summary
+	// and PnL has no use for them.
+	KeepJournal bool
 	// Progress, when set, is called every ProgressEvery bars (default
 	// 100000) and once at the end, on the replay's goroutine.
 	Progress      func(Progress)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,7 @@ func TestDCAReplay(t *testing.T) {
 func deskConfig(t testing.TB) replay.Config {
 	ks := btc(t, 3*24*60)
 	return replay.Config{
+		KeepJournal: true,
 		Accounts: []replay.Account{
 			{Name: "alpha", Balances: []replay.Balance{{Asset: "USDT", Amount: d("20000")}}},
 			{Name: "beta", Balances: []replay.Balance{{Asset: "USDT", Amount: d("5000")}, {Asset: "BTC", Amount: d("0.2")}}},
@@ -140,7 +142,11 @@ func TestDeterministic(t *testing.T) {
 		t.Errorf("the desk did too little to prove anything: %+v", s)
 	}
 	maker := 0
-	for _, ev := range a.Journal() {
+	evs, err := a.Journal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
 		if ev.Kind == "fill" && ev.OrderType == "" {
 			maker++
 		}
@@ -151,6 +157,37 @@ func TestDeterministic(t *testing.T) {
 	}
 	if steps != s.Steps {
 		t.Errorf("session steps %d, summary %d", steps, s.Steps)
+	}
+}
+
+// TestJournalNotKept: without Config.KeepJournal a replay holds no journal
+// (asking for it is an error, not an empty list) and reports the same
+// summary, orders and failures by class included, as with it.
+func TestJournalNotKept(t *testing.T) {
+	t.Parallel()
+	kept, err := replay.Run(context.Background(), deskConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := deskConfig(t) // a fresh stream of the same klines
+	cfg.KeepJournal = false
+	lean, err := replay.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lean.Journal(); !errors.Is(err, replay.ErrJournalNotKept) {
+		t.Fatalf("Journal() = %v, want ErrJournalNotKept", err)
+	}
+	if err := lean.WriteJournal(io.Discard); !errors.Is(err, replay.ErrJournalNotKept) {
+		t.Fatalf("WriteJournal = %v, want ErrJournalNotKept", err)
+	}
+	a, _ := json.Marshal(kept.Summary)
+	b, _ := json.Marshal(lean.Summary)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("summaries differ:\nkept %s\nlean %s", a, b)
+	}
+	if len(kept.Summary.Orders) < 3 || len(kept.Summary.Failures) == 0 {
+		t.Fatalf("the desk counted too little to compare: %s", a)
 	}
 }
 

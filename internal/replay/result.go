@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -29,13 +30,47 @@ type Result struct {
 	Sessions []SessionResult `json:"sessions"`
 	// Equity is the desk's value in the quote currency at each snapshot;
 	// Hourly and Daily its interval averages (UTC-aligned).
-	Equity []EquityPoint      `json:"equity"`
-	Hourly []pnl.IntervalMean `json:"hourly"`
-	Daily  []pnl.IntervalMean `json:"daily"`
-	Trades []tradecsv.Trade   `json:"-"` // WriteTrades writes them as the canonical trade CSV
-	fills  []pnl.Fill         // labelled trades
-	events []store.JournalEvent
+	Equity []EquityPoint        `json:"equity"`
+	Hourly []pnl.IntervalMean   `json:"hourly"`
+	Daily  []pnl.IntervalMean   `json:"daily"`
+	Trades []tradecsv.Trade     `json:"-"` // WriteTrades writes them as the canonical trade CSV
+	fills  []pnl.Fill           // labelled trades
+	events []store.JournalEvent // with Config.KeepJournal only
+	kept   bool
+	orders orderCount
 	marks  map[string]Decimal
+}
+
+// ErrJournalNotKept is Result.Journal's answer for a replay run without
+// Config.KeepJournal.
+var ErrJournalNotKept = errors.New("the replay did not keep its journal (Config.KeepJournal)")
+
+// orderCount is the summary's count of orders by final journal state,
+// built one page of events at a time.
+type orderCount struct {
+	placed int64
+	ids    []string             // in order of their first final event
+	final  map[string][2]string // client order id → kind, error class of its last final event
+}
+
+func (c *orderCount) add(evs []store.JournalEvent) {
+	if c.final == nil {
+		c.final = map[string][2]string{}
+	}
+	for _, ev := range evs {
+		switch journal.Kind(ev.Kind) {
+		case journal.KindIntent:
+			c.placed++
+		case journal.KindFilled, journal.KindCanceled, journal.KindRejected, journal.KindFailed:
+			if ev.ClientOrderID == "" {
+				continue
+			}
+			if _, seen := c.final[ev.ClientOrderID]; !seen {
+				c.ids = append(c.ids, ev.ClientOrderID)
+			}
+			c.final[ev.ClientOrderID] = [2]string{ev.Kind, ev.ErrorClass}
+		}
+	}
 }
 
 // Summary is the replay's headline numbers.
@@ -294,8 +329,8 @@ func (e *engine) result(ctx context.Context) (*Result, error) {
 		res.Sessions = append(res.Sessions, SessionResult{ID: s.id, Name: s.spec.Name, Strategy: s.spec.Strategy, Account: s.spec.Account,
 			Steps: s.steps, Failed: s.failed, Skipped: s.skipped, State: states[s.id], PnL: rep})
 	}
-	// The journal, oldest first.
-	// The pages are joined once at the end: appending each page to the
+	// The journal, oldest first: counted page by page, kept when asked.
+	// Kept pages are joined once at the end: appending each page to the
 	// whole copied a year's tens of thousands of events over and over.
 	eq := store.EventQuery{Ascending: true, Limit: 10000}
 	var pages [][]store.JournalEvent
@@ -304,13 +339,18 @@ func (e *engine) result(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read replay journal: %w", err)
 		}
-		pages = append(pages, evs)
+		res.orders.add(evs)
+		if e.cfg.KeepJournal {
+			pages = append(pages, evs)
+		}
 		if len(evs) < eq.Limit {
 			break
 		}
 		eq.AfterSeq = evs[len(evs)-1].Seq
 	}
-	res.events = slices.Concat(pages...)
+	if res.kept = e.cfg.KeepJournal; res.kept {
+		res.events = slices.Concat(pages...)
+	}
 	res.Equity = e.equity
 	points := make([]pnl.Point, len(e.equity))
 	for i, p := range e.equity {
@@ -372,27 +412,14 @@ func (e *engine) summary(res *Result) Summary {
 	}
 	// One count per order: its final state, and for a rejected or failed
 	// one its error class.
-	final := map[string]store.JournalEvent{}
-	var ids []string
-	for _, ev := range res.events {
-		switch journal.Kind(ev.Kind) {
-		case journal.KindIntent:
-			s.Orders["placed"]++
-		case journal.KindFilled, journal.KindCanceled, journal.KindRejected, journal.KindFailed:
-			if ev.ClientOrderID == "" {
-				continue
-			}
-			if _, seen := final[ev.ClientOrderID]; !seen {
-				ids = append(ids, ev.ClientOrderID)
-			}
-			final[ev.ClientOrderID] = ev
-		}
+	if res.orders.placed > 0 {
+		s.Orders["placed"] = res.orders.placed
 	}
-	for _, id := range ids {
-		ev := final[id]
-		s.Orders[ev.Kind]++
-		if ev.ErrorClass != "" {
-			s.Failures[ev.ErrorClass]++
+	for _, id := range res.orders.ids {
+		f := res.orders.final[id]
+		s.Orders[f[0]]++
+		if f[1] != "" {
+			s.Failures[f[1]]++
 		}
 	}
 	return s
@@ -442,8 +469,12 @@ type JournalEntry struct {
 	Message       string    `json:"message,omitempty"`
 }
 
-// Journal returns the replay's journal, oldest first.
-func (r *Result) Journal() []JournalEntry {
+// Journal returns the replay's journal, oldest first; ErrJournalNotKept
+// unless the replay ran with Config.KeepJournal.
+func (r *Result) Journal() ([]JournalEntry, error) {
+	if !r.kept {
+		return nil, ErrJournalNotKept
+	}
 	out := make([]JournalEntry, len(r.events))
 	for i, ev := range r.events {
 		out[i] = JournalEntry{Seq: ev.Seq, At: ev.At, Kind: ev.Kind, SessionID: ev.SessionID, AccountID: ev.AccountID,
@@ -451,13 +482,17 @@ func (r *Result) Journal() []JournalEntry {
 			OrderType: ev.OrderType, Quantity: ev.Quantity, Price: ev.Price, FilledQty: ev.FilledQty, Fee: ev.Fee,
 			FeeAsset: ev.FeeAsset, ErrorClass: ev.ErrorClass, ErrorCode: ev.ErrorCode, Message: ev.Message}
 	}
-	return out
+	return out, nil
 }
 
 // WriteJournal writes the journal as JSON lines.
 func (r *Result) WriteJournal(w io.Writer) error {
+	evs, err := r.Journal()
+	if err != nil {
+		return err
+	}
 	enc := json.NewEncoder(w)
-	for _, ev := range r.Journal() {
+	for _, ev := range evs {
 		if err := enc.Encode(ev); err != nil {
 			return fmt.Errorf("write journal: %w", err)
 		}
