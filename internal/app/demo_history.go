@@ -71,7 +71,8 @@ func (a *App) fillDemoHistory(ctx context.Context) error {
 	}
 	cfg, series, shiftOf := dr.cfg, dr.series, dr.shift
 	cfg.To, cfg.Seed, cfg.EquityEvery = end, 1, time.Hour
-	cfg.KeepJournal = true                                               // its fills become the live sessions' history
+	// The journal's fills become the live sessions' history.
+	cfg.KeepJournal = true
 	cfg.ProgressEvery, cfg.Logger = 10000, slog.New(slog.DiscardHandler) // the sessions' step log would bury the demo's
 	cfg.Progress = func(p replay.Progress) {
 		done := 0
