@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,29 @@ func TestDeterministic(t *testing.T) {
 	evs, err := a.Journal()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The summary's order counts are the journal's: each order counted
+	// once, by its last terminal event, failures by that event's class.
+	orders, failures := map[string]int64{}, map[string]int64{}
+	last := map[string]replay.JournalEntry{}
+	for _, ev := range evs {
+		switch ev.Kind {
+		case "intent":
+			orders["placed"]++
+		case "filled", "canceled", "rejected", "failed":
+			if ev.ClientOrderID != "" {
+				last[ev.ClientOrderID] = ev
+			}
+		}
+	}
+	for _, ev := range last {
+		orders[ev.Kind]++
+		if ev.ErrorClass != "" {
+			failures[ev.ErrorClass]++
+		}
+	}
+	if !maps.Equal(orders, s.Orders) || !maps.Equal(failures, s.Failures) {
+		t.Errorf("summary orders %v failures %v; the journal says %v and %v", s.Orders, s.Failures, orders, failures)
 	}
 	for _, ev := range evs {
 		if ev.Kind == "fill" && ev.OrderType == "" {

@@ -37,41 +37,14 @@ type Result struct {
 	fills  []pnl.Fill           // labelled trades
 	events []store.JournalEvent // with Config.KeepJournal only
 	kept   bool
-	orders orderCount
+	placed int64                // intents journaled
+	final  []store.EventOutcome // orders by their final event
 	marks  map[string]Decimal
 }
 
 // ErrJournalNotKept is Result.Journal's answer for a replay run without
 // Config.KeepJournal.
 var ErrJournalNotKept = errors.New("the replay did not keep its journal (Config.KeepJournal)")
-
-// orderCount is the summary's count of orders by final journal state,
-// built one page of events at a time.
-type orderCount struct {
-	placed int64
-	ids    []string             // in order of their first final event
-	final  map[string][2]string // client order id → kind, error class of its last final event
-}
-
-func (c *orderCount) add(evs []store.JournalEvent) {
-	if c.final == nil {
-		c.final = map[string][2]string{}
-	}
-	for _, ev := range evs {
-		switch journal.Kind(ev.Kind) {
-		case journal.KindIntent:
-			c.placed++
-		case journal.KindFilled, journal.KindCanceled, journal.KindRejected, journal.KindFailed:
-			if ev.ClientOrderID == "" {
-				continue
-			}
-			if _, seen := c.final[ev.ClientOrderID]; !seen {
-				c.ids = append(c.ids, ev.ClientOrderID)
-			}
-			c.final[ev.ClientOrderID] = [2]string{ev.Kind, ev.ErrorClass}
-		}
-	}
-}
 
 // Summary is the replay's headline numbers.
 type Summary struct {
@@ -329,26 +302,34 @@ func (e *engine) result(ctx context.Context) (*Result, error) {
 		res.Sessions = append(res.Sessions, SessionResult{ID: s.id, Name: s.spec.Name, Strategy: s.spec.Strategy, Account: s.spec.Account,
 			Steps: s.steps, Failed: s.failed, Skipped: s.skipped, State: states[s.id], PnL: rep})
 	}
-	// The journal, oldest first: counted page by page, kept when asked.
-	// Kept pages are joined once at the end: appending each page to the
-	// whole copied a year's tens of thousands of events over and over.
-	eq := store.EventQuery{Ascending: true, Limit: 10000}
-	var pages [][]store.JournalEvent
-	for {
-		evs, err := e.db.JournalEvents(ctx, eq)
-		if err != nil {
-			return nil, fmt.Errorf("read replay journal: %w", err)
-		}
-		res.orders.add(evs)
-		if e.cfg.KeepJournal {
-			pages = append(pages, evs)
-		}
-		if len(evs) < eq.Limit {
-			break
-		}
-		eq.AfterSeq = evs[len(evs)-1].Seq
+	// Orders by final state, counted by the store: one count per order,
+	// its last terminal event, and for a rejected or failed one its error
+	// class.
+	if res.placed, err = e.db.CountEvents(ctx, string(journal.KindIntent)); err != nil {
+		return nil, fmt.Errorf("read replay journal: %w", err)
 	}
+	if res.final, err = e.db.LastEventOutcomes(ctx, []string{string(journal.KindFilled), string(journal.KindCanceled),
+		string(journal.KindRejected), string(journal.KindFailed)}); err != nil {
+		return nil, fmt.Errorf("read replay journal: %w", err)
+	}
+	// The journal, oldest first, when asked for (most of a large desk's
+	// memory otherwise). The pages are joined once at the end: appending
+	// each page to the whole copied a year's tens of thousands of events
+	// over and over.
 	if res.kept = e.cfg.KeepJournal; res.kept {
+		eq := store.EventQuery{Ascending: true, Limit: 10000}
+		var pages [][]store.JournalEvent
+		for {
+			evs, err := e.db.JournalEvents(ctx, eq)
+			if err != nil {
+				return nil, fmt.Errorf("read replay journal: %w", err)
+			}
+			pages = append(pages, evs)
+			if len(evs) < eq.Limit {
+				break
+			}
+			eq.AfterSeq = evs[len(evs)-1].Seq
+		}
 		res.events = slices.Concat(pages...)
 	}
 	res.Equity = e.equity
@@ -410,16 +391,13 @@ func (e *engine) summary(res *Result) Summary {
 			s.NetPnL, s.Fees = q.NetPnL, q.FeesQuote
 		}
 	}
-	// One count per order: its final state, and for a rejected or failed
-	// one its error class.
-	if res.orders.placed > 0 {
-		s.Orders["placed"] = res.orders.placed
+	if res.placed > 0 {
+		s.Orders["placed"] = res.placed
 	}
-	for _, id := range res.orders.ids {
-		f := res.orders.final[id]
-		s.Orders[f[0]]++
-		if f[1] != "" {
-			s.Failures[f[1]]++
+	for _, f := range res.final {
+		s.Orders[f.Kind] += f.Orders
+		if f.ErrorClass != "" {
+			s.Failures[f.ErrorClass] += f.Orders
 		}
 	}
 	return s

@@ -512,6 +512,56 @@ func (q EventQuery) byTime() bool {
 	return !q.From.IsZero() || !q.To.IsZero() || !q.BeforeAt.IsZero() || !q.AfterAt.IsZero()
 }
 
+// EventOutcome counts the client order ids whose last event among some
+// kinds has this kind and error class.
+type EventOutcome struct {
+	Kind       string
+	ErrorClass string
+	Orders     int64
+}
+
+// LastEventOutcomes counts client order ids by the kind and error class of
+// their last event (highest seq) among kinds; events without a client order
+// id are left out. A replay's summary reads its orders' final states so,
+// without holding the journal.
+func (db *DB) LastEventOutcomes(ctx context.Context, kinds []string) ([]EventOutcome, error) {
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	ph := make([]string, len(kinds))
+	args := make([]any, len(kinds))
+	for i, k := range kinds {
+		ph[i], args[i] = fmt.Sprintf("$%d", i+1), k
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT e.kind, e.error_class, COUNT(*) FROM journal_events e
+		 JOIN (SELECT MAX(seq) AS seq FROM journal_events
+		       WHERE kind IN (`+strings.Join(ph, ", ")+`) AND client_order_id <> '' GROUP BY client_order_id) last
+		   ON e.seq = last.seq
+		 GROUP BY e.kind, e.error_class ORDER BY e.kind, e.error_class`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count order outcomes: %w", err)
+	}
+	defer rows.Close()
+	var out []EventOutcome
+	for rows.Next() {
+		var o EventOutcome
+		if err := rows.Scan(&o.Kind, &o.ErrorClass, &o.Orders); err != nil {
+			return nil, fmt.Errorf("count order outcomes: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// CountEvents counts the journal events of one kind.
+func (db *DB) CountEvents(ctx context.Context, kind string) (int64, error) {
+	var n int64
+	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM journal_events WHERE kind = $1`, kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s events: %w", kind, err)
+	}
+	return n, nil
+}
+
 // JournalEvents runs q. Every shape is meant to be one index range scan that
 // stops after Limit rows (see 00007_journal_query.sql): a session by
 // journal_session (session_id, seq), failures by the partial

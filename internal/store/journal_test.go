@@ -126,6 +126,38 @@ var journalSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
 			t.Fatalf("after the correction: %+v", o)
 		}
 	},
+	"order outcomes by last event": func(t *testing.T, db *store.DB, acct int64) {
+		ev := func(kind, id, class string) store.JournalEvent {
+			return store.JournalEvent{At: t0, Kind: kind, AccountID: acct, ClientOrderID: id, ErrorClass: class}
+		}
+		// o1 filled; o2 failed (timeout) then corrected to filled; o3
+		// rejected for its allocation; o4 still open; o5 failed; an error
+		// without an order id counts for none.
+		evs := []store.JournalEvent{ev("intent", "o1", ""), ev("filled", "o1", ""), ev("fill", "o1", ""),
+			ev("intent", "o2", ""), ev("failed", "o2", "timeout"), ev("corrected", "o2", ""), ev("filled", "o2", ""),
+			ev("intent", "o3", ""), ev("rejected", "o3", "allocation"),
+			ev("intent", "o4", ""), ev("acknowledged", "o4", ""),
+			ev("intent", "o5", ""), ev("failed", "o5", "timeout"),
+			ev("failed", "", "journal")}
+		if err := db.AppendJournalEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.LastEventOutcomes(ctx, []string{"filled", "canceled", "rejected", "failed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []store.EventOutcome{{Kind: "failed", ErrorClass: "timeout", Orders: 1}, {Kind: "filled", Orders: 2},
+			{Kind: "rejected", ErrorClass: "allocation", Orders: 1}}
+		if !slices.Equal(got, want) {
+			t.Fatalf("outcomes %+v, want %+v", got, want)
+		}
+		if n, err := db.CountEvents(ctx, "intent"); err != nil || n != 5 {
+			t.Fatalf("intents %d, %v; want 5", n, err)
+		}
+		if got, err := db.LastEventOutcomes(ctx, nil); err != nil || len(got) != 0 {
+			t.Fatalf("no kinds: %+v, %v", got, err)
+		}
+	},
 	"journal batch is atomic and idempotent": func(t *testing.T, db *store.DB, acct int64) {
 		o := testOrder(acct, "b-1-0")
 		w := &store.JournalWrite{NewOrder: &o, Events: []store.JournalEvent{
