@@ -51,6 +51,13 @@ func DefaultPacing() Pacing {
 // (venue, account). It reserves slots in arrival order (GCRA), so waiters
 // are served first come, first served, and never holds its lock while
 // waiting.
+//
+// Not golang.org/x/time/rate (which the login limiter uses): a venue's
+// Retry-After or ban must mean "no slot before T" for every waiter already
+// queued and every later one, with the rate spacing them after T. Here
+// that is one move of the bucket's theoretical arrival time (hold);
+// rate.Limiter can only express it by setting its limit to zero and
+// restoring it from a timer, or by reserving its burst over and over.
 type pacer struct {
 	clk     clock.Clock
 	cfg     Pacing
