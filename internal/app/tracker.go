@@ -105,7 +105,7 @@ func (t *tracker) addFunding(sessionID string, f pnl.Funding) {
 	b := t.book(sessionID)
 	base, quote, err := tradecsv.SplitSymbol(f.Symbol)
 	if err != nil {
-		t.log.Warn("session PnL: funding payment not counted", "session", sessionID, "symbol", f.Symbol, "id", f.ID, "err", err)
+		t.notCounted("funding payment", sessionID, f.Symbol, f.ID, err)
 		return
 	}
 	b.symbols[f.Symbol] = [2]string{base, quote}
@@ -113,8 +113,14 @@ func (t *tracker) addFunding(sessionID string, f pnl.Funding) {
 	if err := b.engine.AddFunding(f); err != nil {
 		// A payment in another asset than the quote is the account's
 		// alone (its balance shows it); anything else is a defect.
-		t.log.Warn("session PnL: funding payment not counted", "session", sessionID, "symbol", f.Symbol, "id", f.ID, "err", err)
+		t.notCounted("funding payment", sessionID, f.Symbol, f.ID, err)
 	}
+}
+
+// notCounted logs a fill or payment the session's PnL engine refused: the
+// live PnL is short of it.
+func (t *tracker) notCounted(what, sessionID, symbol, id string, err error) {
+	t.log.Warn("session PnL: "+what+" not counted", "session", sessionID, "symbol", symbol, "id", id, "err", err)
 }
 
 // book is a session's book, created on first use; t.mu is held.
@@ -140,7 +146,7 @@ func (t *tracker) add(sessionID, symbol string, side venue.Side, price, qty, fee
 	}
 	base, quote, err := tradecsv.SplitSymbol(symbol)
 	if err != nil {
-		t.log.Warn("session PnL: fill not counted", "session", sessionID, "symbol", symbol, "trade", id, "err", err)
+		t.notCounted("fill", sessionID, symbol, id, err)
 		return
 	}
 	b.symbols[symbol] = [2]string{base, quote}
@@ -150,7 +156,7 @@ func (t *tracker) add(sessionID, symbol string, side venue.Side, price, qty, fee
 	b.last = at
 	if err := b.engine.Add(&tradecsv.Trade{Time: at, Symbol: symbol, Base: base, Quote: quote, Side: side, Price: price,
 		Quantity: qty, Fee: fee, FeeAsset: feeAsset, ID: id}); err != nil {
-		t.log.Warn("session PnL: fill not counted", "session", sessionID, "symbol", symbol, "trade", id, "err", err)
+		t.notCounted("fill", sessionID, symbol, id, err)
 	}
 }
 

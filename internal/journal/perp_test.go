@@ -15,19 +15,6 @@ import (
 	"github.com/tradeplane/tradeplane/internal/venue/paper"
 )
 
-// TestPerpFundingAndLiquidation: a short on the paper perpetual receives
-// one funding and is liquidated; both are journaled once (a second record is
-// a no-op), and the PnL of the stored fills and funding equals the change of
-// the futures wallet exactly. By hand:
-//
-//	short 1 ETHUSDT at 2000, leverage 20: margin 100, fee 2 (0.1%)
-//	08:00 funding at 2000, rate 0.0001: the short receives +0.2
-//	10:00 tick 2090 crosses the liquidation price (100 + 2000) / 1.005 =
-//	      2089.5522…, closed at 2089.55 (the tick, rounded for the short):
-//	      realized −89.55, liquidation fee 100 − 89.55 = 10.45
-//	PnL: realized −89.55, fees 12.45, funding +0.2, net −101.8
-//	wallet: 1000 − 2 + 0.2 − 100 = 898.2 = 1000 − 101.8
-//
 // shortETHPerp is a paper account "perp" with 1,000 USDT in futures that
 // sells 1 ETHUSDT perpetual at 2,000 (20× leverage) at t0, 07:00; then the
 // mark is 2,000 at 09:00 and 2,090 at 10:00.
@@ -61,6 +48,18 @@ func shortETHPerp(t *testing.T) (*store.DB, *store.Account, *paper.Account, time
 	return db, a, acct, t0
 }
 
+// TestPerpFundingAndLiquidation: a short on the paper perpetual receives
+// one funding and is liquidated; both are journaled once (a second record is
+// a no-op), and the PnL of the stored fills and funding equals the change of
+// the futures wallet exactly. By hand:
+//
+//	short 1 ETHUSDT at 2000, leverage 20: margin 100, fee 2 (0.1%)
+//	08:00 funding at 2000, rate 0.0001: the short receives +0.2
+//	10:00 tick 2090 crosses the liquidation price (100 + 2000) / 1.005 =
+//	      2089.5522…, closed at 2089.55 (the tick, rounded for the short):
+//	      realized −89.55, liquidation fee 100 − 89.55 = 10.45
+//	PnL: realized −89.55, fees 12.45, funding +0.2, net −101.8
+//	wallet: 1000 − 2 + 0.2 − 100 = 898.2 = 1000 − 101.8
 func TestPerpFundingAndLiquidation(t *testing.T) {
 	t.Parallel()
 	db, a, acct, t0 := shortETHPerp(t)

@@ -141,10 +141,9 @@ type Config struct {
 	// SQLite database, gone when Run returns.
 	DB string
 	// KeepJournal keeps the journal in the Result (Journal, WriteJournal).
-	// Without it the summary still counts every order and failure from the
-	// journal, read page by page, but the events are not held: they were
-	// most of a finished desk's memory, and a job that reports the summary
-	// and PnL has no use for them.
+	// Without it the events are not held (they were most of a finished
+	// desk's memory, and a job that reports the summary and PnL has no use
+	// for them); the summary's order counts come from the store either way.
 	KeepJournal bool
 	// Progress, when set, is called every ProgressEvery bars (default
 	// 100000) and once at the end, on the replay's goroutine.

@@ -126,8 +126,6 @@ func (s *SessionStepper) nextAttempt(ctx context.Context, key StepKey) (int, err
 // waits, as Step does, up to transientWait for a session that is starting
 // or restarting, so a preview can take that long when one is.
 func (s *SessionStepper) Plan(ctx context.Context, sessionID string) (Plan, error) {
-	// As Step: a session caught between its adoption and its first step
-	// is planned as the run will take it, not as skipped.
 	se, err := s.settledSession(ctx, sessionID)
 	if err != nil {
 		return Plan{}, err
