@@ -446,9 +446,44 @@ func checkStrategyStateAgainstVenue(t *testing.T, d *desk, orders []venueOrder, 
 		if !exact && !withOpen {
 			t.Errorf("session %s: state counts %d buys of %s, the venue executed %d of %s in closed steps and %d of %s in the open step %d",
 				id, st.Buys, st.Bought, buys, bought, openBuys, openBought, s.StepOpen)
+			logOrderTrail(t, d, orders, id)
 		} else if !exact && openBuys > 0 {
 			t.Logf("session %s: state already counts the %d buys of its open step %d", id, openBuys, s.StepOpen)
 		}
+	}
+}
+
+// logOrderTrail logs, for a session whose saved state disagrees with the
+// venue, each of its orders as the venue and the store see them and the
+// order's journal events, so that the missing or extra buy can be traced.
+func logOrderTrail(t *testing.T, d *desk, orders []venueOrder, id string) {
+	t.Helper()
+	ctx := context.Background()
+	venueExec := map[string]string{}
+	for _, o := range orders {
+		if strings.HasPrefix(o.ClientOrderID, id+"-") {
+			venueExec[o.ClientOrderID] = o.Executed.String()
+		}
+	}
+	stored, err := d.db.OrdersByClientPrefix(ctx, id+"-")
+	if err != nil {
+		t.Logf("session %s orders: %v", id, err)
+		return
+	}
+	for _, o := range stored {
+		t.Logf("order %s: store %s executed %s fence %d, venue executed %q", o.ClientOrderID, o.Status, o.ExecutedQty, o.Fence, venueExec[o.ClientOrderID])
+		delete(venueExec, o.ClientOrderID)
+		evs, err := d.db.JournalEvents(ctx, store.EventQuery{ClientOrderID: o.ClientOrderID, Ascending: true, Limit: 100})
+		if err != nil {
+			t.Logf("  events: %v", err)
+			continue
+		}
+		for _, e := range evs {
+			t.Logf("  %d %s %s filled %s class %q fence %d node %s: %s", e.Seq, e.At.Format("15:04:05.000"), e.Kind, e.FilledQty, e.ErrorClass, e.Fence, e.Node, e.Message)
+		}
+	}
+	for cid, exec := range venueExec {
+		t.Logf("order %s: not in the store, venue executed %s", cid, exec)
 	}
 }
 
