@@ -1,7 +1,6 @@
 package session_test
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -29,16 +28,7 @@ func TestCorrectionWithoutNotice(t *testing.T) {
 	b.drive(t, "running", func() bool { return b.state(t, m, s.ID) == session.Running })
 	buys := func() dca.State {
 		t.Helper()
-		got, err := b.db.Session(ctx, s.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st dca.State
-		if len(got.StrategyState) > 0 {
-			if err := json.Unmarshal(got.StrategyState, &st); err != nil {
-				t.Fatal(err)
-			}
-		}
+		st, _ := b.savedDCA(t, s.ID)
 		return st
 	}
 	// What another node's journal wrote: the order failed, then corrected.

@@ -58,6 +58,11 @@ type env struct {
 	// seen: what a replayed step was answered from the journal, saved with
 	// the step so a corrected order it saw is not corrected again.
 	seen []store.CorrectionSeen
+	// unanswered: an order of this attempt whose Place ended in an unknown
+	// outcome. The strategy did not see what it did, so the step stays
+	// open (stepSettled) even if its row is settled meanwhile: only a
+	// replay, answered from the journal, lets the strategy record it.
+	unanswered bool
 }
 
 // setAbort records the first reason the step must end.
@@ -225,6 +230,9 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 			// Unknown until the venue's answer is certain: the step ends
 			// here, stays open (replayed under the same ids) and the session
 			// keeps its schedule; this is not the session's failure.
+			e.mu.Lock()
+			e.unanswered = true
+			e.mu.Unlock()
 			e.setAbort(FailAborted, fmt.Errorf("session %s: %w", e.id, err))
 		}
 		return o, fmt.Errorf("session %s: %w", e.id, err)
@@ -293,13 +301,21 @@ func (e *env) placedAny() bool {
 
 // stepSettled reports whether every order of the step has a known outcome:
 // its Place returned the venue's answer, or the journal holds it as neither
-// an intent nor an unknown outcome. The orders of earlier attempts of a
+// an intent nor an unknown outcome. An order of this attempt whose Place
+// ended in an unknown outcome is unsettled whatever its row says: the user
+// stream's fill or a reconcile may have settled the row before the step
+// ended, but the strategy never saw the fill, and closing the step would
+// lose it from the strategy's state for good. The orders of earlier attempts of a
 // replayed step count too; ids are dense from 0 in every attempt, so the
 // scan goes past this attempt's last index for as long as ids are found. A
 // store error counts as unsettled (the step stays open, which is the safe
 // side).
 func (e *env) stepSettled(ctx context.Context) bool {
 	e.mu.Lock()
+	if e.unanswered {
+		e.mu.Unlock()
+		return false
+	}
 	placed := max(e.n, e.top)
 	// Orders whose Place returned the venue's answer are known to the
 	// strategy, whatever their row says: the executor leaves an executed
