@@ -216,6 +216,7 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 	e.mu.Lock()
 	if err != nil {
 		e.errs = append(e.errs, fmt.Sprintf("place %s: %v", req.ClientOrderID, err))
+		e.unanswered = e.unanswered || errors.Is(err, venue.ErrUnknownOutcome)
 	} else {
 		e.placed = append(e.placed, o)
 		if e.replay || e.cidFn != nil {
@@ -230,9 +231,6 @@ func (e *env) Place(ctx context.Context, req venue.OrderRequest) (venue.Order, e
 			// Unknown until the venue's answer is certain: the step ends
 			// here, stays open (replayed under the same ids) and the session
 			// keeps its schedule; this is not the session's failure.
-			e.mu.Lock()
-			e.unanswered = true
-			e.mu.Unlock()
 			e.setAbort(FailAborted, fmt.Errorf("session %s: %w", e.id, err))
 		}
 		return o, fmt.Errorf("session %s: %w", e.id, err)
@@ -305,8 +303,8 @@ func (e *env) placedAny() bool {
 // ended in an unknown outcome is unsettled whatever its row says: the user
 // stream's fill or a reconcile may have settled the row before the step
 // ended, but the strategy never saw the fill, and closing the step would
-// lose it from the strategy's state for good. The orders of earlier attempts of a
-// replayed step count too; ids are dense from 0 in every attempt, so the
+// lose it from the strategy's state for good. The orders of earlier
+// attempts of a replayed step count too; ids are dense from 0 in every attempt, so the
 // scan goes past this attempt's last index for as long as ids are found. A
 // store error counts as unsettled (the step stays open, which is the safe
 // side).
