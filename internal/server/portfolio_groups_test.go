@@ -253,13 +253,19 @@ collect:
 		t.Errorf("%d account events for 40 ticks over ~600 ms, want 2..5 (one per %s window)", len(evs), server.PortfolioGroupsEvery)
 	}
 	// The gaps are read where the client receives the events, so one
-	// event delivered late (a loaded machine: 45 ms seen) shortens the gap
-	// after it. Uncoalesced events would come a tick apart (15 ms); half a
-	// window tells the two apart without timing the machine's scheduler.
+	// event delivered late (a loaded machine: 45 ms seen, and once an event
+	// held back until the next one, 30 µs before it) shortens the gap after
+	// it. Uncoalesced events would come a tick apart (15 ms), every one of
+	// them; so at most one gap may be under half a window.
+	short := 0
 	for i := 1; i < len(evs); i++ {
 		if gap := evs[i].at.Sub(evs[i-1].at); gap < server.PortfolioGroupsEvery/2 {
-			t.Errorf("account events %d and %d only %s apart", i-1, i, gap)
+			short++
+			t.Logf("account events %d and %d only %s apart", i-1, i, gap)
 		}
+	}
+	if short > 1 {
+		t.Errorf("%d of %d gaps between account events under %s: not coalesced", short, len(evs)-1, server.PortfolioGroupsEvery/2)
 	}
 	last := evs[len(evs)-1].groups(t)
 	want := env.Portfolio.Groups().ByAccount
