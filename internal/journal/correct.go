@@ -92,14 +92,14 @@ func (x *Executor) CorrectLate(ctx context.Context, clientOrderID, source string
 			ws = append(ws, fws...)
 		}
 		ws = append([]write{{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: after, VenueOrderID: vo.VenueOrderID,
-			ExecutedQty: vo.ExecutedQty, QuoteQty: vo.QuoteQty, Fence: o.Fence, At: x.clock.Now()},
+			ExecutedQty: vo.ExecutedQty, QuoteQty: vo.QuoteQty, Fence: o.Fence, At: x.clock.Now(), Reopen: true},
 			events: append([]*Event{cor}, x.statusEvents(in, vo)...), correction: mark}}, ws...)
 	} else {
 		after = store.OrderUnknown
 		cor.Message = fmt.Sprintf("the journal said %s for %s, but %s reported fills of %s; the venue could not be asked (%v), so the order is unknown until it is",
 			o.Status, wrongFor, source, qty, qerr)
 		ws = append(ws, write{update: &store.OrderUpdate{ClientOrderID: o.ClientOrderID, Status: after, ExecutedQty: qty,
-			QuoteQty: quote, Fence: o.Fence, At: x.clock.Now()}, events: []*Event{cor}, correction: mark})
+			QuoteQty: quote, Fence: o.Fence, At: x.clock.Now(), Reopen: true}, events: []*Event{cor}, correction: mark})
 	}
 	if _, err := x.durable(ctx, in, ws...); err != nil {
 		return fmt.Errorf("correct order %q: %w", clientOrderID, err)

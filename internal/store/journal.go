@@ -27,7 +27,9 @@ const (
 	OrderFailed = "failed"
 )
 
-// terminalOrderStatuses are the statuses after which an order never changes.
+// terminalOrderStatuses are the statuses after which an order never changes,
+// but by a correction (OrderUpdate.Reopen): updateOrder keeps them against
+// a later non-terminal answer.
 var terminalOrderStatuses = []string{"filled", "canceled", "rejected", "expired", OrderFailed}
 
 // TerminalOrderStatus reports whether status is terminal (filled, canceled,
@@ -58,6 +60,12 @@ type Order struct {
 // OrderUpdate is the venue's answer about an order. An empty VenueOrderID
 // keeps the stored one. Fence must be at least the stored fence, or the
 // update fails with ErrStaleFence; the stored fence becomes Fence.
+//
+// A non-terminal update of a row that is already terminal changes nothing
+// and is no error: it is an answer overtaken by a later one (the
+// placement's NEW handled after the user stream's fill had closed the
+// row). Only a correction, Reopen set, moves a terminal row back (a
+// "failed" order the venue shows open).
 type OrderUpdate struct {
 	ClientOrderID string
 	Status        string
@@ -66,6 +74,7 @@ type OrderUpdate struct {
 	QuoteQty      udecimal.Decimal
 	Fence         int64
 	At            time.Time
+	Reopen        bool
 }
 
 // JournalEvent is one row of the append-only execution journal. Seq is
@@ -323,14 +332,23 @@ func (db *DB) insertOrder(ctx context.Context, tx *sql.Tx, o *Order) (bool, erro
 	return n == 1, nil
 }
 
+// Parameters in order of appearance, each once, so SQLite binds them
+// without names (anonymousPlaceholders).
+const updateOrderSQL = `UPDATE orders SET status = $1, venue_order_id = COALESCE(NULLIF($2, ''), venue_order_id),
+	   executed_qty = $3, quote_qty = $4, fence = $5, updated_at = $6
+	 WHERE client_order_id = $7 AND fence <= $8`
+
+// updateOrderKeepTerminalSQL is updateOrderSQL for a non-terminal answer:
+// it leaves a terminal row as it is.
+var updateOrderKeepTerminalSQL = updateOrderSQL + ` AND status NOT IN ('` + strings.Join(terminalOrderStatuses, `', '`) + `')`
+
 func (db *DB) updateOrder(ctx context.Context, tx *sql.Tx, u OrderUpdate) error {
-	res, err := tx.ExecContext(ctx,
-		// Parameters in order of appearance, each once, so SQLite binds them
-		// without names (anonymousPlaceholders).
-		`UPDATE orders SET status = $1, venue_order_id = COALESCE(NULLIF($2, ''), venue_order_id),
-		   executed_qty = $3, quote_qty = $4, fence = $5, updated_at = $6
-		 WHERE client_order_id = $7 AND fence <= $8`,
-		u.Status, u.VenueOrderID, u.ExecutedQty, u.QuoteQty, u.Fence, micros(u.At), u.ClientOrderID, u.Fence)
+	keep := !u.Reopen && !TerminalOrderStatus(u.Status)
+	text := updateOrderSQL
+	if keep {
+		text = updateOrderKeepTerminalSQL
+	}
+	res, err := tx.ExecContext(ctx, text, u.Status, u.VenueOrderID, u.ExecutedQty, u.QuoteQty, u.Fence, micros(u.At), u.ClientOrderID, u.Fence)
 	if err != nil {
 		return fmt.Errorf("update order %q: %w", u.ClientOrderID, db.mapErr(err))
 	}
@@ -338,10 +356,17 @@ func (db *DB) updateOrder(ctx context.Context, tx *sql.Tx, u OrderUpdate) error 
 		return nil
 	}
 	var fence int64
-	if err := tx.QueryRowContext(ctx, `SELECT fence FROM orders WHERE client_order_id = $1`, u.ClientOrderID).Scan(&fence); err != nil {
+	var status string
+	if err := tx.QueryRowContext(ctx, `SELECT fence, status FROM orders WHERE client_order_id = $1`, u.ClientOrderID).Scan(&fence, &status); err != nil {
 		return fmt.Errorf("update order %q: %w", u.ClientOrderID, db.mapErr(err))
 	}
-	return fmt.Errorf("update order %q with fence %d (stored %d): %w", u.ClientOrderID, u.Fence, fence, ErrStaleFence)
+	if fence > u.Fence {
+		return fmt.Errorf("update order %q with fence %d (stored %d): %w", u.ClientOrderID, u.Fence, fence, ErrStaleFence)
+	}
+	if keep && TerminalOrderStatus(status) {
+		return nil // overtaken: the row's terminal status is the later truth
+	}
+	return fmt.Errorf("update order %q to %s: no row changed (stored %s, fence %d)", u.ClientOrderID, u.Status, status, fence)
 }
 
 const insertFillSQL = `INSERT INTO fills (account_id, symbol, trade_id, client_order_id, venue_order_id, session_id, side,

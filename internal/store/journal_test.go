@@ -109,6 +109,55 @@ var journalSuite = map[string]func(t *testing.T, db *store.DB, acct int64){
 			t.Fatalf("no kinds: %+v, %v", got, err)
 		}
 	},
+	"a terminal order keeps its status against a late answer": func(t *testing.T, db *store.DB, acct int64) {
+		if err := db.InsertOrder(ctx, testOrder(acct, "k-1-0")); err != nil {
+			t.Fatal(err)
+		}
+		status := func() store.Order {
+			t.Helper()
+			o, err := db.OrderByClientID(ctx, "k-1-0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}
+		update := func(u store.OrderUpdate) error {
+			u.ClientOrderID, u.Fence = "k-1-0", 3
+			return db.UpdateOrder(ctx, u)
+		}
+		// The stream's fill closes the row; the placement's NEW, handled
+		// after it, must not reopen it.
+		if err := update(store.OrderUpdate{Status: "new", VenueOrderID: "v1", At: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := update(store.OrderUpdate{Status: "filled", ExecutedQty: dec("0.001"), QuoteQty: dec("42.0005"), At: t0.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, late := range []string{"new", "partially_filled", store.OrderUnknown, store.OrderIntent} {
+			if err := update(store.OrderUpdate{Status: late, At: t0.Add(2 * time.Second)}); err != nil {
+				t.Fatalf("late %s: %v, want no error", late, err)
+			}
+			if o := status(); o.Status != "filled" || !o.ExecutedQty.Equal(dec("0.001")) || !o.UpdatedAt.Equal(t0.Add(time.Second)) {
+				t.Fatalf("after a late %s: %+v, want the filled row unchanged", late, o)
+			}
+		}
+		// A stale fence is still refused as such.
+		if err := db.UpdateOrder(ctx, store.OrderUpdate{ClientOrderID: "k-1-0", Status: "new", Fence: 2, At: t0}); !errors.Is(err, store.ErrStaleFence) {
+			t.Fatalf("stale fence on a terminal row: %v", err)
+		}
+		// Terminal to terminal is the venue's later word (canceled after
+		// an assumed fill is a correction's business, but not refused).
+		if err := update(store.OrderUpdate{Status: "canceled", ExecutedQty: dec("0.001"), At: t0.Add(3 * time.Second)}); err != nil || status().Status != "canceled" {
+			t.Fatalf("terminal to terminal: %v, %+v", err, status())
+		}
+		// A correction reopens it.
+		if err := update(store.OrderUpdate{Status: "partially_filled", ExecutedQty: dec("0.0005"), At: t0.Add(4 * time.Second), Reopen: true}); err != nil {
+			t.Fatal(err)
+		}
+		if o := status(); o.Status != "partially_filled" || !o.ExecutedQty.Equal(dec("0.0005")) {
+			t.Fatalf("after the correction: %+v", o)
+		}
+	},
 	"journal batch is atomic and idempotent": func(t *testing.T, db *store.DB, acct int64) {
 		o := testOrder(acct, "b-1-0")
 		w := &store.JournalWrite{NewOrder: &o, Events: []store.JournalEvent{
