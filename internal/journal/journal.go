@@ -117,8 +117,9 @@ type Options struct {
 	Node   string      // written into every event
 	Logger *slog.Logger
 	// OnEvent is called after commit for each committed event, in commit
-	// order, on the writer goroutine: it must not block (copy into a
-	// buffered channel to fan out).
+	// order, on the writer goroutine (Inline: on the committing caller's,
+	// under the journal's lock): it must not block (copy into a buffered
+	// channel to fan out).
 	OnEvent func(Event)
 	// OnWriteError is called when a batch fails to commit (after the
 	// one-by-one retry), e.g. to raise an alert. Must not block.
@@ -127,6 +128,12 @@ type Options struct {
 	MaxBatch int
 	// Metrics, when set, counts journal write failures.
 	Metrics *Metrics
+	// Inline commits each write on its caller's goroutine, one at a time,
+	// instead of handing it to the group-commit writer. For a caller that
+	// writes from one goroutine (replay), where nothing waits to share a
+	// batch and the two goroutine hand-offs of every write cost more than
+	// batching saves. The same transaction is committed either way.
+	Inline bool
 }
 
 // Journal is the group-commit writer. It is safe for concurrent use; Close
@@ -142,6 +149,9 @@ type Journal struct {
 	// write lock, nothing more is queued and the writer drains the rest.
 	smu    sync.RWMutex
 	closed bool
+
+	// imu serializes Inline commits.
+	imu sync.Mutex
 
 	mu      sync.Mutex
 	batches int64
@@ -225,6 +235,14 @@ func (j *Journal) writeFlags(ctx context.Context, ws []write) ([]*store.JournalW
 	if j.closed {
 		j.smu.RUnlock()
 		return nil, ErrClosed
+	}
+	if j.opts.Inline {
+		// Committed whatever ctx says, as a queued request is.
+		j.imu.Lock()
+		j.commit([]*request{r})
+		j.imu.Unlock()
+		j.smu.RUnlock()
+		return r.writes, <-r.done
 	}
 	select {
 	case j.reqs <- r:

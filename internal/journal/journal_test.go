@@ -113,6 +113,49 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// Inline commits on the caller's goroutine: concurrent callers are
+// serialized, each write is its own transaction, and OnEvent still sees
+// the events in commit order.
+func TestInlineCommit(t *testing.T) {
+	t.Parallel()
+	db := storetest.MustOpenSQLite(t)
+	var live []int64 // appended under the journal's lock: no mutex of its own
+	j := journal.Open(db, journal.Options{Node: "n1", Logger: slog.New(slog.DiscardHandler), Inline: true,
+		OnEvent: func(e journal.Event) { live = append(live, e.Seq) }})
+	const writers, per = 8, 25
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for g := range writers {
+		wg.Go(func() {
+			for i := range per {
+				e := &journal.Event{Kind: journal.KindDrift, SessionID: fmt.Sprintf("g%d", g), Message: fmt.Sprint(i)}
+				if err := j.Append(ctx, e); err != nil || e.Seq == 0 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	batches, writes := j.Stats()
+	j.Close()
+	if failed.Load() != 0 {
+		t.Fatalf("%d appends failed", failed.Load())
+	}
+	if writes != writers*per || batches != writes {
+		t.Fatalf("%d writes in %d transactions, want one each", writes, batches)
+	}
+	evs, err := db.JournalEvents(ctx, store.EventQuery{Limit: 10000})
+	if err != nil || len(evs) != writers*per {
+		t.Fatalf("%d events %v", len(evs), err)
+	}
+	if !slices.IsSorted(live) || len(live) != writers*per {
+		t.Fatalf("OnEvent saw %d events, sorted %v", len(live), slices.IsSorted(live))
+	}
+	if err := j.Append(ctx, &journal.Event{Kind: journal.KindDrift}); !errors.Is(err, journal.ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+}
+
 func TestWriteFailureIsReported(t *testing.T) {
 	t.Parallel()
 	u := storetest.SQLiteURL(t)

@@ -509,7 +509,8 @@ func (e *engine) build(ctx context.Context) error {
 		return err
 	}
 	e.track = newTracker()
-	e.j = journal.Open(db, journal.Options{Clock: clk, Node: "replay", Logger: e.log, OnEvent: e.track.onEvent})
+	e.j = journal.Open(db, journal.Options{Clock: clk, Node: "replay", Logger: e.log, OnEvent: e.track.onEvent,
+		Inline: true})
 	for _, a := range cfg.Accounts {
 		sa := &store.Account{Name: a.Name, Venue: "paper", CreatedAt: e.first}
 		if err := db.CreateAccount(ctx, sa); err != nil {
