@@ -900,9 +900,9 @@ func (m *Manager) TradeNow(ctx context.Context, id, actor string) (StepReport, e
 // AbandonGrace for it, returning its report and an error wrapping
 // ctx.Err().
 func (m *Manager) TradeNowWith(ctx context.Context, id, actor string, opts StepOptions) (StepReport, error) {
-	s, err := m.Get(ctx, id)
+	st, err := m.db.SessionState(ctx, id)
 	if err != nil {
-		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, err)
+		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, mapStoreErr(id, err))
 	}
 	if !m.ownsHere(id) {
 		return StepReport{SessionID: id}, fmt.Errorf("trade session %s: %w", id, ErrNotOwner)
@@ -920,8 +920,8 @@ func (m *Manager) TradeNowWith(ctx context.Context, id, actor string, opts StepO
 	if r == nil {
 		return notRunning()
 	}
-	if s.State != Running && s.State != Starting {
-		return notTradable(id, s.State)
+	if State(st) != Running && State(st) != Starting {
+		return notTradable(id, State(st))
 	}
 	m.log.Info("trade now", "session", id, "actor", actor, "trigger", opts.Trigger)
 	req := tradeReq{ctx: ctx, opts: opts, reply: make(chan tradeReply, 1), actor: actor}

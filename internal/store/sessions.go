@@ -215,6 +215,17 @@ func (db *DB) Session(ctx context.Context, id string) (Session, error) {
 	return s, nil
 }
 
+// SessionState is a session's stored state alone: what a step request
+// checks before it is handed to the runner, without reading and decoding
+// the whole row.
+func (db *DB) SessionState(ctx context.Context, id string) (string, error) {
+	var st string
+	if err := db.r.QueryRowContext(ctx, `SELECT state FROM sessions WHERE id = $1`, id).Scan(&st); err != nil {
+		return "", fmt.Errorf("session %s: %w", id, db.mapErr(err))
+	}
+	return st, nil
+}
+
 // Sessions lists the sessions matching f, oldest first (ties by id).
 func (db *DB) Sessions(ctx context.Context, f SessionFilter) ([]Session, error) {
 	q := `SELECT ` + sessionCols + ` FROM sessions WHERE 1 = 1`

@@ -61,8 +61,14 @@ var sessionSuite = map[string]func(t *testing.T, db *store.DB, account int64){
 		if err := db.DeleteSession(ctx, "s-a"); err != nil {
 			t.Fatal(err)
 		}
+		if st, err := db.SessionState(ctx, "s-b"); err != nil || st != "created" {
+			t.Fatalf("state of s-b: %q, %v", st, err)
+		}
 		if _, err := db.Session(ctx, "s-a"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("after delete: got %v, want ErrNotFound", err)
+		}
+		if _, err := db.SessionState(ctx, "s-a"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("state after delete: got %v, want ErrNotFound", err)
 		}
 		if err := db.DeleteSession(ctx, "s-a"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("second delete: got %v", err)
