@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strings"
 	"sync"
 )
 
@@ -101,7 +102,27 @@ func (c *cachingConn) Begin() (driver.Tx, error) {
 	return c.inner.BeginTx(context.Background(), driver.TxOptions{})
 }
 func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return c.inner.BeginTx(ctx, opts)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// BEGIN and its COMMIT run whole (see uninterrupted); database/sql
+	// still rolls the transaction back when ctx ends before the commit.
+	return c.inner.BeginTx(uninterrupted(ctx), opts)
+}
+
+// uninterrupted is ctx without its cancellation, for the statements that
+// write. The driver starts a goroutine per statement to watch a context
+// that can end, to interrupt SQLite with it: a dozen goroutines per
+// session step, for single-row writes that take microseconds and that
+// nothing gains by stopping half way (a transaction is rolled back whole
+// either way). A context that has already ended still stops the statement
+// before it starts. Reads keep their cancellation: a long report stops
+// when its caller goes.
+func uninterrupted(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 func (c *cachingConn) Ping(ctx context.Context) error         { return c.inner.Ping(ctx) }
 func (c *cachingConn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
@@ -179,6 +200,10 @@ func (c *cachingConn) release(s *cachedStmt) {
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx = uninterrupted(ctx)
 	s, err := c.take(ctx, q)
 	if err != nil {
 		return nil, err
@@ -191,6 +216,12 @@ func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.N
 }
 
 func (c *cachingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if writes(q) { // INSERT or UPDATE … RETURNING
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx = uninterrupted(ctx)
+	}
 	s, err := c.take(ctx, q)
 	if err != nil {
 		return nil, err
@@ -217,4 +248,16 @@ func (r *cachedRows) Close() error {
 	err := r.Rows.Close()
 	r.once.Do(r.release)
 	return err
+}
+
+// writes says whether q is a write statement (its first word INSERT,
+// UPDATE or DELETE).
+func writes(q string) bool {
+	q = strings.TrimLeft(q, " \t\r\n")
+	for _, w := range [...]string{"INSERT", "UPDATE", "DELETE"} {
+		if len(q) >= len(w) && strings.EqualFold(q[:len(w)], w) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStatementCache: a statement runs from the cache on its second use,
@@ -112,5 +114,47 @@ func TestStatementCacheBounded(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWritesRunWholeReadsStop: a write whose context has ended is refused
+// before it starts (nothing written), a write runs without the driver's
+// per-statement interrupt watch, and a long read still stops when its
+// context ends.
+func TestWritesRunWholeReadsStop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, "sqlite::memory:", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := db.CreateAccount(done, &Account{Name: "late", Venue: "paper"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("write with an ended context: %v, want context.Canceled", err)
+	}
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO accounts (name, venue, created_at) VALUES ('x', 'paper', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE name = 'late'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the refused write left %d rows (%v)", n, err)
+	}
+	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop()
+	// About 10⁹ rows: minutes unless the read is interrupted.
+	err = db.r.QueryRowContext(short, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000000)
+		SELECT COUNT(*) FROM c`).Scan(&n)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("long read: %v, want context.DeadlineExceeded", err)
+	}
+	for q, want := range map[string]bool{
+		"INSERT INTO x VALUES (1)": true, "\n\t update x SET a = 1": true, "delete FROM x": true,
+		"SELECT 1": false, "WITH c AS (SELECT 1) SELECT * FROM c": false, "": false, "UPD": false,
+	} {
+		if writes(q) != want {
+			t.Errorf("writes(%q) = %v, want %v", q, !want, want)
+		}
 	}
 }
