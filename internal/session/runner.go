@@ -117,7 +117,33 @@ type runner struct {
 	// corrChecked is when the open strategy corrections were last read;
 	// zero makes the next step read them (see applyCorrections).
 	corrChecked time.Time
+	// worker runs the strategy's steps; nil until the first step and
+	// after one was abandoned.
+	worker *stepWorker
 }
+
+// stepWorker runs a session's strategy steps one after another on one
+// goroutine that outlives them. A goroutine per step began each step on a
+// small stack and grew it again (the store's SQLite calls run deep): 4 % of
+// a replay's CPU went to copying stacks. The runner waits for each step on
+// its own, with its deadline; a step it abandons keeps its worker, and the
+// next step gets a new one.
+type stepWorker struct {
+	jobs chan func()
+}
+
+func newStepWorker() *stepWorker {
+	w := &stepWorker{jobs: make(chan func())}
+	go func() {
+		for job := range w.jobs {
+			job()
+		}
+	}()
+	return w
+}
+
+// retire lets the worker end once its current step, if any, returns.
+func (w *stepWorker) retire() { close(w.jobs) }
 
 var errStopped = errors.New("stopped")
 
@@ -150,6 +176,11 @@ func (r *runner) setParams(p json.RawMessage) {
 // restarting it after failures as its policy allows.
 func (r *runner) loop() {
 	defer close(r.done)
+	defer func() {
+		if r.worker != nil {
+			r.worker.retire()
+		}
+	}()
 	m := r.m
 	ctx := m.base
 	r.restarts = m.restartHistory(ctx, r.id)
@@ -444,7 +475,10 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		err error
 	}
 	out := make(chan outcome, 1)
-	go func() {
+	if r.worker == nil {
+		r.worker = newStepWorker()
+	}
+	r.worker.jobs <- func() {
 		defer func() {
 			if v := recover(); v != nil {
 				out <- outcome{err: &PanicError{Value: v, Stack: debug.Stack()}}
@@ -452,7 +486,7 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		}()
 		res, err := strat.Step(sctx, e)
 		out <- outcome{res, err}
-	}()
+	}
 	var o outcome
 	var kind FailureKind
 	waitOut := func() bool {
@@ -460,6 +494,9 @@ func (r *runner) step(ctx context.Context, s Session, strat strategy.Strategy, a
 		case o = <-out:
 			return true
 		case <-m.clk.After(m.grace):
+			// Abandoned: the worker is the step's until it returns.
+			r.worker.retire()
+			r.worker = nil
 			return false
 		}
 	}

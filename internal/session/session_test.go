@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +50,25 @@ func (stuck) Step(ctx context.Context, env strategy.Env) (strategy.StepResult, e
 	return strategy.StepResult{Note: "fine"}, nil
 }
 
+// deaf's first step ignores its context and blocks until deafRelease is
+// closed: a step the runner must abandon. Its later steps are fine.
+type deaf struct{}
+
+var (
+	deafCalls   atomic.Int64
+	deafRelease = make(chan struct{})
+)
+
+func (deaf) Interval() time.Duration { return 10 * time.Second }
+func (deaf) Step(ctx context.Context, env strategy.Env) (strategy.StepResult, error) {
+	if deafCalls.Add(1) == 1 {
+		<-deafRelease
+	}
+	return strategy.StepResult{Note: "fine"}, nil
+}
+
 func init() {
+	strategy.Register(strategy.Info{Name: "test-deaf", Factory: func(json.RawMessage) (strategy.Strategy, error) { return deaf{}, nil }})
 	strategy.Register(strategy.Info{Name: "test-panic", Factory: func(json.RawMessage) (strategy.Strategy, error) { return panicky{}, nil }})
 	strategy.Register(strategy.Info{Name: "test-stuck", Factory: func(json.RawMessage) (strategy.Strategy, error) { return stuck{}, nil }})
 }
@@ -349,6 +369,30 @@ func TestStuckStepIsCanceledAndRestarted(t *testing.T) {
 	if m.Stats().Failures[session.FailStuck] != 1 {
 		t.Fatalf("stats %+v", m.Stats())
 	}
+}
+
+// A step that ignores its deadline is abandoned with the goroutine it
+// runs on; the session's next steps, after the restart, run on a new one.
+func TestAbandonedStepLeavesItsWorker(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m := b.manager(t, nil)
+	ctx := t.Context()
+	s := b.create(t, m, "deaf", "test-deaf", `{}`)
+	if _, err := m.Start(ctx, s.ID, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	b.drive(t, "good steps after the abandoned one", func() bool {
+		got, _ := m.Get(ctx, s.ID)
+		return got.RestartsAuto == 1 && got.State == session.Running && deafCalls.Load() >= 3
+	})
+	tr, _ := m.Transitions(ctx, s.ID)
+	if !slices.ContainsFunc(tr, func(x session.Transition) bool {
+		return x.To == session.Failed && strings.Contains(x.Reason, "ignored cancellation")
+	}) {
+		t.Fatalf("no abandoned step in %+v", tr)
+	}
+	close(deafRelease) // the abandoned step returns; its worker ends
 }
 
 func TestBootResumesAfterReconcileAndStateSurvives(t *testing.T) {
