@@ -94,6 +94,11 @@ func BenchmarkSupervisor(b *testing.B) {
 		steps = 0
 		mu.Unlock()
 		time.Sleep(3 * time.Second)
+		// After steps: each stepped session also holds its step worker.
+		var stepped runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&stepped)
+		g2 := runtime.NumGoroutine()
 		mu.Lock()
 		got := slices.Clone(lags)
 		nsteps := steps
@@ -109,6 +114,8 @@ func BenchmarkSupervisor(b *testing.B) {
 		heap := float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)
 		b.ReportMetric(heap/n, "bytes/session")
 		b.ReportMetric(float64(g1-g0)/n, "goroutines/session")
+		b.ReportMetric((float64(stepped.HeapInuse+stepped.StackInuse)-float64(before.HeapInuse+before.StackInuse))/n, "bytes/session-stepping")
+		b.ReportMetric(float64(g2-g0)/n, "goroutines/session-stepping")
 		b.ReportMetric(float64(startDur.Microseconds())/n, "µs-start/session")
 		b.ReportMetric(float64(nsteps)/3, "steps/s")
 		b.ReportMetric(float64(q(0.5).Microseconds()), "lag-p50-µs")
