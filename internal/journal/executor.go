@@ -559,6 +559,14 @@ func (x *Executor) answered(ctx context.Context, in Intent, o venue.Order, recon
 		// stays non-terminal and Reconcile will record it.
 		return o, &Error{Op: "place order", ClientOrderID: id, Kind: KindError, Class: ClassJournal, Err: err}
 	}
+	if o.Status == venue.StatusNew || o.Status == venue.StatusPartiallyFilled {
+		// Fills the user stream delivered before this answer, while the
+		// row still said intent, were stored without moving it (fills move
+		// open rows only): the row is open now, so they move it.
+		if err := x.followFills(ctx, id); err != nil {
+			x.log.Error("record the stream's earlier fills on the answered order", "order", id, "err", err)
+		}
+	}
 	return o, nil
 }
 
