@@ -111,13 +111,14 @@ func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (drive
 }
 
 // uninterrupted is ctx without its cancellation, for the statements that
-// write. The driver starts a goroutine per statement to watch a context
+// write rows (INSERT, UPDATE, DELETE; see writes) and for BEGIN and
+// COMMIT. The driver starts a goroutine per statement to watch a context
 // that can end, to interrupt SQLite with it: a dozen goroutines per
 // session step, for single-row writes that take microseconds and that
 // nothing gains by stopping half way (a transaction is rolled back whole
 // either way). A context that has already ended still stops the statement
-// before it starts. Reads keep their cancellation: a long report stops
-// when its caller goes.
+// before it starts. Reads, a backup (VACUUM INTO) and DDL keep their
+// cancellation: a long report stops when its caller goes.
 func uninterrupted(ctx context.Context) context.Context {
 	if ctx.Done() == nil {
 		return ctx
@@ -200,10 +201,12 @@ func (c *cachingConn) release(s *cachedStmt) {
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if writes(q) { // not VACUUM INTO (a backup) nor DDL: those stay interruptible
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx = uninterrupted(ctx)
 	}
-	ctx = uninterrupted(ctx)
 	s, err := c.take(ctx, q)
 	if err != nil {
 		return nil, err

@@ -152,6 +152,7 @@ func TestWritesRunWholeReadsStop(t *testing.T) {
 	for q, want := range map[string]bool{
 		"INSERT INTO x VALUES (1)": true, "\n\t update x SET a = 1": true, "delete FROM x": true,
 		"SELECT 1": false, "WITH c AS (SELECT 1) SELECT * FROM c": false, "": false, "UPD": false,
+		"VACUUM INTO ?": false, "CREATE TABLE t (a INTEGER)": false,
 	} {
 		if writes(q) != want {
 			t.Errorf("writes(%q) = %v, want %v", q, !want, want)
