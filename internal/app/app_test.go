@@ -142,15 +142,22 @@ func TestDemoEndToEnd(t *testing.T) {
 			Tags      []string
 		} `json:"sessions"`
 	}
-	n.do(t, "GET", "/api/v1/sessions", nil, nil, &sessions)
-	if len(sessions.Sessions) != 6 {
-		t.Fatalf("demo sessions: %+v", sessions)
-	}
-	for _, s := range sessions.Sessions {
-		if s.State != "running" {
-			t.Errorf("demo session %s is %s, want running", s.ID, s.State)
+	// Boot starts the sessions' runners and serves at once: each moves
+	// from starting to running on its own goroutine, behind the store's
+	// one writer (busy with the demo's start-up writes), so a session may
+	// still be starting when the portfolio is already valued.
+	eventually(t, 20*time.Second, "the demo's six sessions running", func() bool {
+		n.do(t, "GET", "/api/v1/sessions", nil, nil, &sessions)
+		if len(sessions.Sessions) != 6 {
+			t.Fatalf("demo sessions: %+v", sessions)
 		}
-	}
+		for _, s := range sessions.Sessions {
+			if s.State != "running" {
+				return false
+			}
+		}
+		return true
+	})
 	eventually(t, 30*time.Second, "orders journaled", func() bool {
 		var j struct {
 			Events []struct{ Kind string } `json:"events"`
