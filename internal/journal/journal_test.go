@@ -70,14 +70,10 @@ func TestClientOrderID(t *testing.T) {
 	}
 }
 
-func TestGroupCommit(t *testing.T) {
-	t.Parallel()
-	db := storetest.MustOpenSQLite(t)
-	var mu sync.Mutex
-	var live []int64
-	j := journal.Open(db, journal.Options{Node: "n1", Logger: slog.New(slog.DiscardHandler),
-		OnEvent: func(e journal.Event) { mu.Lock(); live = append(live, e.Seq); mu.Unlock() }})
-	const writers, per = 64, 20
+// appendConcurrently appends per events from each of writers goroutines
+// and fails the test unless every append committed and got its Seq.
+func appendConcurrently(t *testing.T, j *journal.Journal, writers, per int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for g := range writers {
@@ -91,11 +87,22 @@ func TestGroupCommit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	batches, writes := j.Stats()
-	j.Close()
 	if failed.Load() != 0 {
 		t.Fatalf("%d appends failed", failed.Load())
 	}
+}
+
+func TestGroupCommit(t *testing.T) {
+	t.Parallel()
+	db := storetest.MustOpenSQLite(t)
+	var mu sync.Mutex
+	var live []int64
+	j := journal.Open(db, journal.Options{Node: "n1", Logger: slog.New(slog.DiscardHandler),
+		OnEvent: func(e journal.Event) { mu.Lock(); live = append(live, e.Seq); mu.Unlock() }})
+	const writers, per = 64, 20
+	appendConcurrently(t, j, writers, per)
+	batches, writes := j.Stats()
+	j.Close()
 	// Durable: a fresh connection to the file sees them all.
 	evs, err := db.JournalEvents(ctx, store.EventQuery{Limit: 10000})
 	if err != nil || len(evs) != writers*per || evs[0].Node != "n1" {
@@ -123,24 +130,9 @@ func TestInlineCommit(t *testing.T) {
 	j := journal.Open(db, journal.Options{Node: "n1", Logger: slog.New(slog.DiscardHandler), Inline: true,
 		OnEvent: func(e journal.Event) { live = append(live, e.Seq) }})
 	const writers, per = 8, 25
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for g := range writers {
-		wg.Go(func() {
-			for i := range per {
-				e := &journal.Event{Kind: journal.KindDrift, SessionID: fmt.Sprintf("g%d", g), Message: fmt.Sprint(i)}
-				if err := j.Append(ctx, e); err != nil || e.Seq == 0 {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	appendConcurrently(t, j, writers, per)
 	batches, writes := j.Stats()
 	j.Close()
-	if failed.Load() != 0 {
-		t.Fatalf("%d appends failed", failed.Load())
-	}
 	if writes != writers*per || batches != writes {
 		t.Fatalf("%d writes in %d transactions, want one each", writes, batches)
 	}

@@ -304,8 +304,9 @@ func (e *env) placedAny() bool {
 // stream's fill or a reconcile may have settled the row before the step
 // ended, but the strategy never saw the fill, and closing the step would
 // lose it from the strategy's state for good. The orders of earlier
-// attempts of a replayed step count too; ids are dense from 0 in every attempt, so the
-// scan goes past this attempt's last index for as long as ids are found. A
+// attempts of a replayed step count too; ids are dense from 0 in every
+// attempt, so the scan goes past this attempt's last index for as long as
+// ids are found. A
 // store error counts as unsettled (the step stays open, which is the safe
 // side).
 func (e *env) stepSettled(ctx context.Context) bool {

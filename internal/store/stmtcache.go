@@ -102,12 +102,13 @@ func (c *cachingConn) Begin() (driver.Tx, error) {
 	return c.inner.BeginTx(context.Background(), driver.TxOptions{})
 }
 func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	// BEGIN and its COMMIT run whole (see uninterrupted); database/sql
 	// still rolls the transaction back when ctx ends before the commit.
-	return c.inner.BeginTx(uninterrupted(ctx), opts)
+	ctx, err := uninterrupted(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.inner.BeginTx(ctx, opts)
 }
 
 // uninterrupted is ctx without its cancellation, for the statements that
@@ -116,14 +117,25 @@ func (c *cachingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (drive
 // that can end, to interrupt SQLite with it: a dozen goroutines per
 // session step, for single-row writes that take microseconds and that
 // nothing gains by stopping half way (a transaction is rolled back whole
-// either way). A context that has already ended still stops the statement
-// before it starts. Reads, a backup (VACUUM INTO) and DDL keep their
-// cancellation: a long report stops when its caller goes.
-func uninterrupted(ctx context.Context) context.Context {
+// either way). A context that has already ended is its error: the
+// statement does not start. Reads, a backup (VACUUM INTO) and DDL keep
+// their cancellation: a long report stops when its caller goes.
+func uninterrupted(ctx context.Context) (context.Context, error) {
 	if ctx.Done() == nil {
-		return ctx
+		return ctx, nil
 	}
-	return context.WithoutCancel(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
+// stmtContext is the context q runs with: uninterrupted for a row write.
+func stmtContext(ctx context.Context, q string) (context.Context, error) {
+	if !writes(q) { // reads, VACUUM INTO (a backup) and DDL stay interruptible
+		return ctx, nil
+	}
+	return uninterrupted(ctx)
 }
 func (c *cachingConn) Ping(ctx context.Context) error         { return c.inner.Ping(ctx) }
 func (c *cachingConn) ResetSession(ctx context.Context) error { return c.inner.ResetSession(ctx) }
@@ -201,11 +213,9 @@ func (c *cachingConn) release(s *cachedStmt) {
 }
 
 func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	if writes(q) { // not VACUUM INTO (a backup) nor DDL: those stay interruptible
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ctx = uninterrupted(ctx)
+	ctx, err := stmtContext(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	s, err := c.take(ctx, q)
 	if err != nil {
@@ -219,11 +229,9 @@ func (c *cachingConn) ExecContext(ctx context.Context, q string, args []driver.N
 }
 
 func (c *cachingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	if writes(q) { // INSERT or UPDATE … RETURNING
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ctx = uninterrupted(ctx)
+	ctx, err := stmtContext(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	s, err := c.take(ctx, q)
 	if err != nil {

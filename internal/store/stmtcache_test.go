@@ -15,11 +15,7 @@ import (
 func TestStatementCache(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite::memory:", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openMemory(t)
 	for _, name := range []string{"a", "b", "c"} {
 		if err := db.CreateAccount(ctx, &Account{Name: name, Venue: "paper"}); err != nil {
 			t.Fatal(err)
@@ -88,11 +84,7 @@ func TestStatementCache(t *testing.T) {
 func TestStatementCacheBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite::memory:", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openMemory(t)
 	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +116,7 @@ func TestStatementCacheBounded(t *testing.T) {
 func TestWritesRunWholeReadsStop(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, "sqlite::memory:", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openMemory(t)
 	done, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := db.CreateAccount(done, &Account{Name: "late", Venue: "paper"}); !errors.Is(err, context.Canceled) {
@@ -144,7 +132,7 @@ func TestWritesRunWholeReadsStop(t *testing.T) {
 	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer stop()
 	// About 10⁹ rows: minutes unless the read is interrupted.
-	err = db.r.QueryRowContext(short, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000000)
+	err := db.r.QueryRowContext(short, `WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000000)
 		SELECT COUNT(*) FROM c`).Scan(&n)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("long read: %v, want context.DeadlineExceeded", err)
@@ -158,4 +146,15 @@ func TestWritesRunWholeReadsStop(t *testing.T) {
 			t.Errorf("writes(%q) = %v, want %v", q, !want, want)
 		}
 	}
+}
+
+// openMemory opens a private in-memory store, closed with the test.
+func openMemory(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), "sqlite::memory:", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
