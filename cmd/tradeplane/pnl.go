@@ -134,7 +134,7 @@ func newPnlBackfillCmd(g *globals) *cobra.Command {
 	var (
 		account, from, to, interval, opening string
 		valuation                            string
-		symbols                              []string
+		symbols, holdings                    []string
 		asJSON, dryRun                       bool
 	)
 	cmd := &cobra.Command{
@@ -146,8 +146,10 @@ equity, and store interval series for the account and its sessions. It is
 resumable: a second run continues where the first stopped, and a rerun over
 the same range changes nothing. With --server it runs as a durable job in the
 server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.`,
-		Example: `  tradeplane pnl backfill --account main --from 2024-01-01 --to 2024-02-01 --interval 1h`,
-		Args:    cobra.NoArgs,
+		Example: `  tradeplane pnl backfill --account main --from 2024-01-01 --to 2024-02-01 --interval 1h
+  tradeplane pnl backfill --account main --from 2024-01-01 --to 2024-02-01 --valuation USDT \
+      --opening-holding BTC=0.5 --opening-equity 30000`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if account == "" {
 				return usagef("--account is required")
@@ -185,13 +187,27 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 					return usagef("--opening-equity %q is not a decimal", opening)
 				}
 			}
-			if g.server != "" {
-				if valuation != "" {
-					return usagef("--valuation is not carried to server jobs yet; run without --server, or leave it to the default")
+			valuation = strings.ToUpper(valuation)
+			var held []pnl.AssetAmount
+			for _, kv := range holdings {
+				asset, amount, ok := strings.Cut(kv, "=")
+				d, err := udecimal.Parse(amount)
+				if !ok || err != nil {
+					return usagef("--opening-holding %q: want ASSET=AMOUNT, e.g. BTC=0.5", kv)
 				}
-				req := map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols}
+				held = append(held, pnl.AssetAmount{Asset: strings.ToUpper(asset), Amount: d})
+			}
+			if err := backfill.CheckOpening(valuation, held); err != nil {
+				return usagef("%s (--valuation, --opening-holding)", strings.TrimSuffix(err.Error(), ": "+backfill.ErrInput.Error()))
+			}
+			if g.server != "" {
+				req := map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols,
+					"valuation": valuation}
 				if opening != "" {
 					req["opening_equity"] = open.String()
+				}
+				if len(held) > 0 {
+					req["opening_holdings"] = held
 				}
 				return backfillOnServer(cmd, g, req, asJSON)
 			}
@@ -214,7 +230,7 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			bar := newProgressBar("backfill " + account)
 			res, err := backfill.Run(cmd.Context(), backfill.Config{
 				DB: db, Venue: v, Account: acct, Symbols: symbols, From: f, To: t, Interval: iv, OpeningEquity: open,
-				Valuation: valuation,
+				Valuation: valuation, OpeningHoldings: held,
 				Progress: func(p backfill.Progress) {
 					bar.update(int64(p.WindowsDone), int64(p.WindowsTotal), fmt.Sprintf("%s %s, %d trades", p.Phase, p.Symbol, p.Trades))
 				},
@@ -249,6 +265,7 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 	fl.StringVar(&interval, "interval", "1h", "series interval: 1h or 1d")
 	fl.StringArrayVar(&symbols, "symbol", nil, "symbol to backfill (repeatable; default: every symbol the account traded)")
 	fl.StringVar(&opening, "opening-equity", "", "the account's equity before its first fill, in the valuation asset")
+	fl.StringArrayVar(&holdings, "opening-holding", nil, "an asset the account held before its first fill, ASSET=AMOUNT (repeat; needs --valuation): valued from the first mark, so selling it is not a short")
 	fl.StringVar(&valuation, "valuation", "", "asset of sums and equity (default: the symbols' quote, USDT first when they differ); other quotes are converted at QUOTE+VALUATION candles")
 	fl.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fl.BoolVar(&dryRun, "dry-run", false, "print the backfill's size (days, trade windows, points) and start nothing")

@@ -895,7 +895,7 @@ type backfillAdapter struct{ a *App }
 
 func (b backfillAdapter) Start(ctx context.Context, req server.BackfillRequest, actor string) (store.Job, error) {
 	job, err := b.a.jobs.Start(ctx, backfill.JobArgs{Account: req.Account, Symbols: req.Symbols, From: req.From, To: req.To,
-		Interval: req.Interval, OpeningEquity: req.OpeningEquity})
+		Interval: req.Interval, OpeningEquity: req.OpeningEquity, Valuation: req.Valuation, OpeningHoldings: req.OpeningHoldings})
 	if errors.Is(err, backfill.ErrInput) {
 		return job, &server.Error{Kind: server.ErrInvalid, Message: err.Error()}
 	}

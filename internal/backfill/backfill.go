@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -158,6 +159,39 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return r.run(ctx)
 }
 
+// assetName is what an asset's name may be: it is joined with the valuation
+// asset into a venue symbol (BTC and USDT make BTCUSDT).
+var assetName = regexp.MustCompile(`^[A-Za-z0-9]{1,20}$`)
+
+// MaxOpeningHoldings bounds Config.OpeningHoldings: each adds a symbol whose
+// klines the backfill downloads.
+const MaxOpeningHoldings = 100
+
+// CheckOpening checks Config.Valuation and Config.OpeningHoldings together:
+// a valuation asset, when given, is a plain asset name; holdings need one,
+// and each is a positive amount of a plainly named asset other than it; at
+// most MaxOpeningHoldings. Errors wrap ErrInput and name the holding; the
+// server and the CLI call it before a job is stored, Run before it starts.
+func CheckOpening(valuation string, holdings []pnl.AssetAmount) error {
+	if valuation != "" && !assetName.MatchString(valuation) {
+		return fmt.Errorf("valuation %q: want an asset name such as USDT: %w", valuation, ErrInput)
+	}
+	if len(holdings) > MaxOpeningHoldings {
+		return fmt.Errorf("%d opening holdings: at most %d: %w", len(holdings), MaxOpeningHoldings, ErrInput)
+	}
+	for _, h := range holdings {
+		switch {
+		case valuation == "":
+			return fmt.Errorf("opening holding %s %s: opening holdings need a valuation asset (such as USDT) to be valued in: %w",
+				h.Amount, h.Asset, ErrInput)
+		case !assetName.MatchString(h.Asset) || strings.EqualFold(h.Asset, valuation) || !h.Amount.IsPos():
+			return fmt.Errorf("opening holding %s %s: want a positive amount of an asset other than %s: %w",
+				h.Amount, h.Asset, valuation, ErrInput)
+		}
+	}
+	return nil
+}
+
 type runner struct {
 	cfg      Config
 	clk      clock.Clock
@@ -209,14 +243,10 @@ func newRun(ctx context.Context, cfg Config) (*runner, error) {
 		r.cfg.Symbols = syms
 	}
 	r.cfg.Symbols = slices.Clone(r.cfg.Symbols)
+	if err := CheckOpening(cfg.Valuation, cfg.OpeningHoldings); err != nil {
+		return nil, fmt.Errorf("backfill %q: %w", cfg.Account.Name, err)
+	}
 	for _, h := range cfg.OpeningHoldings {
-		switch {
-		case cfg.Valuation == "":
-			return nil, fmt.Errorf("backfill %q: opening holdings need a valuation asset: %w", cfg.Account.Name, ErrInput)
-		case h.Asset == "" || strings.EqualFold(h.Asset, cfg.Valuation) || !h.Amount.IsPos():
-			return nil, fmt.Errorf("backfill %q: opening holding %s %s: want a positive amount of an asset other than %s: %w",
-				cfg.Account.Name, h.Amount, h.Asset, cfg.Valuation, ErrInput)
-		}
 		r.cfg.Symbols = append(r.cfg.Symbols, strings.ToUpper(h.Asset+cfg.Valuation))
 	}
 	slices.Sort(r.cfg.Symbols)

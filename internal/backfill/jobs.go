@@ -38,6 +38,9 @@ type JobArgs struct {
 	Interval      string    `json:"interval"` // "1h" or "1d"
 	OpeningEquity Decimal   `json:"opening_equity"`
 	Method        string    `json:"method,omitempty"`
+	// Valuation and OpeningHoldings are Config's (see there).
+	Valuation       string            `json:"valuation,omitempty"`
+	OpeningHoldings []pnl.AssetAmount `json:"opening_holdings,omitempty"`
 }
 
 // JobState is a job's Checkpoint JSON: the last progress and, once done, the
@@ -400,8 +403,12 @@ func (j *Jobs) config(ctx context.Context, args JobArgs, open bool) (Config, err
 	if err != nil {
 		return Config{}, fmt.Errorf("backfill job for %q: %w: %w", args.Account, ErrInput, err)
 	}
+	if err := CheckOpening(args.Valuation, args.OpeningHoldings); err != nil {
+		return Config{}, fmt.Errorf("backfill job for %q: %w", args.Account, err)
+	}
 	cfg := Config{DB: j.cfg.DB, Account: acct, Symbols: args.Symbols, From: args.From, To: args.To, Interval: iv,
-		OpeningEquity: args.OpeningEquity, Method: m, Clock: j.cfg.Clock}
+		OpeningEquity: args.OpeningEquity, Method: m, Valuation: args.Valuation, OpeningHoldings: args.OpeningHoldings,
+		Clock: j.cfg.Clock}
 	if open {
 		if j.cfg.Venue == nil {
 			return Config{}, fmt.Errorf("backfill job for %q: no venue opener configured", args.Account)

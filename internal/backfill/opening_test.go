@@ -20,7 +20,9 @@ import (
 func TestOpeningHoldings(t *testing.T) {
 	ctx := context.Background()
 	from := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	run := func(t *testing.T, holdings []pnl.AssetAmount) map[time.Time]string {
+	// run backfills the account's 4 hours, with Run or, asJob, as a
+	// server's job from its stored arguments.
+	run := func(t *testing.T, holdings []pnl.AssetAmount, asJob bool) map[time.Time]string {
 		t.Helper()
 		db := storetest.Open(t, storetest.SQLiteURL(t))
 		acct := mustAccount(t, db, "acc", "paper")
@@ -28,7 +30,22 @@ func TestOpeningHoldings(t *testing.T) {
 		v.setHourly("BTCUSDT", from, []venue.Decimal{dec("100"), dec("110"), dec("120"), dec("90")})
 		v.addTrade(venue.Trade{Symbol: "BTCUSDT", Side: venue.Sell, Price: dec("115"), Quantity: dec("0.5"),
 			Fee: dec("0.1"), FeeAsset: "USDT", Time: from.Add(90 * time.Minute)})
-		if _, err := backfill.Run(ctx, backfill.Config{DB: db, Venue: v, Account: acct, Symbols: []string{"BTCUSDT"},
+		if asJob {
+			j := backfill.NewJobs(backfill.JobsConfig{DB: db,
+				Venue: func(context.Context, store.Account) (venue.Venue, error) { return v, nil }})
+			defer j.Close()
+			job, err := j.Start(ctx, backfill.JobArgs{Account: "acc", Symbols: []string{"BTCUSDT"}, From: from,
+				To: from.Add(4 * time.Hour), Interval: "1h", OpeningEquity: dec("1100"), OpeningHoldings: holdings,
+				Valuation: "USDT"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if job, err = j.Wait(wctx, job.ID); err != nil || job.State != backfill.JobDone {
+				t.Fatalf("job %+v: %v", job, err)
+			}
+		} else if _, err := backfill.Run(ctx, backfill.Config{DB: db, Venue: v, Account: acct, Symbols: []string{"BTCUSDT"},
 			From: from, To: from.Add(4 * time.Hour), OpeningEquity: dec("1100"), OpeningHoldings: holdings,
 			Valuation: "USDT"}); err != nil {
 			t.Fatal(err)
@@ -62,12 +79,17 @@ func TestOpeningHoldings(t *testing.T) {
 		// 1 BTC bought at the first mark (100): +10 at 110; the sale
 		// realizes 0.5 × 15 − 0.1 fee, 0.5 BTC left: 7.4 + 0.5 × 20 at
 		// 120, 7.4 − 0.5 × 10 at 90.
-		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}),
+		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, false),
+			map[time.Time]string{h(0): "0", h(1): "10", h(2): "17.4", h(3): "2.4"})
+	})
+	t.Run("held, as a job", func(t *testing.T) {
+		// The job's stored arguments carry the holdings and the valuation.
+		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, true),
 			map[time.Time]string{h(0): "0", h(1): "10", h(2): "17.4", h(3): "2.4"})
 	})
 	t.Run("not stated", func(t *testing.T) {
 		// The sale opens a short of 0.5 at 115.
-		check(t, run(t, nil), map[time.Time]string{h(0): "0", h(1): "0", h(2): "-2.6", h(3): "12.4"})
+		check(t, run(t, nil, false), map[time.Time]string{h(0): "0", h(1): "0", h(2): "-2.6", h(3): "12.4"})
 	})
 	t.Run("bad input", func(t *testing.T) {
 		db := storetest.Open(t, storetest.SQLiteURL(t))
@@ -80,12 +102,25 @@ func TestOpeningHoldings(t *testing.T) {
 			{"no valuation", "", pnl.AssetAmount{Asset: "BTC", Amount: dec("1")}},
 			{"the valuation asset", "USDT", pnl.AssetAmount{Asset: "usdt", Amount: dec("1")}},
 			{"not positive", "USDT", pnl.AssetAmount{Asset: "BTC", Amount: dec("-1")}},
+			{"not an asset name", "USDT", pnl.AssetAmount{Asset: "BTC/ETH", Amount: dec("1")}},
+			{"a valuation that is not an asset name", "US DT", pnl.AssetAmount{Asset: "BTC", Amount: dec("1")}},
 		} {
 			_, err := backfill.Run(ctx, backfill.Config{DB: db, Venue: newMemVenue(), Account: acct, Symbols: []string{"BTCUSDT"},
 				From: from, To: from.Add(time.Hour), OpeningHoldings: []pnl.AssetAmount{c.h}, Valuation: c.valuation})
 			if !errors.Is(err, backfill.ErrInput) {
 				t.Errorf("%s: %v, want ErrInput", c.name, err)
 			}
+			// A job is refused before it is stored.
+			j := backfill.NewJobs(backfill.JobsConfig{DB: db})
+			_, err = j.Start(ctx, backfill.JobArgs{Account: "acc", Symbols: []string{"BTCUSDT"}, From: from, To: from.Add(time.Hour),
+				Interval: "1h", OpeningHoldings: []pnl.AssetAmount{c.h}, Valuation: c.valuation})
+			j.Close()
+			if !errors.Is(err, backfill.ErrInput) {
+				t.Errorf("%s, as a job: %v, want ErrInput", c.name, err)
+			}
+		}
+		if q, _ := db.JobsInState(ctx, backfill.JobQueued); len(q) != 0 {
+			t.Errorf("refused jobs were stored: %v", q)
 		}
 	})
 }

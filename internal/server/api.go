@@ -20,6 +20,7 @@ import (
 	"github.com/tradeplane/tradeplane/internal/auth"
 	"github.com/tradeplane/tradeplane/internal/backfill"
 	"github.com/tradeplane/tradeplane/internal/fieldcheck"
+	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
@@ -971,6 +972,16 @@ type backfillBody struct {
 	Symbols  []string `json:"symbols"`
 	// OpeningEquity is a decimal string; empty means zero.
 	OpeningEquity string `json:"opening_equity"`
+	// Valuation is the asset of sums and equity ("" for the default).
+	Valuation string `json:"valuation"`
+	// OpeningHoldings are assets held before the first fill (amounts as
+	// decimal strings); they need Valuation.
+	OpeningHoldings []holdingBody `json:"opening_holdings"`
+}
+
+type holdingBody struct {
+	Asset  string `json:"asset"`
+	Amount string `json:"amount"`
 }
 
 // parseDay reads an RFC 3339 time or a YYYY-MM-DD date (00:00 UTC).
@@ -998,7 +1009,8 @@ func (s *Server) startBackfill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := backfillRequest(body)
-	noteAudit(r, "account:"+req.Account, fmt.Sprintf("backfill %q to %q, interval %q, symbols %v, opening equity %q", body.From, body.To, body.Interval, req.Symbols, truncate(body.OpeningEquity, 40)))
+	noteAudit(r, "account:"+req.Account, fmt.Sprintf("backfill %q to %q, interval %q, symbols %v, opening equity %q, valuation %q, %d opening holdings",
+		body.From, body.To, body.Interval, req.Symbols, truncate(body.OpeningEquity, 40), truncate(body.Valuation, 20), len(body.OpeningHoldings)))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -1008,8 +1020,9 @@ func (s *Server) startBackfill(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	noteAudit(r, "job:"+j.ID, fmt.Sprintf("backfill account %q from %s to %s, interval %s, symbols %v, opening equity %s",
-		req.Account, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), req.Interval, req.Symbols, req.OpeningEquity))
+	noteAudit(r, "job:"+j.ID, fmt.Sprintf("backfill account %q from %s to %s, interval %s, symbols %v, opening equity %s, valuation %q, opening holdings %v",
+		req.Account, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), req.Interval, req.Symbols, req.OpeningEquity,
+		req.Valuation, req.OpeningHoldings))
 	w.Header().Set("Location", "/api/v1/jobs/"+url.PathEscape(j.ID))
 	writeJSON(w, http.StatusAccepted, toJobJSON(j))
 }
@@ -1052,6 +1065,17 @@ func backfillRequest(b backfillBody) (BackfillRequest, error) {
 		if req.OpeningEquity, err = udecimal.Parse(b.OpeningEquity); err != nil {
 			return req, invalidf("opening_equity %q is not a decimal", truncate(b.OpeningEquity, 40))
 		}
+	}
+	req.Valuation = strings.ToUpper(strings.TrimSpace(b.Valuation))
+	for i, h := range b.OpeningHoldings {
+		amt, err := udecimal.Parse(h.Amount)
+		if err != nil {
+			return req, invalidf("opening_holdings[%d].amount %q is not a decimal", i, truncate(h.Amount, 40))
+		}
+		req.OpeningHoldings = append(req.OpeningHoldings, pnl.AssetAmount{Asset: strings.ToUpper(strings.TrimSpace(h.Asset)), Amount: amt})
+	}
+	if err := backfill.CheckOpening(req.Valuation, req.OpeningHoldings); err != nil {
+		return req, invalidf("%s", strings.TrimSuffix(err.Error(), ": "+backfill.ErrInput.Error()))
 	}
 	return req, nil
 }

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,50 @@ func TestBackfillOpeningEquity(t *testing.T) {
 	checkError(t, r, http.StatusBadRequest, "invalid")
 	if !strings.Contains(string(r.body), "opening_equity") {
 		t.Errorf("message does not name opening_equity: %s", r.body)
+	}
+}
+
+// TestBackfillOpeningHoldings: the valuation and the opening holdings reach
+// the job's arguments; holdings without a valuation, or of the valuation
+// asset, or not a positive decimal, are refused naming the problem, and
+// start no job.
+func TestBackfillOpeningHoldings(t *testing.T) {
+	t.Parallel()
+	b := setup(t, servertest.Options{})
+	body := func(valuation string, holdings ...map[string]any) map[string]any {
+		return map[string]any{"account": "acct-0001", "from": "2025-01-01", "to": "2025-01-02", "opening_equity": "30000",
+			"valuation": valuation, "opening_holdings": holdings}
+	}
+	r := b.do(t, "POST", "/api/v1/pnl/backfill", b.trader, body("usdt", map[string]any{"asset": "btc", "amount": "0.5"}))
+	if r.status != http.StatusAccepted {
+		t.Fatalf("backfill: %d %s", r.status, r.body)
+	}
+	args := r.json(t)["args"].(map[string]any)
+	if args["valuation"] != "USDT" || fmt.Sprint(args["opening_holdings"]) != "[map[amount:0.5 asset:BTC]]" {
+		t.Errorf("job args %v: want valuation USDT and 0.5 BTC held", args)
+	}
+	for _, c := range []struct {
+		name, want string
+		body       map[string]any
+	}{
+		{"no valuation", "valuation", body("", map[string]any{"asset": "BTC", "amount": "0.5"})},
+		{"the valuation asset", "other than USDT", body("USDT", map[string]any{"asset": "usdt", "amount": "1"})},
+		{"not positive", "positive", body("USDT", map[string]any{"asset": "BTC", "amount": "0"})},
+		{"not a decimal", "opening_holdings[1].amount", body("USDT", map[string]any{"asset": "BTC", "amount": "1"},
+			map[string]any{"asset": "ETH", "amount": "lots"})},
+		{"not an asset", "BTC/ETH", body("USDT", map[string]any{"asset": "BTC/ETH", "amount": "1"})},
+		{"too many", "at most 100", body("USDT", slices.Repeat([]map[string]any{{"asset": "BTC", "amount": "1"}}, 101)...)},
+	} {
+		for _, path := range []string{"/api/v1/pnl/backfill", "/api/v1/pnl/backfill/preview"} {
+			r := b.do(t, "POST", path, b.trader, c.body)
+			checkError(t, r, http.StatusBadRequest, "invalid")
+			if !strings.Contains(string(r.body), c.want) {
+				t.Errorf("%s, %s: message does not say %q: %s", c.name, path, c.want, r.body)
+			}
+		}
+	}
+	if q, err := b.env.DB.JobsInState(context.Background(), "queued"); err != nil || len(q) != 1 {
+		t.Errorf("queued jobs after one start and the refusals: %v (%v); want the one", q, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"github.com/tradeplane/tradeplane/internal/pnl"
 	"slices"
 	"time"
 
@@ -489,6 +490,11 @@ type BackfillRequest struct {
 	Interval      string           `json:"interval"`
 	Symbols       []string         `json:"symbols,omitempty"`
 	OpeningEquity udecimal.Decimal `json:"opening_equity"`
+	// Valuation is the asset of sums and equity ("" for the default);
+	// OpeningHoldings are assets held before the first fill, valued in it
+	// (backfill.CheckOpening has passed them).
+	Valuation       string            `json:"valuation,omitempty"`
+	OpeningHoldings []pnl.AssetAmount `json:"opening_holdings,omitempty"`
 }
 
 // Backfills starts PnL backfill jobs. Start stores a queued job, runs it in
