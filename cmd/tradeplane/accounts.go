@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/secrets"
+	"github.com/tradeplane/tradeplane/internal/server"
 	"github.com/tradeplane/tradeplane/internal/store"
 	"github.com/tradeplane/tradeplane/internal/venue"
 )
@@ -76,6 +78,9 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				if name != "" || subEmail != "" || apiKey != "" || secret != "" {
 					return usagef("--discover-sub-accounts adds every sub-account of --master without a key; it takes no --name, --sub-account or key")
 				}
+				if g.server != "" {
+					return usagef("--discover-sub-accounts does not go through --server: run it with the server's database (--db) and --server '', then restart the server, which opens accounts at its start")
+				}
 				return discoverSubAccounts(cmd, g, venueName, master, tags)
 			}
 			lev, err := parseFuturesLeverage(futLeverage)
@@ -98,6 +103,21 @@ func newAccountsCmd(g *globals) *cobra.Command {
 			}
 			a := &store.Account{Name: name, Venue: venueName, BaseURL: baseURL, APIKey: apiKey, Tags: tags,
 				Master: master, SubAccountEmail: subEmail, FuturesLeverage: lev, FuturesMarginType: mt}
+			if g.server != "" {
+				// The server stores it, seals the secret with its own
+				// master key, checks that the account opens and opens it
+				// at once; a row written behind its back would wait for a
+				// restart.
+				var got server.AccountView
+				if err := apiDo(cmd, g, "POST", "/api/v1/accounts", server.NewAccount{Name: name, Venue: venueName, BaseURL: baseURL,
+					APIKey: apiKey, APISecret: secret, Tags: tags, Master: master, SubAccountEmail: subEmail,
+					FuturesLeverage: lev, FuturesMarginType: mt}, &got); err != nil {
+					return err
+				}
+				a.ID = got.ID
+				printAdded(cmd, a)
+				return nil
+			}
 			if subEmail != "" {
 				if err := checkSubAccount(cmd, g, a); err != nil {
 					return err
@@ -135,16 +155,8 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			if a.Master != "" {
-				how := "read through the master's key; trading needs its own key"
-				if a.APIKey != "" {
-					how = "with its own key"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d, sub-account %s of %q, %s)\n", a.Name, a.Venue, a.ID,
-					a.SubAccountEmail, a.Master, how)
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d)\n", a.Name, a.Venue, a.ID)
+			printAdded(cmd, a)
+			fmt.Fprintln(cmd.ErrOrStderr(), "note: a server running on this database opens the account at its next start; with --server (TRADEPLANE_SERVER) the server adds it and opens it at once")
 			return nil
 		},
 	}
@@ -166,12 +178,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Short: "List accounts (secrets are never shown)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := openDB(cmd.Context(), g, store.Options{})
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			accts, err := db.Accounts(cmd.Context())
+			accts, err := listAccounts(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -191,7 +198,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				}
 				out := []row{}
 				for _, a := range accts {
-					out = append(out, row{a.Name, a.Venue, a.BaseURL, len(a.APISecretEnc) > 0, nonNilTags(a.Tags), a.CreatedAt.Format(time.RFC3339),
+					out = append(out, row{a.Name, a.Venue, a.BaseURL, a.hasSecret, nonNilTags(a.Tags), a.CreatedAt.UTC().Format(time.RFC3339),
 						a.Master, a.SubAccountEmail, a.FuturesLeverage, a.FuturesMarginType})
 				}
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(out)
@@ -200,7 +207,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tVENUE\tCREDENTIALS\tMASTER\tTAGS")
 			for _, a := range accts {
 				cred := "-"
-				if len(a.APISecretEnc) > 0 {
+				if a.hasSecret {
 					cred = "encrypted"
 				} else if a.Master != "" {
 					cred = "via master"
@@ -221,7 +228,14 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		Short: "Remove an account with no sessions, orders or fills",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			if g.server != "" {
+				if err := apiDo(cmd, g, "DELETE", "/api/v1/accounts/"+url.PathEscape(args[0]), nil, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "account %q removed\n", args[0])
+				return nil
+			}
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -238,6 +252,66 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(add, list, remove)
 	return cmd
+}
+
+// printAdded says what 'accounts add' stored.
+func printAdded(cmd *cobra.Command, a *store.Account) {
+	if a.Master != "" {
+		how := "read through the master's key; trading needs its own key"
+		if a.APIKey != "" {
+			how = "with its own key"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d, sub-account %s of %q, %s)\n", a.Name, a.Venue, a.ID,
+			a.SubAccountEmail, a.Master, how)
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "account %q added (venue %s, id %d)\n", a.Name, a.Venue, a.ID)
+}
+
+// listedAccount is a row of 'accounts list'.
+type listedAccount struct {
+	store.Account
+	hasSecret bool
+}
+
+// listAccounts reads the accounts from the server (every page) when one is
+// given, else from the database.
+func listAccounts(cmd *cobra.Command, g *globals) ([]listedAccount, error) {
+	var out []listedAccount
+	if g.server != "" {
+		q := url.Values{"limit": {"1000"}}
+		for {
+			var page struct {
+				Accounts   []server.AccountView `json:"accounts"`
+				NextCursor string               `json:"next_cursor"`
+			}
+			if err := apiGet(cmd, g, "/api/v1/accounts?"+q.Encode(), &page); err != nil {
+				return nil, err
+			}
+			for _, a := range page.Accounts {
+				out = append(out, listedAccount{store.Account{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: a.Tags, CreatedAt: a.CreatedAt,
+					Master: a.Master, SubAccountEmail: a.SubAccountEmail, FuturesLeverage: a.FuturesLeverage,
+					FuturesMarginType: a.FuturesMarginType}, a.HasCredentials})
+			}
+			if page.NextCursor == "" {
+				return out, nil
+			}
+			q.Set("cursor", page.NextCursor)
+		}
+	}
+	db, err := openExistingDB(cmd, g)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	accts, err := db.Accounts(cmd.Context())
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range accts {
+		out = append(out, listedAccount{a, len(a.APISecretEnc) > 0})
+	}
+	return out, nil
 }
 
 func nonNilTags(t []string) []string {

@@ -45,7 +45,7 @@ from the balances the server last stored.`,
 					return err
 				}
 			} else {
-				db, err := openDB(cmd.Context(), g, store.Options{})
+				db, err := openExistingDB(cmd, g)
 				if err != nil {
 					return err
 				}

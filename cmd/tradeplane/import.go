@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tradeplane/tradeplane/internal/backfill"
-	"github.com/tradeplane/tradeplane/internal/store"
 )
 
 func newImportCmd(g *globals) *cobra.Command {
@@ -34,7 +33,7 @@ a content hash when the file has none).`,
 			}
 			defer f.Close()
 			st, _ := f.Stat()
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,7 @@ func newJobsCmd(g *globals) *cobra.Command {
 				}
 				return print(cmd, j)
 			}
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -79,7 +79,7 @@ A job that has ended already is an error (exit 1).`,
 				}
 				return print(cmd, j)
 			}
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}

@@ -62,7 +62,7 @@ the server's API is read; without it the database named by --db.
 			if g.server != "" {
 				src = &apiJournal{cmd: cmd, g: g}
 			} else {
-				db, err := openDB(cmd.Context(), g, store.Options{})
+				db, err := openExistingDB(cmd, g)
 				if err != nil {
 					return err
 				}

@@ -61,7 +61,7 @@ has ended, or run it again.`,
 					return err
 				}
 			} else {
-				db, err := openDB(cmd.Context(), g, store.Options{})
+				db, err := openExistingDB(cmd, g)
 				if err != nil {
 					return err
 				}

@@ -357,7 +357,7 @@ deposits and holdings the backfill does not replay).`,
 					return err
 				}
 			}
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/tradeplane/tradeplane/internal/numfmt"
 	"github.com/tradeplane/tradeplane/internal/reliability"
-	"github.com/tradeplane/tradeplane/internal/store"
 )
 
 func newReportCmd(g *globals) *cobra.Command {
@@ -58,7 +57,7 @@ has the process's latency histograms; without, it reads the database named by --
 					return err
 				}
 			} else {
-				db, err := openDB(cmd.Context(), g, store.Options{})
+				db, err := openExistingDB(cmd, g)
 				if err != nil {
 					return err
 				}

@@ -201,3 +201,22 @@ func openDB(ctx context.Context, g *globals, opts store.Options) (*store.DB, err
 	}
 	return db, nil
 }
+
+// openExistingDB is openDB for a command that reads or changes what is
+// stored: a SQLite file that is not there is refused (exit 2) instead of
+// created empty, which answered "no accounts" or "0 intervals" from a new
+// file in the current folder when --db (or TRADEPLANE_DB) was not the
+// server's.
+func openExistingDB(cmd *cobra.Command, g *globals) (*store.DB, error) {
+	db, err := openDB(cmd.Context(), g, store.Options{MustExist: true})
+	var nd *store.NoDatabaseError
+	if errors.As(err, &nd) {
+		msg := fmt.Sprintf("%v: '%s' works on an existing database; give the server's with --db (or TRADEPLANE_DB), e.g. --db sqlite:/path/to/tradeplane.db or --db postgres://...",
+			err, cmd.CommandPath())
+		if g.server != "" {
+			msg += ", or unset TRADEPLANE_SERVER if it is not meant: this command does not go through --server"
+		}
+		return nil, usagef("%s", msg)
+	}
+	return db, err
+}

@@ -32,7 +32,7 @@ func masterClient(cmd *cobra.Command, g *globals, db *store.DB, name string) (*b
 // Binance with the master's key), and one with its own key that cannot be
 // opened.
 func checkSubAccount(cmd *cobra.Command, g *globals, a *store.Account) error {
-	db, err := openDB(cmd.Context(), g, store.Options{})
+	db, err := openExistingDB(cmd, g)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func discoverSubAccounts(cmd *cobra.Command, g *globals, venueName, master strin
 	if err := fieldcheck.Tags("--tag", tags); err != nil {
 		return usagef("%v", err)
 	}
-	db, err := openDB(cmd.Context(), g, store.Options{})
+	db, err := openExistingDB(cmd, g)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,14 @@ by --db; a running server honours a revoke within seconds.`,
 			if err != nil || r == auth.RoleNone {
 				return usagef("--role %q: want viewer, trader or admin", role)
 			}
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			// A first token may make a new database (before the first
+			// serve); with a server given, a missing file is the wrong
+			// --db, and a token there would never log in.
+			open := func() (*store.DB, error) { return openDB(cmd.Context(), g, store.Options{}) }
+			if g.server != "" {
+				open = func() (*store.DB, error) { return openExistingDB(cmd, g) }
+			}
+			db, err := open()
 			if err != nil {
 				return err
 			}
@@ -57,7 +64,7 @@ by --db; a running server honours a revoke within seconds.`,
 		Short: "List tokens (never their secrets), revoked ones included",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -89,7 +96,7 @@ by --db; a running server honours a revoke within seconds.`,
 		Short: "Revoke a token (by the id 'tokens list' shows)",
 		Args:  exactArgs(1, "a token ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := openDB(cmd.Context(), g, store.Options{})
+			db, err := openExistingDB(cmd, g)
 			if err != nil {
 				return err
 			}

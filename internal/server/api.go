@@ -230,8 +230,8 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 
 // --- accounts --------------------------------------------------------------
 
-// accountJSON is an account as the API shows it: never its credentials.
-type accountJSON struct {
+// AccountView is an account as the API shows it: never its credentials.
+type AccountView struct {
 	ID             int64     `json:"id"`
 	Name           string    `json:"name"`
 	Venue          string    `json:"venue"`
@@ -246,12 +246,12 @@ type accountJSON struct {
 	FuturesMarginType map[string]string `json:"futures_margin_type,omitempty"`
 }
 
-func toAccountJSON(a store.Account) accountJSON {
+func toAccountJSON(a store.Account) AccountView {
 	tags := a.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	return accountJSON{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: tags, HasCredentials: a.APIKey != "" || len(a.APISecretEnc) > 0, CreatedAt: a.CreatedAt,
+	return AccountView{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: tags, HasCredentials: a.APIKey != "" || len(a.APISecretEnc) > 0, CreatedAt: a.CreatedAt,
 		Master: a.Master, SubAccountEmail: a.SubAccountEmail, FuturesLeverage: a.FuturesLeverage, FuturesMarginType: a.FuturesMarginType}
 }
 
@@ -267,7 +267,7 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page, next := pageOf(accts, func(a store.Account) string { return a.Name }, cursor, limit)
-	out := make([]accountJSON, 0, len(page))
+	out := make([]AccountView, 0, len(page))
 	for _, a := range page {
 		out = append(out, toAccountJSON(a))
 	}

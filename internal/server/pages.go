@@ -256,7 +256,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 }
 
 type accountsData struct {
-	Accounts []accountJSON
+	Accounts []AccountView
 	Snapshot *portfolio.Snapshot
 	Names    map[string]string
 	Venues   []venue.Kind // the registered venues an account can be on

@@ -19,7 +19,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -108,6 +111,20 @@ type Options struct {
 	// NoMigrate skips applying migrations (tradeplane migrate does it
 	// explicitly; serve migrates at start).
 	NoMigrate bool
+	// MustExist refuses a SQLite file that does not exist yet with
+	// *NoDatabaseError instead of creating it: for commands that only read
+	// or change what is stored, where a missing file is a mistaken --db
+	// (another folder than the server's), not a new database.
+	MustExist bool
+}
+
+// NoDatabaseError: Options.MustExist and no SQLite file at Path.
+type NoDatabaseError struct {
+	URL, Path string
+}
+
+func (e *NoDatabaseError) Error() string {
+	return fmt.Sprintf("no database at %s (from %s)", e.Path, redactURL(e.URL))
 }
 
 // Open opens the database named by url ("sqlite:PATH", "sqlite::memory:" or
@@ -117,6 +134,16 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	d, err := dialectFor(rawURL)
 	if err != nil {
 		return nil, err
+	}
+	if opts.MustExist {
+		if path, err := sqlitePath(rawURL); err == nil {
+			if abs, err := filepath.Abs(path); err == nil {
+				path = abs
+			}
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, &NoDatabaseError{URL: rawURL, Path: path}
+			}
+		}
 	}
 	db, err := d.open(ctx, rawURL)
 	if err != nil {

@@ -248,6 +248,34 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// TestOpenMustExist: a command that only reads refuses a SQLite file that
+// is not there, and leaves none behind; an existing file and an in-memory
+// database open.
+func TestOpenMustExist(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "x.db")
+	_, err := store.Open(ctx, "sqlite:"+path, store.Options{MustExist: true})
+	var nd *store.NoDatabaseError
+	if !errors.As(err, &nd) || nd.Path != path {
+		t.Fatalf("missing file: got %v, want *NoDatabaseError naming %s", err, path)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused open left %s behind (%v)", path, err)
+	}
+	db, err := store.Open(ctx, "sqlite:"+path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, url := range []string{"sqlite:" + path, "sqlite::memory:"} {
+		db, err := store.Open(ctx, url, store.Options{MustExist: true})
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		db.Close()
+	}
+}
+
 func TestSchemaTooNew(t *testing.T) {
 	t.Parallel()
 	url := storetest.SQLiteURL(t)

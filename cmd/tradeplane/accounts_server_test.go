@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tradeplane/tradeplane/internal/auth"
+	"github.com/tradeplane/tradeplane/internal/server/servertest"
+	"github.com/tradeplane/tradeplane/internal/store"
+)
+
+// TestAccountsThroughServer: with --server, 'accounts add', 'list' and
+// 'remove' go through the API (the server seals the secret with its own key
+// and opens the account at once; a row written into its database behind its
+// back waited for a restart), and no local database is opened or created.
+func TestAccountsThroughServer(t *testing.T) {
+	t.Parallel()
+	env := servertest.New(t, servertest.Options{})
+	base, err := env.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	local := filepath.Join(dir, "tradeplane.db") // where a mistaken --db would write
+	secret := filepath.Join(dir, "secret.txt")
+	if err := os.WriteFile(secret, []byte("s3cret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := []string{"--server", base, "--token", env.MustToken(t, auth.RoleAdmin), "--db", "sqlite:" + local}
+
+	r := cli(t, "", append(admin, "accounts", "add", "--name", "extra", "--venue", "paper", "--api-key", "k1",
+		"--api-secret-file", secret, "--tag", "desk-b")...).want(t, 0)
+	if !strings.Contains(r.stdout, `account "extra" added (venue paper, id `) {
+		t.Errorf("add: %q", r.stdout)
+	}
+	got, err := env.DB.Account(context.Background(), "extra")
+	if err != nil || got.APIKey != "k1" || len(got.APISecretEnc) == 0 || strings.Join(got.Tags, ",") != "desk-b" {
+		t.Fatalf("the server's store holds %+v (%v); want extra with key k1, a sealed secret and tag desk-b", got, err)
+	}
+
+	var rows []struct {
+		Name      string   `json:"name"`
+		HasSecret bool     `json:"has_secret"`
+		Tags      []string `json:"tags"`
+	}
+	r = cli(t, "", append(admin, "accounts", "list", "--json")...).want(t, 0)
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, a := range rows {
+		names[a.Name] = a.HasSecret
+	}
+	if len(rows) != 4 || !names["extra"] {
+		t.Errorf("list: %+v; want the desk's 3 accounts and extra, with its secret", rows)
+	}
+	if r := cli(t, "", append(admin, "accounts", "list")...).want(t, 0); !strings.Contains(r.stdout, "encrypted") {
+		t.Errorf("list table: %q", r.stdout)
+	}
+
+	cli(t, "", append(admin, "accounts", "remove", "extra")...).want(t, 0)
+	if _, err := env.DB.Account(context.Background(), "extra"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after remove the server still has extra (%v)", err)
+	}
+	cli(t, "", append(admin, "accounts", "remove", "extra")...).want(t, 2)
+	cli(t, "", append(admin, "accounts", "add", "--venue", "binance", "--master", "acct-0001", "--discover-sub-accounts")...).want(t, 2)
+
+	if _, err := os.Stat(local); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the commands opened a local database at %s (%v)", local, err)
+	}
+}
