@@ -21,13 +21,25 @@ func TestOpeningHoldings(t *testing.T) {
 	ctx := context.Background()
 	from := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	// run backfills the account's 4 hours, with Run or, asJob, as a
-	// server's job from its stored arguments.
-	run := func(t *testing.T, holdings []pnl.AssetAmount, asJob bool) map[time.Time]string {
+	// server's job from its stored arguments; with prior, the account has a
+	// stored fill from before the range (a buy of 0.1 BTC at 96, half an
+	// hour into the candle that opens at 95, 90 minutes before the range).
+	run := func(t *testing.T, holdings []pnl.AssetAmount, asJob, prior bool) map[time.Time]string {
 		t.Helper()
 		db := storetest.Open(t, storetest.SQLiteURL(t))
 		acct := mustAccount(t, db, "acc", "paper")
 		v := newMemVenue()
-		v.setHourly("BTCUSDT", from, []venue.Decimal{dec("100"), dec("110"), dec("120"), dec("90")})
+		if prior {
+			v.setHourly("BTCUSDT", from.Add(-3*time.Hour),
+				[]venue.Decimal{dec("90"), dec("95"), dec("98"), dec("100"), dec("110"), dec("120"), dec("90")})
+			if _, err := db.InsertFill(ctx, store.Fill{AccountID: acct.ID, Symbol: "BTCUSDT", TradeID: "old-1", Side: "buy",
+				Price: dec("96"), Quantity: dec("0.1"), QuoteQty: dec("9.6"), FeeAsset: "USDT", Source: "import",
+				At: from.Add(-90 * time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			v.setHourly("BTCUSDT", from, []venue.Decimal{dec("100"), dec("110"), dec("120"), dec("90")})
+		}
 		v.addTrade(venue.Trade{Symbol: "BTCUSDT", Side: venue.Sell, Price: dec("115"), Quantity: dec("0.5"),
 			Fee: dec("0.1"), FeeAsset: "USDT", Time: from.Add(90 * time.Minute)})
 		if asJob {
@@ -79,17 +91,27 @@ func TestOpeningHoldings(t *testing.T) {
 		// 1 BTC bought at the first mark (100): +10 at 110; the sale
 		// realizes 0.5 × 15 − 0.1 fee, 0.5 BTC left: 7.4 + 0.5 × 20 at
 		// 120, 7.4 − 0.5 × 10 at 90.
-		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, false),
+		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, false, false),
 			map[time.Time]string{h(0): "0", h(1): "10", h(2): "17.4", h(3): "2.4"})
 	})
 	t.Run("held, as a job", func(t *testing.T) {
 		// The job's stored arguments carry the holdings and the valuation.
-		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, true),
+		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, true, false),
 			map[time.Time]string{h(0): "0", h(1): "10", h(2): "17.4", h(3): "2.4"})
+	})
+	t.Run("held, with a fill stored before the range", func(t *testing.T) {
+		// The holding opens before the first fill, at the open of its
+		// candle (95), fetched outside the range: 1.1 BTC cost 104.6.
+		// Net = sells − buys − fees + BTC × mark: 110 − 104.6 at 100,
+		// 121 − 104.6 at 110; after the sale (57.5, fee 0.1) 0.6 BTC:
+		// 57.5 − 104.6 − 0.1 + 72 at 120, + 54 at 90. It failed with "no
+		// 1h candle of BTCUSDT" at the first fill's time.
+		check(t, run(t, []pnl.AssetAmount{{Asset: "BTC", Amount: dec("1")}}, false, true),
+			map[time.Time]string{h(0): "5.4", h(1): "16.4", h(2): "24.8", h(3): "6.8"})
 	})
 	t.Run("not stated", func(t *testing.T) {
 		// The sale opens a short of 0.5 at 115.
-		check(t, run(t, nil, false), map[time.Time]string{h(0): "0", h(1): "0", h(2): "-2.6", h(3): "12.4"})
+		check(t, run(t, nil, false, false), map[time.Time]string{h(0): "0", h(1): "0", h(2): "-2.6", h(3): "12.4"})
 	})
 	t.Run("bad input", func(t *testing.T) {
 		db := storetest.Open(t, storetest.SQLiteURL(t))

@@ -63,7 +63,7 @@ func (r *runner) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.addOpening(b, fills, mk, valuation); err != nil {
+	if err := r.addOpening(ctx, b, fills, mk, valuation); err != nil {
 		return err
 	}
 	scopes := map[string]bool{}
@@ -114,8 +114,10 @@ func (r *runner) rebuild(ctx context.Context) error {
 // addOpening gives the account scope its opening holdings (Config.
 // OpeningHoldings): each a fee-less buy at the mark of ASSET+VALUATION at
 // the first step or first fill, whichever is earlier, timed a nanosecond
-// before it so that it precedes every fill.
-func (r *runner) addOpening(b *Builder, fills []Fill, mk marks, valuation string) error {
+// before it so that it precedes every fill. A first fill before From (the
+// stored history the rebuild starts from) is outside the candles of the
+// range: the candle holding it is fetched on its own.
+func (r *runner) addOpening(ctx context.Context, b *Builder, fills []Fill, mk marks, valuation string) error {
 	if len(r.cfg.OpeningHoldings) == 0 {
 		return nil
 	}
@@ -127,6 +129,17 @@ func (r *runner) addOpening(b *Builder, fills []Fill, mk marks, valuation string
 		asset := strings.ToUpper(h.Asset)
 		sym := asset + valuation
 		px, ok := mk.at(sym, at)
+		if !ok && at.Before(r.cfg.From) {
+			start := at.Truncate(MarkInterval)
+			ks, err := r.cfg.Venue.Klines(ctx, sym, "1h", start, start.Add(MarkInterval))
+			if err != nil {
+				return fmt.Errorf("backfill %q: opening holding of %s: the candle of %s at the first fill (%s): %w",
+					r.cfg.Account.Name, asset, sym, at.Format(time.RFC3339), err)
+			}
+			if len(ks) > 0 {
+				px, ok = marks{sym: ks[:1]}.at(sym, at)
+			}
+		}
 		if !ok {
 			return fmt.Errorf("backfill %q: opening holding of %s: no 1h candle of %s at %s: %w", r.cfg.Account.Name, asset, sym,
 				at.Format(time.RFC3339), ErrInput)
