@@ -303,7 +303,7 @@ func backfillOnServer(cmd *cobra.Command, g *globals, req map[string]any, asJSON
 	if job.State != "done" {
 		return fmt.Errorf("backfill job %s %s: %s", job.ID, job.State, job.Error)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "backfill job %s done: %s\n", job.ID, job.Message)
+	fmt.Fprintf(cmd.OutOrStdout(), "backfill job %s done: %s\n", job.ID, strings.TrimPrefix(job.Message, "done: "))
 	return nil
 }
 
