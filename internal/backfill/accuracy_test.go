@@ -257,3 +257,29 @@ func TestAccuracyAgainstLive(t *testing.T) {
 		})
 	}
 }
+
+// TestReportNamesItsIntervalAndAnEmptyRange: the report's interval is "1h"
+// or "1d", as documented (it said "1h0m0s"), and a range with no series
+// says how to build one instead of a bare "0 intervals".
+func TestReportNamesItsIntervalAndAnEmptyRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := storetest.Open(t, storetest.SQLiteURL(t))
+	from := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for iv, want := range map[time.Duration]string{time.Hour: "1h", 24 * time.Hour: "1d"} {
+		h, err := backfill.Report(ctx, db, "account:hist", iv, from, from.Add(4*24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Interval != want {
+			t.Errorf("interval %s: named %q, want %q", iv, h.Interval, want)
+		}
+		var b strings.Builder
+		if err := h.WriteTable(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), "0 intervals of "+want) || !strings.Contains(b.String(), "pnl backfill") {
+			t.Errorf("empty report:\n%s\nwant '0 intervals of %s' and how to build a series", b.String(), want)
+		}
+	}
+}

@@ -49,7 +49,10 @@ func ParseInterval(s string) (time.Duration, error) {
 
 // IntervalName is the inverse of ParseInterval for its two intervals.
 func IntervalName(d time.Duration) string {
-	if d == 24*time.Hour {
+	switch d {
+	case time.Hour:
+		return "1h"
+	case 24 * time.Hour:
 		return "1d"
 	}
 	return d.String()

@@ -514,6 +514,9 @@ func (h History) WriteTable(w io.Writer) error {
 	if h.Accuracy == nil {
 		_, err := fmt.Fprintf(w, "%d intervals of %s, %s to %s\n", len(h.Rows), h.Interval,
 			h.From.Format(time.RFC3339), h.To.Format(time.RFC3339))
+		if err == nil && len(h.Rows) == 0 {
+			_, err = fmt.Fprintf(w, "no PnL series of %s in this range: 'tradeplane pnl backfill' builds one from the venue's trade history and the stored fills (imports too); a running server records live equity\n", h.Scope)
+		}
 		return err
 	}
 	return h.Accuracy.WriteTable(w)
