@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"github.com/tradeplane/tradeplane/internal/fieldcheck"
 	"github.com/tradeplane/tradeplane/internal/secrets"
 	"github.com/tradeplane/tradeplane/internal/server"
@@ -112,7 +113,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 				if err := apiDo(cmd, g, "POST", "/api/v1/accounts", server.NewAccount{Name: name, Venue: venueName, BaseURL: baseURL,
 					APIKey: apiKey, APISecret: secret, Tags: tags, Master: master, SubAccountEmail: subEmail,
 					FuturesLeverage: lev, FuturesMarginType: mt}, &got); err != nil {
-					return err
+					return accountsAPIError(err, name, true)
 				}
 				a.ID = got.ID
 				printAdded(cmd, a)
@@ -230,7 +231,7 @@ func newAccountsCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.server != "" {
 				if err := apiDo(cmd, g, "DELETE", "/api/v1/accounts/"+url.PathEscape(args[0]), nil, nil); err != nil {
-					return err
+					return accountsAPIError(err, args[0], false)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "account %q removed\n", args[0])
 				return nil
@@ -252,6 +253,23 @@ func newAccountsCmd(g *globals) *cobra.Command {
 	}
 	cmd.AddCommand(add, list, remove)
 	return cmd
+}
+
+// accountsAPIError says what to do about the server's answers that the
+// database path words itself: a name taken (adding), a role that may not
+// manage accounts.
+func accountsAPIError(err error, name string, adding bool) error {
+	var ae *apperr.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch {
+	case adding && ae.Code == apperr.Conflict:
+		return usagef("an account named %q already exists (see 'tradeplane accounts list')", name)
+	case ae.Code == apperr.Forbidden:
+		return usagef("%v: adding and removing accounts needs an admin token (tradeplane tokens create --role admin)", err)
+	}
+	return err
 }
 
 // printAdded says what 'accounts add' stored.

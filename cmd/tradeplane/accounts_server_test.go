@@ -63,6 +63,15 @@ func TestAccountsThroughServer(t *testing.T) {
 		t.Errorf("list table: %q", r.stdout)
 	}
 
+	// A name taken and a role that may not add say what to do.
+	if r := cli(t, "", append(admin, "accounts", "add", "--name", "extra", "--venue", "paper")...).want(t, 2); !strings.Contains(r.stderr, `an account named "extra" already exists`) {
+		t.Errorf("second add: %q", r.stderr)
+	}
+	trader := []string{"--server", base, "--token", env.MustToken(t, auth.RoleTrader), "--db", "sqlite:" + local}
+	if r := cli(t, "", append(trader, "accounts", "add", "--name", "other", "--venue", "paper")...).want(t, 2); !strings.Contains(r.stderr, "admin token") {
+		t.Errorf("add with a trader token: %q", r.stderr)
+	}
+
 	cli(t, "", append(admin, "accounts", "remove", "extra")...).want(t, 0)
 	if _, err := env.DB.Account(context.Background(), "extra"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after remove the server still has extra (%v)", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/tradeplane/tradeplane/internal/apperr"
 	"time"
 
 	"github.com/quagmt/udecimal"
@@ -136,12 +137,16 @@ func (db *DB) DeleteAccount(ctx context.Context, name string) error {
 	if err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE master = $1`, name).Scan(&subs); err != nil {
 		return fmt.Errorf("delete account %q: %w", name, err)
 	}
+	// The messages are the error's own (a client is shown them): wrapped
+	// around ErrConflict they showed as its "already exists".
 	if subs > 0 {
-		return fmt.Errorf("delete account %q: it is the master of %d sub-account(s), remove them first: %w", name, subs, ErrConflict)
+		return &apperr.Error{Code: apperr.Conflict, Err: ErrConflict,
+			Message: fmt.Sprintf("account %q is the master of %d sub-account(s): remove them first", name, subs)}
 	}
 	res, err := db.w.ExecContext(ctx, `DELETE FROM accounts WHERE name = $1`, name)
 	if err != nil {
-		return fmt.Errorf("delete account %q: %w (remove its sessions first)", name, ErrConflict)
+		return &apperr.Error{Code: apperr.Conflict, Err: ErrConflict,
+			Message: fmt.Sprintf("account %q has sessions, orders or fills, which keep it: only an account without any can be removed", name)}
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("delete account %q: %w", name, ErrNotFound)

@@ -58,6 +58,20 @@ var suite = map[string]func(t *testing.T, db *store.DB){
 		if _, err := db.Account(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing: got %v, want ErrNotFound", err)
 		}
+		// An account with a fill stays, and the error says why (it said
+		// "already exists").
+		kept := &store.Account{Name: "kept", Venue: "paper"}
+		if err := db.CreateAccount(ctx, kept); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.InsertFill(ctx, store.Fill{AccountID: kept.ID, Symbol: "BTCUSDT", TradeID: "1", Side: "buy",
+			FeeAsset: "USDT", Source: "import", At: time.Unix(1, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		err = db.DeleteAccount(ctx, "kept")
+		if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "orders or fills") || strings.Contains(err.Error(), "already exists") {
+			t.Fatalf("delete an account with a fill: got %v, want ErrConflict saying what keeps it", err)
+		}
 		if err := db.DeleteAccount(ctx, "main"); err != nil {
 			t.Fatal(err)
 		}
