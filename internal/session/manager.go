@@ -369,8 +369,12 @@ func (m *Manager) CreateChecked(ctx context.Context, spec Spec, actor string) (S
 	if err := spec.validate(); err != nil {
 		return Session{}, "", err
 	}
-	if _, err := strategy.New(spec.Strategy, spec.Params); err != nil {
+	st, err := strategy.New(spec.Strategy, spec.Params)
+	if err != nil {
 		return Session{}, "", fmt.Errorf("create session %q: %w", spec.Name, err)
+	}
+	if err := tradesOwnSymbols(st, spec.Symbols); err != nil {
+		return Session{}, "", err
 	}
 	if spec.Allocation.Kind == "" {
 		spec.Allocation.Kind = AllocFixed
@@ -704,6 +708,23 @@ func (m *Manager) countRestart(ctx context.Context, id string, manual bool) erro
 	return nil
 }
 
+// tradesOwnSymbols refuses a strategy whose parameters trade a symbol that
+// is not one of the session's (strategy.SymbolTrader): the session looks for
+// its orders on its own symbols only.
+func tradesOwnSymbols(st strategy.Strategy, symbols []string) error {
+	t, ok := st.(strategy.SymbolTrader)
+	if !ok {
+		return nil
+	}
+	for _, sym := range t.TradedSymbols() {
+		if !slices.ContainsFunc(symbols, func(s string) bool { return strings.EqualFold(s, sym) }) {
+			return &InvalidError{Field: "params", Reason: fmt.Sprintf("the strategy trades %s, which is not one of the session's symbols (%s): add it to the symbols or change the parameters",
+				sym, strings.Join(symbols, ", "))}
+		}
+	}
+	return nil
+}
+
 // UpdateParams validates and stores new parameters (and tags when
 // non-nil). When ifUpdated is not zero it must equal the session's
 // UpdatedAt, else ErrStale. A running session uses them from its next step.
@@ -713,7 +734,11 @@ func (m *Manager) UpdateParams(ctx context.Context, id string, params json.RawMe
 		if err != nil {
 			return err
 		}
-		if _, err := strategy.New(s.Strategy, params); err != nil {
+		st, err := strategy.New(s.Strategy, params)
+		if err != nil {
+			return err
+		}
+		if err := tradesOwnSymbols(st, s.Symbols); err != nil {
 			return err
 		}
 		if ifUpdated.IsZero() {

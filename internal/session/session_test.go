@@ -636,3 +636,36 @@ func TestRestartBudgetSurvivesServerRestart(t *testing.T) {
 		t.Fatalf("quarantined after %d automatic restarts in all, want 3 (the policy's maximum, across the server restart)", s.RestartsAuto)
 	}
 }
+
+// TestParamsTradeTheSessionsSymbols: parameters that trade a symbol outside
+// the session's symbols are refused at create and at edit, naming both (a
+// grid of BTCUSDT in a session of ETHUSDT was created, and then looked for
+// its open orders on ETHUSDT only).
+func TestParamsTradeTheSessionsSymbols(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	m := b.manager(t, nil)
+	ctx := t.Context()
+	grid := func(sym string) json.RawMessage {
+		return json.RawMessage(`{"symbol":"` + sym + `","lower":"45000","upper":"55000","levels":3,"quantity":"0.002","interval":"1h"}`)
+	}
+	var ie *session.InvalidError
+	_, err := m.Create(ctx, session.Spec{Name: "g", Strategy: "grid", AccountID: b.account, Symbols: []string{"ETHUSDT"}, Params: grid("BTCUSDT")}, "bob")
+	if !errors.As(err, &ie) || ie.Field != "params" || !strings.Contains(err.Error(), "BTCUSDT") || !strings.Contains(err.Error(), "ETHUSDT") {
+		t.Fatalf("create a BTCUSDT grid in an ETHUSDT session: %v; want an invalid params error naming both", err)
+	}
+	s, err := m.Create(ctx, session.Spec{Name: "g", Strategy: "grid", AccountID: b.account, Symbols: []string{"btcusdt", "ETHUSDT"}, Params: grid("BTCUSDT")}, "bob")
+	if err != nil {
+		t.Fatalf("a symbol of the session (any case): %v", err)
+	}
+	if _, err := m.UpdateParams(ctx, s.ID, grid("SOLUSDT"), nil, time.Time{}, "bob"); !errors.As(err, &ie) || ie.Field != "params" {
+		t.Fatalf("edit to a SOLUSDT grid: %v; want an invalid params error", err)
+	}
+	rb := json.RawMessage(`{"quote":"USDT","weights":{"BTC":"0.5","ETH":"0.3","USDT":"0.2"},"threshold":"0.05","interval":"1h"}`)
+	if _, err := m.Create(ctx, session.Spec{Name: "r", Strategy: "rebalance", AccountID: b.account, Symbols: []string{"BTCUSDT"}, Params: rb}, "bob"); !errors.As(err, &ie) || !strings.Contains(err.Error(), "ETHUSDT") {
+		t.Fatalf("a rebalance of BTC and ETH in a BTCUSDT session: %v; want ETHUSDT named", err)
+	}
+	if _, err := m.Create(ctx, session.Spec{Name: "r", Strategy: "rebalance", AccountID: b.account, Symbols: []string{"BTCUSDT", "ETHUSDT"}, Params: rb}, "bob"); err != nil {
+		t.Fatalf("a rebalance of its symbols: %v", err)
+	}
+}

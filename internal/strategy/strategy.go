@@ -55,6 +55,15 @@ type Strategy interface {
 	Step(ctx context.Context, env Env) (StepResult, error)
 }
 
+// SymbolTrader is a Strategy whose parameters name the symbols it trades.
+// A session refuses parameters that trade a symbol outside its own: the
+// session's symbols are where it looks for its open orders (Env.OpenOrders
+// with no symbol, reconciling after a restart, the check before a delete),
+// and an order elsewhere would be missed there.
+type SymbolTrader interface {
+	TradedSymbols() []string
+}
+
 // StepResult is what a strategy says about its step. Orders placed and
 // canceled are recorded by the Env; the result only explains.
 type StepResult struct {

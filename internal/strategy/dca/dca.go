@@ -58,6 +58,9 @@ func New(raw json.RawMessage) (strategy.Strategy, error) {
 	return &DCA{p: p}, nil
 }
 
+// TradedSymbols is the one symbol of the parameters (strategy.SymbolTrader).
+func (d *DCA) TradedSymbols() []string { return []string{d.p.Symbol} }
+
 // Interval is the buy interval.
 func (d *DCA) Interval() time.Duration { return time.Duration(d.p.Interval) }
 

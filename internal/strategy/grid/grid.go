@@ -88,6 +88,9 @@ func New(raw json.RawMessage) (strategy.Strategy, error) {
 	return &Grid{p: p}, nil
 }
 
+// TradedSymbols is the one symbol of the parameters (strategy.SymbolTrader).
+func (g *Grid) TradedSymbols() []string { return []string{g.p.Symbol} }
+
 // Interval is the check interval.
 func (g *Grid) Interval() time.Duration { return time.Duration(g.p.Interval) }
 

@@ -82,6 +82,19 @@ func New(raw json.RawMessage) (strategy.Strategy, error) {
 	return &Rebalance{p: p, assets: assets}, nil
 }
 
+// TradedSymbols are ASSET+Quote for every weighted asset but the quote, sorted
+// (strategy.SymbolTrader).
+func (r *Rebalance) TradedSymbols() []string {
+	var out []string
+	for a := range r.p.Weights {
+		if a != r.p.Quote {
+			out = append(out, a+r.p.Quote)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Interval is the check interval.
 func (r *Rebalance) Interval() time.Duration { return time.Duration(r.p.Interval) }
 

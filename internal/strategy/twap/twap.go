@@ -63,6 +63,9 @@ func New(raw json.RawMessage) (strategy.Strategy, error) {
 	return &TWAP{p: p}, nil
 }
 
+// TradedSymbols is the one symbol of the parameters (strategy.SymbolTrader).
+func (t *TWAP) TradedSymbols() []string { return []string{t.p.Symbol} }
+
 // Interval is Duration/Slices.
 func (t *TWAP) Interval() time.Duration {
 	return time.Duration(t.p.Duration) / time.Duration(t.p.Slices)
