@@ -194,7 +194,14 @@ func (s sessionsAdapter) UpdateParams(ctx context.Context, id string, params jso
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)
 	}
-	se, err := s.a.sessions.UpdateParams(ctx, id, params, cur.Tags, cur.UpdatedAt, actor)
+	// A merge, as the API documents: the keys not sent keep their values
+	// (the whole object replaced them, so '--params {"levels":12}' lost the
+	// symbol).
+	merged, err := server.MergeParams(cur.Params, params)
+	if err != nil {
+		return server.SessionView{}, err
+	}
+	se, err := s.a.sessions.UpdateParams(ctx, id, merged, cur.Tags, cur.UpdatedAt, actor)
 	if err != nil {
 		return server.SessionView{}, serviceErr(err)
 	}

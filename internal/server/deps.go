@@ -3,13 +3,14 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"github.com/tradeplane/tradeplane/internal/pnl"
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/quagmt/udecimal"
 
 	"github.com/tradeplane/tradeplane/internal/journal"
+	"github.com/tradeplane/tradeplane/internal/pnl"
 	"github.com/tradeplane/tradeplane/internal/portfolio"
 	"github.com/tradeplane/tradeplane/internal/store"
 )
@@ -145,6 +146,7 @@ type Sessions interface {
 	Sessions(ctx context.Context, q SessionQuery) ([]SessionView, error)
 	Session(ctx context.Context, id string) (SessionView, error)
 	Command(ctx context.Context, id string, cmd SessionCommand, actor string) (SessionView, error)
+	// UpdateParams merges params into the session's (MergeParams).
 	UpdateParams(ctx context.Context, id string, params json.RawMessage, actor string) (SessionView, error)
 	Create(ctx context.Context, spec SessionSpec, actor string) (SessionView, error)
 	Delete(ctx context.Context, id string, force bool, actor string) error
@@ -476,6 +478,33 @@ type StatsView struct {
 // them from session.Manager.Stats and journal.Metrics.Stats).
 type Stats interface {
 	Stats(ctx context.Context) (StatsView, error)
+}
+
+// MergeParams is PATCH /api/v1/sessions/{id}/params: each key of patch, a
+// JSON object, replaces the same key of the parameters cur, a key patch
+// does not name keeps its value, and a null removes the key (a JSON merge
+// patch, RFC 7396, at the top level: an object value such as rebalance's
+// weights is replaced whole). A patch that is not an object is an
+// ErrInvalid error.
+func MergeParams(cur, patch json.RawMessage) (json.RawMessage, error) {
+	var add map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &add); err != nil || add == nil {
+		return nil, &Error{Kind: ErrInvalid, Message: "params must be a JSON object"}
+	}
+	out := map[string]json.RawMessage{}
+	if len(cur) > 0 {
+		if err := json.Unmarshal(cur, &out); err != nil {
+			return nil, fmt.Errorf("the session's stored params are not a JSON object: %w", err)
+		}
+	}
+	for k, v := range add {
+		if string(v) == "null" {
+			delete(out, k)
+			continue
+		}
+		out[k] = v
+	}
+	return json.Marshal(out)
 }
 
 // BackfillRequest is a PnL backfill to run over [From, To) for an account,

@@ -5,10 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"github.com/tradeplane/tradeplane/internal/apperr"
 	"time"
 
 	"github.com/quagmt/udecimal"
+
+	"github.com/tradeplane/tradeplane/internal/apperr"
 )
 
 // Account is one set of credentials on one venue. APISecretEnc is the

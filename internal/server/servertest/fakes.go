@@ -179,16 +179,11 @@ func (f *Sessions) UpdateParams(ctx context.Context, id string, params json.RawM
 	if !ok {
 		return server.SessionView{}, fmt.Errorf("session %q: %w", id, server.ErrNotFound)
 	}
-	old := map[string]json.RawMessage{}
-	_ = json.Unmarshal(v.Params, &old)
-	var add map[string]json.RawMessage
-	if err := json.Unmarshal(params, &add); err != nil {
-		return server.SessionView{}, &server.Error{Kind: server.ErrInvalid, Message: "params must be a JSON object"}
+	merged, err := server.MergeParams(v.Params, params)
+	if err != nil {
+		return server.SessionView{}, err
 	}
-	for k, x := range add {
-		old[k] = x
-	}
-	v.Params, _ = json.Marshal(old)
+	v.Params = merged
 	v.UpdatedAt = time.Now().UTC()
 	return *v, nil
 }
