@@ -171,7 +171,7 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 			}
 			size, err := backfill.SizeOf(f, t, iv)
 			if err != nil {
-				return usagef("--from %s --to %s: %s", from, to, strings.TrimSuffix(err.Error(), ": "+backfill.ErrInput.Error()))
+				return usagef("--from %s --to %s: %s", from, to, backfill.Reason(err))
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "backfill %s: %d days, %d trade windows of %d h per symbol, %d points per series\n",
 				account, size.Days, size.WindowsPerSymbol, size.WindowHours, size.PointsPerSeries)
@@ -188,17 +188,16 @@ server (progress at GET /api/v1/jobs/{id}); otherwise here, with a progress bar.
 				}
 			}
 			valuation = strings.ToUpper(valuation)
+			amounts, assets, err := parseAssetAmounts("--opening-holding", holdings)
+			if err != nil {
+				return err
+			}
 			var held []pnl.AssetAmount
-			for _, kv := range holdings {
-				asset, amount, ok := strings.Cut(kv, "=")
-				d, err := udecimal.Parse(amount)
-				if !ok || err != nil {
-					return usagef("--opening-holding %q: want ASSET=AMOUNT, e.g. BTC=0.5", kv)
-				}
-				held = append(held, pnl.AssetAmount{Asset: strings.ToUpper(asset), Amount: d})
+			for _, a := range assets {
+				held = append(held, pnl.AssetAmount{Asset: a, Amount: udecimal.MustParse(amounts[a])})
 			}
 			if err := backfill.CheckOpening(valuation, held); err != nil {
-				return usagef("%s (--valuation, --opening-holding)", strings.TrimSuffix(err.Error(), ": "+backfill.ErrInput.Error()))
+				return usagef("%s (--valuation, --opening-holding)", backfill.Reason(err))
 			}
 			if g.server != "" {
 				req := map[string]any{"account": account, "from": f, "to": t, "interval": interval, "symbols": symbols,

@@ -35,11 +35,12 @@ by --db; a running server honours a revoke within seconds.`,
 			// A first token may make a new database (before the first
 			// serve); with a server given, a missing file is the wrong
 			// --db, and a token there would never log in.
-			open := func() (*store.DB, error) { return openDB(cmd.Context(), g, store.Options{}) }
+			var db *store.DB
 			if g.server != "" {
-				open = func() (*store.DB, error) { return openExistingDB(cmd, g) }
+				db, err = openExistingDB(cmd, g)
+			} else {
+				db, err = openDB(cmd.Context(), g, store.Options{})
 			}
-			db, err := open()
 			if err != nil {
 				return err
 			}

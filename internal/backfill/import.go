@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tradeplane/tradeplane/internal/store"
@@ -20,6 +21,12 @@ var (
 	// bad range or interval. The CLI exits 2 on it.
 	ErrInput = errors.New("bad input")
 )
+
+// Reason is err's text without the trailing ": bad input" of ErrInput, for
+// a message that gives the class its own way (a usage error, a 400).
+func Reason(err error) string {
+	return strings.TrimSuffix(err.Error(), ": "+ErrInput.Error())
+}
 
 // ImportBatch is how many fills ImportTrades commits per transaction.
 const ImportBatch = 20_000

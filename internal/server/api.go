@@ -1075,7 +1075,7 @@ func backfillRequest(b backfillBody) (BackfillRequest, error) {
 		req.OpeningHoldings = append(req.OpeningHoldings, pnl.AssetAmount{Asset: strings.ToUpper(strings.TrimSpace(h.Asset)), Amount: amt})
 	}
 	if err := backfill.CheckOpening(req.Valuation, req.OpeningHoldings); err != nil {
-		return req, invalidf("%s", strings.TrimSuffix(err.Error(), ": "+backfill.ErrInput.Error()))
+		return req, invalidf("%s", backfill.Reason(err))
 	}
 	return req, nil
 }

@@ -86,12 +86,11 @@ func New(raw json.RawMessage) (strategy.Strategy, error) {
 // (strategy.SymbolTrader).
 func (r *Rebalance) TradedSymbols() []string {
 	var out []string
-	for a := range r.p.Weights {
+	for _, a := range r.assets {
 		if a != r.p.Quote {
 			out = append(out, a+r.p.Quote)
 		}
 	}
-	slices.Sort(out)
 	return out
 }
 
