@@ -297,25 +297,16 @@ type listedAccount struct {
 func listAccounts(cmd *cobra.Command, g *globals) ([]listedAccount, error) {
 	var out []listedAccount
 	if g.server != "" {
-		q := url.Values{"limit": {"1000"}}
-		for {
-			var page struct {
-				Accounts   []server.AccountView `json:"accounts"`
-				NextCursor string               `json:"next_cursor"`
-			}
-			if err := apiGet(cmd, g, "/api/v1/accounts?"+q.Encode(), &page); err != nil {
-				return nil, err
-			}
-			for _, a := range page.Accounts {
-				out = append(out, listedAccount{store.Account{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: a.Tags, CreatedAt: a.CreatedAt,
-					Master: a.Master, SubAccountEmail: a.SubAccountEmail, FuturesLeverage: a.FuturesLeverage,
-					FuturesMarginType: a.FuturesMarginType}, a.HasCredentials})
-			}
-			if page.NextCursor == "" {
-				return out, nil
-			}
-			q.Set("cursor", page.NextCursor)
+		accts, err := allPages[server.AccountView](cmd, g, "/api/v1/accounts", "accounts", url.Values{})
+		if err != nil {
+			return nil, err
 		}
+		for _, a := range accts {
+			out = append(out, listedAccount{store.Account{ID: a.ID, Name: a.Name, Venue: a.Venue, Tags: a.Tags, CreatedAt: a.CreatedAt,
+				Master: a.Master, SubAccountEmail: a.SubAccountEmail, FuturesLeverage: a.FuturesLeverage,
+				FuturesMarginType: a.FuturesMarginType}, a.HasCredentials})
+		}
+		return out, nil
 	}
 	db, err := openExistingDB(cmd, g)
 	if err != nil {

@@ -83,3 +83,20 @@ func TestAccountsThroughServer(t *testing.T) {
 		t.Errorf("the commands opened a local database at %s (%v)", local, err)
 	}
 }
+
+// TestListsReadEveryPage: 'sessions list' and 'accounts list' through the
+// server follow next_cursor to the last page (1,000 a page).
+func TestListsReadEveryPage(t *testing.T) {
+	t.Parallel()
+	b := setupServer(t, servertest.Options{Accounts: 1203, Sessions: 2101})
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{[]string{"sessions", "list", "--json"}, 2101}, {[]string{"accounts", "list", "--json"}, 1203}} {
+		r := cli(t, "", b.args(c.args...)...).want(t, 0)
+		var rows []json.RawMessage
+		if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != c.want {
+			t.Errorf("%v: %d rows (%v), want %d", c.args, len(rows), err, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -94,4 +95,32 @@ func apiError(status int, data []byte) error {
 		code = apperr.Invalid
 	}
 	return &apperr.Error{Code: code, Message: fmt.Sprintf("server answered %d: %s", status, msg), Details: e.Error.Details}
+}
+
+// allPages reads every page of the list at GET path with q: the items under
+// key, 1,000 a page, following next_cursor.
+func allPages[T any](cmd *cobra.Command, g *globals, path, key string, q url.Values) ([]T, error) {
+	var all []T
+	q.Set("limit", "1000")
+	for {
+		var page map[string]json.RawMessage
+		if err := apiGet(cmd, g, path+"?"+q.Encode(), &page); err != nil {
+			return nil, err
+		}
+		var items []T
+		var next string
+		if err := json.Unmarshal(page[key], &items); err != nil {
+			return nil, fmt.Errorf("decode the %s of %s: %w", key, path, err)
+		}
+		if raw := page["next_cursor"]; len(raw) > 0 {
+			if err := json.Unmarshal(raw, &next); err != nil {
+				return nil, fmt.Errorf("decode the next cursor of %s: %w", path, err)
+			}
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		q.Set("cursor", next)
+	}
 }

@@ -74,22 +74,7 @@ func sessionPath(id string) string { return "/api/v1/sessions/" + url.PathEscape
 
 // listSessions reads every page of GET /api/v1/sessions.
 func listSessions(cmd *cobra.Command, g *globals, q url.Values) ([]server.SessionView, error) {
-	var all []server.SessionView
-	q.Set("limit", "1000")
-	for {
-		var page struct {
-			Sessions   []server.SessionView `json:"sessions"`
-			NextCursor string               `json:"next_cursor"`
-		}
-		if err := apiGet(cmd, g, "/api/v1/sessions?"+q.Encode(), &page); err != nil {
-			return nil, err
-		}
-		all = append(all, page.Sessions...)
-		if page.NextCursor == "" {
-			return all, nil
-		}
-		q.Set("cursor", page.NextCursor)
-	}
+	return allPages[server.SessionView](cmd, g, "/api/v1/sessions", "sessions", q)
 }
 
 func newSessionsListCmd(g *globals) *cobra.Command {
